@@ -28,6 +28,19 @@ def torch_padding(kernel_size: int, dilation: int = 1) -> tuple[tuple[int, int],
     return ((p, p), (p, p))
 
 
+class Conv(nn.Conv):
+    """``nn.Conv`` that names the problem when ``groups`` does not divide the channels."""
+
+    def __call__(self, inputs):
+        g = self.feature_group_count
+        if inputs.shape[-1] % g or self.features % g:
+            raise ValueError(
+                f"groups={g} must divide both the input channels ({inputs.shape[-1]}) and the "
+                f"output channels ({self.features}) of conv {self.name!r}"
+            )
+        return super().__call__(inputs)
+
+
 def conv(
     features: int,
     kernel_size: int = 3,
@@ -39,8 +52,8 @@ def conv(
     dtype: Any = None,
     kernel_init=kaiming_fan_out,
 ) -> nn.Conv:
-    """A square ``nn.Conv`` with torch-compatible explicit padding."""
-    return nn.Conv(
+    """A square conv with torch-compatible explicit padding and a clear groups check."""
+    return Conv(
         features,
         (kernel_size, kernel_size),
         strides=(stride, stride),
@@ -55,15 +68,18 @@ def conv(
 
 
 def batch_norm(
-    train: bool,
+    train: bool | None = None,
     name: str | None = None,
     zero_init: bool = False,
     axis_name: str | None = None,
     dtype: Any = None,
 ) -> nn.BatchNorm:
-    """BatchNorm with torchvision's momentum/epsilon; ``zero_init`` sets gamma = 0 (last BN of a branch)."""
+    """BatchNorm with torchvision's momentum/epsilon; ``zero_init`` sets gamma = 0 (last BN of a branch).
+
+    ``train=None`` leaves ``use_running_average`` to be passed at call time (setup-style blocks).
+    """
     return nn.BatchNorm(
-        use_running_average=not train,
+        use_running_average=None if train is None else not train,
         momentum=0.9,
         epsilon=1e-5,
         scale_init=nn.initializers.zeros if zero_init else nn.initializers.ones,

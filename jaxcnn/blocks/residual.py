@@ -1,0 +1,251 @@
+"""Residual blocks: post-activation (He et al. 2015) and full pre-activation (He et al. 2016).
+
+Every block is written in ``setup`` style with two methods, ``branch(x, train)`` (the residual
+function F) and ``shortcut(x, train)``, so that the sum ``F(x) + shortcut(x)`` is visible in one
+line and a regularizer can wrap the branch alone (stochastic depth skips ``branch`` entirely).
+
+Submodule names follow torchvision (``conv1``, ``bn1``, ...) so the weight converter in
+``jaxcnn.interop`` is a renaming; the projection shortcut is ``conv_proj`` / ``norm_proj``.
+
+Shortcut types (ResNet paper, section 4.1, and Bag of Tricks for ResNet-D):
+
+``'A'``  parameter-free: strided subsampling ``x[:, ::s, ::s]`` and zero channel padding (half the
+         new channels before, half after, as in the widely used CIFAR reimplementations).
+``'B'``  identity, or 1x1 conv (stride s) + BN where the shape changes.
+``'C'``  1x1 conv + BN on every block.
+``'D'``  identity, or 2x2 avg-pool (ceil mode, count_include_pad=False) when strided, then
+         1x1 conv (stride 1) + BN where the shape changes.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, ClassVar
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from jaxcnn.layers import avg_pool_ceil_exclude_pad, batch_norm, check_nhwc, check_positive_int, conv
+
+SHORTCUT_TYPES = ("A", "B", "C", "D")
+
+
+def _check_shortcut(kind: str) -> None:
+    if kind not in SHORTCUT_TYPES:
+        raise ValueError(f"shortcut must be one of {SHORTCUT_TYPES}, got {kind!r}")
+
+
+def zero_pad_shortcut(x: jax.Array, out_features: int, stride: int) -> jax.Array:
+    """Option A: subsample by ``stride`` and zero-pad channels up to ``out_features``."""
+    in_features = x.shape[-1]
+    if out_features < in_features:
+        raise ValueError(
+            f"shortcut 'A' can only widen: input has {in_features} channels, block outputs {out_features}"
+        )
+    if stride > 1:
+        x = x[:, ::stride, ::stride, :]
+    extra = out_features - in_features
+    return jnp.pad(x, ((0, 0), (0, 0), (0, 0), (extra // 2, extra - extra // 2)))
+
+
+class ResidualBlock(nn.Module):
+    """Shared fields and the shortcut / drop-path logic of every residual block.
+
+    Subclasses define ``setup_branch`` (the branch's layers) and ``branch(x, train)``.
+    ``drop_path_rate`` is the probability of dropping the branch (stochastic depth);
+    ``drop_path_mode`` is ``'batch'`` (paper: whole mini-batch, skips compute) or ``'row'``
+    (per sample); ``drop_path_test_rule`` is ``'paper'`` (scale by survival at test time) or
+    ``'inverted'`` (divide by survival at train time).
+    """
+
+    features: int  # "planes": the block outputs features * expansion channels
+    strides: int = 1
+    shortcut_type: str = "B"
+    zero_init_last_bn: bool = False
+    bn_axis_name: str | None = None
+    dtype: Any = None
+    drop_path_rate: float = 0.0
+    drop_path_mode: str = "batch"
+    drop_path_test_rule: str = "paper"
+
+    expansion: ClassVar[int] = 1
+    preact: ClassVar[bool] = False
+
+    @property
+    def out_features(self) -> int:
+        return self.features * self.expansion
+
+    def setup(self):
+        check_positive_int(self.features, "features")
+        check_positive_int(self.strides, "strides")
+        _check_shortcut(self.shortcut_type)
+        if not 0.0 <= float(self.drop_path_rate) <= 1.0:
+            raise ValueError(f"drop_path_rate must be in [0, 1], got {self.drop_path_rate}")
+        self.setup_branch()
+        if self.shortcut_type in "BCD":
+            self.conv_proj = conv(self.out_features, 1, 1 if self.shortcut_type == "D" else self.strides, dtype=self.dtype)
+            # Pre-activation blocks project the already normalised input: no BN on the shortcut.
+            if not self.preact:
+                self.norm_proj = self._bn()
+
+    def _bn(self, zero_init: bool = False):
+        return batch_norm(zero_init=zero_init, axis_name=self.bn_axis_name, dtype=self.dtype)
+
+    def needs_projection(self, in_features: int) -> bool:
+        return self.shortcut_type == "C" or self.strides > 1 or in_features != self.out_features
+
+    def shortcut(self, x: jax.Array, train: bool) -> jax.Array:
+        if not self.needs_projection(x.shape[-1]):
+            return x
+        if self.shortcut_type == "A":
+            return zero_pad_shortcut(x, self.out_features, self.strides)
+        if self.shortcut_type == "D" and self.strides > 1:
+            x = avg_pool_ceil_exclude_pad(x, self.strides, self.strides)
+        y = self.conv_proj(x)
+        return y if self.preact else self.norm_proj(y, use_running_average=not train)
+
+    def residual_branch(self, x: jax.Array, train: bool) -> jax.Array:
+        """The branch, wrapped in stochastic depth when ``drop_path_rate > 0``."""
+        if self.drop_path_rate == 0.0:
+            return self.branch(x, train)
+        from jaxcnn.regularizers import stochastic_residual  # regularizers import blocks' users, not blocks
+
+        return stochastic_residual(
+            self,
+            lambda mdl, h: mdl.branch(h, train),
+            x,
+            survival_prob=1.0 - float(self.drop_path_rate),
+            deterministic=not train,
+            mode=self.drop_path_mode,
+            test_rule=self.drop_path_test_rule,
+        )
+
+    def _check_input(self, x):
+        check_nhwc(x, "x")
+
+
+class BasicBlock(ResidualBlock):
+    """conv3x3-BN-ReLU-conv3x3-BN, add shortcut, ReLU (ResNet-18/34, CIFAR ResNets)."""
+
+    def setup_branch(self):
+        self.conv1 = conv(self.features, 3, self.strides, dtype=self.dtype)
+        self.bn1 = self._bn()
+        self.conv2 = conv(self.features, 3, dtype=self.dtype)
+        self.bn2 = self._bn(zero_init=self.zero_init_last_bn)
+
+    def branch(self, x, train):
+        ura = not train
+        y = nn.relu(self.bn1(self.conv1(x), use_running_average=ura))
+        return self.bn2(self.conv2(y), use_running_average=ura)
+
+    def __call__(self, x, train: bool = False):
+        self._check_input(x)
+        return nn.relu(self.residual_branch(x, train) + self.shortcut(x, train))
+
+
+class BottleneckBlock(ResidualBlock):
+    """1x1-BN-ReLU, 3x3-BN-ReLU, 1x1-BN (x4 channels), add shortcut, ReLU.
+
+    ``stride_on_3x3=True`` is torchvision's "ResNet v1.5" (stride on the 3x3 conv, as in
+    "Deep Residual Learning" follow-ups and the Flax example); ``False`` is the paper's v1
+    layout with the stride on the first 1x1. ``groups``/``base_width`` give ResNeXt and Wide
+    ResNet: the inner width is ``int(features * base_width / 64) * groups``. ``se_reduction``
+    adds a Squeeze-and-Excitation gate on the branch output, before the addition (SE-ResNet).
+    """
+
+    groups: int = 1
+    base_width: int = 64
+    stride_on_3x3: bool = True
+    se_reduction: int | None = None
+
+    expansion: ClassVar[int] = 4
+
+    @property
+    def width(self) -> int:
+        return int(self.features * self.base_width / 64) * self.groups
+
+    def setup_branch(self):
+        check_positive_int(self.groups, "groups")
+        s1, s3 = (1, self.strides) if self.stride_on_3x3 else (self.strides, 1)
+        self.conv1 = conv(self.width, 1, s1, dtype=self.dtype)
+        self.bn1 = self._bn()
+        self.conv2 = conv(self.width, 3, s3, groups=self.groups, dtype=self.dtype)
+        self.bn2 = self._bn()
+        self.conv3 = conv(self.out_features, 1, dtype=self.dtype)
+        self.bn3 = self._bn(zero_init=self.zero_init_last_bn)
+        if self.se_reduction is not None:
+            from jaxcnn.blocks.squeeze_excite import SqueezeExcite
+
+            self.se = SqueezeExcite(reduction=self.se_reduction, dtype=self.dtype)
+
+    def branch(self, x, train):
+        ura = not train
+        y = nn.relu(self.bn1(self.conv1(x), use_running_average=ura))
+        y = nn.relu(self.bn2(self.conv2(y), use_running_average=ura))
+        y = self.bn3(self.conv3(y), use_running_average=ura)
+        return self.se(y) if self.se_reduction is not None else y
+
+    def __call__(self, x, train: bool = False):
+        self._check_input(x)
+        return nn.relu(self.residual_branch(x, train) + self.shortcut(x, train))
+
+
+class PreActBasicBlock(ResidualBlock):
+    """Full pre-activation: BN-ReLU-conv3x3-BN-ReLU-conv3x3, add; no activation after the add.
+
+    When the shape changes, the projection shortcut takes the pre-activated input
+    (BN-ReLU(x)), as in the authors' code, so both paths see normalised features.
+    """
+
+    preact: ClassVar[bool] = True
+
+    def setup_branch(self):
+        self.bn1 = self._bn()
+        self.conv1 = conv(self.features, 3, self.strides, dtype=self.dtype)
+        self.bn2 = self._bn()
+        self.conv2 = conv(self.features, 3, dtype=self.dtype)
+
+    def preactivate(self, x, train):
+        return nn.relu(self.bn1(x, use_running_average=not train))
+
+    def branch(self, x, train):
+        # x here is already BN-ReLU(input); see __call__.
+        y = self.conv1(x)
+        return self.conv2(nn.relu(self.bn2(y, use_running_average=not train)))
+
+    def __call__(self, x, train: bool = False):
+        self._check_input(x)
+        pre = self.preactivate(x, train)
+        short = self.shortcut(pre, train) if self.needs_projection(x.shape[-1]) else x
+        return self.residual_branch(pre, train) + short
+
+
+class PreActBottleneckBlock(PreActBasicBlock):
+    """Full pre-activation bottleneck: BN-ReLU-1x1, BN-ReLU-3x3, BN-ReLU-1x1 (x4), add."""
+
+    groups: int = 1
+    base_width: int = 64
+    expansion: ClassVar[int] = 4
+
+    def setup_branch(self):
+        width = int(self.features * self.base_width / 64) * self.groups
+        self.bn1 = self._bn()
+        self.conv1 = conv(width, 1, dtype=self.dtype)
+        self.bn2 = self._bn()
+        self.conv2 = conv(width, 3, self.strides, groups=self.groups, dtype=self.dtype)
+        self.bn3 = self._bn()
+        self.conv3 = conv(self.out_features, 1, dtype=self.dtype)
+
+    def branch(self, x, train):
+        ura = not train
+        y = self.conv1(x)
+        y = self.conv2(nn.relu(self.bn2(y, use_running_average=ura)))
+        return self.conv3(nn.relu(self.bn3(y, use_running_average=ura)))
+
+
+BLOCKS: dict[str, Callable[..., ResidualBlock]] = {
+    "basic": BasicBlock,
+    "bottleneck": BottleneckBlock,
+    "preact_basic": PreActBasicBlock,
+    "preact_bottleneck": PreActBottleneckBlock,
+}

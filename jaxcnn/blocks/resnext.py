@@ -1,0 +1,64 @@
+"""ResNeXt bottleneck (Xie et al. 2017) in its two equivalent forms.
+
+* Grouped form (c): ``BottleneckBlock(groups=C, base_width=w)``; the 3x3 conv has C groups and
+  inner width ``int(features * w / 64) * C``. ``ResNeXtBottleneck`` is that block with
+  ResNeXt's defaults.
+* Explicit split-branch form (a): ``ResNeXtBranches`` builds C separate paths from ordinary
+  convolutions only, each 1x1 (in -> d), 3x3 (d -> d), 1x1 (d -> out), and *sums* them:
+  F(x) = sum_i T_i(x). Per-branch BN on d channels equals the grouped form's BN on the same
+  channel slice (BN is per channel), and the final BN acts on the sum.
+
+``jaxcnn.identities.resnext.grouped_to_branches`` maps grouped-form weights to branch-form
+weights; the test proves the two compute the same function.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import flax.linen as nn
+
+from jaxcnn.blocks.residual import BottleneckBlock, ResidualBlock
+from jaxcnn.layers import check_positive_int, conv
+
+ResNeXtBottleneck = functools.partial(BottleneckBlock, groups=32, base_width=4)
+
+
+class ResNeXtBranches(ResidualBlock):
+    """Form (a) of the ResNeXt block: ``groups`` explicit branches summed (no grouped conv)."""
+
+    groups: int = 32
+    base_width: int = 4
+    stride_on_3x3: bool = True
+
+    expansion = 4
+
+    @property
+    def branch_width(self) -> int:
+        return int(self.features * self.base_width / 64)
+
+    def setup_branch(self):
+        check_positive_int(self.groups, "groups")
+        d = self.branch_width
+        if d < 1:
+            raise ValueError(f"features={self.features} with base_width={self.base_width} gives branch width 0")
+        s1, s3 = (1, self.strides) if self.stride_on_3x3 else (self.strides, 1)
+        self.conv1 = [conv(d, 1, s1, dtype=self.dtype) for _ in range(self.groups)]
+        self.bn1 = [self._bn() for _ in range(self.groups)]
+        self.conv2 = [conv(d, 3, s3, dtype=self.dtype) for _ in range(self.groups)]
+        self.bn2 = [self._bn() for _ in range(self.groups)]
+        self.conv3 = [conv(self.out_features, 1, dtype=self.dtype) for _ in range(self.groups)]
+        self.bn3 = self._bn(zero_init=self.zero_init_last_bn)
+
+    def branch(self, x, train):
+        ura = not train
+        total = 0.0
+        for i in range(self.groups):  # T_i(x): an ordinary small bottleneck path
+            y = nn.relu(self.bn1[i](self.conv1[i](x), use_running_average=ura))
+            y = nn.relu(self.bn2[i](self.conv2[i](y), use_running_average=ura))
+            total = total + self.conv3[i](y)
+        return self.bn3(total, use_running_average=ura)
+
+    def __call__(self, x, train: bool = False):
+        self._check_input(x)
+        return nn.relu(self.residual_branch(x, train) + self.shortcut(x, train))

@@ -1,0 +1,80 @@
+"""Model registry: ``create_model(name, **overrides)`` and ``list_models()``.
+
+Every model is a flax.linen module used as ``model.init(key, x, train=False)`` and
+``model.apply(variables, x, train=True, mutable=['batch_stats'], rngs=...)``, and has a
+``features`` method returning an ordered dict of named NHWC maps ending in ``'final'``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Callable
+
+import flax.linen as nn
+
+from jaxcnn.models.mobilenet import MobileNetV2
+from jaxcnn.models.resnet import ResNet, scan_to_unrolled, unrolled_to_scan
+
+_IMAGENET = dict(stem="imagenet", widths=(64, 128, 256, 512), num_classes=1000)
+_CIFAR = dict(stem="cifar", widths=(16, 32, 64), num_classes=10, shortcut="A", block="basic")
+
+_REGISTRY: dict[str, Callable[..., nn.Module]] = {}
+
+
+def register(name: str, factory: Callable[..., nn.Module]) -> None:
+    """Add a model factory (a module class or ``functools.partial`` of one) under ``name``."""
+    _REGISTRY[name] = factory
+
+
+def _resnet(**cfg):
+    return functools.partial(ResNet, **cfg)
+
+
+for _name, _block, _sizes in [
+    ("resnet18", "basic", (2, 2, 2, 2)),
+    ("resnet34", "basic", (3, 4, 6, 3)),
+    ("resnet50", "bottleneck", (3, 4, 6, 3)),
+    ("resnet101", "bottleneck", (3, 4, 23, 3)),
+    ("resnet152", "bottleneck", (3, 8, 36, 3)),
+]:
+    register(_name, _resnet(**_IMAGENET, block=_block, stage_sizes=_sizes))
+    register(f"preact_{_name}", _resnet(**dict(_IMAGENET, stem="preact_imagenet"), block=f"preact_{_block}", stage_sizes=_sizes))
+
+register("resnet50d", _resnet(**dict(_IMAGENET, stem="deep"), block="bottleneck", stage_sizes=(3, 4, 6, 3), shortcut="D"))
+register("resnext50_32x4d", _resnet(**_IMAGENET, block="bottleneck", stage_sizes=(3, 4, 6, 3), groups=32, base_width=4))
+register("resnext101_32x8d", _resnet(**_IMAGENET, block="bottleneck", stage_sizes=(3, 4, 23, 3), groups=32, base_width=8))
+register("wide_resnet50_2", _resnet(**_IMAGENET, block="bottleneck", stage_sizes=(3, 4, 6, 3), base_width=128))
+register("wide_resnet101_2", _resnet(**_IMAGENET, block="bottleneck", stage_sizes=(3, 4, 23, 3), base_width=128))
+register("se_resnet50", _resnet(**_IMAGENET, block="bottleneck", stage_sizes=(3, 4, 6, 3), se_reduction=16))
+
+# CIFAR ResNets (ResNet paper, section 4.2): 6n+2 layers, 16/32/64 filters, option-A shortcuts.
+for _depth in (20, 32, 44, 56, 110, 1202):
+    _n = (_depth - 2) // 6
+    register(f"cifar_resnet{_depth}", _resnet(**_CIFAR, stage_sizes=(_n,) * 3))
+# Pre-activation CIFAR ResNets (Identity Mappings paper): projection shortcuts where shapes change.
+register("preact_cifar_resnet110", _resnet(**dict(_CIFAR, stem="preact_cifar", shortcut="B", block="preact_basic"), stage_sizes=(18,) * 3))
+register("preact_cifar_resnet164", _resnet(**dict(_CIFAR, stem="preact_cifar", shortcut="B", block="preact_bottleneck"), stage_sizes=(18,) * 3))
+
+register("mobilenet_v2", MobileNetV2)
+
+
+def list_models() -> list[str]:
+    """Names accepted by ``create_model``, sorted."""
+    return sorted(_REGISTRY)
+
+
+def create_model(name: str, **overrides) -> nn.Module:
+    """Build a registered model; ``overrides`` replace its fields (e.g. ``num_classes=10``)."""
+    if not isinstance(name, str) or name not in _REGISTRY:
+        raise ValueError(f"unknown model {name!r}; known models: {', '.join(list_models())}")
+    factory = _REGISTRY[name]
+    cls = factory.func if isinstance(factory, functools.partial) else factory
+    fields = {f.name for f in dataclasses.fields(cls)} - {"parent", "name"}
+    unknown = sorted(set(overrides) - fields)
+    if unknown:
+        raise TypeError(f"create_model({name!r}) got unknown option(s) {unknown}; {cls.__name__} accepts {sorted(fields)}")
+    return factory(**overrides)
+
+
+__all__ = ["create_model", "list_models", "register", "ResNet", "MobileNetV2", "scan_to_unrolled", "unrolled_to_scan"]

@@ -1,0 +1,101 @@
+"""Orbax checkpoints of a ``TrainState``: periodic, atomic, keep-last-N, restore latest.
+
+Orbax writes each step into a temporary directory and renames it when complete, so a run
+killed mid-save leaves only whole checkpoints (partial ones are cleaned up on the next start).
+Restoring never deletes anything: if the latest checkpoint is corrupt or does not fit the
+model, ``restore`` raises ``ValueError`` and the earlier ones stay on disk.
+"""
+
+from __future__ import annotations
+
+import os
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+
+from jaxcnn.train.state import TrainState
+
+
+def _to_tree(state: TrainState) -> dict:
+    # Typed PRNG keys are not serialisable; store their raw uint32 data.
+    return {"step": state.step, "params": state.params, "batch_stats": state.batch_stats,
+            "opt_state": state.opt_state, "rng": jax.random.key_data(state.rng)}
+
+
+def _from_tree(tree: dict, template: TrainState) -> TrainState:
+    impl = jax.random.key_impl(template.rng)
+    return template.replace(step=tree["step"], params=tree["params"], batch_stats=tree["batch_stats"],
+                            opt_state=tree["opt_state"], rng=jax.random.wrap_key_data(tree["rng"], impl=impl))
+
+
+class Checkpointer:
+    """Save every ``every`` steps into ``directory``, keeping the newest ``keep``."""
+
+    def __init__(self, directory: str | os.PathLike, every: int = 100, keep: int = 3):
+        if every < 1 or keep < 1:
+            raise ValueError(f"every and keep must be >= 1, got every={every}, keep={keep}")
+        self.directory = os.path.abspath(directory)
+        options = ocp.CheckpointManagerOptions(save_interval_steps=every, max_to_keep=keep,
+                                               enable_async_checkpointing=False, cleanup_tmp_directories=True)
+        self._manager = ocp.CheckpointManager(self.directory, options=options)
+
+    def save(self, state: TrainState, force: bool = False) -> bool:
+        """Save if ``state.step`` is on the interval (or ``force``); returns whether it saved."""
+        step = int(state.step)
+        if step in self._manager.all_steps():
+            return False
+        return self._manager.save(step, args=ocp.args.StandardSave(_to_tree(state)), force=force)
+
+    def all_steps(self) -> list[int]:
+        return sorted(self._manager.all_steps())
+
+    def latest_step(self) -> int | None:
+        return self._manager.latest_step()
+
+    def restore(self, template: TrainState, step: int | None = None) -> TrainState:
+        """Restore ``step`` (default latest) into the structure, shapes and shardings of ``template``.
+
+        Raises ``ValueError`` if there is no checkpoint, or if it is corrupt or incompatible
+        with ``template`` (other model, other optimiser); nothing on disk is changed.
+        """
+        steps = self.all_steps()
+        step = steps[-1] if step is None and steps else step
+        if step is None or step not in steps:
+            raise ValueError(f"no checkpoint{'' if step is None else f' for step {step}'} in {self.directory}")
+        target = jax.tree.map(ocp.utils.to_shape_dtype_struct, _to_tree(template))
+        try:
+            tree = self._manager.restore(step, args=ocp.args.StandardRestore(target))
+        except Exception as e:  # orbax raises many types for bad files; report them as one
+            raise self._bad(step, steps, e) from e
+        got = jax.tree.map(lambda a: (np.shape(a), np.dtype(a.dtype)), tree)
+        want = jax.tree.map(lambda a: (a.shape, np.dtype(a.dtype)), target)
+        if got != want:
+            raise self._bad(step, steps, "shapes or dtypes differ from the model's")
+        return _from_tree(tree, template)
+
+    def _bad(self, step, steps, why) -> ValueError:
+        older = [s for s in steps if s < step]
+        hint = f"; earlier checkpoints {older} are untouched (remove step {step} to resume from {older[-1]})" \
+            if older else ""
+        return ValueError(f"checkpoint step {step} in {self.directory} is corrupt or incompatible with the "
+                          f"model/optimiser: {str(why)[:300]}{hint}")
+
+    def close(self):
+        self._manager.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def restore_arrays(directory: str | os.PathLike, step: int | None = None) -> dict:
+    """The raw saved tree (numpy leaves) of ``step`` (default latest), for inspection and tests."""
+    with ocp.CheckpointManager(os.path.abspath(directory),
+                               options=ocp.CheckpointManagerOptions(read_only=True)) as manager:
+        step = manager.latest_step() if step is None else step
+        if step is None:
+            raise ValueError(f"no checkpoint in {directory}")
+        return manager.restore(step, args=ocp.args.StandardRestore())

@@ -1,0 +1,109 @@
+"""Data parallelism three ways, each meant to compute what one device computes on the global batch.
+
+* ``pmap``: one replica per device; ``make_train_step(axis_name=AXIS)`` averages gradients and
+  the model's BatchNorm must be built with the same ``axis_name`` to synchronise statistics.
+* ``mesh``: ``jax.jit`` with the batch sharded over a 1-D ``Mesh`` and the state replicated;
+  XLA inserts the collectives, so the plain (``axis_name=None``) step is already global,
+  BatchNorm statistics included. Do not add a ``pmean``.
+* multi-host: the ``mesh`` path over ``jax.devices()`` after ``jax.distributed.initialize``;
+  each process feeds its slice of the global batch (``put_batch``).
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import flax.jax_utils
+import jax
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+AXIS = "batch"
+
+
+def select_devices(n: int | None = None) -> list:
+    """The first ``n`` devices (all if ``None``); a clear error if there are not that many."""
+    devices = jax.devices()
+    if n is None:
+        return devices
+    if not isinstance(n, int) or n < 1:
+        raise ValueError(f"devices must be a positive int, got {n!r}")
+    if n > len(devices):
+        raise ValueError(f"devices={n} requested but only {len(devices)} {devices[0].platform} device(s) exist"
+                         " (on CPU set XLA_FLAGS=--xla_force_host_platform_device_count=N before importing jax)")
+    return devices[:n]
+
+
+def check_batch_size(batch_size: int, num_devices: int) -> int:
+    """Per-device batch size; ValueError if ``batch_size`` does not split evenly."""
+    if batch_size % num_devices:
+        raise ValueError(f"batch_size={batch_size} is not divisible by the device count {num_devices}")
+    return batch_size // num_devices
+
+
+# ---- pmap -------------------------------------------------------------------------------------
+
+def replicate(tree, devices: Sequence):
+    """Copy ``tree`` onto each device along a new leading axis (for ``pmap``)."""
+    return flax.jax_utils.replicate(tree, list(devices))
+
+
+def unreplicate(tree):
+    """Replica 0 of a replicated tree."""
+    return jax.tree.map(lambda x: x[0], tree)
+
+
+def shard_batch(batch: dict, num_devices: int) -> dict:
+    """Reshape each array's leading axis ``B`` to ``(num_devices, B // num_devices)``."""
+    def split(x):
+        check_batch_size(x.shape[0], num_devices)
+        return x.reshape((num_devices, x.shape[0] // num_devices) + x.shape[1:])
+    return jax.tree.map(split, batch)
+
+
+def pmap_step(step_fn: Callable, devices: Sequence, donate: bool = True) -> Callable:
+    """``jax.pmap`` a step built with ``axis_name=AXIS`` over ``devices``."""
+    return jax.pmap(step_fn, axis_name=AXIS, devices=list(devices), donate_argnums=(0,) if donate else ())
+
+
+# ---- jit + mesh (single or multi-host) --------------------------------------------------------
+
+def make_mesh(devices: Sequence | None = None) -> Mesh:
+    """A 1-D data-parallel mesh named ``AXIS`` over ``devices`` (default: all, every process)."""
+    return Mesh(np.asarray(devices if devices is not None else jax.devices()), (AXIS,))
+
+
+def replicated(mesh: Mesh) -> NamedSharding:
+    return NamedSharding(mesh, P())
+
+
+def batch_sharding(mesh: Mesh) -> NamedSharding:
+    return NamedSharding(mesh, P(AXIS))
+
+
+def put_replicated(tree, mesh: Mesh):
+    """Place ``tree`` (identical on every process) replicated over ``mesh``."""
+    return jax.device_put(tree, replicated(mesh))
+
+
+def put_batch(global_batch: dict, mesh: Mesh) -> dict:
+    """Shard a global batch over ``mesh``; each process contributes only its own rows.
+
+    Every process may hold the whole (deterministic) global batch: this takes the slice that
+    belongs to ``jax.process_index()`` and assembles the global array without copying the rest.
+    """
+    sharding = batch_sharding(mesh)
+    nproc, pid = jax.process_count(), jax.process_index()
+
+    def put(x):
+        x = np.asarray(x)
+        check_batch_size(x.shape[0], mesh.devices.size)
+        local = x.shape[0] // nproc
+        return jax.make_array_from_process_local_data(sharding, x[pid * local:(pid + 1) * local], x.shape)
+    return jax.tree.map(put, global_batch)
+
+
+def mesh_step(step_fn: Callable, mesh: Mesh, donate: bool = True) -> Callable:
+    """``jax.jit`` a plain (``axis_name=None``) step: state replicated, batch sharded, outputs replicated."""
+    return jax.jit(step_fn, in_shardings=(replicated(mesh), batch_sharding(mesh)),
+                   out_shardings=replicated(mesh), donate_argnums=(0,) if donate else ())

@@ -1,0 +1,71 @@
+"""Train state (params, batch_stats, optax state, step, RNG) and the optimiser it carries."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import flax.linen as nn
+import flax.struct
+import jax
+import jax.numpy as jnp
+import optax
+
+
+class TrainState(flax.struct.PyTreeNode):
+    """Everything a step reads and writes; a pytree, so it checkpoints and shards as a whole.
+
+    ``apply_fn`` and ``tx`` are static (not leaves): they travel with the state but never
+    into a checkpoint.
+    """
+
+    step: jax.Array
+    params: Any
+    batch_stats: Any
+    opt_state: Any
+    rng: jax.Array
+    apply_fn: Callable = flax.struct.field(pytree_node=False)
+    tx: optax.GradientTransformation = flax.struct.field(pytree_node=False)
+
+    def apply_gradients(self, grads, batch_stats) -> "TrainState":
+        """One optimiser update; the step counter advances."""
+        updates, opt_state = self.tx.update(grads, self.opt_state, self.params)
+        return self.replace(step=self.step + 1, params=optax.apply_updates(self.params, updates),
+                            batch_stats=batch_stats, opt_state=opt_state)
+
+    @property
+    def variables(self) -> dict:
+        """The Flax variables dict for ``model.apply``."""
+        return {"params": self.params, "batch_stats": self.batch_stats}
+
+
+def kernel_mask(params) -> Any:
+    """True for conv/dense kernels only: weight decay must skip biases and BatchNorm scale/bias."""
+    return jax.tree_util.tree_map_with_path(
+        lambda path, _: getattr(path[-1], "key", None) == "kernel", params)
+
+
+def make_optimizer(learning_rate: float | optax.Schedule, momentum: float = 0.9, weight_decay: float = 5e-4,
+                   nesterov: bool = True) -> optax.GradientTransformation:
+    """SGD with momentum and L2 weight decay applied to kernels only (added to the gradient,
+    as torch.optim.SGD does)."""
+    if weight_decay < 0:
+        raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
+    return optax.chain(
+        optax.add_decayed_weights(weight_decay, mask=kernel_mask),
+        optax.sgd(learning_rate, momentum=momentum or None, nesterov=nesterov and bool(momentum)),
+    )
+
+
+def create_train_state(model: nn.Module, key: jax.Array, sample_input: jax.Array,
+                       tx: optax.GradientTransformation) -> TrainState:
+    """Initialise ``model`` on ``sample_input`` (any batch size) and wrap it with ``tx``.
+
+    ``key`` is split into the init key and the state's own RNG, from which per-step keys
+    are folded (``fold_in(rng, step)``).
+    """
+    init_key, rng = jax.random.split(key)
+    variables = jax.jit(lambda k, x: model.init(k, x, train=False))(init_key, sample_input)
+    params = variables["params"]
+    return TrainState(step=jnp.zeros((), jnp.int32), params=params,
+                      batch_stats=variables.get("batch_stats", {}), opt_state=tx.init(params),
+                      rng=rng, apply_fn=model.apply, tx=tx)
