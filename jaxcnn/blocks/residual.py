@@ -166,6 +166,11 @@ class BottleneckBlock(ResidualBlock):
 
     def setup_branch(self):
         check_positive_int(self.groups, "groups")
+        if self.width < 1:
+            raise ValueError(
+                f"inner width int(features * base_width / 64) * groups is 0 for features={self.features}, "
+                f"base_width={self.base_width}"
+            )
         s1, s3 = (1, self.strides) if self.stride_on_3x3 else (self.strides, 1)
         self.conv1 = conv(self.width, 1, s1, dtype=self.dtype)
         self.bn1 = self._bn()

@@ -78,24 +78,32 @@ def _read_mnist(folder: Path) -> tuple[np.ndarray, np.ndarray]:
     return images, labels
 
 
+def _allocate(total: int, counts: np.ndarray) -> np.ndarray:
+    """Split ``total`` over classes in proportion to ``counts`` (largest remainder, exact sum)."""
+    quota = total * counts / counts.sum()
+    alloc = np.floor(quota).astype(int)
+    alloc[np.argsort(-(quota - alloc), kind="stable")[:total - alloc.sum()]] += 1
+    return alloc
+
+
 def stratified_split(labels: np.ndarray, n_train: int, n_test: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Fixed train/test indices with each class in proportion to its share of ``labels``.
 
     The split depends only on ``seed`` (default 0), never on the run's seed, so every run
     of a study trains and tests on the same images.
     """
-    if n_train + n_test > len(labels):
-        raise ValueError(f"n_train + n_test = {n_train + n_test} exceeds the {len(labels)} images available")
+    if n_train < 1 or n_test < 0 or n_train + n_test > len(labels):
+        raise ValueError(f"n_train={n_train}, n_test={n_test} do not fit the {len(labels)} images available")
     rng = np.random.default_rng(seed)
-    classes = np.unique(labels)
+    classes, counts = np.unique(labels, return_counts=True)
+    k_train = _allocate(n_train, counts)
+    k_test = _allocate(n_test, counts - k_train)
     train, test = [], []
-    for c in classes:
+    for c, a, b in zip(classes, k_train, k_test):
         idx = rng.permutation(np.flatnonzero(labels == c))
-        share = len(idx) / len(labels)
-        k_tr, k_te = round(n_train * share), round(n_test * share)
-        train.append(idx[:k_tr])
-        test.append(idx[k_tr:k_tr + k_te])
-    return np.sort(np.concatenate(train))[:n_train], np.sort(np.concatenate(test))[:n_test]
+        train.append(idx[:a])
+        test.append(idx[a:a + b])
+    return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
 
 
 def load_dataset(name: str, root: str | os.PathLike | None = None, n_train: int | None = None,

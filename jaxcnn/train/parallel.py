@@ -82,8 +82,20 @@ def batch_sharding(mesh: Mesh) -> NamedSharding:
 
 
 def put_replicated(tree, mesh: Mesh):
-    """Place ``tree`` (identical on every process) replicated over ``mesh``."""
-    return jax.device_put(tree, replicated(mesh))
+    """Place ``tree`` (identical on every process) replicated over ``mesh``.
+
+    ``device_put`` cannot target other processes' devices, so multi-host builds each global
+    array from this process's full copy; typed PRNG keys go through their raw key data.
+    """
+    sharding = replicated(mesh)
+    if jax.process_count() == 1:
+        return jax.device_put(tree, sharding)
+
+    def put(x):
+        if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+            return jax.random.wrap_key_data(put(jax.random.key_data(x)), impl=jax.random.key_impl(x))
+        return jax.make_array_from_process_local_data(sharding, np.asarray(x))
+    return jax.tree.map(put, tree)
 
 
 def put_batch(global_batch: dict, mesh: Mesh) -> dict:

@@ -85,7 +85,7 @@ def make_train_step(task: str = "classify", label_smoothing: float = 0.0, comput
         metrics = {"loss": loss, **aux}
         if axis_name is not None:
             grads, metrics = jax.lax.pmean((grads, metrics), axis_name)
-        finite = jnp.isfinite(metrics["loss"]) & jnp.isfinite(optax.global_norm(grads))
+        finite = jnp.isfinite(metrics["loss"]) & jnp.isfinite(optax.tree.norm(grads))
         new_state = state.apply_gradients(grads, batch_stats)
         # Skip, but still advance the step: see the module docstring.
         kept = jax.tree.map(lambda new, old: jnp.where(finite, new, old), new_state, state.replace(step=new_state.step))

@@ -17,7 +17,8 @@ Rules reproduced (ATen ``UpSample.h`` / ``UpSampleKernel.cpp``):
   ``src = dst * (in - 1) / (out - 1)`` with ``align_corners``; a plain copy when ``out == in``;
 * ``bicubic``: Keys' kernel with ``A = -0.75``, border indices clamped, source index not clamped;
 * ``antialias`` (bilinear/bicubic only, off by default, unlike ``jax.image.resize``): the filter
-  is stretched by the downsampling factor and renormalised (bicubic then uses ``A = -0.5``).
+  is stretched by the downsampling factor and renormalised (bicubic then uses ``A = -0.5``); an
+  axis whose size does not change is copied even when ``scale_factor != 1``.
 """
 
 from __future__ import annotations
@@ -156,7 +157,8 @@ def _axis_plan(n_in: int, n_out: int, scale: float | None, mode: str, align: boo
         return ("gather", np.minimum(src, n_in - 1))
     s = _scale(n_in, n_out, scale, align)
     if antialias:
-        return ("matrix", _aa_matrix(n_in, n_out, s, mode))
+        # the separable AA kernel skips an axis whose size does not change, whatever the scale
+        return ("copy", None) if n_out == n_in else ("matrix", _aa_matrix(n_in, n_out, s, mode))
     if mode == "bilinear":
         if n_out == n_in:
             return ("copy", None)

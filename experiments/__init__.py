@@ -1,0 +1,1 @@
+"""Runnable studies; each writes its results into ``runs/<name>/`` (or ``--out``)."""

@@ -1,0 +1,29 @@
+"""Adjoint identities: <A x, y> = <x, Aᵀ y>, with Aᵀ from ``jax.linear_transpose``.
+
+``adjoint_gap`` checks the identity for any linear ``A`` (upsamplers, convs); ``transpose_of``
+returns Aᵀ so it can be compared with an independently written downsampler (sum-pool for
+nearest upsampling, index gather for unpooling, unshuffle for shuffle, conv for conv_transpose).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+
+
+def transpose_of(linear_fn: Callable, x_example) -> Callable:
+    """Aᵀ of a linear function, as a function of one array (``x_example`` gives shape/dtype)."""
+    primal = jax.ShapeDtypeStruct(jnp.shape(x_example), jnp.result_type(x_example))
+    t = jax.linear_transpose(linear_fn, primal)
+    return lambda y: t(y)[0]
+
+
+def adjoint_gap(linear_fn: Callable, x, y) -> float:
+    """Relative gap |<A x, y> - <x, Aᵀ y>| / (|<A x, y>| + tiny), computed in float32."""
+    ax = linear_fn(x)
+    aty = transpose_of(linear_fn, x)(y)
+    left = jnp.vdot(ax.ravel(), jnp.asarray(y).ravel())
+    right = jnp.vdot(jnp.asarray(x).ravel(), aty.ravel())
+    return float(jnp.abs(left - right) / (jnp.abs(left) + 1e-12))

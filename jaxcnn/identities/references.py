@@ -1,0 +1,81 @@
+"""Proof forms 4 and 5, and all five forms side by side.
+
+4. ``lax.conv_transpose`` with ``transpose_kernel=True``: XLA's own transposed conv (no groups,
+   so one call per group), padded ``d (k - 1) - p`` and ``d (k - 1) - p + output_padding``.
+5. PyTorch ``conv_transpose2d`` in float64 -- imported only when called.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from jaxcnn.identities.conv_grad import conv_transpose_closed_form
+from jaxcnn.identities.conv_matrix import conv_transpose_matrix
+from jaxcnn.identities.zero_insertion import conv_transpose_zero_insertion
+from jaxcnn.upsample.transposed import conv_transpose, conv_transpose_args
+
+
+def conv_transpose_lax(y, kernel, stride=1, padding=0, output_padding=0, dilation=1, groups=1, precision=None):
+    """``lax.conv_transpose`` with torch's padding rule, group by group (JAX array result)."""
+    y, kernel = jnp.asarray(y), jnp.asarray(kernel)
+    s, p, op, d, _ = conv_transpose_args(y.shape, kernel.shape, stride, padding, output_padding, dilation, groups)
+    k = kernel.shape[:2]
+    pads = [(di * (ki - 1) - pi, di * (ki - 1) - pi + opi) for ki, pi, opi, di in zip(k, p, op, d)]
+    o_g = kernel.shape[3] // groups
+    outs = [
+        lax.conv_transpose(y[..., g * o_g:(g + 1) * o_g], kernel[..., g * o_g:(g + 1) * o_g], s, pads,
+                           rhs_dilation=d, dimension_numbers=("NHWC", "HWIO", "NHWC"), transpose_kernel=True,
+                           precision=precision)
+        for g in range(groups)
+    ]
+    return outs[0] if groups == 1 else jnp.concatenate(outs, axis=-1)
+
+
+def conv_transpose_torch(y, kernel, stride=1, padding=0, output_padding=0, dilation=1, groups=1, dtype="float64") -> np.ndarray:
+    """PyTorch ``conv_transpose2d`` on NHWC data and an HWIO forward kernel; NumPy result."""
+    import torch  # lazy: torch is an optional oracle, never a runtime dependency
+
+    conv_transpose_args(np.shape(y), np.shape(kernel), stride, padding, output_padding, dilation, groups)
+    tdtype = getattr(torch, dtype)
+    y_t = torch.from_numpy(np.asarray(y)).to(tdtype).permute(0, 3, 1, 2)
+    w_t = torch.from_numpy(np.asarray(kernel)).to(tdtype).permute(3, 2, 0, 1)  # HWIO -> (in, out/g, kH, kW)
+    out = torch.nn.functional.conv_transpose2d(y_t, w_t, None, stride, padding, output_padding, groups, dilation)
+    return out.permute(0, 2, 3, 1).numpy()
+
+
+FORMS: dict[str, Callable] = {
+    "closed_form": conv_transpose_closed_form,
+    "matrix": conv_transpose_matrix,
+    "zero_insertion": conv_transpose_zero_insertion,
+    "lax": conv_transpose_lax,
+    "torch": conv_transpose_torch,
+}
+
+
+def conv_transpose_forms(y, kernel, include_torch: bool | None = None, **conv_args) -> dict[str, np.ndarray]:
+    """``conv_transpose`` (the vjp) and each proof form on the same input, as float64 NumPy.
+
+    ``include_torch=None`` adds the torch form when torch imports.
+    """
+    if include_torch is None:
+        try:
+            import torch  # noqa: F401
+            include_torch = True
+        except ImportError:
+            include_torch = False
+    results = {"vjp": np.asarray(conv_transpose(jnp.asarray(y), jnp.asarray(kernel), **conv_args), np.float64)}
+    for name, form in FORMS.items():
+        if name == "torch" and not include_torch:
+            continue
+        results[name] = np.asarray(form(y, kernel, **conv_args), np.float64)
+    return results
+
+
+def max_disagreement(results: dict[str, np.ndarray], reference: str = "vjp") -> dict[str, float]:
+    """Max abs difference of every form from ``reference``."""
+    ref = results[reference]
+    return {k: float(np.max(np.abs(v - ref))) for k, v in results.items() if k != reference}

@@ -1,0 +1,70 @@
+"""Cutout (DeVries & Taylor 2017, "Improved Regularization of CNNs with Cutout").
+
+Each image gets its own centre ``(cy, cx)`` drawn uniformly over all H x W pixels; the square
+of rows ``[cy - size//2, cy - size//2 + size)`` (columns likewise) is filled, clipped at the
+borders, so near an edge only part of it lands in the image. Every channel shares the mask.
+The paper applies it after normalisation, so ``fill=0`` is the dataset mean; it uses
+``size=16`` on CIFAR-10 and ``size=8`` on CIFAR-100.
+
+Difference from the authors' code: for odd ``size`` their ``[cy - L//2, cy + L//2)`` covers
+``L - 1`` rows; here the square always has side ``size`` (identical for even sizes).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from jaxcnn.layers import check_nhwc, check_positive_int
+from jaxcnn.regularizers._checks import check_key
+
+CIFAR10_SIZE = 16
+CIFAR100_SIZE = 8
+
+
+def _check_fill(fill: Any, channels: int) -> None:
+    if isinstance(fill, bool) or not (isinstance(fill, (int, float)) or hasattr(fill, "shape")):
+        raise TypeError(f"fill must be a number or a per-channel array, got {type(fill).__name__}")
+    if hasattr(fill, "shape") and tuple(fill.shape) not in ((), (channels,)):
+        raise ValueError(f"fill must be a scalar or have shape ({channels},), got shape {tuple(fill.shape)}")
+
+
+def cutout(key: Any, images: jax.Array, size: int, fill: Any = 0.0) -> jax.Array:
+    """Cut one ``size x size`` square (clipped at the borders) out of each NHWC image."""
+    check_key(key)
+    check_nhwc(images, "images")
+    size = check_positive_int(size, "size")
+    n, h, w, c = images.shape
+    _check_fill(fill, c)
+    key_y, key_x = jax.random.split(key)
+    top = jax.random.randint(key_y, (n, 1), 0, h) - size // 2
+    left = jax.random.randint(key_x, (n, 1), 0, w) - size // 2
+    rows, cols = jnp.arange(h)[None], jnp.arange(w)[None]
+    in_rows = (rows >= top) & (rows < top + size)  # (n, h)
+    in_cols = (cols >= left) & (cols < left + size)  # (n, w)
+    mask = in_rows[:, :, None, None] & in_cols[:, None, :, None]
+    return jnp.where(mask, jnp.asarray(fill, images.dtype), images)
+
+
+class Cutout(nn.Module):
+    """Linen wrapper of :func:`cutout`; identity when deterministic.
+
+    Key from ``make_rng(rng_collection)`` ('dropout' by default; name e.g. 'augment' to keep
+    augmentation on its own stream); training without that rng raises.
+    """
+
+    size: int = CIFAR10_SIZE
+    fill: Any = 0.0
+    deterministic: bool | None = None
+    rng_collection: str = "dropout"
+
+    @nn.compact
+    def __call__(self, images: jax.Array, deterministic: bool | None = None) -> jax.Array:
+        deterministic = nn.merge_param("deterministic", self.deterministic, deterministic)
+        check_positive_int(self.size, "size")
+        if deterministic:
+            return images
+        return cutout(self.make_rng(self.rng_collection), images, self.size, self.fill)

@@ -1,0 +1,163 @@
+"""Transposed convolution as what it is: the input-gradient (vjp) of a convolution.
+
+``kernel`` is the *forward* convolution's HWIO kernel, shape (kH, kW, C_out / groups, C_in), where
+C_in is the channel count of ``y`` and C_out that of the result. PyTorch's ConvTranspose2d weight
+(C_in, C_out / groups, kH, kW) is exactly that forward conv's OIHW weight, so
+``kernel = weight.transpose(2, 3, 1, 0)`` imports it.
+
+Output size (torch): ``H_out = (H - 1) s - 2 p + d (k - 1) + output_padding + 1`` with
+``output_padding < max(s, d)``. ``output_padding`` only resolves which of several input sizes the
+forward conv came from; rows it adds that the forward conv never reads get zero gradient.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from jaxcnn.layers import check_nhwc
+
+_DIMS = ("NHWC", "HWIO", "NHWC")
+
+
+def _pair(value, name: str, minimum: int) -> tuple[int, int]:
+    items = tuple(value) if isinstance(value, (list, tuple)) else (value, value)
+    if len(items) != 2 or any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) for v in items):
+        raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
+    if any(v < minimum for v in items):
+        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
+    return tuple(int(v) for v in items)
+
+
+def conv_transpose_args(y_shape, kernel_shape, stride, padding, output_padding, dilation, groups):
+    """Validate torch-style arguments; return (stride, padding, output_padding, dilation, out_hw).
+
+    Shared with the reference forms in ``jaxcnn.identities`` so every form sees the same rules.
+    """
+    s = _pair(stride, "stride", 1)
+    p = _pair(padding, "padding", 0)
+    op = _pair(output_padding, "output_padding", 0)
+    d = _pair(dilation, "dilation", 1)
+    if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1:
+        raise ValueError(f"groups must be a positive integer, got {groups!r}")
+    if len(kernel_shape) != 4:
+        raise ValueError(f"kernel must be 4-D HWIO (kH, kW, C_out/groups, C_in), got shape {tuple(kernel_shape)}")
+    kh, kw, _, c_in = kernel_shape
+    if y_shape[-1] != c_in:
+        raise ValueError(
+            f"kernel's last axis (C_in={c_in}) must equal y's channels ({y_shape[-1]}); kernel is the forward "
+            f"conv's HWIO kernel, torch weight.transpose(2, 3, 1, 0), got kernel shape {tuple(kernel_shape)}"
+        )
+    if c_in % groups:
+        raise ValueError(f"y's channels ({c_in}) must be divisible by groups ({groups})")
+    for axis in range(2):
+        if op[axis] >= max(s[axis], d[axis]):
+            raise ValueError(
+                f"output_padding must be smaller than either stride or dilation, got output_padding={op}, "
+                f"stride={s}, dilation={d}"
+            )
+    out = tuple(
+        (n - 1) * si - 2 * pi + di * (k - 1) + opi + 1
+        for n, k, si, pi, opi, di in zip(y_shape[1:3], (kh, kw), s, p, op, d)
+    )
+    if min(out) < 1:
+        raise ValueError(f"output size {out} is not positive: padding {p} is too large for y {tuple(y_shape)} and kernel {tuple(kernel_shape)}")
+    return s, p, op, d, out
+
+
+def conv_transpose(
+    y: jax.Array,
+    kernel: jax.Array,
+    stride: int | Sequence[int] = 1,
+    padding: int | Sequence[int] = 0,
+    output_padding: int | Sequence[int] = 0,
+    dilation: int | Sequence[int] = 1,
+    groups: int = 1,
+    precision: Any = None,
+) -> jax.Array:
+    """``torch.nn.functional.conv_transpose2d`` on NHWC, computed as ``jax.vjp`` of the conv.
+
+    Args:
+      y: (N, H, W, C_in) array (the forward conv's output space).
+      kernel: forward conv HWIO kernel (kH, kW, C_out / groups, C_in).
+      stride, padding, output_padding, dilation, groups: torch's meanings.
+
+    Returns:
+      (N, H_out, W_out, C_out) with torch's output size.
+    """
+    check_nhwc(y, "y")
+    if not hasattr(kernel, "shape"):
+        raise TypeError(f"kernel must be an array, got {type(kernel).__name__}")
+    s, p, op, d, out_hw = conv_transpose_args(y.shape, kernel.shape, stride, padding, output_padding, dilation, groups)
+    x_shape = (y.shape[0], *out_hw, kernel.shape[2] * groups)
+    # output_padding >= stride (allowed when dilation > stride) makes the forward conv produce
+    # extra rows; trimming the high padding by whole strides drops exactly those rows.
+    pads = [(pi, pi - si * (opi // si)) for pi, si, opi in zip(p, s, op)]
+
+    def forward(x):
+        return lax.conv_general_dilated(
+            x, kernel, s, pads, rhs_dilation=d, dimension_numbers=_DIMS,
+            feature_group_count=groups, precision=precision,
+        )
+
+    dtype = jnp.result_type(y.dtype, kernel.dtype)
+    _, pullback = jax.vjp(forward, jnp.zeros(x_shape, dtype))
+    (x,) = pullback(y.astype(dtype))
+    return x
+
+
+def torch_fan_in_uniform(fan_in: int) -> Callable:
+    """torch's default init for conv weights and biases: U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
+    bound = 1.0 / np.sqrt(fan_in)
+
+    def init(key, shape, dtype=jnp.float32):
+        return jax.random.uniform(key, shape, dtype, -bound, bound)
+
+    return init
+
+
+class ConvTranspose(nn.Module):
+    """``torch.nn.ConvTranspose2d`` with torch's arguments, on NHWC.
+
+    The ``kernel`` parameter is stored as the forward conv's HWIO kernel,
+    (kH, kW, features / groups, in_features): torch's weight ``.transpose(2, 3, 1, 0)``.
+    Default init is torch's (uniform, fan_in = features / groups * kH * kW, i.e. weight.size(1) * k*k).
+    """
+
+    features: int
+    kernel_size: int | Sequence[int]
+    stride: int | Sequence[int] = 1
+    padding: int | Sequence[int] = 0
+    output_padding: int | Sequence[int] = 0
+    groups: int = 1
+    use_bias: bool = True
+    dilation: int | Sequence[int] = 1
+    kernel_init: Callable | None = None
+    bias_init: Callable | None = None
+    dtype: Any = None
+    param_dtype: Any = jnp.float32
+    precision: Any = None
+
+    @nn.compact
+    def __call__(self, y: jax.Array) -> jax.Array:
+        check_nhwc(y, "y")
+        kh, kw = _pair(self.kernel_size, "kernel_size", 1)
+        if self.features % self.groups:
+            raise ValueError(f"features ({self.features}) must be divisible by groups ({self.groups})")
+        fan_in = self.features // self.groups * kh * kw
+        shape = (kh, kw, self.features // self.groups, y.shape[-1])
+        kernel = self.param("kernel", self.kernel_init or torch_fan_in_uniform(fan_in), shape, self.param_dtype)
+        dtype = self.dtype or jnp.result_type(y.dtype, self.param_dtype)
+        x = conv_transpose(
+            y.astype(dtype), kernel.astype(dtype), self.stride, self.padding, self.output_padding,
+            self.dilation, self.groups, self.precision,
+        )
+        if self.use_bias:
+            bias = self.param("bias", self.bias_init or torch_fan_in_uniform(fan_in), (self.features,), self.param_dtype)
+            x = x + bias.astype(dtype)
+        return x

@@ -1,0 +1,138 @@
+"""Max pooling that remembers where the maxima were, and its partial inverse ``max_unpool``.
+
+Indices follow PyTorch: for each image and channel, the flat position ``h * W + w`` in the
+*unpadded* input. Ties go to the first maximum in row-major window order and padded cells never
+win, as in ATen's CPU kernel (a window of all ``-inf`` points at its first real cell).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxcnn.layers import check_nhwc
+
+
+def _pair(value, name: str, minimum: int) -> tuple[int, int]:
+    items = tuple(value) if isinstance(value, (list, tuple)) else (value, value)
+    if len(items) != 2 or any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) for v in items):
+        raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
+    if any(v < minimum for v in items):
+        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
+    return tuple(int(v) for v in items)
+
+
+def _pool_args(kernel_size, stride, padding):
+    k = _pair(kernel_size, "kernel_size", 1)
+    s = k if stride is None else _pair(stride, "stride", 1)
+    p = _pair(padding, "padding", 0)
+    if any(pi > ki // 2 for pi, ki in zip(p, k)):
+        raise ValueError(f"padding should be at most half of kernel_size, got padding={padding!r}, kernel_size={kernel_size!r}")
+    return k, s, p
+
+
+def pool_output_size(size: int, k: int, s: int, p: int, ceil_mode: bool) -> int:
+    """torch's pooling output size; in ceil mode the last window must start inside input or left pad."""
+    span = size + 2 * p - k
+    out = (-(-span // s) if ceil_mode else span // s) + 1
+    if ceil_mode and (out - 1) * s >= size + p:
+        out -= 1
+    return out
+
+
+@functools.lru_cache(maxsize=256)
+def _window_table(h, w, k, s, p, ceil_mode):
+    """Static tables: for each output cell and window tap, the flat input index (-1 if padding)."""
+    out = tuple(pool_output_size(n, ki, si, pi, ceil_mode) for n, ki, si, pi in zip((h, w), k, s, p))
+    if min(out) < 1:
+        raise ValueError(f"max pool output would be empty: input {(h, w)}, kernel_size {k}, stride {s}, padding {p}")
+    rows = np.arange(out[0])[:, None] * s[0] - p[0] + np.arange(k[0])[None, :]  # (Ho, kh)
+    cols = np.arange(out[1])[:, None] * s[1] - p[1] + np.arange(k[1])[None, :]  # (Wo, kw)
+    r = rows[:, None, :, None]
+    c = cols[None, :, None, :]
+    valid = (r >= 0) & (r < h) & (c >= 0) & (c < w)
+    flat = np.where(valid, r * w + c, -1).reshape(out[0], out[1], k[0] * k[1])
+    return out, flat.astype(np.int32)
+
+
+def max_pool_with_indices(
+    x: jax.Array,
+    kernel_size: int | Sequence[int],
+    stride: int | Sequence[int] | None = None,
+    padding: int | Sequence[int] = 0,
+    ceil_mode: bool = False,
+) -> tuple[jax.Array, jax.Array]:
+    """``torch.nn.functional.max_pool2d(..., return_indices=True)`` on NHWC.
+
+    Returns ``(y, indices)``, both (N, H_out, W_out, C); ``indices`` are int32 flat ``h * W + w``.
+    """
+    check_nhwc(x, "x")
+    k, s, p = _pool_args(kernel_size, stride, padding)
+    n, h, w, c = x.shape
+    (ho, wo), flat = _window_table(h, w, k, s, p, bool(ceil_mode))
+    valid = jnp.asarray(flat >= 0)  # (Ho, Wo, T)
+    gather = jnp.asarray(np.maximum(flat, 0))
+    cand = x.reshape(n, h * w, c)[:, gather, :]  # (N, Ho, Wo, T, C)
+    cand = jnp.where(valid[None, :, :, :, None], cand, -jnp.inf)
+    best = jnp.max(cand, axis=3, keepdims=True)
+    # first real tap equal to the max (or NaN, which torch propagates) wins
+    hit = valid[None, :, :, :, None] & ((cand == best) | jnp.isnan(cand))
+    tap = jnp.argmax(hit, axis=3)  # (N, Ho, Wo, C)
+    indices = jnp.take_along_axis(jnp.broadcast_to(gather[None, :, :, :, None], cand.shape), tap[:, :, :, None], axis=3)[:, :, :, 0]
+    y = jnp.take_along_axis(cand, tap[:, :, :, None], axis=3)[:, :, :, 0]
+    return y.astype(x.dtype), indices.astype(jnp.int32)
+
+
+def unpool_output_size(in_hw, kernel_size, stride=None, padding=0, output_size=None) -> tuple[int, int]:
+    """torch ``_unpool_output_size``: default ``(in-1)*s - 2p + k``; an explicit size must lie
+    strictly within ``stride`` of it (it only resolves the floor of pooling)."""
+    k, s, p = _pool_args(kernel_size, stride, padding)
+    default = tuple((n - 1) * si - 2 * pi + ki for n, ki, si, pi in zip(in_hw, k, s, p))
+    if output_size is None:
+        return default
+    size = tuple(output_size)
+    if len(size) == 4:  # torch accepts a full (N, C, H, W) size; here (N, H, W, C)
+        size = size[1:3]
+    if len(size) != 2 or any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) for v in size):
+        raise TypeError(f"output_size must be (H, W) or (N, H, W, C) ints, got {output_size!r}")
+    for d in range(2):
+        lo, hi = default[d] - s[d], default[d] + s[d]
+        if not lo < size[d] < hi:
+            raise ValueError(f"invalid output_size {tuple(output_size)!r} (dim {d} must be between {lo} and {hi}, exclusive)")
+    return tuple(int(v) for v in size)
+
+
+def max_unpool(
+    y: jax.Array,
+    indices: jax.Array,
+    kernel_size: int | Sequence[int],
+    stride: int | Sequence[int] | None = None,
+    padding: int | Sequence[int] = 0,
+    output_size: Sequence[int] | None = None,
+) -> jax.Array:
+    """``torch.nn.functional.max_unpool2d`` on NHWC: scatter ``y`` to ``indices``, zeros elsewhere.
+
+    Concrete indices are range-checked (torch raises too); traced ones are not, and an
+    out-of-range index is then dropped.
+    """
+    check_nhwc(y, "y")
+    if not hasattr(indices, "shape") or tuple(indices.shape) != tuple(y.shape):
+        raise ValueError(f"indices must have the shape of y {tuple(y.shape)}, got {getattr(indices, 'shape', type(indices).__name__)}")
+    if not jnp.issubdtype(indices.dtype, jnp.integer):
+        raise TypeError(f"indices must be an integer array, got dtype {indices.dtype}")
+    h, w = unpool_output_size(y.shape[1:3], kernel_size, stride, padding, output_size)
+    n, c = y.shape[0], y.shape[3]
+    if not isinstance(indices, jax.core.Tracer):
+        idx = np.asarray(indices)
+        if idx.size and (idx.min() < 0 or idx.max() >= h * w):
+            raise ValueError(f"indices must lie in [0, {h * w}) for output size {(h, w)}, got range [{idx.min()}, {idx.max()}]")
+    flat_idx = indices.reshape(n, -1, c)
+    batch = jnp.arange(n)[:, None, None]
+    chan = jnp.arange(c)[None, None, :]
+    out = jnp.zeros((n, h * w, c), y.dtype)
+    out = out.at[batch, flat_idx, chan].set(y.reshape(n, -1, c), mode="drop")
+    return out.reshape(n, h, w, c)

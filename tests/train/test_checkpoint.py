@@ -1,0 +1,63 @@
+"""Orbax checkpoints: keep-last-N, exact round trip, and bad checkpoints that destroy nothing."""
+
+import os
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxcnn.train import state as st, steps
+from jaxcnn.train.checkpoint import Checkpointer
+from train_tiny import TinyCNN
+
+
+def _state(width=8):
+    s = st.create_train_state(TinyCNN(width=width), jax.random.key(0), jnp.zeros((1, 8, 8, 3)), st.make_optimizer(0.1))
+    batch = {"image": np.ones((4, 8, 8, 3), np.float32), "label": np.arange(4, dtype=np.int32)}
+    return jax.jit(steps.make_train_step())(s, batch)[0]  # non-trivial momentum and batch_stats
+
+
+def _equal(a, b):
+    return all(np.array_equal(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+
+
+def test_keep_last_n_and_exact_round_trip(tmp_path):
+    s = _state()
+    with Checkpointer(tmp_path, every=2, keep=2) as ckpt:
+        for i in range(1, 8):
+            ckpt.save(s.replace(step=jnp.int32(i)))
+        assert ckpt.all_steps() == [4, 6]
+        assert ckpt.save(s.replace(step=jnp.int32(7)), force=True)
+        assert ckpt.all_steps() == [6, 7]
+        r = ckpt.restore(_state(), step=None)
+    assert int(r.step) == 7
+    assert _equal((r.params, r.batch_stats, r.opt_state), (s.params, s.batch_stats, s.opt_state))
+    assert np.array_equal(jax.random.key_data(r.rng), jax.random.key_data(s.rng))
+
+
+def test_corrupt_latest_raises_and_keeps_the_good_one(tmp_path):
+    s = _state()
+    with Checkpointer(tmp_path, every=1, keep=3) as ckpt:
+        ckpt.save(s.replace(step=jnp.int32(1)))
+        ckpt.save(s.replace(step=jnp.int32(2)))
+    for f in Path(tmp_path, "2").rglob("*"):
+        if f.is_file():
+            f.write_bytes(b"garbage")
+    with Checkpointer(tmp_path, every=1, keep=3) as ckpt:  # a restarted run
+        with pytest.raises(ValueError, match=r"checkpoint step 2 .* corrupt or incompatible.*earlier checkpoints \[1\]"):
+            ckpt.restore(s)
+        assert ckpt.all_steps() == [1, 2] and os.path.isdir(tmp_path / "1")
+        assert _equal(ckpt.restore(s, step=1).params, s.params)
+
+
+def test_incompatible_or_missing_checkpoint(tmp_path):
+    with Checkpointer(tmp_path / "a", every=1) as ckpt:
+        with pytest.raises(ValueError, match="no checkpoint"):
+            ckpt.restore(_state())
+        ckpt.save(_state())
+        with pytest.raises(ValueError, match="incompatible"):
+            ckpt.restore(_state(width=4))
+    with pytest.raises(ValueError, match="every and keep"):
+        Checkpointer(tmp_path / "b", every=0)
