@@ -104,16 +104,21 @@ class ResidualBlock(nn.Module):
         y = self.conv_proj(x)
         return y if self.preact else self.norm_proj(y, use_running_average=not train)
 
-    def residual_branch(self, x: jax.Array, train: bool) -> jax.Array:
-        """The branch, wrapped in stochastic depth when ``drop_path_rate > 0``."""
+    def residual_add(self, x: jax.Array, shortcut: jax.Array, train: bool) -> jax.Array:
+        """``branch(x) + shortcut``, under stochastic depth when ``drop_path_rate > 0``.
+
+        In ``'batch'`` mode a dropped branch is skipped by ``nn.cond``: no compute, zero
+        gradient, BatchNorm statistics unchanged (see ``jaxcnn.regularizers.stochastic_residual``).
+        """
         if self.drop_path_rate == 0.0:
-            return self.branch(x, train)
-        from jaxcnn.regularizers import stochastic_residual  # regularizers import blocks' users, not blocks
+            return self.branch(x, train) + shortcut
+        from jaxcnn.regularizers import stochastic_residual  # lazy: regularizers are optional here
 
         return stochastic_residual(
             self,
             lambda mdl, h: mdl.branch(h, train),
             x,
+            shortcut,
             survival_prob=1.0 - float(self.drop_path_rate),
             deterministic=not train,
             mode=self.drop_path_mode,
@@ -140,7 +145,7 @@ class BasicBlock(ResidualBlock):
 
     def __call__(self, x, train: bool = False):
         self._check_input(x)
-        return nn.relu(self.residual_branch(x, train) + self.shortcut(x, train))
+        return nn.relu(self.residual_add(x, self.shortcut(x, train), train))
 
 
 class BottleneckBlock(ResidualBlock):
@@ -192,7 +197,7 @@ class BottleneckBlock(ResidualBlock):
 
     def __call__(self, x, train: bool = False):
         self._check_input(x)
-        return nn.relu(self.residual_branch(x, train) + self.shortcut(x, train))
+        return nn.relu(self.residual_add(x, self.shortcut(x, train), train))
 
 
 class PreActBasicBlock(ResidualBlock):
@@ -222,7 +227,7 @@ class PreActBasicBlock(ResidualBlock):
         self._check_input(x)
         pre = self.preactivate(x, train)
         short = self.shortcut(pre, train) if self.needs_projection(x.shape[-1]) else x
-        return self.residual_branch(pre, train) + short
+        return self.residual_add(pre, short, train)
 
 
 class PreActBottleneckBlock(PreActBasicBlock):

@@ -61,4 +61,4 @@ class ResNeXtBranches(ResidualBlock):
 
     def __call__(self, x, train: bool = False):
         self._check_input(x)
-        return nn.relu(self.residual_branch(x, train) + self.shortcut(x, train))
+        return nn.relu(self.residual_add(x, self.shortcut(x, train), train))

@@ -48,6 +48,10 @@ class ResNet(nn.Module):
       stochastic_depth: drop rate of the *last* block, 1 - p_L (0.5 is the paper's setting);
         the per-block rates follow ``stochastic_depth_rule`` (see
         ``jaxcnn.regularizers.survival_probabilities``).
+      drop_block_rate, drop_block_size, drop_block_stages: DropBlock after every block of the
+        listed stages (1-based; the paper's groups 3 and 4), identity at eval. The rate is
+        static; for the paper's linear keep-prob ramp rebuild the model or apply
+        ``jaxcnn.regularizers.DropBlock`` with a traced ``drop_rate`` in your own module.
       scan_stages: run each stage's identical blocks (all but the first) as one ``nn.scan``;
         compiles once per stage instead of once per block. Parameters then carry a leading
         block axis under ``layer{s}_rest``; ``scan_to_unrolled``/``unrolled_to_scan`` convert.
@@ -70,6 +74,9 @@ class ResNet(nn.Module):
     stochastic_depth_rule: str = "paper"
     stochastic_depth_mode: str = "batch"
     stochastic_depth_test_rule: str = "paper"
+    drop_block_rate: float = 0.0
+    drop_block_size: int = 7
+    drop_block_stages: Sequence[int] = (3, 4)
     scan_stages: bool = False
     remat: bool = False
     bn_axis_name: str | None = None
@@ -94,8 +101,8 @@ class ResNet(nn.Module):
             raise ValueError(f"stage_sizes {tuple(self.stage_sizes)} and widths {tuple(self.widths)} differ in length")
         if not 0.0 <= self.stochastic_depth <= 1.0:
             raise ValueError(f"stochastic_depth (final drop rate) must be in [0, 1], got {self.stochastic_depth}")
-        if self.scan_stages and self.stochastic_depth > 0:
-            raise ValueError("scan_stages=True does not support stochastic_depth yet (per-block rates differ)")
+        if self.scan_stages and (self.stochastic_depth > 0 or self.drop_block_rate > 0):
+            raise ValueError("scan_stages=True does not support stochastic_depth or drop_block_rate yet")
 
     def _block_kwargs(self) -> dict:
         kw = dict(shortcut_type=self.shortcut, bn_axis_name=self.bn_axis_name, dtype=self.dtype)
@@ -153,11 +160,20 @@ class ResNet(nn.Module):
         kw = self._block_kwargs()
         rates = iter(self.drop_rates())
         feats = OrderedDict()
+
+        def drop_block(x, stage, j):
+            if self.drop_block_rate == 0 or stage not in tuple(self.drop_block_stages):
+                return x
+            from jaxcnn.regularizers import DropBlock
+
+            return DropBlock(self.drop_block_rate, self.drop_block_size, name=f"dropblock{stage}_{j}")(x, not train)
+
         x = self._stem(x, train)
         feats["stem"] = x
         for i, (n, width) in enumerate(zip(self.stage_sizes, self.widths)):
             stride = 1 if i == 0 else 2
             x = block_cls(width, stride, drop_path_rate=next(rates), name=f"layer{i + 1}_0", **kw)(x, train)
+            x = drop_block(x, i + 1, 0)
             if self.scan_stages and n > 1:
                 cell = nn.remat(_ScanCell) if self.remat else _ScanCell
                 scan = nn.scan(
@@ -173,6 +189,7 @@ class ResNet(nn.Module):
             else:
                 for j in range(1, n):
                     x = block_cls(width, 1, drop_path_rate=next(rates), name=f"layer{i + 1}_{j}", **kw)(x, train)
+                    x = drop_block(x, i + 1, j)
             feats[f"stage{i + 1}"] = x
         if self.block.startswith("preact"):
             x = nn.relu(self._bn(train, "bn_final")(x))  # blocks end with an add, not an activation
