@@ -39,7 +39,7 @@ def test_eval_logits_and_train_bn_update_match_torchvision(name):
     variables = from_torchvision(name, tm.state_dict())
     model = create_model(name)
     xj = jnp.asarray(x.numpy().transpose(0, 2, 3, 1))  # NCHW -> NHWC at the boundary only
-    out = np.asarray(model.apply(variables, xj, train=False))
+    out = np.asarray(jax.jit(lambda v, x: model.apply(v, x, train=False))(variables, xj))
     scale = max(1.0, float(np.abs(ref).max()))
     assert np.abs(out - ref).max() <= 1e-4 * scale
 
@@ -48,7 +48,8 @@ def test_eval_logits_and_train_bn_update_match_torchvision(name):
     with torch.no_grad():
         tm(x)
     torch_after = from_torchvision(name, tm.state_dict())["batch_stats"]
-    _, state = model.apply(variables, xj, train=True, mutable=["batch_stats"], rngs={"dropout": jax.random.key(0)})
+    train_fwd = jax.jit(lambda v, x: model.apply(v, x, train=True, mutable=["batch_stats"], rngs={"dropout": jax.random.key(0)}))
+    _, state = train_fwd(variables, xj)
     got = {jax.tree_util.keystr(k): v for k, v in jax.tree_util.tree_leaves_with_path(state["batch_stats"])}
     want = {jax.tree_util.keystr(k): v for k, v in jax.tree_util.tree_leaves_with_path(torch_after)}
     assert got.keys() == want.keys()
