@@ -1,9 +1,10 @@
 """Quick demo: every registered model's parameter count checked against the published figure,
-and one model run on real CIFAR-10 images from ``../shared/data`` with its named feature maps.
+one model's named feature maps on real CIFAR-10 images from ``../shared/data``, and a short
+jit-compiled training run of a CIFAR ResNet-20 on the CIFAR-10 subset (``experiments.classify``).
 
-    python -m experiments.demo [--data-dir ../shared/data] [--out runs/demo]
+    python -m experiments.demo [--data-dir ../shared/data] [--out runs/demo] [--steps 100]
 
-Writes ``runs/demo/summary.json``.
+Writes ``runs/demo/summary.json`` and ``runs/demo/classify/{metrics.jsonl,summary.json}``.
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data-dir", type=Path, default=DEFAULT_DATA, help="folder holding cifar10/, mnist/, sr/")
     ap.add_argument("--out", type=Path, default=Path("runs/demo"))
+    ap.add_argument("--steps", type=int, default=100, help="training steps of the CIFAR ResNet-20 run (0 skips it)")
     args = ap.parse_args(argv)
     t0 = time.time()
 
@@ -76,15 +78,23 @@ def main(argv=None):
         model = create_model("cifar_resnet20")
         variables = model.init(jax.random.key(0), jnp.asarray(images))
         feats = model.apply(variables, jnp.asarray(images), method="features")
-        print(f"\ncifar_resnet20 on {len(images)} real CIFAR-10 images ({', '.join(labels[:4])}, ...):")
+        print(f"\ncifar_resnet20 feature maps on {len(images)} real CIFAR-10 images:")
         for k, v in feats.items():
             print(f"  {k:8s} {tuple(v.shape)}")
         summary["features"] = {k: list(v.shape) for k, v in feats.items()}
+        if args.steps > 0:
+            from experiments import classify
+
+            print(f"\ntraining cifar_resnet20 for {args.steps} steps on the CIFAR-10 subset:")
+            summary["classify"] = classify.main([
+                "--model", "cifar_resnet20", "--dataset", "cifar10", "--data-root", str(args.data_dir),
+                "--steps", str(args.steps), "--batch-size", "64", "--lr", "0.1", "--out", str(args.out / "classify"),
+            ])
     else:
         print(f"\n(no data at {args.data_dir}; pass --data-dir)")
     summary["seconds"] = round(time.time() - t0, 1)
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "summary.json").write_text(json.dumps(summary, indent=1))
+    (args.out / "summary.json").write_text(json.dumps(summary, indent=1, default=str))
     print(f"\nwrote {args.out / 'summary.json'} in {summary['seconds']} s")
     if any(r["match"] is False for r in rows):
         raise SystemExit("parameter count mismatch")

@@ -1,5 +1,6 @@
 """Orbax checkpoints: keep-last-N, exact round trip, and bad checkpoints that destroy nothing."""
 
+import functools
 import os
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from jaxcnn.train.checkpoint import Checkpointer
 from train_tiny import TinyCNN
 
 
+@functools.lru_cache
 def _state(width=8):
     s = st.create_train_state(TinyCNN(width=width), jax.random.key(0), jnp.zeros((1, 8, 8, 3)), st.make_optimizer(0.1))
     batch = {"image": np.ones((4, 8, 8, 3), np.float32), "label": np.arange(4, dtype=np.int32)}

@@ -54,6 +54,9 @@ def test_kernel_mask_names_only_kernels():
     assert decayed == ["['Conv_0']['kernel']", "['Conv_1']['kernel']", "['Dense_0']['kernel']"]
 
 
+TRAIN_STEP = jax.jit(steps.make_train_step())  # shared: one compile for the TinyCNN tests
+
+
 def _tiny_state(**kw):
     return st.create_train_state(TinyCNN(**kw), jax.random.key(0), jnp.zeros((1, 8, 8, 3)), st.make_optimizer(0.1))
 
@@ -66,7 +69,7 @@ def _batch(n=8):
 def test_nonfinite_step_is_skipped_but_counted():
     state, batch = _tiny_state(), _batch()
     batch["image"][0, 0, 0, 0] = np.nan
-    new, m = jax.jit(steps.make_train_step())(state, batch)
+    new, m = TRAIN_STEP(state, batch)
     assert int(m["nonfinite"]) == 1 and int(new.step) == 1
     for a, b in zip(jax.tree.leaves((state.params, state.batch_stats, state.opt_state)),
                     jax.tree.leaves((new.params, new.batch_stats, new.opt_state))):
@@ -74,8 +77,8 @@ def test_nonfinite_step_is_skipped_but_counted():
 
 
 def test_bf16_compute_keeps_fp32_params_and_tracks_fp32():
-    state, batch = _tiny_state(), _batch(16)
-    f32, m32 = jax.jit(steps.make_train_step())(state, batch)
+    state, batch = _tiny_state(), _batch()
+    f32, m32 = TRAIN_STEP(state, batch)
     b16, m16 = jax.jit(steps.make_train_step(compute_dtype=jnp.bfloat16))(state, batch)
     assert all(x.dtype == jnp.float32 for x in jax.tree.leaves((b16.params, b16.batch_stats)))
     assert abs(float(m16["loss"]) - float(m32["loss"])) < 0.05
@@ -84,10 +87,9 @@ def test_bf16_compute_keeps_fp32_params_and_tracks_fp32():
 
 def test_dropout_keys_follow_the_step():
     state, batch = _tiny_state(dropout=0.5), _batch()
-    step = jax.jit(steps.make_train_step())
-    _, m0 = step(state, batch)
-    _, m0_again = step(state, batch)
-    _, m1 = step(state.replace(step=state.step + 1), batch)
+    _, m0 = TRAIN_STEP(state, batch)
+    _, m0_again = TRAIN_STEP(state, batch)
+    _, m1 = TRAIN_STEP(state.replace(step=state.step + 1), batch)
     assert float(m0["loss"]) == float(m0_again["loss"]) != float(m1["loss"])
 
 

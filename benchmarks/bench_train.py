@@ -1,0 +1,141 @@
+"""Side-by-side training benchmarks; every figure is a ratio measured in this one run.
+
+  throughput  CPU train images/s, JAX vs PyTorch eager (channels_last), CIFAR ResNet-18, batch 128
+  compile     compile time of resnet152 / resnet50, unrolled and with scan stages
+  remat       peak temp memory (XLA memory_analysis) and step time of a resnet50 step, remat vs not
+
+``python benchmarks/bench_train.py [throughput|compile|remat|all] [--steps N] [--batch N]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxcnn.models import create_model
+from jaxcnn.train import state as st, steps
+
+
+def _abstract_state(model, shape):
+    tx = st.make_optimizer(0.1)
+    return jax.eval_shape(lambda: st.create_train_state(model, jax.random.key(0), jnp.zeros((1,) + shape), tx))
+
+
+def _batch(n, shape, classes=10):
+    rng = np.random.default_rng(0)
+    return {"image": rng.normal(size=(n,) + shape).astype(np.float32),
+            "label": rng.integers(0, classes, n).astype(np.int32)}
+
+
+def _time_steps(fn, n):
+    fn()  # warm-up (and compile)
+    t = time.perf_counter()
+    for _ in range(n):
+        fn()
+    return (time.perf_counter() - t) / n
+
+
+def jax_throughput(batch, n_steps, size=32):
+    model = create_model("resnet18", stem="cifar", num_classes=10)
+    state = st.create_train_state(model, jax.random.key(0), jnp.zeros((1, size, size, 3)),
+                                  st.make_optimizer(0.1, nesterov=False))
+    b = jax.device_put(_batch(batch, (size, size, 3)))
+    step = jax.jit(steps.make_train_step(), donate_argnums=0)
+    box = [state]
+
+    def run():
+        box[0], m = step(box[0], b)
+        m["loss"].block_until_ready()
+    return batch / _time_steps(run, n_steps)
+
+
+def torch_throughput(batch, n_steps, size=32):
+    import torch
+    import torchvision
+
+    torch.set_num_threads(os.cpu_count())
+    model = torchvision.models.resnet18(num_classes=10)
+    model.conv1 = torch.nn.Conv2d(3, 64, 3, 1, 1, bias=False)  # CIFAR stem, as stem='cifar'
+    model.maxpool = torch.nn.Identity()
+    model = model.to(memory_format=torch.channels_last).train()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
+    b = _batch(batch, (3, size, size))
+    x = torch.from_numpy(b["image"]).contiguous(memory_format=torch.channels_last)
+    y = torch.from_numpy(b["label"]).long()
+
+    def run():
+        opt.zero_grad(set_to_none=True)
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+    return batch / _time_steps(run, n_steps)
+
+
+def throughput(args):
+    j = jax_throughput(args.batch, args.steps)
+    t = torch_throughput(args.batch, args.steps)
+    print(f"throughput  CIFAR ResNet-18 b{args.batch} fp32 on {os.cpu_count()} cores: JAX {j:.1f} img/s, "
+          f"torch {t:.1f} img/s, JAX/torch = {j / t:.2f}x  (XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r})")
+
+
+def _compile_s(model, shape, batch=2):
+    state = _abstract_state(model, shape)
+    b = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), _batch(batch, shape, 1000))
+    t = time.perf_counter()
+    compiled = jax.jit(steps.make_train_step()).lower(state, b).compile()
+    return time.perf_counter() - t, compiled
+
+
+def compile_times(args):
+    shape = (64, 64, 3)  # compile time hardly depends on image size
+    res = {}
+    for scan in (False, True):
+        for name in ("resnet50", "resnet152"):
+            res[name, scan] = _compile_s(create_model(name, scan_stages=scan), shape)[0]
+        r = res["resnet152", scan] / res["resnet50", scan]
+        print(f"compile     {'scan' if scan else 'unrolled':8s} resnet50 {res['resnet50', scan]:.1f}s, "
+              f"resnet152 {res['resnet152', scan]:.1f}s, ratio 152/50 = {r:.2f}x")
+    print(f"compile     resnet152 scan / unrolled = {res['resnet152', True] / res['resnet152', False]:.2f}x")
+
+
+def remat(args):
+    shape, batch = (args.size, args.size, 3), args.remat_batch
+    out = {}
+    for flag in (False, True):
+        model = create_model("resnet50", remat=flag)
+        state = st.create_train_state(model, jax.random.key(0), jnp.zeros((1,) + shape), st.make_optimizer(0.1))
+        b = _batch(batch, shape, 1000)
+        # Compile against this very state: the static apply_fn/tx must be the same objects.
+        compiled = jax.jit(steps.make_train_step(), donate_argnums=0).lower(state, b).compile()
+        mem = compiled.memory_analysis()
+        box = [state]
+
+        def run():
+            box[0], m = compiled(box[0], b)
+            m["loss"].block_until_ready()
+        out[flag] = (mem.temp_size_in_bytes, _time_steps(run, max(1, args.steps // 2)))
+        print(f"remat       resnet50 {args.size}px b{batch} remat={flag}: temp {mem.temp_size_in_bytes / 2**20:.0f} MiB, "
+              f"step {out[flag][1]:.2f}s")
+    print(f"remat       memory remat/plain = {out[True][0] / out[False][0]:.2f}x, "
+          f"step time remat/plain = {out[True][1] / out[False][1]:.2f}x")
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("what", nargs="?", default="all", choices=("throughput", "compile", "remat", "all"))
+    p.add_argument("--steps", type=int, default=3)
+    p.add_argument("--batch", type=int, default=128)
+    p.add_argument("--size", type=int, default=224, help="image size of the remat benchmark")
+    p.add_argument("--remat-batch", type=int, default=8)
+    args = p.parse_args()
+    for name, fn in (("throughput", throughput), ("compile", compile_times), ("remat", remat)):
+        if args.what in (name, "all"):
+            fn(args)
+
+
+if __name__ == "__main__":
+    main()

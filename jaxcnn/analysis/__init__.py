@@ -1,0 +1,23 @@
+"""Receptive fields (analytic, measured, effective) and cost (parameters, MACs) of CNNs."""
+
+from jaxcnn.analysis.receptive_field import (
+    FieldError,
+    LayerField,
+    ReceptiveField,
+    UnsupportedPrimitive,
+    layerwise_receptive_fields,
+    model_function,
+    model_receptive_fields,
+    receptive_field,
+)
+
+__all__ = [
+    "FieldError",
+    "LayerField",
+    "ReceptiveField",
+    "UnsupportedPrimitive",
+    "layerwise_receptive_fields",
+    "model_function",
+    "model_receptive_fields",
+    "receptive_field",
+]

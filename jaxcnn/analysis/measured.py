@@ -1,0 +1,140 @@
+"""Receptive fields measured by gradients: the support box and Luo et al.'s effective field.
+
+The gradient of one output unit with respect to the input is nonzero only inside its field,
+but it can also be *silently zero* inside it: a dead ReLU cuts a path, max-pool routes the
+gradient to one element per window, ReLU6 saturates, and deep products underflow. To measure
+the support rather than one sample of it:
+
+* ``positive_variables`` makes every kernel positive and fan-in normalised (each output is a
+  convex combination of its inputs), BatchNorm the identity and biases zero, so that with a
+  positive input every pre-activation is positive: no ReLU is dead, no ReLU6 saturates (values
+  stay near the input's range) and no sum cancels;
+* the input is random and positive, and ``num_samples`` images are stacked on the batch axis,
+  so a max-pool window's argmax differs across channels and samples;
+* |grad| is summed over samples and channels, and ``dtype=float64`` (default) keeps the
+  extreme-path gradient of deep nets (about 3^-depth of the total) from underflowing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+__all__ = ["MeasuredField", "measured_receptive_field", "effective_receptive_field", "positive_variables", "input_gradient"]
+
+
+@dataclasses.dataclass(frozen=True)
+class MeasuredField:
+    """Bounding box (inclusive, input coordinates) of the nonzero input gradient of ``unit``."""
+
+    box: tuple  # ((h_lo, h_hi), (w_lo, w_hi))
+    unit: tuple  # (i, j) of the output unit
+    output_shape: tuple
+
+    @property
+    def size(self) -> tuple:
+        return tuple(hi - lo + 1 for lo, hi in self.box)
+
+
+def positive_variables(variables: Any, seed: int = 0, bn_scale: float = 0.5) -> Any:
+    """Flax variables with positive fan-in-normalised kernels, BatchNorm scale ``bn_scale``
+    (< 1 so residual sums stay below ReLU6's cap), unit variance, zero biases and means (see
+    the module docstring for why). Accepts arrays or ShapeDtypeStructs; returns numpy arrays."""
+    rng = np.random.default_rng(seed)  # numpy: hundreds of small leaves, no per-shape compiles
+    leaves, treedef = jax.tree_util.tree_flatten_with_path(variables)
+    out = []
+    for path, leaf in leaves:
+        name = str(getattr(path[-1], "key", path[-1]))
+        shape = tuple(leaf.shape)
+        if name == "kernel":
+            w = rng.uniform(0.5, 1.5, shape).astype(np.float32)
+            out.append(w / w.sum(axis=tuple(range(len(shape) - 1)), keepdims=True))
+        elif name == "scale":
+            out.append(np.full(shape, bn_scale, np.float32))
+        elif name == "var":
+            out.append(np.ones(shape, np.float32))
+        else:  # bias, mean and anything else: zero keeps sums positive without shifting them
+            out.append(np.zeros(shape, np.float32))
+    return jax.tree_util.tree_unflatten(treedef, out)
+
+
+def _cast(tree, dtype):
+    return jax.tree_util.tree_map(lambda a: np.asarray(a, dtype) if np.issubdtype(np.asarray(a).dtype, np.floating) else a, tree)
+
+
+def input_gradient(f: Callable, x: jax.Array, *args: Any, unit: Sequence[int] | None = None) -> tuple:
+    """``(d sum_c f(x)[:, i, j, c] / dx, (i, j), output_shape)`` for the output ``unit`` (centre by default)."""
+    out_shape = jax.eval_shape(lambda x: f(x, *args), x).shape
+    if len(out_shape) != 4:
+        raise ValueError(f"f must return a 4-D NHWC map, got shape {tuple(out_shape)}")
+    i, j = (out_shape[1] // 2, out_shape[2] // 2) if unit is None else (int(unit[0]), int(unit[1]))
+    if not (0 <= i < out_shape[1] and 0 <= j < out_shape[2]):
+        raise ValueError(f"unit {(i, j)} is outside the output's spatial shape {tuple(out_shape[1:3])}")
+    grad = jax.jit(jax.grad(lambda x: jnp.sum(f(x, *args)[:, i, j, :])))(x)
+    return grad, (i, j), tuple(out_shape)
+
+
+def _enable_x64(dtype):
+    return jax.enable_x64(True) if jnp.dtype(dtype) == jnp.float64 else _Null()
+
+
+class _Null:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        return False
+
+
+def measured_receptive_field(
+    f: Callable, input_shape: Sequence[int], *args: Any, unit: Sequence[int] | None = None, num_samples: int = 2,
+    key: int = 0, dtype=jnp.float64,
+) -> MeasuredField:
+    """Bounding box of the input-gradient support of one output unit of ``f(x, *args)``.
+
+    ``input_shape`` is (1, H, W, C); ``num_samples`` random inputs in [0.5, 1.5) go through the
+    batch axis (``f`` must treat samples independently, as models do with ``train=False``).
+    Pass weights from ``positive_variables`` so that no path is silently zeroed.
+    """
+    if len(input_shape) != 4 or input_shape[0] != 1:
+        raise ValueError(f"input_shape must be (1, H, W, C), got {tuple(input_shape)}")
+    with _enable_x64(dtype):
+        x = jax.random.uniform(jax.random.key(key), (num_samples,) + tuple(input_shape[1:]), dtype, 0.5, 1.5)
+        grad, ij, out_shape = input_gradient(f, x, *_cast(args, dtype), unit=unit)
+        support = np.asarray(jnp.any(grad != 0, axis=(0, 3)))
+    if not support.any():
+        raise ValueError(f"output unit {ij} has zero gradient everywhere: no input reaches it (or every path was zeroed)")
+    rows, cols = np.flatnonzero(support.any(1)), np.flatnonzero(support.any(0))
+    return MeasuredField(((int(rows[0]), int(rows[-1])), (int(cols[0]), int(cols[-1]))), ij, out_shape)
+
+
+def effective_receptive_field(
+    f: Callable, input_shape: Sequence[int], *args: Any, unit: Sequence[int] | None = None, num_samples: int = 16,
+    key: int = 0, batch: int = 4,
+) -> np.ndarray:
+    """Effective receptive field (Luo et al. 2016): the mean over random N(0, 1) inputs of
+    |d f(x)[centre] / dx| summed over input channels, normalised to sum to 1; an (H, W) array.
+
+    The gradient signal is 1 at the chosen unit for every output channel and 0 elsewhere, as in
+    the paper. Use the model's own (trained or freshly initialised) weights, not ``positive_variables``.
+    """
+    if len(input_shape) != 4 or input_shape[0] != 1:
+        raise ValueError(f"input_shape must be (1, H, W, C), got {tuple(input_shape)}")
+    if num_samples < 1:
+        raise ValueError(f"num_samples must be positive, got {num_samples}")
+    total = np.zeros(tuple(input_shape[1:3]), np.float64)
+    keys = jax.random.split(jax.random.key(key), -(-num_samples // batch))
+    done = 0
+    for k in keys:
+        n = min(batch, num_samples - done)
+        x = jax.random.normal(k, (n,) + tuple(input_shape[1:]), jnp.float32)
+        grad, _, _ = input_gradient(f, x, *args, unit=unit)
+        total += np.asarray(jnp.abs(grad).sum(axis=(0, 3)), np.float64)
+        done += n
+    if total.sum() == 0:
+        raise ValueError("the gradient of the chosen unit is zero for every sample")
+    return total / total.sum()

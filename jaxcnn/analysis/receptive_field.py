@@ -1,0 +1,214 @@
+"""Analytic receptive fields of any JAX function from an NHWC image to NHWC feature maps.
+
+``receptive_field(f, input_shape)`` traces ``f`` to a jaxpr (no FLOPs are spent: the input and
+any extra arguments may be ``jax.ShapeDtypeStruct``) and propagates, per spatial axis, which
+input rows/columns each output unit can see. For a plain chain of convs and pools this is the
+Araujo-Norris-Sim recurrence (Distill 2019):
+
+    r_0 = 1 + sum_l (k_l - 1) prod_{i<l} s_i,   k_l -> d_l (k_l - 1) + 1 for dilation,
+    jump = prod_l s_l,   padding (start of unit 0's field, negated) = sum_l p_l prod_{i<l} s_i,
+
+but the propagation works on the jaxpr itself, so residual additions and concatenations take
+the union of their paths' fields, global gates (squeeze-and-excitation) make the field global
+(stride 0), and upsampling (lhs dilation, pixel shuffle, resize matrices) gives fractional
+strides with a per-phase size. The field is the bounding interval on the infinite input plane:
+padding counts as virtual input, as in the recurrence and in google-research/receptive_field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from fractions import Fraction
+from typing import Any, Callable, Mapping, Sequence
+
+import jax
+import jax.numpy as jnp
+
+from jaxcnn.analysis._field import AxisField, FieldError
+from jaxcnn.analysis._interpret import Dep, Interpreter, UnsupportedPrimitive
+
+__all__ = [
+    "ReceptiveField",
+    "LayerField",
+    "FieldError",
+    "UnsupportedPrimitive",
+    "receptive_field",
+    "layerwise_receptive_fields",
+    "model_function",
+    "model_receptive_fields",
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class ReceptiveField:
+    """Receptive field of an NHWC output, per spatial axis (H, W).
+
+    size: largest field (in input pixels) of any output unit (for a global field, the real
+    input pixels every unit sees); stride: input pixels per output
+    unit (``Fraction`` below 1 after upsampling, 0 for a global field); padding: how far unit 0's
+    field starts before input pixel 0 (google-research/receptive_field's "effective padding");
+    centred: every unit's field is centred on input pixel ``i * stride`` (odd kernels with
+    symmetric padding give this; VGG's 2x2 pools do not).
+    """
+
+    size: tuple
+    stride: tuple
+    padding: tuple
+    centred: bool
+    output_shape: tuple
+    axes: tuple = dataclasses.field(repr=False, compare=False, default=())
+
+    @property
+    def is_global(self) -> bool:
+        """Every output unit sees the same region (a global pool or gate reached the output)."""
+        return all(s == 0 for s in self.stride)
+
+    def field_of(self, i: int, j: int) -> tuple:
+        """Input interval ``((h_lo, h_hi), (w_lo, w_hi))``, inclusive and unclipped, of output unit (i, j)."""
+        return self.axes[0].at(i), self.axes[1].at(j)
+
+
+@dataclasses.dataclass(frozen=True)
+class LayerField:
+    """Field after one conv or pooling equation (in program order), for growth plots."""
+
+    index: int
+    name: str
+    primitive: str
+    size: tuple
+    stride: tuple
+
+
+def _as_int(x: Fraction):
+    return int(x) if x.denominator == 1 else x
+
+
+def _summary(f: AxisField, n_in: int) -> tuple:
+    if f.jump == 0:  # global: report the real input pixels every unit sees
+        lo, hi = max(f.lo[0], 0), min(f.hi[0], n_in - 1)
+        return hi - lo + 1, 0, -lo
+    return max(f.sizes()), _as_int(f.rate), -f.at(0)[0] if f.at(0) is not None else None
+
+
+def _centred(f: AxisField) -> bool:
+    return all(f.lo[r] is None or f.lo[r] + f.hi[r] == 2 * r * f.rate for r in range(f.period)) and f.jump != 0
+
+
+def _check_shape(input_shape) -> tuple:
+    try:
+        shape = tuple(int(s) for s in input_shape)
+    except TypeError:
+        raise TypeError(f"input_shape must be a sequence of ints (N, H, W, C), got {input_shape!r}") from None
+    if len(shape) != 4 or min(shape) < 1:
+        raise ValueError(f"input_shape must be 4-D NHWC with positive sizes, got {tuple(input_shape)}")
+    return shape
+
+
+def _trace(f: Callable, input_shape, args, dtype):
+    shape = _check_shape(input_shape)
+    if not callable(f):
+        raise TypeError(f"f must be callable, got {type(f).__name__}")
+    x = jax.ShapeDtypeStruct(shape, dtype)
+    try:
+        closed, out_tree = jax.make_jaxpr(f, return_shape=True)(x, *args)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"f could not be traced at input shape {shape} (is the input smaller than a kernel?): {e}") from e
+    return closed, out_tree
+
+
+def _input_dep(shape) -> Dep:
+    # the image itself: unit h of axis 1 sees input row h, unit w of axis 2 sees column w
+    return Dep((None, AxisField.affine(0, 0, 1, 1), AxisField.affine(1, 0, 1, 1), None), ())
+
+
+def _run(closed, shape, on_layer=None):
+    in_deps = [_input_dep(shape)] + [None] * (len(closed.jaxpr.invars) - 1)
+    outs, _ = Interpreter(on_layer).run_closed(closed, in_deps)
+    return outs
+
+
+def _result(dep: Dep | None, out_shape, name: str, in_shape) -> ReceptiveField:
+    if len(out_shape) != 4:
+        raise ValueError(f"{name} must be a 4-D NHWC feature map, got shape {tuple(out_shape)}")
+    if dep is None:
+        raise ValueError(f"{name} does not depend on the input image")
+    if dep.axes[1] is None or dep.axes[2] is None:
+        raise ValueError(
+            f"{name} (shape {tuple(out_shape)}) has no spatial axes that index the input's H and W "
+            "(it was pooled or flattened); pass a function returning a feature map, e.g. method='features'"
+        )
+    if (dep.axes[1].src, dep.axes[2].src) != (0, 1):
+        raise ValueError(f"{name}: output axes 1 and 2 index input axes {dep.axes[1].src} and {dep.axes[2].src}, not H and W")
+    if dep.axes[0] is not None or dep.axes[3] is not None:
+        raise ValueError(f"{name}: a spatial input axis ended up in the batch or channel axis")
+    (sh, jh, ph), (sw, jw, pw) = _summary(dep.axes[1], in_shape[1]), _summary(dep.axes[2], in_shape[2])
+    return ReceptiveField((sh, sw), (jh, jw), (ph, pw), _centred(dep.axes[1]) and _centred(dep.axes[2]),
+                          tuple(out_shape), (dep.axes[1], dep.axes[2]))
+
+
+def _named_outputs(out_tree) -> list:
+    leaves, _ = jax.tree_util.tree_flatten_with_path(out_tree)
+    return [(jax.tree_util.keystr(p) or "output", leaf.shape) for p, leaf in leaves]
+
+
+def receptive_field(f: Callable, input_shape: Sequence[int], *args: Any, dtype=jnp.float32):
+    """Analytic receptive field of ``f(x, *args)`` for an NHWC ``x`` of ``input_shape``.
+
+    ``args`` (e.g. model variables) may be arrays or ``jax.ShapeDtypeStruct`` pytrees; they are
+    treated as input-independent. Returns a ``ReceptiveField`` when ``f`` returns one array, or
+    a dict ``{key: ReceptiveField}`` when it returns a mapping (e.g. a model's named features).
+
+    Raises ``ValueError`` for an output that is not a 4-D spatial map or an input too small to
+    trace, ``UnsupportedPrimitive`` naming a primitive the analyser does not understand.
+    """
+    closed, out_tree = _trace(f, input_shape, args, dtype)
+    shape = _check_shape(input_shape)
+    outs = _run(closed, shape)
+    if isinstance(out_tree, Mapping):
+        names = list(out_tree)
+        leaves = jax.tree_util.tree_leaves(out_tree)
+        if len(leaves) != len(names):
+            raise TypeError("f must return an array or a flat mapping of arrays")
+        return {k: _result(d, leaf.shape, f"output {k!r}", shape) for k, d, leaf in zip(names, outs, leaves)}
+    if not hasattr(out_tree, "shape"):
+        raise TypeError(f"f must return an array or a mapping of arrays, got {type(out_tree).__name__}")
+    return _result(outs[0], out_tree.shape, "the output of f", shape)
+
+
+def layerwise_receptive_fields(f: Callable, input_shape: Sequence[int], *args: Any, dtype=jnp.float32) -> list:
+    """Field after every conv / pooling equation of ``f`` in program order (``LayerField``s)."""
+    closed, _ = _trace(f, input_shape, args, dtype)
+    layers: list = []
+
+    def record(eqn, dep, shape):
+        spatial = {fld.src: fld for fld in dep.axes if fld is not None}
+        if set(spatial) != {0, 1}:
+            return
+        name = str(eqn.source_info.name_stack) or eqn.primitive.name
+        size = tuple(max(spatial[s].sizes()) for s in (0, 1))
+        stride = tuple(_as_int(spatial[s].rate) for s in (0, 1))
+        layers.append(LayerField(len(layers), name, eqn.primitive.name, size, stride))
+
+    _run(closed, _check_shape(input_shape), record)
+    return layers
+
+
+def model_function(model, input_shape: Sequence[int], method: str | None = "features", **apply_kwargs):
+    """``(fn, variables)`` with ``fn(x, variables) = model.apply(variables, x, train=False, method=...)``
+    and abstract ``variables`` from ``jax.eval_shape`` of ``model.init`` (no parameters are made)."""
+    x = jax.ShapeDtypeStruct(_check_shape(input_shape), jnp.float32)
+    variables = jax.eval_shape(lambda x: model.init(jax.random.key(0), x, train=False), x)
+    kwargs = dict(train=False, **apply_kwargs)
+    if method is not None:
+        kwargs["method"] = method
+
+    def fn(x, variables):
+        return model.apply(variables, x, **kwargs)
+
+    return fn, variables
+
+
+def model_receptive_fields(model, input_shape: Sequence[int] = (1, 224, 224, 3), method: str = "features") -> dict:
+    """``{feature name: ReceptiveField}`` for a jaxcnn model's named features ('stem', 'stage1', ..., 'final')."""
+    fn, variables = model_function(model, input_shape, method)
+    return receptive_field(fn, input_shape, variables)
