@@ -55,7 +55,11 @@ class ResNet(nn.Module):
       scan_stages: run each stage's identical blocks (all but the first) as one ``nn.scan``;
         compiles once per stage instead of once per block. Parameters then carry a leading
         block axis under ``layer{s}_rest``; ``scan_to_unrolled``/``unrolled_to_scan`` convert.
-      remat: recompute each block's activations in the backward pass (``nn.remat``).
+      remat: recompute each block's activations in the backward pass (``nn.remat``). Combine
+        it with ``scan_stages``: measured on XLA CPU (cifar_resnet56, batch 32, train-step
+        temp memory) scan+remat uses 0.31x of the plain model's memory, while remat on
+        unrolled blocks saves nothing (1.16x), since XLA's scheduler is then free to run the
+        recomputation early and keep its results alive.
     """
 
     block: str = "basic"
