@@ -100,7 +100,13 @@ def drop_block(
     seed_region: str = "valid",
     normalize: bool = True,
 ) -> jax.Array:
-    """Train-time DropBlock on an NHWC batch; ``drop_rate = 1 - keep_prob`` (may be traced)."""
+    """Train-time DropBlock on an NHWC batch; ``drop_rate = 1 - keep_prob`` (may be traced).
+
+    With the paper's gamma, ``drop_rate`` is nominal: the realised fraction is lower, and even
+    ``drop_rate = 1`` keeps pixels when ``1 < block_size < H`` (gamma < 1 there). With
+    ``gamma_rule='exact'`` the expected realised fraction is ``drop_rate``, 1 included.
+    If every pixel is dropped the output is zeros (no 0/0).
+    """
     check_key(key)
     check_nhwc(x, "x")
     drop_rate = check_probability(drop_rate, "drop_rate")

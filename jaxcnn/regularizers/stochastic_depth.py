@@ -146,6 +146,8 @@ def stochastic_residual(
       backward compute under ``jit``, its params get exactly zero gradient and its BatchNorm
       ``batch_stats`` are returned unchanged. Under ``jax.vmap`` the cond becomes a select and
       both sides run. ``mode='row'``: the branch always runs and each sample is masked.
+      Measured caveat: on XLA:CPU a conv's *gradient* inside a cond runs ~30x slower than
+      outside one (forward is unaffected), so the skip pays off on GPU/TPU, not on CPU.
     * ``test_rule='paper'``: no train-time scale; at test the branch is multiplied by p.
       ``'inverted'``: kept branches divided by p in training; identity at test.
     * During ``init`` the branch is always run directly, so every variable is created
