@@ -51,8 +51,18 @@ def conv(
     name: str | None = None,
     dtype: Any = None,
     kernel_init=kaiming_fan_out,
+    canonical_grad: bool = False,
 ) -> nn.Conv:
-    """A square conv with torch-compatible explicit padding and a clear groups check."""
+    """A square conv with torch-compatible explicit padding and a clear groups check.
+
+    ``canonical_grad=True`` uses ``jaxcnn.canonical_conv.canonical_grad_conv``, whose gradients
+    stay fast inside ``lax.cond`` on XLA CPU (used by batch-mode stochastic depth).
+    """
+    extra = {}
+    if canonical_grad:
+        from jaxcnn.canonical_conv import canonical_grad_conv
+
+        extra["conv_general_dilated"] = canonical_grad_conv
     return Conv(
         features,
         (kernel_size, kernel_size),
@@ -64,6 +74,7 @@ def conv(
         kernel_init=kernel_init,
         dtype=dtype,
         name=name,
+        **extra,
     )
 
 

@@ -88,6 +88,12 @@ class ResidualBlock(nn.Module):
             if not self.preact:
                 self.norm_proj = self._bn()
 
+    @property
+    def _ckw(self) -> dict:
+        """Keyword arguments of branch convs: canonical gradients when the branch sits in a cond."""
+        cond = float(self.drop_path_rate) > 0 and self.drop_path_mode == "batch"
+        return dict(dtype=self.dtype, canonical_grad=cond)
+
     def _bn(self, zero_init: bool = False):
         return batch_norm(zero_init=zero_init, axis_name=self.bn_axis_name, dtype=self.dtype)
 
@@ -133,9 +139,9 @@ class BasicBlock(ResidualBlock):
     """conv3x3-BN-ReLU-conv3x3-BN, add shortcut, ReLU (ResNet-18/34, CIFAR ResNets)."""
 
     def setup_branch(self):
-        self.conv1 = conv(self.features, 3, self.strides, dtype=self.dtype)
+        self.conv1 = conv(self.features, 3, self.strides, **self._ckw)
         self.bn1 = self._bn()
-        self.conv2 = conv(self.features, 3, dtype=self.dtype)
+        self.conv2 = conv(self.features, 3, **self._ckw)
         self.bn2 = self._bn(zero_init=self.zero_init_last_bn)
 
     def branch(self, x, train):
@@ -177,11 +183,11 @@ class BottleneckBlock(ResidualBlock):
                 f"base_width={self.base_width}"
             )
         s1, s3 = (1, self.strides) if self.stride_on_3x3 else (self.strides, 1)
-        self.conv1 = conv(self.width, 1, s1, dtype=self.dtype)
+        self.conv1 = conv(self.width, 1, s1, **self._ckw)
         self.bn1 = self._bn()
-        self.conv2 = conv(self.width, 3, s3, groups=self.groups, dtype=self.dtype)
+        self.conv2 = conv(self.width, 3, s3, groups=self.groups, **self._ckw)
         self.bn2 = self._bn()
-        self.conv3 = conv(self.out_features, 1, dtype=self.dtype)
+        self.conv3 = conv(self.out_features, 1, **self._ckw)
         self.bn3 = self._bn(zero_init=self.zero_init_last_bn)
         if self.se_reduction is not None:
             from jaxcnn.blocks.squeeze_excite import SqueezeExcite
@@ -211,9 +217,9 @@ class PreActBasicBlock(ResidualBlock):
 
     def setup_branch(self):
         self.bn1 = self._bn()
-        self.conv1 = conv(self.features, 3, self.strides, dtype=self.dtype)
+        self.conv1 = conv(self.features, 3, self.strides, **self._ckw)
         self.bn2 = self._bn()
-        self.conv2 = conv(self.features, 3, dtype=self.dtype)
+        self.conv2 = conv(self.features, 3, **self._ckw)
 
     def preactivate(self, x, train):
         return nn.relu(self.bn1(x, use_running_average=not train))
@@ -240,11 +246,11 @@ class PreActBottleneckBlock(PreActBasicBlock):
     def setup_branch(self):
         width = int(self.features * self.base_width / 64) * self.groups
         self.bn1 = self._bn()
-        self.conv1 = conv(width, 1, dtype=self.dtype)
+        self.conv1 = conv(width, 1, **self._ckw)
         self.bn2 = self._bn()
-        self.conv2 = conv(width, 3, self.strides, groups=self.groups, dtype=self.dtype)
+        self.conv2 = conv(width, 3, self.strides, groups=self.groups, **self._ckw)
         self.bn3 = self._bn()
-        self.conv3 = conv(self.out_features, 1, dtype=self.dtype)
+        self.conv3 = conv(self.out_features, 1, **self._ckw)
 
     def branch(self, x, train):
         ura = not train

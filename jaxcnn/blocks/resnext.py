@@ -43,11 +43,11 @@ class ResNeXtBranches(ResidualBlock):
         if d < 1:
             raise ValueError(f"features={self.features} with base_width={self.base_width} gives branch width 0")
         s1, s3 = (1, self.strides) if self.stride_on_3x3 else (self.strides, 1)
-        self.conv1 = [conv(d, 1, s1, dtype=self.dtype) for _ in range(self.groups)]
+        self.conv1 = [conv(d, 1, s1, **self._ckw) for _ in range(self.groups)]
         self.bn1 = [self._bn() for _ in range(self.groups)]
-        self.conv2 = [conv(d, 3, s3, dtype=self.dtype) for _ in range(self.groups)]
+        self.conv2 = [conv(d, 3, s3, **self._ckw) for _ in range(self.groups)]
         self.bn2 = [self._bn() for _ in range(self.groups)]
-        self.conv3 = [conv(self.out_features, 1, dtype=self.dtype) for _ in range(self.groups)]
+        self.conv3 = [conv(self.out_features, 1, **self._ckw) for _ in range(self.groups)]
         self.bn3 = self._bn(zero_init=self.zero_init_last_bn)
 
     def branch(self, x, train):

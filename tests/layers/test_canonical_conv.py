@@ -1,0 +1,58 @@
+"""The canonical-gradient conv has exactly JAX's conv gradients (JAX's transpose rule is the oracle)."""
+
+import itertools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax import lax
+
+from jaxcnn.canonical_conv import canonical_grad_conv
+
+NHWC = ("NHWC", "HWIO", "NHWC")
+CASES = [
+    # (H, W, kh, kw, strides, dilation, padding)
+    (8, 8, 3, 3, (1, 1), (1, 1), ((1, 1), (1, 1))),
+    (9, 7, 3, 3, (2, 2), (1, 1), ((1, 1), (1, 1))),
+    (8, 8, 1, 1, (2, 2), (1, 1), ((0, 0), (0, 0))),
+    (10, 9, 3, 2, (2, 3), (2, 1), ((2, 0), (1, 2))),
+    (11, 11, 7, 7, (2, 2), (1, 1), ((3, 3), (3, 3))),
+    (8, 8, 3, 3, (3, 2), (1, 2), ((-1, 2), (0, -1))),
+]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_value_and_gradients_equal_jax(case):
+    h, w, kh, kw, s, d, p = case
+    kx, kk, kg = jax.random.split(jax.random.key(sum(map(hash, map(str, case))) % 1000), 3)
+    x = jax.random.normal(kx, (3, h, w, 4))
+    k = jax.random.normal(kk, (kh, kw, 4, 5))
+    ref = lambda x, k: lax.conv_general_dilated(x, k, s, p, rhs_dilation=d, dimension_numbers=NHWC)
+    new = lambda x, k: canonical_grad_conv(x, k, s, p, rhs_dilation=d, dimension_numbers=NHWC)
+    y_ref, vjp_ref = jax.vjp(ref, x, k)
+    y_new, vjp_new = jax.vjp(new, x, k)
+    np.testing.assert_allclose(np.asarray(y_new), np.asarray(y_ref), rtol=1e-5, atol=1e-5)
+    g = jax.random.normal(kg, y_ref.shape)
+    for a, b in zip(vjp_new(g), vjp_ref(g)):
+        assert a.shape == b.shape
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-4)
+
+
+def test_gradients_inside_cond_are_canonical_convs():
+    x = jnp.ones((4, 8, 8, 4))
+    k = jnp.ones((3, 3, 4, 4))
+    conv = lambda x, k: canonical_grad_conv(x, k, (1, 1), ((1, 1), (1, 1)), rhs_dilation=(1, 1), dimension_numbers=NHWC)
+    f = lambda k, x, p: lax.cond(p, lambda k, x: jnp.sum(conv(x, k) ** 2), lambda k, x: 0.0, k, x)
+    hlo = jax.jit(jax.grad(f, argnums=(0, 1))).lower(k, x, True).as_text()
+    convs = [ln for ln in hlo.splitlines() if "stablehlo.convolution" in ln]
+    assert len(convs) == 3  # forward, input gradient, weight gradient
+    assert all("[b, 0, 1, f]x[0, 1, i, o]->[b, 0, 1, f]" in ln for ln in convs)
+
+
+def test_falls_back_for_groups():
+    x = jax.random.normal(jax.random.key(0), (2, 6, 6, 4))
+    k = jax.random.normal(jax.random.key(1), (3, 3, 2, 4))
+    a = canonical_grad_conv(x, k, (1, 1), ((1, 1), (1, 1)), dimension_numbers=NHWC, feature_group_count=2)
+    b = lax.conv_general_dilated(x, k, (1, 1), ((1, 1), (1, 1)), dimension_numbers=NHWC, feature_group_count=2)
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
