@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxcnn import count_params
-from jaxcnn.models import create_model, list_models
+from jaxcnn.models import create_model, default_input_shape, list_models
 
 # torchvision model cards, the ResNet paper's CIFAR section, SE-ResNet and timm resnet50d.
 PUBLISHED = {
@@ -29,7 +29,7 @@ PUBLISHED = {
     "wide_resnet50_2": 68_883_240, "wide_resnet101_2": 126_886_696, "mobilenet_v2": 3_504_872,
     "se_resnet50": 28_088_024, "resnet50d": 25_576_264, "cifar_resnet20": 269_722,
     "cifar_resnet32": 464_154, "cifar_resnet44": 658_586, "cifar_resnet56": 853_018,
-    "cifar_resnet110": 1_727_962,
+    "cifar_resnet110": 1_727_962, "espcn": 22_729,  # ESPCN: 5*5*64+64 + 3*3*64*32+32 + 3*3*32*9+9
 }
 
 DEFAULT_DATA = Path(os.environ.get("JAXCNN_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
@@ -39,8 +39,7 @@ def parameter_table() -> list[dict]:
     rows = []
     for name in list_models():
         model = create_model(name)
-        size = 32 if "cifar" in name else 224
-        shapes = jax.eval_shape(lambda: model.init(jax.random.key(0), jnp.zeros((1, size, size, 3))))
+        shapes = jax.eval_shape(lambda: model.init(jax.random.key(0), jnp.zeros(default_input_shape(name))))
         n = count_params(shapes)
         pub = PUBLISHED.get(name)
         rows.append({"model": name, "params": n, "published": pub, "match": None if pub is None else n == pub})

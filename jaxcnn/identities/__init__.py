@@ -16,6 +16,7 @@ from jaxcnn.identities.references import (
     conv_transpose_torch,
     max_disagreement,
 )
+from jaxcnn.identities.resnext import grouped_to_branches
 from jaxcnn.identities.zero_insertion import conv_transpose_zero_insertion, insert_zeros
 
 __all__ = [
@@ -31,4 +32,5 @@ __all__ = [
     "conv_transpose_forms",
     "max_disagreement",
     "FORMS",
+    "grouped_to_branches",
 ]

@@ -9,6 +9,7 @@ input cells (h, w, c), both in NHWC ravel order, one image. For the seed's examp
 
 from __future__ import annotations
 
+import functools
 from typing import Sequence
 
 import jax
@@ -33,21 +34,27 @@ def conv_matrix(
     ``out_hw`` crops the conv's output (the rows ``output_padding`` leaves unread).
     """
     kernel = jnp.asarray(kernel, jnp.float32)
-    s = (stride, stride) if isinstance(stride, int) else tuple(stride)
-    p = (padding, padding) if isinstance(padding, int) else tuple(padding)
-    d = (dilation, dilation) if isinstance(dilation, int) else tuple(dilation)
     x_shape = (1, *in_hw, kernel.shape[2] * groups)
+    jac = _jacobian(jnp.zeros(x_shape, jnp.float32), kernel, _two(stride), _two(padding), _two(dilation),
+                    groups, None if out_hw is None else tuple(out_hw))
+    return np.asarray(jac, np.float64).reshape(-1, int(np.prod(x_shape)))
 
+
+def _two(v) -> tuple[int, int]:
+    return (int(v), int(v)) if np.ndim(v) == 0 else tuple(int(a) for a in v)
+
+
+@functools.partial(jax.jit, static_argnames=("stride", "padding", "dilation", "groups", "out_hw"))
+def _jacobian(x, kernel, stride, padding, dilation, groups, out_hw):
     def forward(x):
-        y = lax.conv_general_dilated(x, kernel, s, [(p[0], p[0]), (p[1], p[1])], rhs_dilation=d,
+        y = lax.conv_general_dilated(x, kernel, stride, [(p, p) for p in padding], rhs_dilation=dilation,
                                      dimension_numbers=("NHWC", "HWIO", "NHWC"), feature_group_count=groups,
                                      precision=lax.Precision.HIGHEST)
         if out_hw is not None:
             y = y[:, :out_hw[0], :out_hw[1], :]
         return y.reshape(-1)
 
-    jac = jax.jacfwd(forward)(jnp.zeros(x_shape, jnp.float32))
-    return np.asarray(jac, np.float64).reshape(-1, int(np.prod(x_shape)))
+    return jax.jacfwd(forward)(x)
 
 
 def conv_transpose_matrix(y, kernel, stride=1, padding=0, output_padding=0, dilation=1, groups=1) -> np.ndarray:

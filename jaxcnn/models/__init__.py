@@ -13,6 +13,7 @@ from typing import Callable
 
 import flax.linen as nn
 
+from jaxcnn.models.espcn import ESPCN, espcn
 from jaxcnn.models.mobilenet import MobileNetV2
 from jaxcnn.models.resnet import ResNet, scan_to_unrolled, unrolled_to_scan
 
@@ -57,11 +58,22 @@ register("preact_cifar_resnet110", _resnet(**dict(_CIFAR, stem="preact_cifar", s
 register("preact_cifar_resnet164", _resnet(**dict(_CIFAR, stem="preact_cifar", shortcut="B", block="preact_bottleneck"), stage_sizes=(18,) * 3))
 
 register("mobilenet_v2", MobileNetV2)
+register("espcn", espcn)  # Shi et al. 2016: 5-3-3 kernels, 64-32 channels, tanh, pixel shuffle
 
 
 def list_models() -> list[str]:
     """Names accepted by ``create_model``, sorted."""
     return sorted(_REGISTRY)
+
+
+def default_input_shape(name: str, batch: int = 1) -> tuple[int, int, int, int]:
+    """The NHWC input a model is usually run on: 32x32 for CIFAR nets and ESPCN's LR patches,
+    224x224 RGB otherwise."""
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown model {name!r}; known models: {', '.join(list_models())}")
+    if name == "espcn":
+        return (batch, 32, 32, 1)
+    return (batch, 32, 32, 3) if "cifar" in name else (batch, 224, 224, 3)
 
 
 def create_model(name: str, **overrides) -> nn.Module:
@@ -70,6 +82,8 @@ def create_model(name: str, **overrides) -> nn.Module:
         raise ValueError(f"unknown model {name!r}; known models: {', '.join(list_models())}")
     factory = _REGISTRY[name]
     cls = factory.func if isinstance(factory, functools.partial) else factory
+    if not dataclasses.is_dataclass(cls):  # a plain factory function validates its own arguments
+        return factory(**overrides)
     fields = {f.name for f in dataclasses.fields(cls)} - {"parent", "name"}
     unknown = sorted(set(overrides) - fields)
     if unknown:
@@ -77,4 +91,4 @@ def create_model(name: str, **overrides) -> nn.Module:
     return factory(**overrides)
 
 
-__all__ = ["create_model", "list_models", "register", "ResNet", "MobileNetV2", "scan_to_unrolled", "unrolled_to_scan"]
+__all__ = ["create_model", "default_input_shape", "list_models", "register", "ResNet", "MobileNetV2", "ESPCN", "espcn", "scan_to_unrolled", "unrolled_to_scan"]

@@ -65,9 +65,13 @@ def interpolate(
                                           recompute_scale_factor, antialias)
     if mode in ("bilinear", "bicubic") and not jnp.issubdtype(x.dtype, jnp.floating):
         raise TypeError(f"x must be floating point for mode={mode!r}, got dtype {x.dtype}")
+    return _interpolate(x, tuple(out_hw), tuple(scales), mode, align, bool(antialias))
+
+
+@functools.partial(jax.jit, static_argnums=(1, 2, 3, 4, 5))
+def _interpolate(x, out_hw, scales, mode, align, antialias):
     for axis, (n_in, n_out, scale) in zip((1, 2), zip(x.shape[1:3], out_hw, scales)):
-        plan = _axis_plan(n_in, n_out, scale, mode, align, antialias)
-        x = _apply(x, plan, axis)
+        x = _apply(x, _axis_plan(n_in, n_out, scale, mode, align, antialias), axis)
     return x
 
 

@@ -12,6 +12,7 @@ forward conv came from; rows it adds that the forward conv never reads get zero 
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable, Sequence
 
 import flax.linen as nn
@@ -94,6 +95,11 @@ def conv_transpose(
     if not hasattr(kernel, "shape"):
         raise TypeError(f"kernel must be an array, got {type(kernel).__name__}")
     s, p, op, d, out_hw = conv_transpose_args(y.shape, kernel.shape, stride, padding, output_padding, dilation, groups)
+    return _conv_transpose(y, kernel, s, p, op, d, int(groups), out_hw, precision)
+
+
+@functools.partial(jax.jit, static_argnums=(2, 3, 4, 5, 6, 7, 8))
+def _conv_transpose(y, kernel, s, p, op, d, groups, out_hw, precision):
     x_shape = (y.shape[0], *out_hw, kernel.shape[2] * groups)
     # output_padding >= stride (allowed when dilation > stride) makes the forward conv produce
     # extra rows; trimming the high padding by whole strides drops exactly those rows.

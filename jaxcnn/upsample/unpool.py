@@ -2,7 +2,8 @@
 
 Indices follow PyTorch: for each image and channel, the flat position ``h * W + w`` in the
 *unpadded* input. Ties go to the first maximum in row-major window order and padded cells never
-win, as in ATen's CPU kernel (a window of all ``-inf`` points at its first real cell).
+win, as in ATen's CPU kernel (a window of all ``-inf`` points at its first real cell). A NaN wins
+its window as in torch; with several NaNs this picks the first, ATen the last.
 """
 
 from __future__ import annotations
@@ -72,8 +73,14 @@ def max_pool_with_indices(
     """
     check_nhwc(x, "x")
     k, s, p = _pool_args(kernel_size, stride, padding)
+    _window_table(x.shape[1], x.shape[2], k, s, p, bool(ceil_mode))  # raises on an empty output
+    return _max_pool(x, k, s, p, bool(ceil_mode))
+
+
+@functools.partial(jax.jit, static_argnums=(1, 2, 3, 4))
+def _max_pool(x, k, s, p, ceil_mode):
     n, h, w, c = x.shape
-    (ho, wo), flat = _window_table(h, w, k, s, p, bool(ceil_mode))
+    _, flat = _window_table(h, w, k, s, p, ceil_mode)
     valid = jnp.asarray(flat >= 0)  # (Ho, Wo, T)
     gather = jnp.asarray(np.maximum(flat, 0))
     cand = x.reshape(n, h * w, c)[:, gather, :]  # (N, Ho, Wo, T, C)
@@ -116,6 +123,8 @@ def max_unpool(
 ) -> jax.Array:
     """``torch.nn.functional.max_unpool2d`` on NHWC: scatter ``y`` to ``indices``, zeros elsewhere.
 
+    Where several entries share an index (overlapping windows) their mean is written; torch
+    writes one of them (which one is unspecified), the same value for indices from max pooling.
     Concrete indices are range-checked (torch raises too); traced ones are not, and an
     out-of-range index is then dropped.
     """
@@ -125,14 +134,25 @@ def max_unpool(
     if not jnp.issubdtype(indices.dtype, jnp.integer):
         raise TypeError(f"indices must be an integer array, got dtype {indices.dtype}")
     h, w = unpool_output_size(y.shape[1:3], kernel_size, stride, padding, output_size)
-    n, c = y.shape[0], y.shape[3]
     if not isinstance(indices, jax.core.Tracer):
         idx = np.asarray(indices)
         if idx.size and (idx.min() < 0 or idx.max() >= h * w):
             raise ValueError(f"indices must lie in [0, {h * w}) for output size {(h, w)}, got range [{idx.min()}, {idx.max()}]")
+    return _unpool(y, indices, (h, w))
+
+
+@functools.partial(jax.jit, static_argnums=2)
+def _unpool(y, indices, hw):
+    n, c = y.shape[0], y.shape[3]
+    h, w = hw
     flat_idx = indices.reshape(n, -1, c)
     batch = jnp.arange(n)[:, None, None]
     chan = jnp.arange(c)[None, None, :]
-    out = jnp.zeros((n, h * w, c), y.dtype)
-    out = out.at[batch, flat_idx, chan].set(y.reshape(n, -1, c), mode="drop")
+    cells = (batch, flat_idx, chan)
+    # Overlapping pool windows can report one cell twice, always with the same value. Averaging
+    # the writes gives torch's value there and, unlike a scatter-set, stays linear in y, so
+    # jax.linear_transpose (and grad) see the exact adjoint: a gather, divided by the count.
+    total = jnp.zeros((n, h * w, c), y.dtype).at[cells].add(y.reshape(n, -1, c), mode="drop")
+    count = jnp.zeros((n, h * w, c), y.dtype).at[cells].add(1, mode="drop")
+    out = total / jnp.maximum(count, 1)
     return out.reshape(n, h, w, c)
