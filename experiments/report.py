@@ -1,0 +1,310 @@
+"""Run the studies and write ``runs/report/REPORT.md``: figures, tables and an explainer of every
+concept, each with the code that produced its numbers.
+
+    python -m experiments.report            # quick (default): a few minutes, smoke-level numbers
+    python -m experiments.report --full     # the real runs (hours on 2 CPU cores)
+    python -m experiments.report --results classification_study=runs/classification_study
+
+Studies: ``espcn_sr`` (section 1, its own quick mode), ``classification_study``, ``tradeoffs``,
+``receptive_fields`` and ``gallery``. Each writes into ``OUT/<study>/`` unless ``--results
+STUDY=DIR`` points at the output of an earlier run, which is then reported instead of rerun.
+``--smoke`` runs every study in its smallest mode (CI).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import inspect
+import json
+import os
+import sys
+import time
+import traceback
+from pathlib import Path
+
+DEFAULT_DATA = Path(os.environ.get("JAXCNN_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
+STUDIES = ("espcn_sr", "classification_study", "tradeoffs", "receptive_fields", "gallery")
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m experiments.report", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--quick", action="store_true", help="quick studies (the default)")
+    mode.add_argument("--full", action="store_true", help="full studies (long)")
+    mode.add_argument("--smoke", action="store_true", help="smallest mode of every study (CI)")
+    p.add_argument("--data-root", type=Path, default=DEFAULT_DATA)
+    p.add_argument("--out", type=Path, default=Path("runs/report"))
+    p.add_argument("--results", action="append", default=[], metavar="STUDY=DIR",
+                   help="report an existing output folder instead of running STUDY (repeatable)")
+    p.add_argument("--only", default=",".join(STUDIES), help="comma list of studies to include")
+    p.add_argument("--espcn-params", type=Path, default=None,
+                   help="ESPCN weights for the gallery (default: params.npz of the espcn_sr output used here)")
+    args = p.parse_args(argv)
+    args.mode = "full" if args.full else "smoke" if args.smoke else "quick"
+    args.only = [s for s in args.only.split(",") if s]
+    bad = [s for s in args.only if s not in STUDIES]
+    if bad:
+        p.error(f"--only: unknown {bad}; choose from {list(STUDIES)}")
+    existing = {}
+    for item in args.results:
+        study, sep, folder = item.partition("=")
+        if not sep or study not in STUDIES:
+            p.error(f"--results expects STUDY=DIR with STUDY in {list(STUDIES)}, got {item!r}")
+        existing[study] = Path(folder)
+    args.results = existing
+    return args
+
+
+def study_argv(study: str, args, out: Path) -> list[str]:
+    """Command-line arguments of each study in the report's mode."""
+    data = args.data_root
+    if study == "espcn_sr":
+        base = ["--train-dir", str(data / "sr" / "T91"), "--eval-dir", str(data / "sr" / "Set5"), "--scale", "3",
+                "--out", str(out), "--no-progress"]
+        if args.mode == "smoke":
+            return base + ["--quick", "--steps", "2", "--eval-every", "0"]
+        return base + (["--quick"] if args.mode == "quick" else ["--steps", "50000"])
+    if study == "receptive_fields":
+        return ["--out", str(out)] + ([] if args.mode == "full" else ["--quick"])
+    flag = {"quick": ["--quick"], "smoke": ["--smoke"], "full": []}[args.mode]
+    extra = ["--data-root", str(data), "--out", str(out)] + flag
+    if study == "gallery":
+        espcn = args.espcn_params or args.results.get("espcn_sr", args.out / "espcn_sr") / "params.npz"
+        extra += ["--espcn-params", str(espcn)]
+    return extra
+
+
+def run_study(study: str, args) -> dict:
+    """Run (or reuse) one study; returns ``{'dir', 'summary', 'seconds', 'command', 'error'}``."""
+    if study in args.results:
+        folder = args.results[study]
+        summary = json.loads((folder / "summary.json").read_text()) if (folder / "summary.json").is_file() else None
+        command = (summary or {}).get("command") or f"(existing results in {folder})"
+        if isinstance(summary, dict) and "config" in summary and study == "espcn_sr":
+            command = "python -m experiments.espcn_sr " + " ".join(
+                f"--{k.replace('_', '-')} {v}" for k, v in summary["config"].items() if v not in (None, False, True))
+        return {"dir": folder, "summary": summary, "seconds": None, "command": command,
+                "error": None if summary is not None else f"no summary.json in {folder}"}
+    out = args.out / study
+    argv = study_argv(study, args, out)
+    command = f"python -m experiments.{study} " + " ".join(argv)
+    print(f"\n== {command}", flush=True)
+    t0 = time.time()
+    try:
+        module = importlib.import_module(f"experiments.{study}")
+        module.main(argv)
+        error = None
+    except Exception as e:  # a broken study must not lose the others' results; the report says what failed
+        traceback.print_exc()
+        error = f"{type(e).__name__}: {e}"
+    summary = json.loads((out / "summary.json").read_text()) if (out / "summary.json").is_file() else None
+    return {"dir": out, "summary": summary, "seconds": round(time.time() - t0, 1), "command": command, "error": error}
+
+
+# -- markdown ------------------------------------------------------------------------------
+
+
+def _source(ref: str) -> str:
+    module, _, qual = ref.partition(":")
+    obj = importlib.import_module(module)
+    for part in qual.split("."):
+        obj = getattr(obj, part)
+    try:
+        src = inspect.getsource(obj)
+    except (OSError, TypeError):
+        return ""
+    path = Path(inspect.getsourcefile(obj)).resolve()
+    try:
+        path = path.relative_to(Path(__file__).resolve().parents[1])
+    except ValueError:
+        pass
+    return f"<details><summary><code>{qual}</code> ({path})</summary>\n\n```python\n{src}```\n</details>\n"
+
+
+def concept(name: str) -> str:
+    from experiments.report_text import CONCEPTS
+
+    c = CONCEPTS[name]
+    code = "".join(_source(ref) for ref in c["code"])
+    return f"### {c['title']}\n\n{c['text']}\n\n{code}\n"
+
+
+def _img(report_dir: Path, folder: Path, name: str, alt: str) -> str:
+    path = folder / name
+    if not path.is_file():
+        return f"*(figure {path} missing)*\n"
+    return f"![{alt}]({os.path.relpath(path, report_dir)})\n"
+
+
+def _ran(res: dict) -> str:
+    took = f", {res['seconds']} s" if res["seconds"] is not None else ""
+    line = f"Produced by `{res['command']}`{took}.\n"
+    if res["error"]:
+        line += f"\n**This study failed**: `{res['error']}`\n"
+    return line
+
+
+def section_espcn(res, rd) -> str:
+    s = res["summary"] or {}
+    md = "## 1. ESPCN super-resolution x3 (Set5)\n\n" + _ran(res)
+    if "mean_psnr_y" in s:
+        m = s["mean_psnr_y"]
+        steps = s.get("config", {}).get("steps")
+        md += (f"\n| method | Set5 x3 mean PSNR-Y (dB) |\n|---|---|\n| bicubic (calibration; published 30.39) | "
+               f"{m['bicubic']:.2f} |\n| ESPCN, {steps} training steps | {m['espcn']:.2f} |\n\n"
+               "The paper reports 32.55 dB for ESPCN trained on T91; the quick mode trains for a few "
+               "steps only, so only the bicubic calibration is meaningful there.\n\n")
+        rows = s.get("per_image", [])
+        if rows:
+            md += "| image | bicubic | ESPCN |\n|---|---|---|\n" + "".join(
+                f"| {r['image']} | {r['psnr_y']['bicubic']:.2f} | {r['psnr_y']['espcn']:.2f} |\n" for r in rows) + "\n"
+    md += _img(rd, res["dir"], "espcn_sr.png", "ESPCN crops") + "\n" + concept("subpixel")
+    return md
+
+
+def section_classification(res, rd) -> str:
+    s = res["summary"] or {}
+    md = "## 2. Classification: ResNet-20 baseline vs pre-activation, stochastic depth, DropBlock, Cutout\n\n" + _ran(res)
+    if s:
+        from experiments.classification_study import markdown_table
+
+        md += (f"\nMode `{s.get('mode')}`; model `{s.get('model')}`; batch {s.get('batch_size')}, lr {s.get('lr')} "
+               f"cosine, {s.get('optimizer')}; splits {s.get('split')}; crop+flip augmentation on CIFAR only. "
+               "Mean ± sample std over seeds of the final test accuracy.\n\n" + markdown_table(s["results"]) + "\n")
+        md += _observations(s["results"])
+    md += _img(rd, res["dir"], "curves.png", "training curves") + "\n"
+    for name in ("resnet", "preact", "stochastic_depth", "cutout_dropblock"):
+        md += concept(name)
+    return md
+
+
+def _observations(results: dict) -> str:
+    """Differences to the baseline in units of the pooled seed std: what the data do and do not say."""
+    lines = []
+    for ds, arms in results.items():
+        base = arms.get("baseline", {}).get("aggregate")
+        if not base:
+            continue
+        for arm, r in arms.items():
+            a = r["aggregate"]
+            if arm == "baseline" or a["n"] < 2:
+                continue
+            diff = 100 * (a["test_accuracy_mean"] - base["test_accuracy_mean"])
+            noise = 100 * max(((a["test_accuracy_std"] ** 2 + base["test_accuracy_std"] ** 2) / 2) ** 0.5, 1e-9)
+            verdict = "within seed noise" if abs(diff) < 2 * noise else ("better" if diff > 0 else "worse")
+            lines.append(f"- {ds}, {arm}: {diff:+.1f} points vs baseline (seed std ≈ {noise:.1f}): {verdict}.")
+    if not lines:
+        return "*One seed per arm in this mode: no claim about differences.*\n\n"
+    return "Against the baseline (a difference counts only beyond twice the seed std):\n\n" + "\n".join(lines) + "\n\n"
+
+
+def section_tradeoffs(res, rd) -> str:
+    s = res["summary"] or {}
+    md = "## 3. Block trade-offs at matched depth and width (CIFAR)\n\n" + _ran(res)
+    if s.get("rows"):
+        from experiments.tradeoffs import markdown_table
+
+        md += "\n" + markdown_table(s["rows"]) + f"\n*{s.get('note', '')}.*\n\n" + _tradeoff_reading(s["rows"])
+    md += _img(rd, res["dir"], "tradeoffs.png", "trade-offs") + "\n"
+    for name in ("blocks", "resnext", "se", "mbconv"):
+        md += concept(name)
+    return md
+
+
+def _tradeoff_reading(rows: list[dict]) -> str:
+    from experiments.tradeoffs import _pct
+
+    by = {(r["block"], r["blocks_per_stage"]): r for r in rows}
+    out = []
+    for n in sorted({r["blocks_per_stage"] for r in rows}):
+        b, k = by.get(("basic", n)), by.get(("bottleneck", n))
+        if b and k:
+            out.append(f"- n = {n}: bottleneck / basic = {k['params'] / b['params']:.2f}x parameters, "
+                       f"{k['macs'] / b['macs']:.2f}x MACs, {k['train_step_ms'] / b['train_step_ms']:.2f}x training-step time, "
+                       + (f"{k['peak_bytes'] / b['peak_bytes']:.2f}x peak memory, " if b["peak_bytes"] and k["peak_bytes"] else "")
+                       + f"accuracy {_pct(k['test_accuracy'])} vs {_pct(b['test_accuracy'])} %.")
+        nb = by.get(("bottleneck_narrow", n))
+        if b and nb:
+            out.append(f"- n = {n}: the narrow bottleneck (same output width as basic) needs {nb['macs'] / b['macs']:.2f}x "
+                       f"the MACs and {nb['params'] / b['params']:.2f}x the parameters, accuracy {_pct(nb['test_accuracy'])} %.")
+    return ("Reading the table (one short run per row: accuracy differences of a few points are noise):\n\n"
+            + "\n".join(out) + "\n\n") if out else ""
+
+
+def section_receptive(res, rd) -> str:
+    md = "## 4a. Receptive fields\n\n" + _ran(res)
+    s = res["summary"] or {}
+    for name, layers in (s.get("growth") or {}).items():
+        if layers:
+            md += f"- {name}: final theoretical receptive field {layers[-1]['size']} px\n"
+    md += "\n" + _img(rd, res["dir"], "growth.png", "receptive-field growth") + _img(rd, res["dir"], "erf.png", "effective receptive fields")
+    return md + "\n" + concept("receptive_field")
+
+
+def section_gallery(res, rd) -> str:
+    s = res["summary"] or {}
+    md = "## 4b. Upsampling gallery, checkerboards, the conv matrix, regulariser masks\n\n" + _ran(res)
+    up = s.get("upsampling")
+    if up:
+        md += (f"\nSet5 `{up['image']}` x3, PSNR on Y (3 px shaved); learned upsamplers trained {up['train_steps']} "
+               f"Adam steps on {up['train_images']} T91 images.\n\n| method | PSNR-Y (dB) |\n|---|---|\n"
+               + "".join(f"| {k} | {v:.2f} |\n" for k, v in up["psnr_y"].items()) + "\n")
+    md += _img(rd, res["dir"], "upsampling.png", "upsampling gallery") + "\n"
+    for name in ("interpolation", "unpool"):
+        md += concept(name)
+    cb = s.get("checkerboard")
+    if cb:
+        md += (f"\n**Checkerboard.** A 3x3 stride-2 transposed conv of an all-ones input with an all-ones kernel gives "
+               f"values {cb['deconv_k3_s2_overlap_values']} (uneven overlap); 4x4 stride 2 gives "
+               f"{cb['deconv_k4_s2_overlap_values']}. Sub-pixel conv cell deviation: random init "
+               f"{cb['subpixel_random_block_deviation']:.3f}, ICNR {cb['subpixel_icnr_block_deviation']:.3f}.\n\n")
+    md += _img(rd, res["dir"], "checkerboard.png", "checkerboard") + "\n"
+    cm = s.get("conv_matrix")
+    if cm:
+        md += (f"\n**The seed's example.** Kernel 1..9, 4x4 input: C is {len(cm['C'])} x {len(cm['C'][0])}; "
+               f"max |Cᵀy − vjp| = {cm['max_abs_CTy_minus_vjp']:.1e}, max |Cᵀy − conv_transpose| = "
+               f"{cm['max_abs_CTy_minus_conv_transpose']:.1e}, max |Cx − conv(x)| = {cm['max_abs_Cx_minus_conv']:.1e}.\n\n")
+    md += _img(rd, res["dir"], "conv_matrix.png", "conv matrix") + "\n" + concept("transposed")
+    mk = s.get("masks")
+    if mk:
+        md += ("\n**Masks.** Realised DropBlock drop fraction at nominal rate 0.1 (64 maps x 8 channels):\n\n"
+               "| map, block, gamma rule | realised |\n|---|---|\n"
+               + "".join(f"| {k} | {v:.3f} |\n" for k, v in mk["dropblock_realised_at_nominal_0.1"].items()) + "\n")
+    md += _img(rd, res["dir"], "masks.png", "Cutout and DropBlock masks") + "\n"
+    return md
+
+
+SECTIONS = {"espcn_sr": section_espcn, "classification_study": section_classification, "tradeoffs": section_tradeoffs,
+            "receptive_fields": section_receptive, "gallery": section_gallery}
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    from experiments.report_text import INTRO
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
+    order = [s for s in STUDIES if s in args.only]  # espcn_sr first: the gallery uses its weights
+    results = {s: run_study(s, args) for s in order}
+    total = round(time.time() - t0, 1)
+    md = [f"# jaxcnn: experiments report ({args.mode} mode)\n\n", INTRO, "\n",
+          f"Generated by `python -m experiments.report {' '.join(sys.argv[1:]) if argv is None else ' '.join(argv)}` "
+          f"in {total} s.\n\n"]
+    failed = [s for s, r in results.items() if r["error"]]
+    if failed:
+        md.append(f"**Failed studies: {', '.join(failed)}** (see their sections).\n\n")
+    for s in order:
+        md.append(SECTIONS[s](results[s], args.out) + "\n")
+    (args.out / "REPORT.md").write_text("".join(md))
+    index = {s: {"dir": str(r["dir"]), "seconds": r["seconds"], "error": r["error"], "command": r["command"]} for s, r in results.items()}
+    (args.out / "summary.json").write_text(json.dumps({"mode": args.mode, "seconds": total, "studies": index}, indent=1))
+    print(f"\nwrote {args.out / 'REPORT.md'} in {total} s" + (f"; FAILED: {failed}" if failed else ""))
+    if failed:
+        raise SystemExit(f"studies failed: {failed}")
+    return index
+
+
+if __name__ == "__main__":
+    main()
