@@ -1,10 +1,12 @@
 """Quick demo: every registered model's parameter count checked against the published figure,
-one model's named feature maps on real CIFAR-10 images from ``../shared/data``, and a short
-jit-compiled training run of a CIFAR ResNet-20 on the CIFAR-10 subset (``experiments.classify``).
+one model's named feature maps on real CIFAR-10 images from ``../shared/data``, then the quick
+report (``experiments.report``: ESPCN, classification, trade-offs, receptive fields, gallery;
+about 5 minutes on 2 cores) in ``runs/report/REPORT.md``.
 
-    python -m experiments.demo [--data-dir ../shared/data] [--out runs/demo] [--steps 100]
+    python -m experiments.demo [--data-dir ../shared/data] [--out runs/demo] [--no-report] [--steps N]
 
-Writes ``runs/demo/summary.json`` and ``runs/demo/classify/{metrics.jsonl,summary.json}``.
+``--steps N`` adds a standalone N-step CIFAR ResNet-20 run of ``experiments.classify``.
+Writes ``runs/demo/summary.json``.
 """
 
 from __future__ import annotations
@@ -60,7 +62,9 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data-dir", type=Path, default=DEFAULT_DATA, help="folder holding cifar10/, mnist/, sr/")
     ap.add_argument("--out", type=Path, default=Path("runs/demo"))
-    ap.add_argument("--steps", type=int, default=100, help="training steps of the CIFAR ResNet-20 run (0 skips it)")
+    ap.add_argument("--steps", type=int, default=0, help="steps of a standalone CIFAR ResNet-20 run (0 skips it)")
+    ap.add_argument("--no-report", action="store_true", help="skip the quick report")
+    ap.add_argument("--report-out", type=Path, default=Path("runs/report"))
     args = ap.parse_args(argv)
     t0 = time.time()
 
@@ -89,6 +93,12 @@ def main(argv=None):
                 "--model", "cifar_resnet20", "--dataset", "cifar10", "--data-root", str(args.data_dir),
                 "--steps", str(args.steps), "--batch-size", "64", "--lr", "0.1", "--out", str(args.out / "classify"),
             ])
+        if not args.no_report:
+            from experiments import report
+
+            print("\nquick report (python -m experiments.report):")
+            report.main(["--data-root", str(args.data_dir), "--out", str(args.report_out)])
+            summary["report"] = str(args.report_out / "REPORT.md")
     else:
         print(f"\n(no data at {args.data_dir}; pass --data-dir)")
     summary["seconds"] = round(time.time() - t0, 1)
