@@ -17,13 +17,14 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(PY) -m experiments.demo
 
+# Tests of one file share a worker (--dist loadfile): some reuse outputs of earlier tests in the file.
 # The default suite (CI) leaves out tests marked slow: the measured receptive field of every
 # deep registry model (float64 gradients, minutes each on 2 cores). `make test-all` runs them.
 test: $(STAMP)
-	$(PY) -m pytest -n 2 -q -m "not slow"
+	$(PY) -m pytest -n 2 --dist loadfile -q -m "not slow"
 
 test-all: $(STAMP)
-	$(PY) -m pytest -n 2 -q
+	$(PY) -m pytest -n 2 --dist loadfile -q
 
 bench: $(STAMP)
 	for b in benchmarks/bench_*.py; do $(PY) $$b || exit 1; done

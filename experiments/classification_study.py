@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -24,7 +23,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-DEFAULT_DATA = Path(os.environ.get("JAXCNN_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
+from experiments._paths import DEFAULT_DATA  # noqa: E402
 MODEL = "cifar_resnet20"
 # Arm -> options of create_model(MODEL, ...). DropBlock: CIFAR maps are 32/16/8 wide, so the
 # paper's block 7 on ImageNet's 14/7 maps becomes 3 on stages 2-3 here (our choice, stated).

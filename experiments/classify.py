@@ -14,7 +14,6 @@ import importlib
 import json
 import os
 import sys
-import time
 from pathlib import Path
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from pathlib import Path
 
@@ -34,7 +33,7 @@ PUBLISHED = {
     "cifar_resnet110": 1_727_962, "espcn": 22_729,  # ESPCN: 5*5*64+64 + 3*3*64*32+32 + 3*3*32*9+9
 }
 
-DEFAULT_DATA = Path(os.environ.get("JAXCNN_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
+from experiments._paths import DEFAULT_DATA  # noqa: E402
 
 
 def parameter_table() -> list[dict]:

@@ -24,13 +24,9 @@ Writes ``OUT/summary.json`` (per-image and mean ``psnr_y`` for ESPCN and bicubic
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
-import time
-from pathlib import Path
 
-DEFAULT_DATA = Path(os.environ.get("JAXCNN_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
+from experiments._paths import DEFAULT_DATA  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -26,7 +25,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-DEFAULT_DATA = Path(os.environ.get("JAXCNN_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
+from experiments._paths import DEFAULT_DATA  # noqa: E402
 SCALE = 3
 
 

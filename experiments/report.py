@@ -23,7 +23,7 @@ import time
 import traceback
 from pathlib import Path
 
-DEFAULT_DATA = Path(os.environ.get("JAXCNN_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
+from experiments._paths import DEFAULT_DATA  # noqa: E402
 STUDIES = ("espcn_sr", "classification_study", "tradeoffs", "receptive_fields", "gallery")
 
 

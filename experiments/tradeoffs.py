@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -35,7 +34,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-DEFAULT_DATA = Path(os.environ.get("JAXCNN_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
+from experiments._paths import DEFAULT_DATA  # noqa: E402
 
 
 def _mbconv_net():
@@ -151,7 +150,6 @@ def measure(name: str, n: int, kind: str, kw: dict, ds, args, bar) -> dict:
     import jax
     import jax.numpy as jnp
     import numpy as np
-    import optax
 
     from experiments.classification_study import make_step, train_run
     from jaxcnn.analysis.complexity import model_complexity
