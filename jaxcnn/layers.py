@@ -17,6 +17,7 @@ from typing import Any, Sequence
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 # torchvision initialises convs with kaiming_normal_(mode='fan_out', nonlinearity='relu').
 kaiming_fan_out = nn.initializers.variance_scaling(2.0, "fan_out", "normal")
@@ -126,6 +127,16 @@ def check_nhwc(x: Any, name: str = "x", channels: int | None = None) -> None:
         raise ValueError(
             f"{name} must be NHWC with {channels} channels in the last axis, got shape {tuple(x.shape)}.{hint}"
         )
+
+
+def int_pair(value: Any, name: str, minimum: int) -> tuple[int, int]:
+    """An int or a pair of ints (torch's ``_pair``), each >= ``minimum``, as a tuple of two ints."""
+    items = tuple(value) if isinstance(value, (list, tuple)) else (value, value)
+    if len(items) != 2 or any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) for v in items):
+        raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
+    if any(v < minimum for v in items):
+        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
+    return tuple(int(v) for v in items)
 
 
 def check_positive_int(value: Any, name: str) -> int:

@@ -21,18 +21,9 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from jaxcnn.layers import check_nhwc
+from jaxcnn.layers import check_nhwc, int_pair as _pair
 
 _DIMS = ("NHWC", "HWIO", "NHWC")
-
-
-def _pair(value, name: str, minimum: int) -> tuple[int, int]:
-    items = tuple(value) if isinstance(value, (list, tuple)) else (value, value)
-    if len(items) != 2 or any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) for v in items):
-        raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
-    if any(v < minimum for v in items):
-        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
-    return tuple(int(v) for v in items)
 
 
 def conv_transpose_args(y_shape, kernel_shape, stride, padding, output_padding, dilation, groups):

@@ -15,16 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxcnn.layers import check_nhwc
-
-
-def _pair(value, name: str, minimum: int) -> tuple[int, int]:
-    items = tuple(value) if isinstance(value, (list, tuple)) else (value, value)
-    if len(items) != 2 or any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) for v in items):
-        raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
-    if any(v < minimum for v in items):
-        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
-    return tuple(int(v) for v in items)
+from jaxcnn.layers import check_nhwc, int_pair as _pair
 
 
 def _pool_args(kernel_size, stride, padding):
