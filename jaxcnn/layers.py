@@ -11,8 +11,7 @@ Two conventions live here so that no block re-invents them:
 
 from __future__ import annotations
 
-import functools
-from typing import Any, Sequence
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -171,13 +170,3 @@ def avg_pool_ceil_exclude_pad(x: jax.Array, window: int = 2, stride: int = 2) ->
     ones = jnp.pad(jnp.ones((1,) + x.shape[1:3] + (1,), x.dtype), pads)
     count = jax.lax.reduce_window(ones, 0.0, jax.lax.add, dims, strides, "VALID")
     return total / count
-
-
-def partial_module(cls, **kwargs):
-    """``functools.partial`` that keeps the class name visible in reprs and error messages."""
-    p = functools.partial(cls, **kwargs)
-    p.__name__ = getattr(cls, "__name__", "module")
-    return p
-
-
-Shape = Sequence[int]

@@ -10,9 +10,8 @@ from typing import Any
 
 import flax.linen as nn
 import jax
-import jax.numpy as jnp
 
-from jaxcnn.layers import check_nhwc, check_positive_int
+from jaxcnn.layers import global_avg_pool, check_nhwc, check_positive_int
 
 
 class SqueezeExcite(nn.Module):
@@ -27,7 +26,7 @@ class SqueezeExcite(nn.Module):
         hidden = channels // self.reduction
         if hidden < 1:
             raise ValueError(f"reduction={self.reduction} leaves no hidden units for {channels} channels")
-        s = jnp.mean(x, axis=(1, 2))  # squeeze: (N, C)
+        s = global_avg_pool(x)  # squeeze: (N, C)
         s = nn.relu(nn.Dense(hidden, dtype=self.dtype, name="fc1")(s))
         s = nn.sigmoid(nn.Dense(channels, dtype=self.dtype, name="fc2")(s))
         return x * s[:, None, None, :]  # excite: one gate per channel, shared over space

@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxcnn.blocks.inverted import InvertedResidual
-from jaxcnn.layers import batch_norm, check_nhwc, conv, make_divisible
+from jaxcnn.layers import global_avg_pool, batch_norm, check_nhwc, conv, make_divisible
 
 # (expand ratio t, output channels c, repeats n, first stride s): Table 2 of the paper.
 MOBILENET_V2_SETTINGS = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1))
@@ -74,7 +74,7 @@ class MobileNetV2(nn.Module):
         x = nn.relu6(bn("head_bn")(conv(last, 1, dtype=self.dtype, name="head_conv")(x)))
         feats["final"] = x
         if head:
-            y = jnp.mean(x, axis=(1, 2))
+            y = global_avg_pool(x)
             y = nn.Dropout(self.dropout_rate, deterministic=not train)(y)
             feats["logits"] = jnp.asarray(nn.Dense(self.num_classes, dtype=self.dtype, name="classifier")(y), jnp.float32)
         return feats

@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxcnn.blocks.residual import BLOCKS
-from jaxcnn.layers import batch_norm, check_nhwc, conv, max_pool_torch
+from jaxcnn.layers import global_avg_pool, batch_norm, check_nhwc, conv, max_pool_torch
 
 STEMS = ("imagenet", "deep", "cifar", "preact_imagenet", "preact_cifar")
 
@@ -199,7 +199,7 @@ class ResNet(nn.Module):
             x = nn.relu(self._bn(train, "bn_final")(x))  # blocks end with an add, not an activation
         feats["final"] = x
         if head:
-            pooled = jnp.mean(x, axis=(1, 2))
+            pooled = global_avg_pool(x)
             feats["logits"] = jnp.asarray(nn.Dense(self.num_classes, dtype=self.dtype, name="fc")(pooled), jnp.float32)
         return feats
 
