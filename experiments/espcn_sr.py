@@ -48,6 +48,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--lr-final", type=float, default=1e-5, help="learning rate reached at the last step")
     p.add_argument("--last-layer-lr", type=float, default=0.1, help="lr multiplier of the last conv (paper: 0.1)")
     p.add_argument("--eval-every", type=int, default=5000, help="steps between Set5 evaluations (0: only at the end)")
+    p.add_argument("--augment", action="store_true", help="a random flip/rotation (8 symmetries) per patch")
+    p.add_argument("--rescale", type=float, nargs="*", default=[], metavar="F",
+                   help="also train on every HR image shrunk by these factors, e.g. 0.9 0.8 0.7 0.6")
     p.add_argument("--resize", choices=("matlab", "jax"), default="matlab", help="bicubic implementation")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-progress", action="store_true")
@@ -61,6 +64,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         p.error("--steps, --eval-every and --context must be >= 0")
     if not 0 < args.lr_final <= args.lr:
         p.error(f"--lr-final must be in (0, --lr], got {args.lr_final}")
+    if any(not 0 < f < 1 for f in args.rescale):
+        p.error(f"--rescale factors must be in (0, 1), got {args.rescale}")
     if args.eval_only and not args.checkpoint:
         p.error("--eval-only needs --checkpoint PATH")
     return args

@@ -140,6 +140,7 @@ def train(model, params, eval_pairs, args, out: Path) -> dict:
     around them); log to ``metrics.jsonl``; save ``params.npz``."""
     t0 = time.perf_counter()
     pairs = sr_data.load_pairs(args.train_dir, args.scale, args.resize, limit=4 if args.quick else None)
+    pairs = sr_data.rescaled_pairs(pairs, args.rescale, args.scale, args.resize)
     tx = make_optimizer(params, args)
     opt_state = tx.init(params)
     step_fn = make_train_step(model, tx, args.context * args.scale)
@@ -147,7 +148,8 @@ def train(model, params, eval_pairs, args, out: Path) -> dict:
     t_train, losses = time.perf_counter(), []
     bar = tqdm(range(args.steps), desc="espcn", disable=args.no_progress, mininterval=2.0)
     for step in bar:
-        lr, hr = sr_data.patch_batch(pairs, args.scale, args.patch + 2 * args.context, args.batch_size, args.seed, step)
+        lr, hr = sr_data.patch_batch(pairs, args.scale, args.patch + 2 * args.context, args.batch_size, args.seed, step,
+                                     augment=args.augment)
         params, opt_state, loss = step_fn(params, opt_state, lr, hr)
         losses.append(loss)
         last = step + 1 == args.steps

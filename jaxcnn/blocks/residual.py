@@ -67,6 +67,8 @@ class ResidualBlock(nn.Module):
     drop_path_rate: float = 0.0
     drop_path_mode: str = "batch"
     drop_path_test_rule: str = "paper"
+    # Set by ResNet(scan_stages=True): branch convs inside a loop body need canonical gradients too.
+    canonical_grad: bool = False
 
     expansion: ClassVar[int] = 1
     preact: ClassVar[bool] = False
@@ -90,9 +92,10 @@ class ResidualBlock(nn.Module):
 
     @property
     def _ckw(self) -> dict:
-        """Keyword arguments of branch convs: canonical gradients when the branch sits in a cond."""
+        """Keyword arguments of branch convs: canonical gradients when the branch sits in a cond
+        or a loop (see ``jaxcnn.canonical_conv``)."""
         cond = float(self.drop_path_rate) > 0 and self.drop_path_mode == "batch"
-        return dict(dtype=self.dtype, canonical_grad=cond)
+        return dict(dtype=self.dtype, canonical_grad=cond or self.canonical_grad)
 
     def _bn(self, zero_init: bool = False):
         return batch_norm(zero_init=zero_init, axis_name=self.bn_axis_name, dtype=self.dtype)

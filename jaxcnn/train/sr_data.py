@@ -140,18 +140,44 @@ def load_pairs(folder: str | os.PathLike, scale: int, resize: str = "matlab", li
     return [make_pair(p.stem, load_y(p), scale, resize) for p in files]
 
 
+def rescaled_pairs(pairs: list[SRPair], factors, scale: int, resize: str = "matlab") -> list[SRPair]:
+    """``pairs`` plus, for each factor in ``factors`` (0 < f < 1), every HR image shrunk by
+    ``imresize(hr, f)`` and made into a new pair (the multi-scale augmentation of the SR
+    literature: the same scenes with finer detail per pixel)."""
+    out = list(pairs)
+    for f in factors:
+        if not 0 < f < 1:
+            raise ValueError(f"rescale factors must be in (0, 1), got {f}")
+        for p in pairs:
+            small = np.clip(imresize(p.hr, f), 0.0, 1.0) * 255.0
+            if min(small.shape) >= 2 * scale:
+                out.append(make_pair(f"{p.name}@{f:g}", small, scale, resize))
+    return out
+
+
+def dihedral(image: np.ndarray, k: int) -> np.ndarray:
+    """The ``k``-th (0..7) symmetry of the square on the first two axes: ``k % 4`` quarter
+    turns, then a transpose if ``k >= 4``. Bicubic downscaling commutes with all eight (the
+    kernel and MATLAB's sample centres are symmetric), so a transformed LR/HR pair is the pair
+    of the transformed image."""
+    out = np.rot90(image, k % 4, axes=(0, 1))
+    return np.swapaxes(out, 0, 1) if k >= 4 else out
+
+
 def upscale_bicubic(lr: np.ndarray, scale: int, resize: str = "matlab") -> np.ndarray:
     """The bicubic baseline: ``imresize(lr, scale, 'bicubic')`` (or jax's resize)."""
     return imresize(lr, scale) if resize == "matlab" else jax_resize(lr, scale, up=True)
 
 
-def patch_batch(pairs: list[SRPair], scale: int, lr_size: int, batch_size: int, seed: int, step: int):
+def patch_batch(pairs: list[SRPair], scale: int, lr_size: int, batch_size: int, seed: int, step: int,
+                augment: bool = False):
     """A random batch of aligned patches, a pure function of ``(seed, step)``.
 
     LR patches are ``lr_size`` square (ESPCN: 17), HR patches ``lr_size * scale`` (17r). They are
     cut from LR images made from the *whole* HR image, so no patch sees an artificial border.
     Images are drawn in proportion to their number of patch positions (i.e. uniformly over all
-    positions of the training set). Returns ``(lr, hr)`` float32 NHWC with one channel.
+    positions of the training set). ``augment`` applies one of the 8 :func:`dihedral` symmetries,
+    drawn per patch, to both patches. Returns ``(lr, hr)`` float32 NHWC with one channel.
     """
     if lr_size < 1 or batch_size < 1:
         raise ValueError(f"lr_size and batch_size must be >= 1, got {lr_size}, {batch_size}")
@@ -166,6 +192,7 @@ def patch_batch(pairs: list[SRPair], scale: int, lr_size: int, batch_size: int, 
         p = pairs[i]
         y = rng.integers(0, p.lr.shape[0] - lr_size + 1)
         x = rng.integers(0, p.lr.shape[1] - lr_size + 1)
-        lr[k, ..., 0] = p.lr[y:y + lr_size, x:x + lr_size]
-        hr[k, ..., 0] = p.hr[y * scale:(y + lr_size) * scale, x * scale:(x + lr_size) * scale]
+        t = int(rng.integers(0, 8)) if augment else 0
+        lr[k, ..., 0] = dihedral(p.lr[y:y + lr_size, x:x + lr_size], t)
+        hr[k, ..., 0] = dihedral(p.hr[y * scale:(y + lr_size) * scale, x * scale:(x + lr_size) * scale], t)
     return lr, hr

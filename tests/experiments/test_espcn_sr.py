@@ -164,3 +164,27 @@ def test_predict_with_mirrored_context_keeps_the_size():
     assert not np.allclose(plain, padded)
     direct = np.clip(np.asarray(model.apply({"params": params}, lr[None, ..., None]))[0, ..., 0], 0, 1)
     np.testing.assert_allclose(np.asarray(predict(model, params, lr[None, ..., None]))[0, ..., 0], direct, atol=1e-6)
+
+
+def test_dihedral_patches_are_patches_of_the_transformed_image(set5):
+    # Oracle: bicubic downscaling commutes with flips/rotations, so an augmented pair must equal
+    # the pair made from the transformed HR image (computed independently by imresize).
+    hr = set5[0].hr[:60, :75]
+    for k in range(8):
+        t = sr_data.dihedral(hr, k)
+        np.testing.assert_allclose(sr_data.dihedral(sr_data.imresize(hr, 1 / 3), k), sr_data.imresize(t, 1 / 3),
+                                   atol=1e-12)
+    assert len({sr_data.dihedral(np.arange(4).reshape(2, 2), k).tobytes() for k in range(8)}) == 8
+    lr, hr = sr_data.patch_batch(set5, 3, 17, 16, seed=2, step=0, augment=True)
+    for a, b in zip(lr, hr):  # still aligned after the per-patch transform
+        np.testing.assert_allclose(a[2:-2, 2:-2, 0], sr_data.imresize(b[..., 0], 1 / 3)[2:-2, 2:-2], atol=1e-5)
+
+
+def test_rescaled_pairs(set5):
+    pairs = sr_data.rescaled_pairs(set5[:2], [0.5], 3)
+    assert [p.name for p in pairs][2:] == [f"{p.name}@0.5" for p in set5[:2]]
+    small = pairs[2]
+    assert small.hr.shape[0] % 3 == 0 and abs(small.hr.shape[0] - set5[0].hr.shape[0] * 0.5) <= 3
+    np.testing.assert_allclose(small.lr, sr_data.imresize(small.hr, 1 / 3))
+    with pytest.raises(ValueError, match="rescale"):
+        sr_data.rescaled_pairs(set5[:1], [1.5], 3)
