@@ -1,10 +1,12 @@
 """Side-by-side training benchmarks; every figure is a ratio measured in this one run.
 
-  throughput  CPU train images/s, JAX vs PyTorch eager (channels_last), CIFAR ResNet-18, batch 128
+  throughput  CPU train images/s, JAX vs PyTorch eager (channels_last), CIFAR ResNet-18, batch 128,
+              for each conv gradient lowering (ResNet(conv_grad='xla' | 'canonical' | 'gemm'))
+  convgrad    weight-gradient time per ResNet-18 conv shape: XLA's conv vs jaxcnn's GEMM form
   compile     compile time of resnet152 / resnet50, unrolled and with scan stages
   remat       peak temp memory (XLA memory_analysis) and step time of a resnet50 step, remat vs not
 
-``python benchmarks/bench_train.py [throughput|compile|remat|all] [--steps N] [--batch N]``
+``python benchmarks/bench_train.py [throughput|convgrad|compile|remat|all] [--steps N] [--batch N]``
 """
 
 from __future__ import annotations
@@ -40,8 +42,8 @@ def _time_steps(fn, n):
     return (time.perf_counter() - t) / n
 
 
-def jax_throughput(batch, n_steps, size=32):
-    model = create_model("resnet18", stem="cifar", num_classes=10)
+def jax_throughput(batch, n_steps, size=32, conv_grad="xla"):
+    model = create_model("resnet18", stem="cifar", num_classes=10, conv_grad=conv_grad)
     state = st.create_train_state(model, jax.random.key(0), jnp.zeros((1, size, size, 3)),
                                   st.make_optimizer(0.1, nesterov=False))
     b = jax.device_put(_batch(batch, (size, size, 3)))
@@ -76,10 +78,38 @@ def torch_throughput(batch, n_steps, size=32):
 
 
 def throughput(args):
-    j = jax_throughput(args.batch, args.steps)
     t = torch_throughput(args.batch, args.steps)
-    print(f"throughput  CIFAR ResNet-18 b{args.batch} fp32 on {os.cpu_count()} cores: JAX {j:.1f} img/s, "
-          f"torch {t:.1f} img/s, JAX/torch = {j / t:.2f}x  (XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r})")
+    for conv_grad in ("xla", "canonical", "gemm"):
+        j = jax_throughput(args.batch, args.steps, conv_grad=conv_grad)
+        print(f"throughput  CIFAR ResNet-18 b{args.batch} fp32 on {os.cpu_count()} cores, conv_grad={conv_grad!r}: "
+              f"JAX {j:.1f} img/s, torch {t:.1f} img/s, JAX/torch = {j / t:.2f}x  "
+              f"(XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r})", flush=True)
+    t2 = torch_throughput(args.batch, args.steps)
+    print(f"throughput  torch again at the end: {t2:.1f} img/s (drift of the machine: {t2 / t:.2f}x)")
+
+
+def conv_grad_layers(args):
+    """Weight gradient of each CIFAR ResNet-18 conv shape: XLA's transpose rule vs the GEMM form."""
+    from jax import lax
+
+    from jaxcnn.canonical_conv import weight_grad_gemm
+
+    dn = ("NHWC", "HWIO", "NHWC")
+    rng = np.random.default_rng(0)
+    for size, cin, cout, stride, k in [(32, 3, 64, 1, 3), (32, 64, 64, 1, 3), (32, 64, 128, 2, 3), (32, 64, 128, 2, 1),
+                                       (16, 128, 128, 1, 3), (16, 128, 256, 2, 3), (8, 256, 256, 1, 3),
+                                       (8, 256, 512, 2, 3), (4, 512, 512, 1, 3)]:
+        pad = ((k // 2, k // 2),) * 2
+        x = jnp.asarray(rng.normal(size=(args.batch, size, size, cin)), jnp.float32)
+        w = jnp.asarray(rng.normal(size=(k, k, cin, cout)) * 0.05, jnp.float32)
+        f = lambda x, w: lax.conv_general_dilated(x, w, (stride,) * 2, pad, dimension_numbers=dn)  # noqa: E731
+        g = jax.jit(f)(x, w)
+        xla = jax.jit(lambda x, w, g: jax.vjp(lambda w: f(x, w), w)[1](g)[0])
+        gemm = jax.jit(lambda x, g: weight_grad_gemm(x, g, (k, k), (stride,) * 2, pad, (1, 1)))
+        t_x = _time_steps(lambda: xla(x, w, g).block_until_ready(), args.steps)
+        t_g = _time_steps(lambda: gemm(x, g).block_until_ready(), args.steps)
+        print(f"convgrad    {size}x{size}x{cin}->{cout} k{k} s{stride} b{args.batch}: dW xla {t_x * 1e3:.0f} ms, "
+              f"gemm {t_g * 1e3:.0f} ms, xla/gemm = {t_x / t_g:.2f}x", flush=True)
 
 
 def _compile_s(model, shape, batch=2):
@@ -130,13 +160,14 @@ def remat(args):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("what", nargs="?", default="all", choices=("throughput", "compile", "remat", "all"))
+    p.add_argument("what", nargs="?", default="all", choices=("throughput", "convgrad", "compile", "remat", "all"))
     p.add_argument("--steps", type=int, default=3)
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--size", type=int, default=224, help="image size of the remat benchmark")
     p.add_argument("--remat-batch", type=int, default=8)
     args = p.parse_args()
-    for name, fn in (("throughput", throughput), ("compile", compile_times), ("remat", remat)):
+    for name, fn in (("throughput", throughput), ("convgrad", conv_grad_layers), ("compile", compile_times),
+                     ("remat", remat)):
         if args.what in (name, "all"):
             fn(args)
 

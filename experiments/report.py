@@ -76,6 +76,20 @@ def study_argv(study: str, args, out: Path) -> list[str]:
     return extra
 
 
+def _espcn_flags(config: dict) -> str:
+    """The command line that a recorded ``espcn_sr`` config came from (flags, lists, values)."""
+    out = []
+    for k, v in config.items():
+        flag = f"--{k.replace('_', '-')}"
+        if v is True:
+            out.append(flag)
+        elif isinstance(v, (list, tuple)):
+            out += [flag, *map(str, v)] if v else []
+        elif v not in (None, False):
+            out += [flag, str(v)]
+    return " ".join(out)
+
+
 def run_study(study: str, args) -> dict:
     """Run (or reuse) one study; returns ``{'dir', 'summary', 'seconds', 'command', 'error'}``."""
     if study in args.results:
@@ -83,8 +97,7 @@ def run_study(study: str, args) -> dict:
         summary = json.loads((folder / "summary.json").read_text()) if (folder / "summary.json").is_file() else None
         command = (summary or {}).get("command") or f"(existing results in {folder})"
         if isinstance(summary, dict) and "config" in summary and study == "espcn_sr":
-            command = "python -m experiments.espcn_sr " + " ".join(
-                f"--{k.replace('_', '-')} {v}" for k, v in summary["config"].items() if v not in (None, False, True))
+            command = "python -m experiments.espcn_sr " + _espcn_flags(summary["config"])
         return {"dir": folder, "summary": summary, "seconds": None, "command": command,
                 "error": None if summary is not None else f"no summary.json in {folder}"}
     out = args.out / study
@@ -151,9 +164,10 @@ def section_espcn(res, rd) -> str:
     md = "## 1. ESPCN super-resolution x3 (Set5)\n\n" + _ran(res)
     if "mean_psnr_y" in s:
         m = s["mean_psnr_y"]
-        steps = s.get("config", {}).get("steps")
+        cfg = s.get("config", {})
+        trained = f"{cfg.get('steps')} training steps" + (f" from `{cfg['checkpoint']}`" if cfg.get("checkpoint") else "")
         md += (f"\n| method | Set5 x3 mean PSNR-Y (dB) |\n|---|---|\n| bicubic (calibration; published 30.39) | "
-               f"{m['bicubic']:.2f} |\n| ESPCN, {steps} training steps | {m['espcn']:.2f} |\n\n"
+               f"{m['bicubic']:.2f} |\n| ESPCN, {trained} | {m['espcn']:.2f} |\n\n"
                "The paper reports 32.55 dB for ESPCN trained on T91; the quick mode trains for a few "
                "steps only, so only the bicubic calibration is meaningful there.\n\n")
         rows = s.get("per_image", [])

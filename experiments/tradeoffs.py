@@ -19,7 +19,9 @@ over the run), peak memory of the compiled training step from XLA ``memory_analy
 (temporaries + arguments + outputs - aliased), and test accuracy after a short training on the
 CIFAR-10 subset (the engine of ``experiments.classification_study``). ``--full`` (the default
 without --quick) adds the deep pair (n = 9: 56-layer basic vs 83-layer bottleneck).
-Writes ``runs/tradeoffs/{summary.json,table.md,tradeoffs.png}``.
+``--conv-grad gemm`` computes the ResNet-family weight gradients by GEMMs (``jaxcnn.canonical_conv``):
+XLA:CPU's own grouped-conv weight gradient makes the ResNeXt row's training step several times
+slower than its MACs warrant. Writes ``runs/tradeoffs/{summary.json,table.md,tradeoffs.png}``.
 """
 
 from __future__ import annotations
@@ -107,6 +109,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--steps", type=int, default=150, help="training steps for the accuracy column")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--depths", default="3,9", help="blocks per stage: 3 = 20-layer basic net, 9 = 56-layer")
+    p.add_argument("--conv-grad", choices=("xla", "canonical", "gemm"), default="xla",
+                   help="conv gradient lowering of the ResNet-family nets (ResNet(conv_grad=...)); 'gemm' "
+                        "makes ResNeXt's grouped weight gradients ~5x faster on XLA:CPU")
     p.add_argument("--repeats", type=int, default=20, help="timed batch-1 inference calls")
     p.add_argument("--quick", action="store_true", help="n = 3 only, 20 training steps")
     p.add_argument("--smoke", action="store_true", help="CI: n = 1, no training (accuracy n/a), batch 8")
@@ -155,7 +160,7 @@ def measure(name: str, n: int, kind: str, kw: dict, ds, args, bar) -> dict:
     from jaxcnn.analysis.complexity import model_complexity
     from jaxcnn.train import create_train_state, data, make_optimizer
 
-    model = build(kind, kw, ds.num_classes)
+    model = build(kind, dict(kw, conv_grad=args.conv_grad) if kind == "resnet" else kw, ds.num_classes)
     cx = model_complexity(model, (1, 32, 32, 3))
     state = create_train_state(model, jax.random.key(0), jnp.zeros((1, 32, 32, 3)), make_optimizer(0.1))
     mem = peak_training_memory(make_step(None), state, data.train_batch(ds, args.batch_size, 0, 0))
@@ -229,6 +234,7 @@ def main(argv=None) -> dict:
             bar.set_description(f"{name} n={n}")
             rows.append(measure(name, n, kind, kw, ds, args, bar))
     summary = {"rows": rows, "wall_s": round(time.time() - t0, 1), "device": "CPU", "command": command,
+               "conv_grad": args.conv_grad,
                "mode": "smoke" if args.smoke else "quick" if args.quick else "full",
                "note": "latencies on a shared machine: compare rows of one run, not across runs"}
     table = markdown_table(rows)

@@ -41,6 +41,9 @@ class Conv(nn.Conv):
         return super().__call__(inputs)
 
 
+CONV_GRADS = ("xla", "canonical", "gemm")
+
+
 def conv(
     features: int,
     kernel_size: int = 3,
@@ -51,18 +54,22 @@ def conv(
     name: str | None = None,
     dtype: Any = None,
     kernel_init=kaiming_fan_out,
-    canonical_grad: bool = False,
+    grad: str = "xla",
 ) -> nn.Conv:
     """A square conv with torch-compatible explicit padding and a clear groups check.
 
-    ``canonical_grad=True`` uses ``jaxcnn.canonical_conv.canonical_grad_conv``, whose gradients
-    stay fast inside ``lax.cond`` on XLA CPU (used by batch-mode stochastic depth).
+    ``grad`` picks how its gradients are computed: ``'xla'`` (JAX's transpose rules),
+    ``'canonical'`` (``jaxcnn.canonical_conv``: canonical NHWC convs, which stay fast inside
+    ``lax.cond``/loops on XLA CPU; used by batch-mode stochastic depth and scanned stages) or
+    ``'gemm'`` (canonical input gradient, weight gradient by matrix products).
     """
+    if grad not in CONV_GRADS:
+        raise ValueError(f"grad must be one of {CONV_GRADS}, got {grad!r}")
     extra = {}
-    if canonical_grad:
-        from jaxcnn.canonical_conv import canonical_grad_conv
+    if grad != "xla":
+        from jaxcnn.canonical_conv import canonical_grad_conv, gemm_grad_conv
 
-        extra["conv_general_dilated"] = canonical_grad_conv
+        extra["conv_general_dilated"] = canonical_grad_conv if grad == "canonical" else gemm_grad_conv
     return Conv(
         features,
         (kernel_size, kernel_size),

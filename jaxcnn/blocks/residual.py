@@ -67,8 +67,10 @@ class ResidualBlock(nn.Module):
     drop_path_rate: float = 0.0
     drop_path_mode: str = "batch"
     drop_path_test_rule: str = "paper"
-    # Set by ResNet(scan_stages=True): branch convs inside a loop body need canonical gradients too.
-    canonical_grad: bool = False
+    # How convs compute gradients (jaxcnn.layers.conv's ``grad``). 'xla' turns into 'canonical'
+    # where the branch sits in a cond (batch-mode stochastic depth); ResNet(scan_stages=True)
+    # sets 'canonical' for blocks inside the scan's loop body.
+    conv_grad: str = "xla"
 
     expansion: ClassVar[int] = 1
     preact: ClassVar[bool] = False
@@ -85,7 +87,8 @@ class ResidualBlock(nn.Module):
             raise ValueError(f"drop_path_rate must be in [0, 1], got {self.drop_path_rate}")
         self.setup_branch()
         if self.shortcut_type in "BCD":
-            self.conv_proj = conv(self.out_features, 1, 1 if self.shortcut_type == "D" else self.strides, dtype=self.dtype)
+            self.conv_proj = conv(self.out_features, 1, 1 if self.shortcut_type == "D" else self.strides,
+                                  dtype=self.dtype, grad=self.conv_grad)
             # Pre-activation blocks project the already normalised input: no BN on the shortcut.
             if not self.preact:
                 self.norm_proj = self._bn()
@@ -95,7 +98,7 @@ class ResidualBlock(nn.Module):
         """Keyword arguments of branch convs: canonical gradients when the branch sits in a cond
         or a loop (see ``jaxcnn.canonical_conv``)."""
         cond = float(self.drop_path_rate) > 0 and self.drop_path_mode == "batch"
-        return dict(dtype=self.dtype, canonical_grad=cond or self.canonical_grad)
+        return dict(dtype=self.dtype, grad="canonical" if cond and self.conv_grad == "xla" else self.conv_grad)
 
     def _bn(self, zero_init: bool = False):
         return batch_norm(zero_init=zero_init, axis_name=self.bn_axis_name, dtype=self.dtype)

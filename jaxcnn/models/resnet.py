@@ -17,7 +17,7 @@ import jax.numpy as jnp
 
 from jaxcnn.blocks.residual import BLOCKS
 from jaxcnn.remat import remat as tied_remat
-from jaxcnn.layers import global_avg_pool, batch_norm, check_nhwc, conv, max_pool_torch
+from jaxcnn.layers import CONV_GRADS, global_avg_pool, batch_norm, check_nhwc, conv, max_pool_torch
 
 STEMS = ("imagenet", "deep", "cifar", "preact_imagenet", "preact_cifar")
 
@@ -58,6 +58,9 @@ class ResNet(nn.Module):
         block axis under ``layer{s}_rest``; ``scan_to_unrolled``/``unrolled_to_scan`` convert.
         The scanned blocks' convs use canonical gradients (``jaxcnn.canonical_conv``): inside
         a loop body XLA:CPU otherwise runs conv gradients ~27x slower (resnet50 step 143 s -> 4.8 s).
+      conv_grad: how every conv computes its gradients, ``'xla'``, ``'canonical'`` or
+        ``'gemm'`` (``jaxcnn.layers.conv``'s ``grad``; ``benchmarks/bench_train.py throughput``
+        measures them side by side).
       remat: recompute each block's activations in the backward pass (``jaxcnn.remat.remat``,
         which, unlike ``nn.remat``, is not undone by XLA:CPU's CSE). Measured (resnet50, 224 px,
         batch 8, train-step temp memory from ``memory_analysis()``): 0.46x of the plain step
@@ -85,6 +88,7 @@ class ResNet(nn.Module):
     drop_block_stages: Sequence[int] = (3, 4)
     scan_stages: bool = False
     remat: bool = False
+    conv_grad: str = "xla"
     bn_axis_name: str | None = None
     dtype: Any = None
 
@@ -107,11 +111,13 @@ class ResNet(nn.Module):
             raise ValueError(f"stage_sizes {tuple(self.stage_sizes)} and widths {tuple(self.widths)} differ in length")
         if not 0.0 <= self.stochastic_depth <= 1.0:
             raise ValueError(f"stochastic_depth (final drop rate) must be in [0, 1], got {self.stochastic_depth}")
+        if self.conv_grad not in CONV_GRADS:
+            raise ValueError(f"conv_grad must be one of {CONV_GRADS}, got {self.conv_grad!r}")
         if self.scan_stages and (self.stochastic_depth > 0 or self.drop_block_rate > 0):
             raise ValueError("scan_stages=True does not support stochastic_depth or drop_block_rate yet")
 
     def _block_kwargs(self) -> dict:
-        kw = dict(shortcut_type=self.shortcut, bn_axis_name=self.bn_axis_name, dtype=self.dtype)
+        kw = dict(shortcut_type=self.shortcut, bn_axis_name=self.bn_axis_name, dtype=self.dtype, conv_grad=self.conv_grad)
         if self.block in ("basic", "bottleneck"):
             kw["zero_init_last_bn"] = self.zero_init_last_bn
         if self.block in ("bottleneck", "preact_bottleneck"):
@@ -142,14 +148,14 @@ class ResNet(nn.Module):
     def _stem(self, x, train):
         s = self.stem
         if s in ("imagenet", "preact_imagenet"):
-            x = conv(self.widths[0], 7, 2, dtype=self.dtype, name="conv1")(x)
+            x = conv(self.widths[0], 7, 2, dtype=self.dtype, grad=self.conv_grad, name="conv1")(x)
         elif s == "deep":
             for i, f in enumerate((32, 32)):
-                x = conv(f, 3, 2 if i == 0 else 1, dtype=self.dtype, name=f"conv1_{i}")(x)
+                x = conv(f, 3, 2 if i == 0 else 1, dtype=self.dtype, grad=self.conv_grad, name=f"conv1_{i}")(x)
                 x = nn.relu(self._bn(train, f"bn1_{i}")(x))
-            x = conv(self.widths[0], 3, dtype=self.dtype, name="conv1")(x)
+            x = conv(self.widths[0], 3, dtype=self.dtype, grad=self.conv_grad, name="conv1")(x)
         else:  # cifar stems
-            x = conv(self.widths[0], 3, dtype=self.dtype, name="conv1")(x)
+            x = conv(self.widths[0], 3, dtype=self.dtype, grad=self.conv_grad, name="conv1")(x)
         if not s.startswith("preact"):
             x = nn.relu(self._bn(train, "bn1")(x))
         if s in ("imagenet", "deep", "preact_imagenet"):
@@ -188,7 +194,8 @@ class ResNet(nn.Module):
                     split_rngs={"params": True, "dropout": True},
                     length=n - 1,
                 )
-                cell_kw = tuple(sorted(dict(kw, features=width, canonical_grad=True).items()))
+                cell_grad = "canonical" if self.conv_grad == "xla" else self.conv_grad
+                cell_kw = tuple(sorted(dict(kw, features=width, conv_grad=cell_grad).items()))
                 x, _ = scan(BLOCKS[self.block], cell_kw, train, name=f"layer{i + 1}_rest")(x, None)
                 for _ in range(n - 1):
                     next(rates)

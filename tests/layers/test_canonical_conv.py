@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from jax import lax
 
-from jaxcnn.canonical_conv import canonical_grad_conv
+from jaxcnn.canonical_conv import canonical_grad_conv, gemm_grad_conv
 
 NHWC = ("NHWC", "HWIO", "NHWC")
 CASES = [
@@ -22,14 +22,15 @@ CASES = [
 ]
 
 
+@pytest.mark.parametrize("impl", [canonical_grad_conv, gemm_grad_conv], ids=["conv", "gemm"])
 @pytest.mark.parametrize("case", CASES)
-def test_value_and_gradients_equal_jax(case):
+def test_value_and_gradients_equal_jax(case, impl):
     h, w, kh, kw, s, d, p = case
     kx, kk, kg = jax.random.split(jax.random.key(sum(map(hash, map(str, case))) % 1000), 3)
     x = jax.random.normal(kx, (3, h, w, 4))
     k = jax.random.normal(kk, (kh, kw, 4, 5))
     ref = lambda x, k: lax.conv_general_dilated(x, k, s, p, rhs_dilation=d, dimension_numbers=NHWC)
-    new = lambda x, k: canonical_grad_conv(x, k, s, p, rhs_dilation=d, dimension_numbers=NHWC)
+    new = lambda x, k: impl(x, k, s, p, rhs_dilation=d, dimension_numbers=NHWC)
     y_ref, vjp_ref = jax.vjp(ref, x, k)
     y_new, vjp_new = jax.vjp(new, x, k)
     np.testing.assert_allclose(np.asarray(y_new), np.asarray(y_ref), rtol=1e-5, atol=1e-5)
@@ -56,3 +57,27 @@ def test_falls_back_for_groups():
     a = canonical_grad_conv(x, k, (1, 1), ((1, 1), (1, 1)), dimension_numbers=NHWC, feature_group_count=2)
     b = lax.conv_general_dilated(x, k, (1, 1), ((1, 1), (1, 1)), dimension_numbers=NHWC, feature_group_count=2)
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_unknown_weight_grad_is_refused():
+    with pytest.raises(ValueError, match="weight_grad"):
+        canonical_grad_conv(jnp.ones((1, 4, 4, 1)), jnp.ones((3, 3, 1, 1)), (1, 1), ((1, 1), (1, 1)),
+                            dimension_numbers=NHWC, weight_grad="fft")
+
+
+@pytest.mark.parametrize("groups,cin,cout", [(2, 4, 6), (4, 8, 8), (6, 6, 12)])  # 6, 6: depthwise x2
+@pytest.mark.parametrize("case", [CASES[1], CASES[3]])  # strided; dilated with asymmetric padding
+def test_grouped_gemm_gradients_equal_jax(case, groups, cin, cout):
+    h, w, kh, kw, s, d, p = case
+    kx, kk, kg = jax.random.split(jax.random.key(groups * 7 + cin), 3)
+    x = jax.random.normal(kx, (2, h, w, cin))
+    k = jax.random.normal(kk, (kh, kw, cin // groups, cout))
+    ref = lambda x, k: lax.conv_general_dilated(x, k, s, p, rhs_dilation=d, dimension_numbers=NHWC,
+                                                feature_group_count=groups)
+    new = lambda x, k: gemm_grad_conv(x, k, s, p, rhs_dilation=d, dimension_numbers=NHWC, feature_group_count=groups)
+    y_ref, vjp_ref = jax.vjp(ref, x, k)
+    y_new, vjp_new = jax.vjp(new, x, k)
+    np.testing.assert_allclose(np.asarray(y_new), np.asarray(y_ref), rtol=1e-5, atol=1e-5)
+    g = jax.random.normal(kg, y_ref.shape)
+    for a, b in zip(vjp_new(g), vjp_ref(g)):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-4)
