@@ -14,8 +14,10 @@ products instead of a convolution: the input is laid out row-major (H, N, W, C),
 column taps are concatenated on the channel axis (kw x the input's memory, backward pass only),
 and each row tap is then one contiguous slab, so ``dK[i] = rows_i^T @ dY``. XLA:CPU's conv
 kernel is slow for weight gradients with small spatial outputs (3x3 from a 32x32 map) and
-very slow for strided 1x1 convs; measured per layer on 1 core (batch 128): strided 1x1 7.8x
-faster, 3x3 at 16x16x128 1.4x, but 4x4x512 0.76x (``benchmarks/bench_train.py convgrad``).
+very slow for strided 1x1 convs; measured per layer on 1 core (batch 128): strided 1x1 9.6x
+faster, 3x3 at 16x16x128 1.35x, but 0.80x at 32x32x64 and 4x4x512 (``benchmarks/bench_train.py
+convgrad``); a whole CIFAR ResNet-18 step on 2 cores 1.32x (0.41x -> 0.54x of PyTorch). The
+column buffer costs ``kw`` x the input's memory in the backward pass.
 
 Grouped convs (ResNeXt, depthwise) are where XLA:CPU's weight gradient is slowest -- measured
 24x the forward time for a 3x3 conv with 4 groups (64x32x32x64) -- and ``'gemm'`` supports them
