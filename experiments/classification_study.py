@@ -100,9 +100,10 @@ def make_step(cutout_size: int | None):
 
 
 def train_run(ds, model, seed: int, steps: int, batch_size: int, lr: float, augment: bool,
-              cutout_size: int | None, evals: int, bar=None) -> dict:
+              cutout_size: int | None, evals: int, bar=None, warmup: int = 0) -> dict:
     """Train ``model`` (a dict of ``create_model(MODEL, ...)`` options, or a module) for ``steps``;
-    returns the per-step train metrics and times, and the test metrics at ``evals`` points."""
+    returns the per-step train metrics and times, and the test metrics at ``evals`` points.
+    ``warmup`` steps ramp the learning rate linearly from 0 before the cosine decay."""
     import jax
     import jax.numpy as jnp
     import optax
@@ -114,7 +115,9 @@ def train_run(ds, model, seed: int, steps: int, batch_size: int, lr: float, augm
 
     if isinstance(model, dict):
         model = create_model(MODEL, num_classes=ds.num_classes, in_channels=ds.image_shape[-1], **model)
-    tx = make_optimizer(optax.cosine_decay_schedule(lr, steps), 0.9, 5e-4)
+    sched = (optax.warmup_cosine_decay_schedule(0.0, lr, warmup, steps) if warmup
+             else optax.cosine_decay_schedule(lr, steps))
+    tx = make_optimizer(sched, 0.9, 5e-4)
     state = create_train_state(model, jax.random.key(seed), jnp.zeros((1,) + ds.image_shape), tx)
     step_fn, eval_step = make_step(cutout_size), jax.jit(make_eval_step("classify"))
     eval_at = sorted({round(steps * (k + 1) / evals) for k in range(evals)})

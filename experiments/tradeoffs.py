@@ -109,6 +109,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--steps", type=int, default=150, help="training steps for the accuracy column")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--depths", default="3,9", help="blocks per stage: 3 = 20-layer basic net, 9 = 56-layer")
+    p.add_argument("--warmup", type=int, default=0,
+                   help="linear learning-rate warm-up steps (the bottleneck nets spike at lr 0.1 without)")
     p.add_argument("--conv-grad", choices=("xla", "canonical", "gemm"), default="xla",
                    help="conv gradient lowering of the ResNet-family nets (ResNet(conv_grad=...)); 'gemm' "
                         "makes ResNeXt's grouped weight gradients ~5x faster on XLA:CPU")
@@ -122,6 +124,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     if args.smoke:
         args.steps, args.depths, args.repeats, args.batch_size = 0, "1", 2, 8
     args.depths = [int(d) for d in args.depths.split(",") if d]
+    if not 0 <= args.warmup <= max(args.steps, 0):
+        p.error(f"--warmup must be in [0, --steps], got {args.warmup}")
     if args.steps < 0 or args.batch_size < 1 or args.repeats < 1 or not args.depths:
         p.error("--steps must be >= 0, --batch-size and --repeats >= 1, --depths non-empty")
     return args
@@ -167,7 +171,7 @@ def measure(name: str, n: int, kind: str, kw: dict, ds, args, bar) -> dict:
     lat = inference_latency_ms(model, state.variables, args.repeats)
     run = {"test_accuracy": None, "train_loss": [float("nan")], "step_s": [float("nan")]}
     if args.steps > 0:
-        run = train_run(ds, model, 0, args.steps, args.batch_size, 0.1, True, None, 1, bar)
+        run = train_run(ds, model, 0, args.steps, args.batch_size, 0.1, True, None, 1, bar, warmup=args.warmup)
     else:
         bar.update()
     step_ms = 1e3 * float(np.median(run["step_s"][1:] or run["step_s"]))  # the first step compiles
@@ -234,7 +238,7 @@ def main(argv=None) -> dict:
             bar.set_description(f"{name} n={n}")
             rows.append(measure(name, n, kind, kw, ds, args, bar))
     summary = {"rows": rows, "wall_s": round(time.time() - t0, 1), "device": "CPU", "command": command,
-               "conv_grad": args.conv_grad,
+               "conv_grad": args.conv_grad, "warmup": args.warmup,
                "mode": "smoke" if args.smoke else "quick" if args.quick else "full",
                "note": "latencies on a shared machine: compare rows of one run, not across runs"}
     table = markdown_table(rows)
