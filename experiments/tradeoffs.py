@@ -19,9 +19,10 @@ over the run), peak memory of the compiled training step from XLA ``memory_analy
 (temporaries + arguments + outputs - aliased), and test accuracy after a short training on the
 CIFAR-10 subset (the engine of ``experiments.classification_study``). ``--full`` (the default
 without --quick) adds the deep pair (n = 9: 56-layer basic vs 83-layer bottleneck).
-``--conv-grad gemm`` computes the ResNet-family weight gradients by GEMMs (``jaxcnn.canonical_conv``):
-XLA:CPU's own grouped-conv weight gradient makes the ResNeXt row's training step several times
-slower than its MACs warrant. Writes ``runs/tradeoffs/{summary.json,table.md,tradeoffs.png}``.
+The ResNet-family weight gradients are computed by GEMMs (``--conv-grad gemm``, the default;
+``jaxcnn.canonical_conv``): XLA:CPU's own grouped-conv weight gradient (``--conv-grad xla``) makes
+the ResNeXt row's training step ~4x slower than its MACs warrant; the GEMMs' column buffers raise
+the peak-memory column (basic n=3: 475 vs 148 MiB). Writes ``runs/tradeoffs/{summary.json,table.md,tradeoffs.png}``.
 """
 
 from __future__ import annotations
@@ -111,9 +112,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--depths", default="3,9", help="blocks per stage: 3 = 20-layer basic net, 9 = 56-layer")
     p.add_argument("--warmup", type=int, default=0,
                    help="linear learning-rate warm-up steps (the bottleneck nets spike at lr 0.1 without)")
-    p.add_argument("--conv-grad", choices=("xla", "canonical", "gemm"), default="xla",
-                   help="conv gradient lowering of the ResNet-family nets (ResNet(conv_grad=...)); 'gemm' "
-                        "makes ResNeXt's grouped weight gradients ~5x faster on XLA:CPU")
+    p.add_argument("--conv-grad", choices=("xla", "canonical", "gemm"), default="gemm",
+                   help="conv gradient lowering of the ResNet-family nets (ResNet(conv_grad=...)); with 'xla' "
+                        "ResNeXt's grouped weight gradients are ~5x slower on XLA:CPU (default: gemm)")
     p.add_argument("--repeats", type=int, default=20, help="timed batch-1 inference calls")
     p.add_argument("--quick", action="store_true", help="n = 3 only, 20 training steps")
     p.add_argument("--smoke", action="store_true", help="CI: n = 1, no training (accuracy n/a), batch 8")
