@@ -127,12 +127,28 @@ def run(args) -> dict:
     if not args.eval_only and args.steps > 0:
         summary["training"] = train(model, params, eval_pairs, args, out)
         params = load_params(out / "params.npz", params)
+    if args.refit_last:
+        summary["refit_last"] = refit(model, params, eval_pairs, args)
+        params = load_params(out / "params.npz", params)
     summary.update(evaluate(model, params, eval_pairs, args.scale, args.resize, args.context))
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     save_figure(out / "espcn_sr.png", model, params, eval_pairs, summary, args)
     m = summary["mean_psnr_y"]
     print(f"{Path(args.eval_dir).name} x{args.scale}: ESPCN {m['espcn']:.2f} dB, bicubic {m['bicubic']:.2f} dB -> {out}")
     return summary
+
+
+def refit(model, params, eval_pairs, args) -> dict:
+    """``--refit-last``: conv3 solved by least squares on the training set; saves ``params.npz``."""
+    from experiments.espcn_refit import refit_last_layer
+
+    before = evaluate(model, params, eval_pairs, args.scale, args.resize, args.context)["mean_psnr_y"]["espcn"]
+    pairs = sr_data.load_pairs(args.train_dir, args.scale, args.resize, limit=4 if args.quick else None)
+    pairs = sr_data.rescaled_pairs(pairs, args.rescale, args.scale, args.resize)
+    params, info = refit_last_layer(model, params, pairs, args.scale, args.context, args.augment,
+                                    progress=not args.no_progress)
+    save_params(Path(args.out) / "params.npz", params)
+    return {**info, "psnr_y_before": before}
 
 
 def train(model, params, eval_pairs, args, out: Path) -> dict:
