@@ -58,6 +58,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--augment", action="store_true", help="a random flip/rotation (8 symmetries) per patch")
     p.add_argument("--rescale", type=float, nargs="*", default=[], metavar="F",
                    help="also train on every HR image shrunk by these factors, e.g. 0.9 0.8 0.7 0.6")
+    p.add_argument("--mirror-borders", action=argparse.BooleanOptionalAction, default=True,
+                   help="train on patches whose context may reach past the image edge, mirrored as at test time, "
+                        "so border pixels are trained on too (--no-mirror-borders: interior patches only)")
     p.add_argument("--refit-last", action="store_true",
                    help="after training (or on --checkpoint), solve the last conv in closed form on the training "
                         "set (least squares; the set as trained: --rescale, and --augment's 8 symmetries)")

@@ -157,6 +157,8 @@ def train(model, params, eval_pairs, args, out: Path) -> dict:
     t0 = time.perf_counter()
     pairs = sr_data.load_pairs(args.train_dir, args.scale, args.resize, limit=4 if args.quick else None)
     pairs = sr_data.rescaled_pairs(pairs, args.rescale, args.scale, args.resize)
+    if args.mirror_borders:
+        pairs = sr_data.mirror_padded(pairs, args.context, args.scale)
     tx = make_optimizer(params, args)
     opt_state = tx.init(params)
     step_fn = make_train_step(model, tx, args.context * args.scale)

@@ -155,6 +155,18 @@ def rescaled_pairs(pairs: list[SRPair], factors, scale: int, resize: str = "matl
     return out
 
 
+def mirror_padded(pairs: list[SRPair], context: int, scale: int) -> list[SRPair]:
+    """``pairs`` with ``context`` LR pixels (``context * scale`` HR) of ``symmetric`` padding around
+    each image: the test-time geometry of a model fed mirrored context. A patch of ``lr_size =
+    patch + 2 context`` cut from these by :func:`patch_batch` then has its central ``patch`` region
+    anywhere in the original image, border pixels included; the HR padding only fills the ring that
+    the loss leaves out, so it never acts as a target."""
+    if context < 0:
+        raise ValueError(f"context must be >= 0, got {context}")
+    c, ch = context, context * scale
+    return [SRPair(p.name, np.pad(p.hr, ch, mode="symmetric"), np.pad(p.lr, c, mode="symmetric")) for p in pairs]
+
+
 def dihedral(image: np.ndarray, k: int) -> np.ndarray:
     """The ``k``-th (0..7) symmetry of the square on the first two axes: ``k % 4`` quarter
     turns, then a transpose if ``k >= 4``. Bicubic downscaling commutes with all eight (the

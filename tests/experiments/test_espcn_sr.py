@@ -188,3 +188,25 @@ def test_rescaled_pairs(set5):
     np.testing.assert_allclose(small.lr, sr_data.imresize(small.hr, 1 / 3))
     with pytest.raises(ValueError, match="rescale"):
         sr_data.rescaled_pairs(set5[:1], [1.5], 3)
+
+
+def test_mirror_padded_patches_reach_every_border_pixel_with_test_time_context(set5):
+    """A patch at the padded image's corner has the image's corner as its loss region (LR and HR
+    aligned) and a context ring equal to what predict() pads at test time (jnp.pad symmetric)."""
+    import jax.numpy as jnp
+
+    c, patch, r = 4, 5, 3
+    p = set5[1]
+    (q,) = sr_data.mirror_padded([p], c, r)
+    assert q.lr.shape == (p.lr.shape[0] + 2 * c, p.lr.shape[1] + 2 * c) and q.hr.shape == tuple(3 * n for n in q.lr.shape)
+    side = patch + 2 * c
+    h, w = p.lr.shape
+    for y, x in [(0, 0), (h - patch, w - patch)]:  # the first and last loss-region origins
+        lr, hr = q.lr[y:y + side, x:x + side], q.hr[y * r:(y + side) * r, x * r:(x + side) * r]
+        np.testing.assert_array_equal(lr[c:c + patch, c:c + patch], p.lr[y:y + patch, x:x + patch])
+        np.testing.assert_array_equal(hr[c * r:(c + patch) * r, c * r:(c + patch) * r],
+                                      p.hr[y * r:(y + patch) * r, x * r:(x + patch) * r])
+    test_time = np.asarray(jnp.pad(jnp.asarray(p.lr), c, mode="symmetric"))
+    np.testing.assert_allclose(q.lr, test_time, atol=1e-7)
+    with pytest.raises(ValueError, match="context"):
+        sr_data.mirror_padded([p], -1, r)
