@@ -18,8 +18,7 @@ import numpy as np
 from tqdm import tqdm
 
 from jaxcnn.train import sr_data
-from jaxcnn.train.lstsq import ConvLstsqSystem, conv_normal_equations, solve_conv_lstsq
-from jaxcnn.upsample.subpixel import pixel_unshuffle
+from jaxcnn.train.lstsq import ConvLstsqSystem, solve_conv_lstsq
 
 LAST_LAYER, FEATURES = "conv3", "conv2"  # the refitted conv and the map it reads
 
@@ -32,7 +31,8 @@ def image_tiles(pair: sr_data.SRPair, scale: int, context: int, tile: int):
     side = tile + 2 * context
     lp = np.pad(pair.lr, context, mode="symmetric")
     lp = np.pad(lp, ((0, max(side - lp.shape[0], 0)), (0, max(side - lp.shape[1], 0))))
-    hr9 = np.asarray(pixel_unshuffle(jnp.asarray(pair.hr, jnp.float32)[None, ..., None], scale))[0]
+    # pixel_unshuffle's channel order (i * scale + j for sub-pixel (i, j)), in numpy: no compile per shape
+    hr9 = pair.hr.reshape(h, scale, w, scale).transpose(0, 2, 1, 3).reshape(h, w, scale * scale)
     covered = np.zeros((h, w), bool)
 
     def origins(n):
@@ -50,9 +50,23 @@ def image_tiles(pair: sr_data.SRPair, scale: int, context: int, tile: int):
             yield lp[y:y + side, x:x + side], target, mask
 
 
-@functools.partial(jax.jit, static_argnums=0)
-def _features(model, params, x):
-    return model.apply({"params": params}, x, method=lambda m, x: m.features(x)[FEATURES])
+@functools.partial(jax.jit, static_argnums=(0, 5))
+def _tile_sums(model, params, lr, hr, mask, k: int):
+    """Per-tile normal-equation sums ``(x^T x, x^T y, y^T y)`` of conv3 in float32 (1-2k rows a
+    tile; the caller adds tiles up in float64). The same im2col as
+    :func:`jaxcnn.train.lstsq.conv_normal_equations` (its float64 numpy form is the tests' oracle),
+    as one XLA GEMM: float64 BLAS on the host is ~5x slower."""
+    f = model.apply({"params": params}, lr, method=lambda m, x: m.features(x)[FEATURES])
+    n, h, w, _ = f.shape
+    p = k // 2
+    fp = jnp.pad(f, ((0, 0), (p, p), (p, p), (0, 0)))
+    cols = [fp[:, dy:dy + h, dx:dx + w] for dy in range(k) for dx in range(k)] + [jnp.ones((n, h, w, 1), f.dtype)]
+    m = mask[..., None].astype(f.dtype)
+    x = (jnp.concatenate(cols, axis=-1) * m).reshape(n, h * w, -1)
+    y = (hr * m).reshape(n, h * w, -1)
+    hi = jax.lax.Precision.HIGHEST
+    return (jnp.einsum("bri,brj->bij", x, x, precision=hi), jnp.einsum("bri,brk->bik", x, y, precision=hi),
+            jnp.sum(y * y, axis=(1, 2)))
 
 
 def training_system(model, params, pairs, scale: int, context: int, augment: bool = False, tile: int = 32,
@@ -69,11 +83,12 @@ def training_system(model, params, pairs, scale: int, context: int, augment: boo
 
     def flush():
         nonlocal system
-        lr, hr, mask = (np.stack(a) for a in zip(*buf))
-        pad = batch - len(buf)  # a fixed batch shape: one compile
-        lr = np.concatenate([lr, np.zeros((pad,) + lr.shape[1:], lr.dtype)])[..., None]
-        feats = np.asarray(_features(model, params, jnp.asarray(lr, jnp.float32)))[:len(buf)]
-        part = conv_normal_equations(feats, hr, k, mask)
+        pad = batch - len(buf)  # a fixed batch shape (zero masks fill it): one compile
+        lr, hr, mask = (np.concatenate([np.stack(a), np.zeros((pad,) + a[0].shape, a[0].dtype)]) for a in zip(*buf))
+        xx, xy, yy = jax.device_get(_tile_sums(model, params, jnp.asarray(lr[..., None], jnp.float32),
+                                               jnp.asarray(hr, jnp.float32), jnp.asarray(mask), k))
+        part = ConvLstsqSystem(xx.sum(0, dtype=np.float64), xy.sum(0, dtype=np.float64), float(yy.sum(dtype=np.float64)),
+                               int(mask.sum()))
         system = part if system is None else system + part
         buf.clear()
 
