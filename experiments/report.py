@@ -76,6 +76,9 @@ def study_argv(study: str, args, out: Path) -> list[str]:
     return extra
 
 
+NEGATABLE = {"mirror_borders"}  # espcn_sr flags that default to on (argparse BooleanOptionalAction)
+
+
 def _espcn_flags(config: dict) -> str:
     """The command line that a recorded ``espcn_sr`` config came from (flags, lists, values)."""
     out = []
@@ -85,6 +88,8 @@ def _espcn_flags(config: dict) -> str:
             out.append(flag)
         elif isinstance(v, (list, tuple)):
             out += [flag, *map(str, v)] if v else []
+        elif v is False and k in NEGATABLE:
+            out.append(f"--no-{k.replace('_', '-')}")
         elif v not in (None, False):
             out += [flag, str(v)]
     return " ".join(out)
@@ -159,6 +164,15 @@ def _ran(res: dict) -> str:
     return line
 
 
+def _refit_row(s: dict, trained: str) -> str:
+    """The row before ``--refit-last`` (the closed-form last conv), when the run used it."""
+    r = s.get("refit_last")
+    if not r:
+        return ""
+    return (f"| ESPCN, {trained} (before the refit; training MSE {r['train_mse_before']:.3e} -> "
+            f"{r['train_mse_after']:.3e} after it) | {r['psnr_y_before']:.2f} |\n")
+
+
 def section_espcn(res, rd) -> str:
     s = res["summary"] or {}
     md = "## 1. ESPCN super-resolution x3 (Set5)\n\n" + _ran(res)
@@ -167,7 +181,8 @@ def section_espcn(res, rd) -> str:
         cfg = s.get("config", {})
         trained = f"{cfg.get('steps')} training steps" + (f" from `{cfg['checkpoint']}`" if cfg.get("checkpoint") else "")
         md += (f"\n| method | Set5 x3 mean PSNR-Y (dB) |\n|---|---|\n| bicubic (calibration; published 30.39) | "
-               f"{m['bicubic']:.2f} |\n| ESPCN, {trained} | {m['espcn']:.2f} |\n\n"
+               f"{m['bicubic']:.2f} |\n" + _refit_row(s, trained) + f"| ESPCN, {trained}"
+               f"{', last conv refitted by least squares' if 'refit_last' in s else ''} | {m['espcn']:.2f} |\n\n"
                + ("The paper reports 32.55 dB for ESPCN trained on T91; the quick mode trains for a few "
                   "steps only, so only the bicubic calibration is meaningful there.\n\n"
                   if (cfg.get("steps") or 0) < 1000 and not cfg.get("checkpoint") else
