@@ -193,6 +193,8 @@ def section_espcn(res, rd) -> str:
             md += "| image | bicubic | ESPCN |\n|---|---|---|\n" + "".join(
                 f"| {r['image']} | {r['psnr_y']['bicubic']:.2f} | {r['psnr_y']['espcn']:.2f} |\n" for r in rows) + "\n"
     md += _img(rd, res["dir"], "espcn_sr.png", "ESPCN crops") + "\n" + concept("subpixel")
+    if "refit_last" in s:
+        md += concept("lstsq_refit")
     return md
 
 

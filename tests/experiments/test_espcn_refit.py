@@ -91,6 +91,6 @@ def test_cli_refit_last(tmp_path, data_dir):
 
     s = json.loads((tmp_path / "summary.json").read_text())
     md = report.section_espcn({"summary": s, "dir": tmp_path, "command": "x", "seconds": 1, "error": None}, tmp_path)
-    assert "before the refit" in md and "last conv refitted" in md
+    assert "before the refit" in md and "last conv refitted" in md and "def solve_conv_lstsq" in md
     for cfg in (s["config"], {**s["config"], "mirror_borders": False}):
         assert vars(parse_args(report._espcn_flags(cfg).split())) == cfg
