@@ -179,7 +179,8 @@ def section_espcn(res, rd) -> str:
     if "mean_psnr_y" in s:
         m = s["mean_psnr_y"]
         cfg = s.get("config", {})
-        trained = f"{cfg.get('steps')} training steps" + (f" from `{cfg['checkpoint']}`" if cfg.get("checkpoint") else "")
+        trained = (f"weights `{cfg['checkpoint']}` (evaluated, not trained here)" if cfg.get("eval_only") else
+                   f"{cfg.get('steps')} training steps" + (f" from `{cfg['checkpoint']}`" if cfg.get("checkpoint") else ""))
         md += (f"\n| method | Set5 x3 mean PSNR-Y (dB) |\n|---|---|\n| bicubic (calibration; published 30.39) | "
                f"{m['bicubic']:.2f} |\n" + _refit_row(s, trained) + f"| ESPCN, {trained}"
                f"{', last conv refitted by least squares' if 'refit_last' in s else ''} | {m['espcn']:.2f} |\n\n"
