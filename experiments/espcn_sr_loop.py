@@ -128,8 +128,7 @@ def run(args) -> dict:
         summary["training"] = train(model, params, eval_pairs, args, out)
         params = load_params(out / "params.npz", params)
     if args.refit_last:
-        summary["refit_last"] = refit(model, params, eval_pairs, args)
-        params = load_params(out / "params.npz", params)
+        params, summary["refit_last"] = refit(model, params, eval_pairs, args)
     summary.update(evaluate(model, params, eval_pairs, args.scale, args.resize, args.context))
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     save_figure(out / "espcn_sr.png", model, params, eval_pairs, summary, args)
@@ -138,25 +137,29 @@ def run(args) -> dict:
     return summary
 
 
-def refit(model, params, eval_pairs, args) -> dict:
-    """``--refit-last``: conv3 solved by least squares on the training set; saves ``params.npz``."""
+def training_pairs(args) -> list:
+    """The training images as ``--train-dir``, ``--quick`` and ``--rescale`` define them."""
+    pairs = sr_data.load_pairs(args.train_dir, args.scale, args.resize, limit=4 if args.quick else None)
+    return sr_data.rescaled_pairs(pairs, args.rescale, args.scale, args.resize)
+
+
+def refit(model, params, eval_pairs, args):
+    """``--refit-last``: ``(params, info)`` with conv3 solved by least squares on the training set;
+    saves ``params.npz``."""
     from experiments.espcn_refit import refit_last_layer
 
     before = evaluate(model, params, eval_pairs, args.scale, args.resize, args.context)["mean_psnr_y"]["espcn"]
-    pairs = sr_data.load_pairs(args.train_dir, args.scale, args.resize, limit=4 if args.quick else None)
-    pairs = sr_data.rescaled_pairs(pairs, args.rescale, args.scale, args.resize)
-    params, info = refit_last_layer(model, params, pairs, args.scale, args.context, args.augment,
+    params, info = refit_last_layer(model, params, training_pairs(args), args.scale, args.context, args.augment,
                                     progress=not args.no_progress)
     save_params(Path(args.out) / "params.npz", params)
-    return {**info, "psnr_y_before": before}
+    return params, {**info, "psnr_y_before": before}
 
 
 def train(model, params, eval_pairs, args, out: Path) -> dict:
     """Train on random patch pairs of ``train_dir`` (loss on 17r HR pixels, ``context`` LR pixels of input
     around them); log to ``metrics.jsonl``; save ``params.npz``."""
     t0 = time.perf_counter()
-    pairs = sr_data.load_pairs(args.train_dir, args.scale, args.resize, limit=4 if args.quick else None)
-    pairs = sr_data.rescaled_pairs(pairs, args.rescale, args.scale, args.resize)
+    pairs = training_pairs(args)
     if args.mirror_borders:
         pairs = sr_data.mirror_padded(pairs, args.context, args.scale)
     tx = make_optimizer(params, args)
