@@ -1,0 +1,1000 @@
+"""Bad-input sweep of the whole public API of jaxcnn (a tool, not a test: pytest does not collect it).
+
+Every case calls one public function, module field or CLI argument the way a careless user
+would, and the outcome is classified:
+
+* clear   -- ValueError / TypeError whose message names the argument (a CLI's argparse error
+             naming the flag counts too, as does an OSError naming a missing path);
+* unclear -- any other exception, or a ValueError / TypeError whose message does not name it;
+* silent  -- no error at all (the call returned something).
+
+Run from the repository root (a few minutes on 2 CPU cores; nothing is compiled for a case
+that raises at the boundary, modules are traced with ``jax.eval_shape``):
+
+    python tests/validation/sweep.py                 # counts per module
+    python tests/validation/sweep.py -v              # and every unclear / silent case
+    python tests/validation/sweep.py --module upsample --json out.json
+
+The process runs under an 8 GiB address-space limit so that a case that tries to allocate a
+huge output fails with MemoryError (counted unclear) instead of taking the machine down.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import functools
+import io
+import json
+import os
+import resource
+import sys
+import tempfile
+import time
+from collections import OrderedDict, defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+NAN, INF = float("nan"), float("inf")
+CASES: list[tuple[str, str, tuple[str, ...], object]] = []  # (module, label, names, thunk)
+_GROUPS = []
+
+
+def group(fn):
+    """A function that registers the cases of one module (imports stay lazy and isolated)."""
+    _GROUPS.append(fn)
+    return fn
+
+
+def add(module: str, names, label: str, thunk) -> None:
+    CASES.append((module, label, (names,) if isinstance(names, str) else tuple(names), thunk))
+
+
+# ----------------------------------------------------------------------------- shared fixtures
+
+@functools.lru_cache(maxsize=None)
+def fx():
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+    from types import SimpleNamespace
+
+    return SimpleNamespace(
+        jax=jax, jnp=jnp, np=np,
+        K=jax.random.key(0),
+        X=jnp.ones((1, 8, 8, 4)),
+        X1=jnp.ones((2, 8, 8, 1)),
+        XI=jnp.ones((2, 8, 8, 3), jnp.int32),
+        IMG=np.zeros((12, 12, 3)),
+    )
+
+
+def init(model, x, **kwargs):
+    """Trace (not compile) ``model.init`` and return the output's shape: silent cases stay cheap."""
+    f = fx()
+    rngs = {"params": f.K, "dropout": f.K}
+    out = f.jax.eval_shape(lambda: model.init_with_output(rngs, x, **kwargs)[0])
+    return out
+
+
+# ----------------------------------------------------------------------------- upsample
+
+@group
+def _interpolate():
+    from jaxcnn.upsample import interpolate
+    f = fx()
+    X, m = f.X, "upsample.interpolate"
+    bad = [
+        ("scale_factor", "scale_factor=1e9 (huge output)", lambda: interpolate(X, scale_factor=1e9)),
+        ("scale_factor", "scale_factor=(1, 1e8)", lambda: interpolate(X, scale_factor=(1.0, 1e8))),
+        ("size", "size=10**6 (huge output)", lambda: interpolate(X, size=10 ** 6)),
+        ("size", "size=(4, 10**8)", lambda: interpolate(X, size=(4, 10 ** 8))),
+        ("size", "size=0", lambda: interpolate(X, size=0)),
+        ("size", "size=-3", lambda: interpolate(X, size=-3)),
+        ("size", "size=(0, 4)", lambda: interpolate(X, size=(0, 4))),
+        ("size", "size=2.5", lambda: interpolate(X, size=2.5)),
+        ("size", "size=4.0", lambda: interpolate(X, size=4.0)),
+        ("size", "size='4'", lambda: interpolate(X, size="4")),
+        ("size", "size=True", lambda: interpolate(X, size=True)),
+        ("size", "size=(4,)", lambda: interpolate(X, size=(4,))),
+        ("size", "size=(2,3,4)", lambda: interpolate(X, size=(2, 3, 4))),
+        ("size", "size=jnp array", lambda: interpolate(X, size=f.jnp.array([4, 4]))),
+        ("scale_factor", "scale_factor=nan", lambda: interpolate(X, scale_factor=NAN)),
+        ("scale_factor", "scale_factor=inf", lambda: interpolate(X, scale_factor=INF)),
+        ("scale_factor", "scale_factor=0", lambda: interpolate(X, scale_factor=0)),
+        ("scale_factor", "scale_factor=-2", lambda: interpolate(X, scale_factor=-2.0)),
+        ("scale_factor", "scale_factor=0.01 (empty)", lambda: interpolate(X, scale_factor=0.01)),
+        ("scale_factor", "scale_factor='2'", lambda: interpolate(X, scale_factor="2")),
+        ("scale_factor", "scale_factor=True", lambda: interpolate(X, scale_factor=True)),
+        ("scale_factor", "scale_factor=(2,2,2)", lambda: interpolate(X, scale_factor=(2, 2, 2))),
+        ("scale_factor", "scale_factor=complex", lambda: interpolate(X, scale_factor=2j)),
+        (("size", "scale_factor"), "both size and scale_factor", lambda: interpolate(X, size=4, scale_factor=2)),
+        (("size", "scale_factor"), "neither", lambda: interpolate(X)),
+        ("mode", "mode='linear'", lambda: interpolate(X, scale_factor=2, mode="linear")),
+        ("mode", "mode=None", lambda: interpolate(X, scale_factor=2, mode=None)),
+        ("mode", "mode='BILINEAR'", lambda: interpolate(X, scale_factor=2, mode="BILINEAR")),
+        ("mode", "mode=['bilinear'] (unhashable)", lambda: interpolate(X, scale_factor=2, mode=["bilinear"])),
+        ("align_corners", "align_corners with nearest", lambda: interpolate(X, scale_factor=2, align_corners=True)),
+        ("align_corners", "align_corners=1", lambda: interpolate(X, scale_factor=2, mode="bilinear", align_corners=1)),
+        ("align_corners", "align_corners='yes'", lambda: interpolate(X, scale_factor=2, mode="bilinear", align_corners="yes")),
+        ("antialias", "antialias with nearest", lambda: interpolate(X, scale_factor=2, antialias=True)),
+        ("antialias", "antialias='yes'", lambda: interpolate(X, scale_factor=0.5, mode="bilinear", antialias="yes")),
+        ("antialias", "antialias=None", lambda: interpolate(X, scale_factor=0.5, mode="bilinear", antialias=None)),
+        ("recompute_scale_factor", "recompute with size", lambda: interpolate(X, size=4, recompute_scale_factor=True)),
+        ("recompute_scale_factor", "recompute='yes'", lambda: interpolate(X, scale_factor=2, recompute_scale_factor="yes")),
+        ("x", "x 3-D", lambda: interpolate(f.jnp.ones((8, 8, 4)), size=4)),
+        ("x", "x a list", lambda: interpolate([[1.0]], size=4)),
+        ("x", "x int, bilinear", lambda: interpolate(f.XI, size=4, mode="bilinear")),
+        ("x", "x bool, bicubic", lambda: interpolate(f.jnp.ones((1, 4, 4, 1), bool), size=8, mode="bicubic")),
+        ("x", "x with H=0", lambda: interpolate(f.jnp.ones((1, 0, 4, 1)), size=4)),
+        ("x", "x with W=0, bilinear", lambda: interpolate(f.jnp.ones((1, 4, 0, 1)), size=4, mode="bilinear")),
+    ]
+    for names, label, thunk in bad:
+        add(m, names, label, thunk)
+
+
+@group
+def _unpool():
+    from jaxcnn.upsample import max_pool_with_indices, max_unpool
+    f = fx()
+    X, m = f.X, "upsample.unpool"
+    Y, IDX = max_pool_with_indices(f.jnp.arange(64.0).reshape(1, 4, 4, 4), 2)
+    bad = [
+        ("kernel_size", "kernel_size=0", lambda: max_pool_with_indices(X, 0)),
+        ("kernel_size", "kernel_size=2.0", lambda: max_pool_with_indices(X, 2.0)),
+        ("kernel_size", "kernel_size=True", lambda: max_pool_with_indices(X, True)),
+        ("kernel_size", "kernel_size=(2,2,2)", lambda: max_pool_with_indices(X, (2, 2, 2))),
+        ("kernel_size", "kernel_size=None", lambda: max_pool_with_indices(X, None)),
+        ("kernel_size", "kernel_size=9 > input", lambda: max_pool_with_indices(X, 9)),
+        ("stride", "stride=0", lambda: max_pool_with_indices(X, 2, 0)),
+        ("stride", "stride=1.5", lambda: max_pool_with_indices(X, 2, 1.5)),
+        ("stride", "stride=-1", lambda: max_pool_with_indices(X, 2, -1)),
+        ("padding", "padding=-1", lambda: max_pool_with_indices(X, 2, padding=-1)),
+        ("padding", "padding=2 > k/2", lambda: max_pool_with_indices(X, 2, padding=2)),
+        ("padding", "padding=0.5", lambda: max_pool_with_indices(X, 2, padding=0.5)),
+        ("ceil_mode", "ceil_mode='yes'", lambda: max_pool_with_indices(X, 2, ceil_mode="yes")),
+        ("x", "x 3-D", lambda: max_pool_with_indices(f.jnp.ones((8, 8, 4)), 2)),
+        ("x", "x a list", lambda: max_pool_with_indices([[1.0]], 2)),
+        ("indices", "indices wrong shape", lambda: max_unpool(Y, IDX[:, :1], 2)),
+        ("indices", "indices float", lambda: max_unpool(Y, IDX.astype(f.jnp.float32), 2)),
+        ("indices", "indices out of range", lambda: max_unpool(Y, IDX + 100, 2)),
+        ("indices", "indices negative", lambda: max_unpool(Y, IDX - 100, 2)),
+        ("indices", "indices a list", lambda: max_unpool(Y, [[0]], 2)),
+        ("y", "y 3-D", lambda: max_unpool(Y[0], IDX[0], 2)),
+        ("output_size", "output_size=4 (int)", lambda: max_unpool(Y, IDX, 2, output_size=4)),
+        ("output_size", "output_size=(4.0, 4.0)", lambda: max_unpool(Y, IDX, 2, output_size=(4.0, 4.0))),
+        ("output_size", "output_size out of range", lambda: max_unpool(Y, IDX, 2, output_size=(9, 4))),
+        ("output_size", "output_size=(4,)", lambda: max_unpool(Y, IDX, 2, output_size=(4,))),
+        ("kernel_size", "unpool kernel_size=0", lambda: max_unpool(Y, IDX, 0)),
+        ("stride", "unpool stride=1.5", lambda: max_unpool(Y, IDX, 2, stride=1.5)),
+        (("kernel_size", "output"), "unpool kernel_size=10**5 (huge output)", lambda: max_unpool(Y, IDX, 10 ** 5, padding=0)),
+        (("stride", "output"), "unpool stride=10**5 (huge output)", lambda: max_unpool(Y, IDX, 2, stride=10 ** 5)),
+    ]
+    for names, label, thunk in bad:
+        add(m, names, label, thunk)
+
+
+@group
+def _transposed():
+    from jaxcnn.upsample import ConvTranspose, conv_transpose
+    f = fx()
+    X, m, jnp = f.X, "upsample.transposed", f.jnp
+    Kn = jnp.zeros((3, 3, 2, 4))
+    bad = [
+        ("stride", "stride=0", lambda: conv_transpose(X, Kn, stride=0)),
+        ("stride", "stride=1.5", lambda: conv_transpose(X, Kn, stride=1.5)),
+        ("stride", "stride=(1,2,3)", lambda: conv_transpose(X, Kn, stride=(1, 2, 3))),
+        (("stride", "output"), "stride=10**5 (huge output)", lambda: conv_transpose(X, Kn, stride=10 ** 5)),
+        ("padding", "padding=-1", lambda: conv_transpose(X, Kn, padding=-1)),
+        ("padding", "padding=9 (empty output)", lambda: conv_transpose(X, Kn, padding=9)),
+        ("padding", "padding=0.5", lambda: conv_transpose(X, Kn, padding=0.5)),
+        ("output_padding", "output_padding >= stride", lambda: conv_transpose(X, Kn, stride=2, output_padding=2)),
+        ("output_padding", "output_padding=-1", lambda: conv_transpose(X, Kn, output_padding=-1)),
+        ("dilation", "dilation=0", lambda: conv_transpose(X, Kn, dilation=0)),
+        ("dilation", "dilation=1.5", lambda: conv_transpose(X, Kn, dilation=1.5)),
+        (("dilation", "output"), "dilation=10**5 (huge output)", lambda: conv_transpose(X, Kn, dilation=10 ** 5)),
+        ("groups", "groups=0", lambda: conv_transpose(X, Kn, groups=0)),
+        ("groups", "groups=1.5", lambda: conv_transpose(X, Kn, groups=1.5)),
+        ("groups", "groups=True", lambda: conv_transpose(X, Kn, groups=True)),
+        ("groups", "groups=3 does not divide", lambda: conv_transpose(X, Kn, groups=3)),
+        ("kernel", "kernel 3-D", lambda: conv_transpose(X, jnp.zeros((3, 2, 4)))),
+        ("kernel", "kernel C_in mismatch", lambda: conv_transpose(X, jnp.zeros((3, 3, 2, 5)))),
+        ("kernel", "kernel a list", lambda: conv_transpose(X, [[1.0]])),
+        ("kernel", "kernel with kH=0", lambda: conv_transpose(X, jnp.zeros((0, 3, 2, 4)))),
+        ("y", "y 3-D", lambda: conv_transpose(jnp.ones((8, 8, 4)), Kn)),
+        ("y", "y int", lambda: conv_transpose(jnp.ones((1, 8, 8, 4), jnp.int32), Kn.astype(jnp.int32))),
+        ("precision", "precision='best!'", lambda: conv_transpose(X, Kn, precision="best!")),
+        ("features", "module features=0", lambda: init(ConvTranspose(0, 3), X)),
+        ("features", "module features=2.5", lambda: init(ConvTranspose(2.5, 3), X)),
+        ("features", "module features=-2", lambda: init(ConvTranspose(-2, 3), X)),
+        ("kernel_size", "module kernel_size=0", lambda: init(ConvTranspose(2, 0), X)),
+        ("kernel_size", "module kernel_size=2.5", lambda: init(ConvTranspose(2, 2.5), X)),
+        ("groups", "module groups=0", lambda: init(ConvTranspose(2, 3, groups=0), X)),
+        ("groups", "module groups=2.5", lambda: init(ConvTranspose(4, 3, groups=2.5), X)),
+        (("features", "groups"), "module features % groups", lambda: init(ConvTranspose(3, 3, groups=2), X)),
+        ("stride", "module stride=0", lambda: init(ConvTranspose(2, 3, stride=0), X)),
+        ("use_bias", "module use_bias='no'", lambda: init(ConvTranspose(2, 3, use_bias="no"), X)),
+        ("y", "module y 3-D", lambda: init(ConvTranspose(2, 3), jnp.ones((8, 8, 4)))),
+    ]
+    for names, label, thunk in bad:
+        add(m, names, label, thunk)
+
+
+@group
+def _subpixel():
+    from jaxcnn.upsample import SubPixelConv, icnr, pixel_shuffle, pixel_unshuffle
+    f = fx()
+    X, m, jnp, np = f.X, "upsample.subpixel", f.jnp, f.np
+    bad = [
+        ("r", "shuffle r=0", lambda: pixel_shuffle(X, 0)),
+        ("r", "shuffle r=1.5", lambda: pixel_shuffle(X, 1.5)),
+        ("r", "shuffle r=2.0", lambda: pixel_shuffle(X, 2.0)),
+        ("r", "shuffle r=True", lambda: pixel_shuffle(X, True)),
+        ("r", "shuffle r=-2", lambda: pixel_shuffle(X, -2)),
+        ("r", "shuffle r=None", lambda: pixel_shuffle(X, None)),
+        (("x", "r"), "shuffle channels not divisible", lambda: pixel_shuffle(jnp.ones((1, 2, 2, 6)), 2)),
+        ("x", "shuffle x 3-D", lambda: pixel_shuffle(jnp.ones((2, 2, 4)), 2)),
+        ("x", "shuffle x list", lambda: pixel_shuffle([[1.0]], 2)),
+        ("r", "unshuffle r=0", lambda: pixel_unshuffle(X, 0)),
+        ("r", "unshuffle r=2.5", lambda: pixel_unshuffle(X, 2.5)),
+        (("x", "r"), "unshuffle H not divisible", lambda: pixel_unshuffle(jnp.ones((1, 3, 4, 1)), 2)),
+        ("x", "unshuffle x 5-D", lambda: pixel_unshuffle(jnp.ones((1, 1, 4, 4, 1)), 2)),
+        ("r", "icnr r=0", lambda: icnr(0)),
+        ("r", "icnr r=1.5", lambda: icnr(1.5)),
+        ("base_init", "icnr base_init='normal'", lambda: icnr(2, "normal")(f.K, (3, 3, 4, 8))),
+        ("shape", "icnr shape channels not divisible", lambda: icnr(2)(f.K, (3, 3, 4, 6))),
+        ("shape", "icnr shape 3-D", lambda: icnr(2)(f.K, (3, 4, 8))),
+        ("features", "SubPixelConv features=0", lambda: init(SubPixelConv(0, 2), X)),
+        ("features", "SubPixelConv features=2.5", lambda: init(SubPixelConv(2.5, 2), X)),
+        ("scale", "SubPixelConv scale=0", lambda: init(SubPixelConv(1, 0), X)),
+        ("scale", "SubPixelConv scale=1.5", lambda: init(SubPixelConv(1, 1.5), X)),
+        ("kernel_size", "SubPixelConv kernel_size=0", lambda: init(SubPixelConv(1, 2, kernel_size=0), X)),
+        ("kernel_size", "SubPixelConv kernel_size=4 (even)", lambda: init(SubPixelConv(1, 2, kernel_size=4), X)),
+        ("kernel_size", "SubPixelConv kernel_size=2 (even)", lambda: init(SubPixelConv(1, 2, kernel_size=2), X)),
+        ("kernel_size", "SubPixelConv kernel_size=3.0", lambda: init(SubPixelConv(1, 2, kernel_size=3.0), X)),
+        ("use_bias", "SubPixelConv use_bias='no'", lambda: init(SubPixelConv(1, 2, use_bias="no"), X)),
+        ("x", "SubPixelConv x 3-D", lambda: init(SubPixelConv(1, 2), jnp.ones((8, 8, 4)))),
+        ("kernel_init", "SubPixelConv kernel_init='icnr'", lambda: init(SubPixelConv(1, 2, kernel_init="icnr"), X)),
+    ]
+    for names, label, thunk in bad:
+        add(m, names, label, thunk)
+
+
+# ----------------------------------------------------------------------------- regularizers
+
+@group
+def _cutout():
+    from jaxcnn.regularizers import Cutout, cutout
+    f = fx()
+    X, K, m, jnp = f.X, f.K, "regularizers.cutout", f.jnp
+    bad = [
+        ("size", "size=0", lambda: cutout(K, X, 0)),
+        ("size", "size=-4", lambda: cutout(K, X, -4)),
+        ("size", "size=2.5", lambda: cutout(K, X, 2.5)),
+        ("size", "size=4.0", lambda: cutout(K, X, 4.0)),
+        ("size", "size=True", lambda: cutout(K, X, True)),
+        ("size", "size='4'", lambda: cutout(K, X, "4")),
+        ("fill", "fill='mean'", lambda: cutout(K, X, 4, fill="mean")),
+        ("fill", "fill wrong shape", lambda: cutout(K, X, 4, fill=jnp.zeros(3))),
+        ("fill", "fill=None", lambda: cutout(K, X, 4, fill=None)),
+        ("fill", "fill list", lambda: cutout(K, X, 4, fill=[0.0, 0.0, 0.0, 0.0])),
+        ("fill", "fill=0.5 on int images (truncated)", lambda: cutout(K, f.XI, 4, fill=0.5)),
+        ("fill", "fill=-1 on uint8 images (wraps)", lambda: cutout(K, f.XI.astype(jnp.uint8), 4, fill=-1)),
+        ("images", "images 3-D", lambda: cutout(K, jnp.ones((8, 8, 3)), 4)),
+        ("images", "images list", lambda: cutout(K, [[1.0]], 4)),
+        ("key", "key int", lambda: cutout(0, X, 4)),
+        ("key", "key None", lambda: cutout(None, X, 4)),
+        ("key", "key batch", lambda: cutout(f.jax.random.split(K, 2), X, 4)),
+        ("size", "Cutout size=0 (deterministic)", lambda: Cutout(0).apply({}, X, deterministic=True)),
+        ("size", "Cutout size=2.5", lambda: Cutout(2.5).apply({}, X, deterministic=False, rngs={"dropout": K})),
+        ("fill", "Cutout fill='mean' (deterministic)", lambda: Cutout(4, fill="mean").apply({}, X, deterministic=True)),
+        ("deterministic", "Cutout deterministic='no'", lambda: Cutout(4).apply({}, X, deterministic="no")),
+        ("rng_collection", "Cutout rng_collection=5", lambda: Cutout(4, rng_collection=5).apply({}, X, deterministic=False, rngs={"dropout": K})),
+    ]
+    for names, label, thunk in bad:
+        add(m, names, label, thunk)
+
+
+@group
+def _dropblock():
+    from jaxcnn.regularizers import DropBlock, drop_block, dropblock_gamma, scheduled_drop_rate
+    f = fx()
+    X, K, m, jnp = f.X, f.K, "regularizers.dropblock", f.jnp
+    bad = [
+        ("x", "x int32 (1/p rescale truncated)", lambda: drop_block(K, f.XI, 0.3, 3)),
+        ("x", "x uint8", lambda: drop_block(K, f.XI.astype(jnp.uint8), 0.3, 3)),
+        ("x", "x bool", lambda: drop_block(K, f.XI.astype(bool), 0.3, 3)),
+        ("x", "x 3-D", lambda: drop_block(K, jnp.ones((8, 8, 3)), 0.3, 3)),
+        ("x", "x list", lambda: drop_block(K, [[1.0]], 0.3, 3)),
+        ("drop_rate", "drop_rate=nan", lambda: drop_block(K, X, NAN, 3)),
+        ("drop_rate", "drop_rate=1.5", lambda: drop_block(K, X, 1.5, 3)),
+        ("drop_rate", "drop_rate=-0.1", lambda: drop_block(K, X, -0.1, 3)),
+        ("drop_rate", "drop_rate='0.1'", lambda: drop_block(K, X, "0.1", 3)),
+        ("drop_rate", "drop_rate=True", lambda: drop_block(K, X, True, 3)),
+        ("drop_rate", "drop_rate=None", lambda: drop_block(K, X, None, 3)),
+        ("drop_rate", "drop_rate jnp nan", lambda: drop_block(K, X, jnp.float32(NAN), 3)),
+        ("drop_rate", "drop_rate vector", lambda: drop_block(K, X, jnp.array([0.1, 0.2]), 3)),
+        ("block_size", "block_size=0", lambda: drop_block(K, X, 0.1, 0)),
+        ("block_size", "block_size=2.5", lambda: drop_block(K, X, 0.1, 2.5)),
+        ("block_size", "block_size=3.0", lambda: drop_block(K, X, 0.1, 3.0)),
+        ("block_size", "block_size=True", lambda: drop_block(K, X, 0.1, True)),
+        ("per_channel", "per_channel='yes'", lambda: drop_block(K, X, 0.1, 3, "yes")),
+        ("normalize", "normalize='no'", lambda: drop_block(K, X, 0.1, 3, normalize="no")),
+        ("gamma_rule", "gamma_rule='solve'", lambda: drop_block(K, X, 0.1, 3, gamma_rule="solve")),
+        ("seed_region", "seed_region='all'", lambda: drop_block(K, X, 0.1, 3, seed_region="all")),
+        ("seed_region", "seed_region=['valid']", lambda: drop_block(K, X, 0.1, 3, seed_region=["valid"])),
+        ("key", "key int", lambda: drop_block(0, X, 0.1, 3)),
+        ("key", "key float pair", lambda: drop_block(jnp.zeros(2), X, 0.1, 3)),
+        ("height", "gamma height=0", lambda: dropblock_gamma(0.1, 0, 8, 3)),
+        ("width", "gamma width=8.5", lambda: dropblock_gamma(0.1, 8, 8.5, 3)),
+        ("block_size", "gamma block_size=0", lambda: dropblock_gamma(0.1, 8, 8, 0)),
+        ("drop_rate", "gamma drop_rate=nan", lambda: dropblock_gamma(NAN, 8, 8, 3)),
+        ("rule", "gamma rule='x'", lambda: dropblock_gamma(0.1, 8, 8, 3, rule="x")),
+        ("seed_region", "gamma seed_region='x'", lambda: dropblock_gamma(0.1, 8, 8, 3, seed_region="x")),
+        ("total_steps", "schedule total_steps=0", lambda: scheduled_drop_rate(3, 0, 0.1)),
+        ("total_steps", "schedule total_steps=2.5", lambda: scheduled_drop_rate(3, 2.5, 0.1)),
+        ("drop_rate", "schedule drop_rate=nan", lambda: scheduled_drop_rate(3, 10, NAN)),
+        ("step", "schedule step='3'", lambda: scheduled_drop_rate("3", 10, 0.1)),
+        ("step", "schedule step=nan", lambda: scheduled_drop_rate(NAN, 10, 0.1)),
+        ("drop_rate", "DropBlock drop_rate=nan", lambda: DropBlock(NAN).apply({}, X, deterministic=True)),
+        ("block_size", "DropBlock block_size=0 (deterministic)", lambda: DropBlock(0.1, block_size=0).apply({}, X, deterministic=True)),
+        ("gamma_rule", "DropBlock gamma_rule='x' (deterministic)", lambda: DropBlock(0.1, gamma_rule="x").apply({}, X, deterministic=True)),
+        ("x", "DropBlock x int32", lambda: DropBlock(0.3, 3).apply({}, f.XI, deterministic=False, rngs={"dropout": K})),
+        ("deterministic", "DropBlock deterministic='no'", lambda: DropBlock(0.1).apply({}, X, deterministic="no")),
+    ]
+    for names, label, thunk in bad:
+        add(m, names, label, thunk)
+
+
+@group
+def _stochastic_depth():
+    from jaxcnn.regularizers import StochasticDepth, stochastic_depth, survival_probabilities
+    f = fx()
+    X, K, m, jnp = f.X, f.K, "regularizers.stochastic_depth", f.jnp
+    bad = [
+        ("x", "x int32 (1/p rescale truncated)", lambda: stochastic_depth(K, f.XI, 0.3)),
+        ("x", "x bool", lambda: stochastic_depth(K, f.XI.astype(bool), 0.3)),
+        ("drop_rate", "drop_rate=nan", lambda: stochastic_depth(K, X, NAN)),
+        ("drop_rate", "drop_rate='0.1'", lambda: stochastic_depth(K, X, "0.1")),
+        ("mode", "mode='col'", lambda: stochastic_depth(K, X, 0.1, mode="col")),
+        ("scale_by_keep", "scale_by_keep='no'", lambda: stochastic_depth(K, X, 0.1, scale_by_keep="no")),
+        ("num_blocks", "schedule num_blocks=0", lambda: survival_probabilities(0)),
+        ("num_blocks", "schedule num_blocks=2.5", lambda: survival_probabilities(2.5)),
+        ("final_survival", "schedule final_survival=nan", lambda: survival_probabilities(4, NAN)),
+        ("rule", "schedule rule='x'", lambda: survival_probabilities(4, 0.5, "x")),
+        ("drop_rate", "StochasticDepth drop_rate=nan", lambda: StochasticDepth(NAN).apply({}, X, deterministic=True)),
+        ("mode", "StochasticDepth mode='x' (deterministic)", lambda: StochasticDepth(0.1, mode="x").apply({}, X, deterministic=True)),
+        ("x", "StochasticDepth x int", lambda: StochasticDepth(0.5).apply({}, f.XI, deterministic=False, rngs={"dropout": K})),
+    ]
+    for names, label, thunk in bad:
+        add(m, names, label, thunk)
+
+
+# ----------------------------------------------------------------------------- metrics, utils
+
+@group
+def _metrics():
+    from jaxcnn.metrics import modcrop, psnr, psnr_y, rgb_to_y, shave
+    f = fx()
+    np, m, IMG = f.np, "metrics", f.IMG
+    G = np.zeros((8, 8))
+    bad = [
+        ("scale", "modcrop scale=0", lambda: modcrop(IMG, 0)),
+        ("scale", "modcrop scale=2.0", lambda: modcrop(IMG, 2.0)),
+        ("scale", "modcrop scale=True", lambda: modcrop(IMG, True)),
+        ("scale", "modcrop scale='2'", lambda: modcrop(IMG, "2")),
+        (("image", "scale"), "modcrop image smaller than scale", lambda: modcrop(np.zeros((2, 2)), 3)),
+        ("image", "modcrop image 1-D", lambda: modcrop(np.zeros(5), 2)),
+        ("image", "modcrop image 4-D", lambda: modcrop(np.zeros((1, 4, 4, 3)), 2)),
+        ("border", "shave border=-1", lambda: shave(IMG, -1)),
+        ("border", "shave border=1.5", lambda: shave(IMG, 1.5)),
+        ("border", "shave border=True", lambda: shave(IMG, True)),
+        ("border", "shave border too large", lambda: shave(IMG, 6)),
+        ("image", "shave image 1-D", lambda: shave(np.zeros(5), 1)),
+        ("rgb", "rgb_to_y 2-D", lambda: rgb_to_y(G)),
+        ("rgb", "rgb_to_y 4 channels", lambda: rgb_to_y(np.zeros((4, 4, 4)))),
+        ("rgb", "rgb_to_y int32", lambda: rgb_to_y(np.zeros((4, 4, 3), np.int32))),
+        ("rgb", "rgb_to_y uint16", lambda: rgb_to_y(np.zeros((4, 4, 3), np.uint16))),
+        ("rgb", "rgb_to_y float in [0, 255]", lambda: rgb_to_y(np.full((4, 4, 3), 200.0))),
+        ("rgb", "rgb_to_y float with NaN", lambda: rgb_to_y(np.full((4, 4, 3), NAN))),
+        ("round", "rgb_to_y round='no'", lambda: rgb_to_y(np.zeros((4, 4, 3)), round="no")),
+        (("reference", "estimate"), "psnr shape mismatch", lambda: psnr(G, np.zeros((8, 9)))),
+        ("reference", "psnr reference 1-D", lambda: psnr(np.zeros(8), np.zeros(8))),
+        ("peak", "psnr peak=0", lambda: psnr(G, G + 1, peak=0)),
+        ("peak", "psnr peak=nan", lambda: psnr(G, G + 1, peak=NAN)),
+        ("peak", "psnr peak=inf", lambda: psnr(G, G + 1, peak=INF)),
+        ("peak", "psnr peak='255'", lambda: psnr(G, G + 1, peak="255")),
+        ("shave_border", "psnr shave_border=-1", lambda: psnr(G, G + 1, shave_border=-1)),
+        ("shave_border", "psnr shave_border=1.5", lambda: psnr(G, G + 1, shave_border=1.5)),
+        ("shave_border", "psnr shave_border too large", lambda: psnr(G, G + 1, shave_border=4)),
+        ("reference", "psnr reference strings", lambda: psnr(np.array([["a", "b"], ["c", "d"]]), np.zeros((2, 2)))),
+        ("scale", "psnr_y scale=0", lambda: psnr_y(G, G, 0)),
+        ("scale", "psnr_y scale=-1", lambda: psnr_y(G, G, -1)),
+        ("scale", "psnr_y scale=1.5", lambda: psnr_y(G, G, 1.5)),
+        ("scale", "psnr_y scale too large", lambda: psnr_y(G, G, 4)),
+        ("reference_y", "psnr_y reference 3-channel", lambda: psnr_y(np.zeros((8, 8, 3)), np.zeros((8, 8, 3)), 2)),
+    ]
+    for names, label, thunk in bad:
+        add(m, names, label, thunk)
+
+
+@group
+def _utils():
+    from jaxcnn import count_params
+    add("utils", "tree", "count_params(5)", lambda: count_params(5))
+    add("utils", "tree", "count_params('abc')", lambda: count_params("abc"))
+    add("utils", "tree", "count_params([[1, 2]]) (list of lists)", lambda: count_params([[1, 2]]))
+
+
+# ----------------------------------------------------------------------------- layers, backend
+
+@group
+def _layers():
+    from jaxcnn.layers import avg_pool_ceil_exclude_pad, conv, global_avg_pool, make_divisible, max_pool_torch, torch_padding
+    f = fx()
+    X, m, jnp = f.X, "layers", f.jnp
+    bad = [
+        ("features", "conv features=0", lambda: init(conv(0), X)),
+        ("features", "conv features=2.5", lambda: init(conv(2.5), X)),
+        ("kernel_size", "conv kernel_size=0", lambda: init(conv(4, kernel_size=0), X)),
+        ("kernel_size", "conv kernel_size=2.5", lambda: init(conv(4, kernel_size=2.5), X)),
+        ("kernel_size", "conv kernel_size=4 (even, 'same' promised)", lambda: init(conv(4, kernel_size=4), X)),
+        ("stride", "conv stride=0", lambda: init(conv(4, stride=0), X)),
+        ("stride", "conv stride=1.5", lambda: init(conv(4, stride=1.5), X)),
+        ("groups", "conv groups=3 on 4 channels", lambda: init(conv(6, groups=3), X)),
+        ("groups", "conv groups=0", lambda: init(conv(4, groups=0), X)),
+        ("dilation", "conv dilation=0", lambda: init(conv(4, dilation=0), X)),
+        ("value", "make_divisible value=-1", lambda: make_divisible(-1)),
+        ("divisor", "make_divisible divisor=0", lambda: make_divisible(10, 0)),
+        ("divisor", "make_divisible divisor=2.5", lambda: make_divisible(10, 2.5)),
+        ("value", "make_divisible value=nan", lambda: make_divisible(NAN)),
+        ("kernel_size", "torch_padding kernel_size=4 (even)", lambda: torch_padding(4)),
+        ("kernel_size", "torch_padding kernel_size=0", lambda: torch_padding(0)),
+        ("kernel_size", "torch_padding kernel_size=2.5", lambda: torch_padding(2.5)),
+        ("dilation", "torch_padding dilation=0", lambda: torch_padding(3, 0)),
+        ("window", "max_pool_torch window=0", lambda: max_pool_torch(X, 0)),
+        ("stride", "max_pool_torch stride=0", lambda: max_pool_torch(X, 3, 0)),
+        ("padding", "max_pool_torch padding=5", lambda: max_pool_torch(X, 3, 2, 5)),
+        ("window", "avg_pool window=0", lambda: avg_pool_ceil_exclude_pad(X, 0)),
+        ("stride", "avg_pool stride=0", lambda: avg_pool_ceil_exclude_pad(X, 2, 0)),
+        ("x", "global_avg_pool x 3-D", lambda: global_avg_pool(jnp.ones((8, 8, 4)))),
+        ("x", "global_avg_pool x 2-D", lambda: global_avg_pool(jnp.ones((8, 4)))),
+    ]
+    for names, label, thunk in bad:
+        add(m, names, label, thunk)
+
+
+@group
+def _backend():
+    from jaxcnn.canonical_conv import canonical_grad_conv
+    from jaxcnn.remat import remat, tied_checkpoint
+    f = fx()
+    X, jnp = f.X, f.jnp
+    Kc = jnp.ones((3, 3, 4, 2))
+    dn = ("NHWC", "HWIO", "NHWC")
+    add("canonical_conv", "window_strides", "window_strides=(0, 0)",
+        lambda: canonical_grad_conv(X, Kc, (0, 0), "SAME", dimension_numbers=dn, weight_grad="gemm"))
+    add("canonical_conv", "window_strides", "window_strides=(1.5, 1)",
+        lambda: canonical_grad_conv(X, Kc, (1.5, 1), "SAME", dimension_numbers=dn, weight_grad="gemm"))
+    add("canonical_conv", "weight_grad", "weight_grad='x'",
+        lambda: canonical_grad_conv(X, Kc, (1, 1), "SAME", dimension_numbers=dn, weight_grad="x"))
+    add("canonical_conv", "padding", "padding='BOGUS'",
+        lambda: canonical_grad_conv(X, Kc, (1, 1), "BOGUS", dimension_numbers=dn, weight_grad="gemm"))
+    add("canonical_conv", "rhs", "rhs channels mismatch",
+        lambda: canonical_grad_conv(X, jnp.ones((3, 3, 5, 2)), (1, 1), "SAME", dimension_numbers=dn, weight_grad="gemm"))
+    add("remat", "fun", "tied_checkpoint(5)", lambda: tied_checkpoint(5))
+    add("remat", "static_argnums", "tied_checkpoint static_argnums=1.5", lambda: tied_checkpoint(lambda x: x, static_argnums=1.5))
+    add("remat", "tie_argnums", "tied_checkpoint tie_argnums=(7,)", lambda: tied_checkpoint(lambda x: x, tie_argnums=(7,))(X))
+    add("remat", "target", "remat('block')", lambda: remat("block"))
+
+
+# ----------------------------------------------------------------------------- blocks, models
+
+@group
+def _blocks():
+    from jaxcnn.blocks import (BasicBlock, BottleneckBlock, DepthwiseSeparableConv, InvertedResidual, ResNeXtBranches,
+                               SqueezeExcite, zero_pad_shortcut)
+    f = fx()
+    X, m, jnp = f.X, "blocks", f.jnp
+    bad = [
+        ("stride", "zero_pad_shortcut stride=0", lambda: zero_pad_shortcut(X, 8, 0)),
+        ("stride", "zero_pad_shortcut stride=1.5", lambda: zero_pad_shortcut(X, 8, 1.5)),
+        ("out_features", "zero_pad_shortcut out_features < C", lambda: zero_pad_shortcut(X, 2, 1)),
+        ("out_features", "zero_pad_shortcut out_features=8.5", lambda: zero_pad_shortcut(X, 8.5, 1)),
+        ("x", "zero_pad_shortcut x 3-D", lambda: zero_pad_shortcut(jnp.ones((8, 8, 4)), 8, 2)),
+        ("strides", "DepthwiseSeparableConv strides=0", lambda: init(DepthwiseSeparableConv(16, strides=0), X)),
+        ("strides", "DepthwiseSeparableConv strides=1.5", lambda: init(DepthwiseSeparableConv(16, strides=1.5), X)),
+        ("features", "DepthwiseSeparableConv features=0", lambda: init(DepthwiseSeparableConv(0), X)),
+        ("kernel_size", "DepthwiseSeparableConv kernel_size=4 (even)", lambda: init(DepthwiseSeparableConv(16, kernel_size=4), X)),
+        ("kernel_size", "DepthwiseSeparableConv kernel_size=0", lambda: init(DepthwiseSeparableConv(16, kernel_size=0), X)),
+        ("features", "BasicBlock features=0", lambda: init(BasicBlock(0), X)),
+        ("features", "BasicBlock features=2.5", lambda: init(BasicBlock(2.5), X)),
+        ("strides", "BasicBlock strides=0", lambda: init(BasicBlock(4, strides=0), X)),
+        ("strides", "BasicBlock strides=1.5", lambda: init(BasicBlock(4, strides=1.5), X)),
+        ("shortcut_type", "BasicBlock shortcut_type='C'", lambda: init(BasicBlock(8, strides=2, shortcut_type="C"), X)),
+        ("drop_path_rate", "BasicBlock drop_path_rate=1.5", lambda: init(BasicBlock(4, drop_path_rate=1.5), X)),
+        ("drop_path_rate", "BasicBlock drop_path_rate=nan", lambda: init(BasicBlock(4, drop_path_rate=NAN), X)),
+        ("drop_path_mode", "BasicBlock drop_path_mode='x'", lambda: init(BasicBlock(4, drop_path_rate=0.1, drop_path_mode="x"), X, train=True)),
+        ("conv_grad", "BasicBlock conv_grad='x'", lambda: init(BasicBlock(4, conv_grad="x"), X)),
+        ("groups", "BottleneckBlock groups=0", lambda: init(BottleneckBlock(4, groups=0), X)),
+        ("groups", "BottleneckBlock groups=3", lambda: init(BottleneckBlock(4, groups=3), X)),
+        ("base_width", "BottleneckBlock base_width=0", lambda: init(BottleneckBlock(4, base_width=0), X)),
+        ("se_reduction", "BottleneckBlock se_reduction=0", lambda: init(BottleneckBlock(4, se_reduction=0), X)),
+        ("expand_ratio", "InvertedResidual expand_ratio=0", lambda: init(InvertedResidual(4, expand_ratio=0), X)),
+        ("expand_ratio", "InvertedResidual expand_ratio=-1", lambda: init(InvertedResidual(4, expand_ratio=-1), X)),
+        ("expand_ratio", "InvertedResidual expand_ratio=nan", lambda: init(InvertedResidual(4, expand_ratio=NAN), X)),
+        ("strides", "InvertedResidual strides=3", lambda: init(InvertedResidual(4, strides=3), X)),
+        ("strides", "InvertedResidual strides=0", lambda: init(InvertedResidual(4, strides=0), X)),
+        ("drop_path_rate", "InvertedResidual drop_path_rate=1.5", lambda: init(InvertedResidual(4, drop_path_rate=1.5), X)),
+        ("features", "InvertedResidual features=0", lambda: init(InvertedResidual(0), X)),
+        ("reduction", "SqueezeExcite reduction=0", lambda: init(SqueezeExcite(0), X)),
+        ("reduction", "SqueezeExcite reduction=2.5", lambda: init(SqueezeExcite(2.5), X)),
+        ("reduction", "SqueezeExcite reduction=-1", lambda: init(SqueezeExcite(-1), X)),
+        ("groups", "ResNeXtBranches groups=0", lambda: init(ResNeXtBranches(4, groups=0), X)),
+        ("groups", "ResNeXtBranches groups=3", lambda: init(ResNeXtBranches(4, groups=3, base_width=4), X)),
+    ]
+    for names, label, thunk in bad:
+        add(m, names, label, thunk)
+
+
+@group
+def _models():
+    from jaxcnn.models import ESPCN, MobileNetV2, ResNet, create_model, default_input_shape, espcn, scan_to_unrolled
+    f = fx()
+    m, jnp = "models", f.jnp
+    C = jnp.ones((1, 32, 32, 3))
+    L = jnp.ones((1, 8, 8, 1))
+    tiny = dict(stage_sizes=(1, 1), widths=(8, 16), stem="cifar", num_classes=10)
+    bad = [
+        ("num_classes", "create_model num_classes=0", lambda: init(create_model("cifar_resnet20", num_classes=0), C)),
+        ("num_classes", "create_model num_classes=-1", lambda: init(create_model("cifar_resnet20", num_classes=-1), C)),
+        ("num_classes", "create_model num_classes=2.5", lambda: init(create_model("cifar_resnet20", num_classes=2.5), C)),
+        ("name", "create_model unknown name", lambda: create_model("resnet7")),
+        ("name", "create_model name=None", lambda: create_model(None)),
+        ("foo", "create_model unknown option", lambda: create_model("cifar_resnet20", foo=1)),
+        ("name", "default_input_shape unknown", lambda: default_input_shape("resnet7")),
+        ("batch", "default_input_shape batch=0", lambda: default_input_shape("resnet18", batch=0)),
+        ("batch", "default_input_shape batch=2.5", lambda: default_input_shape("resnet18", batch=2.5)),
+        ("stage_sizes", "ResNet stage_sizes=(0, 1)", lambda: init(ResNet(**dict(tiny, stage_sizes=(0, 1))), C)),
+        ("stage_sizes", "ResNet stage_sizes=(1.5, 1)", lambda: init(ResNet(**dict(tiny, stage_sizes=(1.5, 1))), C)),
+        ("stage_sizes", "ResNet stage_sizes=()", lambda: init(ResNet(**dict(tiny, stage_sizes=(), widths=())), C)),
+        (("widths", "stage_sizes"), "ResNet widths shorter than stages", lambda: init(ResNet(**dict(tiny, widths=(8,))), C)),
+        ("widths", "ResNet widths=(0, 16)", lambda: init(ResNet(**dict(tiny, widths=(0, 16))), C)),
+        ("block", "ResNet block='x'", lambda: init(ResNet(**dict(tiny, block="x")), C)),
+        ("stem", "ResNet stem='x'", lambda: init(ResNet(**dict(tiny, stem="x")), C)),
+        ("shortcut", "ResNet shortcut='C'", lambda: init(ResNet(**dict(tiny, shortcut="C")), C)),
+        ("num_classes", "ResNet num_classes=0", lambda: init(ResNet(**dict(tiny, num_classes=0)), C)),
+        ("in_channels", "ResNet in_channels=1 on RGB", lambda: init(ResNet(**dict(tiny, in_channels=1)), C)),
+        ("x", "ResNet NCHW input", lambda: init(ResNet(**tiny), jnp.ones((1, 3, 32, 32)))),
+        ("x", "ResNet 3-D input", lambda: init(ResNet(**tiny), jnp.ones((32, 32, 3)))),
+        ("groups", "ResNet groups=0", lambda: init(ResNet(**dict(tiny, groups=0, block="bottleneck")), C)),
+        ("base_width", "ResNet base_width=0", lambda: init(ResNet(**dict(tiny, base_width=0, block="bottleneck")), C)),
+        ("se_reduction", "ResNet se_reduction=0", lambda: init(ResNet(**dict(tiny, se_reduction=0, block="bottleneck")), C)),
+        ("stochastic_depth", "ResNet stochastic_depth=1.5", lambda: init(ResNet(**dict(tiny, stochastic_depth=1.5)), C)),
+        ("stochastic_depth", "ResNet stochastic_depth=nan", lambda: init(ResNet(**dict(tiny, stochastic_depth=NAN)), C)),
+        ("stochastic_depth_rule", "ResNet stochastic_depth_rule='x'", lambda: init(ResNet(**dict(tiny, stochastic_depth=0.1, stochastic_depth_rule="x")), C)),
+        ("drop_block_rate", "ResNet drop_block_rate=nan", lambda: init(ResNet(**dict(tiny, drop_block_rate=NAN)), C)),
+        ("drop_block_rate", "ResNet drop_block_rate=1.5", lambda: init(ResNet(**dict(tiny, drop_block_rate=1.5)), C)),
+        ("drop_block_size", "ResNet drop_block_size=0", lambda: init(ResNet(**dict(tiny, drop_block_rate=0.1, drop_block_size=0)), C, train=True)),
+        ("drop_block_stages", "ResNet drop_block_stages=(7,) on 2 stages", lambda: init(ResNet(**dict(tiny, drop_block_rate=0.1, drop_block_stages=(7,))), C)),
+        ("drop_block_stages", "ResNet drop_block_stages=(0,)", lambda: init(ResNet(**dict(tiny, drop_block_rate=0.1, drop_block_stages=(0,))), C)),
+        ("conv_grad", "ResNet conv_grad='x'", lambda: init(ResNet(**dict(tiny, conv_grad="x")), C)),
+        ("scan_stages", "ResNet scan_stages='yes'", lambda: init(ResNet(**dict(tiny, scan_stages="yes")), C)),
+        ("drop_path_rate", "MobileNetV2 drop_path_rate=1.5", lambda: init(MobileNetV2(10, drop_path_rate=1.5), C)),
+        ("drop_path_rate", "MobileNetV2 drop_path_rate=nan", lambda: init(MobileNetV2(10, drop_path_rate=NAN), C)),
+        ("width_mult", "MobileNetV2 width_mult=0", lambda: init(MobileNetV2(10, width_mult=0), C)),
+        ("width_mult", "MobileNetV2 width_mult=-1", lambda: init(MobileNetV2(10, width_mult=-1.0), C)),
+        ("num_classes", "MobileNetV2 num_classes=0", lambda: init(MobileNetV2(0), C)),
+        ("dropout_rate", "MobileNetV2 dropout_rate=1.5", lambda: init(MobileNetV2(10, dropout_rate=1.5), C)),
+        ("dropout_rate", "MobileNetV2 dropout_rate=nan", lambda: init(MobileNetV2(10, dropout_rate=NAN), C)),
+        ("drop_path_rule", "MobileNetV2 drop_path_rule='x'", lambda: init(MobileNetV2(10, drop_path_rate=0.1, drop_path_rule="x"), C)),
+        ("settings", "MobileNetV2 settings=((1, 16, 0, 1),)", lambda: init(MobileNetV2(10, settings=((1, 16, 0, 1),)), C)),
+        ("settings", "MobileNetV2 settings=((1, 16),)", lambda: init(MobileNetV2(10, settings=((1, 16),)), C)),
+        ("in_channels", "MobileNetV2 in_channels=1 on RGB", lambda: init(MobileNetV2(10, in_channels=1), C)),
+        ("kernel_sizes", "ESPCN kernel_sizes=(4, 3, 3) (even)", lambda: init(ESPCN(kernel_sizes=(4, 3, 3)), L)),
+        ("kernel_sizes", "ESPCN kernel_sizes=(5, 3)", lambda: init(ESPCN(kernel_sizes=(5, 3)), L)),
+        ("kernel_sizes", "ESPCN kernel_sizes=(5, 0, 3)", lambda: init(ESPCN(kernel_sizes=(5, 0, 3)), L)),
+        ("scale", "ESPCN scale=0", lambda: init(ESPCN(scale=0), L)),
+        ("scale", "ESPCN scale=2.5", lambda: init(ESPCN(scale=2.5), L)),
+        ("channels", "ESPCN channels=0", lambda: init(ESPCN(channels=0), L)),
+        ("channels", "ESPCN channels=3 on 1-channel x", lambda: init(ESPCN(channels=3), L)),
+        ("widths", "ESPCN widths=(0, 32)", lambda: init(ESPCN(widths=(0, 32)), L)),
+        ("widths", "ESPCN widths=(64,)", lambda: init(ESPCN(widths=(64,)), L)),
+        ("scale", "espcn(scale=0)", lambda: espcn(scale=0)),
+        ("stage_sizes", "scan_to_unrolled stage_sizes=(0,)", lambda: scan_to_unrolled({"params": {}}, (0,))),
+        ("variables", "scan_to_unrolled variables=5", lambda: scan_to_unrolled(5, (1, 1))),
+    ]
+    for names, label, thunk in bad:
+        add(m, names, label, thunk)
+
+
+# ----------------------------------------------------------------------------- identities, analysis
+
+@group
+def _identities():
+    from jaxcnn.identities import (adjoint_gap, conv_matrix, conv_transpose_closed_form, conv_transpose_forms,
+                                   conv_transpose_zero_insertion, grouped_to_branches, insert_zeros, max_disagreement,
+                                   transpose_of)
+    f = fx()
+    m, jnp, np = "identities", f.jnp, f.np
+    k = np.ones((3, 3, 2, 4))
+    y = np.ones((1, 4, 4, 4))
+    bad = [
+        ("stride", "conv_matrix stride=1.5", lambda: conv_matrix(k, (6, 6), stride=1.5)),
+        ("stride", "conv_matrix stride=0", lambda: conv_matrix(k, (6, 6), stride=0)),
+        ("padding", "conv_matrix padding=-1", lambda: conv_matrix(k, (6, 6), padding=-1)),
+        ("dilation", "conv_matrix dilation=0", lambda: conv_matrix(k, (6, 6), dilation=0)),
+        ("in_hw", "conv_matrix in_hw=(4.5, 4)", lambda: conv_matrix(k, (4.5, 4))),
+        ("in_hw", "conv_matrix in_hw=(0, 4)", lambda: conv_matrix(k, (0, 4))),
+        ("in_hw", "conv_matrix in_hw=4", lambda: conv_matrix(k, 4)),
+        ("groups", "conv_matrix groups=0", lambda: conv_matrix(k, (6, 6), groups=0)),
+        ("kernel", "conv_matrix kernel 3-D", lambda: conv_matrix(np.ones((3, 3, 2)), (6, 6))),
+        ("out_hw", "conv_matrix out_hw=(0, 0)", lambda: conv_matrix(k, (6, 6), out_hw=(0, 0))),
+        ("stride", "closed_form stride=0", lambda: conv_transpose_closed_form(y, k, stride=0)),
+        ("stride", "closed_form stride=1.5", lambda: conv_transpose_closed_form(y, k, stride=1.5)),
+        ("stride", "zero_insertion stride=0", lambda: conv_transpose_zero_insertion(y, k, stride=0)),
+        ("stride", "insert_zeros stride=(0, 0)", lambda: insert_zeros(y, (0, 0))),
+        ("stride", "insert_zeros stride=2 (int)", lambda: insert_zeros(y, 2)),
+        ("stride", "insert_zeros stride=(1.5, 1)", lambda: insert_zeros(y, (1.5, 1))),
+        ("groups", "grouped_to_branches groups=0", lambda: grouped_to_branches({"params": {}}, 0)),
+        ("variables", "grouped_to_branches variables=5", lambda: grouped_to_branches(5, 2)),
+        ("reference", "max_disagreement reference missing", lambda: max_disagreement({"a": np.zeros(2)}, "vjp")),
+        ("results", "max_disagreement results={}", lambda: max_disagreement({}, "vjp")),
+        ("stride", "conv_transpose_forms stride=0", lambda: conv_transpose_forms(y, k, include_torch=False, stride=0)),
+        ("linear_fn", "adjoint_gap linear_fn=5", lambda: adjoint_gap(5, np.ones(3), np.ones(3))),
+        ("linear_fn", "transpose_of linear_fn='f'", lambda: transpose_of("f", np.ones(3))),
+    ]
+    for names, label, thunk in bad:
+        add(m, names, label, thunk)
+
+
+@group
+def _analysis():
+    from jaxcnn.analysis import model_receptive_fields, receptive_field
+    from jaxcnn.analysis.complexity import count_macs, model_complexity
+    from jaxcnn.analysis.measured import effective_receptive_field, measured_receptive_field, positive_variables
+    from jaxcnn.models import ResNet
+    f = fx()
+    m, jnp = "analysis", f.jnp
+    fn = lambda x: x[:, 1:, 1:, :] + x[:, :-1, :-1, :]
+    net = ResNet(stage_sizes=(1, 1), widths=(8, 16), stem="cifar", num_classes=10)
+    bad = [
+        ("input_shape", "receptive_field input_shape 2-D", lambda: receptive_field(fn, (8, 8))),
+        ("input_shape", "receptive_field input_shape with 0", lambda: receptive_field(fn, (1, 0, 8, 1))),
+        ("input_shape", "receptive_field input_shape=(1, 8.5, 8, 1)", lambda: receptive_field(fn, (1, 8.5, 8, 1))),
+        ("input_shape", "receptive_field input_shape=8", lambda: receptive_field(fn, 8)),
+        ("f", "receptive_field f='conv'", lambda: receptive_field("conv", (1, 8, 8, 1))),
+        ("input_shape", "model_complexity input_shape 3-D", lambda: model_complexity(net, (32, 32, 3))),
+        ("input_shape", "model_complexity input_shape with 0", lambda: model_complexity(net, (1, 0, 32, 3))),
+        ("model", "model_complexity model='resnet18'", lambda: model_complexity("resnet18", (1, 32, 32, 3))),
+        ("f", "count_macs f=5", lambda: count_macs(5, jnp.ones(3))),
+        ("method", "model_receptive_fields method='nope'", lambda: model_receptive_fields(net, (1, 32, 32, 3), method="nope")),
+        ("num_samples", "measured num_samples=0", lambda: measured_receptive_field(fn, (1, 8, 8, 1), num_samples=0)),
+        ("unit", "measured unit out of range", lambda: measured_receptive_field(fn, (1, 8, 8, 1), unit=(99, 99))),
+        ("num_samples", "effective num_samples=0", lambda: effective_receptive_field(fn, (1, 8, 8, 1), num_samples=0)),
+        ("batch", "effective batch=0", lambda: effective_receptive_field(fn, (1, 8, 8, 1), batch=0)),
+        ("bn_scale", "positive_variables bn_scale=-1", lambda: positive_variables({"params": {}}, bn_scale=-1.0)),
+    ]
+    for names, label, thunk in bad:
+        add(m, names, label, thunk)
+
+
+# ----------------------------------------------------------------------------- train
+
+@group
+def _train():
+    import numpy as np
+    import optax
+    from jaxcnn.train import classification_loss, make_eval_step, make_optimizer, make_train_step, regression_loss
+    from jaxcnn.train.data import Dataset, Split, augment, batch_indices, eval_batches, load_dataset, normalize, stratified_split, train_batch
+    from jaxcnn.train.parallel import check_batch_size, make_mesh, select_devices, shard_batch
+    f = fx()
+    jnp = f.jnp
+    imgs = np.zeros((20, 8, 8, 3), np.uint8)
+    labels = np.arange(20) % 4
+    ds = Dataset("t", Split(imgs, labels), Split(imgs, labels), 4, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25))
+    logits = jnp.zeros((4, 10))
+    m = "train.data"
+    for names, label, thunk in [
+        ("mean", "normalize 3-channel mean on 1-channel images", lambda: normalize(np.zeros((2, 4, 4, 1), np.uint8), (0.5,) * 3, (0.2,) * 3)),
+        ("std", "normalize std=0", lambda: normalize(imgs, (0.5,) * 3, (0.0,) * 3)),
+        ("std", "normalize std has 2 entries", lambda: normalize(imgs, (0.5,) * 3, (0.2, 0.2))),
+        ("images", "normalize images 3-D", lambda: normalize(np.zeros((8, 8, 3), np.uint8), (0.5,) * 3, (0.2,) * 3)),
+        ("batch_size", "batch_indices batch_size=0", lambda: batch_indices(10, 0, 0, 0)),
+        ("batch_size", "batch_indices batch_size=2.5", lambda: batch_indices(10, 2.5, 0, 0)),
+        ("step", "batch_indices step=-1", lambda: batch_indices(10, 2, -1, 0)),
+        ("step", "batch_indices step=1.5", lambda: batch_indices(10, 2, 1.5, 0)),
+        ("n", "batch_indices n=0", lambda: batch_indices(0, 2, 0, 0)),
+        ("seed", "batch_indices seed=-1", lambda: batch_indices(10, 2, 0, -1)),
+        ("pad", "augment pad=-1", lambda: augment(imgs, 0, 0, pad=-1)),
+        ("pad", "augment pad=2.5", lambda: augment(imgs, 0, 0, pad=2.5)),
+        ("pad", "augment pad=20 > image", lambda: augment(imgs, 0, 0, pad=20)),
+        ("images", "augment images 3-D", lambda: augment(imgs[0], 0, 0)),
+        ("n_train", "stratified_split n_train=-1", lambda: stratified_split(labels, -1, 4)),
+        (("n_train", "n_test"), "stratified_split more than available", lambda: stratified_split(labels, 15, 10)),
+        ("n_train", "stratified_split n_train=2.5", lambda: stratified_split(labels, 2.5, 4)),
+        ("name", "load_dataset unknown name", lambda: load_dataset("imagenet22k")),
+        (("root", "/nonexistent"), "load_dataset missing root", lambda: load_dataset("cifar10", root="/nonexistent")),
+        ("batch_size", "train_batch batch_size=0", lambda: train_batch(ds, 0, 0, 0)),
+        ("batch_size", "train_batch batch_size=100 > n", lambda: train_batch(ds, 100, 0, 0)),
+        ("batch_size", "eval_batches batch_size=0", lambda: list(eval_batches(ds, 0))),
+        ("batch_size", "eval_batches batch_size=-1", lambda: list(eval_batches(ds, -1))),
+    ]:
+        add(m, names, label, thunk)
+    m = "train.steps"
+    for names, label, thunk in [
+        ("labels", "classification_loss labels (B, 1)", lambda: classification_loss(logits, jnp.zeros((4, 1), jnp.int32))),
+        ("labels", "classification_loss labels float", lambda: classification_loss(logits, jnp.zeros(4))),
+        ("labels", "classification_loss labels out of range", lambda: classification_loss(logits, jnp.full(4, 12))),
+        ("labels", "classification_loss labels wrong batch", lambda: classification_loss(logits, jnp.zeros(3, jnp.int32))),
+        ("label_smoothing", "classification_loss label_smoothing=1.5", lambda: classification_loss(logits, jnp.zeros(4, jnp.int32), 1.5)),
+        ("mask", "classification_loss mask wrong shape", lambda: classification_loss(logits, jnp.zeros(4, jnp.int32), mask=jnp.ones(3))),
+        ("logits", "classification_loss logits 1-D", lambda: classification_loss(jnp.zeros(10), jnp.zeros((), jnp.int32))),
+        ("target", "regression_loss target shape mismatch", lambda: regression_loss(jnp.zeros((2, 4, 4, 1)), jnp.zeros((2, 4, 4, 3)))),
+        ("pred", "regression_loss pred 3-D", lambda: regression_loss(jnp.zeros((2, 4, 4)), jnp.zeros((2, 4, 4)))),
+        ("task", "make_train_step task='x'", lambda: make_train_step("x")),
+        ("label_smoothing", "make_train_step label_smoothing=1.5", lambda: make_train_step(label_smoothing=1.5)),
+        ("label_smoothing", "make_train_step label_smoothing=nan", lambda: make_train_step(label_smoothing=NAN)),
+        ("label_smoothing", "make_train_step label_smoothing='0.1'", lambda: make_train_step(label_smoothing="0.1")),
+        ("compute_dtype", "make_train_step compute_dtype='float77'", lambda: make_train_step(compute_dtype="float77")),
+        ("task", "make_eval_step task='x'", lambda: make_eval_step("x")),
+        ("label", "train_step batch without 'label'", lambda: _step_without_label(make_train_step())),
+    ]:
+        add(m, names, label, thunk)
+    m = "train.state"
+    for names, label, thunk in [
+        ("learning_rate", "make_optimizer learning_rate=-0.1", lambda: make_optimizer(-0.1)),
+        ("learning_rate", "make_optimizer learning_rate=nan", lambda: make_optimizer(NAN)),
+        ("learning_rate", "make_optimizer learning_rate='0.1'", lambda: make_optimizer("0.1")),
+        ("momentum", "make_optimizer momentum=1.5", lambda: make_optimizer(0.1, momentum=1.5)),
+        ("momentum", "make_optimizer momentum=-0.5", lambda: make_optimizer(0.1, momentum=-0.5)),
+        ("weight_decay", "make_optimizer weight_decay=-1", lambda: make_optimizer(0.1, weight_decay=-1.0)),
+        ("key", "create_train_state key=0", lambda: _state(key=0)),
+        ("tx", "create_train_state tx='sgd'", lambda: _state(tx="sgd")),
+        ("model", "create_train_state model='resnet18'", lambda: _state(model="resnet18")),
+    ]:
+        add(m, names, label, thunk)
+    m = "train.parallel"
+    for names, label, thunk in [
+        (("n", "devices"), "select_devices n=0", lambda: select_devices(0)),
+        (("n", "devices"), "select_devices n=99", lambda: select_devices(99)),
+        (("n", "devices"), "select_devices n=1.5", lambda: select_devices(1.5)),
+        ("num_devices", "check_batch_size num_devices=0", lambda: check_batch_size(8, 0)),
+        ("batch_size", "check_batch_size batch_size=0", lambda: check_batch_size(0, 1)),
+        ("batch_size", "check_batch_size batch_size=2.5", lambda: check_batch_size(2.5, 1)),
+        ("num_devices", "shard_batch num_devices=0", lambda: shard_batch({"image": np.zeros((4, 2))}, 0)),
+        (("batch", "num_devices"), "shard_batch 7 over 2", lambda: shard_batch({"image": np.zeros((7, 2))}, 2)),
+        ("devices", "make_mesh devices=[]", lambda: make_mesh([])),
+    ]:
+        add(m, names, label, thunk)
+    _train_io()
+
+
+def _step_without_label(step):
+    state = _state()
+    f = fx()
+    return step(state, {"image": f.jnp.ones((2, 4, 4, 1))})
+
+
+def _state(key=None, tx=None, model=None):
+    import flax.linen as nn
+    import optax
+    from jaxcnn.train import create_train_state
+    f = fx()
+
+    class Tiny(nn.Module):
+        @nn.compact
+        def __call__(self, x, train: bool = False):
+            return nn.Dense(3)(x.reshape(x.shape[0], -1))
+
+    return create_train_state(Tiny() if model is None else model, f.K if key is None else key, f.jnp.ones((1, 4, 4, 1)),
+                              optax.sgd(0.1) if tx is None else tx)
+
+
+def _train_io():
+    import numpy as np
+    from jaxcnn.train.checkpoint import Checkpointer, restore_arrays
+    from jaxcnn.train.lstsq import conv_normal_equations, solve_conv_lstsq
+    from jaxcnn.train.sr_data import (SRPair, dihedral, imresize, jax_resize, list_images, load_y, make_pair, mirror_padded,
+                                      patch_batch, resize_matrix, upscale_bicubic)
+    tmp = tempfile.mkdtemp(prefix="jaxcnn_sweep_")
+    m = "train.checkpoint"
+    for names, label, thunk in [
+        ("every", "Checkpointer every=0", lambda: Checkpointer(os.path.join(tmp, "a"), every=0)),
+        ("every", "Checkpointer every=2.5", lambda: Checkpointer(os.path.join(tmp, "b"), every=2.5)),
+        ("keep", "Checkpointer keep=0", lambda: Checkpointer(os.path.join(tmp, "c"), keep=0)),
+        ("keep", "Checkpointer keep='3'", lambda: Checkpointer(os.path.join(tmp, "d"), keep="3")),
+        (("directory", "/nonexistent"), "restore_arrays missing directory", lambda: restore_arrays("/nonexistent/ckpt")),
+        ("step", "restore_arrays step=-1 in empty dir", lambda: restore_arrays(tmp, step=-1)),
+    ]:
+        add(m, names, label, thunk)
+    feats = np.ones((2, 6, 6, 3))
+    targets = np.ones((2, 6, 6, 4))
+    m = "train.lstsq"
+    for names, label, thunk in [
+        ("kernel_size", "conv_normal_equations kernel_size=0", lambda: conv_normal_equations(feats, targets, 0)),
+        ("kernel_size", "conv_normal_equations kernel_size=2 (even)", lambda: conv_normal_equations(feats, targets, 2)),
+        ("kernel_size", "conv_normal_equations kernel_size=2.5", lambda: conv_normal_equations(feats, targets, 2.5)),
+        (("features", "targets"), "conv_normal_equations H mismatch", lambda: conv_normal_equations(feats, np.ones((2, 5, 6, 4)), 3)),
+        ("features", "conv_normal_equations features 3-D", lambda: conv_normal_equations(feats[0], targets[0], 3)),
+        ("mask", "conv_normal_equations mask wrong shape", lambda: conv_normal_equations(feats, targets, 3, mask=np.ones((2, 3)))),
+        ("ridge", "solve_conv_lstsq ridge=-1", lambda: solve_conv_lstsq(conv_normal_equations(feats, targets, 3), 3, ridge=-1.0)),
+        ("ridge", "solve_conv_lstsq ridge=nan", lambda: solve_conv_lstsq(conv_normal_equations(feats, targets, 3), 3, ridge=NAN)),
+        ("kernel_size", "solve_conv_lstsq kernel_size mismatch", lambda: solve_conv_lstsq(conv_normal_equations(feats, targets, 3), 5)),
+    ]:
+        add(m, names, label, thunk)
+    img = np.zeros((12, 12))
+    pair = SRPair("a", np.zeros((12, 12)), np.zeros((4, 4)))
+    m = "train.sr_data"
+    for names, label, thunk in [
+        ("n_in", "resize_matrix n_in=0", lambda: resize_matrix(0, 4, 2.0)),
+        ("scale", "resize_matrix scale=0", lambda: resize_matrix(4, 8, 0.0)),
+        ("scale", "resize_matrix scale=nan", lambda: resize_matrix(4, 8, NAN)),
+        ("scale", "imresize scale=0", lambda: imresize(img, 0.0)),
+        ("scale", "imresize scale=-2", lambda: imresize(img, -2.0)),
+        ("scale", "imresize scale=nan", lambda: imresize(img, NAN)),
+        ("scale", "imresize scale=1e9 (huge output)", lambda: imresize(img, 1e9)),
+        ("image", "imresize image 1-D", lambda: imresize(np.zeros(12), 2.0)),
+        ("scale", "jax_resize scale=0", lambda: jax_resize(img, 0, True)),
+        ("scale", "jax_resize scale=1.5", lambda: jax_resize(img, 1.5, True)),
+        ("k", "dihedral k=8", lambda: dihedral(img, 8)),
+        ("k", "dihedral k=-1", lambda: dihedral(img, -1)),
+        ("k", "dihedral k=1.5", lambda: dihedral(img, 1.5)),
+        ("scale", "make_pair scale=0", lambda: make_pair("a", img, 0)),
+        ("scale", "make_pair scale=2.5", lambda: make_pair("a", img, 2.5)),
+        ("resize", "make_pair resize='x'", lambda: make_pair("a", img, 3, resize="x")),
+        ("y", "make_pair y 3-channel", lambda: make_pair("a", np.zeros((12, 12, 3)), 3)),
+        ("context", "mirror_padded context=-1", lambda: mirror_padded([pair], -1, 3)),
+        ("lr_size", "patch_batch lr_size=0", lambda: patch_batch([pair], 3, 0, 2, 0, 0)),
+        ("lr_size", "patch_batch lr_size=10 > image", lambda: patch_batch([pair], 3, 10, 2, 0, 0)),
+        ("batch_size", "patch_batch batch_size=0", lambda: patch_batch([pair], 3, 2, 0, 0, 0)),
+        ("pairs", "patch_batch pairs=[]", lambda: patch_batch([], 3, 2, 2, 0, 0)),
+        ("scale", "upscale_bicubic scale=0", lambda: upscale_bicubic(np.zeros((4, 4)), 0)),
+        (("path", "/nonexistent"), "load_y missing file", lambda: load_y("/nonexistent/a.png")),
+        (("folder", "/nonexistent"), "list_images missing folder", lambda: list_images("/nonexistent")),
+    ]:
+        add(m, names, label, thunk)
+
+
+# ----------------------------------------------------------------------------- interop, CLIs
+
+@group
+def _interop():
+    from jaxcnn.interop import from_torchvision, load_state_dict
+    add("interop", "name", "from_torchvision unknown name", lambda: from_torchvision("resnet7", {}))
+    add("interop", "state_dict", "from_torchvision empty state_dict", lambda: from_torchvision("resnet18", {}))
+    add("interop", "state_dict", "from_torchvision state_dict=None", lambda: from_torchvision("resnet18", None))
+    add("interop", ("path", "/nonexistent"), "load_state_dict missing file", lambda: load_state_dict("/nonexistent/w.pth"))
+
+
+CLI_CASES = {
+    "classify": [
+        ["--steps", "-1"], ["--steps", "0"], ["--batch-size", "0"], ["--lr", "-1"], ["--lr", "nan"], ["--momentum", "1.5"],
+        ["--weight-decay", "-1"], ["--label-smoothing", "1.5"], ["--devices", "0"], ["--keep", "0"],
+        ["--ckpt-every", "0"], ["--max-nonfinite", "0"], ["--model", "resnet7"], ["--model-kw", "foo"],
+        ["--model-kw", "num_classes=abc"], ["--model-kw", "nope=1"], ["--dataset", "imagenet22k"], ["--steps", "1.5"],
+        ["--schedule", "linear"],
+    ],
+    "espcn_sr": [
+        ["--scale", "0"], ["--scale", "-3"], ["--steps", "-1"], ["--batch-size", "0"], ["--patch", "0"], ["--context", "-1"],
+        ["--lr", "-1"], ["--lr-final", "-1"], ["--last-layer-lr", "-1"], ["--eval-every", "-1"], ["--rescale", "-1"],
+        ["--rescale", "0"], ["--eval-only"], ["--train-dir", "/nonexistent"],
+    ],
+    "classification_study": [
+        ["--seeds", "0"], ["--steps", "-1"], ["--mnist-steps", "-1"], ["--batch-size", "0"], ["--lr", "-1"],
+        ["--evals", "0"], ["--arms", "nope"], ["--datasets", "imagenet"],
+    ],
+    "gallery": [["--steps", "0"], ["--train-images", "0"], ["--image", "nope"]],
+    "receptive_fields": [["--samples", "0"], ["--samples", "-1"]],
+    "tradeoffs": [["--steps", "-1"], ["--batch-size", "0"], ["--depths", "0"], ["--depths", "a,b"], ["--repeats", "0"],
+                  ["--warmup", "-1"]],
+    "report": [["--only", "nope"], ["--results", "nope"]],
+    "demo": [["--steps", "-1"]],
+}
+
+
+def _cli(module, argv):
+    """Parse only: a CLI validates its flags before doing any work. argparse's exit counts as an error."""
+    import importlib
+    mod = importlib.import_module(f"experiments.{module}")
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        try:
+            if hasattr(mod, "parse_args"):
+                return mod.parse_args(argv)
+            raise RuntimeError("no parse_args")
+        except SystemExit as e:
+            raise _ArgparseError(err.getvalue().strip().splitlines()[-1] if err.getvalue().strip() else f"exit {e.code}")
+
+
+class _ArgparseError(Exception):
+    pass
+
+
+@group
+def _clis():
+    for module, cases in CLI_CASES.items():
+        for argv in cases:
+            flag = argv[0]
+            add(f"cli.{module}", (flag, flag.lstrip("-"), flag.lstrip("-").replace("-", "_")), " ".join(argv),
+                functools.partial(_cli, module, list(argv)))
+
+
+# ----------------------------------------------------------------------------- runner
+
+def classify(exc: BaseException | None, names: tuple[str, ...]) -> tuple[str, str]:
+    if exc is None:
+        return "silent", ""
+    msg = str(exc)
+    named = any(n in msg for n in names)
+    kind = type(exc).__name__
+    if isinstance(exc, (ValueError, TypeError, _ArgparseError)) and named:
+        return "clear", f"{kind}: {msg}"
+    if isinstance(exc, OSError) and named:
+        return "clear", f"{kind}: {msg}"
+    return "unclear", f"{kind}: {msg}"
+
+
+def main(argv=None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--module", default=None, help="only modules whose name starts with this")
+    p.add_argument("-v", "--verbose", action="store_true", help="print every unclear / silent case")
+    p.add_argument("--all", action="store_true", help="print every case, clear ones too")
+    p.add_argument("--json", default=None, help="write every outcome to this file")
+    p.add_argument("--memory-gib", type=float, default=8.0, help="address-space limit of this process")
+    args = p.parse_args(argv)
+    if args.memory_gib > 0:
+        limit = int(args.memory_gib * (1 << 30))
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    os.environ.setdefault("JAX_PLATFORMS", "cpu")
+    import warnings
+    warnings.filterwarnings("ignore")
+
+    for g in _GROUPS:
+        try:
+            g()
+        except Exception as e:  # a module that cannot even be imported is reported, not fatal
+            CASES.append((g.__name__.strip("_"), "import / fixtures", ("-",), functools.partial(_raise, e)))
+    counts = OrderedDict()
+    rows = []
+    t0 = time.time()
+    for module, label, names, thunk in CASES:
+        if args.module and not module.startswith(args.module):
+            continue
+        exc = None
+        start = time.time()
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):
+                thunk()
+        except BaseException as e:  # noqa: BLE001 -- classifying every outcome is the point
+            if isinstance(e, KeyboardInterrupt):
+                raise
+            exc = e
+        outcome, msg = classify(exc, names)
+        counts.setdefault(module, {"clear": 0, "unclear": 0, "silent": 0})[outcome] += 1
+        rows.append(dict(module=module, case=label, argument=names[0], outcome=outcome, message=msg[:300],
+                         seconds=round(time.time() - start, 3)))
+        if args.all or (args.verbose and outcome != "clear"):
+            print(f"  {outcome:7s} {module:32s} {label:48s} {msg[:150]}", flush=True)
+    total = {"clear": 0, "unclear": 0, "silent": 0}
+    print(f"\n{'module':34s} {'clear':>6s} {'unclear':>8s} {'silent':>7s}")
+    for module, c in counts.items():
+        print(f"{module:34s} {c['clear']:6d} {c['unclear']:8d} {c['silent']:7d}")
+        for k in total:
+            total[k] += c[k]
+    print(f"{'TOTAL':34s} {total['clear']:6d} {total['unclear']:8d} {total['silent']:7d}"
+          f"   ({sum(total.values())} cases, {time.time() - t0:.0f} s)")
+    if args.json:
+        Path(args.json).write_text(json.dumps(dict(counts=counts, total=total, cases=rows), indent=1))
+    return dict(counts=counts, total=total, cases=rows)
+
+
+def _raise(e):
+    raise e
+
+
+if __name__ == "__main__":
+    main()
