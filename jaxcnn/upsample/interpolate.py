@@ -31,7 +31,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxcnn.layers import check_nhwc
+from jaxcnn.validation import check_bool, check_choice, check_nhwc, check_output_size
 
 MODES = ("nearest", "nearest-exact", "bilinear", "bicubic")
 _F32 = np.float32
@@ -60,9 +60,14 @@ def interpolate(
     Returns:
       (N, H_out, W_out, C) array of ``x.dtype``.
     """
-    check_nhwc(x, "x")
+    check_nhwc(x, "x", nonempty=True)
     out_hw, scales, align = _resolve_args(x.shape[1:3], size, scale_factor, mode, align_corners,
                                           recompute_scale_factor, antialias)
+    name = "size" if size is not None else "scale_factor"
+    check_output_size((x.shape[0], *out_hw, x.shape[3]), name)
+    if mode in ("bilinear", "bicubic"):  # each axis is a dense (out, in) matrix
+        for n_out, n_in in zip(out_hw, x.shape[1:3]):
+            check_output_size((n_out, n_in), name, "an interpolation matrix")
     if mode in ("bilinear", "bicubic") and not jnp.issubdtype(x.dtype, jnp.floating):
         raise TypeError(f"x must be floating point for mode={mode!r}, got dtype {x.dtype}")
     return _interpolate(x, tuple(out_hw), tuple(scales), mode, align, bool(antialias))
@@ -77,8 +82,9 @@ def _interpolate(x, out_hw, scales, mode, align, antialias):
 
 def _resolve_args(in_hw, size, scale_factor, mode, align_corners, recompute, antialias):
     """Validate like torch and return (output size, scales for the kernel, align_corners)."""
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    check_choice(mode, "mode", MODES)
+    check_bool(antialias, "antialias")
+    check_bool(recompute, "recompute_scale_factor", allow_none=True)
     if mode in ("nearest", "nearest-exact"):
         if align_corners is not None:
             raise ValueError(
@@ -87,8 +93,7 @@ def _resolve_args(in_hw, size, scale_factor, mode, align_corners, recompute, ant
             )
     elif align_corners is None:
         align_corners = False
-    if not isinstance(align_corners, (bool, type(None))):
-        raise TypeError(f"align_corners must be a bool or None, got {align_corners!r}")
+    align_corners = check_bool(align_corners, "align_corners", allow_none=True)
     if antialias and mode not in ("bilinear", "bicubic"):
         raise ValueError(f"antialias is only supported for bilinear and bicubic, got mode={mode!r}")
     if size is not None and scale_factor is not None:
@@ -98,14 +103,14 @@ def _resolve_args(in_hw, size, scale_factor, mode, align_corners, recompute, ant
     if size is not None:
         if recompute:
             raise ValueError("recompute_scale_factor is not meaningful with an explicit size")
-        out = _pair(size, "size", int)
+        out = tuple(int(s) for s in _pair(size, "size", (int, np.integer)))
         if any(s < 1 for s in out):
             raise ValueError(f"size must be positive, got {size!r}")
         return out, (None, None), align_corners
-    factors = _pair(scale_factor, "scale_factor", (int, float))
+    factors = tuple(float(f) for f in _pair(scale_factor, "scale_factor", (int, float, np.integer, np.floating)))
     if any(not math.isfinite(f) or f <= 0 for f in factors):
         raise ValueError(f"scale_factor must be positive and finite, got {scale_factor!r}")
-    out = tuple(int(math.floor(n * f)) for n, f in zip(in_hw, factors))
+    out = tuple(int(math.floor(n * f)) for n, f in zip(in_hw, factors))  # exact: Python ints, no overflow
     if any(o < 1 for o in out):
         raise ValueError(f"scale_factor={scale_factor!r} gives an empty output {out} for input {tuple(in_hw)}")
     scales = (None, None) if recompute else tuple(float(f) for f in factors)
@@ -120,8 +125,8 @@ def _pair(value: Any, name: str, kind) -> tuple:
     else:
         items = (value, value)
     for v in items:
-        if isinstance(v, bool) or not isinstance(v, kind):
-            raise TypeError(f"{name} must hold {'ints' if kind is int else 'numbers'}, got {value!r}")
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, kind):
+            raise TypeError(f"{name} must hold {'ints' if int in kind and float not in kind else 'numbers'}, got {value!r}")
     return items
 
 

@@ -18,13 +18,14 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxcnn.layers import check_nhwc, check_positive_int, torch_padding
+from jaxcnn.layers import torch_padding
+from jaxcnn.validation import check_bool, check_callable, check_nhwc, check_odd_kernel, check_positive_int
 
 
 def pixel_shuffle(x: jax.Array, r: int) -> jax.Array:
     """(N, H, W, C * r^2) -> (N, H * r, W * r, C), torch's ``pixel_shuffle`` on NHWC."""
     check_nhwc(x, "x")
-    check_positive_int(r, "r")
+    r = check_positive_int(r, "r")
     n, h, w, cr2 = x.shape
     if cr2 % (r * r):
         raise ValueError(f"x's channels ({cr2}) must be divisible by r^2 = {r * r} for pixel_shuffle")
@@ -37,7 +38,7 @@ def pixel_shuffle(x: jax.Array, r: int) -> jax.Array:
 def pixel_unshuffle(x: jax.Array, r: int) -> jax.Array:
     """(N, H * r, W * r, C) -> (N, H, W, C * r^2), the exact inverse of ``pixel_shuffle``."""
     check_nhwc(x, "x")
-    check_positive_int(r, "r")
+    r = check_positive_int(r, "r")
     n, hr, wr, c = x.shape
     if hr % r or wr % r:
         raise ValueError(f"x's height and width {(hr, wr)} must be divisible by r = {r} for pixel_unshuffle")
@@ -48,11 +49,12 @@ def pixel_unshuffle(x: jax.Array, r: int) -> jax.Array:
 
 def icnr(r: int, base_init: Callable = nn.initializers.lecun_normal()) -> Callable:
     """ICNR initializer for an HWIO kernel with ``C * r^2`` output channels (torch shuffle order)."""
-    check_positive_int(r, "r")
+    r = check_positive_int(r, "r")
+    check_callable(base_init, "base_init")
 
     def init(key, shape, dtype=jnp.float32):
         if len(shape) != 4 or shape[-1] % (r * r):
-            raise ValueError(f"icnr needs an HWIO kernel whose output channels are divisible by r^2 = {r * r}, got shape {tuple(shape)}")
+            raise ValueError(f"icnr: shape must be a 4-D HWIO kernel shape whose output channels are divisible by r^2 = {r * r}, got shape {tuple(shape)}")
         base = base_init(key, (*shape[:-1], shape[-1] // (r * r)), dtype)
         return jnp.repeat(base, r * r, axis=-1)
 
@@ -60,7 +62,11 @@ def icnr(r: int, base_init: Callable = nn.initializers.lecun_normal()) -> Callab
 
 
 class SubPixelConv(nn.Module):
-    """Conv (torch-style symmetric padding) to ``features * scale^2`` channels, then pixel shuffle."""
+    """Conv (torch-style symmetric padding) to ``features * scale^2`` channels, then pixel shuffle.
+
+    ``kernel_size`` must be odd: the padding ``(k-1)//2`` on each side keeps H and W (so the output
+    is exactly ``scale`` times the input) only for odd kernels, as in the ESPCN paper.
+    """
 
     features: int
     scale: int
@@ -74,7 +80,9 @@ class SubPixelConv(nn.Module):
         check_nhwc(x, "x")
         r = check_positive_int(self.scale, "scale")
         check_positive_int(self.features, "features")
-        k = check_positive_int(self.kernel_size, "kernel_size")
+        k = check_odd_kernel(self.kernel_size, "kernel_size")
+        check_bool(self.use_bias, "use_bias")
+        check_callable(self.kernel_init, "kernel_init", allow_none=True)
         x = nn.Conv(
             self.features * r * r, (k, k), padding=torch_padding(k), use_bias=self.use_bias,
             kernel_init=self.kernel_init or icnr(r), dtype=self.dtype, name="conv",

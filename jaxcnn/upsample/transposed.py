@@ -21,7 +21,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from jaxcnn.layers import check_nhwc, int_pair as _pair
+from jaxcnn.validation import (check_bool, check_callable, check_floating, check_int_pair as _pair, check_nhwc,
+                               check_output_size, check_positive_int)
 
 _DIMS = ("NHWC", "HWIO", "NHWC")
 
@@ -35,11 +36,12 @@ def conv_transpose_args(y_shape, kernel_shape, stride, padding, output_padding, 
     p = _pair(padding, "padding", 0)
     op = _pair(output_padding, "output_padding", 0)
     d = _pair(dilation, "dilation", 1)
-    if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1:
-        raise ValueError(f"groups must be a positive integer, got {groups!r}")
+    groups = check_positive_int(groups, "groups")
     if len(kernel_shape) != 4:
         raise ValueError(f"kernel must be 4-D HWIO (kH, kW, C_out/groups, C_in), got shape {tuple(kernel_shape)}")
-    kh, kw, _, c_in = kernel_shape
+    kh, kw, c_out_g, c_in = kernel_shape
+    if min(kh, kw, c_out_g) < 1:
+        raise ValueError(f"kernel must have positive kH, kW and C_out/groups, got shape {tuple(kernel_shape)}")
     if y_shape[-1] != c_in:
         raise ValueError(
             f"kernel's last axis (C_in={c_in}) must equal y's channels ({y_shape[-1]}); kernel is the forward "
@@ -59,7 +61,27 @@ def conv_transpose_args(y_shape, kernel_shape, stride, padding, output_padding, 
     )
     if min(out) < 1:
         raise ValueError(f"output size {out} is not positive: padding {p} is too large for y {tuple(y_shape)} and kernel {tuple(kernel_shape)}")
+    check_output_size((y_shape[0], *out, c_out_g * groups), "stride, dilation and kernel")
     return s, p, op, d, out
+
+
+def _check_precision(precision: Any) -> None:
+    """What ``lax.conv_general_dilated`` accepts, refused here with a message that names the argument."""
+    if precision is None or isinstance(precision, (lax.Precision, lax.DotAlgorithm, lax.DotAlgorithmPreset)):
+        return
+    items = tuple(precision) if isinstance(precision, (tuple, list)) and len(precision) == 2 else (precision,)
+    for item in items:
+        if isinstance(item, lax.Precision):
+            continue
+        if isinstance(item, str):
+            try:
+                lax.Precision(item)
+                continue
+            except ValueError:
+                if len(items) == 1 and item in lax.DotAlgorithmPreset.__members__:
+                    continue
+        raise ValueError(f"precision must be None, a jax.lax.Precision or its name ('default', 'high', 'highest'), "
+                         f"a pair of them or a jax.lax.DotAlgorithmPreset, got {precision!r}")
 
 
 def conv_transpose(
@@ -83,8 +105,12 @@ def conv_transpose(
       (N, H_out, W_out, C_out) with torch's output size.
     """
     check_nhwc(y, "y")
-    if not hasattr(kernel, "shape"):
+    if not hasattr(kernel, "shape") or not hasattr(kernel, "dtype"):
         raise TypeError(f"kernel must be an array, got {type(kernel).__name__}")
+    why = "the transposed conv is the gradient of a conv"
+    check_floating(y, "y", why)
+    check_floating(kernel, "kernel", why)
+    _check_precision(precision)
     s, p, op, d, out_hw = conv_transpose_args(y.shape, kernel.shape, stride, padding, output_padding, dilation, groups)
     return _conv_transpose(y, kernel, s, p, op, d, int(groups), out_hw, precision)
 
@@ -144,6 +170,11 @@ class ConvTranspose(nn.Module):
     def __call__(self, y: jax.Array) -> jax.Array:
         check_nhwc(y, "y")
         kh, kw = _pair(self.kernel_size, "kernel_size", 1)
+        check_positive_int(self.features, "features")
+        check_positive_int(self.groups, "groups")
+        check_bool(self.use_bias, "use_bias")
+        check_callable(self.kernel_init, "kernel_init", allow_none=True)
+        check_callable(self.bias_init, "bias_init", allow_none=True)
         if self.features % self.groups:
             raise ValueError(f"features ({self.features}) must be divisible by groups ({self.groups})")
         fan_in = self.features // self.groups * kh * kw

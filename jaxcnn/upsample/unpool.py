@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxcnn.layers import check_nhwc, int_pair as _pair
+from jaxcnn.validation import check_bool, check_int_pair as _pair, check_nhwc, check_output_size
 
 
 def _pool_args(kernel_size, stride, padding):
@@ -64,6 +64,7 @@ def max_pool_with_indices(
     """
     check_nhwc(x, "x")
     k, s, p = _pool_args(kernel_size, stride, padding)
+    ceil_mode = check_bool(ceil_mode, "ceil_mode")
     _window_table(x.shape[1], x.shape[2], k, s, p, bool(ceil_mode))  # raises on an empty output
     return _max_pool(x, k, s, p, bool(ceil_mode))
 
@@ -92,6 +93,8 @@ def unpool_output_size(in_hw, kernel_size, stride=None, padding=0, output_size=N
     default = tuple((n - 1) * si - 2 * pi + ki for n, ki, si, pi in zip(in_hw, k, s, p))
     if output_size is None:
         return default
+    if not isinstance(output_size, (list, tuple)):
+        raise TypeError(f"output_size must be (H, W) or (N, H, W, C) ints, got {output_size!r}")
     size = tuple(output_size)
     if len(size) == 4:  # torch accepts a full (N, C, H, W) size; here (N, H, W, C)
         size = size[1:3]
@@ -125,6 +128,9 @@ def max_unpool(
     if not jnp.issubdtype(indices.dtype, jnp.integer):
         raise TypeError(f"indices must be an integer array, got dtype {indices.dtype}")
     h, w = unpool_output_size(y.shape[1:3], kernel_size, stride, padding, output_size)
+    what = "output_size" if output_size is not None else "kernel_size, stride and padding"
+    check_output_size((h, w), what, "an output image (its flat indices are int32)")
+    check_output_size((y.shape[0], h, w, y.shape[3]), what)
     if not isinstance(indices, jax.core.Tracer):
         idx = np.asarray(indices)
         if idx.size and (idx.min() < 0 or idx.max() >= h * w):

@@ -1,0 +1,240 @@
+"""Argument checks for the public boundary, shared by every module: each error names the argument,
+the value it got and what was expected, and is raised before anything is traced or compiled.
+
+Conventions:
+
+* Sizes, strides and counts are Python or NumPy integers. A float is refused even when it is
+  integral (``2.0``): nothing is truncated silently. A bool is refused too (``True`` is not a size).
+  The refusal is an :class:`ArgumentTypeError`, which is both a ``TypeError`` (the right class) and
+  a ``ValueError`` (what these checks raised before, so ``except ValueError`` keeps working).
+* Probabilities are numbers in [0, 1]; NaN is refused. A traced scalar (a schedule inside
+  ``jit``) cannot be checked and passes.
+* Flags are ``bool`` (or ``np.bool_``): a string such as ``'no'`` is truthy and would silently
+  turn the flag on.
+* An output whose element count exceeds :data:`MAX_OUTPUT_ELEMENTS` is refused before any
+  allocation (``interpolate(x, scale_factor=1e9)`` would otherwise ask for tens of GiB).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import Any, Callable, Sequence
+
+import jax
+import numpy as np
+
+# int32 indexing bound: beyond 2**31 - 1 elements XLA, the int32 indices of max pooling and most
+# accelerators' memory give out. Raise it (``jaxcnn.validation.MAX_OUTPUT_ELEMENTS = ...``) if needed.
+MAX_OUTPUT_ELEMENTS = 2 ** 31 - 1
+
+
+class ArgumentTypeError(TypeError, ValueError):
+    """An argument of the wrong type: a ``TypeError`` that ``except ValueError`` also catches."""
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def _is_real(value: Any) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+
+
+# ----------------------------------------------------------------------------- integers
+
+def check_int(value: Any, name: str, minimum: int | None = None, maximum: int | None = None) -> int:
+    """A Python/NumPy integer (not bool, not a float) in [minimum, maximum]; returned as ``int``."""
+    if not _is_int(value):
+        raise ArgumentTypeError(f"{name} must be an integer, got {value!r} ({type(value).__name__})")
+    v = int(value)
+    if minimum is not None and v < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {v}")
+    if maximum is not None and v > maximum:
+        raise ValueError(f"{name} must be <= {maximum}, got {v}")
+    return v
+
+
+def check_positive_int(value: Any, name: str) -> int:
+    """An integer >= 1 (sizes, strides, counts)."""
+    if not _is_int(value):
+        raise ArgumentTypeError(f"{name} must be a positive integer, got {value!r} ({type(value).__name__})")
+    if int(value) < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def check_odd_kernel(value: Any, name: str) -> int:
+    """A positive odd kernel size: torch-style symmetric padding ``(k-1)//2`` keeps H and W only then."""
+    k = check_positive_int(value, name)
+    if k % 2 == 0:
+        raise ValueError(
+            f"{name} must be odd, got {k}: symmetric 'same' padding of (k-1)//2 keeps the size only for odd "
+            f"kernels (an even one shrinks every output by one pixel)"
+        )
+    return k
+
+
+def check_int_pair(value: Any, name: str, minimum: int) -> tuple[int, int]:
+    """An int or a pair of ints (torch's ``_pair``), each >= ``minimum``, as a tuple of two ints."""
+    items = tuple(value) if isinstance(value, (list, tuple)) else (value, value)
+    if len(items) != 2 or not all(_is_int(v) for v in items):
+        raise ArgumentTypeError(f"{name} must be an int or a pair of ints, got {value!r}")
+    if any(v < minimum for v in items):
+        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
+    return tuple(int(v) for v in items)
+
+
+# ----------------------------------------------------------------------------- numbers, flags, choices
+
+def check_number(value: Any, name: str, minimum: float | None = None, maximum: float | None = None, *,
+                 min_inclusive: bool = True, max_inclusive: bool = True) -> float:
+    """A finite real number (not bool, not NaN or inf) within the given bounds; returned as ``float``."""
+    if not _is_real(value):
+        raise ArgumentTypeError(f"{name} must be a real number, got {value!r} ({type(value).__name__})")
+    v = float(value)
+    if not math.isfinite(v):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    if minimum is not None and (v < minimum or (v == minimum and not min_inclusive)):
+        raise ValueError(f"{name} must be {'>=' if min_inclusive else '>'} {minimum}, got {value!r}")
+    if maximum is not None and (v > maximum or (v == maximum and not max_inclusive)):
+        raise ValueError(f"{name} must be {'<=' if max_inclusive else '<'} {maximum}, got {value!r}")
+    return v
+
+
+def check_probability(value: Any, name: str) -> Any:
+    """A rate/probability in [0, 1], NaN refused. Traced scalars (schedules inside jit) pass unchecked."""
+    if isinstance(value, (bool, np.bool_)):
+        raise ArgumentTypeError(f"{name} must be a number in [0, 1], got bool {value!r}")
+    if isinstance(value, (int, float, np.number)):
+        v = float(value)
+        if not (0.0 <= v <= 1.0):  # also rejects NaN
+            raise ValueError(f"{name} must be in [0, 1], got {value!r}")
+        return v
+    if hasattr(value, "shape") and hasattr(value, "dtype"):
+        if tuple(value.shape) != ():
+            raise ValueError(f"{name} must be a scalar in [0, 1], got an array of shape {tuple(value.shape)}")
+        if not np.issubdtype(np.dtype(value.dtype), np.floating):
+            raise ArgumentTypeError(f"{name} must be a float in [0, 1], got dtype {value.dtype}")
+        try:
+            v = float(value)
+        except jax.errors.ConcretizationTypeError:
+            return value  # traced: cannot check here
+        if not (0.0 <= v <= 1.0):
+            raise ValueError(f"{name} must be in [0, 1], got {v!r}")
+        return value
+    raise ArgumentTypeError(f"{name} must be a number in [0, 1], got {type(value).__name__}")
+
+
+def static_value(value: Any) -> float | None:
+    """The Python float behind ``value`` when it is known at trace time, else None."""
+    if isinstance(value, (int, float, np.number)):
+        return float(value)
+    try:
+        return float(value)
+    except (jax.errors.ConcretizationTypeError, TypeError):
+        return None
+
+
+def check_bool(value: Any, name: str, allow_none: bool = False) -> bool | None:
+    """``True`` / ``False`` (or ``np.bool_``; ``None`` if allowed). Strings and ints are refused."""
+    if value is None and allow_none:
+        return None
+    if not isinstance(value, (bool, np.bool_)):
+        expected = "a bool or None" if allow_none else "a bool"
+        raise ArgumentTypeError(f"{name} must be {expected}, got {value!r} ({type(value).__name__})")
+    return bool(value)
+
+
+def check_choice(value: Any, name: str, choices: tuple[str, ...]) -> str:
+    try:
+        ok = value in choices
+    except TypeError:  # e.g. an array compared with strings
+        ok = False
+    if not ok or not isinstance(value, str):
+        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
+    return value
+
+
+def check_callable(value: Any, name: str, allow_none: bool = False) -> Callable | None:
+    if value is None and allow_none:
+        return None
+    if not callable(value):
+        raise ArgumentTypeError(f"{name} must be callable, got {value!r} ({type(value).__name__})")
+    return value
+
+
+def check_str(value: Any, name: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise ArgumentTypeError(f"{name} must be a non-empty str, got {value!r} ({type(value).__name__})")
+    return value
+
+
+# ----------------------------------------------------------------------------- arrays
+
+def check_array(x: Any, name: str = "x") -> None:
+    if not hasattr(x, "shape") or not hasattr(x, "dtype"):
+        raise ArgumentTypeError(f"{name} must be an array, got {type(x).__name__}")
+
+
+def check_nhwc(x: Any, name: str = "x", channels: int | None = None, nonempty: bool = False) -> None:
+    """A 4-D NHWC array (with ``channels`` channels if given; non-empty H and W if ``nonempty``)."""
+    check_array(x, name)
+    if len(x.shape) != 4:
+        raise ValueError(f"{name} must be 4-D NHWC (batch, height, width, channels), got shape {tuple(x.shape)}")
+    if channels is not None and x.shape[-1] != channels:
+        hint = " It looks like NCHW; transpose with x.transpose(0, 2, 3, 1)." if x.shape[1] == channels else ""
+        raise ValueError(f"{name} must be NHWC with {channels} channels in the last axis, got shape {tuple(x.shape)}.{hint}")
+    if nonempty and (x.shape[1] < 1 or x.shape[2] < 1):
+        raise ValueError(f"{name} must have a non-empty height and width, got shape {tuple(x.shape)}")
+
+
+def check_batched(x: Any, name: str = "x") -> None:
+    """An array with a leading batch axis (any rank >= 1)."""
+    check_array(x, name)
+    if len(x.shape) < 1:
+        raise ValueError(f"{name} must have a leading batch axis, got a scalar")
+
+
+def check_floating(x: Any, name: str, why: str) -> None:
+    """A floating-point array: integer and bool arrays would truncate a rescale (``why``)."""
+    if not np.issubdtype(np.dtype(x.dtype), np.floating):
+        raise ArgumentTypeError(f"{name} must be floating point ({why}), got dtype {x.dtype}; cast it first, e.g. x.astype(jnp.float32)")
+
+
+def check_output_size(shape: Sequence[int], name: str, what: str = "the output") -> tuple[int, ...]:
+    """Refuse an output of more than :data:`MAX_OUTPUT_ELEMENTS` elements before allocating it."""
+    shape = tuple(int(s) for s in shape)
+    count = math.prod(shape)
+    if count > MAX_OUTPUT_ELEMENTS:
+        raise ValueError(
+            f"{name} gives {what} of shape {shape} ({count:.3g} elements), more than the "
+            f"{MAX_OUTPUT_ELEMENTS:.3g} allowed (jaxcnn.validation.MAX_OUTPUT_ELEMENTS)"
+        )
+    return shape
+
+
+# ----------------------------------------------------------------------------- PRNG keys
+
+@functools.lru_cache(maxsize=None)
+def _legacy_key_shape() -> tuple[int, ...]:
+    # (2,) for threefry; another default PRNG impl (e.g. rbg) has a longer raw key.
+    return tuple(jax.eval_shape(lambda: jax.random.PRNGKey(0)).shape)
+
+
+def check_key(key: Any, name: str = "key") -> Any:
+    """Accept one new-style typed key (``jax.random.key``) or one legacy ``uint32[2]`` key."""
+    hint = "pass jax.random.key(seed) or jax.random.PRNGKey(seed)"
+    if not hasattr(key, "dtype") or not hasattr(key, "shape"):
+        raise ArgumentTypeError(f"{name} must be a JAX PRNG key; {hint}, got {type(key).__name__}")
+    if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
+        if tuple(key.shape) != ():
+            raise ValueError(
+                f"{name} must be a single key, got a key array of shape {tuple(key.shape)}; use jax.vmap over keys"
+            )
+        return key
+    if np.dtype(key.dtype) == np.uint32 and tuple(key.shape) == _legacy_key_shape():
+        return key
+    raise ArgumentTypeError(
+        f"{name} must be a JAX PRNG key; {hint}, got an array of dtype {key.dtype} and shape {tuple(key.shape)}"
+    )
