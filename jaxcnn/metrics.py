@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from jaxcnn.validation import ArgumentTypeError, check_bool, check_int, check_number, check_positive_int
+
 # MATLAB rgb2ycbcr, first row of the BT.601 matrix scaled for [0, 1] input and [0, 255] output.
 Y_WEIGHTS = np.array([65.481, 128.553, 24.966])
 Y_OFFSET = 16.0
@@ -23,13 +25,21 @@ def _check_image(x, name: str, min_ndim: int = 2) -> np.ndarray:
     x = np.asarray(x)
     if x.ndim < min_ndim or x.ndim > 3:
         raise ValueError(f"{name} must be an (H, W) or (H, W, C) image, got shape {x.shape}")
+    if not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating) or x.dtype == np.bool_):
+        raise ArgumentTypeError(f"{name} must hold real numbers, got dtype {x.dtype}")
     return x
+
+
+def _shave(image: np.ndarray, border: int, name: str) -> np.ndarray:
+    border = check_int(border, name, minimum=0)
+    if 2 * border >= min(image.shape[:2]):
+        raise ValueError(f"{name}={border} leaves nothing of an image of shape {image.shape}")
+    return image[border:image.shape[0] - border, border:image.shape[1] - border] if border else image
 
 
 def modcrop(image, scale: int) -> np.ndarray:
     """Crop ``image`` (H, W[, C]) to the largest H and W that are multiples of ``scale``."""
-    if not isinstance(scale, (int, np.integer)) or isinstance(scale, bool) or scale < 1:
-        raise ValueError(f"scale must be a positive int, got {scale!r}")
+    scale = check_positive_int(scale, "scale")
     image = _check_image(image, "image")
     h, w = image.shape[0] - image.shape[0] % scale, image.shape[1] - image.shape[1] % scale
     if h == 0 or w == 0:
@@ -39,21 +49,19 @@ def modcrop(image, scale: int) -> np.ndarray:
 
 def shave(image, border: int) -> np.ndarray:
     """Drop ``border`` pixels from each side of H and W."""
-    if not isinstance(border, (int, np.integer)) or border < 0:
-        raise ValueError(f"border must be a non-negative int, got {border!r}")
-    image = _check_image(image, "image")
-    if 2 * border >= min(image.shape[:2]):
-        raise ValueError(f"border={border} leaves nothing of an image of shape {image.shape}")
-    return image[border:image.shape[0] - border, border:image.shape[1] - border] if border else image
+    border = check_int(border, "border", minimum=0)
+    return _shave(_check_image(image, "image"), border, "border")
 
 
 def rgb_to_y(rgb, round: bool = True) -> np.ndarray:
     """Y (luma, [16, 235] scale) of an (H, W, 3) RGB image, as MATLAB's ``rgb2ycbcr(rgb)(:,:,1)``.
 
-    uint8 input is read as ``value / 255``; float input must already be in [0, 1]. With
+    uint8 input is read as ``value / 255``; float input must already be in [0, 1] (checked: a
+    float image on the [0, 255] scale would otherwise give Y values in the tens of thousands). With
     ``round=True`` (MATLAB's behaviour for uint8 images) the result is rounded to integers,
     returned as float64; otherwise the exact float value.
     """
+    check_bool(round, "round")
     rgb = np.asarray(rgb)
     if rgb.ndim != 3 or rgb.shape[-1] != 3:
         raise ValueError(f"rgb must have shape (H, W, 3), got {rgb.shape}")
@@ -61,8 +69,14 @@ def rgb_to_y(rgb, round: bool = True) -> np.ndarray:
         x = rgb.astype(np.float64) / 255.0
     elif np.issubdtype(rgb.dtype, np.floating):
         x = rgb.astype(np.float64)
+        if x.size and not (np.all(x >= 0.0) and np.all(x <= 1.0)):  # NaN fails too
+            finite = x[np.isfinite(x)]
+            span = f"[{finite.min()}, {finite.max()}]" if finite.size else "no finite values"
+            nan = " and NaN" if np.isnan(x).any() else ""
+            raise ValueError(f"rgb must be uint8, or float in [0, 1], got float values {span}{nan}; "
+                             "divide a [0, 255] image by 255")
     else:
-        raise ValueError(f"rgb must be uint8 or float in [0, 1], got dtype {rgb.dtype}")
+        raise ArgumentTypeError(f"rgb must be uint8 or float in [0, 1], got dtype {rgb.dtype}")
     y = Y_OFFSET + x @ Y_WEIGHTS
     return np.round(y) if round else y
 
@@ -76,9 +90,9 @@ def psnr(reference, estimate, peak: float = 255.0, shave_border: int = 0) -> flo
     est = _check_image(estimate, "estimate").astype(np.float64)
     if ref.shape != est.shape:
         raise ValueError(f"reference {ref.shape} and estimate {est.shape} must have the same shape")
-    if peak <= 0:
-        raise ValueError(f"peak must be > 0, got {peak}")
-    ref, est = shave(ref, shave_border), shave(est, shave_border)
+    check_number(peak, "peak", 0.0, min_inclusive=False)
+    shave_border = check_int(shave_border, "shave_border", minimum=0)
+    ref, est = _shave(ref, shave_border, "shave_border"), _shave(est, shave_border, "shave_border")
     mse = np.mean((ref - est) ** 2)
     return float("inf") if mse == 0 else float(10.0 * np.log10(peak ** 2 / mse))
 
@@ -86,5 +100,12 @@ def psnr(reference, estimate, peak: float = 255.0, shave_border: int = 0) -> flo
 def psnr_y(reference_y, estimate_y, scale: int) -> float:
     """The SR tables' PSNR: Y images on the [0, 255] scale, both rounded to integers (the
     SRCNN code converts to uint8 first), ``scale`` pixels shaved from every border."""
+    scale = check_positive_int(scale, "scale")
+    for name, y in (("reference_y", reference_y), ("estimate_y", estimate_y)):
+        y = _check_image(y, name)
+        if y.ndim == 3 and y.shape[-1] != 1:
+            raise ValueError(f"{name} must be a Y image, (H, W) or (H, W, 1), got shape {y.shape}; use rgb_to_y first")
+        if 2 * scale >= min(y.shape[:2]):
+            raise ValueError(f"scale={scale} shaves every pixel of {name} of shape {y.shape}")
     as_uint8 = lambda y: np.clip(np.round(np.asarray(y, np.float64)), 0, 255)
     return psnr(as_uint8(reference_y), as_uint8(estimate_y), 255.0, scale)

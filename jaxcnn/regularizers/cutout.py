@@ -17,19 +17,35 @@ from typing import Any
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from jaxcnn.layers import check_nhwc, check_positive_int
-from jaxcnn.regularizers._checks import check_key
+from jaxcnn.validation import ArgumentTypeError, check_bool, check_key, check_nhwc, check_positive_int, check_str
 
 CIFAR10_SIZE = 16
 CIFAR100_SIZE = 8
 
 
-def _check_fill(fill: Any, channels: int) -> None:
-    if isinstance(fill, bool) or not (isinstance(fill, (int, float)) or hasattr(fill, "shape")):
-        raise TypeError(f"fill must be a number or a per-channel array, got {type(fill).__name__}")
+def _check_fill(fill: Any, images: Any) -> None:
+    """A scalar or per-channel fill that the images' dtype holds exactly (no silent truncation)."""
+    channels, dtype = images.shape[-1], np.dtype(images.dtype)
+    if isinstance(fill, (bool, np.bool_)) or not (isinstance(fill, (int, float, np.number)) or hasattr(fill, "shape")):
+        raise ArgumentTypeError(f"fill must be a number or a per-channel array, got {type(fill).__name__}")
     if hasattr(fill, "shape") and tuple(fill.shape) not in ((), (channels,)):
         raise ValueError(f"fill must be a scalar or have shape ({channels},), got shape {tuple(fill.shape)}")
+    if np.issubdtype(dtype, np.floating) or isinstance(fill, jax.core.Tracer):
+        return
+    values = np.asarray(fill)
+    if np.issubdtype(values.dtype, np.complexfloating):
+        raise ArgumentTypeError(f"fill must be real, got {fill!r}")
+    if dtype == np.bool_:
+        ok = np.all((values == 0) | (values == 1))
+    else:
+        info = np.iinfo(dtype)
+        ok = np.all(np.isfinite(values)) and np.all(values == np.round(values)) and \
+            np.all((values >= info.min) & (values <= info.max))
+    if not ok:
+        raise ValueError(f"fill must be exactly representable in the images' dtype {dtype} "
+                         f"(a whole number in its range), got {fill!r}")
 
 
 def cutout(key: Any, images: jax.Array, size: int, fill: Any = 0.0) -> jax.Array:
@@ -38,7 +54,7 @@ def cutout(key: Any, images: jax.Array, size: int, fill: Any = 0.0) -> jax.Array
     check_nhwc(images, "images")
     size = check_positive_int(size, "size")
     n, h, w, c = images.shape
-    _check_fill(fill, c)
+    _check_fill(fill, images)
     key_y, key_x = jax.random.split(key)
     top = jax.random.randint(key_y, (n, 1), 0, h) - size // 2
     left = jax.random.randint(key_x, (n, 1), 0, w) - size // 2
@@ -63,8 +79,12 @@ class Cutout(nn.Module):
 
     @nn.compact
     def __call__(self, images: jax.Array, deterministic: bool | None = None) -> jax.Array:
-        deterministic = nn.merge_param("deterministic", self.deterministic, deterministic)
+        deterministic = check_bool(nn.merge_param("deterministic", self.deterministic, deterministic), "deterministic")
+        # Fields are checked in both modes: a bad one must not wait for the first training step.
+        check_nhwc(images, "images")
         check_positive_int(self.size, "size")
+        _check_fill(self.fill, images)
+        check_str(self.rng_collection, "rng_collection")
         if deterministic:
             return images
         return cutout(self.make_rng(self.rng_collection), images, self.size, self.fill)

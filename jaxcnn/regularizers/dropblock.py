@@ -38,8 +38,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxcnn.layers import check_nhwc, check_positive_int
-from jaxcnn.regularizers._checks import check_choice, check_key, check_probability, static_value
+from jaxcnn.validation import (ArgumentTypeError, check_bool, check_choice, check_floating, check_key, check_nhwc,
+                               check_positive_int, check_probability, check_str, static_value)
 
 GAMMA_RULES = ("paper", "exact")
 SEED_REGIONS = ("valid", "everywhere")
@@ -108,13 +108,7 @@ def drop_block(
     If every pixel is dropped the output is zeros (no 0/0).
     """
     check_key(key)
-    check_nhwc(x, "x")
-    drop_rate = check_probability(drop_rate, "drop_rate")
-    bs = check_positive_int(block_size, "block_size")
-    check_choice(gamma_rule, "gamma_rule", GAMMA_RULES)
-    check_choice(seed_region, "seed_region", SEED_REGIONS)
-    if not isinstance(per_channel, bool):
-        raise TypeError(f"per_channel must be a bool, got {per_channel!r}")
+    drop_rate, bs = _check_args(x, drop_rate, block_size, per_channel, gamma_rule, seed_region, normalize)
     if static_value(drop_rate) == 0.0:
         return x
     n, h, w, c = x.shape
@@ -133,8 +127,36 @@ def drop_block(
     return x * keep.astype(x.dtype)
 
 
+def _check_args(x, drop_rate, block_size, per_channel, gamma_rule, seed_region, normalize):
+    check_nhwc(x, "x")
+    drop_rate = check_probability(drop_rate, "drop_rate")
+    bs = check_positive_int(block_size, "block_size")
+    check_choice(gamma_rule, "gamma_rule", GAMMA_RULES)
+    check_choice(seed_region, "seed_region", SEED_REGIONS)
+    check_bool(per_channel, "per_channel")
+    if check_bool(normalize, "normalize"):
+        # whatever the rate: a call that works at rate 0 must not fail at the first nonzero one
+        check_floating(x, "x", "normalize=True rescales kept pixels by count / count_kept; pass normalize=False "
+                               "to mask integers")
+    return drop_rate, bs
+
+
+def _check_step(step: Any) -> None:
+    if isinstance(step, (bool, np.bool_)) or not (isinstance(step, (int, float, np.number)) or hasattr(step, "dtype")):
+        raise ArgumentTypeError(f"step must be a number or a numeric scalar array, got {step!r} ({type(step).__name__})")
+    if hasattr(step, "shape") and tuple(step.shape) != ():
+        raise ValueError(f"step must be a scalar, got an array of shape {tuple(step.shape)}")
+    if not (np.issubdtype(np.dtype(getattr(step, "dtype", type(step))), np.integer)
+            or np.issubdtype(np.dtype(getattr(step, "dtype", type(step))), np.floating)):
+        raise ArgumentTypeError(f"step must be an integer or float, got dtype {getattr(step, 'dtype', type(step))}")
+    v = static_value(step)
+    if v is not None and not v >= 0:  # NaN fails too
+        raise ValueError(f"step must be >= 0, got {step!r}")
+
+
 def scheduled_drop_rate(step: Any, total_steps: int, drop_rate: float) -> jax.Array:
     """Paper schedule: keep_prob falls linearly from 1 at step 0 to ``1 - drop_rate`` at ``total_steps``."""
+    _check_step(step)
     total = check_positive_int(total_steps, "total_steps")
     drop_rate = check_probability(drop_rate, "drop_rate")
     return drop_rate * jnp.clip(jnp.asarray(step, jnp.float32) / total, 0.0, 1.0)
@@ -158,8 +180,11 @@ class DropBlock(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array, deterministic: bool | None = None, drop_rate: Any = None) -> jax.Array:
-        deterministic = nn.merge_param("deterministic", self.deterministic, deterministic)
-        rate = check_probability(self.drop_rate if drop_rate is None else drop_rate, "drop_rate")
+        deterministic = check_bool(nn.merge_param("deterministic", self.deterministic, deterministic), "deterministic")
+        # Fields are checked in both modes: a bad one must not wait for the first training step.
+        rate, _ = _check_args(x, self.drop_rate if drop_rate is None else drop_rate, self.block_size, self.per_channel,
+                              self.gamma_rule, self.seed_region, self.normalize)
+        check_str(self.rng_collection, "rng_collection")
         if deterministic or static_value(rate) == 0.0:
             return x
         key = self.make_rng(self.rng_collection)

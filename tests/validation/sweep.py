@@ -91,7 +91,7 @@ def _interpolate():
         ("scale_factor", "scale_factor=1e9 (huge output)", lambda: interpolate(X, scale_factor=1e9)),
         ("scale_factor", "scale_factor=(1, 1e8)", lambda: interpolate(X, scale_factor=(1.0, 1e8))),
         ("size", "size=10**6 (huge output)", lambda: interpolate(X, size=10 ** 6)),
-        ("size", "size=(4, 10**8)", lambda: interpolate(X, size=(4, 10 ** 8))),
+        ("size", "size=(4, 10**9)", lambda: interpolate(X, size=(4, 10 ** 9))),
         ("size", "size=0", lambda: interpolate(X, size=0)),
         ("size", "size=-3", lambda: interpolate(X, size=-3)),
         ("size", "size=(0, 4)", lambda: interpolate(X, size=(0, 4))),
