@@ -207,8 +207,11 @@ def check_output_size(shape: Sequence[int], name: str, what: str = "the output")
     shape = tuple(int(s) for s in shape)
     count = math.prod(shape)
     if count > MAX_OUTPUT_ELEMENTS:
+        digits = len(str(count))
+        size = f"{count:.3g}" if digits < 300 else f"about 1e{digits - 1}"
+        shown = shape if max(len(str(s)) for s in shape) < 20 else "(...)"
         raise ValueError(
-            f"{name} gives {what} of shape {shape} ({count:.3g} elements), more than the "
+            f"{name} gives {what} of shape {shown} ({size} elements), more than the "
             f"{MAX_OUTPUT_ELEMENTS:.3g} allowed (jaxcnn.validation.MAX_OUTPUT_ELEMENTS)"
         )
     return shape

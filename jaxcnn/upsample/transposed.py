@@ -70,6 +70,8 @@ def _check_precision(precision: Any) -> None:
     if precision is None or isinstance(precision, (lax.Precision, lax.DotAlgorithm, lax.DotAlgorithmPreset)):
         return
     items = tuple(precision) if isinstance(precision, (tuple, list)) and len(precision) == 2 else (precision,)
+    if len({type(item) for item in items}) != 1:  # lax takes two Precisions or two names, not a mix
+        items = (precision,)
     for item in items:
         if isinstance(item, lax.Precision):
             continue
@@ -179,6 +181,9 @@ class ConvTranspose(nn.Module):
             raise ValueError(f"features ({self.features}) must be divisible by groups ({self.groups})")
         fan_in = self.features // self.groups * kh * kw
         shape = (kh, kw, self.features // self.groups, y.shape[-1])
+        # every argument checked before the parameters are drawn (that would compile)
+        conv_transpose_args(y.shape, shape, self.stride, self.padding, self.output_padding, self.dilation, self.groups)
+        _check_precision(self.precision)
         kernel = self.param("kernel", self.kernel_init or torch_fan_in_uniform(fan_in), shape, self.param_dtype)
         dtype = self.dtype or jnp.result_type(y.dtype, self.param_dtype)
         x = conv_transpose(
