@@ -110,7 +110,7 @@ def _resolve_args(in_hw, size, scale_factor, mode, align_corners, recompute, ant
     factors = tuple(float(f) for f in _pair(scale_factor, "scale_factor", (int, float, np.integer, np.floating)))
     if any(not math.isfinite(f) or f <= 0 for f in factors):
         raise ValueError(f"scale_factor must be positive and finite, got {scale_factor!r}")
-    out = tuple(int(math.floor(n * f)) for n, f in zip(in_hw, factors))  # exact: Python ints, no overflow
+    out = tuple(int(math.floor(n * f)) for n, f in zip(in_hw, factors))  # math.floor gives a Python int: no overflow
     if any(o < 1 for o in out):
         raise ValueError(f"scale_factor={scale_factor!r} gives an empty output {out} for input {tuple(in_hw)}")
     scales = (None, None) if recompute else tuple(float(f) for f in factors)
