@@ -7,7 +7,7 @@
 3. the transposed convolution five ways (vjp, closed form, dense Cᵀ, zero insertion + flipped
    kernel, ``lax.conv_transpose``) and the seed's 4x4 -> 2x2 conv matrix C;
 4. receptive-field growth of a few models, analytic and measured by gradient;
-5. the upsampling gallery (nearest, bilinear, bicubic, max-unpool, ESPCN) on a Set5 image;
+5. the upsampling gallery (nearest, bilinear, bicubic, ESPCN) on a Set5 image;
 6. DropBlock / Cutout / stochastic-depth masks: measured drop rates against their targets.
 
 No training run: none reaches a figure worth showing in this time (the report's ``--full`` mode
@@ -87,9 +87,9 @@ def _print_gallery(s) -> list[str]:
 
 
 def _print_masks(s) -> list[str]:
-    print(f"  {'':70s} {'target':>7s} {'measured':>9s} {'tol':>6s}")
+    print(f"  {'':66s} {'target':>7s} {'measured':>9s} {'tol':>6s}")
     for r in s["rows"]:
-        print(f"  {r['what']:70s} {r['target']:7.3f} {r['measured']:9.3f} {r['tolerance']:6.3f} {'ok' if r['ok'] else 'OFF'}")
+        print(f"  {r['what']:66s} {r['target']:7.3f} {r['measured']:9.3f} {r['tolerance']:6.3f} {'ok' if r['ok'] else 'OFF'}")
     return [r["what"] for r in s["rows"] if not r["ok"]]
 
 
@@ -114,20 +114,18 @@ def main(argv=None) -> dict:
     if not set5.is_dir() and not {"espcn", "gallery"} <= skip:
         raise SystemExit(f"no Set5 images at {set5}: pass --data-dir (the folder holding sr/Set5)")
     t0 = time.time()
-    summary, failures, espcn = {}, [], None
+    summary, failures = {}, []
     run = {
         "params": (lambda: ds.parameter_table(), _print_params),
         "espcn": (lambda: ds.espcn_section(args.data_dir, args.espcn_weights, args.out), _print_espcn),
         "transposed": (ds.transposed_section, _print_transposed),
         "receptive": (lambda: ds.receptive_section(args.out), _print_receptive),
-        "gallery": (lambda: ds.gallery_section(args.data_dir, *espcn, args.out), _print_gallery),
+        "gallery": (lambda: ds.gallery_section(args.data_dir, args.espcn_weights, args.out), _print_gallery),
         "masks": (lambda: ds.masks_section(args.out), _print_masks),
     }
     for name in SECTIONS:
         if name in skip:
             continue
-        if name == "gallery":
-            espcn = ds.load_espcn(args.espcn_weights)
         print(f"\n== {TITLES[name]}", flush=True)
         t = time.time()
         summary[name] = run[name][0]()

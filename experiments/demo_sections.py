@@ -142,12 +142,13 @@ def receptive_section(out: Path) -> dict:
     return rows
 
 
-def gallery_section(data_dir: Path, model, params, out: Path, image: str = "butterfly") -> dict:
-    """Nearest / bilinear / bicubic / max-unpool / ESPCN on one Set5 image, PSNR-Y each, one figure."""
+def gallery_section(data_dir: Path, weights: str, out: Path, image: str = "butterfly") -> dict:
+    """Nearest / bilinear / bicubic / ESPCN on one Set5 image, PSNR-Y each, one figure."""
     from experiments.gallery import upsampling_gallery
 
-    args = SimpleNamespace(image=image, data_root=data_dir, steps=0, train_images=0,
-                           espcn=("ESPCN (shipped espcn_x3_t91)", model, params))
+    model, params = load_espcn(weights)
+    args = SimpleNamespace(image=image, data_root=data_dir, steps=0, train_images=0, unpool=False,
+                           espcn=(f"ESPCN ({Path(weights).name})", model, params))
     return upsampling_gallery(args, out, bar=None)
 
 
@@ -177,10 +178,10 @@ def masks_section(out: Path, draws: int = 256) -> dict:
                      "measured": float(1 - kept.mean()), "draws": draws})
     z = jnp.ones((draws, 32, 32, 1))
     cut = cutout(jax.random.key(2), z, 16)
-    rows.append({"what": "Cutout 16 on 32x32, cut fraction (target: exact expectation with border clipping)",
+    rows.append({"what": "Cutout 16 on 32x32, cut fraction (exact expectation, clipped)",
                  "target": _cutout_expected_fraction(32, 16), "measured": float(1 - cut.mean()), "draws": draws})
     for p in (0.2, 0.5):
-        keys = jax.random.split(jax.random.key(3), draws)
+        keys = jax.random.split(jax.random.key(3), draws)  # one coin per key in batch mode, 8 in row mode
         x = jnp.ones((8, 4))
         dropped = jax.vmap(lambda k: jnp.all(stochastic_depth(k, x, p, mode="batch", scale_by_keep=False) == 0))(keys)
         rows.append({"what": f"stochastic depth, batch mode, drop_rate {p}: batches dropped", "target": p,

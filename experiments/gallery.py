@@ -161,8 +161,9 @@ def upsampling_gallery(args, out: Path, bar) -> dict:
         "bicubic (torch)": up("bicubic"),
         "bicubic (MATLAB)": sr_data.upscale_bicubic(lr, SCALE),
     }
-    pooled, idx = max_pool_with_indices(jnp.asarray(hr, jnp.float32)[None, ..., None], SCALE, SCALE)
-    outs["max-unpool (of the max-pooled HR)"] = np.asarray(max_unpool(pooled, idx, SCALE, SCALE))[0, ..., 0]
+    if getattr(args, "unpool", True):  # not an upsampler of LR images: zeros but at the pooled maxima
+        pooled, idx = max_pool_with_indices(jnp.asarray(hr, jnp.float32)[None, ..., None], SCALE, SCALE)
+        outs["max-unpool (of the max-pooled HR)"] = np.asarray(max_unpool(pooled, idx, SCALE, SCALE))[0, ..., 0]
     train_pairs, trained = [], {}
     if args.steps > 0:  # the learned one-layer upsamplers (--steps 0 leaves them out)
         train_pairs = sr_data.load_pairs(args.data_root / "sr" / "T91", SCALE, limit=args.train_images)
