@@ -23,6 +23,7 @@ import json
 import time
 from pathlib import Path
 
+from experiments._cli import HelpFormatter
 from experiments._paths import DEFAULT_DATA
 
 IDENTITY_TOL = 1e-5  # float32 forms against the float64 closed form
@@ -30,8 +31,7 @@ IDENTITY_TOL = 1e-5  # float32 forms against the float64 closed form
 
 def parse_args(argv=None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="python -m experiments.demo", description=__doc__,
-                                 formatter_class=type("F", (argparse.RawDescriptionHelpFormatter,
-                                                            argparse.ArgumentDefaultsHelpFormatter), {}))
+                                 formatter_class=HelpFormatter)
     ap.add_argument("--data-dir", type=Path, default=DEFAULT_DATA, help="folder holding sr/Set5 (and cifar10/, mnist/)")
     ap.add_argument("--out", type=Path, default=Path("runs/demo"), help="where summary.json and the figures go")
     ap.add_argument("--espcn-weights", default="espcn_x3_t91", help="ESPCN x3 weights: a shipped name or a file")

@@ -27,13 +27,14 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from experiments._cli import HelpFormatter
 from experiments._paths import DEFAULT_DATA  # noqa: E402
 SCALE = 3
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m experiments.gallery", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+                                formatter_class=HelpFormatter)
     p.add_argument("--data-root", type=Path, default=DEFAULT_DATA, help="folder holding sr/ and cifar10/")
     p.add_argument("--out", type=Path, default=Path("runs/gallery"))
     p.add_argument("--image", default="butterfly", help="Set5 image for the gallery")

@@ -29,6 +29,7 @@ import time
 import traceback
 from pathlib import Path
 
+from experiments._cli import HelpFormatter
 from experiments._paths import DEFAULT_DATA  # noqa: E402
 STUDIES = ("espcn_sr", "classification_study", "tradeoffs", "receptive_fields", "gallery")
 LONG_STUDIES = ("classification_study", "tradeoffs")  # only --full runs them; quick shows the recorded tables
@@ -38,7 +39,7 @@ SHIPPED_ESPCN = "espcn_x3_t91"
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m experiments.report", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+                                formatter_class=HelpFormatter)
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_true", help="quick studies (the default)")
     mode.add_argument("--full", action="store_true", help="full studies (long)")
