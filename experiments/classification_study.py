@@ -23,6 +23,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+from experiments._cli import HelpFormatter
 from experiments._paths import DEFAULT_DATA  # noqa: E402
 MODEL = "cifar_resnet20"
 # Arm -> options of create_model(MODEL, ...). DropBlock: CIFAR maps are 32/16/8 wide, so the
@@ -41,7 +42,7 @@ _CUTOUT_STREAM = 0xC07  # folded into the state's RNG so Cutout's keys never equ
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m experiments.classification_study", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+                                formatter_class=HelpFormatter)
     p.add_argument("--data-root", type=Path, default=DEFAULT_DATA, help="folder holding cifar10/ and mnist/")
     p.add_argument("--out", type=Path, default=Path("runs/classification_study"))
     p.add_argument("--datasets", default="cifar10,mnist")

@@ -9,6 +9,8 @@ latest checkpoint to bit-identical results: batches and keys depend only on ``(s
 from __future__ import annotations
 
 import argparse
+
+from experiments._cli import HelpFormatter
 import ast
 import importlib
 import json
@@ -18,7 +20,7 @@ from pathlib import Path
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m experiments.classify", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m experiments.classify", description=__doc__, formatter_class=HelpFormatter)
     p.add_argument("--model", default="cifar_resnet20")
     p.add_argument("--model-kw", action="append", default=[], metavar="KEY=VALUE",
                    help="extra model override, e.g. --model-kw scan_stages=True (repeatable)")

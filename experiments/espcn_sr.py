@@ -45,11 +45,12 @@ from __future__ import annotations
 import argparse
 import sys
 
+from experiments._cli import HelpFormatter
 from experiments._paths import DEFAULT_DATA  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m experiments.espcn_sr", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m experiments.espcn_sr", description=__doc__, formatter_class=HelpFormatter)
     p.add_argument("--train-dir", default=str(DEFAULT_DATA / "sr" / "T91"), help="folder of HR training images")
     p.add_argument("--eval-dir", default=str(DEFAULT_DATA / "sr" / "Set5"), help="folder of HR test images")
     p.add_argument("--scale", type=int, default=3)

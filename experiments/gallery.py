@@ -2,12 +2,14 @@
 checkerboard and how ICNR removes it, the seed's 4x4 / 3x3 conv matrix C with Cᵀy == vjp, and
 Cutout / DropBlock masks on real images and feature maps.
 
-    python -m experiments.gallery [--quick | --smoke] [--image butterfly] [--espcn-params PATH]
+    python -m experiments.gallery [--quick | --smoke] [--image butterfly] [--espcn-weights NAME_OR_PATH]
 
 Upsampling is x3 on the Y channel (the SR protocol of ``experiments.espcn_sr``: modcrop, MATLAB
 bicubic downscaling, PSNR on Y with 3 pixels shaved). The two learned one-layer upsamplers --
 a 9x9 stride-3 transposed conv and a 3x3 sub-pixel conv
--- start from the same bilinear filter and are trained with the same steps on T91 patches; ``--espcn-params`` adds a trained ESPCN.
+-- start from the same bilinear filter and are trained with the same steps on T91 patches (left out with
+``--steps 0`` or ``--quick``: a few hundred steps show nothing worth reading); ``--espcn-weights`` adds a
+trained ESPCN (default: the shipped ``espcn_x3_t91``).
 Writes ``runs/gallery/{summary.json, upsampling.png, checkerboard.png, conv_matrix.png, masks.png}``.
 """
 
@@ -25,29 +27,32 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from experiments._cli import HelpFormatter
 from experiments._paths import DEFAULT_DATA  # noqa: E402
 SCALE = 3
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m experiments.gallery", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+                                formatter_class=HelpFormatter)
     p.add_argument("--data-root", type=Path, default=DEFAULT_DATA, help="folder holding sr/ and cifar10/")
     p.add_argument("--out", type=Path, default=Path("runs/gallery"))
     p.add_argument("--image", default="butterfly", help="Set5 image for the gallery")
     p.add_argument("--steps", type=int, default=1500, help="Adam steps of each learned upsampler")
     p.add_argument("--train-images", type=int, default=91, help="T91 images used to train them")
-    p.add_argument("--espcn-params", type=Path, default=None, help="ESPCN params.npz from experiments.espcn_sr")
-    p.add_argument("--quick", action="store_true", help="200 steps on 16 T91 images")
-    p.add_argument("--smoke", action="store_true", help="CI: 2 steps on 2 images")
+    p.add_argument("--espcn-weights", default="espcn_x3_t91",
+                   help="ESPCN x3 for the gallery: a shipped name, a weights file, or a params.npz of experiments.espcn_sr "
+                        "('none' leaves it out)")
+    p.add_argument("--quick", action="store_true", help="no learned one-layer upsamplers (--steps 0)")
+    p.add_argument("--smoke", action="store_true", help="CI: 2 steps of the learned upsamplers on 2 images")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
     if args.quick:
-        args.steps, args.train_images = 200, 16
+        args.steps = 0
     if args.smoke:
         args.steps, args.train_images = 2, 2
-    if args.steps < 1 or args.train_images < 1:
-        p.error("--steps and --train-images must be >= 1")
+    if args.steps < 0 or args.train_images < 1:
+        p.error(f"--steps must be >= 0 and --train-images >= 1, got {args.steps} and {args.train_images}")
     return args
 
 
@@ -157,20 +162,22 @@ def upsampling_gallery(args, out: Path, bar) -> dict:
         "bicubic (torch)": up("bicubic"),
         "bicubic (MATLAB)": sr_data.upscale_bicubic(lr, SCALE),
     }
-    pooled, idx = max_pool_with_indices(jnp.asarray(hr, jnp.float32)[None, ..., None], SCALE, SCALE)
-    outs["max-unpool (of the max-pooled HR)"] = np.asarray(max_unpool(pooled, idx, SCALE, SCALE))[0, ..., 0]
-    train_pairs = sr_data.load_pairs(args.data_root / "sr" / "T91", SCALE, limit=args.train_images)
-    init, trained = train_upsamplers(train_pairs, args.steps, bar)
-    outs["transposed conv (bilinear init)"] = np.asarray(_deconv(init["deconv"], x))[0, ..., 0]
-    outs["sub-pixel conv (bilinear phases, untrained)"] = np.asarray(_subpixel(init["subpixel"], x))[0, ..., 0]
-    outs[f"transposed conv (trained {args.steps} steps)"] = np.asarray(_deconv(trained["deconv"], x))[0, ..., 0]
-    outs[f"sub-pixel conv (trained {args.steps} steps)"] = np.asarray(_subpixel(trained["subpixel"], x))[0, ..., 0]
-    if args.espcn_params is not None and Path(args.espcn_params).is_file():
-        from experiments.espcn_sr_loop import build_model, init_params, load_params, super_resolve
+    if getattr(args, "unpool", True):  # not an upsampler of LR images: zeros but at the pooled maxima
+        pooled, idx = max_pool_with_indices(jnp.asarray(hr, jnp.float32)[None, ..., None], SCALE, SCALE)
+        outs["max-unpool (of the max-pooled HR)"] = np.asarray(max_unpool(pooled, idx, SCALE, SCALE))[0, ..., 0]
+    train_pairs, trained = [], {}
+    if args.steps > 0:  # the learned one-layer upsamplers (--steps 0 leaves them out)
+        train_pairs = sr_data.load_pairs(args.data_root / "sr" / "T91", SCALE, limit=args.train_images)
+        init, trained = train_upsamplers(train_pairs, args.steps, bar)
+        outs["transposed conv (bilinear init)"] = np.asarray(_deconv(init["deconv"], x))[0, ..., 0]
+        outs["sub-pixel conv (bilinear phases, untrained)"] = np.asarray(_subpixel(init["subpixel"], x))[0, ..., 0]
+        outs[f"transposed conv (trained {args.steps} steps)"] = np.asarray(_deconv(trained["deconv"], x))[0, ..., 0]
+        outs[f"sub-pixel conv (trained {args.steps} steps)"] = np.asarray(_subpixel(trained["subpixel"], x))[0, ..., 0]
+    if args.espcn is not None:  # (label, model, params)
+        from experiments.espcn_sr_loop import super_resolve
 
-        model = build_model(SCALE)
-        params = load_params(args.espcn_params, jax.device_get(init_params(model, jax.random.key(0))))
-        outs[f"ESPCN ({Path(args.espcn_params).parent.name}/{Path(args.espcn_params).name})"] = super_resolve(model, params, lr, 4)
+        label, model, params = args.espcn
+        outs[label] = super_resolve(model, params, lr, 4)
     psnrs = {k: psnr_y(hr * 255, np.clip(v, 0, 1) * 255, SCALE) for k, v in outs.items()}
 
     h, w = hr.shape
@@ -348,6 +355,12 @@ def main(argv=None) -> dict:
 
     args.out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
+    args.espcn = None
+    if args.espcn_weights != "none":
+        from experiments.demo_sections import load_espcn
+
+        model, params = load_espcn(args.espcn_weights)
+        args.espcn = (f"ESPCN ({Path(args.espcn_weights).name})", model, params)
     summary = {"command": command}
     with tqdm(total=args.steps + 3, desc="gallery", disable=args.no_progress) as bar:
         bar.set_description("conv matrix")

@@ -7,6 +7,8 @@ Writes PNG + JSON under runs/receptive_fields/. Example: python -m experiments.r
 from __future__ import annotations
 
 import argparse
+
+from experiments._cli import HelpFormatter
 import json
 from pathlib import Path
 
@@ -27,7 +29,7 @@ ERF = [("cifar_resnet20", 64), ("resnet18", 224)]
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(prog="python -m experiments.receptive_fields", description=__doc__, formatter_class=HelpFormatter)
     p.add_argument("--out", type=Path, default=Path("runs/receptive_fields"), help="output folder")
     p.add_argument("--quick", action="store_true", help="small inputs and few ERF samples (a smoke run)")
     p.add_argument("--samples", type=int, default=32, help="random inputs averaged per ERF map")

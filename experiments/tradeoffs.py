@@ -37,6 +37,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+from experiments._cli import HelpFormatter
 from experiments._paths import DEFAULT_DATA  # noqa: E402
 
 
@@ -104,7 +105,7 @@ def build(kind: str, kw: dict, num_classes: int = 10):
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m experiments.tradeoffs", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+                                formatter_class=HelpFormatter)
     p.add_argument("--data-root", type=Path, default=DEFAULT_DATA)
     p.add_argument("--out", type=Path, default=Path("runs/tradeoffs"))
     p.add_argument("--steps", type=int, default=150, help="training steps for the accuracy column")

@@ -101,10 +101,14 @@ def test_report_from_results(data_dir, outputs):
     assert json.loads((out / "summary.json").read_text())["mode"] == "smoke"
 
 
-def test_help_of_every_study():
+CLIS = ("classification_study", "tradeoffs", "gallery", "report", "demo", "classify", "espcn_sr", "receptive_fields")
+
+
+def test_help_of_every_cli_shows_defaults():
     import subprocess
     import sys
 
-    for study in ("classification_study", "tradeoffs", "gallery", "report"):
-        res = subprocess.run([sys.executable, "-m", f"experiments.{study}", "--help"], capture_output=True, text=True, timeout=60)
-        assert res.returncode == 0 and "usage" in res.stdout, study
+    for cli in CLIS:
+        res = subprocess.run([sys.executable, "-m", f"experiments.{cli}", "--help"], capture_output=True, text=True, timeout=60)
+        assert res.returncode == 0 and "usage" in res.stdout, (cli, res.stderr[-500:])
+        assert "(default:" in res.stdout, cli
