@@ -14,7 +14,7 @@ tests are first run there once (``--no-baseline`` skips this) so that a "kill" i
 that fails anyway. Then, for each mutation in ``mutations.py``: the exact ``old`` text must occur
 exactly once in its file (the ``nth`` occurrence where ``nth`` is given), otherwise the mutation
 is reported as ``stale`` and not counted; it is replaced by ``new``, only the listed test paths
-(those that exist in the copy) are run with ``pytest -x -q -p no:xdist`` under a timeout, and the
+(those that exist in the copy) are run with ``pytest -x -q -p no:xdist -m "not slow"`` under a timeout, and the
 file is restored. A non-zero pytest status is ``killed``; zero is ``survived``; running past the
 timeout is ``timeout`` (counted as killed, reported apart). Score = killed / (killed + survived +
 timeout), stale excluded.
@@ -67,8 +67,8 @@ def locate(text: str, old: str, nth: int | None) -> int | None:
     return pos
 
 
-def run_tests(copy: Path, tests: list[str], timeout: float, env: dict) -> tuple[str, float, str]:
-    cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:xdist", "-p", "no:cacheprovider", *tests]
+def run_tests(copy: Path, tests: list[str], timeout: float, env: dict, marker: str) -> tuple[str, float, str]:
+    cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:xdist", "-p", "no:cacheprovider", "-m", marker, *tests]
     t0 = time.time()
     try:
         proc = subprocess.run(cmd, cwd=copy, env=env, capture_output=True, text=True, timeout=timeout)
@@ -85,6 +85,7 @@ def main(argv=None) -> int:
     ap.add_argument("--only", action="append", default=[], help="run only this mutation (repeatable)")
     ap.add_argument("--ref", help="mutate `git archive REF` instead of the working tree")
     ap.add_argument("--timeout", type=float, default=300.0, help="seconds per mutation's test run")
+    ap.add_argument("--marker", default="not slow", help="pytest -m expression (default: the CI suite's)")
     ap.add_argument("--no-baseline", action="store_true", help="skip the unmutated run of the listed tests")
     ap.add_argument("--json", help="write per-mutation results to this file")
     args = ap.parse_args(argv)
@@ -115,7 +116,7 @@ def main(argv=None) -> int:
 
         if not args.no_baseline:
             union = sorted({t for m in selected for t in existing(m["tests"])})
-            status, secs, tail = run_tests(copy, union, args.timeout * 4, env)
+            status, secs, tail = run_tests(copy, union, args.timeout * 4, env, args.marker)
             print(f"baseline ({len(union)} paths): {status} in {secs:.0f}s  {tail}", flush=True)
             if status != "survived":
                 print("the unmutated tests do not pass: fix that first (or --no-baseline)")
@@ -132,7 +133,7 @@ def main(argv=None) -> int:
             else:
                 path.write_text(text[:pos] + m["new"] + text[pos + len(m["old"]):])
                 try:
-                    status, secs, tail = run_tests(copy, tests, args.timeout, env)
+                    status, secs, tail = run_tests(copy, tests, args.timeout, env, args.marker)
                 finally:
                     path.write_text(text)
             results.append(dict(name=m["name"], status=status, seconds=round(secs, 1), tail=tail, tests=tests))
