@@ -88,6 +88,9 @@ def main(argv=None) -> int:
     ap.add_argument("--marker", default="not slow", help="pytest -m expression (default: the CI suite's)")
     ap.add_argument("--no-baseline", action="store_true", help="skip the unmutated run of the listed tests")
     ap.add_argument("--json", help="write per-mutation results to this file")
+    ap.add_argument("--jax-cache", default=str(Path(tempfile.gettempdir()) / "jaxcnn-mutation-jax-cache"),
+                    help="JAX persistent compilation cache shared by the runs ('' to disable): most programs "
+                         "are the same from one mutation to the next, and XLA compiles dominate the run time")
     args = ap.parse_args(argv)
 
     selected = [m for m in MUTATIONS if not args.only or m["name"] in args.only]
@@ -104,6 +107,9 @@ def main(argv=None) -> int:
     env = dict(os.environ)
     env.setdefault("JAXCNN_DATA", str(root.parent / "shared" / "data"))
     env.pop("PYTHONPATH", None)
+    if args.jax_cache:  # keyed by the program's hash: a mutated program misses, an unchanged one hits
+        env.update(JAX_COMPILATION_CACHE_DIR=args.jax_cache, JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+                   JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
     results = []
     with tempfile.TemporaryDirectory(prefix="jaxcnn-mut-") as tmp:
         copy = Path(tmp) / "repo"
