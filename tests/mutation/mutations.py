@@ -107,7 +107,7 @@ MUTATIONS = [
       "fan_in = self.features // self.groups * kh * kw", "fan_in = y.shape[-1] // self.groups * kh * kw",
       [U + "test_conv_transpose.py", U + "test_conv_transpose_torch.py"]),
     m("unpool_size_ignores_padding", "jaxcnn/upsample/unpool.py", "(n - 1) * si - 2 * pi + ki",
-      "(n - 1) * si + ki", [U + "test_unpool.py"]),
+      "(n - 1) * si + ki", [U + "test_unpool_padding.py", U + "test_unpool.py"]),
     m("interp_nearest_exact_no_half", "jaxcnn/upsample/interpolate.py",
       '(_F32(0.5) if mode == "nearest-exact" else _F32(0))', "_F32(0)", [U + "test_interpolate.py"]),
     m("interp_bilinear_align_corners_off", "jaxcnn/upsample/interpolate.py",
