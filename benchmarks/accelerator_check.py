@@ -83,9 +83,11 @@ PEAK_BF16 = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L4": 121e12, "V100
 # gradients agree to ~1e-6. Train-mode BatchNorm at init is chaotic (fp32 vs fp64 gradients on the
 # CPU itself: 1.7e-2 for resnet50, 2.2e-3 for mobilenet_v2 at 128 px, batch 4), so those rows are
 # judged against a float64 CPU reference: tol = max(floor, 4 x the CPU float32's own error).
-# bf16 (8-bit mantissa) on the CPU, 128 px: resnet50 eval output 5.3e-3, mobilenet_v2 7.0e-3.
-TOL = {"forms": 1e-5, "logits": 1e-4, "eval_grads": 1e-4, "train_grads_floor": 1e-3, "train_steps_floor": 1e-4,
-       "bf16_logits": 5e-2, "bf16_grads": 1e-1, "bf16_loss": 1e-2}
+# Measured on the CPU at the device shapes (resnet50, 96 px, batch 4): fp32 vs fp64 output 5.8e-7,
+# eval-mode grads 4.6e-7, train-mode grads 2.4e-2; bf16 vs fp32 output 5.5e-3, eval-mode grads
+# 5.8e-2 (8-bit mantissa, ~50 layers each way), train loss 1.8e-3.
+TOL = {"forms": 1e-5, "logits": 1e-4, "eval_grads": 1e-3, "train_grads_floor": 1e-3, "train_steps_floor": 1e-4,
+       "bf16_logits": 5e-2, "bf16_grads": 0.15, "bf16_loss": 1e-2}
 
 # Transposed-conv speed cases: (name, y NHWC, kernel hw, C_out, stride, padding, output_padding).
 CONVT_CASES = [
@@ -106,8 +108,8 @@ class Config:
     """Shapes and repetition counts; ``full()`` for the device, ``smoke()`` for the CPU."""
 
     smoke: bool
-    corr_size: int = 128  # correctness inputs: NHWC (corr_batch, corr_size, corr_size, 3); the last
-    corr_batch: int = 4  # stage's BatchNorm then sees 4x4x4 values, enough to be well-conditioned
+    corr_size: int = 96  # correctness inputs: NHWC (corr_batch, corr_size, corr_size, 3)
+    corr_batch: int = 4
     batch: int = 256  # throughput batch (resnet50, mobilenet_v2)
     size: int = 224
     steps: int = 20  # timed steps per round
@@ -444,9 +446,13 @@ def check_models(run: Run, names=CORRECTNESS_MODELS) -> None:
                     continue
                 args[name, tag] = jax.device_put((variables, x, target), dev)
                 lowered[name, tag] = fn.lower(*args[name, tag])
-            with _x64():
-                args[name, "f64"] = jax.device_put((variables, x, target), run.cpu)
-                lowered[name, "f64"] = jax.jit(_model_program(model, task, jnp.float64)).lower(*args[name, "f64"])
+            try:
+                with _x64():
+                    args[name, "f64"] = jax.device_put((variables, x, target), run.cpu)
+                    lowered[name, "f64"] = jax.jit(_model_program(model, task, jnp.float64)).lower(*args[name, "f64"])
+            except Exception as e:  # noqa: BLE001 - no float64 here: the train rows fall back to the CPU fp32
+                run.cache["no_f64"] = f"no float64 reference ({type(e).__name__}: {e}); train rows vs CPU fp32"
+                print(f"  {run.cache['no_f64']}", flush=True)
     t = time.perf_counter()
     compiled = compile_all(lowered, run.workers)
     print(f"  compiled {len(compiled)} programs in {time.perf_counter() - t:.1f} s ({run.workers} threads)", flush=True)
@@ -457,11 +463,17 @@ def check_models(run: Run, names=CORRECTNESS_MODELS) -> None:
                 with (_x64() if tag == "f64" else contextlib.nullcontext()):
                     out[tag] = jax.device_get(compiled[name, tag](*args[name, tag]))
         out.setdefault("acc", out["cpu"])
+        out.setdefault("f64", None)
         ref, acc, f64 = out["cpu"], out["acc"], out["f64"]
         run.cache[("ref", name)] = ref
         lab = label(name, cfg.smoke)
         n = count_params(run.cache[("model", name)][2])
         run.check(f"{lab} eval output, fp32", rel_err(acc["out"], ref["out"]), TOL["logits"], params=n)
+        if f64 is None:
+            run.check(f"{lab} eval-mode loss + grads, fp32", rel_err(acc["eval"], ref["eval"]), TOL["eval_grads"])
+            run.check(f"{lab} train-mode loss + grads, fp32", rel_err(acc["train"], ref["train"]),
+                      TOL["train_grads_floor"], note=run.cache["no_f64"])
+            continue
         run.check(f"{lab} eval-mode loss + grads, fp32", rel_err(acc["eval"], ref["eval"]), TOL["eval_grads"],
                   vs_f64={"acc": rel_err(acc["eval"], f64["eval"]), "cpu": rel_err(ref["eval"], f64["eval"])})
         _vs_f64(run, f"{lab} train-mode loss + grads, fp32 vs fp64", acc["train"], ref["train"], f64["train"],
