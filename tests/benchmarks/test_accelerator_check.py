@@ -66,6 +66,13 @@ def test_accelerator_check_smoke_all_sections(tmp_path):
         assert what in names, what
 
 
+def test_without_torch_rows_say_why(tmp_path):
+    doc, _ = _run(tmp_path, "--only", "conv_transpose", "--no-torch")
+    _check_schema(doc)
+    rows = [r for r in doc["throughput"] if r["name"].startswith("conv_transpose (vjp)")]
+    assert rows and all(r["torch"] is None and r["jax"] > 0 and "torch" in r["note"] for r in rows)
+
+
 def test_bad_arguments_are_named():
     env = dict(os.environ, PYTHONPATH=str(ROOT), JAX_PLATFORMS="cpu")
     proc = subprocess.run([sys.executable, str(SCRIPT), "--smoke", "--only", "nope"], cwd=ROOT, env=env,
