@@ -128,7 +128,7 @@ class Config:
         tiny = tuple((n, (1,) + y[1:3] + (max(4, y[3] // 16),), k, max(2, c // 16), s, p, op)
                      for n, y, k, c, s, p, op in CONVT_CASES)
         return cls(smoke=True, corr_size=64, corr_batch=4, batch=2, size=32, steps=1, rounds=1,
-                   sd_model="cifar_resnet20", sd_batch=4, convt_calls=2, convt_cases=tiny)
+                   sd_model="cifar_resnet20", sd_batch=4, convt_calls=5, convt_cases=tiny)
 
 
 # Reduced overrides for --smoke: the same blocks and code paths, one block per stage, narrow.
@@ -270,12 +270,16 @@ def _peak_bytes(compiled) -> float | None:
 
 
 def median_rounds(fns: dict[str, Callable[[], float]], rounds: int, errors: dict | None = None) -> dict[str, float]:
-    """Each fn returns seconds per call for one round; rounds interleave A, B, A, B, ... ; medians.
+    """Each fn returns seconds per call for one round; rounds interleave A, B, A, B, ... with the
+    order rotated every round (so no candidate always runs first); medians.
     With ``errors``, a fn that raises is dropped from the result and its error recorded there."""
     times = {k: [] for k in fns}
     live = dict(fns)
-    for _ in range(rounds):
-        for k, f in list(live.items()):
+    for r in range(rounds):
+        keys = list(live)
+        shift = r % max(1, len(keys))
+        for k in keys[shift:] + keys[:shift]:
+            f = live[k]
             try:
                 times[k].append(f())
             except Exception as e:  # noqa: BLE001
