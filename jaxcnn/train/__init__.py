@@ -3,6 +3,7 @@ eval, checkpoints, progress), checksummed orbax checkpoints, data parallelism (m
 legacy) and the shared image datasets."""
 
 from jaxcnn.train.checkpoint import Checkpointer
+from jaxcnn.train.fit import FitResult, fit
 from jaxcnn.train.parallel import (AXIS, make_mesh, mesh_step, pmap_step, put_batch, put_replicated, replicate,
                                    select_devices, shard_batch, unreplicate)
 from jaxcnn.train.state import TrainState, create_train_state, kernel_mask, make_optimizer
@@ -10,8 +11,8 @@ from jaxcnn.train.steps import (classification_loss, count_bad_labels, make_eval
                                 regression_loss, step_rngs)
 
 __all__ = [
-    "AXIS", "Checkpointer", "TrainState", "classification_loss", "count_bad_labels", "create_train_state",
-    "kernel_mask", "make_eval_step", "make_mesh", "make_optimizer", "make_train_step", "mesh_step", "pmap_step",
+    "AXIS", "Checkpointer", "FitResult", "TrainState", "classification_loss", "count_bad_labels", "create_train_state",
+    "fit", "kernel_mask", "make_eval_step", "make_mesh", "make_optimizer", "make_train_step", "mesh_step", "pmap_step",
     "put_batch", "put_replicated", "regression_loss", "replicate", "select_devices", "shard_batch", "step_rngs",
     "unreplicate",
 ]

@@ -58,7 +58,7 @@ class Checkpointer:
     def __init__(self, directory: str | os.PathLike, every: int = 100, keep: int = 3):
         if every < 1 or keep < 1:
             raise ValueError(f"every and keep must be >= 1, got every={every}, keep={keep}")
-        self.directory = os.path.abspath(directory)
+        self.directory, self.every = os.path.abspath(directory), every
         options = ocp.CheckpointManagerOptions(save_interval_steps=every, max_to_keep=keep,
                                                enable_async_checkpointing=False, cleanup_tmp_directories=True)
         self._manager = ocp.CheckpointManager(self.directory, options=options)
@@ -68,10 +68,10 @@ class Checkpointer:
         step = int(state.step)
         if step in self._manager.all_steps():
             return False
-        if not force and not self._manager.should_save(step):
+        if not force and step % self.every:  # (orbax alone would also save the first step it sees)
             return False
         tree = _to_tree(state)
-        return self._manager.save(step, args=ocp.args.StandardSave(tree), force=force,
+        return self._manager.save(step, args=ocp.args.StandardSave(tree), force=True,
                                   custom_metadata={"checksums": checksums(tree)})
 
     def all_steps(self) -> list[int]:

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from jaxcnn.train import state as st, steps
-from train_tiny import TinyCNN
+from train_tiny import CutoutNet, TinyCNN, cut_loss as _cut_loss
 
 RNG = np.random.default_rng(0)
 
@@ -185,21 +185,6 @@ def test_custom_regression_loss_matches_closed_form():
     assert int(m["skipped"]) == 0 and "bad_labels" not in m
     with pytest.raises(TypeError, match="loss_fn must return"):
         jax.jit(steps.make_train_step(loss_fn=lambda o, b: jnp.mean(o)))(state, {"image": x})
-
-
-class CutoutNet(nn.Module):
-    """Cutout on its own 'augment' stream, then a linear classifier; returns the cut images too."""
-
-    @nn.compact
-    def __call__(self, x, train=False):
-        from jaxcnn.regularizers import Cutout
-        cut = Cutout(4, rng_collection="augment")(x, deterministic=not train)
-        return {"logits": nn.Dense(10)(cut.reshape(x.shape[0], -1)), "cut": cut}
-
-
-def _cut_loss(outputs, batch):
-    loss, aux = steps.classification_loss(outputs["logits"], batch["label"])
-    return loss, {**aux, "cut_fraction": jnp.mean(outputs["cut"] == 0)}
 
 
 def test_augment_stream_feeds_cutout():
