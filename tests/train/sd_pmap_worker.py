@@ -1,8 +1,8 @@
 """Subprocess worker: batch-mode stochastic depth with synchronised BatchNorm on 4 devices.
 
 Run with XLA_FLAGS=--xla_force_host_platform_device_count=4. Prints one JSON line: per-device
-losses under pmap, max abs differences from one device on the global batch (the oracle), and the
-row/batch masks each device draws from the step's keys.
+losses under pmap, max abs differences of pmap and of ``fit`` on a mesh of 4 from one device on the
+global batch (the oracle), and the row/batch masks each device draws from the step's keys.
 """
 
 import json
@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxcnn.regularizers import StochasticDepth
-from jaxcnn.train import parallel, state as st, steps
+from jaxcnn.train import fit, parallel, state as st, steps
 from train_tiny import small_resnet
 
 N, STEPS, BATCH, SIZE = 4, 3, 16, 8
@@ -49,6 +49,13 @@ def run_pmap():
     return parallel.unreplicate(state), losses
 
 
+def run_fit_mesh():
+    """``fit`` on a mesh of N (no bn_axis_name: under jit the statistics are already global)."""
+    data = batches()
+    res = fit(init(stochastic_depth=0.5), lambda step: data[step], STEPS, devices=N, progress=False)
+    return res.state, [r["loss"] for r in res.history], res.devices
+
+
 def max_diff(a, b):
     return max(float(np.max(np.abs(np.asarray(x) - np.asarray(y)))) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
 
@@ -74,10 +81,16 @@ if __name__ == "__main__":
     _, plain_losses = run_one()
     pm_state, pm_losses = run_pmap()
     row, batch = device_masks()
+    fit_state, fit_losses, fit_devices = run_fit_mesh()
     print(json.dumps({
         "devices": jax.device_count(), "pmap_losses": pm_losses, "ref_losses": ref_losses, "plain_losses": plain_losses,
         "pmap_vs_one": {"loss": float(np.max(np.abs(np.array(pm_losses)[:, 0] - ref_losses))),
                         "params": max_diff(pm_state.params, ref_state.params),
                         "batch_stats": max_diff(pm_state.batch_stats, ref_state.batch_stats),
                         "opt_state": max_diff(pm_state.opt_state, ref_state.opt_state)},
+        "fit_devices": fit_devices,
+        "fit_vs_one": {"loss": float(np.max(np.abs(np.array(fit_losses) - ref_losses))),
+                       "params": max_diff(fit_state.params, ref_state.params),
+                       "batch_stats": max_diff(fit_state.batch_stats, ref_state.batch_stats),
+                       "opt_state": max_diff(fit_state.opt_state, ref_state.opt_state)},
         "row_masks": row, "batch_masks": batch}))
