@@ -125,6 +125,7 @@ def fit(
     log_every: int = 1,
     progress: bool = True,
     desc: str = "fit",
+    on_step: Callable[[int, dict], None] | None = None,
 ) -> FitResult:
     """Train for ``steps`` steps (counted from 0, so a resumed run stops at the same step).
 
@@ -147,6 +148,8 @@ def fit(
       already holds checkpoints is refused.
     Devices: ``mesh``, or a 1-D mesh over ``devices`` (a count or a list; default all devices
       of all processes).
+    on_step: called as ``on_step(step, metrics)`` after every step (host floats), e.g. to drive an
+      outer progress bar.
     Safety: a label outside ``[0, num_classes)`` raises ``ValueError`` before the step runs (the
       built-in classification loss); steps the jitted step skips (see ``steps.py``) are counted,
       and ``max_skipped`` of them in a row raise ``FloatingPointError``.
@@ -259,6 +262,8 @@ def fit(
                     ckpt.save(state, force=done == steps)
                 bar.set_postfix(loss=f"{m['loss']:.4g}", skipped=result.skipped_steps, refresh=False)
                 bar.update()
+                if on_step is not None:
+                    on_step(done, m)
     finally:
         if log is not None:
             log.close()
