@@ -26,6 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from tqdm import tqdm
 
 from jaxcnn.train import parallel
 from jaxcnn.train.checkpoint import Checkpointer
@@ -220,8 +221,6 @@ def fit(
     eval_at = _eval_steps(eval_every, steps) if evaluate is not None else set()
 
     # ---- loop ----------------------------------------------------------------------------------
-    from tqdm import tqdm  # the progress bar is the trainer's only optional-looking import
-
     result = FitResult(state=state, start_step=start, devices=n_dev)
     log = open(metrics_path, "a") if metrics_path is not None and main_process else None
     window, run_skipped, t0 = [], 0, time.perf_counter()
