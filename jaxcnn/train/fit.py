@@ -128,7 +128,8 @@ def fit(
     desc: str = "fit",
     on_step: Callable[[int, dict], None] | None = None,
 ) -> FitResult:
-    """Train for ``steps`` steps (counted from 0, so a resumed run stops at the same step).
+    """Train until ``state.step == steps`` (counted from 0: a resumed run, or a state that has already
+    trained, runs only the steps it lacks and stops where an uninterrupted run would).
 
     Model and data:
       model_or_state: a Flax module (then ``tx`` is required; it is initialised from ``seed`` on
@@ -207,7 +208,7 @@ def fit(
     state = parallel.put_replicated(state, mesh)
     if resume and ckpt is not None and ckpt.latest_step() is not None:
         state = ckpt.restore(state)
-    start = int(jax.device_get(state.step)) if resume else 0
+    start = int(jax.device_get(state.step))  # a trained TrainState continues from its own step
     if metrics_path is not None and main_process:
         if resume:
             truncate_metrics(metrics_path, start)
