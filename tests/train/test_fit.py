@@ -3,6 +3,7 @@ resume, host-side label checks, and an open loss / second random stream. The mes
 runs in ``sd_pmap_worker.py`` (test_parallel.py); the SIGKILL resume through the CLI in test_cli.py."""
 
 import json
+import shutil
 
 import jax
 import jax.numpy as jnp
@@ -58,11 +59,12 @@ def test_fit_equals_a_plain_jit_loop_and_logs(tmp_path):
 
 def test_resume_is_bit_identical(tmp_path):
     full = fit(_fresh(), batch_at, 5, out=tmp_path / "full", ckpt_every=2, progress=False)
-    fit(_fresh(), batch_at, 3, out=tmp_path / "cut", ckpt_every=2, progress=False)  # "killed" after step 3
+    fit(_fresh(), batch_at, 3, out=tmp_path / "cut", ckpt_every=2, progress=False)
+    shutil.rmtree(tmp_path / "cut" / "ckpt" / "3")  # as if killed after logging step 3, before its save
     with pytest.raises(ValueError, match="already holds checkpoints"):
         fit(_fresh(), batch_at, 5, out=tmp_path / "cut", ckpt_every=2, progress=False)
     resumed = fit(_fresh(), batch_at, 5, out=tmp_path / "cut", ckpt_every=2, resume=True, progress=False)
-    assert resumed.start_step == 3
+    assert resumed.start_step == 2
     assert all(np.array_equal(a, b) for a, b in zip(_leaves(full.state), _leaves(resumed.state)))
     assert (tmp_path / "full" / "metrics.jsonl").read_text() == (tmp_path / "cut" / "metrics.jsonl").read_text()
 
