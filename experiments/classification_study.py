@@ -3,11 +3,11 @@ and Cutout on the CIFAR-10 subset (fixed stratified 4,000 / 1,000 split) and MNI
 
     python -m experiments.classification_study [--quick | --smoke] [--seeds 3] [--steps 300]
 
-Every arm trains the same ``cifar_resnet20`` with the engine behind ``experiments.classify``
-(``jaxcnn.train``: same batches per (seed, step), same SGD + cosine schedule, same jit step and
-evaluation); only the arm's model options or the Cutout hook differ. Cutout has no CLI flag, so
-it is applied inside the jitted step to the normalised batch (fill 0 = the dataset mean), with its
-own key stream folded from the state's RNG and the step. Writes ``runs/classification_study/``:
+Every arm trains the same ``cifar_resnet20`` through ``jaxcnn.train.fit``, as ``experiments.classify``
+does (same batches per (seed, step), same SGD + cosine schedule, same jit step and evaluation); only
+the arm's model options differ. The Cutout arm is the same network behind a ``Cutout`` layer (on the
+normalised batch, fill 0 = the dataset mean) that draws from its own ``'augment'`` random stream,
+which the train step derives from the state's key and the step. Writes ``runs/classification_study/``:
 ``summary.json`` (every run and mean +- std per arm), ``table.md`` and ``curves.png``.
 """
 
@@ -37,7 +37,7 @@ ARMS = {
 }
 CUTOUT_SIZE = {"cifar10": 16, "mnist": 8}  # 16: the paper's CIFAR-10 setting; 8 for MNIST: our choice
 AUGMENT = {"cifar10": True, "mnist": False}  # crop + flip; flips make no sense for digits
-_CUTOUT_STREAM = 0xC07  # folded into the state's RNG so Cutout's keys never equal the dropout keys
+CUTOUT_STREAMS = ("dropout", "augment")  # Cutout draws from 'augment', never from the dropout keys
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -82,64 +82,66 @@ def enable_compile_cache(folder: Path = Path("runs/.jax_cache")):
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
 
 
-def make_step(cutout_size: int | None):
-    """The CLI's train step, with Cutout applied first when ``cutout_size`` is set."""
+def with_cutout(model, size: int):
+    """``model`` behind ``Cutout(size)`` on the ``'augment'`` stream (identity at test time)."""
+    import flax.linen as nn
+
+    from jaxcnn.regularizers import Cutout
+
+    class CutoutThen(nn.Module):
+        inner: nn.Module
+        size: int
+
+        @nn.compact
+        def __call__(self, x, train: bool = False):
+            x = Cutout(self.size, rng_collection="augment")(x, deterministic=not train)
+            return self.inner(x, train=train)
+
+    return CutoutThen(model, size)
+
+
+def make_step(cutout_size: int | None = None):
+    """The jitted train step of an arm (with the ``'augment'`` stream when ``cutout_size`` is set)."""
     import jax
 
-    from jaxcnn.regularizers import cutout
     from jaxcnn.train import make_train_step
 
-    base = make_train_step("classify")
-    if not cutout_size:
-        return jax.jit(base, donate_argnums=0)
-
-    def step(state, batch):
-        key = jax.random.fold_in(jax.random.fold_in(state.rng, _CUTOUT_STREAM), state.step)
-        return base(state, {**batch, "image": cutout(key, batch["image"], cutout_size)})
-
-    return jax.jit(step, donate_argnums=0)
+    return jax.jit(make_train_step(rng_streams=CUTOUT_STREAMS if cutout_size else ("dropout",)), donate_argnums=0)
 
 
 def train_run(ds, model, seed: int, steps: int, batch_size: int, lr: float, augment: bool,
               cutout_size: int | None, evals: int, bar=None, warmup: int = 0) -> dict:
-    """Train ``model`` (a dict of ``create_model(MODEL, ...)`` options, or a module) for ``steps``;
-    returns the per-step train metrics and times, and the test metrics at ``evals`` points.
-    ``warmup`` steps ramp the learning rate linearly from 0 before the cosine decay."""
-    import jax
-    import jax.numpy as jnp
+    """Train ``model`` (a dict of ``create_model(MODEL, ...)`` options, or a module) for ``steps``
+    with ``jaxcnn.train.fit``; returns the per-step train metrics and times, and the test metrics at
+    ``evals`` points. ``warmup`` steps ramp the learning rate linearly from 0 before the cosine decay."""
     import optax
 
-    from experiments.classify_loop import evaluate
     from jaxcnn.models import create_model
-    from jaxcnn.train import create_train_state, make_eval_step, make_optimizer
-    from jaxcnn.train import data
+    from jaxcnn.train import data, fit, make_optimizer
 
     if isinstance(model, dict):
         model = create_model(MODEL, num_classes=ds.num_classes, in_channels=ds.image_shape[-1], **model)
+    if cutout_size:
+        model = with_cutout(model, cutout_size)
     sched = (optax.warmup_cosine_decay_schedule(0.0, lr, warmup, steps) if warmup
              else optax.cosine_decay_schedule(lr, steps))
-    tx = make_optimizer(sched, 0.9, 5e-4)
-    state = create_train_state(model, jax.random.key(seed), jnp.zeros((1,) + ds.image_shape), tx)
-    step_fn, eval_step = make_step(cutout_size), jax.jit(make_eval_step("classify"))
     eval_at = sorted({round(steps * (k + 1) / evals) for k in range(evals)})
-    losses, accs, tests, step_s = [], [], [], []
-    t0 = time.perf_counter()
-    for step in range(steps):
-        batch = data.train_batch(ds, batch_size, step, seed, augment)
-        t_step = time.perf_counter()
-        state, m = step_fn(state, batch)
-        m = jax.device_get(m)  # blocks until the step is done
-        step_s.append(time.perf_counter() - t_step)
-        losses.append(float(m["loss"]))
-        accs.append(float(m["accuracy"]))
-        if step + 1 in eval_at:
-            tests.append({"step": step + 1, **evaluate(state, ds, 250, eval_step)})
+
+    def tick(step, m):
         if bar is not None:
             bar.update()
-            bar.set_postfix(loss=f"{losses[-1]:.3f}")
-    return {"seed": seed, "steps": steps, "train_loss": losses, "train_accuracy": accs, "evals": tests,
+            bar.set_postfix(loss=f"{m['loss']:.3f}")
+
+    res = fit(model, lambda step: data.train_batch(ds, batch_size, step, seed, augment), steps,
+              tx=make_optimizer(sched, 0.9, 5e-4), seed=seed,
+              rng_streams=CUTOUT_STREAMS if cutout_size else ("dropout",),
+              eval_data=lambda: data.eval_batches(ds, 250), eval_every=eval_at, devices=1, progress=False,
+              on_step=tick)
+    tests = [{"step": r["step"], **{k: v for k, v in r.items() if k.startswith("test_")}} for r in res.evals]
+    return {"seed": seed, "steps": steps, "train_loss": [r["loss"] for r in res.history],
+            "train_accuracy": [r["accuracy"] for r in res.history], "evals": tests,
             "test_accuracy": tests[-1]["test_accuracy"], "test_loss": tests[-1]["test_loss"],
-            "wall_s": time.perf_counter() - t0, "step_s": step_s}
+            "wall_s": res.wall_s, "step_s": res.step_s}
 
 
 def aggregate(runs: list[dict]) -> dict:

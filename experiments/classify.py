@@ -1,8 +1,11 @@
 """Train an image classifier: ``python -m experiments.classify --model cifar_resnet20 --dataset cifar10``.
 
-Writes ``OUT/metrics.jsonl`` (one JSON object per step: ``step``, ``loss``, ...), checkpoints in
-``OUT/ckpt`` and ``OUT/summary.json`` (final metrics, throughput). ``--resume`` continues from the
-latest checkpoint to bit-identical results: batches and keys depend only on ``(seed, step)``.
+Trains through ``jaxcnn.train.fit`` (jit on a device mesh: ``--parallel mesh --devices N``; the legacy
+``pmap`` path stays in the library, ``jaxcnn.train.pmap_step``, but not in this CLI). Writes
+``OUT/metrics.jsonl`` (one JSON object per step: ``step``, ``loss``, ...; the test metrics on the last
+row), checkpoints in ``OUT/ckpt`` and ``OUT/summary.json`` (final metrics, throughput). ``--resume``
+continues from the latest checkpoint to bit-identical results: batches and keys depend only on
+``(seed, step)``.
 ``--model`` is a registry name (``jaxcnn.models.list_models()``) or ``package.module:factory``.
 """
 
@@ -13,10 +16,8 @@ import argparse
 from experiments._cli import HelpFormatter
 import ast
 import importlib
-import json
 import os
 import sys
-from pathlib import Path
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -35,14 +36,16 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--schedule", choices=("cosine", "constant"), default="cosine")
     p.add_argument("--augment", action="store_true", help="random crop + flip")
     p.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32", help="compute dtype")
-    p.add_argument("--parallel", choices=("none", "pmap", "mesh"), default="none")
+    p.add_argument("--parallel", choices=("none", "mesh"), default="none",
+                   help="none: one device; mesh: jit over --devices (default all) with the batch sharded")
     p.add_argument("--devices", type=int, default=None, help="device count (on CPU, forces N host devices)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="runs/classify")
     p.add_argument("--resume", action="store_true")
     p.add_argument("--ckpt-every", type=int, default=100)
     p.add_argument("--keep", type=int, default=3)
-    p.add_argument("--max-nonfinite", type=int, default=5, help="stop after this many skipped steps in a row")
+    p.add_argument("--max-nonfinite", type=int, default=5,
+                   help="stop after this many skipped steps (non-finite, bad labels) in a row")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
     for name in ("steps", "batch_size", "ckpt_every", "keep"):
@@ -81,13 +84,6 @@ def build_model(name: str, num_classes: int, in_channels: int, bn_axis_name: str
     if name not in list_models():
         raise ValueError(f"unknown model {name!r}; choose from {sorted(list_models())} or pass module:factory")
     return create_model(name, **kw)
-
-
-def truncate_metrics(path: Path, last_step: int):
-    """Keep the lines of steps <= ``last_step``: a resumed run rewrites what came after."""
-    if path.exists():
-        lines = [ln for ln in path.read_text().splitlines() if ln.strip() and json.loads(ln)["step"] <= last_step]
-        path.write_text("".join(ln + "\n" for ln in lines))
 
 
 def main(argv=None) -> dict:

@@ -15,6 +15,13 @@ make E[train output] equal the test output. Only the batch mode can skip the bra
 and only through a real conditional (:func:`stochastic_residual`); a 0/1 mask still runs it.
 
 Survival schedules (:func:`survival_probabilities`) also differ between sources: see there.
+
+Data parallelism: a batch-mode coin decides for the *global* batch, so every device and process
+must draw the same one (under ``pmap`` with synchronised BatchNorm, devices that take different
+branches deadlock or crash in the collective). It is drawn from the stream
+``global_stream(rng_collection)`` (``'dropout_global'``) when the caller provides it, else from
+``rng_collection``. ``jaxcnn.train.make_train_step`` provides both: per-device keys for masks,
+one key for every device for coins.
 """
 
 from __future__ import annotations
@@ -31,6 +38,17 @@ from jaxcnn.regularizers._checks import check_batched, check_choice, check_key, 
 MODES = ("row", "batch")
 TEST_RULES = ("paper", "inverted")
 SCHEDULE_RULES = ("paper", "timm", "torchvision", "uniform")
+
+
+def global_stream(rng_collection: str) -> str:
+    """Name of the stream whose key is the same on every device: ``rng_collection + '_global'``."""
+    return f"{rng_collection}_global"
+
+
+def _coin_key(module: nn.Module, rng_collection: str) -> jax.Array:
+    # One coin for the global batch: the device-independent stream when the caller gave one.
+    name = global_stream(rng_collection)
+    return module.make_rng(name if module.has_rng(name) else rng_collection)
 
 
 def survival_probabilities(num_blocks: int, final_survival: float = 0.5, rule: str = "paper") -> tuple[float, ...]:
@@ -94,8 +112,9 @@ class StochasticDepth(nn.Module):
 
     ``test_rule='inverted'`` (default, torchvision/timm): scale by 1/p in training, identity at
     test. ``'paper'``: no train-time scale, multiply by p = 1 - drop_rate at test. The key comes
-    from ``make_rng(rng_collection)``; training without that rng raises (Flax's error), except
-    with ``drop_rate == 0`` where, like ``nn.Dropout``, nothing is drawn.
+    from ``make_rng(rng_collection)`` (a batch-mode coin from ``global_stream(rng_collection)``
+    when given, see the module docstring); training without that rng raises (Flax's error),
+    except with ``drop_rate == 0`` where, like ``nn.Dropout``, nothing is drawn.
     """
 
     drop_rate: float
@@ -114,7 +133,7 @@ class StochasticDepth(nn.Module):
             return x if self.test_rule == "inverted" else x * jnp.asarray(1.0 - drop_rate, x.dtype)
         if static_value(drop_rate) == 0.0:
             return x
-        key = self.make_rng(self.rng_collection)
+        key = _coin_key(self, self.rng_collection) if self.mode == "batch" else self.make_rng(self.rng_collection)
         return stochastic_depth(key, x, drop_rate, self.mode, scale_by_keep=self.test_rule == "inverted")
 
 
@@ -141,7 +160,8 @@ def stochastic_residual(
       (``Conv_0``) are counted per lifted clone and can differ between init and apply.
     * ``survival_prob`` is p_l for this block (e.g. from :func:`survival_probabilities`),
       static or traced.
-    * ``mode='batch'`` (paper): one coin per call from ``module.make_rng(rng_collection)``;
+    * ``mode='batch'`` (paper): one coin per call, from the stream ``global_stream(rng_collection)``
+      if the caller provides it (the same on every device), else from ``rng_collection``;
       ``nn.cond`` runs the branch only when kept, so a dropped branch costs no forward or
       backward compute under ``jit``, its params get exactly zero gradient and its BatchNorm
       ``batch_stats`` are returned unchanged. Under ``jax.vmap`` the cond becomes a select and
@@ -168,7 +188,7 @@ def stochastic_residual(
             y = y * p
         return shortcut + y.astype(dtype)
 
-    key = module.make_rng(rng_collection)
+    key = _coin_key(module, rng_collection) if mode == "batch" else module.make_rng(rng_collection)
     scale = 1.0 / jnp.maximum(p, jnp.finfo(jnp.float32).tiny) if inverted else jnp.ones(())
     scale = jnp.asarray(scale, dtype)
     if mode == "row":

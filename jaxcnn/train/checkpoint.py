@@ -1,14 +1,17 @@
-"""Orbax checkpoints of a ``TrainState``: periodic, atomic, keep-last-N, restore latest.
+"""Orbax checkpoints of a ``TrainState``: periodic, atomic, keep-last-N, checksummed, restore latest.
 
 Orbax writes each step into a temporary directory and renames it when complete, so a run
 killed mid-save leaves only whole checkpoints (partial ones are cleaned up on the next start).
-Restoring never deletes anything: if the latest checkpoint is corrupt or does not fit the
-model, ``restore`` raises ``ValueError`` and the earlier ones stay on disk.
+Orbax catches truncated or missing files but not flipped bytes, so every array's CRC-32 (with
+its dtype and shape) is stored in the step's metadata and checked on restore. Restoring never
+deletes anything: if the latest checkpoint is corrupt or does not fit the model, ``restore``
+raises ``ValueError`` naming the step and the earlier ones stay on disk.
 """
 
 from __future__ import annotations
 
 import os
+import zlib
 
 import jax
 import numpy as np
@@ -23,6 +26,22 @@ def _to_tree(state: TrainState) -> dict:
             "opt_state": state.opt_state, "rng": jax.random.key_data(state.rng)}
 
 
+def _host(x) -> np.ndarray:
+    # A replicated global array (multi-host included) has its whole value on every process.
+    if isinstance(x, jax.Array) and not x.is_fully_addressable and x.is_fully_replicated:
+        return np.asarray(x.addressable_data(0))
+    return np.asarray(jax.device_get(x))
+
+
+def checksums(tree) -> dict[str, str]:
+    """``{path: 'dtype(shape):crc32'}`` of every array leaf of ``tree``."""
+    def one(x):
+        a = np.ascontiguousarray(_host(x))
+        return f"{a.dtype}{tuple(a.shape)}:{zlib.crc32(a.tobytes()):08x}"
+    flat, _ = jax.tree_util.tree_flatten_with_path(tree)
+    return {jax.tree_util.keystr(path): one(x) for path, x in flat}
+
+
 def _from_tree(tree: dict, template: TrainState) -> TrainState:
     impl = jax.random.key_impl(template.rng)
     return template.replace(step=tree["step"], params=tree["params"], batch_stats=tree["batch_stats"],
@@ -30,12 +49,16 @@ def _from_tree(tree: dict, template: TrainState) -> TrainState:
 
 
 class Checkpointer:
-    """Save every ``every`` steps into ``directory``, keeping the newest ``keep``."""
+    """Save a ``TrainState`` every ``every`` steps into ``directory``, keeping the newest ``keep``.
+
+    Saves are synchronous and atomic; each carries the checksums of its arrays, verified by
+    :meth:`restore`. Use as a context manager, or call :meth:`close`.
+    """
 
     def __init__(self, directory: str | os.PathLike, every: int = 100, keep: int = 3):
         if every < 1 or keep < 1:
             raise ValueError(f"every and keep must be >= 1, got every={every}, keep={keep}")
-        self.directory = os.path.abspath(directory)
+        self.directory, self.every = os.path.abspath(directory), every
         options = ocp.CheckpointManagerOptions(save_interval_steps=every, max_to_keep=keep,
                                                enable_async_checkpointing=False, cleanup_tmp_directories=True)
         self._manager = ocp.CheckpointManager(self.directory, options=options)
@@ -45,12 +68,18 @@ class Checkpointer:
         step = int(state.step)
         if step in self._manager.all_steps():
             return False
-        return self._manager.save(step, args=ocp.args.StandardSave(_to_tree(state)), force=force)
+        if not force and step % self.every:  # (orbax alone would also save the first step it sees)
+            return False
+        tree = _to_tree(state)
+        return self._manager.save(step, args=ocp.args.StandardSave(tree), force=True,
+                                  custom_metadata={"checksums": checksums(tree)})
 
     def all_steps(self) -> list[int]:
+        """The steps on disk, oldest first."""
         return sorted(self._manager.all_steps())
 
     def latest_step(self) -> int | None:
+        """The newest step on disk, or ``None``."""
         return self._manager.latest_step()
 
     def restore(self, template: TrainState, step: int | None = None) -> TrainState:
@@ -72,7 +101,17 @@ class Checkpointer:
         want = jax.tree.map(lambda a: (a.shape, np.dtype(a.dtype)), target)
         if got != want:
             raise self._bad(step, steps, "shapes or dtypes differ from the model's")
+        self._verify(step, steps, tree)
         return _from_tree(tree, template)
+
+    def _verify(self, step, steps, tree):
+        stored = (self._manager.metadata(step).custom_metadata or {}).get("checksums")
+        if stored is None:
+            raise self._bad(step, steps, "no checksums stored with it (saved by an older version?)")
+        now = checksums(tree)
+        wrong = sorted(k for k in stored if stored[k] != now.get(k)) + sorted(set(now) - set(stored))
+        if wrong:
+            raise self._bad(step, steps, f"checksum mismatch in {len(wrong)} array(s), e.g. {wrong[:3]}")
 
     def _bad(self, step, steps, why) -> ValueError:
         older = [s for s in steps if s < step]
@@ -82,6 +121,7 @@ class Checkpointer:
                           f"model/optimiser: {str(why)[:300]}{hint}")
 
     def close(self):
+        """Finish pending work and release the manager."""
         self._manager.close()
 
     def __enter__(self):

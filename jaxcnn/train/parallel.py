@@ -1,12 +1,16 @@
-"""Data parallelism three ways, each meant to compute what one device computes on the global batch.
+"""Data parallelism, each path meant to compute what one device computes on the global batch.
 
-* ``pmap``: one replica per device; ``make_train_step(axis_name=AXIS)`` averages gradients and
-  the model's BatchNorm must be built with the same ``axis_name`` to synchronise statistics.
-* ``mesh``: ``jax.jit`` with the batch sharded over a 1-D ``Mesh`` and the state replicated;
-  XLA inserts the collectives, so the plain (``axis_name=None``) step is already global,
-  BatchNorm statistics included. Do not add a ``pmean``.
+* ``mesh`` (the path ``fit`` takes): ``jax.jit`` with the batch sharded over a 1-D ``Mesh`` and
+  the state replicated; XLA inserts the collectives, so the plain (``axis_name=None``) step is
+  already global, BatchNorm statistics included. Do not add a ``pmean``.
 * multi-host: the ``mesh`` path over ``jax.devices()`` after ``jax.distributed.initialize``;
   each process feeds its slice of the global batch (``put_batch``).
+* ``pmap`` (legacy: ``jax.pmap`` is in maintenance mode since JAX 0.8, reimplemented on ``jit`` +
+  ``shard_map``): one replica per device; ``make_train_step(axis_name=AXIS)`` averages gradients
+  and the model's BatchNorm must be built with the same ``axis_name`` to synchronise statistics.
+  Random streams are folded with the device index, except the ``'<stream>_global'`` companions
+  (one batch-mode stochastic-depth coin for all devices; see ``steps.step_rngs``). Kept for
+  existing code and as a cross-check; new code should use ``fit`` or ``mesh_step``.
 """
 
 from __future__ import annotations
@@ -62,7 +66,8 @@ def shard_batch(batch: dict, num_devices: int) -> dict:
 
 
 def pmap_step(step_fn: Callable, devices: Sequence, donate: bool = True) -> Callable:
-    """``jax.pmap`` a step built with ``axis_name=AXIS`` over ``devices``."""
+    """``jax.pmap`` a step built with ``axis_name=AXIS`` over ``devices`` (legacy path; see the module
+    docstring)."""
     return jax.pmap(step_fn, axis_name=AXIS, devices=list(devices), donate_argnums=(0,) if donate else ())
 
 
@@ -74,10 +79,12 @@ def make_mesh(devices: Sequence | None = None) -> Mesh:
 
 
 def replicated(mesh: Mesh) -> NamedSharding:
+    """Every device holds the whole value (the train state)."""
     return NamedSharding(mesh, P())
 
 
 def batch_sharding(mesh: Mesh) -> NamedSharding:
+    """The leading (batch) axis split over the mesh."""
     return NamedSharding(mesh, P(AXIS))
 
 

@@ -1,28 +1,41 @@
-"""Jit-able train and eval steps for classification and image-to-image regression.
+"""Jit-able train and eval steps: built-in classification and regression losses, or your own.
 
-Non-finite policy: a step whose loss or gradients are not finite is *skipped* (params,
-batch_stats and optimiser state are left as they were), the step counter still advances (so
-the next step draws fresh data and keys), and the step's metrics carry ``nonfinite = 1``.
-Callers decide when repeated skips mean divergence (the CLI stops with a message).
+Skip policy: a step is *skipped* (params, batch_stats and optimiser state left bitwise as they
+were) when its loss or gradients are not finite, when the update itself makes params, statistics
+or optimiser state non-finite (a NaN learning rate), or when a label of the built-in
+classification loss lies outside ``[0, num_classes)`` (one-hot of such a label is all zeros: the
+loss would silently ignore the sample). The step counter still advances, so the next step draws
+fresh data and keys, and the metrics say why: ``skipped`` (0/1), ``nonfinite`` (0/1, loss,
+gradients or update), ``nonfinite_update`` (0/1, the update alone) and, for the built-in
+classification loss, ``bad_labels`` (how many). Callers decide when repeated skips mean
+divergence (``fit`` stops with a message; it also refuses bad labels on the host).
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable
+import zlib
+from typing import Any, Callable, Sequence
 
 import jax
 import jax.numpy as jnp
 import optax
 
+from jaxcnn.regularizers.stochastic_depth import global_stream
 from jaxcnn.train.state import TrainState
 
 TASKS = ("classify", "regress")
+LossFn = Callable[[Any, dict], tuple[jax.Array, dict]]
 
 
 def _cast_floats(tree, dtype):
     if dtype is None:
         return tree
     return jax.tree.map(lambda a: a.astype(dtype) if jnp.issubdtype(a.dtype, jnp.floating) else a, tree)
+
+
+def _all_finite(tree) -> jax.Array:
+    leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree) if jnp.issubdtype(x.dtype, jnp.inexact)]
+    return jnp.all(jnp.stack(leaves)) if leaves else jnp.array(True)
 
 
 def classification_loss(logits, labels, label_smoothing: float = 0.0, mask=None):
@@ -45,74 +58,141 @@ def regression_loss(pred, target, mask=None):
     return mse, {"psnr": psnr}
 
 
-def _check(task: str, label_smoothing: float):
+def count_bad_labels(labels, num_classes: int) -> jax.Array:
+    """How many ``labels`` lie outside ``[0, num_classes)``."""
+    labels = jnp.asarray(labels)
+    return jnp.sum((labels < 0) | (labels >= num_classes)).astype(jnp.int32)
+
+
+def _stream_id(name: str) -> int:
+    # A stable 31-bit number per stream name (Python's hash() changes between processes).
+    return zlib.crc32(name.encode()) & 0x7FFFFFFF
+
+
+def step_rngs(rng: jax.Array, step, streams: Sequence[str] = ("dropout",), axis_name: str | None = None) -> dict:
+    """The keys of one train step, one per named stream, all derived from ``(rng, step)``.
+
+    Stream ``s`` gets ``fold_in(fold_in(rng, step), crc32(s))``; under ``pmap`` (``axis_name``
+    set) it is further folded with the device index, so masks differ across devices. Each
+    stream also has a companion ``global_stream(s)`` (``s + '_global'``), never folded with the
+    device index: the same on every device and process, for decisions about the whole global
+    batch (the batch-mode stochastic-depth coin reads ``'dropout_global'``).
+    """
+    base = jax.random.fold_in(rng, step)
+    rngs = {}
+    for s in streams:
+        key = jax.random.fold_in(base, _stream_id(s))
+        rngs[s] = key if axis_name is None else jax.random.fold_in(key, jax.lax.axis_index(axis_name))
+        rngs[global_stream(s)] = jax.random.fold_in(base, _stream_id(global_stream(s)))
+    return rngs
+
+
+def _check(task: str, label_smoothing: float, loss_fn, rng_streams=("dropout",)):
     if task not in TASKS:
         raise ValueError(f"task must be one of {TASKS}, got {task!r}")
     if not 0.0 <= label_smoothing < 1.0:
         raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
+    if loss_fn is not None and not callable(loss_fn):
+        raise TypeError(f"loss_fn must be callable (outputs, batch) -> (loss, metrics), got {loss_fn!r}")
+    if isinstance(rng_streams, str) or not all(isinstance(s, str) and s for s in rng_streams):
+        raise TypeError(f"rng_streams must be a sequence of stream names, got {rng_streams!r}")
+    if len(set(rng_streams)) != len(rng_streams):
+        raise ValueError(f"rng_streams has duplicates: {rng_streams!r}")
+
+
+def _loss(task, label_smoothing, loss_fn, outputs, batch):
+    """(loss, metrics, bad_labels or None) of the built-in loss of ``task`` or of ``loss_fn``."""
+    if loss_fn is not None:
+        result = loss_fn(outputs, batch)
+        if not (isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], dict)):
+            raise TypeError(f"loss_fn must return (loss, metrics_dict), got {type(result).__name__}")
+        return result[0], result[1], None
+    if task == "classify":
+        loss, aux = classification_loss(outputs, batch["label"], label_smoothing, batch.get("mask"))
+        return loss, aux, count_bad_labels(batch["label"], outputs.shape[-1])
+    loss, aux = regression_loss(outputs, batch["target"], batch.get("mask"))
+    return loss, aux, None
 
 
 def make_train_step(task: str = "classify", label_smoothing: float = 0.0, compute_dtype: Any = None,
-                    axis_name: str | None = None) -> Callable[[TrainState, dict], tuple[TrainState, dict]]:
+                    axis_name: str | None = None, *, loss_fn: LossFn | None = None,
+                    rng_streams: Sequence[str] = ("dropout",),
+                    input_key: str = "image") -> Callable[[TrainState, dict], tuple[TrainState, dict]]:
     """Build ``train_step(state, batch) -> (state, metrics)`` (not yet jitted).
 
-    ``batch`` holds ``'image'`` and ``'label'`` (classify) or ``'target'`` (regress).
+    Model contract: the step calls ``state.apply_fn({'params': ..., 'batch_stats': ...},
+    batch[input_key], train=True, mutable=['batch_stats'], rngs=step_rngs(...))``; the model returns
+    its outputs (any pytree), ``batch_stats`` is the only collection it may update, and its
+    random layers draw from the streams named in ``rng_streams`` (each also has an
+    ``'<name>_global'`` companion, see :func:`step_rngs`). A stream the model asks for but the
+    step does not provide raises Flax's ``InvalidRngError`` (e.g. ``Cutout(rng_collection=
+    'augment')`` needs ``rng_streams=('dropout', 'augment')``).
+
+    Loss: ``loss_fn(outputs, batch) -> (loss, metrics)`` with a scalar loss and a dict of scalar
+    metrics; without it, ``task='classify'`` uses :func:`classification_loss` on
+    ``batch['label']`` (labels checked, see the module docstring) and ``'regress'`` uses
+    :func:`regression_loss` on ``batch['target']``. ``batch['mask']`` (0/1 per row), when
+    present, weights the built-in losses.
+
     ``compute_dtype=jnp.bfloat16`` runs the forward/backward in bf16 from fp32 master params.
-    ``axis_name`` is set under ``pmap``: gradients and metrics are averaged over it and the
-    dropout key is folded with the device index so masks differ across devices. (BatchNorm
-    statistics are synchronised only if the model's BatchNorm layers got the same axis_name.)
+    ``axis_name`` is set only under ``pmap`` (the legacy path): gradients and metrics are averaged
+    over it and per-device keys folded with the device index. (BatchNorm statistics are
+    synchronised only if the model's BatchNorm layers got the same axis_name.) Under ``jit`` on a
+    mesh leave it ``None``: the step is already global.
     """
-    _check(task, label_smoothing)
+    _check(task, label_smoothing, loss_fn, rng_streams)
+    rng_streams = tuple(rng_streams)
 
     def train_step(state: TrainState, batch: dict):
-        key = jax.random.fold_in(state.rng, state.step)
-        if axis_name is not None:
-            key = jax.random.fold_in(key, jax.lax.axis_index(axis_name))
+        rngs = step_rngs(state.rng, state.step, rng_streams, axis_name)
 
-        def loss_fn(params):
+        def objective(params):
             variables = {"params": _cast_floats(params, compute_dtype), "batch_stats": state.batch_stats}
-            x = batch["image"] if compute_dtype is None else batch["image"].astype(compute_dtype)
-            out, new_vars = state.apply_fn(variables, x, train=True, mutable=["batch_stats"], rngs={"dropout": key})
-            if task == "classify":
-                loss, aux = classification_loss(out, batch["label"], label_smoothing)
-            else:
-                loss, aux = regression_loss(out, batch["target"])
-            return loss, (new_vars.get("batch_stats", {}), aux)
+            x = batch[input_key] if compute_dtype is None else batch[input_key].astype(compute_dtype)
+            out, new_vars = state.apply_fn(variables, x, train=True, mutable=["batch_stats"], rngs=rngs)
+            loss, aux, bad = _loss(task, label_smoothing, loss_fn, out, batch)
+            return loss, (new_vars.get("batch_stats", {}), aux, bad)
 
-        (loss, (batch_stats, aux)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+        (loss, (batch_stats, aux, bad)), grads = jax.value_and_grad(objective, has_aux=True)(state.params)
         # Running statistics stay in the dtype they were created in (fp32), whatever the compute dtype.
         batch_stats = jax.tree.map(lambda new, old: new.astype(old.dtype), batch_stats, state.batch_stats)
         metrics = {"loss": loss, **aux}
         if axis_name is not None:
             grads, metrics = jax.lax.pmean((grads, metrics), axis_name)
-        finite = jnp.isfinite(metrics["loss"]) & jnp.isfinite(optax.tree.norm(grads))
+            bad = None if bad is None else jax.lax.psum(bad, axis_name)  # every device skips together
+        grads_ok = jnp.isfinite(metrics["loss"]) & jnp.isfinite(optax.tree.norm(grads))
         new_state = state.apply_gradients(grads, batch_stats)
+        update_ok = _all_finite((new_state.params, new_state.batch_stats, new_state.opt_state))
+        ok = grads_ok & update_ok if bad is None else grads_ok & update_ok & (bad == 0)
         # Skip, but still advance the step: see the module docstring.
-        kept = jax.tree.map(lambda new, old: jnp.where(finite, new, old), new_state, state.replace(step=new_state.step))
-        metrics["nonfinite"] = 1 - finite.astype(jnp.int32)
+        kept = jax.tree.map(lambda new, old: jnp.where(ok, new, old), new_state, state.replace(step=new_state.step))
+        metrics["skipped"] = 1 - ok.astype(jnp.int32)
+        metrics["nonfinite"] = 1 - (grads_ok & update_ok).astype(jnp.int32)
+        metrics["nonfinite_update"] = (grads_ok & ~update_ok).astype(jnp.int32)
+        if bad is not None:
+            metrics["bad_labels"] = bad
         return kept, metrics
 
     return train_step
 
 
-def make_eval_step(task: str = "classify", compute_dtype: Any = None, axis_name: str | None = None):
+def make_eval_step(task: str = "classify", compute_dtype: Any = None, axis_name: str | None = None, *,
+                   loss_fn: LossFn | None = None, input_key: str = "image"):
     """Build ``eval_step(state, batch) -> sums`` with ``'count'`` and per-metric sums.
 
     Sums (not means) so padded last batches, marked by ``batch['mask']``, and several devices
-    combine exactly: divide by ``count`` at the end.
+    combine exactly: divide by ``count`` at the end. A custom ``loss_fn(outputs, batch)`` must
+    return means over the rows that ``batch['mask']`` keeps (all rows if there is no mask).
     """
-    _check(task, 0.0)
+    _check(task, 0.0, loss_fn)
 
     def eval_step(state: TrainState, batch: dict):
         variables = {"params": _cast_floats(state.params, compute_dtype), "batch_stats": state.batch_stats}
-        x = batch["image"] if compute_dtype is None else batch["image"].astype(compute_dtype)
+        x = batch[input_key] if compute_dtype is None else batch[input_key].astype(compute_dtype)
         out = state.apply_fn(variables, x, train=False)
         mask = batch.get("mask", jnp.ones(x.shape[0], jnp.float32))
         count = jnp.sum(mask)
-        if task == "classify":
-            loss, aux = classification_loss(out, batch["label"], 0.0, mask)
-        else:
-            loss, aux = regression_loss(out, batch["target"], mask)
+        loss, aux, _ = _loss(task, 0.0, loss_fn, out, {**batch, "mask": mask})
         sums = {"count": count, "loss": loss * count, **{k: v * count for k, v in aux.items()}}
         if axis_name is not None:
             sums = jax.lax.psum(sums, axis_name)

@@ -63,3 +63,23 @@ def test_incompatible_or_missing_checkpoint(tmp_path):
             ckpt.restore(_state(width=4))
     with pytest.raises(ValueError, match="every and keep"):
         Checkpointer(tmp_path / "b", every=0)
+
+
+def test_flipped_bytes_in_the_largest_data_file_are_caught(tmp_path):
+    """Orbax itself restores such a file silently (changed weights, some 1e38 or NaN); the stored
+    checksums must catch it, name the step, and leave the earlier checkpoint restorable."""
+    s = _state()
+    with Checkpointer(tmp_path, every=1, keep=3) as ckpt:
+        ckpt.save(s.replace(step=jnp.int32(1)))
+        ckpt.save(s.replace(step=jnp.int32(2)))
+    largest = max((f for f in Path(tmp_path, "2").rglob("*") if f.is_file()), key=lambda f: f.stat().st_size)
+    raw = bytearray(largest.read_bytes())
+    mid = len(raw) // 2
+    raw[mid:mid + 64] = bytes(b ^ 0xFF for b in raw[mid:mid + 64])
+    largest.write_bytes(bytes(raw))
+    with Checkpointer(tmp_path, every=1, keep=3) as ckpt:
+        with pytest.raises(ValueError, match=r"checkpoint step 2 .*checksum mismatch.*earlier checkpoints \[1\]"):
+            ckpt.restore(s)
+        assert ckpt.all_steps() == [1, 2]
+        r = ckpt.restore(s, step=1)
+    assert int(r.step) == 1 and _equal((r.params, r.batch_stats, r.opt_state), (s.params, s.batch_stats, s.opt_state))

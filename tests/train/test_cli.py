@@ -1,4 +1,5 @@
-"""``python -m experiments.classify``: SIGKILL mid-run then --resume is bit-identical; bad input."""
+"""``python -m experiments.classify`` (a thin CLI over ``jaxcnn.train.fit``): SIGKILL mid-run then --resume is
+bit-identical; bad input."""
 
 import json
 import signal

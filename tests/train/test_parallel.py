@@ -82,3 +82,20 @@ def test_too_many_devices_and_bad_counts():
         parallel.select_devices(0)
     with pytest.raises(ValueError, match="batch_size=10 is not divisible by the device count 4"):
         parallel.check_batch_size(10, 4)
+
+
+def test_batch_mode_stochastic_depth_pmap_and_fit_over_4_devices():
+    """One batch-mode coin for the global batch: pmap with synchronised BatchNorm runs (it used to
+    crash), every device reports the same loss, and 3 steps of pmap and of ``fit`` on a mesh of 4
+    match one device on the global batch; row masks still differ across devices."""
+    out = json.loads(run_python(["sd_pmap_worker.py"], devices=4, timeout=300).stdout.splitlines()[-1])
+    assert out["devices"] == 4
+    assert all(len(set(per_device)) == 1 for per_device in out["pmap_losses"])
+    assert out["fit_devices"] == 4
+    for path in ("pmap_vs_one", "fit_vs_one"):
+        for what, d in out[path].items():
+            assert d <= TOL, (path, what, d)
+    assert out["ref_losses"] != out["plain_losses"]  # some branch really was dropped
+    rows = [tuple(r) for r in out["row_masks"]]
+    assert len(set(rows)) == 4 and all(set(r) <= {0.0, 2.0} for r in rows)  # per device, per sample
+    assert len({tuple(r) for r in out["batch_masks"]}) == 1 and all(len(set(r)) == 1 for r in out["batch_masks"])

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from jaxcnn.train import state as st, steps
-from train_tiny import TinyCNN
+from train_tiny import CutoutNet, TinyCNN, cut_loss as _cut_loss
 
 RNG = np.random.default_rng(0)
 
@@ -129,3 +129,85 @@ def test_bad_arguments_are_named():
         steps.make_train_step(label_smoothing=1.5)
     with pytest.raises(ValueError, match="weight_decay"):
         st.make_optimizer(0.1, weight_decay=-1)
+
+
+def _unchanged(old, new):
+    for a, b in zip(jax.tree.leaves((old.params, old.batch_stats, old.opt_state)),
+                    jax.tree.leaves((new.params, new.batch_stats, new.opt_state))):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("labels, bad", [([10, 10], 2), ([-1, 3], 1)])
+def test_out_of_range_labels_skip_the_step(labels, bad):
+    """One-hot of a label outside [0, 10) is all zeros: without the check, [10, 10] gives loss -0 and
+    [-1, 3] a loss that ignores a sample. The step must leave the state bitwise unchanged and say why."""
+    state = _tiny_state()
+    batch = {"image": RNG.normal(size=(2, 8, 8, 3)).astype(np.float32), "label": np.array(labels, np.int32)}
+    new, m = TRAIN_STEP(state, batch)
+    _unchanged(state, new)
+    assert int(new.step) == 1
+    assert (int(m["skipped"]), int(m["bad_labels"]), int(m["nonfinite"])) == (1, bad, 0)
+    ok, m_ok = TRAIN_STEP(state, {**batch, "label": np.array([0, 9], np.int32)})
+    assert (int(m_ok["skipped"]), int(m_ok["bad_labels"])) == (0, 0)
+    assert not np.array_equal(ok.params["Dense_0"]["kernel"], state.params["Dense_0"]["kernel"])
+
+
+def test_nan_learning_rate_skips_the_step():
+    """Finite loss and gradients, but the update (lr = NaN) would make every parameter NaN."""
+    state = st.create_train_state(TinyCNN(), jax.random.key(0), jnp.zeros((1, 8, 8, 3)), st.make_optimizer(float("nan")))
+    new, m = TRAIN_STEP(state, _batch())
+    _unchanged(state, new)
+    assert np.isfinite(float(m["loss"]))
+    assert (int(m["skipped"]), int(m["nonfinite"]), int(m["nonfinite_update"])) == (1, 1, 1)
+
+
+def test_custom_regression_loss_matches_closed_form():
+    """``loss_fn`` on a classification net's outputs: MSE to a target vector, with its closed-form
+    SGD step (d/dW mean((xW + b - t)^2) = 2 x^T (z - t) / (B * 3)) and an extra metric."""
+    x = RNG.normal(size=(5, 2, 2, 1)).astype(np.float32)
+    t = RNG.normal(size=(5, 3)).astype(np.float32)
+    lr = 0.2
+
+    def mse(outputs, batch):
+        return jnp.mean((outputs - batch["target"]) ** 2), {"mae": jnp.mean(jnp.abs(outputs - batch["target"]))}
+
+    state = st.create_train_state(Linear(), jax.random.key(1), jnp.zeros((1, 2, 2, 1)),
+                                  st.make_optimizer(lr, momentum=0.0, weight_decay=0.0))
+    w, b = (np.asarray(state.params["Dense_0"][k], np.float64) for k in ("kernel", "bias"))
+    new, m = jax.jit(steps.make_train_step(loss_fn=mse))(state, {"image": x, "target": t})
+    xf = x.reshape(5, -1).astype(np.float64)
+    z = xf @ w + b
+    g = 2 * (z - t) / z.size
+    np.testing.assert_allclose(float(m["loss"]), np.mean((z - t) ** 2), rtol=1e-5)
+    np.testing.assert_allclose(float(m["mae"]), np.mean(np.abs(z - t)), rtol=1e-5)
+    np.testing.assert_allclose(new.params["Dense_0"]["kernel"], w - lr * xf.T @ g, atol=1e-6)
+    np.testing.assert_allclose(new.params["Dense_0"]["bias"], b - lr * g.sum(0), atol=1e-6)
+    assert int(m["skipped"]) == 0 and "bad_labels" not in m
+    with pytest.raises(TypeError, match="loss_fn must return"):
+        jax.jit(steps.make_train_step(loss_fn=lambda o, b: jnp.mean(o)))(state, {"image": x})
+
+
+def test_augment_stream_feeds_cutout():
+    """A second stream reaches Cutout: every 8x8 image of ones loses between (4/2)^2 (a clipped
+    corner) and 4^2 pixels; the masks follow the step; without the stream Flax refuses."""
+    state = st.create_train_state(CutoutNet(), jax.random.key(0), jnp.zeros((1, 8, 8, 1)), st.make_optimizer(0.1))
+    batch = {"image": np.ones((16, 8, 8, 1), np.float32), "label": np.arange(16, dtype=np.int32) % 10}
+    step = jax.jit(steps.make_train_step(loss_fn=_cut_loss, rng_streams=("dropout", "augment")))
+    _, m0 = step(state, batch)
+    _, m0_again = step(state, batch)
+    _, m1 = step(state.replace(step=state.step + 1), batch)
+    assert 4 / 64 <= float(m0["cut_fraction"]) <= 16 / 64
+    assert float(m0["cut_fraction"]) == float(m0_again["cut_fraction"]) != float(m1["cut_fraction"])
+    with pytest.raises(Exception, match="augment"):  # flax.errors.InvalidRngError
+        steps.make_train_step(loss_fn=_cut_loss)(state, batch)
+
+
+def test_step_rngs_are_distinct_streams():
+    keys = steps.step_rngs(jax.random.key(0), 3, ("dropout", "augment"))
+    assert sorted(keys) == ["augment", "augment_global", "dropout", "dropout_global"]
+    data = {k: tuple(np.asarray(jax.random.key_data(v)).tolist()) for k, v in keys.items()}
+    assert len(set(data.values())) == 4
+    with pytest.raises(TypeError, match="rng_streams"):
+        steps.make_train_step(rng_streams="dropout")
+    with pytest.raises(TypeError, match="loss_fn must be callable"):
+        steps.make_train_step(loss_fn=3)

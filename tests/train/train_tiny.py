@@ -39,3 +39,20 @@ def make_tiny(num_classes: int = 10, in_channels: int | None = None, **overrides
 def small_resnet(**overrides):
     """``cifar_resnet20`` shrunk to one block per stage and widths 4-8-8."""
     return create_model("cifar_resnet20", **{**SMALL_RESNET, **overrides})
+
+
+class CutoutNet(nn.Module):
+    """Cutout(4) on its own 'augment' stream, then a linear classifier; returns the cut images too."""
+
+    @nn.compact
+    def __call__(self, x, train: bool = False):
+        from jaxcnn.regularizers import Cutout
+        cut = Cutout(4, rng_collection="augment")(x, deterministic=not train)
+        return {"logits": nn.Dense(10)(cut.reshape(x.shape[0], -1)), "cut": cut}
+
+
+def cut_loss(outputs, batch):
+    """Classification loss on ``CutoutNet``'s logits; reports the fraction of cut-out (zero) pixels."""
+    from jaxcnn.train import classification_loss
+    loss, aux = classification_loss(outputs["logits"], batch["label"])
+    return loss, {**aux, "cut_fraction": jnp.mean(outputs["cut"] == 0)}

@@ -1,0 +1,312 @@
+"""``fit``: the one training loop of the library (and of every experiment in the repository).
+
+Sections, in the order a step goes through them: mesh, state, steps, input (host checks, then
+sharding), update, log, evaluate, checkpoint. One device is a mesh of one; several devices, or
+several processes after ``jax.distributed.initialize``, are a 1-D data-parallel mesh: ``jax.jit``
+with the batch sharded and the state replicated, so BatchNorm statistics and a batch-mode
+stochastic-depth coin are already global (see ``parallel.py``; ``pmap`` is the legacy path, not
+used here).
+
+Resume is bit-identical when ``train_data`` is a function of the step (``train_data(step) ->
+batch``): a resumed run restores the latest checkpoint and asks for exactly the batches an
+uninterrupted run would have seen; the step keys derive from ``(state.rng, step)``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from tqdm import tqdm
+
+from jaxcnn.train import parallel
+from jaxcnn.train.checkpoint import Checkpointer
+from jaxcnn.train.state import TrainState, create_train_state
+from jaxcnn.train.steps import LossFn, make_eval_step, make_train_step
+
+__all__ = ["FitResult", "fit", "truncate_metrics"]
+
+
+@dataclass
+class FitResult:
+    """What ``fit`` returns.
+
+    ``state`` is the final state (replicated over the mesh); ``history`` holds the rows written to
+    ``metrics.jsonl`` by this call (``step``, the step's metrics, ``test_*`` at evaluations);
+    ``step_s`` the wall time of every step (the first includes compilation); ``start_step`` the
+    step it resumed from (0 for a fresh run).
+    """
+
+    state: TrainState
+    history: list[dict] = field(default_factory=list)
+    step_s: list[float] = field(default_factory=list)
+    start_step: int = 0
+    wall_s: float = 0.0
+    skipped_steps: int = 0
+    devices: int = 1
+
+    @property
+    def evals(self) -> list[dict]:
+        """The rows that carry an evaluation."""
+        return [r for r in self.history if any(k.startswith("test_") for k in r)]
+
+
+def truncate_metrics(path: Path, last_step: int):
+    """Keep the rows of steps <= ``last_step``: a resumed run rewrites what came after."""
+    if path.exists():
+        lines = [ln for ln in path.read_text().splitlines() if ln.strip() and json.loads(ln)["step"] <= last_step]
+        path.write_text("".join(ln + "\n" for ln in lines))
+
+
+def _batch_source(train_data) -> Callable[[int], dict]:
+    """``step -> batch`` from a function of the step, or from an iterable (consumed in order)."""
+    if callable(train_data):
+        return train_data
+    if not isinstance(train_data, Iterable):
+        raise TypeError(f"train_data must be a function step -> batch or an iterable of batches, got {train_data!r}")
+    it, pos = iter(train_data), [None]
+
+    def get(step):
+        if pos[0] is None:  # first call: skip to ``step`` (a resumed run replays the iterator)
+            for _ in range(step):
+                next(it)
+        pos[0] = step
+        try:
+            return next(it)
+        except StopIteration:
+            raise ValueError(f"train_data ran out of batches at step {step}") from None
+    return get
+
+
+def _check_labels(batch: dict, num_classes: int, step: int):
+    labels = np.asarray(batch["label"])
+    bad = (labels < 0) | (labels >= num_classes)
+    if bad.any():
+        raise ValueError(f"train batch of step {step}: label(s) {sorted(set(labels[bad].tolist()))[:8]} at rows "
+                         f"{np.flatnonzero(bad.reshape(-1))[:8].tolist()} outside [0, {num_classes}) "
+                         "(num_classes from the model's output)")
+
+
+def _as_floats(metrics: dict) -> dict:
+    return {k: (int(v) if np.issubdtype(np.asarray(v).dtype, np.integer) else float(v)) for k, v in metrics.items()}
+
+
+def fit(
+    model_or_state: nn.Module | TrainState,
+    train_data: Callable[[int], dict] | Iterable[dict],
+    steps: int,
+    *,
+    tx: optax.GradientTransformation | None = None,
+    seed: int = 0,
+    task: str = "classify",
+    loss_fn: LossFn | None = None,
+    rng_streams: Sequence[str] = ("dropout",),
+    label_smoothing: float = 0.0,
+    compute_dtype: Any = None,
+    input_key: str = "image",
+    eval_data: Callable[[], Iterable[dict]] | Sequence[dict] | None = None,
+    eval_fn: Callable[[TrainState], dict] | None = None,
+    eval_every: int | Sequence[int] | None = None,
+    out: str | os.PathLike | None = None,
+    ckpt_every: int | None = 100,
+    keep: int = 3,
+    resume: bool = False,
+    devices: int | Sequence | None = None,
+    mesh: jax.sharding.Mesh | None = None,
+    max_skipped: int = 5,
+    log_every: int = 1,
+    progress: bool = True,
+    desc: str = "fit",
+    on_step: Callable[[int, dict], None] | None = None,
+) -> FitResult:
+    """Train until ``state.step == steps`` (counted from 0: a resumed run, or a state that has already
+    trained, runs only the steps it lacks and stops where an uninterrupted run would).
+
+    Model and data:
+      model_or_state: a Flax module (then ``tx`` is required; it is initialised from ``seed`` on
+        the first batch's ``input_key`` rows) or a ``TrainState``.
+      train_data: ``step -> batch`` (resumable bit for bit) or an iterable of batches; each batch
+        is a dict of arrays with the *global* batch on the leading axis (divisible by the devices).
+      task, loss_fn, rng_streams, label_smoothing, compute_dtype, input_key: as in
+        :func:`jaxcnn.train.make_train_step` (the model contract is written there).
+    Evaluation:
+      eval_data: a zero-argument function returning eval batches, or a list of them (padded rows
+        marked by ``batch['mask']``); mean loss and metrics are logged as ``test_*``.
+      eval_fn: ``state -> dict`` instead (e.g. PSNR on whole images); its keys get ``test_``.
+      eval_every: every N steps, or the list of steps; the last step always evaluates.
+    Output and resume (``out`` set): ``out/metrics.jsonl`` (a row every ``log_every`` steps, the
+      mean over them; evaluations added), checkpoints in ``out/ckpt`` every ``ckpt_every`` steps
+      and at the end (``None``: none), the newest ``keep`` kept. With ``resume`` the latest
+      checkpoint is restored and ``metrics.jsonl`` cut back to it; without, an ``out`` that
+      already holds checkpoints is refused.
+    Devices: ``mesh``, or a 1-D mesh over ``devices`` (a count or a list; default all devices
+      of all processes).
+    on_step: called as ``on_step(step, metrics)`` after every step (host floats), e.g. to drive an
+      outer progress bar.
+    Safety: a label outside ``[0, num_classes)`` raises ``ValueError`` before the step runs (the
+      built-in classification loss); steps the jitted step skips (see ``steps.py``) are counted,
+      and ``max_skipped`` of them in a row raise ``FloatingPointError``.
+    """
+    if not isinstance(steps, int) or steps < 0:
+        raise ValueError(f"steps must be an int >= 0, got {steps!r}")
+    for name, v in (("log_every", log_every), ("keep", keep), ("max_skipped", max_skipped)):
+        if not isinstance(v, int) or v < 1:
+            raise ValueError(f"{name} must be an int >= 1, got {v!r}")
+    if ckpt_every is not None and (not isinstance(ckpt_every, int) or ckpt_every < 1):
+        raise ValueError(f"ckpt_every must be None or an int >= 1, got {ckpt_every!r}")
+    if eval_data is not None and eval_fn is not None:
+        raise ValueError("pass eval_data or eval_fn, not both")
+    if eval_data is not None and not callable(eval_data) and iter(eval_data) is eval_data:
+        raise TypeError("eval_data must be re-iterable (a list) or a function returning batches, not an iterator")
+    batch_at = _batch_source(train_data)
+
+    # ---- mesh ----------------------------------------------------------------------------------
+    if mesh is None:
+        chosen = parallel.select_devices(devices) if devices is None or isinstance(devices, int) else list(devices)
+        mesh = parallel.make_mesh(chosen)
+    n_dev = mesh.devices.size
+    main_process = jax.process_index() == 0
+
+    # ---- state ---------------------------------------------------------------------------------
+    first = None
+    if isinstance(model_or_state, TrainState):
+        # A copy: the jitted step donates its input state, and the caller's must stay valid.
+        state = jax.tree.map(jnp.array, model_or_state)
+    elif isinstance(model_or_state, nn.Module):
+        if tx is None:
+            raise ValueError("fit(model, ...) needs tx (an optax optimiser); or pass a TrainState")
+        if not callable(train_data):
+            raise ValueError("fit(model, ...) needs train_data as a function of the step (to read the input "
+                             "shape from batch 0); or pass a TrainState")
+        first = batch_at(0)
+        sample = jnp.asarray(np.asarray(first[input_key])[:1])
+        state = create_train_state(model_or_state, jax.random.key(seed), sample, tx)
+    else:
+        raise TypeError(f"model_or_state must be a flax Module or a TrainState, got {type(model_or_state).__name__}")
+    check_labels, num_classes = task == "classify" and loss_fn is None, None
+
+    ckpt, metrics_path = None, None
+    if out is not None:
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        metrics_path = out / "metrics.jsonl"
+        if ckpt_every is not None:
+            ckpt = Checkpointer(out / "ckpt", every=ckpt_every, keep=keep)
+    if ckpt is not None and ckpt.latest_step() is not None:
+        if not resume:
+            ckpt.close()
+            raise ValueError(f"{out} already holds checkpoints {ckpt.all_steps()}; resume or use a new out")
+    state = parallel.put_replicated(state, mesh)
+    if resume and ckpt is not None and ckpt.latest_step() is not None:
+        state = ckpt.restore(state)
+    start = int(jax.device_get(state.step))  # a trained TrainState continues from its own step
+    if metrics_path is not None and main_process:
+        if resume:
+            truncate_metrics(metrics_path, start)
+        else:
+            metrics_path.write_text("")
+
+    # ---- steps ---------------------------------------------------------------------------------
+    step_fn = parallel.mesh_step(make_train_step(task, label_smoothing, compute_dtype, loss_fn=loss_fn,
+                                                 rng_streams=rng_streams, input_key=input_key), mesh)
+    evaluate = _evaluator(eval_data, eval_fn, mesh, task, compute_dtype, loss_fn, input_key)
+    eval_at = _eval_steps(eval_every, steps) if evaluate is not None else set()
+
+    # ---- loop ----------------------------------------------------------------------------------
+    result = FitResult(state=state, start_step=start, devices=n_dev)
+    log = open(metrics_path, "a") if metrics_path is not None and main_process else None
+    window, run_skipped, t0 = [], 0, time.perf_counter()
+    try:
+        with tqdm(total=steps, initial=start, disable=not progress or not main_process, desc=desc,
+                  mininterval=1.0) as bar:
+            for step in range(start, steps):
+                batch = first if step == 0 and first is not None else batch_at(step)
+                if check_labels:
+                    num_classes = num_classes or _num_classes(state, batch[input_key])
+                    _check_labels(batch, num_classes, step)
+                t_step = time.perf_counter()
+                state, metrics = step_fn(state, parallel.put_batch(batch, mesh))
+                m = _as_floats(jax.device_get(metrics))  # blocks: the step is done
+                result.step_s.append(time.perf_counter() - t_step)
+                run_skipped = run_skipped + 1 if m["skipped"] else 0
+                result.skipped_steps += m["skipped"]
+                if run_skipped >= max_skipped:
+                    why = "labels out of range" if m.get("bad_labels") else \
+                        "the update made params non-finite (learning rate?)" if m["nonfinite_update"] else \
+                        "loss or gradients non-finite"
+                    raise FloatingPointError(f"{run_skipped} steps in a row skipped (last step {step + 1}: {why}); "
+                                             "lower the learning rate or use float32")
+                window.append(m)
+                done = step + 1
+                row = None
+                if done % log_every == 0 or done == steps or done in eval_at:
+                    row = {"step": done, **{k: float(np.mean([w[k] for w in window])) if isinstance(m[k], float)
+                                            else int(sum(w[k] for w in window)) for k in m}}
+                    window = []
+                    if done in eval_at:
+                        row.update({f"test_{k}": v for k, v in evaluate(state).items()})
+                    result.history.append(row)
+                    if log is not None:
+                        log.write(json.dumps(row) + "\n")
+                        log.flush()
+                if ckpt is not None:
+                    ckpt.save(state, force=done == steps)
+                bar.set_postfix(loss=f"{m['loss']:.4g}", skipped=result.skipped_steps, refresh=False)
+                bar.update()
+                if on_step is not None:
+                    on_step(done, m)
+    finally:
+        if log is not None:
+            log.close()
+        if ckpt is not None:
+            ckpt.close()
+    result.state, result.wall_s = state, time.perf_counter() - t0
+    return result
+
+
+def _num_classes(state: TrainState, sample) -> int:
+    """The model's output width on one row (``eval_shape``: nothing is computed)."""
+    x = jax.ShapeDtypeStruct((1,) + tuple(np.shape(sample)[1:]), np.asarray(sample).dtype)
+    out = jax.eval_shape(lambda v, x: state.apply_fn(v, x, train=False), state.variables, x)
+    return int(out.shape[-1])
+
+
+def _eval_steps(eval_every, steps: int) -> set[int]:
+    if eval_every is None:
+        return {steps}
+    if isinstance(eval_every, int):
+        if eval_every < 1:
+            raise ValueError(f"eval_every must be >= 1, got {eval_every}")
+        return set(range(eval_every, steps + 1, eval_every)) | {steps}
+    return {int(s) for s in eval_every} | {steps}
+
+
+def _evaluator(eval_data, eval_fn, mesh, task, compute_dtype, loss_fn, input_key):
+    """``state -> {name: mean}`` from eval batches (sums over the mesh, divided by the count)."""
+    if eval_fn is not None:
+        return eval_fn
+    if eval_data is None:
+        return None
+    step = jax.jit(make_eval_step(task, compute_dtype, loss_fn=loss_fn, input_key=input_key),
+                   in_shardings=(parallel.replicated(mesh), parallel.batch_sharding(mesh)),
+                   out_shardings=parallel.replicated(mesh))
+
+    def evaluate(state) -> dict:
+        totals = None
+        for batch in (eval_data() if callable(eval_data) else eval_data):
+            sums = jax.device_get(step(state, parallel.put_batch(batch, mesh)))
+            totals = sums if totals is None else {k: totals[k] + sums[k] for k in sums}
+        if totals is None:
+            raise ValueError("eval_data gave no batches")
+        count = totals.pop("count")
+        return {k: float(v / count) for k, v in totals.items()}
+    return evaluate
