@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from jax import lax
 
-from jaxcnn.canonical_conv import canonical_grad_conv, gemm_grad_conv
+from jaxcnn.xla_cpu import canonical_grad_conv, gemm_grad_conv
 
 NHWC = ("NHWC", "HWIO", "NHWC")
 CASES = [
