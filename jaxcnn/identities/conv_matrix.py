@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from jaxcnn.upsample.transposed import conv_transpose_args
+from jaxcnn.identities._args import reference_args as conv_transpose_args
 
 
 def conv_matrix(
