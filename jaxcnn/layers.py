@@ -29,8 +29,9 @@ __all__ = [
     "check_positive_int", "global_avg_pool", "max_pool_torch", "avg_pool_ceil_exclude_pad",
 ]
 
-# torchvision initialises convs with kaiming_normal_(mode='fan_out', nonlinearity='relu').
+# torchvision initialises convs with kaiming_normal_(mode="fan_out", nonlinearity="relu").
 kaiming_fan_out = nn.initializers.variance_scaling(2.0, "fan_out", "normal")
+kaiming_fan_out.__doc__ = "torchvision's conv init: normal with variance 2 / fan_out (kaiming_normal_, mode='fan_out')."
 
 
 def torch_padding(kernel_size: int, dilation: int = 1) -> tuple[tuple[int, int], tuple[int, int]]:

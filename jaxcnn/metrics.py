@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
+__all__ = ["Y_OFFSET", "Y_WEIGHTS", "modcrop", "psnr", "psnr_y", "rgb_to_y", "shave"]
+
 # MATLAB rgb2ycbcr, first row of the BT.601 matrix scaled for [0, 1] input and [0, 255] output.
 Y_WEIGHTS = np.array([65.481, 128.553, 24.966])
 Y_OFFSET = 16.0

@@ -14,6 +14,8 @@ import numpy as np
 
 from jaxcnn.identities._args import reference_args as conv_transpose_args
 
+__all__ = ["conv_transpose_closed_form"]
+
 
 def conv_transpose_closed_form(y, kernel, stride=1, padding=0, output_padding=0, dilation=1, groups=1) -> np.ndarray:
     """dL/dx of a conv for upstream gradient ``y`` (NHWC), kernel HWIO; float64 NumPy result."""

@@ -19,6 +19,8 @@ from jax import lax
 
 from jaxcnn.identities._args import reference_args as conv_transpose_args
 
+__all__ = ["conv_matrix", "conv_transpose_matrix"]
+
 
 def conv_matrix(
     kernel,

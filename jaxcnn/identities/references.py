@@ -19,6 +19,8 @@ from jaxcnn.identities.zero_insertion import conv_transpose_zero_insertion
 from jaxcnn.identities._args import reference_args as conv_transpose_args
 from jaxcnn.upsample.transposed import conv_transpose
 
+__all__ = ["conv_transpose_forms", "conv_transpose_lax", "conv_transpose_torch", "max_disagreement"]
+
 
 def conv_transpose_lax(y, kernel, stride=1, padding=0, output_padding=0, dilation=1, groups=1, precision=None):
     """``lax.conv_transpose`` with torch's padding rule, group by group (JAX array result)."""

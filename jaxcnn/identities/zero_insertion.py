@@ -11,6 +11,8 @@ import numpy as np
 
 from jaxcnn.identities._args import reference_args as conv_transpose_args
 
+__all__ = ["conv_transpose_zero_insertion", "insert_zeros"]
+
 
 def insert_zeros(y: np.ndarray, stride: tuple[int, int]) -> np.ndarray:
     """Place ``stride - 1`` zeros between neighbouring pixels of an NHWC array."""

@@ -21,6 +21,8 @@ import jax.numpy as jnp
 from jaxcnn.layers import check_nhwc, check_positive_int
 from jaxcnn.regularizers._checks import check_key
 
+__all__ = ["CIFAR100_SIZE", "CIFAR10_SIZE", "Cutout", "cutout"]
+
 CIFAR10_SIZE = 16
 CIFAR100_SIZE = 8
 

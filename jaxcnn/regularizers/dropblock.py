@@ -41,6 +41,8 @@ import numpy as np
 from jaxcnn.layers import check_nhwc, check_positive_int
 from jaxcnn.regularizers._checks import check_choice, check_key, check_probability, static_value
 
+__all__ = ["DropBlock", "GAMMA_RULES", "SEED_REGIONS", "drop_block", "dropblock_gamma", "scheduled_drop_rate"]
+
 GAMMA_RULES = ("paper", "exact")
 SEED_REGIONS = ("valid", "everywhere")
 

@@ -33,6 +33,8 @@ import numpy as np
 
 from jaxcnn.layers import check_nhwc
 
+__all__ = ["MODES", "interpolate"]
+
 MODES = ("nearest", "nearest-exact", "bilinear", "bicubic")
 _F32 = np.float32
 

@@ -20,6 +20,8 @@ import jax.numpy as jnp
 
 from jaxcnn.layers import check_nhwc, check_positive_int, torch_padding
 
+__all__ = ["SubPixelConv", "icnr", "pixel_shuffle", "pixel_unshuffle"]
+
 
 def pixel_shuffle(x: jax.Array, r: int) -> jax.Array:
     """(N, H, W, C * r^2) -> (N, H * r, W * r, C), torch's ``pixel_shuffle`` on NHWC."""

@@ -23,6 +23,8 @@ from jax import lax
 
 from jaxcnn.layers import check_nhwc, int_pair as _pair
 
+__all__ = ["ConvTranspose", "conv_transpose", "conv_transpose_args", "torch_fan_in_uniform"]
+
 _DIMS = ("NHWC", "HWIO", "NHWC")
 
 

@@ -17,6 +17,8 @@ import numpy as np
 
 from jaxcnn.layers import check_nhwc, int_pair as _pair
 
+__all__ = ["max_pool_with_indices", "max_unpool", "pool_output_size", "unpool_output_size"]
+
 
 def _pool_args(kernel_size, stride, padding):
     k = _pair(kernel_size, "kernel_size", 1)
