@@ -9,6 +9,7 @@ blocks ``layer{stage}_{index}`` (torchvision's ``layer{stage}.{index}``), head `
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections import OrderedDict
 from typing import Any, Callable, Sequence
 
@@ -21,9 +22,42 @@ from jaxcnn.layers import BatchNorm, ModuleDef, apply_norm, check_nhwc, conv_arg
 from jaxcnn.regularizers import DropBlock, survival_probabilities
 from jaxcnn.xla_cpu import block_remat, default_conv
 
-__all__ = ["ResNet", "STEMS", "scan_to_unrolled", "unrolled_to_scan"]
+__all__ = ["ResNet", "STEMS", "imagenet_stem", "deep_stem", "cifar_stem", "scan_to_unrolled", "unrolled_to_scan"]
 
-STEMS = ("imagenet", "deep", "cifar", "preact_imagenet", "preact_cifar")  # see ResNet's ``stem``
+def imagenet_stem(model: "ResNet", x: jax.Array, train: bool, preact: bool = False) -> jax.Array:
+    """7x7/2 conv ``conv1`` + norm ``bn1`` + act, 3x3/2 max-pool; ``preact``: no norm/act (the
+    blocks start with them). A stem is a function ``(model, x, train) -> x`` that builds its
+    layers on ``model`` with ``model.make_conv``/``model.apply_norm``, so the names stay flat
+    (torchvision's ``conv1``/``bn1``)."""
+    x = model.make_conv(model.widths[0], 7, 2, name="conv1")(x)
+    if not preact:
+        x = model.act(model.apply_norm(x, train, "bn1"))
+    return max_pool_torch(x, 3, 2, 1)
+
+
+def deep_stem(model: "ResNet", x: jax.Array, train: bool) -> jax.Array:
+    """ResNet-D's stem: three 3x3 convs 32-32-width (first strided), norm + act after each, max-pool."""
+    for i, f in enumerate((32, 32)):
+        x = model.make_conv(f, 3, 2 if i == 0 else 1, name=f"conv1_{i}")(x)
+        x = model.act(model.apply_norm(x, train, f"bn1_{i}"))
+    x = model.act(model.apply_norm(model.make_conv(model.widths[0], 3, name="conv1")(x), train, "bn1"))
+    return max_pool_torch(x, 3, 2, 1)
+
+
+def cifar_stem(model: "ResNet", x: jax.Array, train: bool, preact: bool = False) -> jax.Array:
+    """3x3 conv ``conv1`` (+ norm ``bn1`` + act unless ``preact``), no pooling (CIFAR ResNets)."""
+    x = model.make_conv(model.widths[0], 3, name="conv1")(x)
+    return x if preact else model.act(model.apply_norm(x, train, "bn1"))
+
+
+# The names ``ResNet(stem=...)`` accepts as strings; it takes a stem function too.
+STEMS: dict[str, Callable] = {
+    "imagenet": imagenet_stem,
+    "deep": deep_stem,
+    "cifar": cifar_stem,
+    "preact_imagenet": functools.partial(imagenet_stem, preact=True),
+    "preact_cifar": functools.partial(cifar_stem, preact=True),
+}
 
 
 class _ScanCell(nn.Module):
@@ -47,7 +81,8 @@ class ResNet(nn.Module):
         passes each block only the fields it declares.
       stage_sizes: blocks per stage, e.g. ``(3, 4, 6, 3)`` for ResNet-50.
       widths: the ``features`` ("planes") of each stage; the first stage has stride 1, the rest 2.
-      stem: ``'imagenet'`` (7x7/2 conv-BN-ReLU + 3x3/2 max-pool), ``'deep'`` (ResNet-D: three
+      stem: a stem function ``(model, x, train) -> x`` (``imagenet_stem``, ``deep_stem``,
+        ``cifar_stem``, or your own) or its name: ``'imagenet'`` (7x7/2 conv-BN-ReLU + 3x3/2 max-pool), ``'deep'`` (ResNet-D: three
         3x3 convs 32-32-64), ``'cifar'`` (3x3 conv-BN-ReLU), ``'preact_imagenet'`` /
         ``'preact_cifar'`` (the same convs with no BN-ReLU; blocks start with BN-ReLU and a final
         BN-ReLU follows the last stage).
@@ -86,7 +121,7 @@ class ResNet(nn.Module):
     widths: Sequence[int] = (64, 128, 256, 512)
     num_classes: int = 1000
     in_channels: int = 3
-    stem: str = "imagenet"
+    stem: str | Callable = "imagenet"
     shortcut: str = "B"
     groups: int = 1
     base_width: int = 64
@@ -129,8 +164,8 @@ class ResNet(nn.Module):
         return self.block
 
     def _validate(self):
-        if self.stem not in STEMS:
-            raise ValueError(f"stem must be one of {STEMS}, got {self.stem!r}")
+        if not callable(self.stem) and self.stem not in STEMS:
+            raise ValueError(f"stem must be one of {tuple(STEMS)} or a function (model, x, train) -> x, got {self.stem!r}")
         if len(self.stage_sizes) != len(self.widths):
             raise ValueError(f"stage_sizes {tuple(self.stage_sizes)} and widths {tuple(self.widths)} differ in length")
         if not 0.0 <= self.drop_path_rate <= 1.0:
@@ -139,16 +174,20 @@ class ResNet(nn.Module):
             raise ValueError("scan_stages=True does not support drop_path_rate or drop_block_rate yet")
 
     def _block_kwargs(self, cls: type) -> dict:
-        """The model's settings for the fields ``cls`` declares (a block without ``groups`` gets none)."""
+        """The model's settings as ``cls``'s fields; a setting the block does not have is an error."""
         fields = {f.name for f in dataclasses.fields(cls)}
         kw = dict(shortcut_type=self.shortcut, bn_axis_name=self.bn_axis_name, dtype=self.dtype, conv=self.conv,
                   norm=self.norm, act=self.act, zero_init_last_bn=self.zero_init_last_bn,
                   drop_path_mode=self.drop_path_mode, drop_path_test_rule=self.drop_path_test_rule)
-        if self.groups != 1 or self.base_width != 64 or "groups" in fields:
-            kw.update(groups=self.groups, base_width=self.base_width)
-        if not self.stride_on_3x3 or "stride_on_3x3" in fields:
+        # block-specific settings go only where the model sets them, so a block class's own
+        # defaults (ResNeXtBottleneck's groups=32) stand otherwise
+        if self.groups != 1:
+            kw["groups"] = self.groups
+        if self.base_width != 64:
+            kw["base_width"] = self.base_width
+        if not self.stride_on_3x3:
             kw["stride_on_3x3"] = self.stride_on_3x3
-        if self.se_reduction is not None or "se_reduction" in fields:
+        if self.se_reduction is not None:
             kw["se_reduction"] = self.se_reduction
         unsupported = sorted(k for k in kw if k not in fields)
         if unsupported:
@@ -167,29 +206,15 @@ class ResNet(nn.Module):
 
     # -- the network -----------------------------------------------------------------------
 
-    def _conv(self, features, kernel_size, stride=1, name=None):
+    def make_conv(self, features: int, kernel_size: int, stride: int = 1, name: str | None = None) -> nn.Module:
+        """The injected conv (backend default when ``conv`` is None) with torch padding, as a
+        submodule of this model (for stems)."""
         cls = self.conv if self.conv is not None else default_conv()
         return cls(features, **conv_args(kernel_size, stride), dtype=self.dtype, name=name)
 
-    def _norm(self, x, train, name):
+    def apply_norm(self, x: jax.Array, train: bool, name: str) -> jax.Array:
+        """Apply the injected norm named ``name`` (a submodule of this model) to ``x``."""
         return apply_norm(make_norm(self.norm, name, axis_name=self.bn_axis_name, dtype=self.dtype), x, train)
-
-    def _stem(self, x, train):
-        s = self.stem
-        if s in ("imagenet", "preact_imagenet"):
-            x = self._conv(self.widths[0], 7, 2, name="conv1")(x)
-        elif s == "deep":
-            for i, f in enumerate((32, 32)):
-                x = self._conv(f, 3, 2 if i == 0 else 1, name=f"conv1_{i}")(x)
-                x = self.act(self._norm(x, train, f"bn1_{i}"))
-            x = self._conv(self.widths[0], 3, name="conv1")(x)
-        else:  # cifar stems
-            x = self._conv(self.widths[0], 3, name="conv1")(x)
-        if not s.startswith("preact"):
-            x = self.act(self._norm(x, train, "bn1"))
-        if s in ("imagenet", "deep", "preact_imagenet"):
-            x = max_pool_torch(x, 3, 2, 1)
-        return x
 
     @nn.compact
     def _forward(self, x, train, head):
@@ -207,7 +232,8 @@ class ResNet(nn.Module):
                 return x
             return DropBlock(self.drop_block_rate, self.drop_block_size, name=f"dropblock{stage}_{j}")(x, not train)
 
-        x = self._stem(x, train)
+        stem = STEMS[self.stem] if isinstance(self.stem, str) else self.stem
+        x = stem(self, x, train)
         feats["stem"] = x
         for i, (n, width) in enumerate(zip(self.stage_sizes, self.widths)):
             stride = 1 if i == 0 else 2
@@ -233,7 +259,7 @@ class ResNet(nn.Module):
                     x = drop_block(x, i + 1, j)
             feats[f"stage{i + 1}"] = x
         if plain_cls.preact:
-            x = self.act(self._norm(x, train, "bn_final"))  # blocks end with an add, not an activation
+            x = self.act(self.apply_norm(x, train, "bn_final"))  # blocks end with an add, not an activation
         feats["final"] = x
         if head:
             pooled = global_avg_pool(x)

@@ -90,9 +90,28 @@ def test_injected_act_is_used():
     block = BasicBlock(4, act=zero)
     np.testing.assert_array_equal(block.apply(block.init(KEY, x), x), 0.0)
     for name, head in (("cifar_resnet20", "fc"), ("mobilenet_v2", "classifier")):
-        model = create_model(name, act=zero, **({"stage_sizes": (1, 1, 1)} if "cifar" in name else {}))
+        model = create_model(name, act=zero, **({"stage_sizes": (1, 1, 1)} if "cifar" in name else {"width_mult": 0.25}))
         xi = jax.random.normal(KEY, (2, 32, 32, 3))
         v = model.init(KEY, xi)
         bias = v["params"][head]["bias"] + 0.5  # a non-zero bias, so the check can fail
         v = {**v, "params": {**v["params"], head: {**v["params"][head], "bias": bias}}}
         np.testing.assert_allclose(model.apply(v, xi), np.broadcast_to(bias, (2, bias.shape[0])), atol=1e-6)
+
+
+def test_block_class_and_stem_function():
+    from jaxcnn.blocks import ResNeXtBottleneck
+
+    x = jax.random.normal(KEY, (1, 32, 32, 3))
+    small = dict(stage_sizes=(1, 1, 1, 1), widths=(8, 8, 16, 16))
+    by_class = create_model("resnet50", block=ResNeXtBottleneck, **small, base_width=8)
+    by_name = create_model("resnet50", block="bottleneck", groups=32, **small, base_width=8)
+    v = by_name.init(KEY, x)
+    np.testing.assert_array_equal(by_class.apply(v, x), by_name.apply(v, x))
+    assert v["params"]["layer1_0"]["conv2"]["kernel"].shape == (3, 3, 1, 32)  # width int(8 * 8 / 64) * 32, 32 groups
+
+    def stem5(model, x, train):  # a user's stem: one 5x5 conv, no norm
+        return model.make_conv(model.widths[0], 5, name="conv1")(x)
+
+    v = jax.eval_shape(lambda: create_model("cifar_resnet20", stem=stem5).init(KEY, x))
+    assert v["params"]["conv1"]["kernel"].shape == (5, 5, 3, 16) and "bn1" not in v["params"]
+    assert count_params(v) == cifar_resnet_params(3) - 9 * 3 * 16 - 2 * 16 + 25 * 3 * 16
