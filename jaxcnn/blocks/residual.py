@@ -104,15 +104,16 @@ class ResidualBlock(nn.Module):
             raise ValueError(f"drop_path_rate must be in [0, 1], got {self.drop_path_rate}")
         self.setup_branch()
         if self.shortcut_type in "BCD":
-            self.conv_proj = self._conv(self.out_features, 1, 1 if self.shortcut_type == "D" else self.strides)
+            stride = 1 if self.shortcut_type == "D" else self.strides
+            self.conv_proj = self._conv(self.out_features, 1, stride, in_branch=False)  # the shortcut is never in a cond
             # Pre-activation blocks project the already normalised input: no BN on the shortcut.
             if not self.preact:
                 self.norm_proj = self._bn()
 
-    def _conv(self, features: int, kernel_size: int, stride: int = 1, groups: int = 1):
+    def _conv(self, features: int, kernel_size: int, stride: int = 1, groups: int = 1, in_branch: bool = True):
         """An injected conv with torch padding. Without an injected one the backend default is
         used, which knows whether the branch runs inside a cond (batch-mode stochastic depth)."""
-        cond = float(self.drop_path_rate) > 0 and self.drop_path_mode == "batch"
+        cond = in_branch and float(self.drop_path_rate) > 0 and self.drop_path_mode == "batch"
         cls = self.conv if self.conv is not None else default_conv(control_flow=cond)
         return cls(features, **conv_args(kernel_size, stride, groups), dtype=self.dtype)
 
