@@ -1,7 +1,8 @@
 """Side-by-side training benchmarks; every figure is a ratio measured in this one run.
 
   throughput  CPU train images/s, JAX vs PyTorch eager (channels_last), CIFAR ResNet-18, batch 128,
-              for each conv gradient lowering (ResNet(conv_grad='xla' | 'canonical' | 'gemm'))
+              for the default conv and each opt-in conv gradient lowering
+              (ResNet(conv=jaxcnn.xla_cpu.CONV_LOWERINGS['xla' | 'canonical' | 'gemm']))
   convgrad    weight-gradient time per ResNet-18 conv shape: XLA's conv vs jaxcnn's GEMM form
   compile     compile time of resnet152 / resnet50, unrolled and with scan stages
   remat       peak temp memory (XLA memory_analysis) and step time of a resnet50 step, remat vs not
@@ -42,8 +43,11 @@ def _time_steps(fn, n):
     return (time.perf_counter() - t) / n
 
 
-def jax_throughput(batch, n_steps, size=32, conv_grad="xla"):
-    model = create_model("resnet18", stem="cifar", num_classes=10, conv_grad=conv_grad)
+def jax_throughput(batch, n_steps, size=32, conv_grad=None):
+    from jaxcnn.xla_cpu import CONV_LOWERINGS
+
+    conv = None if conv_grad is None else CONV_LOWERINGS[conv_grad]  # None: the backend's default conv
+    model = create_model("resnet18", stem="cifar", num_classes=10, conv=conv)
     state = st.create_train_state(model, jax.random.key(0), jnp.zeros((1, size, size, 3)),
                                   st.make_optimizer(0.1, nesterov=False))
     b = jax.device_put(_batch(batch, (size, size, 3)))
@@ -79,9 +83,9 @@ def torch_throughput(batch, n_steps, size=32):
 
 def throughput(args):
     t = torch_throughput(args.batch, args.steps)
-    for conv_grad in ("xla", "canonical", "gemm"):
+    for conv_grad in (None, "xla", "canonical", "gemm"):
         j = jax_throughput(args.batch, args.steps, conv_grad=conv_grad)
-        print(f"throughput  CIFAR ResNet-18 b{args.batch} fp32 on {os.cpu_count()} cores, conv_grad={conv_grad!r}: "
+        print(f"throughput  CIFAR ResNet-18 b{args.batch} fp32 on {os.cpu_count()} cores, conv={conv_grad or 'default'}: "
               f"JAX {j:.1f} img/s, torch {t:.1f} img/s, JAX/torch = {j / t:.2f}x  "
               f"(XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r})", flush=True)
     t2 = torch_throughput(args.batch, args.steps)
@@ -92,7 +96,7 @@ def conv_grad_layers(args):
     """Weight gradient of each CIFAR ResNet-18 conv shape: XLA's transpose rule vs the GEMM form."""
     from jax import lax
 
-    from jaxcnn.canonical_conv import weight_grad_gemm
+    from jaxcnn.xla_cpu import weight_grad_gemm
 
     dn = ("NHWC", "HWIO", "NHWC")
     rng = np.random.default_rng(0)
@@ -133,7 +137,7 @@ def compile_times(args):
 
 
 def remat(args):
-    """Plain vs per-block remat vs remat on scanned stages (``jaxcnn.remat``: plain ``nn.remat``
+    """Plain vs per-block remat vs remat on scanned stages (``jaxcnn.xla_cpu.block_remat``: plain ``nn.remat``
     saves nothing on XLA:CPU, whose CSE merges the recomputation back into the forward pass)."""
     shape, batch = (args.size, args.size, 3), args.remat_batch
     out = {}

@@ -31,7 +31,7 @@ MODEL = "cifar_resnet20"
 ARMS = {
     "baseline": {},
     "preact": {"block": "preact_basic", "stem": "preact_cifar"},
-    "stochastic_depth": {"stochastic_depth": 0.5},
+    "stochastic_depth": {"drop_path_rate": 0.5},
     "dropblock": {"drop_block_rate": 0.1, "drop_block_size": 3, "drop_block_stages": (2, 3)},
     "cutout": {},
 }

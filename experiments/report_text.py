@@ -50,7 +50,7 @@ The paper drops the branch for the *whole mini-batch* and, at test time, scales 
 `p_l`. Later libraries (timm's DropPath, torchvision's `mode='row'`) drop per sample and divide by
 `p` at training time instead, and their linear rules differ (`i/(N-1)`, `i/N`, `(i+1)/N`); jaxcnn
 implements the paper's rule by default, and a dropped batch-mode branch is skipped under `lax.cond`
-(no compute at all). In the study: `stochastic_depth=0.5` on ResNet-20 (the paper used 110 layers;
+(no compute at all). In the study: `drop_path_rate=0.5` on ResNet-20 (the paper used 110 layers;
 with 9 blocks and a short schedule the regulariser mainly adds noise).""",
         "code": ["jaxcnn.regularizers.stochastic_depth:survival_probabilities"],
     },

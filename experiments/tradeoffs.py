@@ -20,7 +20,7 @@ over the run), peak memory of the compiled training step from XLA ``memory_analy
 CIFAR-10 subset (the engine of ``experiments.classification_study``). ``--full`` (the default
 without --quick) adds the deep pair (n = 9: 56-layer basic vs 83-layer bottleneck).
 The ResNet-family weight gradients are computed by GEMMs (``--conv-grad gemm``, the default;
-``jaxcnn.canonical_conv``): XLA:CPU's own grouped-conv weight gradient (``--conv-grad xla``) makes
+``jaxcnn.xla_cpu.GemmGradConv``): XLA:CPU's own grouped-conv weight gradient (``--conv-grad xla``) makes
 the ResNeXt row's training step ~4x slower than its MACs warrant; the GEMMs' column buffers raise
 the peak-memory column (basic n=3: 475 vs 148 MiB). Writes ``runs/tradeoffs/{summary.json,table.md,tradeoffs.png}``.
 """
@@ -114,7 +114,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--warmup", type=int, default=0,
                    help="linear learning-rate warm-up steps (the bottleneck nets spike at lr 0.1 without)")
     p.add_argument("--conv-grad", choices=("xla", "canonical", "gemm"), default="gemm",
-                   help="conv gradient lowering of the ResNet-family nets (ResNet(conv_grad=...)); with 'xla' "
+                   help="conv gradient lowering of the ResNet-family nets (ResNet(conv=jaxcnn.xla_cpu.CONV_LOWERINGS[...])); with 'xla' "
                         "ResNeXt's grouped weight gradients are ~5x slower on XLA:CPU (default: gemm)")
     p.add_argument("--repeats", type=int, default=20, help="timed batch-1 inference calls")
     p.add_argument("--quick", action="store_true", help="n = 3 only, 20 training steps")
@@ -166,7 +166,9 @@ def measure(name: str, n: int, kind: str, kw: dict, ds, args, bar) -> dict:
     from jaxcnn.analysis.complexity import model_complexity
     from jaxcnn.train import create_train_state, data, make_optimizer
 
-    model = build(kind, dict(kw, conv_grad=args.conv_grad) if kind == "resnet" else kw, ds.num_classes)
+    from jaxcnn.xla_cpu import CONV_LOWERINGS
+
+    model = build(kind, dict(kw, conv=CONV_LOWERINGS[args.conv_grad]) if kind == "resnet" else kw, ds.num_classes)
     cx = model_complexity(model, (1, 32, 32, 3))
     state = create_train_state(model, jax.random.key(0), jnp.zeros((1, 32, 32, 3)), make_optimizer(0.1))
     mem = peak_training_memory(make_step(None), state, data.train_batch(ds, args.batch_size, 0, 0))

@@ -2,11 +2,16 @@
 
 Two conventions live here so that no block re-invents them:
 
-* ``conv`` pads explicitly and symmetrically, ``((k-1)//2*d, (k-1)//2*d)``, like PyTorch.
+* convs pad explicitly and symmetrically, ``((k-1)//2*d, (k-1)//2*d)``, like PyTorch
+  (``conv_args``).
   Flax's ``'SAME'`` pads ``(0, 1)`` for stride 2 on even inputs where torch pads ``(1, 1)``,
   which silently breaks imported weights.
-* ``batch_norm`` uses torchvision's momentum (0.9 in Flax terms, 0.1 in torch terms) and
+* :class:`BatchNorm` uses torchvision's momentum (0.9 in Flax terms, 0.1 in torch terms) and
   epsilon 1e-5, so weights and statistics port both ways.
+
+Blocks and models take ``conv`` and ``norm`` as injected ``ModuleDef``s (defaults :class:`Conv`
+and :class:`BatchNorm`), the Flax ImageNet example's idiom; ``make_norm``/``apply_norm`` let a
+block use any norm, with or without running statistics.
 """
 
 from __future__ import annotations
@@ -18,8 +23,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-# torchvision initialises convs with kaiming_normal_(mode='fan_out', nonlinearity='relu').
+__all__ = [
+    "ModuleDef", "Conv", "WeightStandardizedConv", "BatchNorm", "conv_args", "conv", "make_norm", "apply_norm",
+    "batch_norm", "kaiming_fan_out", "torch_padding", "make_divisible", "check_nhwc", "int_pair",
+    "check_positive_int", "global_avg_pool", "max_pool_torch", "avg_pool_ceil_exclude_pad",
+]
+
+# torchvision initialises convs with kaiming_normal_(mode="fan_out", nonlinearity="relu").
 kaiming_fan_out = nn.initializers.variance_scaling(2.0, "fan_out", "normal")
+kaiming_fan_out.__doc__ = "torchvision's conv init: normal with variance 2 / fan_out (kaiming_normal_, mode='fan_out')."
 
 
 def torch_padding(kernel_size: int, dilation: int = 1) -> tuple[tuple[int, int], tuple[int, int]]:
@@ -28,8 +40,21 @@ def torch_padding(kernel_size: int, dilation: int = 1) -> tuple[tuple[int, int],
     return ((p, p), (p, p))
 
 
+ModuleDef = Any  # a module class or functools.partial of one, called with the kwargs shown below
+
+
 class Conv(nn.Conv):
-    """``nn.Conv`` that names the problem when ``groups`` does not divide the channels."""
+    """``nn.Conv`` with torchvision's defaults (no bias, kaiming fan-out init) that names the
+    problem when ``groups`` does not divide the channels.
+
+    This is the default ``conv`` of every jaxcnn block and model. Any ``ModuleDef`` taking
+    ``nn.Conv``'s keyword arguments (``features, kernel_size, strides, padding,
+    kernel_dilation, feature_group_count, dtype, name``) can replace it, e.g.
+    :class:`WeightStandardizedConv` or ``jaxcnn.xla_cpu.GemmGradConv``.
+    """
+
+    use_bias: bool = False
+    kernel_init: Any = kaiming_fan_out
 
     def __call__(self, inputs):
         g = self.feature_group_count
@@ -41,7 +66,42 @@ class Conv(nn.Conv):
         return super().__call__(inputs)
 
 
-CONV_GRADS = ("xla", "canonical", "gemm")
+class WeightStandardizedConv(Conv):
+    """Conv whose kernel is standardised per output channel before use (Qiao et al. 2019; BiT).
+
+    ``W_hat = (W - mean) / sqrt(var + eps)`` with mean and (biased) variance over each output
+    channel's ``kh * kw * in`` weights. Pairs with GroupNorm: ``ResNet(conv=WeightStandardizedConv,
+    norm=partial(nn.GroupNorm, num_groups=32))``. Same parameters as :class:`Conv`.
+    """
+
+    eps: float = 1e-5
+
+    def param(self, name, *args, **kwargs):
+        value = super().param(name, *args, **kwargs)
+        if name != "kernel":
+            return value
+        mean = jnp.mean(value, axis=(0, 1, 2), keepdims=True)
+        var = jnp.var(value, axis=(0, 1, 2), keepdims=True)
+        return (value - mean) * jax.lax.rsqrt(var + self.eps)
+
+
+class BatchNorm(nn.BatchNorm):
+    """``nn.BatchNorm`` with torchvision's momentum (0.9 here, 0.1 in torch) and epsilon 1e-5:
+    weights and statistics port both ways. The default ``norm`` of every jaxcnn block and model."""
+
+    momentum: float = 0.9
+    epsilon: float = 1e-5
+
+
+def conv_args(kernel_size: int, stride: int = 1, groups: int = 1, dilation: int = 1) -> dict:
+    """``nn.Conv`` keyword arguments of a square conv with torch's symmetric padding."""
+    return dict(
+        kernel_size=(kernel_size, kernel_size),
+        strides=(stride, stride),
+        padding=torch_padding(kernel_size, dilation),
+        kernel_dilation=(dilation, dilation),
+        feature_group_count=groups,
+    )
 
 
 def conv(
@@ -54,35 +114,37 @@ def conv(
     name: str | None = None,
     dtype: Any = None,
     kernel_init=kaiming_fan_out,
-    grad: str = "xla",
-) -> nn.Conv:
-    """A square conv with torch-compatible explicit padding and a clear groups check.
+    module: ModuleDef = Conv,
+) -> nn.Module:
+    """A square ``module`` conv (default :class:`Conv`) with torch-compatible explicit padding."""
+    return module(features, **conv_args(kernel_size, stride, groups, dilation), use_bias=use_bias,
+                  kernel_init=kernel_init, dtype=dtype, name=name)
 
-    ``grad`` picks how its gradients are computed: ``'xla'`` (JAX's transpose rules),
-    ``'canonical'`` (``jaxcnn.canonical_conv``: canonical NHWC convs, which stay fast inside
-    ``lax.cond``/loops on XLA CPU; used by batch-mode stochastic depth and scanned stages) or
-    ``'gemm'`` (canonical input gradient, weight gradient by matrix products).
+
+def make_norm(norm: ModuleDef, name: str | None = None, zero_init: bool = False,
+              axis_name: str | None = None, dtype: Any = None, **kwargs) -> nn.Module:
+    """Instantiate an injected ``norm``; ``zero_init`` sets its scale to 0 (last norm of a branch).
+
+    ``axis_name`` and ``dtype`` are passed only when set, so any norm with the usual Flax
+    fields (``nn.BatchNorm``, ``nn.GroupNorm``, ``nn.LayerNorm``) fits; ``kwargs`` (e.g.
+    ``parent``) go to the module as they are.
     """
-    if grad not in CONV_GRADS:
-        raise ValueError(f"grad must be one of {CONV_GRADS}, got {grad!r}")
-    extra = {}
-    if grad != "xla":
-        from jaxcnn.canonical_conv import canonical_grad_conv, gemm_grad_conv
+    kw: dict = {"name": name, **kwargs}
+    if zero_init:
+        kw["scale_init"] = nn.initializers.zeros
+    if axis_name is not None:
+        kw["axis_name"] = axis_name
+    if dtype is not None:
+        kw["dtype"] = dtype
+    return norm(**kw)
 
-        extra["conv_general_dilated"] = canonical_grad_conv if grad == "canonical" else gemm_grad_conv
-    return Conv(
-        features,
-        (kernel_size, kernel_size),
-        strides=(stride, stride),
-        padding=torch_padding(kernel_size, dilation),
-        kernel_dilation=(dilation, dilation),
-        feature_group_count=groups,
-        use_bias=use_bias,
-        kernel_init=kernel_init,
-        dtype=dtype,
-        name=name,
-        **extra,
-    )
+
+def apply_norm(module: nn.Module, x: jax.Array, train: bool) -> jax.Array:
+    """Call a norm module: batch statistics when ``train`` for a norm with running averages
+    (a ``use_running_average`` field, as ``nn.BatchNorm``), a plain call for any other norm."""
+    if hasattr(module, "use_running_average"):
+        return module(x, use_running_average=not train)
+    return module(x)
 
 
 def batch_norm(
@@ -92,14 +154,12 @@ def batch_norm(
     axis_name: str | None = None,
     dtype: Any = None,
 ) -> nn.BatchNorm:
-    """BatchNorm with torchvision's momentum/epsilon; ``zero_init`` sets gamma = 0 (last BN of a branch).
+    """:class:`BatchNorm`; ``zero_init`` sets gamma = 0 (last BN of a branch).
 
     ``train=None`` leaves ``use_running_average`` to be passed at call time (setup-style blocks).
     """
-    return nn.BatchNorm(
+    return BatchNorm(
         use_running_average=None if train is None else not train,
-        momentum=0.9,
-        epsilon=1e-5,
         scale_init=nn.initializers.zeros if zero_init else nn.initializers.ones,
         axis_name=axis_name,
         dtype=dtype,
@@ -146,6 +206,7 @@ def int_pair(value: Any, name: str, minimum: int) -> tuple[int, int]:
 
 
 def check_positive_int(value: Any, name: str) -> int:
+    """``value`` if it is a positive int (not a bool), else ValueError naming ``name``."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
     return value

@@ -16,6 +16,8 @@ import numpy as np
 
 from jaxcnn.validation import ArgumentTypeError, check_bool, check_int, check_number, check_positive_int
 
+__all__ = ["Y_OFFSET", "Y_WEIGHTS", "modcrop", "psnr", "psnr_y", "rgb_to_y", "shave"]
+
 # MATLAB rgb2ycbcr, first row of the BT.601 matrix scaled for [0, 1] input and [0, 255] output.
 Y_WEIGHTS = np.array([65.481, 128.553, 24.966])
 Y_OFFSET = 16.0

@@ -5,6 +5,8 @@ from __future__ import annotations
 import jax
 import numpy as np
 
+__all__ = ["count_params"]
+
 
 def count_params(tree) -> int:
     """Number of scalars in a pytree of arrays (pass ``variables['params']`` for trainable ones).

@@ -9,7 +9,9 @@ from jaxcnn.analysis.receptive_field import (
     model_function,
     model_receptive_fields,
     receptive_field,
+    resolve_method,
 )
+from jaxcnn.analysis.complexity import Complexity, count_macs, model_complexity
 
 __all__ = [
     "FieldError",
@@ -20,4 +22,8 @@ __all__ = [
     "model_function",
     "model_receptive_fields",
     "receptive_field",
+    "resolve_method",
+    "Complexity",
+    "count_macs",
+    "model_complexity",
 ]

@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.extend import core as xcore
 
-from jaxcnn.analysis.receptive_field import _check_shape, model_function
+from jaxcnn.analysis.receptive_field import AUTO, INTERMEDIATES, _check_shape, model_function, resolve_method
 
 __all__ = ["Complexity", "count_macs", "model_complexity", "xla_flops"]
 
@@ -57,17 +57,28 @@ def _jaxpr_of(obj):
     return obj.jaxpr if hasattr(obj, "consts") else obj
 
 
-def _live(jaxpr, wanted: set) -> tuple:
-    """(MACs of the equations ``wanted`` outputs depend on, indices of the invars they use)."""
+def _live_eqns(jaxpr, wanted: set) -> tuple:
+    """(indices of the equations ``wanted`` outputs depend on, indices of the invars they use)."""
     live = set(v for v in wanted if not isinstance(v, xcore.Literal))
-    macs = 0
-    for eqn in reversed(jaxpr.eqns):
+    eqns = set()
+    for k in range(len(jaxpr.eqns) - 1, -1, -1):
+        eqn = jaxpr.eqns[k]
         if not any(v in live for v in eqn.outvars):
             continue
-        macs += _eqn_macs(eqn) + _nested_macs(eqn)
+        eqns.add(k)
         live.update(v for v in eqn.invars if not isinstance(v, xcore.Literal))
     used = {k for k, v in enumerate(jaxpr.invars) if v in live}
-    return macs, used
+    return eqns, used
+
+
+def _eqns_macs(jaxpr, eqns) -> int:
+    return sum(_eqn_macs(jaxpr.eqns[k]) + _nested_macs(jaxpr.eqns[k]) for k in eqns)
+
+
+def _live(jaxpr, wanted: set) -> tuple:
+    """(MACs of the equations ``wanted`` outputs depend on, indices of the invars they use)."""
+    eqns, used = _live_eqns(jaxpr, wanted)
+    return _eqns_macs(jaxpr, eqns), used
 
 
 def _nested_macs(eqn) -> int:
@@ -92,37 +103,48 @@ def count_macs(f: Callable, *args: Any) -> int:
     return _live(closed.jaxpr, set(closed.jaxpr.outvars))[0]
 
 
-def model_complexity(model, input_shape: Sequence[int] = (1, 224, 224, 3)) -> Complexity:
-    """Parameters and MACs of a jaxcnn model, total and per stage.
+def model_complexity(model, input_shape: Sequence[int] = (1, 224, 224, 3), method: str | None = AUTO) -> Complexity:
+    """Parameters and MACs of a flax module, total and per stage.
 
-    Stages are the model's named features in order ('stem', 'stage1', ..., 'final') plus
-    'head' (pooling and classifier); each stage's cost is what its output needs beyond the
-    previous one's. Parameters are counted in the 'params' collection only (not BN statistics).
+    Stages are the model's named features in order ('stem', 'stage1', ..., 'final') -- or, for
+    a module without a ``features`` method, the outputs of its top-level named submodules in
+    call order (``capture_intermediates``) -- plus 'head' ('(rest)' if a submodule is called
+    'head': whatever the ``__call__`` output
+    needs beyond them: pooling and classifier). Each stage costs the equations and parameters
+    its output needs that no earlier stage needed, so stages sum to the totals. Parameters
+    are counted in the 'params' collection only (not BN statistics).
     """
     shape = _check_shape(input_shape)
-    feat_fn, variables = model_function(model, shape, "features")
+    method = resolve_method(model, method)
+    feat_fn, variables = model_function(model, shape, method)
     logit_fn, _ = model_function(model, shape, None)
     x = jax.ShapeDtypeStruct(shape, jnp.float32)
-    closed = jax.make_jaxpr(lambda x, v: (feat_fn(x, v), logit_fn(x, v)))(x, variables)
     feats_tree = jax.eval_shape(feat_fn, x, variables)
-    names = list(feats_tree)
+    names = [k for k in feats_tree if method != INTERMEDIATES or "/" not in k]
+    def both(x, v):
+        feats = feat_fn(x, v)  # one trace: stages share their equations
+        return [feats[k] for k in names], logit_fn(x, v)
+
+    closed = jax.make_jaxpr(both)(x, variables)
     jaxpr = closed.jaxpr
     # invar k >= 1 is the k-1-th leaf of variables; count only leaves of the 'params' collection
     leaves = jax.tree_util.tree_flatten_with_path(variables)[0]
     sizes = [int(np.prod(l.shape)) if str(getattr(p[0], "key", "")) == "params" else 0 for p, l in leaves]
-
-    def cost(outvar):
-        macs, used = _live(jaxpr, {outvar})
-        return macs, {k - 1 for k in used if k >= 1}
+    outvars = jaxpr.outvars
 
     stages = OrderedDict()
-    prev_macs, prev_used = 0, set()
-    for name, var in zip(names, jaxpr.outvars[: len(names)]):
-        macs, used = cost(var)
-        stages[name] = (sum(sizes[k] for k in used - prev_used), macs - prev_macs)
-        prev_macs, prev_used = macs, used
-    macs, used = cost(jaxpr.outvars[-1])
-    stages["head"] = (sum(sizes[k] for k in used - prev_used), macs - prev_macs)
+    seen_eqns, seen_vars = set(), set()
+    for name, var in zip(names, outvars[: len(names)]):
+        eqns, used = _live_eqns(jaxpr, {var})
+        used = {k - 1 for k in used if k >= 1}
+        stages[name] = (sum(sizes[k] for k in used - seen_vars), _eqns_macs(jaxpr, eqns - seen_eqns))
+        seen_eqns |= eqns
+        seen_vars |= used
+    # the __call__ output is a separate trace of the same network: its MACs are the total, and
+    # the head is what it needs beyond the stages
+    macs, used = _live(jaxpr, set(outvars[len(names):]))
+    used = {k - 1 for k in used if k >= 1}
+    stages["head" if "head" not in stages else "(rest)"] = (sum(sizes[k] for k in used - seen_vars), macs - sum(m for _, m in stages.values()))
     return Complexity(sum(sizes), macs, stages)
 
 

@@ -18,9 +18,12 @@ padding counts as virtual input, as in the recurrence and in google-research/rec
 from __future__ import annotations
 
 import dataclasses
+import inspect
+from collections import OrderedDict
 from fractions import Fraction
 from typing import Any, Callable, Mapping, Sequence
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
@@ -36,6 +39,7 @@ __all__ = [
     "layerwise_receptive_fields",
     "model_function",
     "model_receptive_fields",
+    "resolve_method",
 ]
 
 
@@ -193,12 +197,70 @@ def layerwise_receptive_fields(f: Callable, input_shape: Sequence[int], *args: A
     return layers
 
 
+AUTO = "auto"
+INTERMEDIATES = "intermediates"
+
+
+def _accepts(fn, name: str) -> bool:
+    try:
+        return name in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def resolve_method(model, method: str | None) -> str | None:
+    """``'auto'`` -> ``'features'`` where the module has such a method, else ``'intermediates'``
+    (every named submodule's output); any other value unchanged."""
+    if method == AUTO:
+        return "features" if callable(getattr(model, "features", None)) else INTERMEDIATES
+    return method
+
+
+def _submodule_outputs(tree, prefix: str = "") -> list:
+    """``[(path, output)]`` from a ``capture_intermediates`` tree, in insertion (call) order; the
+    root's own output is left out."""
+    out = []
+    for key, value in tree.items():
+        if key == "__call__":
+            if prefix:
+                leaves = jax.tree_util.tree_leaves(value)
+                if len(leaves) == 1:  # a submodule returning one array (most layers)
+                    out.append((prefix, leaves[0]))
+            continue
+        if isinstance(value, Mapping):
+            out.extend(_submodule_outputs(value, f"{prefix}/{key}" if prefix else key))
+    return out
+
+
 def model_function(model, input_shape: Sequence[int], method: str | None = "features", **apply_kwargs):
     """``(fn, variables)`` with ``fn(x, variables) = model.apply(variables, x, train=False, method=...)``
-    and abstract ``variables`` from ``jax.eval_shape`` of ``model.init`` (no parameters are made)."""
+    and abstract ``variables`` from ``jax.eval_shape`` of ``model.init`` (no parameters are made).
+
+    Works for any flax module: ``train=False`` is passed only where ``__call__`` (or ``method``)
+    takes ``train``. ``method``: a method name, ``None`` (``__call__``), ``'auto'`` (see
+    ``resolve_method``) or ``'intermediates'``: an ordered dict ``{submodule path: output}`` of
+    every named submodule's array output (``capture_intermediates``), paths like ``'block1/conv'``.
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a flax.linen Module, got {type(model).__name__}")
+    method = resolve_method(model, method)
     x = jax.ShapeDtypeStruct(_check_shape(input_shape), jnp.float32)
-    variables = jax.eval_shape(lambda x: model.init(jax.random.key(0), x, train=False), x)
-    kwargs = dict(train=False, **apply_kwargs)
+    init_kw = {"train": False} if _accepts(type(model).__call__, "train") else {}
+    variables = jax.eval_shape(lambda x: model.init(jax.random.key(0), x, **init_kw), x)
+    kwargs = dict(apply_kwargs)
+    if method == INTERMEDIATES:
+        kwargs.update(init_kw)
+
+        def fn(x, variables):
+            _, state = model.apply(variables, x, capture_intermediates=True, mutable=[INTERMEDIATES], **kwargs)
+            return OrderedDict(_submodule_outputs(state[INTERMEDIATES]))
+
+        return fn, variables
+    target = type(model).__call__ if method is None else getattr(type(model), method, None)
+    if method is not None and target is None:
+        raise ValueError(f"model {type(model).__name__} has no method {method!r}")
+    if _accepts(target, "train"):
+        kwargs.setdefault("train", False)
     if method is not None:
         kwargs["method"] = method
 
@@ -208,7 +270,23 @@ def model_function(model, input_shape: Sequence[int], method: str | None = "feat
     return fn, variables
 
 
-def model_receptive_fields(model, input_shape: Sequence[int] = (1, 224, 224, 3), method: str = "features") -> dict:
-    """``{feature name: ReceptiveField}`` for a jaxcnn model's named features ('stem', 'stage1', ..., 'final')."""
+def model_receptive_fields(model, input_shape: Sequence[int] = (1, 224, 224, 3), method: str | None = AUTO) -> dict:
+    """``{name: ReceptiveField}`` of a flax module's named feature maps.
+
+    A jaxcnn model's ``features`` ('stem', 'stage1', ..., 'final'); for any other module
+    (``method='auto'`` finds no ``features``) every named submodule's 4-D output, keyed by
+    its path (``'conv1'``, ``'block1/conv2'``), in call order. ``method=None`` analyses the
+    ``__call__`` output itself.
+    """
     fn, variables = model_function(model, input_shape, method)
+    if resolve_method(model, method) == INTERMEDIATES:
+        outs = jax.eval_shape(fn, jax.ShapeDtypeStruct(_check_shape(input_shape), jnp.float32), variables)
+        spatial = [k for k, v in outs.items() if len(v.shape) == 4]
+        if not spatial:
+            raise ValueError(f"no named submodule of {type(model).__name__} returns a 4-D NHWC map")
+        def fn4(x, v):
+            outs = fn(x, v)
+            return OrderedDict((k, outs[k]) for k in spatial)
+
+        return receptive_field(fn4, input_shape, variables)
     return receptive_field(fn, input_shape, variables)

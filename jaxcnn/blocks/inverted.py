@@ -8,41 +8,56 @@ destroys information). The input is added back iff stride is 1 and in == out cha
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import flax.linen as nn
 import jax
 
-from jaxcnn.layers import batch_norm, check_nhwc, check_positive_int, conv
+from jaxcnn.layers import BatchNorm, ModuleDef, apply_norm, check_nhwc, check_positive_int, conv_args, make_norm
+from jaxcnn.regularizers import stochastic_residual
+from jaxcnn.xla_cpu import default_conv
+
+__all__ = ["DepthwiseSeparableConv", "InvertedResidual"]
 
 
 class DepthwiseSeparableConv(nn.Module):
-    """k x k depthwise conv + BN + act, then 1x1 pointwise conv + BN + act (MobileNetV1 unit).
+    """k x k depthwise conv + norm + act, then 1x1 pointwise conv + norm + act (MobileNetV1 unit).
 
     Costs ``k*k*C + C*F`` weights instead of ``k*k*C*F`` for the dense conv it factorises.
+    ``conv``/``norm``/``act`` are injected as in every jaxcnn block (``None`` conv: the backend
+    default, ``jaxcnn.layers.Conv``).
     """
 
     features: int
     kernel_size: int = 3
     strides: int = 1
-    activation: Any = nn.relu
+    act: Callable = nn.relu
     bn_axis_name: str | None = None
     dtype: Any = None
+    conv: ModuleDef | None = None
+    norm: ModuleDef = BatchNorm
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
         check_nhwc(x, "x")
         check_positive_int(self.features, "features")
         c = x.shape[-1]
-        bn = lambda name: batch_norm(train, name=name, axis_name=self.bn_axis_name, dtype=self.dtype)
-        y = conv(c, self.kernel_size, self.strides, groups=c, dtype=self.dtype, name="dw_conv")(x)
-        y = self.activation(bn("dw_bn")(y))
-        y = conv(self.features, 1, dtype=self.dtype, name="pw_conv")(y)
-        return self.activation(bn("pw_bn")(y))
+        conv = self.conv if self.conv is not None else default_conv()
+        norm = lambda name, y: apply_norm(make_norm(self.norm, name, axis_name=self.bn_axis_name, dtype=self.dtype), y, train)
+        y = conv(c, **conv_args(self.kernel_size, self.strides, c), dtype=self.dtype, name="dw_conv")(x)
+        y = self.act(norm("dw_bn", y))
+        y = conv(self.features, **conv_args(1), dtype=self.dtype, name="pw_conv")(y)
+        return self.act(norm("pw_bn", y))
 
 
 class InvertedResidual(nn.Module):
-    """MobileNetV2 block; ``features`` is the output channel count, ``expand_ratio`` is t."""
+    """MobileNetV2 block; ``features`` is the output channel count, ``expand_ratio`` is t.
+
+    ``conv``/``norm``/``act`` are injected (defaults: backend conv, ``BatchNorm``, ReLU6).
+    Stochastic depth on the residual sum has the same fields and semantics as
+    ``jaxcnn.blocks.ResidualBlock``'s; the defaults here are torchvision's (``'row'`` mode,
+    ``'inverted'`` test rule), ResNet's are the paper's.
+    """
 
     features: int
     strides: int = 1
@@ -52,6 +67,9 @@ class InvertedResidual(nn.Module):
     drop_path_rate: float = 0.0
     drop_path_mode: str = "row"
     drop_path_test_rule: str = "inverted"
+    conv: ModuleDef | None = None
+    norm: ModuleDef = BatchNorm
+    act: Callable = nn.relu6
 
     def hidden_features(self, in_features: int) -> int:
         return int(round(in_features * self.expand_ratio))  # torchvision's rule
@@ -64,20 +82,29 @@ class InvertedResidual(nn.Module):
             raise ValueError(f"strides must be 1 or 2, got {self.strides}")
         if self.expand_ratio < 1:
             raise ValueError(f"expand_ratio must be >= 1, got {self.expand_ratio}")
+        if not 0.0 <= float(self.drop_path_rate) <= 1.0:
+            raise ValueError(f"drop_path_rate must be in [0, 1], got {self.drop_path_rate}")
         in_features = x.shape[-1]
+        residual = self.strides == 1 and in_features == self.features
+        cond = residual and float(self.drop_path_rate) > 0 and self.drop_path_mode == "batch"
+        conv = self.conv if self.conv is not None else default_conv(control_flow=cond)
         hidden = self.hidden_features(in_features)
-        bn = lambda name: batch_norm(train, name=name, axis_name=self.bn_axis_name, dtype=self.dtype)
-        y = x
-        if self.expand_ratio != 1:
-            y = nn.relu6(bn("expand_bn")(conv(hidden, 1, dtype=self.dtype, name="expand_conv")(y)))
-        y = conv(hidden, 3, self.strides, groups=hidden, dtype=self.dtype, name="dw_conv")(y)
-        y = nn.relu6(bn("dw_bn")(y))
-        y = bn("project_bn")(conv(self.features, 1, dtype=self.dtype, name="project_conv")(y))  # linear
-        if self.strides == 1 and in_features == self.features:
-            if self.drop_path_rate > 0.0 and train:
-                from jaxcnn.regularizers import stochastic_depth
 
-                key = self.make_rng("dropout")
-                y = stochastic_depth(key, y, self.drop_path_rate, mode=self.drop_path_mode)
-            return x + y
-        return y
+        def norm(mdl, name, y):
+            return apply_norm(make_norm(self.norm, name, axis_name=self.bn_axis_name, dtype=self.dtype, parent=mdl), y, train)
+
+        def branch(mdl, y):
+            if self.expand_ratio != 1:
+                y = self.act(norm(mdl, "expand_bn", conv(hidden, **conv_args(1), dtype=self.dtype, name="expand_conv", parent=mdl)(y)))
+            y = conv(hidden, **conv_args(3, self.strides, hidden), dtype=self.dtype, name="dw_conv", parent=mdl)(y)
+            y = self.act(norm(mdl, "dw_bn", y))
+            return norm(mdl, "project_bn", conv(self.features, **conv_args(1), dtype=self.dtype, name="project_conv", parent=mdl)(y))  # linear
+
+        if not residual:
+            return branch(self, x)
+        if self.drop_path_rate == 0.0:
+            return x + branch(self, x)
+        return stochastic_residual(
+            self, branch, x, x, survival_prob=1.0 - float(self.drop_path_rate), deterministic=not train,
+            mode=self.drop_path_mode, test_rule=self.drop_path_test_rule,
+        )

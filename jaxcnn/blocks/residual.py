@@ -6,6 +6,7 @@ line and a regularizer can wrap the branch alone (stochastic depth skips ``branc
 
 Submodule names follow torchvision (``conv1``, ``bn1``, ...) so the weight converter in
 ``jaxcnn.interop`` is a renaming; the projection shortcut is ``conv_proj`` / ``norm_proj``.
+The layers are injected: ``conv``, ``norm`` and ``act`` fields (see ``ResidualBlock``).
 
 Shortcut types (ResNet paper, section 4.1, and Bag of Tricks for ResNet-D):
 
@@ -25,7 +26,17 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxcnn.layers import avg_pool_ceil_exclude_pad, batch_norm, check_nhwc, check_positive_int, conv
+from jaxcnn.layers import (
+    BatchNorm, ModuleDef, apply_norm, avg_pool_ceil_exclude_pad, check_nhwc, check_positive_int, conv_args, make_norm,
+)
+from jaxcnn.blocks.squeeze_excite import SqueezeExcite
+from jaxcnn.regularizers import stochastic_residual
+from jaxcnn.xla_cpu import default_conv
+
+__all__ = [
+    "SHORTCUT_TYPES", "zero_pad_shortcut", "ResidualBlock", "BasicBlock", "BottleneckBlock",
+    "PreActBasicBlock", "PreActBottleneckBlock", "BLOCKS",
+]
 
 SHORTCUT_TYPES = ("A", "B", "C", "D")
 
@@ -52,6 +63,13 @@ class ResidualBlock(nn.Module):
     """Shared fields and the shortcut / drop-path logic of every residual block.
 
     Subclasses define ``setup_branch`` (the branch's layers) and ``branch(x, train)``.
+
+    Layers are injected (the Flax ImageNet example's idiom): ``conv`` is a ``ModuleDef`` called
+    with ``nn.Conv``'s keyword arguments (``None``: ``jaxcnn.xla_cpu.default_conv``, i.e.
+    ``jaxcnn.layers.Conv`` except on XLA:CPU inside a cond); ``norm`` any Flax norm
+    (``jaxcnn.layers.BatchNorm`` by default, ``partial(nn.GroupNorm, num_groups=32)`` for
+    BiT-style nets); ``act`` the nonlinearity (``nn.relu``).
+
     ``drop_path_rate`` is the probability of dropping the branch (stochastic depth);
     ``drop_path_mode`` is ``'batch'`` (paper: whole mini-batch, skips compute) or ``'row'``
     (per sample); ``drop_path_test_rule`` is ``'paper'`` (scale by survival at test time) or
@@ -67,10 +85,9 @@ class ResidualBlock(nn.Module):
     drop_path_rate: float = 0.0
     drop_path_mode: str = "batch"
     drop_path_test_rule: str = "paper"
-    # How convs compute gradients (jaxcnn.layers.conv's ``grad``). 'xla' turns into 'canonical'
-    # where the branch sits in a cond (batch-mode stochastic depth); ResNet(scan_stages=True)
-    # sets 'canonical' for blocks inside the scan's loop body.
-    conv_grad: str = "xla"
+    conv: ModuleDef | None = None
+    norm: ModuleDef = BatchNorm
+    act: Callable = nn.relu
 
     expansion: ClassVar[int] = 1
     preact: ClassVar[bool] = False
@@ -87,21 +104,21 @@ class ResidualBlock(nn.Module):
             raise ValueError(f"drop_path_rate must be in [0, 1], got {self.drop_path_rate}")
         self.setup_branch()
         if self.shortcut_type in "BCD":
-            self.conv_proj = conv(self.out_features, 1, 1 if self.shortcut_type == "D" else self.strides,
-                                  dtype=self.dtype, grad=self.conv_grad)
+            stride = 1 if self.shortcut_type == "D" else self.strides
+            self.conv_proj = self._conv(self.out_features, 1, stride, in_branch=False)  # the shortcut is never in a cond
             # Pre-activation blocks project the already normalised input: no BN on the shortcut.
             if not self.preact:
                 self.norm_proj = self._bn()
 
-    @property
-    def _ckw(self) -> dict:
-        """Keyword arguments of branch convs: canonical gradients when the branch sits in a cond
-        or a loop (see ``jaxcnn.canonical_conv``)."""
-        cond = float(self.drop_path_rate) > 0 and self.drop_path_mode == "batch"
-        return dict(dtype=self.dtype, grad="canonical" if cond and self.conv_grad == "xla" else self.conv_grad)
+    def _conv(self, features: int, kernel_size: int, stride: int = 1, groups: int = 1, in_branch: bool = True):
+        """An injected conv with torch padding. Without an injected one the backend default is
+        used, which knows whether the branch runs inside a cond (batch-mode stochastic depth)."""
+        cond = in_branch and float(self.drop_path_rate) > 0 and self.drop_path_mode == "batch"
+        cls = self.conv if self.conv is not None else default_conv(control_flow=cond)
+        return cls(features, **conv_args(kernel_size, stride, groups), dtype=self.dtype)
 
     def _bn(self, zero_init: bool = False):
-        return batch_norm(zero_init=zero_init, axis_name=self.bn_axis_name, dtype=self.dtype)
+        return make_norm(self.norm, zero_init=zero_init, axis_name=self.bn_axis_name, dtype=self.dtype)
 
     def needs_projection(self, in_features: int) -> bool:
         return self.shortcut_type == "C" or self.strides > 1 or in_features != self.out_features
@@ -114,7 +131,7 @@ class ResidualBlock(nn.Module):
         if self.shortcut_type == "D" and self.strides > 1:
             x = avg_pool_ceil_exclude_pad(x, self.strides, self.strides)
         y = self.conv_proj(x)
-        return y if self.preact else self.norm_proj(y, use_running_average=not train)
+        return y if self.preact else apply_norm(self.norm_proj, y, train)
 
     def residual_add(self, x: jax.Array, shortcut: jax.Array, train: bool) -> jax.Array:
         """``branch(x) + shortcut``, under stochastic depth when ``drop_path_rate > 0``.
@@ -124,8 +141,6 @@ class ResidualBlock(nn.Module):
         """
         if self.drop_path_rate == 0.0:
             return self.branch(x, train) + shortcut
-        from jaxcnn.regularizers import stochastic_residual  # lazy: regularizers are optional here
-
         return stochastic_residual(
             self,
             lambda mdl, h: mdl.branch(h, train),
@@ -145,19 +160,18 @@ class BasicBlock(ResidualBlock):
     """conv3x3-BN-ReLU-conv3x3-BN, add shortcut, ReLU (ResNet-18/34, CIFAR ResNets)."""
 
     def setup_branch(self):
-        self.conv1 = conv(self.features, 3, self.strides, **self._ckw)
+        self.conv1 = self._conv(self.features, 3, self.strides)
         self.bn1 = self._bn()
-        self.conv2 = conv(self.features, 3, **self._ckw)
+        self.conv2 = self._conv(self.features, 3)
         self.bn2 = self._bn(zero_init=self.zero_init_last_bn)
 
     def branch(self, x, train):
-        ura = not train
-        y = nn.relu(self.bn1(self.conv1(x), use_running_average=ura))
-        return self.bn2(self.conv2(y), use_running_average=ura)
+        y = self.act(apply_norm(self.bn1, self.conv1(x), train))
+        return apply_norm(self.bn2, self.conv2(y), train)
 
     def __call__(self, x, train: bool = False):
         self._check_input(x)
-        return nn.relu(self.residual_add(x, self.shortcut(x, train), train))
+        return self.act(self.residual_add(x, self.shortcut(x, train), train))
 
 
 class BottleneckBlock(ResidualBlock):
@@ -189,27 +203,24 @@ class BottleneckBlock(ResidualBlock):
                 f"base_width={self.base_width}"
             )
         s1, s3 = (1, self.strides) if self.stride_on_3x3 else (self.strides, 1)
-        self.conv1 = conv(self.width, 1, s1, **self._ckw)
+        self.conv1 = self._conv(self.width, 1, s1)
         self.bn1 = self._bn()
-        self.conv2 = conv(self.width, 3, s3, groups=self.groups, **self._ckw)
+        self.conv2 = self._conv(self.width, 3, s3, self.groups)
         self.bn2 = self._bn()
-        self.conv3 = conv(self.out_features, 1, **self._ckw)
+        self.conv3 = self._conv(self.out_features, 1)
         self.bn3 = self._bn(zero_init=self.zero_init_last_bn)
         if self.se_reduction is not None:
-            from jaxcnn.blocks.squeeze_excite import SqueezeExcite
-
-            self.se = SqueezeExcite(reduction=self.se_reduction, dtype=self.dtype)
+            self.se = SqueezeExcite(reduction=self.se_reduction, act=self.act, dtype=self.dtype)
 
     def branch(self, x, train):
-        ura = not train
-        y = nn.relu(self.bn1(self.conv1(x), use_running_average=ura))
-        y = nn.relu(self.bn2(self.conv2(y), use_running_average=ura))
-        y = self.bn3(self.conv3(y), use_running_average=ura)
+        y = self.act(apply_norm(self.bn1, self.conv1(x), train))
+        y = self.act(apply_norm(self.bn2, self.conv2(y), train))
+        y = apply_norm(self.bn3, self.conv3(y), train)
         return self.se(y) if self.se_reduction is not None else y
 
     def __call__(self, x, train: bool = False):
         self._check_input(x)
-        return nn.relu(self.residual_add(x, self.shortcut(x, train), train))
+        return self.act(self.residual_add(x, self.shortcut(x, train), train))
 
 
 class PreActBasicBlock(ResidualBlock):
@@ -223,17 +234,17 @@ class PreActBasicBlock(ResidualBlock):
 
     def setup_branch(self):
         self.bn1 = self._bn()
-        self.conv1 = conv(self.features, 3, self.strides, **self._ckw)
+        self.conv1 = self._conv(self.features, 3, self.strides)
         self.bn2 = self._bn()
-        self.conv2 = conv(self.features, 3, **self._ckw)
+        self.conv2 = self._conv(self.features, 3)
 
     def preactivate(self, x, train):
-        return nn.relu(self.bn1(x, use_running_average=not train))
+        return self.act(apply_norm(self.bn1, x, train))
 
     def branch(self, x, train):
         # x here is already BN-ReLU(input); see __call__.
         y = self.conv1(x)
-        return self.conv2(nn.relu(self.bn2(y, use_running_average=not train)))
+        return self.conv2(self.act(apply_norm(self.bn2, y, train)))
 
     def __call__(self, x, train: bool = False):
         self._check_input(x)
@@ -252,19 +263,19 @@ class PreActBottleneckBlock(PreActBasicBlock):
     def setup_branch(self):
         width = int(self.features * self.base_width / 64) * self.groups
         self.bn1 = self._bn()
-        self.conv1 = conv(width, 1, **self._ckw)
+        self.conv1 = self._conv(width, 1)
         self.bn2 = self._bn()
-        self.conv2 = conv(width, 3, self.strides, groups=self.groups, **self._ckw)
+        self.conv2 = self._conv(width, 3, self.strides, self.groups)
         self.bn3 = self._bn()
-        self.conv3 = conv(self.out_features, 1, **self._ckw)
+        self.conv3 = self._conv(self.out_features, 1)
 
     def branch(self, x, train):
-        ura = not train
         y = self.conv1(x)
-        y = self.conv2(nn.relu(self.bn2(y, use_running_average=ura)))
-        return self.conv3(nn.relu(self.bn3(y, use_running_average=ura)))
+        y = self.conv2(self.act(apply_norm(self.bn2, y, train)))
+        return self.conv3(self.act(apply_norm(self.bn3, y, train)))
 
 
+# The names ``ResNet(block=...)`` accepts as strings; it takes a block class too.
 BLOCKS: dict[str, Callable[..., ResidualBlock]] = {
     "basic": BasicBlock,
     "bottleneck": BottleneckBlock,

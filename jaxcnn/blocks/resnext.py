@@ -14,14 +14,20 @@ weights; the test proves the two compute the same function.
 
 from __future__ import annotations
 
-import functools
-
-import flax.linen as nn
+from typing import ClassVar
 
 from jaxcnn.blocks.residual import BottleneckBlock, ResidualBlock
-from jaxcnn.layers import check_positive_int, conv
+from jaxcnn.layers import apply_norm, check_positive_int
 
-ResNeXtBottleneck = functools.partial(BottleneckBlock, groups=32, base_width=4)
+__all__ = ["ResNeXtBottleneck", "ResNeXtBranches"]
+
+
+class ResNeXtBottleneck(BottleneckBlock):
+    """Form (c) of the ResNeXt block: ``BottleneckBlock`` with ResNeXt-50 32x4d's defaults
+    (``groups=32``, ``base_width=4``; the 3x3 conv is grouped)."""
+
+    groups: int = 32
+    base_width: int = 4
 
 
 class ResNeXtBranches(ResidualBlock):
@@ -31,7 +37,7 @@ class ResNeXtBranches(ResidualBlock):
     base_width: int = 4
     stride_on_3x3: bool = True
 
-    expansion = 4
+    expansion: ClassVar[int] = 4
 
     @property
     def branch_width(self) -> int:
@@ -43,22 +49,21 @@ class ResNeXtBranches(ResidualBlock):
         if d < 1:
             raise ValueError(f"features={self.features} with base_width={self.base_width} gives branch width 0")
         s1, s3 = (1, self.strides) if self.stride_on_3x3 else (self.strides, 1)
-        self.conv1 = [conv(d, 1, s1, **self._ckw) for _ in range(self.groups)]
+        self.conv1 = [self._conv(d, 1, s1) for _ in range(self.groups)]
         self.bn1 = [self._bn() for _ in range(self.groups)]
-        self.conv2 = [conv(d, 3, s3, **self._ckw) for _ in range(self.groups)]
+        self.conv2 = [self._conv(d, 3, s3) for _ in range(self.groups)]
         self.bn2 = [self._bn() for _ in range(self.groups)]
-        self.conv3 = [conv(self.out_features, 1, **self._ckw) for _ in range(self.groups)]
+        self.conv3 = [self._conv(self.out_features, 1) for _ in range(self.groups)]
         self.bn3 = self._bn(zero_init=self.zero_init_last_bn)
 
     def branch(self, x, train):
-        ura = not train
         total = 0.0
         for i in range(self.groups):  # T_i(x): an ordinary small bottleneck path
-            y = nn.relu(self.bn1[i](self.conv1[i](x), use_running_average=ura))
-            y = nn.relu(self.bn2[i](self.conv2[i](y), use_running_average=ura))
+            y = self.act(apply_norm(self.bn1[i], self.conv1[i](x), train))
+            y = self.act(apply_norm(self.bn2[i], self.conv2[i](y), train))
             total = total + self.conv3[i](y)
-        return self.bn3(total, use_running_average=ura)
+        return apply_norm(self.bn3, total, train)
 
     def __call__(self, x, train: bool = False):
         self._check_input(x)
-        return nn.relu(self.residual_add(x, self.shortcut(x, train), train))
+        return self.act(self.residual_add(x, self.shortcut(x, train), train))

@@ -6,17 +6,22 @@ Both FCs carry a bias, as in the SE-ResNet-50 of the paper (28,088,024 parameter
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import flax.linen as nn
 import jax
 
 from jaxcnn.layers import global_avg_pool, check_nhwc, check_positive_int
 
+__all__ = ["SqueezeExcite"]
+
 
 class SqueezeExcite(nn.Module):
+    """Channel gate ``x * sigmoid(fc2(act(fc1(mean_hw(x)))))``, hidden width ``C // reduction``."""
+
     reduction: int = 16
     dtype: Any = None
+    act: Callable = nn.relu
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
@@ -27,6 +32,6 @@ class SqueezeExcite(nn.Module):
         if hidden < 1:
             raise ValueError(f"reduction={self.reduction} leaves no hidden units for {channels} channels")
         s = global_avg_pool(x)  # squeeze: (N, C)
-        s = nn.relu(nn.Dense(hidden, dtype=self.dtype, name="fc1")(s))
+        s = self.act(nn.Dense(hidden, dtype=self.dtype, name="fc1")(s))
         s = nn.sigmoid(nn.Dense(channels, dtype=self.dtype, name="fc2")(s))
         return x * s[:, None, None, :]  # excite: one gate per channel, shared over space

@@ -12,6 +12,8 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 
+__all__ = ["adjoint_gap", "transpose_of"]
+
 
 def transpose_of(linear_fn: Callable, x_example) -> Callable:
     """Aᵀ of a linear function, as a function of one array (``x_example`` gives shape/dtype)."""

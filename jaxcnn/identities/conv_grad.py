@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from jaxcnn.upsample.transposed import conv_transpose_args
+from jaxcnn.identities._args import reference_args as conv_transpose_args
+
+__all__ = ["conv_transpose_closed_form"]
 
 
 def conv_transpose_closed_form(y, kernel, stride=1, padding=0, output_padding=0, dilation=1, groups=1) -> np.ndarray:

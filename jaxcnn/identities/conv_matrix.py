@@ -17,7 +17,9 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from jaxcnn.upsample.transposed import conv_transpose_args
+from jaxcnn.identities._args import reference_args as conv_transpose_args
+
+__all__ = ["conv_matrix", "conv_transpose_matrix"]
 
 
 def conv_matrix(

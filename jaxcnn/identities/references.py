@@ -16,7 +16,10 @@ from jax import lax
 from jaxcnn.identities.conv_grad import conv_transpose_closed_form
 from jaxcnn.identities.conv_matrix import conv_transpose_matrix
 from jaxcnn.identities.zero_insertion import conv_transpose_zero_insertion
-from jaxcnn.upsample.transposed import conv_transpose, conv_transpose_args
+from jaxcnn.identities._args import reference_args as conv_transpose_args
+from jaxcnn.upsample.transposed import conv_transpose
+
+__all__ = ["conv_transpose_forms", "conv_transpose_lax", "conv_transpose_torch", "max_disagreement"]
 
 
 def conv_transpose_lax(y, kernel, stride=1, padding=0, output_padding=0, dilation=1, groups=1, precision=None):

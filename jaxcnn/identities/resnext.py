@@ -12,6 +12,8 @@ grouped block's weights split exactly into C branches:
 
 from __future__ import annotations
 
+__all__ = ["grouped_to_branches"]
+
 
 def grouped_to_branches(variables: dict, groups: int) -> dict:
     """Map the variables of a grouped ``BottleneckBlock`` to those of ``ResNeXtBranches``."""

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from jaxcnn.upsample.transposed import conv_transpose_args
+from jaxcnn.identities._args import reference_args as conv_transpose_args
+
+__all__ = ["conv_transpose_zero_insertion", "insert_zeros"]
 
 
 def insert_zeros(y: np.ndarray, stride: tuple[int, int]) -> np.ndarray:

@@ -17,6 +17,8 @@ import jax.numpy as jnp
 from jaxcnn.layers import check_nhwc, check_positive_int, torch_padding
 from jaxcnn.upsample.subpixel import icnr, pixel_shuffle
 
+__all__ = ["ESPCN", "espcn"]
+
 
 class ESPCN(nn.Module):
     """ESPCN on NHWC low-resolution input; output is ``scale`` times larger, ``channels`` deep.

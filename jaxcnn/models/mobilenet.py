@@ -6,23 +6,35 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
 from jaxcnn.blocks.inverted import InvertedResidual
-from jaxcnn.layers import global_avg_pool, batch_norm, check_nhwc, conv, make_divisible
+from jaxcnn.layers import (
+    BatchNorm, ModuleDef, apply_norm, check_nhwc, conv_args, global_avg_pool, make_divisible, make_norm,
+)
+from jaxcnn.regularizers import survival_probabilities
+from jaxcnn.xla_cpu import default_conv
+
+__all__ = ["MobileNetV2", "MOBILENET_V2_SETTINGS"]
 
 # (expand ratio t, output channels c, repeats n, first stride s): Table 2 of the paper.
 MOBILENET_V2_SETTINGS = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1))
 
 
 class MobileNetV2(nn.Module):
-    """MobileNetV2; ``drop_path_rate`` is the maximum per-sample drop rate of the residual
-    blocks, scaled linearly by block index with ``drop_path_rule`` (see
-    ``jaxcnn.regularizers.survival_probabilities``)."""
+    """MobileNetV2.
+
+    Stochastic depth has ResNet's four fields: ``drop_path_rate`` is the drop rate of the last
+    residual block, scaled by block index with ``drop_path_rule`` (see
+    ``jaxcnn.regularizers.survival_probabilities``); ``drop_path_mode``/``drop_path_test_rule``
+    default to torchvision's per-sample form (``'row'``, ``'inverted'``) where ResNet defaults
+    to the paper's (``'batch'``, ``'paper'``). ``conv``/``norm``/``act`` are the injected
+    layers (``None`` conv: ``jaxcnn.xla_cpu.default_conv``; ``BatchNorm``; ReLU6).
+    """
 
     num_classes: int = 1000
     width_mult: float = 1.0
@@ -31,21 +43,29 @@ class MobileNetV2(nn.Module):
     dropout_rate: float = 0.2
     drop_path_rate: float = 0.0
     drop_path_rule: str = "torchvision"
+    drop_path_mode: str = "row"
+    drop_path_test_rule: str = "inverted"
     bn_axis_name: str | None = None
     dtype: Any = None
+    conv: ModuleDef | None = None
+    norm: ModuleDef = BatchNorm
+    act: Callable = nn.relu6
 
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
+        """Class logits (float32) for an NHWC batch."""
         return self._forward(x, train, head=True)["logits"]
 
     def features(self, x: jax.Array, train: bool = False):
         """Named NHWC maps: ``stem``, ``stage1``..``stage7`` (one per row of Table 2), ``final``."""
         return self._forward(x, train, head=False)
 
+    def drop_rates(self) -> list[float]:
+        """Per-block drop rates 1 - p_l of the inverted residual blocks, in network order."""
+        return self._drop_rates(sum(n for _, _, n, _ in self.settings))
+
     def _drop_rates(self, n):
         if self.drop_path_rate == 0:
             return [0.0] * n
-        from jaxcnn.regularizers import survival_probabilities
-
         probs = survival_probabilities(n, final_survival=1.0 - self.drop_path_rate, rule=self.drop_path_rule)
         return [1.0 - float(p) for p in probs]
 
@@ -54,10 +74,16 @@ class MobileNetV2(nn.Module):
         check_nhwc(x, "x", channels=self.in_channels)
         if self.width_mult <= 0:
             raise ValueError(f"width_mult must be positive, got {self.width_mult}")
-        bn = lambda name: batch_norm(train, name=name, axis_name=self.bn_axis_name, dtype=self.dtype)
+        conv_cls = self.conv if self.conv is not None else default_conv()
+
+        def conv_norm_act(x, features, k, stride, prefix):
+            x = conv_cls(features, **conv_args(k, stride), dtype=self.dtype, name=f"{prefix}_conv")(x)
+            norm = make_norm(self.norm, f"{prefix}_bn", axis_name=self.bn_axis_name, dtype=self.dtype)
+            return self.act(apply_norm(norm, x, train))
+
         feats = OrderedDict()
         stem = make_divisible(32 * self.width_mult, 8)
-        x = nn.relu6(bn("stem_bn")(conv(stem, 3, 2, dtype=self.dtype, name="stem_conv")(x)))
+        x = conv_norm_act(x, stem, 3, 2, "stem")
         feats["stem"] = x
         rates = iter(self._drop_rates(sum(n for _, _, n, _ in self.settings)))
         k = 0
@@ -66,12 +92,14 @@ class MobileNetV2(nn.Module):
             for i in range(n):
                 x = InvertedResidual(
                     out, s if i == 0 else 1, t, bn_axis_name=self.bn_axis_name, dtype=self.dtype,
-                    drop_path_rate=next(rates), name=f"block{k}",
+                    drop_path_rate=next(rates), drop_path_mode=self.drop_path_mode,
+                    drop_path_test_rule=self.drop_path_test_rule, conv=self.conv, norm=self.norm, act=self.act,
+                    name=f"block{k}",
                 )(x, train)
                 k += 1
             feats[f"stage{si + 1}"] = x
         last = make_divisible(1280 * max(1.0, self.width_mult), 8)
-        x = nn.relu6(bn("head_bn")(conv(last, 1, dtype=self.dtype, name="head_conv")(x)))
+        x = conv_norm_act(x, last, 1, 1, "head")
         feats["final"] = x
         if head:
             y = global_avg_pool(x)

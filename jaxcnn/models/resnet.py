@@ -8,18 +8,56 @@ blocks ``layer{stage}_{index}`` (torchvision's ``layer{stage}.{index}``), head `
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from collections import OrderedDict
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxcnn.blocks.residual import BLOCKS
-from jaxcnn.remat import remat as tied_remat
-from jaxcnn.layers import CONV_GRADS, global_avg_pool, batch_norm, check_nhwc, conv, max_pool_torch
+from jaxcnn.blocks.residual import BLOCKS, ResidualBlock
+from jaxcnn.layers import BatchNorm, ModuleDef, apply_norm, check_nhwc, conv_args, global_avg_pool, make_norm, max_pool_torch
+from jaxcnn.regularizers import DropBlock, survival_probabilities
+from jaxcnn.xla_cpu import block_remat, default_conv
 
-STEMS = ("imagenet", "deep", "cifar", "preact_imagenet", "preact_cifar")
+__all__ = ["ResNet", "STEMS", "imagenet_stem", "deep_stem", "cifar_stem", "scan_to_unrolled", "unrolled_to_scan"]
+
+def imagenet_stem(model: "ResNet", x: jax.Array, train: bool, preact: bool = False) -> jax.Array:
+    """7x7/2 conv ``conv1`` + norm ``bn1`` + act, 3x3/2 max-pool; ``preact``: no norm/act (the
+    blocks start with them). A stem is a function ``(model, x, train) -> x`` that builds its
+    layers on ``model`` with ``model.make_conv``/``model.apply_norm``, so the names stay flat
+    (torchvision's ``conv1``/``bn1``)."""
+    x = model.make_conv(model.widths[0], 7, 2, name="conv1")(x)
+    if not preact:
+        x = model.act(model.apply_norm(x, train, "bn1"))
+    return max_pool_torch(x, 3, 2, 1)
+
+
+def deep_stem(model: "ResNet", x: jax.Array, train: bool) -> jax.Array:
+    """ResNet-D's stem: three 3x3 convs 32-32-width (first strided), norm + act after each, max-pool."""
+    for i, f in enumerate((32, 32)):
+        x = model.make_conv(f, 3, 2 if i == 0 else 1, name=f"conv1_{i}")(x)
+        x = model.act(model.apply_norm(x, train, f"bn1_{i}"))
+    x = model.act(model.apply_norm(model.make_conv(model.widths[0], 3, name="conv1")(x), train, "bn1"))
+    return max_pool_torch(x, 3, 2, 1)
+
+
+def cifar_stem(model: "ResNet", x: jax.Array, train: bool, preact: bool = False) -> jax.Array:
+    """3x3 conv ``conv1`` (+ norm ``bn1`` + act unless ``preact``), no pooling (CIFAR ResNets)."""
+    x = model.make_conv(model.widths[0], 3, name="conv1")(x)
+    return x if preact else model.act(model.apply_norm(x, train, "bn1"))
+
+
+# The names ``ResNet(stem=...)`` accepts as strings; it takes a stem function too.
+STEMS: dict[str, Callable] = {
+    "imagenet": imagenet_stem,
+    "deep": deep_stem,
+    "cifar": cifar_stem,
+    "preact_imagenet": functools.partial(imagenet_stem, preact=True),
+    "preact_cifar": functools.partial(cifar_stem, preact=True),
+}
 
 
 class _ScanCell(nn.Module):
@@ -38,17 +76,23 @@ class ResNet(nn.Module):
     """Configurable residual network on NHWC input.
 
     Args (fields):
-      block: ``'basic' | 'bottleneck' | 'preact_basic' | 'preact_bottleneck'``.
+      block: a ``ResidualBlock`` subclass (e.g. ``jaxcnn.blocks.ResNeXtBottleneck``) or one of
+        the names ``'basic' | 'bottleneck' | 'preact_basic' | 'preact_bottleneck'``; the model
+        passes each block only the fields it declares.
       stage_sizes: blocks per stage, e.g. ``(3, 4, 6, 3)`` for ResNet-50.
       widths: the ``features`` ("planes") of each stage; the first stage has stride 1, the rest 2.
-      stem: ``'imagenet'`` (7x7/2 conv-BN-ReLU + 3x3/2 max-pool), ``'deep'`` (ResNet-D: three
+      stem: a stem function ``(model, x, train) -> x`` (``imagenet_stem``, ``deep_stem``,
+        ``cifar_stem``, or your own) or its name: ``'imagenet'`` (7x7/2 conv-BN-ReLU + 3x3/2 max-pool), ``'deep'`` (ResNet-D: three
         3x3 convs 32-32-64), ``'cifar'`` (3x3 conv-BN-ReLU), ``'preact_imagenet'`` /
         ``'preact_cifar'`` (the same convs with no BN-ReLU; blocks start with BN-ReLU and a final
         BN-ReLU follows the last stage).
       shortcut: ``'A' | 'B' | 'C' | 'D'`` (see ``jaxcnn.blocks.residual``).
-      stochastic_depth: drop rate of the *last* block, 1 - p_L (0.5 is the paper's setting);
-        the per-block rates follow ``stochastic_depth_rule`` (see
-        ``jaxcnn.regularizers.survival_probabilities``).
+      drop_path_rate: stochastic depth, the drop rate of the *last* block, 1 - p_L (0.5 is the
+        paper's setting); the per-block rates follow ``drop_path_rule`` (see
+        ``jaxcnn.regularizers.survival_probabilities``); ``drop_path_mode`` (``'batch'``, the
+        paper's whole-batch skip, or ``'row'``) and ``drop_path_test_rule`` (``'paper'`` or
+        ``'inverted'``) as in ``jaxcnn.blocks.ResidualBlock``. The same four fields as
+        ``MobileNetV2``'s, with the paper's defaults here.
       drop_block_rate, drop_block_size, drop_block_stages: DropBlock after every block of the
         listed stages (1-based; the paper's groups 3 and 4), identity at eval. The rate is
         static; for the paper's linear keep-prob ramp rebuild the model or apply
@@ -56,41 +100,48 @@ class ResNet(nn.Module):
       scan_stages: run each stage's identical blocks (all but the first) as one ``nn.scan``;
         compiles once per stage instead of once per block. Parameters then carry a leading
         block axis under ``layer{s}_rest``; ``scan_to_unrolled``/``unrolled_to_scan`` convert.
-        The scanned blocks' convs use canonical gradients (``jaxcnn.canonical_conv``): inside
-        a loop body XLA:CPU otherwise runs conv gradients ~27x slower (resnet50 step 143 s -> 4.8 s).
-      conv_grad: how every conv computes its gradients, ``'xla'``, ``'canonical'`` or
-        ``'gemm'`` (``jaxcnn.layers.conv``'s ``grad``; ``benchmarks/bench_train.py throughput``
-        measures them side by side).
-      remat: recompute each block's activations in the backward pass (``jaxcnn.remat.remat``,
-        which, unlike ``nn.remat``, is not undone by XLA:CPU's CSE). Measured (resnet50, 224 px,
-        batch 8, train-step temp memory from ``memory_analysis()``): 0.46x of the plain step
-        with remat, 0.48x with scan+remat; step time 1.11x and 0.95x.
+        Without an injected conv the scanned blocks get ``jaxcnn.xla_cpu.default_conv(True)``
+        (canonical gradients on CPU: in a loop body XLA:CPU otherwise runs conv gradients ~27x
+        slower, resnet50 step 143 s -> 4.8 s; the plain conv on GPU/TPU).
+      conv, norm, act: the layers every block and the stem are made of (``ModuleDef``s, the Flax
+        ImageNet example's idiom). ``conv=None`` is the backend default
+        (``jaxcnn.xla_cpu.default_conv``: ``jaxcnn.layers.Conv``, canonical gradients on CPU in
+        a cond or scan); ``conv=jaxcnn.xla_cpu.GemmGradConv`` opts into GEMM weight gradients,
+        ``conv=WeightStandardizedConv, norm=partial(nn.GroupNorm, num_groups=32)`` builds a
+        BiT-style net with no ``batch_stats``.
+      remat: recompute each block's activations in the backward pass
+        (``jaxcnn.xla_cpu.block_remat``: ``nn.remat``, or on CPU a cotangent-tied remat that
+        XLA:CPU's CSE cannot undo). Measured on CPU (resnet50, 224 px, batch 8, train-step temp
+        memory from ``memory_analysis()``): 0.46x of the plain step with remat, 0.48x with
+        scan+remat; step time 1.11x and 0.95x.
     """
 
-    block: str = "basic"
+    block: str | type = "basic"
     stage_sizes: Sequence[int] = (2, 2, 2, 2)
     widths: Sequence[int] = (64, 128, 256, 512)
     num_classes: int = 1000
     in_channels: int = 3
-    stem: str = "imagenet"
+    stem: str | Callable = "imagenet"
     shortcut: str = "B"
     groups: int = 1
     base_width: int = 64
     stride_on_3x3: bool = True
     se_reduction: int | None = None
     zero_init_last_bn: bool = False
-    stochastic_depth: float = 0.0
-    stochastic_depth_rule: str = "paper"
-    stochastic_depth_mode: str = "batch"
-    stochastic_depth_test_rule: str = "paper"
+    drop_path_rate: float = 0.0
+    drop_path_rule: str = "paper"
+    drop_path_mode: str = "batch"
+    drop_path_test_rule: str = "paper"
     drop_block_rate: float = 0.0
     drop_block_size: int = 7
     drop_block_stages: Sequence[int] = (3, 4)
     scan_stages: bool = False
     remat: bool = False
-    conv_grad: str = "xla"
     bn_axis_name: str | None = None
     dtype: Any = None
+    conv: ModuleDef | None = None
+    norm: ModuleDef = BatchNorm
+    act: Callable = nn.relu
 
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
         """Class logits (float32) for an NHWC batch."""
@@ -102,91 +153,94 @@ class ResNet(nn.Module):
 
     # -- configuration helpers -------------------------------------------------------------
 
+    def block_class(self) -> type:
+        """The block class: ``block`` itself, or the class its name stands for in ``BLOCKS``."""
+        if isinstance(self.block, str):
+            if self.block not in BLOCKS:
+                raise ValueError(f"block must be one of {sorted(BLOCKS)} or a ResidualBlock subclass, got {self.block!r}")
+            return BLOCKS[self.block]
+        if not (isinstance(self.block, type) and issubclass(self.block, ResidualBlock)):
+            raise TypeError(f"block must be a block name or a ResidualBlock subclass, got {self.block!r}")
+        return self.block
+
     def _validate(self):
-        if self.block not in BLOCKS:
-            raise ValueError(f"block must be one of {sorted(BLOCKS)}, got {self.block!r}")
-        if self.stem not in STEMS:
-            raise ValueError(f"stem must be one of {STEMS}, got {self.stem!r}")
+        if not callable(self.stem) and self.stem not in STEMS:
+            raise ValueError(f"stem must be one of {tuple(STEMS)} or a function (model, x, train) -> x, got {self.stem!r}")
         if len(self.stage_sizes) != len(self.widths):
             raise ValueError(f"stage_sizes {tuple(self.stage_sizes)} and widths {tuple(self.widths)} differ in length")
-        if not 0.0 <= self.stochastic_depth <= 1.0:
-            raise ValueError(f"stochastic_depth (final drop rate) must be in [0, 1], got {self.stochastic_depth}")
-        if self.conv_grad not in CONV_GRADS:
-            raise ValueError(f"conv_grad must be one of {CONV_GRADS}, got {self.conv_grad!r}")
-        if self.scan_stages and (self.stochastic_depth > 0 or self.drop_block_rate > 0):
-            raise ValueError("scan_stages=True does not support stochastic_depth or drop_block_rate yet")
+        if not 0.0 <= self.drop_path_rate <= 1.0:
+            raise ValueError(f"drop_path_rate (final drop rate) must be in [0, 1], got {self.drop_path_rate}")
+        if self.scan_stages and (self.drop_path_rate > 0 or self.drop_block_rate > 0):
+            raise ValueError("scan_stages=True does not support drop_path_rate or drop_block_rate yet")
 
-    def _block_kwargs(self) -> dict:
-        kw = dict(shortcut_type=self.shortcut, bn_axis_name=self.bn_axis_name, dtype=self.dtype, conv_grad=self.conv_grad)
-        if self.block in ("basic", "bottleneck"):
-            kw["zero_init_last_bn"] = self.zero_init_last_bn
-        if self.block in ("bottleneck", "preact_bottleneck"):
-            kw.update(groups=self.groups, base_width=self.base_width)
-        if self.block == "bottleneck":
-            kw.update(stride_on_3x3=self.stride_on_3x3, se_reduction=self.se_reduction)
-        elif self.se_reduction is not None:
-            raise ValueError(f"se_reduction is only supported with block='bottleneck', got block={self.block!r}")
-        if self.stochastic_depth > 0:
-            kw.update(drop_path_mode=self.stochastic_depth_mode, drop_path_test_rule=self.stochastic_depth_test_rule)
+    def _block_kwargs(self, cls: type) -> dict:
+        """The model's settings as ``cls``'s fields; a setting the block does not have is an error."""
+        fields = {f.name for f in dataclasses.fields(cls)}
+        kw = dict(shortcut_type=self.shortcut, bn_axis_name=self.bn_axis_name, dtype=self.dtype, conv=self.conv,
+                  norm=self.norm, act=self.act, zero_init_last_bn=self.zero_init_last_bn,
+                  drop_path_mode=self.drop_path_mode, drop_path_test_rule=self.drop_path_test_rule)
+        # block-specific settings go only where the model sets them, so a block class's own
+        # defaults (ResNeXtBottleneck's groups=32) stand otherwise
+        if self.groups != 1:
+            kw["groups"] = self.groups
+        if self.base_width != 64:
+            kw["base_width"] = self.base_width
+        if not self.stride_on_3x3:
+            kw["stride_on_3x3"] = self.stride_on_3x3
+        if self.se_reduction is not None:
+            kw["se_reduction"] = self.se_reduction
+        unsupported = sorted(k for k in kw if k not in fields)
+        if unsupported:
+            raise ValueError(f"block {cls.__name__} has no field(s) {unsupported} (set on the ResNet)")
+        if cls.preact:  # zero-init of a last BN only exists in post-activation blocks
+            kw.pop("zero_init_last_bn", None)
         return kw
 
     def drop_rates(self) -> list[float]:
         """Per-block drop rates 1 - p_l, in network order (all zero without stochastic depth)."""
         total = sum(self.stage_sizes)
-        if self.stochastic_depth == 0:
+        if self.drop_path_rate == 0:
             return [0.0] * total
-        from jaxcnn.regularizers import survival_probabilities
-
-        probs = survival_probabilities(total, final_survival=1.0 - self.stochastic_depth, rule=self.stochastic_depth_rule)
+        probs = survival_probabilities(total, final_survival=1.0 - self.drop_path_rate, rule=self.drop_path_rule)
         return [1.0 - float(p) for p in probs]
 
     # -- the network -----------------------------------------------------------------------
 
-    def _bn(self, train, name):
-        return batch_norm(train, name=name, axis_name=self.bn_axis_name, dtype=self.dtype)
+    def make_conv(self, features: int, kernel_size: int, stride: int = 1, name: str | None = None) -> nn.Module:
+        """The injected conv (backend default when ``conv`` is None) with torch padding, as a
+        submodule of this model (for stems)."""
+        cls = self.conv if self.conv is not None else default_conv()
+        return cls(features, **conv_args(kernel_size, stride), dtype=self.dtype, name=name)
 
-    def _stem(self, x, train):
-        s = self.stem
-        if s in ("imagenet", "preact_imagenet"):
-            x = conv(self.widths[0], 7, 2, dtype=self.dtype, grad=self.conv_grad, name="conv1")(x)
-        elif s == "deep":
-            for i, f in enumerate((32, 32)):
-                x = conv(f, 3, 2 if i == 0 else 1, dtype=self.dtype, grad=self.conv_grad, name=f"conv1_{i}")(x)
-                x = nn.relu(self._bn(train, f"bn1_{i}")(x))
-            x = conv(self.widths[0], 3, dtype=self.dtype, grad=self.conv_grad, name="conv1")(x)
-        else:  # cifar stems
-            x = conv(self.widths[0], 3, dtype=self.dtype, grad=self.conv_grad, name="conv1")(x)
-        if not s.startswith("preact"):
-            x = nn.relu(self._bn(train, "bn1")(x))
-        if s in ("imagenet", "deep", "preact_imagenet"):
-            x = max_pool_torch(x, 3, 2, 1)
-        return x
+    def apply_norm(self, x: jax.Array, train: bool, name: str) -> jax.Array:
+        """Apply the injected norm named ``name`` (a submodule of this model) to ``x``."""
+        return apply_norm(make_norm(self.norm, name, axis_name=self.bn_axis_name, dtype=self.dtype), x, train)
 
     @nn.compact
     def _forward(self, x, train, head):
         self._validate()
         check_nhwc(x, "x", channels=self.in_channels)
-        block_cls = BLOCKS[self.block]
-        if self.remat:  # with scan_stages this covers each stage's first block; the scan cell is rematted below
-            block_cls = tied_remat(block_cls, static_argnums=(2,))
-        kw = self._block_kwargs()
+        plain_cls = self.block_class()
+        kw = self._block_kwargs(plain_cls)
+        # with scan_stages this covers each stage's first block; the scan cell is rematted below
+        block_cls = block_remat(plain_cls, static_argnums=(2,)) if self.remat else plain_cls
         rates = iter(self.drop_rates())
         feats = OrderedDict()
 
         def drop_block(x, stage, j):
             if self.drop_block_rate == 0 or stage not in tuple(self.drop_block_stages):
                 return x
-            from jaxcnn.regularizers import DropBlock
-
             return DropBlock(self.drop_block_rate, self.drop_block_size, name=f"dropblock{stage}_{j}")(x, not train)
 
-        x = self._stem(x, train)
+        stem = STEMS[self.stem] if isinstance(self.stem, str) else self.stem
+        x = stem(self, x, train)
         feats["stem"] = x
         for i, (n, width) in enumerate(zip(self.stage_sizes, self.widths)):
             stride = 1 if i == 0 else 2
             x = block_cls(width, stride, drop_path_rate=next(rates), name=f"layer{i + 1}_0", **kw)(x, train)
             x = drop_block(x, i + 1, 0)
             if self.scan_stages and n > 1:
+                # a loop body cannot be merged with code outside it, so plain nn.remat works here
                 cell = nn.remat(_ScanCell) if self.remat else _ScanCell
                 scan = nn.scan(
                     cell,
@@ -194,9 +248,9 @@ class ResNet(nn.Module):
                     split_rngs={"params": True, "dropout": True},
                     length=n - 1,
                 )
-                cell_grad = "canonical" if self.conv_grad == "xla" else self.conv_grad
-                cell_kw = tuple(sorted(dict(kw, features=width, conv_grad=cell_grad).items()))
-                x, _ = scan(BLOCKS[self.block], cell_kw, train, name=f"layer{i + 1}_rest")(x, None)
+                loop_conv = self.conv if self.conv is not None else default_conv(control_flow=True)
+                cell_kw = tuple(sorted(dict(kw, features=width, conv=loop_conv).items()))
+                x, _ = scan(plain_cls, cell_kw, train, name=f"layer{i + 1}_rest")(x, None)
                 for _ in range(n - 1):
                     next(rates)
             else:
@@ -204,8 +258,8 @@ class ResNet(nn.Module):
                     x = block_cls(width, 1, drop_path_rate=next(rates), name=f"layer{i + 1}_{j}", **kw)(x, train)
                     x = drop_block(x, i + 1, j)
             feats[f"stage{i + 1}"] = x
-        if self.block.startswith("preact"):
-            x = nn.relu(self._bn(train, "bn_final")(x))  # blocks end with an add, not an activation
+        if plain_cls.preact:
+            x = self.act(self.apply_norm(x, train, "bn_final"))  # blocks end with an add, not an activation
         feats["final"] = x
         if head:
             pooled = global_avg_pool(x)

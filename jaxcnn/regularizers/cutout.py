@@ -21,6 +21,8 @@ import numpy as np
 
 from jaxcnn.validation import ArgumentTypeError, check_bool, check_key, check_nhwc, check_positive_int, check_str
 
+__all__ = ["CIFAR100_SIZE", "CIFAR10_SIZE", "Cutout", "cutout"]
+
 CIFAR10_SIZE = 16
 CIFAR100_SIZE = 8
 

@@ -41,6 +41,8 @@ import numpy as np
 from jaxcnn.validation import (ArgumentTypeError, check_bool, check_choice, check_floating, check_key, check_nhwc,
                                check_positive_int, check_probability, check_str, static_value)
 
+__all__ = ["DropBlock", "GAMMA_RULES", "SEED_REGIONS", "drop_block", "dropblock_gamma", "scheduled_drop_rate"]
+
 GAMMA_RULES = ("paper", "exact")
 SEED_REGIONS = ("valid", "everywhere")
 

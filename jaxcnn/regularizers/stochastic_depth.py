@@ -35,6 +35,8 @@ import jax.numpy as jnp
 from jaxcnn.layers import check_positive_int
 from jaxcnn.regularizers._checks import check_batched, check_choice, check_key, check_probability, static_value
 
+__all__ = ["MODES", "SCHEDULE_RULES", "StochasticDepth", "TEST_RULES", "stochastic_depth", "stochastic_residual", "survival_probabilities"]
+
 MODES = ("row", "batch")
 TEST_RULES = ("paper", "inverted")
 SCHEDULE_RULES = ("paper", "timm", "torchvision", "uniform")

@@ -33,6 +33,8 @@ import numpy as np
 
 from jaxcnn.validation import check_bool, check_choice, check_nhwc, check_output_size
 
+__all__ = ["MODES", "interpolate"]
+
 MODES = ("nearest", "nearest-exact", "bilinear", "bicubic")
 _F32 = np.float32
 

@@ -21,6 +21,8 @@ import jax.numpy as jnp
 from jaxcnn.layers import torch_padding
 from jaxcnn.validation import check_bool, check_callable, check_nhwc, check_odd_kernel, check_positive_int
 
+__all__ = ["SubPixelConv", "icnr", "pixel_shuffle", "pixel_unshuffle"]
+
 
 def pixel_shuffle(x: jax.Array, r: int) -> jax.Array:
     """(N, H, W, C * r^2) -> (N, H * r, W * r, C), torch's ``pixel_shuffle`` on NHWC."""

@@ -24,13 +24,16 @@ from jax import lax
 from jaxcnn.validation import (check_bool, check_callable, check_floating, check_int_pair as _pair, check_nhwc,
                                check_output_size, check_positive_int)
 
+__all__ = ["ConvTranspose", "conv_transpose", "conv_transpose_args", "torch_fan_in_uniform"]
+
 _DIMS = ("NHWC", "HWIO", "NHWC")
 
 
 def conv_transpose_args(y_shape, kernel_shape, stride, padding, output_padding, dilation, groups):
     """Validate torch-style arguments; return (stride, padding, output_padding, dilation, out_hw).
 
-    Shared with the reference forms in ``jaxcnn.identities`` so every form sees the same rules.
+    The reference forms in ``jaxcnn.identities`` read the arguments with their own code
+    (``jaxcnn.identities._args``), so a bug here cannot hide in both.
     """
     s = _pair(stride, "stride", 1)
     p = _pair(padding, "padding", 0)

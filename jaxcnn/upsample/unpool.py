@@ -17,6 +17,8 @@ import numpy as np
 
 from jaxcnn.validation import check_bool, check_int_pair as _pair, check_nhwc, check_output_size
 
+__all__ = ["max_pool_with_indices", "max_unpool", "pool_output_size", "unpool_output_size"]
+
 
 def _pool_args(kernel_size, stride, padding):
     k = _pair(kernel_size, "kernel_size", 1)

@@ -9,13 +9,13 @@ from jaxcnn.models import create_model
 
 
 def test_cifar_resnet110_paper_schedule():
-    m = create_model("cifar_resnet110", stochastic_depth=0.5)
+    m = create_model("cifar_resnet110", drop_path_rate=0.5)
     # Huang et al.: p_l = 1 - l/L * (1 - p_L), L = 54 blocks, p_L = 0.5.
     np.testing.assert_allclose(m.drop_rates(), [l / 54 * 0.5 for l in range(1, 55)], rtol=0, atol=1e-12)
 
 
 def test_dropped_blocks_get_zero_gradient_and_keep_bn_stats():
-    m = create_model("cifar_resnet20", stage_sizes=(2, 2, 2), stochastic_depth=0.5, stochastic_depth_rule="uniform")
+    m = create_model("cifar_resnet20", stage_sizes=(2, 2, 2), drop_path_rate=0.5, drop_path_rule="uniform")
     x = jax.random.normal(jax.random.key(1), (4, 16, 16, 3))
     v = m.init(jax.random.key(0), x)
 
@@ -42,7 +42,7 @@ def test_paper_test_rule_scales_branches_by_survival():
     # With every block's branch scaled by p at test time, a model whose branches are all
     # scaled by hand (BN gamma/beta of the branch's last BN times p) gives the same output.
     p = 0.7
-    m_sd = create_model("cifar_resnet20", stochastic_depth=1 - p, stochastic_depth_rule="uniform")
+    m_sd = create_model("cifar_resnet20", drop_path_rate=1 - p, drop_path_rule="uniform")
     m = create_model("cifar_resnet20")
     x = jax.random.normal(jax.random.key(1), (2, 16, 16, 3))
     v = m.init(jax.random.key(0), x)
@@ -54,7 +54,7 @@ def test_paper_test_rule_scales_branches_by_survival():
 
 
 def test_training_without_dropout_rng_fails_loudly():
-    m = create_model("cifar_resnet20", stochastic_depth=0.5)
+    m = create_model("cifar_resnet20", drop_path_rate=0.5)
     x = jnp.zeros((2, 16, 16, 3))
     v = m.init(jax.random.key(0), x)
     with pytest.raises(Exception, match="dropout"):

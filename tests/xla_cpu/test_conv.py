@@ -1,4 +1,5 @@
-"""The canonical-gradient conv has exactly JAX's conv gradients (JAX's transpose rule is the oracle)."""
+"""The opt-in XLA:CPU convs have exactly JAX's conv gradients (JAX's transpose rule and the default
+conv are the oracles), and the backend default is chosen in one place."""
 
 import itertools
 
@@ -8,7 +9,12 @@ import numpy as np
 import pytest
 from jax import lax
 
-from jaxcnn.canonical_conv import canonical_grad_conv, gemm_grad_conv
+from jaxcnn.blocks import BasicBlock
+from jaxcnn.layers import Conv
+from jaxcnn.models import create_model
+from jaxcnn.xla_cpu import (
+    CanonicalGradConv, GemmGradConv, block_remat, canonical_grad_conv, default_conv, gemm_grad_conv,
+)
 
 NHWC = ("NHWC", "HWIO", "NHWC")
 CASES = [
@@ -81,3 +87,46 @@ def test_grouped_gemm_gradients_equal_jax(case, groups, cin, cout):
     g = jax.random.normal(kg, y_ref.shape)
     for a, b in zip(vjp_new(g), vjp_ref(g)):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("conv_cls", [CanonicalGradConv, GemmGradConv], ids=["canonical", "gemm"])
+def test_opt_in_conv_equals_default_conv_in_a_model(conv_cls):
+    """``ResNet(conv=...)`` with the opt-in CPU conv: the default model's outputs and gradients."""
+    kw = dict(stage_sizes=(1, 1, 1), widths=(4, 8, 8), block="bottleneck", shortcut="B", groups=2, base_width=64)
+    plain, opt_in = create_model("cifar_resnet20", **kw), create_model("cifar_resnet20", conv=conv_cls, **kw)
+    x = jax.random.normal(jax.random.key(0), (2, 16, 16, 3))
+    v = plain.init(jax.random.key(1), x)
+    assert jax.tree_util.tree_structure(opt_in.init(jax.random.key(1), x)) == jax.tree_util.tree_structure(v)
+
+    def loss(model, params):
+        out, _ = model.apply({**v, "params": params}, x, train=True, mutable=["batch_stats"])
+        return jnp.sum(out ** 2)
+
+    np.testing.assert_allclose(opt_in.apply(v, x), plain.apply(v, x), rtol=1e-5, atol=1e-5)
+    g0, g1 = jax.grad(lambda p: loss(plain, p))(v["params"]), jax.grad(lambda p: loss(opt_in, p))(v["params"])
+    jax.tree_util.tree_map(lambda a, b: np.testing.assert_allclose(b, a, rtol=2e-4, atol=1e-5), g0, g1)
+
+
+def test_backend_default_is_chosen_in_one_place(monkeypatch):
+    assert default_conv() is Conv
+    assert default_conv(control_flow=True) is (CanonicalGradConv if jax.default_backend() == "cpu" else Conv)
+    monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
+    assert default_conv(control_flow=True) is Conv  # plain conv wherever XLA canonicalises control flow
+    block = block_remat(BasicBlock, static_argnums=(2,))
+    x = jnp.ones((1, 4, 4, 4))
+    v = block(4).init(jax.random.key(0), x, False)
+    jaxpr = str(jax.make_jaxpr(jax.grad(lambda p: block(4).apply({**v, "params": p}, x, False).sum()))(v["params"]))
+    assert "checkpoint" in jaxpr or "remat" in jaxpr  # nn.remat, not the tied custom_vjp
+    assert "custom_vjp" not in jaxpr
+
+
+def test_batch_sd_blocks_get_the_canonical_conv_on_cpu():
+    if jax.default_backend() != "cpu":
+        pytest.skip("the canonical conv is the CPU default only")
+    block = BasicBlock(4, drop_path_rate=0.5)
+    x = jnp.ones((1, 4, 4, 4))
+    v = block.init(jax.random.key(0), x)
+    jaxpr = str(jax.make_jaxpr(lambda p: block.apply({**v, "params": p}, x, True, rngs={"dropout": jax.random.key(1)},
+                                                     mutable=["batch_stats"]))(v["params"]))
+    assert "custom_vjp" in jaxpr
+    assert "custom_vjp" not in str(jax.make_jaxpr(lambda p: BasicBlock(4).apply({**v, "params": p}, x))(v["params"]))

@@ -1,4 +1,4 @@
-"""``jaxcnn.remat``: the recomputation really happens (more convs in the compiled program, less
+"""``jaxcnn.xla_cpu.remat``: the recomputation really happens (more convs in the compiled program, less
 temp memory) and the gradients equal plain autodiff of the un-rematted function."""
 
 import jax
@@ -7,7 +7,7 @@ import numpy as np
 from jax import lax
 
 from jaxcnn.models import create_model
-from jaxcnn.remat import tied_checkpoint
+from jaxcnn.xla_cpu import tied_checkpoint
 from jaxcnn.train import state as st, steps
 
 

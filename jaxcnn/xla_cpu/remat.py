@@ -1,4 +1,5 @@
-"""Rematerialisation that XLA:CPU cannot undo: ``tied_checkpoint`` and its Flax form ``remat``.
+"""Rematerialisation that XLA:CPU cannot undo: ``tied_checkpoint`` and its Flax form ``remat``
+(``jaxcnn.xla_cpu.block_remat`` picks it on CPU only).
 
 Why not ``jax.checkpoint`` / ``nn.remat``: they stop XLA from merging the backward pass's
 recomputation with the forward computation (common-subexpression elimination) by wrapping it
@@ -27,6 +28,8 @@ import jax
 import jax.numpy as jnp
 from flax.core import lift
 from flax.linen import transforms as nn_transforms
+
+__all__ = ["tied_checkpoint", "remat"]
 
 
 def _inexact(x) -> bool:

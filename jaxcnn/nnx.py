@@ -1,0 +1,102 @@
+"""The NNX face of every registry model: ``create_model(name, *, rngs, **overrides)``.
+
+Current Flax recommends NNX to new users; jaxcnn's models are written in Linen (still supported)
+and reach NNX through ``flax.nnx.bridge.ToNNX``, so one definition serves both and the weights
+are the same arrays: :func:`load_variables` puts Linen variables (e.g. from
+``jaxcnn.interop.from_torchvision``) into an NNX model and :func:`linen_variables` takes them out.
+
+Train/eval mode is the NNX way: ``model.train()`` / ``model.eval()`` (``nnx.Module``'s own
+methods) set the ``deterministic`` attribute; a model starts in training mode, as NNX layers do.
+In training mode BatchNorm uses batch statistics and updates ``batch_stats`` in place, and
+stochastic layers draw from the ``rngs`` stream ``'dropout'``.
+
+    model = jaxcnn.nnx.create_model("cifar_resnet20", rngs=nnx.Rngs(0))
+    optimizer = nnx.Optimizer(model, optax.sgd(0.1, momentum=0.9), wrt=nnx.Param)
+
+    @nnx.jit
+    def train_step(model, optimizer, x, y):
+        def loss_fn(model):
+            logits = model(x)
+            return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
+        loss, grads = nnx.value_and_grad(loss_fn)(model)
+        optimizer.update(model, grads)
+        return loss
+
+    model.eval()
+    logits = model(x_test)
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+from flax import nnx
+from flax.nnx import bridge
+from flax.nnx.bridge import variables as bridge_variables
+
+from jaxcnn import models as _models
+
+__all__ = ["LinenModel", "create_model", "load_variables", "linen_variables"]
+
+
+class LinenModel(nnx.Module):
+    """An ``nnx.Module`` running a jaxcnn Linen model (through ``flax.nnx.bridge.ToNNX``).
+
+    ``model(x)`` is ``module.apply(variables, x, train=not model.deterministic)``, with
+    ``batch_stats`` updated in place when training; ``model.features(x)`` likewise for models
+    with named features. ``input_shape`` is the NHWC shape used to create the variables.
+    """
+
+    def __init__(self, module: nn.Module, input_shape: Sequence[int], *, rngs: nnx.Rngs):
+        if not isinstance(rngs, nnx.Rngs):
+            raise TypeError(f"rngs must be an nnx.Rngs, got {type(rngs).__name__}")
+        self.linen = bridge.ToNNX(module, rngs=rngs)
+        self.linen.lazy_init(jnp.zeros(tuple(input_shape), jnp.float32), train=False)
+        self.deterministic = False  # NNX convention: layers start in training mode
+        self.mutable_collections = tuple(c for c in linen_variables(self) if c != "params")
+
+    def _apply(self, x, method=None):
+        train = not self.deterministic
+        mutable = list(self.mutable_collections) if train and self.mutable_collections else False
+        return self.linen(x, train=train, method=method, mutable=mutable)
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        return self._apply(x)
+
+    def features(self, x: jax.Array):
+        """The Linen model's named feature maps (``features`` method)."""
+        return self._apply(x, method="features")
+
+
+def create_model(name: str, *, rngs: nnx.Rngs, input_shape: Sequence[int] | None = None, **overrides) -> LinenModel:
+    """NNX version of ``jaxcnn.models.create_model``: same names, same ``overrides``.
+
+    ``rngs`` (an ``nnx.Rngs``) seeds the parameters; give it a ``dropout`` stream for models with
+    stochastic layers (``nnx.Rngs(0, dropout=1)``). ``input_shape`` defaults to
+    ``jaxcnn.models.default_input_shape(name)``; only its channel count matters to the weights.
+    """
+    module = _models.create_model(name, **overrides)
+    shape = _models.default_input_shape(name) if input_shape is None else tuple(input_shape)
+    return LinenModel(module, shape, rngs=rngs)
+
+
+def load_variables(model: LinenModel, variables: dict) -> LinenModel:
+    """Replace ``model``'s state with Linen ``variables`` (``{'params': ..., 'batch_stats': ...}``),
+    e.g. converted torchvision weights; the trees must match the model's own. Returns ``model``."""
+    new = bridge_variables.linen_vars_to_nnx_attrs(variables)
+    old = linen_variables(model)
+    if jax.tree_util.tree_structure(jax.tree_util.tree_map(jnp.shape, dict(variables))) != \
+            jax.tree_util.tree_structure(jax.tree_util.tree_map(jnp.shape, old)):
+        raise ValueError("variables do not have the model's tree (collections and submodule names)")
+    for attr, value in new.items():
+        setattr(model.linen, attr, nnx.data(value))
+    return model
+
+
+def linen_variables(model: LinenModel) -> dict:
+    """The model's state as Linen variables ``{'params': ..., 'batch_stats': ...}`` (plain arrays)."""
+    attrs = {k: v for k, v in vars(model.linen).items() if not k.startswith(("to_nnx__", "_pytree__"))}
+    return bridge_variables.nnx_attrs_to_linen_vars(attrs)
