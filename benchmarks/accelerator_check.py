@@ -506,7 +506,7 @@ def check_regularizers(run: Run) -> None:
     tol = max(floor, 10 x that change)."""
     cfg = run.cfg
     name = "cifar_resnet20"
-    model = build_model(name, cfg.smoke, stochastic_depth=0.5, drop_block_rate=0.2, drop_block_size=3,
+    model = build_model(name, cfg.smoke, drop_path_rate=0.5, drop_block_rate=0.2, drop_block_size=3,
                         drop_block_stages=(2, 3))
     rng = np.random.default_rng(1)
     b = max(cfg.corr_batch, 8)
@@ -755,7 +755,7 @@ def bench_stochastic_depth(run: Run) -> None:
     none, fp32 like the paper; a fresh coin every step (the key is folded with the step)."""
     cfg = run.cfg
     none = JaxTrain(build_model(cfg.sd_model, cfg.smoke), cfg.sd_batch, 32, 10, run.acc, dtype=None)
-    sd = JaxTrain(build_model(cfg.sd_model, cfg.smoke, stochastic_depth=0.5), cfg.sd_batch, 32, 10, run.acc, dtype=None)
+    sd = JaxTrain(build_model(cfg.sd_model, cfg.smoke, drop_path_rate=0.5), cfg.sd_batch, 32, 10, run.acc, dtype=None)
     # Compile one after the other: on a GPU two concurrent compiles disturb each other's autotuning.
     none.compile(), sd.compile()
     none.warm(), sd.warm()

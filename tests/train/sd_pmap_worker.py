@@ -40,7 +40,7 @@ def run_one(**kw):
 
 def run_pmap():
     devices = parallel.select_devices(N)
-    state = parallel.replicate(init(stochastic_depth=0.5, bn_axis_name=parallel.AXIS), devices)
+    state = parallel.replicate(init(drop_path_rate=0.5, bn_axis_name=parallel.AXIS), devices)
     step = parallel.pmap_step(steps.make_train_step(axis_name=parallel.AXIS), devices)
     losses = []
     for b in batches():
@@ -52,7 +52,7 @@ def run_pmap():
 def run_fit_mesh():
     """``fit`` on a mesh of N (no bn_axis_name: under jit the statistics are already global)."""
     data = batches()
-    res = fit(init(stochastic_depth=0.5), lambda step: data[step], STEPS, devices=N, progress=False)
+    res = fit(init(drop_path_rate=0.5), lambda step: data[step], STEPS, devices=N, progress=False)
     return res.state, [r["loss"] for r in res.history], res.devices
 
 
@@ -77,7 +77,7 @@ def device_masks():
 
 
 if __name__ == "__main__":
-    ref_state, ref_losses = run_one(stochastic_depth=0.5)
+    ref_state, ref_losses = run_one(drop_path_rate=0.5)
     _, plain_losses = run_one()
     pm_state, pm_losses = run_pmap()
     row, batch = device_masks()

@@ -469,8 +469,8 @@ def _layers():
 
 @group
 def _backend():
-    from jaxcnn.canonical_conv import canonical_grad_conv
-    from jaxcnn.remat import remat, tied_checkpoint
+    from jaxcnn.xla_cpu import canonical_grad_conv
+    from jaxcnn.xla_cpu import remat, tied_checkpoint
     f = fx()
     X, jnp = f.X, f.jnp
     Kc = jnp.ones((3, 3, 4, 2))
@@ -573,9 +573,9 @@ def _models():
         ("groups", "ResNet groups=0", lambda: init(ResNet(**dict(tiny, groups=0, block="bottleneck")), C)),
         ("base_width", "ResNet base_width=0", lambda: init(ResNet(**dict(tiny, base_width=0, block="bottleneck")), C)),
         ("se_reduction", "ResNet se_reduction=0", lambda: init(ResNet(**dict(tiny, se_reduction=0, block="bottleneck")), C)),
-        ("stochastic_depth", "ResNet stochastic_depth=1.5", lambda: init(ResNet(**dict(tiny, stochastic_depth=1.5)), C)),
-        ("stochastic_depth", "ResNet stochastic_depth=nan", lambda: init(ResNet(**dict(tiny, stochastic_depth=NAN)), C)),
-        ("stochastic_depth_rule", "ResNet stochastic_depth_rule='x'", lambda: init(ResNet(**dict(tiny, stochastic_depth=0.1, stochastic_depth_rule="x")), C)),
+        ("stochastic_depth", "ResNet drop_path_rate=1.5", lambda: init(ResNet(**dict(tiny, stochastic_depth=1.5)), C)),
+        ("stochastic_depth", "ResNet stochastic_depth=nan", lambda: init(ResNet(**dict(tiny, drop_path_rate=NAN)), C)),
+        ("stochastic_depth_rule", "ResNet stochastic_depth_rule='x'", lambda: init(ResNet(**dict(tiny, drop_path_rate=0.1, drop_path_rule="x")), C)),
         ("drop_block_rate", "ResNet drop_block_rate=nan", lambda: init(ResNet(**dict(tiny, drop_block_rate=NAN)), C)),
         ("drop_block_rate", "ResNet drop_block_rate=1.5", lambda: init(ResNet(**dict(tiny, drop_block_rate=1.5)), C)),
         ("drop_block_size", "ResNet drop_block_size=0", lambda: init(ResNet(**dict(tiny, drop_block_rate=0.1, drop_block_size=0)), C, train=True)),
