@@ -13,6 +13,7 @@ shipped in the package (``list_pretrained()``; each has a model card, ``model_ca
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from typing import Any, Mapping
@@ -27,9 +28,9 @@ from jaxcnn.interop.state_dict import abstract_variables, check_variables, from_
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 SOURCE_FORMATS = ("timm", "torchvision", "flax")
 
-# where each family keeps its classifier in each layout (the first key is the weight)
-_HEAD_KEYS = {"fc": ("fc.weight", "params/fc/kernel"),
-              "classifier": ("classifier.1.weight", "classifier.weight", "params/classifier/kernel")}
+# each family's classifier bias in each layout: its length is the class count (a bias cannot be transposed)
+_HEAD_KEYS = {"fc": ("fc.bias", "params/fc/bias"),
+              "classifier": ("classifier.1.bias", "classifier.bias", "params/classifier/bias")}
 
 
 def list_pretrained() -> list[str]:
@@ -54,14 +55,13 @@ def resolve_source(source: str | Path) -> Path:
     return path
 
 
-def _checkpoint_classes(state_dict: Mapping, head: str | None, layout: str) -> int | None:
+def _checkpoint_classes(state_dict: Mapping, head: str | None) -> int | None:
     """Number of classes of the checkpoint's head, None when it has no head."""
     if head is None:
         return None
     for key in _HEAD_KEYS[head]:
         if key in state_dict:
-            shape = np.shape(state_dict[key])
-            return int(shape[-1] if layout == "flax" else shape[0])
+            return int(np.size(state_dict[key]))
     return None
 
 
@@ -104,7 +104,7 @@ def pretrained(source: Any, *, arch: str | None = None, source_format: str | Non
         raise ValueError(f"arch {arch!r} has no {layout} layout; it has {keymaps.layouts_of(arch) or 'none (flax only)'}")
 
     head = keymaps.head_name(create_model(arch, **{k: v for k, v in overrides.items() if k != "num_classes"}))
-    ckpt_classes = _checkpoint_classes(state_dict, head, layout)
+    ckpt_classes = _checkpoint_classes(state_dict, head)
     if num_classes is not None and head is None:
         raise ValueError(f"num_classes={num_classes} given but {arch} has no classifier head")
     if head is not None:
@@ -126,15 +126,18 @@ def pretrained(source: Any, *, arch: str | None = None, source_format: str | Non
     return model, variables
 
 
+@functools.partial(jax.jit, static_argnums=(0, 1))  # modules hash by value: one compile per model
+def _init_head(model, head: str, key):
+    x = jnp.zeros((1, 32, 32, getattr(model, "in_channels", 3)))
+    return model.init(key, x, train=False)["params"][head]
+
+
 def _with_head_init(model, head: str, key, variables: dict) -> dict:
     """``variables`` plus a freshly initialised ``head``: the one ``model.init(key, ...)`` would give.
     Only the head is returned from the jitted init, so XLA computes nothing else."""
     abstract = abstract_variables(model)
-    channels = getattr(model, "in_channels", 3)
-    key = jax.random.key(0) if key is None else key
-    init_head = jax.jit(lambda k: model.init(k, jnp.zeros((1, 64, 64, channels)), train=False)["params"][head])
     params = dict(variables.get("params", {}))
-    params[head] = init_head(key)
+    params[head] = _init_head(model, head, jax.random.key(0) if key is None else key)
     out = dict(variables, params=params)
     for col in abstract:
         out.setdefault(col, {})

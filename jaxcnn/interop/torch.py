@@ -33,9 +33,9 @@ def from_torchvision(name: str, state_dict: Mapping[str, Any], check: bool = Tru
     if name not in TORCHVISION_MODELS:
         raise ValueError(f"from_torchvision supports {TORCHVISION_MODELS}, got {name!r}")
     model = create_model(name)
-    weight = state_dict.get("fc.weight", state_dict.get("classifier.1.weight"))
-    if weight is not None and np.shape(weight)[0] != model.num_classes:
-        model = create_model(name, num_classes=int(np.shape(weight)[0]))
+    bias = state_dict.get("fc.bias", state_dict.get("classifier.1.bias"))
+    if bias is not None and np.size(bias) != model.num_classes:
+        model = create_model(name, num_classes=int(np.size(bias)))
     return from_state_dict(state_dict, model, "torchvision", arch=name)
 
 
