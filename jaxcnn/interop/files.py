@@ -54,8 +54,8 @@ def _unwrap(sd: Any) -> dict:
 
 
 def read_checkpoint(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    """``(state dict as numpy, metadata)`` of a ``.safetensors`` file (numpy only) or of a torch
-    ``.pth``/``.pt``/``.bin`` (``torch.load(weights_only=True)``; needs torch)."""
+    """``(state dict as numpy, metadata)`` of a ``.safetensors`` file (numpy only), a jaxcnn ``.msgpack``,
+    an experiments ``.npz`` (``params`` only) or a torch ``.pth``/``.pt``/``.bin`` (``torch.load(weights_only=True)``)."""
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"checkpoint {str(path)!r} is not a file")
@@ -64,8 +64,11 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, 
         return _unwrap(tensors), meta
     if path.suffix == ".msgpack":
         return read_msgpack(path)
+    if path.suffix == ".npz":  # experiments' save_params: the params collection, 'conv1/kernel' keys
+        with np.load(path, allow_pickle=False) as f:
+            return {f"params/{k}": f[k] for k in f.files}, {}
     if path.suffix not in TORCH_SUFFIXES:
-        raise ValueError(f"checkpoint {str(path)!r}: expected a suffix in {('.safetensors', '.msgpack') + TORCH_SUFFIXES}")
+        raise ValueError(f"checkpoint {str(path)!r}: expected a suffix in {FLAX_SUFFIXES + ('.npz',) + TORCH_SUFFIXES}")
     try:
         import torch
     except ImportError as e:
