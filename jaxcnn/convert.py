@@ -40,6 +40,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--num-classes", type=int, default=None, help="replace the head by a fresh one of this size")
     p.add_argument("--set", type=_kv, action="append", default=[], metavar="FIELD=VALUE",
                    help="model field override, e.g. scale=3 (JSON values); recorded in DST's metadata")
+    p.add_argument("--meta", type=_kv, action="append", default=[], metavar="KEY=VALUE",
+                   help="extra string metadata for a Flax DST (e.g. a measured figure)")
     p.add_argument("--to", choices=("flax", "timm", "torchvision"), default="flax",
                    help="layout of DST: Flax variables (default) or a torch state dict in timm/torchvision names")
     p.add_argument("--quiet", action="store_true", help="print the count only, not every name")
@@ -75,7 +77,7 @@ def convert(args: argparse.Namespace) -> list[tuple[str, str]]:
     if args.to == "flax":
         if hasattr(model, "num_classes"):
             overrides["num_classes"] = model.num_classes
-        files.write_flax(args.dst, variables, arch, overrides)
+        files.write_flax(args.dst, variables, arch, overrides, {k: str(v) for k, v in args.meta})
         return [(src_names.get(k, "(new head)"), k) for k in flat]
     head_free = {k: v for k, v in overrides.items() if k != "num_classes"}
     sd = export_state_dict(variables, arch, args.dst, layout=args.to, **head_free)
