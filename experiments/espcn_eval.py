@@ -22,7 +22,7 @@ def load_espcn(weights: str, scale: int):
     try:
         model, variables = pretrained(weights, arch="espcn", scale=scale)
     except ValueError as e:
-        raise ValueError(f"weights {weights!r} do not fit the model ESPCN x{scale}: {e}") from e
+        raise ValueError(f"checkpoint {weights!r} does not fit the model ESPCN x{scale}: {e}") from e
     return model, variables["params"]
 
 

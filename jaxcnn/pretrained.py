@@ -115,7 +115,7 @@ def pretrained(source: Any, *, arch: str | None = None, source_format: str | Non
 
     if layout == "flax":
         flat = {k: v for k, v in state_dict.items() if not (fresh_head and k.split("/")[1] == head)}
-        variables = jax.tree.map(jnp.asarray, files.unflatten_variables(flat))
+        variables = jax.tree.map(jnp.array, files.unflatten_variables(flat))  # a copy, never an alias
         if fresh_head:
             variables = _with_head_init(model, head, key, variables)
         check_variables(variables, model, arch)

@@ -19,7 +19,8 @@ FLAX_SUFFIXES = (".safetensors", ".msgpack")
 
 
 def _np(t) -> np.ndarray:
-    return t.detach().cpu().numpy() if hasattr(t, "detach") else np.asarray(t)
+    # a copy: .numpy() shares the tensor's memory, which torch may update in place later
+    return t.detach().cpu().numpy().copy() if hasattr(t, "detach") else np.asarray(t)
 
 
 def read_safetensors(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:

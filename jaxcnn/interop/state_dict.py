@@ -70,7 +70,8 @@ def from_state_dict(state_dict: Mapping[str, np.ndarray], model, layout: str, *,
         if arr.shape != want:
             bad.append(f"{key}: checkpoint {tuple(arr.shape)}, expected {want}")
             continue
-        flat[path] = jnp.asarray(keymaps.to_flax(arr, kind), dtype=shapes[path].dtype)
+        # jnp.array copies: on CPU jnp.asarray can alias the caller's (e.g. a live torch model's) buffers
+        flat[path] = jnp.array(keymaps.to_flax(arr, kind), dtype=shapes[path].dtype)
     if unknown or missing or bad:
         raise mismatch_error(f"checkpoint does not match jaxcnn {arch} ({layout} layout)", unknown, missing, bad)
     from flax import traverse_util

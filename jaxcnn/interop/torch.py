@@ -15,7 +15,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from jaxcnn.interop import keymaps
-from jaxcnn.interop.files import read_checkpoint, write_safetensors
+from jaxcnn.interop.files import _np, read_checkpoint, write_safetensors
 from jaxcnn.interop.state_dict import check_variables, from_state_dict, to_state_dict
 
 TORCHVISION_MODELS = tuple(keymaps.TORCHVISION_NAMES)
@@ -32,6 +32,7 @@ def from_torchvision(name: str, state_dict: Mapping[str, Any], check: bool = Tru
 
     if name not in TORCHVISION_MODELS:
         raise ValueError(f"from_torchvision supports {TORCHVISION_MODELS}, got {name!r}")
+    state_dict = {k: _np(v) for k, v in state_dict.items()}
     model = create_model(name)
     bias = state_dict.get("fc.bias", state_dict.get("classifier.1.bias"))
     if bias is not None and np.size(bias) != model.num_classes:

@@ -53,6 +53,6 @@ def test_eval_only_reproduces_the_recorded_set5_figure(tmp_path, data_dir):
 def test_eval_only_rejects_a_wrong_scale(tmp_path, data_dir):
     from experiments.espcn_sr import main
 
-    with pytest.raises(ValueError, match=r"do not fit the model ESPCN x4.*conv3"):
+    with pytest.raises(ValueError, match=r"does not fit the model ESPCN x4.*conv3"):
         main(["--eval-only", "--weights", NAME, "--eval-dir", str(data_dir / "sr" / "Set5"), "--scale", "4",
               "--out", str(tmp_path), "--no-figure"])
