@@ -109,9 +109,9 @@ def key_map(model, abstract_variables: Mapping, layout: str) -> dict[tuple[str, 
     family = type(model).__name__
     if family not in _HEADS:
         raise ValueError(f"no torch key map for {family}; mapped families: {sorted(_HEADS)}")
-    paths = [tuple(getattr(k, "key", k) for k in p) for p, _ in jax.tree_util.tree_leaves_with_path(abstract_variables)]
     shapes = {tuple(getattr(k, "key", k) for k in p): v.shape
               for p, v in jax.tree_util.tree_leaves_with_path(abstract_variables)}
+    paths = list(shapes)
     no_expand = {int(p[1][5:]) for p in paths if p[1].startswith("block")} - \
                 {int(p[1][5:]) for p in paths if p[1].startswith("block") and p[2] == "expand_conv"}
     out = {}
