@@ -2,7 +2,10 @@
 
     python -m experiments.espcn_sr --train-dir ../shared/data/sr/T91 --eval-dir ../shared/data/sr/Set5 \\
         --scale 3 --out runs/espcn_sr
-    python -m experiments.espcn_sr --checkpoint runs/espcn_sr/params.npz --eval-only --eval-dir DIR
+    python -m experiments.espcn_sr --eval-only --weights espcn_x3_t91 --eval-dir DIR --scale 3 --out OUT
+
+``--weights`` is a checkpoint shipped in jaxcnn (``espcn_x3_t91``: this study's recipe, see its model
+card, ``jaxcnn.pretrained.model_card``), a jaxcnn ``.safetensors``/``.msgpack`` file or a ``params.npz``.
 
 Protocol (SRCNN's ``demo_SR.m``, which ESPCN's table follows): Y of MATLAB's ``rgb2ycbcr`` rounded
 to uint8, HR modcropped to a multiple of the scale, LR by MATLAB ``imresize`` bicubic (antialiased),
@@ -55,8 +58,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--eval-dir", default=str(DEFAULT_DATA / "sr" / "Set5"), help="folder of HR test images")
     p.add_argument("--scale", type=int, default=3)
     p.add_argument("--out", default="runs/espcn_sr")
-    p.add_argument("--checkpoint", default=None, help="params .npz to start from (required with --eval-only)")
-    p.add_argument("--eval-only", action="store_true", help="evaluate --checkpoint on --eval-dir, no training")
+    p.add_argument("--checkpoint", default=None, help="params .npz to start from")
+    p.add_argument("--eval-only", action="store_true", help="evaluate --weights (or --checkpoint) on --eval-dir, no training")
+    p.add_argument("--weights", default=None, metavar="NAME_OR_PATH",
+                   help="with --eval-only: a shipped checkpoint name (e.g. espcn_x3_t91), a jaxcnn .safetensors/.msgpack "
+                        "file or a params .npz")
+    p.add_argument("--no-figure", action="store_true", help="with --eval-only: write summary.json only")
     p.add_argument("--quick", action="store_true", help="smoke test: 30 steps on 4 training images")
     p.add_argument("--steps", type=int, default=None, help="training steps (default 50000, quick 30)")
     p.add_argument("--batch-size", type=int, default=16)
@@ -92,14 +99,21 @@ def parse_args(argv=None) -> argparse.Namespace:
         p.error(f"--lr-final must be in (0, --lr], got {args.lr_final}")
     if any(not 0 < f < 1 for f in args.rescale):
         p.error(f"--rescale factors must be in (0, 1), got {args.rescale}")
-    if args.eval_only and not args.checkpoint:
-        p.error("--eval-only needs --checkpoint PATH")
+    if args.eval_only and not (args.checkpoint or args.weights):
+        p.error("--eval-only needs --weights NAME_OR_PATH (or --checkpoint PATH)")
+    if args.weights and not args.eval_only:
+        p.error("--weights is for --eval-only; to train on from weights use --checkpoint PATH")
+    if args.weights and args.refit_last:
+        p.error("--refit-last refits a --checkpoint PATH, not --weights")
     return args
 
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
-    from experiments.espcn_sr_loop import run  # imports jax only once the arguments are valid
+    if args.eval_only and not args.refit_last:  # refitting a checkpoint stays with the training loop
+        from experiments.espcn_eval import eval_only  # imports jax only once the arguments are valid
+        return eval_only(args)
+    from experiments.espcn_sr_loop import run
     return run(args)
 
 

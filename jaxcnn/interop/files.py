@@ -1,0 +1,120 @@
+"""Reading and writing checkpoint files without pickle.
+
+``.safetensors`` is read and written with ``safetensors.numpy`` (numpy only: no torch needed).
+A torch ``.pth``/``.pt``/``.bin`` is read with ``torch.load(weights_only=True)`` when torch is
+installed (that loader refuses arbitrary pickled objects). jaxcnn's own files keep Flax variables
+under ``collection/module/.../leaf`` keys, with the architecture in the safetensors metadata.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+TORCH_SUFFIXES = (".pth", ".pt", ".bin")
+FLAX_SUFFIXES = (".safetensors", ".msgpack")
+
+
+def _np(t) -> np.ndarray:
+    # a copy: .numpy() shares the tensor's memory, which torch may update in place later
+    return t.detach().cpu().numpy().copy() if hasattr(t, "detach") else np.asarray(t)
+
+
+def read_safetensors(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """``(tensors, metadata)`` of a safetensors file, as numpy arrays (torch is never imported)."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="np") as f:
+        meta = f.metadata() or {}
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    return tensors, dict(meta)
+
+
+def write_safetensors(path: str | Path, tensors: Mapping[str, Any], metadata: Mapping[str, str] | None = None) -> None:
+    """Write numpy-convertible ``tensors`` (contiguous copies) with string ``metadata``."""
+    from safetensors.numpy import save_file
+
+    save_file({k: np.ascontiguousarray(_np(v)) for k, v in tensors.items()}, str(path),
+              metadata=dict(metadata) if metadata else None)
+
+
+def _unwrap(sd: Any) -> dict:
+    """A state dict from what ``torch.load`` returns: nested ``state_dict``/``model`` entries and a
+    DataParallel ``module.`` prefix are common in published checkpoints."""
+    for key in ("state_dict", "model", "model_state"):
+        if isinstance(sd, dict) and isinstance(sd.get(key), dict):
+            sd = sd[key]
+    if not isinstance(sd, dict):
+        raise ValueError(f"checkpoint holds a {type(sd).__name__}, expected a state dict (a mapping of tensors)")
+    if sd and all(k.startswith("module.") for k in sd):
+        sd = {k[len("module."):]: v for k, v in sd.items()}
+    return sd
+
+
+def read_checkpoint(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """``(state dict as numpy, metadata)`` of a ``.safetensors`` file (numpy only), a jaxcnn ``.msgpack``,
+    an experiments ``.npz`` (``params`` only) or a torch ``.pth``/``.pt``/``.bin`` (``torch.load(weights_only=True)``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"checkpoint {str(path)!r} is not a file")
+    if path.suffix == ".safetensors":
+        tensors, meta = read_safetensors(path)
+        return _unwrap(tensors), meta
+    if path.suffix == ".msgpack":
+        return read_msgpack(path)
+    if path.suffix == ".npz":  # experiments' save_params: the params collection, 'conv1/kernel' keys
+        with np.load(path, allow_pickle=False) as f:
+            return {f"params/{k}": f[k] for k in f.files}, {}
+    if path.suffix not in TORCH_SUFFIXES:
+        raise ValueError(f"checkpoint {str(path)!r}: expected a suffix in {FLAX_SUFFIXES + ('.npz',) + TORCH_SUFFIXES}")
+    try:
+        import torch
+    except ImportError as e:
+        raise ValueError(f"reading {str(path)!r} needs torch (install jaxcnn[torch]) or a .safetensors copy") from e
+    sd = _unwrap(torch.load(str(path), map_location="cpu", weights_only=True))
+    return {k: _np(v) for k, v in sd.items()}, {}
+
+
+def flatten_variables(variables: Mapping) -> dict[str, np.ndarray]:
+    """Flax variables as ``{'params/conv1/kernel': array, ...}``."""
+    from flax import traverse_util
+
+    return {k: np.asarray(v) for k, v in traverse_util.flatten_dict(dict(variables), sep="/").items()}
+
+
+def unflatten_variables(flat: Mapping[str, np.ndarray]) -> dict:
+    """Inverse of ``flatten_variables``."""
+    from flax import traverse_util
+
+    return traverse_util.unflatten_dict(dict(flat), sep="/")
+
+
+def write_flax(path: str | Path, variables: Mapping, arch: str, overrides: Mapping | None = None,
+               extra_metadata: Mapping[str, str] | None = None) -> None:
+    """Save Flax ``variables`` of registry model ``arch`` (built with ``overrides``) to ``.safetensors``
+    or ``.msgpack``; both record ``arch`` and ``overrides`` so ``jaxcnn.pretrained(path)`` rebuilds the model."""
+    path = Path(path)
+    meta = {"format": "jaxcnn", "arch": arch, "overrides": json.dumps(dict(overrides or {}), sort_keys=True),
+            **dict(extra_metadata or {})}
+    if path.suffix == ".safetensors":
+        write_safetensors(path, flatten_variables(variables), meta)
+    elif path.suffix == ".msgpack":
+        from flax import serialization
+
+        payload = {"metadata": meta, "variables": flatten_variables(variables)}
+        path.write_bytes(serialization.msgpack_serialize(payload))
+    else:
+        raise ValueError(f"output path {str(path)!r}: expected a suffix in {FLAX_SUFFIXES}")
+
+
+def read_msgpack(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """``(flat flax variables, metadata)`` of a file written by ``write_flax(... .msgpack)``."""
+    from flax import serialization
+
+    payload = serialization.msgpack_restore(Path(path).read_bytes())
+    if not isinstance(payload, dict) or "variables" not in payload:
+        raise ValueError(f"{str(path)!r} is not a jaxcnn msgpack file (no 'variables' entry)")
+    return {k: np.asarray(v) for k, v in payload["variables"].items()}, dict(payload.get("metadata", {}))

@@ -1,0 +1,106 @@
+"""torch-layout state dicts (timm or torchvision names) <-> Flax variables, both checked leaf by leaf.
+
+Running variance: torch *updates* it with the unbiased batch variance (divides by n - 1), Flax with
+the biased one (divides by n). The stored value estimates the population variance that both use the
+same way at eval time, so it is copied unchanged and eval outputs match; only further train-mode
+updates differ, by n / (n - 1) on each new batch's term (below 1% for n > 100 values per channel).
+``num_batches_tracked`` is not kept by Flax: it is ignored on load and written as 0 on export.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxcnn.interop import keymaps
+
+_SHOW = 12  # entries listed per kind of mismatch
+
+
+def abstract_variables(model):
+    """``model.init``'s tree as shapes only (``jax.eval_shape``: nothing is computed)."""
+    channels = getattr(model, "in_channels", None) or getattr(model, "channels", 3)
+    x = jnp.zeros((1, 64, 64, channels))
+    return jax.eval_shape(lambda: model.init(jax.random.key(0), x, train=False))
+
+
+def _paths(tree) -> dict[tuple[str, ...], jax.ShapeDtypeStruct]:
+    return {tuple(getattr(k, "key", k) for k in p): v for p, v in jax.tree_util.tree_leaves_with_path(tree)}
+
+
+def mismatch_error(what: str, unknown, missing, bad) -> ValueError:
+    """One ValueError listing unknown keys, missing keys and shape mismatches."""
+    parts = []
+    for label, items in (("unknown keys", sorted(unknown)), ("missing keys", sorted(missing)), ("shape mismatches", bad)):
+        if items:
+            more = f" (+{len(items) - _SHOW} more)" if len(items) > _SHOW else ""
+            parts.append(f"{len(items)} {label}: {list(items)[:_SHOW]}{more}")
+    return ValueError(f"{what}: " + "; ".join(parts))
+
+
+def from_state_dict(state_dict: Mapping[str, np.ndarray], model, layout: str, *, arch: str = "model",
+                    skip: tuple[str, ...] = ()) -> dict:
+    """Flax variables of ``model`` from a timm/torchvision ``state_dict`` (numpy or torch tensors).
+
+    ``skip`` names top-level modules (e.g. the head ``'fc'``) left out on both sides: their
+    checkpoint entries are ignored and the result lacks them. Unknown keys, missing keys and shape
+    mismatches raise one ValueError naming them; leaves take the model's dtypes.
+    """
+    from jaxcnn.interop.files import _np
+
+    abstract = abstract_variables(model)
+    full = keymaps.key_map(model, abstract, layout)
+    kmap = {p: v for p, v in full.items() if p[1] not in skip}
+    shapes = _paths(abstract)
+    skipped = {key.rsplit(".", 1)[0] for p, (key, _) in full.items() if p[1] in skip}  # torch module names
+    wanted = {key for key, _ in kmap.values()}
+    counters = set(keymaps.bn_count_keys(wanted))
+    unknown = [k for k in state_dict if k not in wanted and k not in counters
+               and not any(k == s or k.startswith(s + ".") for s in skipped)]
+    missing = [key for key, _ in kmap.values() if key not in state_dict]
+    bad, flat = [], {}
+    for path, (key, kind) in kmap.items():
+        if key not in state_dict:
+            continue
+        arr = _np(state_dict[key])
+        want = keymaps.torch_shape(shapes[path].shape, kind)
+        if arr.shape != want:
+            bad.append(f"{key}: checkpoint {tuple(arr.shape)}, expected {want}")
+            continue
+        # jnp.array copies: on CPU jnp.asarray can alias the caller's (e.g. a live torch model's) buffers
+        flat[path] = jnp.array(keymaps.to_flax(arr, kind), dtype=shapes[path].dtype)
+    if unknown or missing or bad:
+        raise mismatch_error(f"checkpoint does not match jaxcnn {arch} ({layout} layout)", unknown, missing, bad)
+    from flax import traverse_util
+
+    return traverse_util.unflatten_dict(flat)
+
+
+def to_state_dict(variables: Mapping, model, layout: str) -> dict[str, np.ndarray]:
+    """A torch-layout state dict (numpy arrays, ``num_batches_tracked`` = 0) of Flax ``variables``,
+    loadable into the timm/torchvision model with ``load_state_dict(..., strict=True)``."""
+    abstract = abstract_variables(model)
+    kmap = keymaps.key_map(model, abstract, layout)
+    got = _paths(variables)
+    missing = sorted("/".join(p) for p in kmap if p not in got)
+    unknown = sorted("/".join(p) for p in got if p not in kmap)
+    if missing or unknown:
+        raise mismatch_error(f"variables do not match jaxcnn model {type(model).__name__}", unknown, missing, [])
+    out = {key: np.ascontiguousarray(keymaps.to_torch(np.asarray(got[p]), kind)) for p, (key, kind) in kmap.items()}
+    for key in keymaps.bn_count_keys(out):
+        out[key] = np.zeros((), np.int64)
+    return out
+
+
+def check_variables(variables: Mapping, model, arch: str = "model") -> None:
+    """Raise a ValueError listing leaves of ``variables`` that are unknown, missing or misshapen for ``model``."""
+    want, got = _paths(abstract_variables(model)), _paths(variables)
+    bad = [f"{'/'.join(p)}: checkpoint {tuple(np.shape(got[p]))}, expected {tuple(want[p].shape)}"
+           for p in want.keys() & got.keys() if tuple(np.shape(got[p])) != tuple(want[p].shape)]
+    unknown = ["/".join(p) for p in got.keys() - want.keys()]
+    missing = ["/".join(p) for p in want.keys() - got.keys()]
+    if unknown or missing or bad:
+        raise mismatch_error(f"variables do not match jaxcnn {arch}", unknown, missing, sorted(bad))
