@@ -22,6 +22,7 @@ import math
 from typing import Any, Callable, Sequence
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 # int32 indexing bound: beyond 2**31 - 1 elements XLA, the int32 indices of max pooling and most
@@ -114,7 +115,7 @@ def check_probability(value: Any, name: str) -> Any:
     if hasattr(value, "shape") and hasattr(value, "dtype"):
         if tuple(value.shape) != ():
             raise ValueError(f"{name} must be a scalar in [0, 1], got an array of shape {tuple(value.shape)}")
-        if not np.issubdtype(np.dtype(value.dtype), np.floating):
+        if not jnp.issubdtype(value.dtype, jnp.floating):
             raise ArgumentTypeError(f"{name} must be a float in [0, 1], got dtype {value.dtype}")
         try:
             v = float(value)
@@ -198,7 +199,7 @@ def check_batched(x: Any, name: str = "x") -> None:
 
 def check_floating(x: Any, name: str, why: str) -> None:
     """A floating-point array: integer and bool arrays would truncate a rescale (``why``)."""
-    if not np.issubdtype(np.dtype(x.dtype), np.floating):
+    if not jnp.issubdtype(x.dtype, jnp.floating):
         raise ArgumentTypeError(f"{name} must be floating point ({why}), got dtype {x.dtype}; cast it first, e.g. x.astype(jnp.float32)")
 
 

@@ -87,3 +87,14 @@ def test_every_integer_is_accepted_unchanged(n):
 def test_no_non_integer_is_accepted_as_a_size(x):
     with pytest.raises(TypeError, match="n must be"):
         v.check_int(x, "n")
+
+
+def test_bfloat16_and_float16_are_floating():
+    # bfloat16 is not a NumPy floating type (np.issubdtype says no): the checks must use JAX's dtype tree
+    import jax.numpy as jnp
+
+    from jaxcnn.validation import check_floating, check_probability
+
+    for dt in (jnp.bfloat16, jnp.float16, jnp.float32):
+        check_floating(jnp.zeros((2,), dt), "y", "rescale")
+        assert float(check_probability(jnp.asarray(0.25, dt), "p")) == 0.25
