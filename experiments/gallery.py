@@ -43,10 +43,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--espcn-weights", default="espcn_x3_t91",
                    help="ESPCN x3 for the gallery: a shipped name, a weights file, or a params.npz of experiments.espcn_sr "
                         "('none' leaves it out)")
-    p.add_argument("--quick", action="store_true", help="no learned one-layer upsamplers (--steps 0)")
+    p.add_argument("--quick", action="store_true", help="no learned one-layer upsamplers (--steps 0), no max-unpool tile")
     p.add_argument("--smoke", action="store_true", help="CI: 2 steps of the learned upsamplers on 2 images")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
+    args.unpool = not args.quick  # max-unpool of the pooled HR (not an upsampler of LR: ~6 dB) only in full mode
     if args.quick:
         args.steps = 0
     if args.smoke:
