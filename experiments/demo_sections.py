@@ -63,7 +63,7 @@ def load_espcn(weights: str):
 def espcn_section(data_dir: Path, weights: str, out: Path) -> dict:
     """The shipped ESPCN against MATLAB bicubic on Set5 x3 (PSNR-Y, the paper's protocol) + crops."""
     from experiments.espcn_sr_loop import evaluate, save_figure
-    from jaxcnn.train import sr_data
+    from experiments import sr_data
 
     model, params = load_espcn(weights)
     eval_dir = data_dir / "sr" / "Set5"

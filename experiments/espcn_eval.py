@@ -30,7 +30,7 @@ def eval_only(args) -> dict:
     """Evaluate ``args.weights`` (or ``args.checkpoint``) on ``args.eval_dir``; write ``summary.json``."""
     from experiments.espcn_sr_loop import PROTOCOL, evaluate, save_figure
     from jaxcnn.pretrained import resolve_source
-    from jaxcnn.train import sr_data
+    from experiments import sr_data
 
     weights = args.weights or args.checkpoint
     model, params = load_espcn(weights, args.scale)

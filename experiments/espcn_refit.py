@@ -1,7 +1,7 @@
 """ESPCN's last conv refitted in closed form on the training set (``--refit-last``).
 
 The sub-pixel conv is linear in the tanh features below it, so its MSE-optimal kernel solves normal
-equations (:mod:`jaxcnn.train.lstsq`). The system is built with the test-time geometry: every LR
+equations (:mod:`experiments.lstsq`). The system is built with the test-time geometry: every LR
 training image is padded by ``context`` mirrored pixels (as :func:`predict` does), cut into fixed
 tiles (one compile), and every LR pixel enters exactly once; targets are the HR pixels rearranged
 by ``pixel_unshuffle`` into the conv's ``scale^2`` output channels.
@@ -17,8 +17,8 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm import tqdm
 
-from jaxcnn.train import sr_data
-from jaxcnn.train.lstsq import ConvLstsqSystem, solve_conv_lstsq
+from experiments import sr_data
+from experiments.lstsq import ConvLstsqSystem, solve_conv_lstsq
 
 LAST_LAYER, FEATURES = "conv3", "conv2"  # the refitted conv and the map it reads
 
@@ -54,7 +54,7 @@ def image_tiles(pair: sr_data.SRPair, scale: int, context: int, tile: int):
 def _tile_sums(model, params, lr, hr, mask, k: int):
     """Per-tile normal-equation sums ``(x^T x, x^T y, y^T y)`` of conv3 in float32 (1-2k rows a
     tile; the caller adds tiles up in float64). The same im2col as
-    :func:`jaxcnn.train.lstsq.conv_normal_equations` (its float64 numpy form is the tests' oracle),
+    :func:`experiments.lstsq.conv_normal_equations` (its float64 numpy form is the tests' oracle),
     as one XLA GEMM: float64 BLAS on the host is ~5x slower."""
     f = model.apply({"params": params}, lr, method=lambda m, x: m.features(x)[FEATURES])
     n, h, w, _ = f.shape
@@ -71,7 +71,7 @@ def _tile_sums(model, params, lr, hr, mask, k: int):
 
 def training_system(model, params, pairs, scale: int, context: int, augment: bool = False, tile: int = 32,
                     batch: int = 64, progress: bool = True) -> ConvLstsqSystem:
-    """Normal equations of conv3 over ``pairs`` (and their 8 :func:`~jaxcnn.train.sr_data.dihedral`
+    """Normal equations of conv3 over ``pairs`` (and their 8 :func:`~experiments.sr_data.dihedral`
     symmetries when ``augment``), features from ``params``."""
     if LAST_LAYER not in params:
         raise ValueError(f"model has no layer {LAST_LAYER!r} (has {sorted(params)})")

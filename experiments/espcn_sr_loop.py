@@ -15,7 +15,8 @@ import optax
 from flax import traverse_util
 
 from jaxcnn.metrics import psnr_y
-from jaxcnn.train import TrainState, fit, sr_data
+from experiments import sr_data
+from jaxcnn.train import TrainState, fit
 
 LAST_LAYER = "conv3"  # ESPCN's sub-pixel conv; the paper trains it 10x slower
 

@@ -117,7 +117,7 @@ def train_upsamplers(pairs, steps: int, bar) -> tuple[dict, dict]:
     import jax.numpy as jnp
     import optax
 
-    from jaxcnn.train import sr_data
+    from experiments import sr_data
 
     params = init_upsamplers(jax.random.key(0))
     init = jax.tree.map(lambda a: a, params)
@@ -150,7 +150,7 @@ def upsampling_gallery(args, out: Path, bar) -> dict:
     import jax.numpy as jnp
 
     from jaxcnn.metrics import psnr_y
-    from jaxcnn.train import sr_data
+    from experiments import sr_data
     from jaxcnn.upsample import interpolate, max_pool_with_indices, max_unpool
 
     pair = sr_data.make_pair(args.image, sr_data.load_y(args.data_root / "sr" / "Set5" / f"{args.image}.png"), SCALE)
@@ -207,7 +207,7 @@ def checkerboard_figure(args, out: Path) -> dict:
     import jax
     import jax.numpy as jnp
 
-    from jaxcnn.train import sr_data
+    from experiments import sr_data
     from jaxcnn.upsample import conv_transpose, icnr, pixel_shuffle
 
     ones = jnp.ones((1, 8, 8, 1))

@@ -193,6 +193,6 @@ approaches that point, slowly for a layer the paper trains 10x slower, so solvin
 after training lowers the training MSE for free (the table above gives both errors, computed exactly
 from the system). Tests check the solution against a dense design matrix built by index loops and
 `jax.grad` of a Flax conv vanishing at it.""",
-        "code": ["jaxcnn.train.lstsq:conv_normal_equations", "jaxcnn.train.lstsq:solve_conv_lstsq"],
+        "code": ["experiments.lstsq:conv_normal_equations", "experiments.lstsq:solve_conv_lstsq"],
     },
 }

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-# ../shared/data beside the repository; JAXCNN_DATA overrides it.
-DEFAULT_ROOT = Path(os.environ.get("JAXCNN_DATA", Path(__file__).resolve().parents[2].parent / "shared" / "data"))
+# Data locations come from the caller or from JAXCNN_DATA, never from the package's own path (an
+# installed package has no ../shared beside it).
+DATA_ENV = "JAXCNN_DATA"
 DATASETS = ("cifar10", "mnist")
 # Per-channel statistics of the full CIFAR-10 / MNIST training sets (the usual constants).
 _STATS = {
@@ -108,14 +109,19 @@ def stratified_split(labels: np.ndarray, n_train: int, n_test: int, seed: int = 
 
 def load_dataset(name: str, root: str | os.PathLike | None = None, n_train: int | None = None,
                  n_test: int | None = None) -> Dataset:
-    """Load ``name`` ('cifar10' or 'mnist') from ``root`` (default ``../shared/data``).
+    """Load ``name`` ('cifar10' or 'mnist') from ``root`` (default: ``$JAXCNN_DATA``).
 
     Splits are stratified and fixed: 4,000 / 1,000 for CIFAR-10, 8,000 / 2,000 for MNIST
     (only the public test sets are on disk, so both splits come from them).
     """
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; expected one of {DATASETS}")
-    folder = Path(root if root is not None else DEFAULT_ROOT) / name
+    if root is None:
+        root = os.environ.get(DATA_ENV)
+        if not root:
+            raise ValueError(f"root is None and {DATA_ENV} is not set: pass root= (the folder holding {name}/) "
+                             f"or set {DATA_ENV}")
+    folder = Path(root) / name
     if not folder.is_dir():
         raise ValueError(f"dataset root {folder} does not exist (pass root= or set JAXCNN_DATA)")
     images, labels = (_read_cifar10 if name == "cifar10" else _read_mnist)(folder)

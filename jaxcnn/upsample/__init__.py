@@ -6,12 +6,15 @@
 * ``pixel_shuffle`` / ``pixel_unshuffle`` / ``SubPixelConv`` / ``icnr``: torch channel order.
 """
 
+from jaxcnn.upsample.imresize import imresize, resize_matrix
 from jaxcnn.upsample.interpolate import interpolate
 from jaxcnn.upsample.subpixel import SubPixelConv, icnr, pixel_shuffle, pixel_unshuffle
 from jaxcnn.upsample.transposed import ConvTranspose, conv_transpose
 from jaxcnn.upsample.unpool import max_pool_with_indices, max_unpool
 
 __all__ = [
+    "imresize",
+    "resize_matrix",
     "interpolate",
     "max_pool_with_indices",
     "max_unpool",

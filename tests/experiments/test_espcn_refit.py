@@ -10,8 +10,8 @@ import pytest
 from experiments.espcn_refit import image_tiles, refit_last_layer, training_system
 from experiments.espcn_sr import main
 from experiments.espcn_sr_loop import build_model, init_params
-from jaxcnn.train import sr_data
-from jaxcnn.train.lstsq import conv_normal_equations
+from experiments import sr_data
+from experiments.lstsq import conv_normal_equations
 from jaxcnn.upsample.subpixel import pixel_unshuffle
 
 

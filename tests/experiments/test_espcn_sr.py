@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from experiments.espcn_sr import main
-from jaxcnn.train import sr_data
+from experiments import sr_data
 
 # Bicubic x3 on Set5, Y channel (SRCNN, Dong et al. TPAMI 2016, Table; ESPCN's table repeats the mean).
 PUBLISHED_BICUBIC = {"baby": 33.91, "bird": 32.58, "butterfly": 24.04, "head": 32.88, "woman": 28.56}

@@ -797,8 +797,8 @@ def _state(key=None, tx=None, model=None):
 def _train_io():
     import numpy as np
     from jaxcnn.train.checkpoint import Checkpointer, restore_arrays
-    from jaxcnn.train.lstsq import conv_normal_equations, solve_conv_lstsq
-    from jaxcnn.train.sr_data import (SRPair, dihedral, imresize, jax_resize, list_images, load_y, make_pair, mirror_padded,
+    from experiments.lstsq import conv_normal_equations, solve_conv_lstsq
+    from experiments.sr_data import (SRPair, dihedral, imresize, jax_resize, list_images, load_y, make_pair, mirror_padded,
                                       patch_batch, resize_matrix, upscale_bicubic)
     tmp = tempfile.mkdtemp(prefix="jaxcnn_sweep_")
     m = "train.checkpoint"
@@ -813,7 +813,7 @@ def _train_io():
         add(m, names, label, thunk)
     feats = np.ones((2, 6, 6, 3))
     targets = np.ones((2, 6, 6, 4))
-    m = "train.lstsq"
+    m = "experiments.lstsq"
     for names, label, thunk in [
         ("kernel_size", "conv_normal_equations kernel_size=0", lambda: conv_normal_equations(feats, targets, 0)),
         ("kernel_size", "conv_normal_equations kernel_size=2 (even)", lambda: conv_normal_equations(feats, targets, 2)),
@@ -828,7 +828,7 @@ def _train_io():
         add(m, names, label, thunk)
     img = np.zeros((12, 12))
     pair = SRPair("a", np.zeros((12, 12)), np.zeros((4, 4)))
-    m = "train.sr_data"
+    m = "experiments.sr_data"
     for names, label, thunk in [
         ("n_in", "resize_matrix n_in=0", lambda: resize_matrix(0, 4, 2.0)),
         ("scale", "resize_matrix scale=0", lambda: resize_matrix(4, 8, 0.0)),

@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxcnn.train.lstsq import ConvLstsqSystem, conv_normal_equations, solve_conv_lstsq
+from experiments.lstsq import ConvLstsqSystem, conv_normal_equations, solve_conv_lstsq
 
 
 def dense_design(features, k):

@@ -1,0 +1,69 @@
+"""MATLAB-exact bicubic resizing: ``imresize(image, scale, 'bicubic')`` as MATLAB computes it.
+
+Keys cubic kernel (a = -0.5) centred at ``u = x / s + (1 - 1/s) / 2`` (1-based), widened by ``1/s``
+and scaled by ``s`` when downsampling (the antialias), each row of weights normalised to sum 1,
+out-of-range taps *mirrored* (``symmetric`` padding, edge pixel repeated), rows first then columns.
+This is the resize of the super-resolution literature's protocol (SRCNN's ``demo_SR.m``, reused by
+ESPCN, VDSR, ...): Set5 x3 bicubic then gives the published 30.39 dB.
+
+``jax.image.resize(x, shape, 'cubic', antialias=True)`` uses the same kernel, centres and widening,
+but at the borders drops out-of-range taps and renormalises instead of mirroring (up to 4 grey
+levels apart at the border; Set5 x3 30.3929 dB instead of 30.3922).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+__all__ = ["imresize", "resize_matrix"]
+
+
+def _keys_cubic(x: np.ndarray, a: float = -0.5) -> np.ndarray:
+    """Keys' cubic convolution kernel; MATLAB's ``cubic`` is a = -0.5."""
+    ax = np.abs(x)
+    near = ((a + 2) * ax - (a + 3)) * ax ** 2 + 1
+    far = ((a * ax - 5 * a) * ax + 8 * a) * ax - 4 * a
+    return np.where(ax <= 1, near, np.where(ax < 2, far, 0.0))
+
+
+@functools.lru_cache(maxsize=256)
+def resize_matrix(n_in: int, n_out: int, scale: float, antialias: bool = True) -> np.ndarray:
+    """(n_out, n_in) matrix of MATLAB's ``imresize`` bicubic along one axis, scale = n_out/n_in
+    as MATLAB takes it from the call (``1/3`` when downsampling by 3)."""
+    if n_in < 1 or n_out < 1:
+        raise ValueError(f"n_in and n_out must be >= 1, got {n_in}, {n_out}")
+    widen = antialias and scale < 1
+    width = 4.0 / scale if widen else 4.0
+    x = np.arange(1, n_out + 1, dtype=np.float64)
+    u = x / scale + 0.5 * (1 - 1 / scale)  # output pixel centre in input coordinates (1-based)
+    left = np.floor(u - width / 2)
+    taps = left[:, None] + np.arange(int(np.ceil(width)) + 2)
+    d = u[:, None] - taps
+    w = scale * _keys_cubic(scale * d) if widen else _keys_cubic(d)
+    w /= w.sum(axis=1, keepdims=True)
+    # MATLAB mirrors out-of-range indices: ..., 2, 1, [1, 2, ..., n], n, n-1, ...
+    mirror = np.concatenate([np.arange(n_in), np.arange(n_in - 1, -1, -1)])
+    idx = mirror[np.mod(taps.astype(np.int64) - 1, 2 * n_in)]
+    m = np.zeros((n_out, n_in))
+    np.add.at(m, (np.repeat(np.arange(n_out), taps.shape[1]), idx.ravel()), w.ravel())
+    return m
+
+
+def imresize(image, scale: float, antialias: bool = True) -> np.ndarray:
+    """MATLAB ``imresize(image, scale, 'bicubic')`` for float (H, W[, C]) images, in float64.
+
+    No rounding or clipping, as for MATLAB's ``single``/``double`` input. Output size is
+    ``ceil(scale * H) x ceil(scale * W)``, as MATLAB's.
+    """
+    if not np.isscalar(scale) or not scale > 0:
+        raise ValueError(f"scale must be a positive number, got {scale!r}")
+    image = np.asarray(image, np.float64)
+    if image.ndim not in (2, 3):
+        raise ValueError(f"image must be (H, W) or (H, W, C), got shape {image.shape}")
+    h, w = image.shape[:2]
+    oh, ow = int(np.ceil(scale * h - 1e-9)), int(np.ceil(scale * w - 1e-9))
+    out = np.tensordot(resize_matrix(h, oh, float(scale), antialias), image, axes=(1, 0))
+    out = np.tensordot(resize_matrix(w, ow, float(scale), antialias), out, axes=(1, 1))
+    return np.swapaxes(out, 0, 1)
