@@ -18,6 +18,8 @@ import argparse
 import json
 import sys
 
+__all__ = ["convert", "main"]
+
 
 def _kv(text: str) -> tuple[str, object]:
     if "=" not in text:

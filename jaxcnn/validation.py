@@ -25,6 +25,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+__all__ = ["MAX_OUTPUT_ELEMENTS", "ArgumentTypeError", "check_int", "check_positive_int",
+           "check_odd_kernel", "check_int_pair", "check_number", "check_probability", "static_value",
+           "check_bool", "check_choice", "check_callable", "check_str", "check_array", "check_nhwc",
+           "check_batched", "check_floating", "check_output_size", "check_key"]
+
 # int32 indexing bound: beyond 2**31 - 1 elements XLA, the int32 indices of max pooling and most
 # accelerators' memory give out. Raise it (``jaxcnn.validation.MAX_OUTPUT_ELEMENTS = ...``) if needed.
 MAX_OUTPUT_ELEMENTS = 2 ** 31 - 1

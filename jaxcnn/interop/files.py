@@ -14,6 +14,9 @@ from typing import Any, Mapping
 
 import numpy as np
 
+__all__ = ["TORCH_SUFFIXES", "FLAX_SUFFIXES", "read_safetensors", "write_safetensors", "read_checkpoint",
+           "flatten_variables", "unflatten_variables", "write_flax", "read_msgpack"]
+
 TORCH_SUFFIXES = (".pth", ".pt", ".bin")
 FLAX_SUFFIXES = (".safetensors", ".msgpack")
 

@@ -24,6 +24,9 @@ from typing import Iterable, Mapping
 
 import numpy as np
 
+__all__ = ["LAYOUTS", "TIMM_NAMES", "TORCHVISION_NAMES", "layouts_of", "head_name", "key_map",
+           "bn_count_keys", "to_flax", "to_torch", "torch_shape", "detect_layout", "infer_arch"]
+
 LAYOUTS = ("torchvision", "timm")
 
 # jaxcnn registry name -> the name of the same network in timm / torchvision (None: not there).

@@ -17,6 +17,8 @@ import numpy as np
 
 from jaxcnn.interop import keymaps
 
+__all__ = ["abstract_variables", "mismatch_error", "from_state_dict", "to_state_dict", "check_variables"]
+
 _SHOW = 12  # entries listed per kind of mismatch
 
 

@@ -18,6 +18,8 @@ from jaxcnn.interop import keymaps
 from jaxcnn.interop.files import _np, read_checkpoint, write_safetensors
 from jaxcnn.interop.state_dict import check_variables, from_state_dict, to_state_dict
 
+__all__ = ["TORCHVISION_MODELS", "from_torchvision", "export_state_dict", "load_state_dict"]
+
 TORCHVISION_MODELS = tuple(keymaps.TORCHVISION_NAMES)
 
 

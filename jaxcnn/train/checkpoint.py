@@ -19,6 +19,8 @@ import orbax.checkpoint as ocp
 
 from jaxcnn.train.state import TrainState
 
+__all__ = ["checksums", "Checkpointer", "restore_arrays"]
+
 
 def _to_tree(state: TrainState) -> dict:
     # Typed PRNG keys are not serialisable; store their raw uint32 data.

@@ -14,6 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
+__all__ = ["DATA_ENV", "DATASETS", "Split", "Dataset", "stratified_split", "load_dataset", "normalize",
+           "batch_indices", "augment", "train_batch", "eval_batches"]
+
 # Data locations come from the caller or from JAXCNN_DATA, never from the package's own path (an
 # installed package has no ../shared beside it).
 DATA_ENV = "JAXCNN_DATA"

@@ -22,6 +22,10 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
+__all__ = ["AXIS", "select_devices", "check_batch_size", "replicate", "unreplicate", "shard_batch",
+           "pmap_step", "make_mesh", "replicated", "batch_sharding", "put_replicated", "put_batch",
+           "mesh_step"]
+
 AXIS = "batch"
 
 

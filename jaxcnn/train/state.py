@@ -10,6 +10,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
+__all__ = ["TrainState", "kernel_mask", "make_optimizer", "create_train_state"]
+
 
 class TrainState(flax.struct.PyTreeNode):
     """Everything a step reads and writes; a pytree, so it checkpoints and shards as a whole.

@@ -23,6 +23,9 @@ import optax
 from jaxcnn.regularizers.stochastic_depth import global_stream
 from jaxcnn.train.state import TrainState
 
+__all__ = ["TASKS", "classification_loss", "regression_loss", "count_bad_labels", "step_rngs",
+           "make_train_step", "make_eval_step"]
+
 TASKS = ("classify", "regress")
 LossFn = Callable[[Any, dict], tuple[jax.Array, dict]]
 
