@@ -15,11 +15,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from experiments.espcn_eval import load_espcn
 from jaxcnn import count_params
 from jaxcnn.models import create_model, default_input_shape, list_models
 
 __all__ = ["PUBLISHED", "parameter_table", "espcn_section", "transposed_section", "receptive_section",
-           "gallery_section", "masks_section", "load_espcn"]
+           "gallery_section", "masks_section"]
 
 # torchvision model cards, the ResNet paper's CIFAR section, SE-ResNet and timm resnet50d.
 PUBLISHED = {
@@ -46,26 +47,12 @@ def parameter_table() -> list[dict]:
     return rows
 
 
-def load_espcn(weights: str):
-    """``(model, params)`` of ESPCN x3: a shipped name (``espcn_x3_t91``) or a weights file that
-    ``jaxcnn.pretrained`` reads; a ``params.npz`` written by ``experiments.espcn_sr`` also works."""
-    if str(weights).endswith(".npz"):
-        from experiments.espcn_sr_loop import build_model, init_params, load_params
-
-        model = build_model(SCALE)
-        return model, load_params(weights, jax.device_get(init_params(model, jax.random.key(0))))
-    from jaxcnn import pretrained
-
-    model, variables = pretrained(weights)
-    return model, variables["params"]
-
-
 def espcn_section(data_dir: Path, weights: str, out: Path) -> dict:
     """The shipped ESPCN against MATLAB bicubic on Set5 x3 (PSNR-Y, the paper's protocol) + crops."""
     from experiments.espcn_sr_loop import evaluate, save_figure
     from experiments import sr_data
 
-    model, params = load_espcn(weights)
+    model, params = load_espcn(weights, SCALE)
     eval_dir = data_dir / "sr" / "Set5"
     pairs = sr_data.load_pairs(eval_dir, SCALE, "matlab")
     summary = evaluate(model, params, pairs, SCALE, "matlab", ESPCN_CONTEXT)
@@ -146,7 +133,7 @@ def gallery_section(data_dir: Path, weights: str, out: Path, image: str = "butte
     """Nearest / bilinear / bicubic / ESPCN on one Set5 image, PSNR-Y each, one figure."""
     from experiments.gallery import upsampling_gallery
 
-    model, params = load_espcn(weights)
+    model, params = load_espcn(weights, SCALE)
     args = SimpleNamespace(image=image, data_root=data_dir, steps=0, train_images=0, unpool=False,
                            espcn=(f"ESPCN ({Path(weights).name})", model, params))
     return upsampling_gallery(args, out, bar=None)

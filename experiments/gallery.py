@@ -358,9 +358,9 @@ def main(argv=None) -> dict:
     t0 = time.time()
     args.espcn = None
     if args.espcn_weights != "none":
-        from experiments.demo_sections import load_espcn
+        from experiments.espcn_eval import load_espcn
 
-        model, params = load_espcn(args.espcn_weights)
+        model, params = load_espcn(args.espcn_weights, SCALE)
         args.espcn = (f"ESPCN ({Path(args.espcn_weights).name})", model, params)
     summary = {"command": command}
     with tqdm(total=args.steps + 3, desc="gallery", disable=args.no_progress) as bar:
