@@ -25,8 +25,8 @@ import numpy as np
 
 __all__ = [
     "ModuleDef", "Conv", "WeightStandardizedConv", "BatchNorm", "conv_args", "conv", "make_norm", "apply_norm",
-    "batch_norm", "kaiming_fan_out", "torch_padding", "make_divisible", "check_nhwc", "int_pair",
-    "check_positive_int", "global_avg_pool", "max_pool_torch", "avg_pool_ceil_exclude_pad",
+    "batch_norm", "kaiming_fan_out", "torch_padding", "make_divisible",
+    "global_avg_pool", "max_pool_torch", "avg_pool_ceil_exclude_pad",
 ]
 
 # torchvision initialises convs with kaiming_normal_(mode="fan_out", nonlinearity="relu").
@@ -174,42 +174,6 @@ def make_divisible(value: float, divisor: int = 8, min_value: int | None = None)
     if new < 0.9 * value:
         new += divisor
     return new
-
-
-def check_nhwc(x: Any, name: str = "x", channels: int | None = None) -> None:
-    """Raise a clear error unless ``x`` is a 4-D NHWC array (with ``channels`` channels if given).
-
-    The channel check is how NCHW input is caught: a (N, 3, 224, 224) batch fed to a model
-    expecting 3 input channels has 224 in the last axis.
-    """
-    if not hasattr(x, "shape") or not hasattr(x, "dtype"):
-        raise TypeError(f"{name} must be an array, got {type(x).__name__}")
-    if x.ndim != 4:
-        raise ValueError(f"{name} must be 4-D NHWC (batch, height, width, channels), got shape {tuple(x.shape)}")
-    if channels is not None and x.shape[-1] != channels:
-        hint = ""
-        if x.shape[1] == channels:
-            hint = " It looks like NCHW; transpose with x.transpose(0, 2, 3, 1)."
-        raise ValueError(
-            f"{name} must be NHWC with {channels} channels in the last axis, got shape {tuple(x.shape)}.{hint}"
-        )
-
-
-def int_pair(value: Any, name: str, minimum: int) -> tuple[int, int]:
-    """An int or a pair of ints (torch's ``_pair``), each >= ``minimum``, as a tuple of two ints."""
-    items = tuple(value) if isinstance(value, (list, tuple)) else (value, value)
-    if len(items) != 2 or any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) for v in items):
-        raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
-    if any(v < minimum for v in items):
-        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
-    return tuple(int(v) for v in items)
-
-
-def check_positive_int(value: Any, name: str) -> int:
-    """``value`` if it is a positive int (not a bool), else ValueError naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return value
 
 
 def global_avg_pool(x: jax.Array) -> jax.Array:

@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 __all__ = ["MAX_OUTPUT_ELEMENTS", "ArgumentTypeError", "check_int", "check_positive_int",
-           "check_odd_kernel", "check_int_pair", "check_number", "check_probability", "static_value",
+           "check_odd_kernel", "check_int_pair", "check_int_tuple", "check_rank", "check_number", "check_probability", "static_value",
            "check_bool", "check_choice", "check_callable", "check_str", "check_array", "check_nhwc",
            "check_batched", "check_floating", "check_output_size", "check_key"]
 
@@ -89,6 +89,20 @@ def check_int_pair(value: Any, name: str, minimum: int) -> tuple[int, int]:
     if any(v < minimum for v in items):
         raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
     return tuple(int(v) for v in items)
+
+
+def check_int_tuple(value: Any, name: str, minimum: int | None = None, length: int | None = None,
+                    min_length: int = 1) -> tuple[int, ...]:
+    """A list/tuple of integers (``length`` of them if given, at least ``min_length``), each >= ``minimum``."""
+    if not isinstance(value, (list, tuple)) or not all(_is_int(v) for v in value):
+        raise ArgumentTypeError(f"{name} must be a tuple of integers, got {value!r}")
+    if length is not None and len(value) != length:
+        raise ValueError(f"{name} must have {length} entries, got {len(value)}: {value!r}")
+    if len(value) < min_length:
+        raise ValueError(f"{name} must have at least {min_length} entr{'y' if min_length == 1 else 'ies'}, got {value!r}")
+    if minimum is not None and any(v < minimum for v in value):
+        raise ValueError(f"{name} entries must be >= {minimum}, got {value!r}")
+    return tuple(int(v) for v in value)
 
 
 # ----------------------------------------------------------------------------- numbers, flags, choices
@@ -193,6 +207,15 @@ def check_nhwc(x: Any, name: str = "x", channels: int | None = None, nonempty: b
         raise ValueError(f"{name} must be NHWC with {channels} channels in the last axis, got shape {tuple(x.shape)}.{hint}")
     if nonempty and (x.shape[1] < 1 or x.shape[2] < 1):
         raise ValueError(f"{name} must have a non-empty height and width, got shape {tuple(x.shape)}")
+
+
+def check_rank(x: Any, name: str, rank: int | tuple[int, ...], what: str = "") -> None:
+    """An array of the given rank (or one of the given ranks); ``what`` describes the axes."""
+    check_array(x, name)
+    ranks = (rank,) if isinstance(rank, int) else tuple(rank)
+    if len(x.shape) not in ranks:
+        expected = " or ".join(f"{r}-D" for r in ranks)
+        raise ValueError(f"{name} must be {expected}{' ' + what if what else ''}, got shape {tuple(x.shape)}")
 
 
 def check_batched(x: Any, name: str = "x") -> None:

@@ -13,7 +13,8 @@ from typing import Any, Callable
 import flax.linen as nn
 import jax
 
-from jaxcnn.layers import BatchNorm, ModuleDef, apply_norm, check_nhwc, check_positive_int, conv_args, make_norm
+from jaxcnn.layers import BatchNorm, ModuleDef, apply_norm, conv_args, make_norm
+from jaxcnn.validation import check_nhwc, check_positive_int
 from jaxcnn.regularizers import stochastic_residual
 from jaxcnn.xla_cpu import default_conv
 

@@ -27,8 +27,9 @@ import jax
 import jax.numpy as jnp
 
 from jaxcnn.layers import (
-    BatchNorm, ModuleDef, apply_norm, avg_pool_ceil_exclude_pad, check_nhwc, check_positive_int, conv_args, make_norm,
+    BatchNorm, ModuleDef, apply_norm, avg_pool_ceil_exclude_pad, conv_args, make_norm,
 )
+from jaxcnn.validation import check_nhwc, check_positive_int
 from jaxcnn.blocks.squeeze_excite import SqueezeExcite
 from jaxcnn.regularizers import stochastic_residual
 from jaxcnn.xla_cpu import default_conv

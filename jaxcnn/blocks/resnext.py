@@ -17,7 +17,8 @@ from __future__ import annotations
 from typing import ClassVar
 
 from jaxcnn.blocks.residual import BottleneckBlock, ResidualBlock
-from jaxcnn.layers import apply_norm, check_positive_int
+from jaxcnn.layers import apply_norm
+from jaxcnn.validation import check_positive_int
 
 __all__ = ["ResNeXtBottleneck", "ResNeXtBranches"]
 

@@ -11,7 +11,8 @@ from typing import Any, Callable
 import flax.linen as nn
 import jax
 
-from jaxcnn.layers import global_avg_pool, check_nhwc, check_positive_int
+from jaxcnn.layers import global_avg_pool
+from jaxcnn.validation import check_nhwc, check_positive_int
 
 __all__ = ["SqueezeExcite"]
 

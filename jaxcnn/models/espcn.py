@@ -14,7 +14,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxcnn.layers import check_nhwc, check_positive_int, torch_padding
+from jaxcnn.layers import torch_padding
+from jaxcnn.validation import check_nhwc, check_positive_int
 from jaxcnn.upsample.subpixel import icnr, pixel_shuffle
 
 __all__ = ["ESPCN", "espcn"]

@@ -14,8 +14,9 @@ import jax.numpy as jnp
 
 from jaxcnn.blocks.inverted import InvertedResidual
 from jaxcnn.layers import (
-    BatchNorm, ModuleDef, apply_norm, check_nhwc, conv_args, global_avg_pool, make_divisible, make_norm,
+    BatchNorm, ModuleDef, apply_norm, conv_args, global_avg_pool, make_divisible, make_norm,
 )
+from jaxcnn.validation import check_nhwc
 from jaxcnn.regularizers import survival_probabilities
 from jaxcnn.xla_cpu import default_conv
 

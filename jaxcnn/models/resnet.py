@@ -18,7 +18,8 @@ import jax
 import jax.numpy as jnp
 
 from jaxcnn.blocks.residual import BLOCKS, ResidualBlock
-from jaxcnn.layers import BatchNorm, ModuleDef, apply_norm, check_nhwc, conv_args, global_avg_pool, make_norm, max_pool_torch
+from jaxcnn.layers import BatchNorm, ModuleDef, apply_norm, conv_args, global_avg_pool, make_norm, max_pool_torch
+from jaxcnn.validation import check_nhwc
 from jaxcnn.regularizers import DropBlock, survival_probabilities
 from jaxcnn.xla_cpu import block_remat, default_conv
 

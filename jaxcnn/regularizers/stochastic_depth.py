@@ -32,7 +32,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxcnn.layers import check_positive_int
+from jaxcnn.validation import check_positive_int
 from jaxcnn.regularizers._checks import check_batched, check_choice, check_key, check_probability, static_value
 
 __all__ = ["MODES", "SCHEDULE_RULES", "StochasticDepth", "TEST_RULES", "stochastic_depth", "stochastic_residual", "survival_probabilities"]
