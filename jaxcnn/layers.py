@@ -196,6 +196,8 @@ def make_norm(norm: ModuleDef, name: str | None = None, zero_init: bool = False,
     fields (``nn.BatchNorm``, ``nn.GroupNorm``, ``nn.LayerNorm``) fits; ``kwargs`` (e.g.
     ``parent``) go to the module as they are.
     """
+    check_callable(norm, "norm")
+    check_bool(zero_init, "zero_init")
     kw: dict = {"name": name, **kwargs}
     if zero_init:
         kw["scale_init"] = nn.initializers.zeros
