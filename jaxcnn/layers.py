@@ -77,7 +77,7 @@ class Conv(nn.Conv):
         if inputs.shape[-1] % g or self.features % g:
             raise ValueError(
                 f"groups={g} must divide both the input channels ({inputs.shape[-1]}) and the output channels "
-                f"({self.features}) of conv {self.name!r} (feature_group_count)"
+                f"({self.features}) of {'conv ' + repr(self.name) if self.name else 'the conv'} (feature_group_count)"
             )
         return super().__call__(inputs)
 
@@ -281,18 +281,24 @@ def avg_pool_ceil_exclude_pad(x: jax.Array, window: int = 2, stride: int = 2) ->
     """torch ``AvgPool2d(window, stride, ceil_mode=True, count_include_pad=False)``.
 
     ceil mode lets the last window hang over the edge; the overhang is padding that is not
-    counted, so each output is the mean of the real pixels its window covers. ``window`` and
-    ``stride`` are integers >= 1; an integer ``x`` gives a floating-point mean.
+    counted, so each output is the mean of the real pixels its window covers. As in torch, a
+    window that would start past the input is dropped (``stride > window``; it would be 0/0) and
+    an empty output is refused. ``window`` and ``stride`` are integers >= 1; an integer ``x``
+    gives a floating-point mean.
     """
     check_nhwc(x, "x", nonempty=True)
     window = check_positive_int(window, "window")
     stride = check_positive_int(stride, "stride")
 
-    def extra(size: int) -> int:
+    def extra(size: int, axis: str) -> int:
         out = -(-(size - window) // stride) + 1  # ceil
+        if (out - 1) * stride >= size:  # torch: the last window must start inside the input
+            out -= 1
+        if out < 1:
+            raise ValueError(f"window={window} is larger than the input {axis} ({size}): the output would be empty")
         return max(0, (out - 1) * stride + window - size)
 
-    pads = ((0, 0), (0, extra(x.shape[1])), (0, extra(x.shape[2])), (0, 0))
+    pads = ((0, 0), (0, extra(x.shape[1], "height")), (0, extra(x.shape[2], "width")), (0, 0))
     dims, strides = (1, window, window, 1), (1, stride, stride, 1)
     total = jax.lax.reduce_window(jnp.pad(x, pads), 0.0, jax.lax.add, dims, strides, "VALID")
     ones = jnp.pad(jnp.ones((1,) + x.shape[1:3] + (1,), x.dtype), pads)
