@@ -23,6 +23,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxcnn.validation import (
+    check_array, check_bool, check_callable, check_int, check_int_tuple, check_nhwc, check_number, check_odd_kernel, check_positive_int,
+    check_str,
+)
+
 __all__ = [
     "ModuleDef", "Conv", "WeightStandardizedConv", "BatchNorm", "conv_args", "conv", "make_norm", "apply_norm",
     "batch_norm", "kaiming_fan_out", "torch_padding", "make_divisible",
@@ -35,7 +40,14 @@ kaiming_fan_out.__doc__ = "torchvision's conv init: normal with variance 2 / fan
 
 
 def torch_padding(kernel_size: int, dilation: int = 1) -> tuple[tuple[int, int], tuple[int, int]]:
-    """Symmetric padding PyTorch models use for an odd kernel: ``(k-1)//2 * d`` on each side."""
+    """Symmetric padding PyTorch models use for an odd kernel: ``(k-1)//2 * d`` on each side.
+
+    This is 'same' padding (stride 1 keeps H and W), which exists only for odd kernels: an even
+    ``kernel_size`` is refused (``(k-1)//2`` would shrink every output by ``d`` pixels). For an
+    even kernel pass the padding you want to :class:`Conv` explicitly, as in torch.
+    """
+    kernel_size = check_odd_kernel(kernel_size, "kernel_size")
+    dilation = check_positive_int(dilation, "dilation")
     p = (kernel_size - 1) // 2 * dilation
     return ((p, p), (p, p))
 
@@ -44,8 +56,10 @@ ModuleDef = Any  # a module class or functools.partial of one, called with the k
 
 
 class Conv(nn.Conv):
-    """``nn.Conv`` with torchvision's defaults (no bias, kaiming fan-out init) that names the
-    problem when ``groups`` does not divide the channels.
+    """``nn.Conv`` with torchvision's defaults (no bias, kaiming fan-out init) that checks its size
+    fields (``features``, ``kernel_size``, ``strides``, dilations, ``feature_group_count``: integers
+    >= 1) on call and names the problem when ``groups`` does not divide the channels. The padding
+    is whatever the caller passes, so an even kernel is fine here (as in torch, with explicit padding).
 
     This is the default ``conv`` of every jaxcnn block and model. Any ``ModuleDef`` taking
     ``nn.Conv``'s keyword arguments (``features, kernel_size, strides, padding,
@@ -57,13 +71,36 @@ class Conv(nn.Conv):
     kernel_init: Any = kaiming_fan_out
 
     def __call__(self, inputs):
+        _check_conv_fields(self)
         g = self.feature_group_count
+        check_array(inputs, "inputs")
         if inputs.shape[-1] % g or self.features % g:
             raise ValueError(
-                f"groups={g} must divide both the input channels ({inputs.shape[-1]}) and the "
-                f"output channels ({self.features}) of conv {self.name!r}"
+                f"groups={g} must divide both the input channels ({inputs.shape[-1]}) and the output channels "
+                f"({self.features}) of {'conv ' + repr(self.name) if self.name else 'the conv'} (feature_group_count)"
             )
         return super().__call__(inputs)
+
+
+def _check_sizes(value: Any, name: str, allow_none: bool = False) -> None:
+    """An int >= 1 or a list/tuple of them (``nn.Conv`` accepts both for every size field)."""
+    if value is None and allow_none:
+        return
+    if isinstance(value, (list, tuple)):
+        check_int_tuple(value, name, minimum=1)
+    else:
+        check_positive_int(value, name)
+
+
+def _check_conv_fields(module: nn.Conv) -> None:
+    """The size fields of a conv, named as the fields are (a float or 0 fails deep in XLA otherwise)."""
+    check_positive_int(module.features, "features")
+    _check_sizes(module.kernel_size, "kernel_size")
+    _check_sizes(module.strides, "strides", allow_none=True)
+    _check_sizes(module.kernel_dilation, "kernel_dilation", allow_none=True)
+    _check_sizes(module.input_dilation, "input_dilation", allow_none=True)
+    check_positive_int(module.feature_group_count, "feature_group_count")
+    check_bool(module.use_bias, "use_bias")
 
 
 class WeightStandardizedConv(Conv):
@@ -75,6 +112,10 @@ class WeightStandardizedConv(Conv):
     """
 
     eps: float = 1e-5
+
+    def __call__(self, inputs):
+        check_number(self.eps, "eps", minimum=0.0, min_inclusive=False)
+        return super().__call__(inputs)
 
     def param(self, name, *args, **kwargs):
         value = super().param(name, *args, **kwargs)
@@ -92,13 +133,27 @@ class BatchNorm(nn.BatchNorm):
     momentum: float = 0.9
     epsilon: float = 1e-5
 
+    def __post_init__(self):
+        super().__post_init__()
+        # Flax takes momentum 0.9 where torch says 0.1: a value outside [0, 1] is a units mix-up.
+        # Checked at construction, so that __call__ stays nn.BatchNorm's own (one call per use).
+        check_number(self.momentum, "momentum", minimum=0.0, maximum=1.0)
+        check_number(self.epsilon, "epsilon", minimum=0.0, min_inclusive=False)
+
 
 def conv_args(kernel_size: int, stride: int = 1, groups: int = 1, dilation: int = 1) -> dict:
-    """``nn.Conv`` keyword arguments of a square conv with torch's symmetric padding."""
+    """``nn.Conv`` keyword arguments of a square conv with torch's symmetric 'same' padding.
+
+    ``kernel_size`` must be odd (see :func:`torch_padding`); ``stride``, ``groups`` and
+    ``dilation`` are integers >= 1.
+    """
+    padding = torch_padding(kernel_size, dilation)
+    stride = check_positive_int(stride, "stride")
+    groups = check_positive_int(groups, "groups")
     return dict(
         kernel_size=(kernel_size, kernel_size),
         strides=(stride, stride),
-        padding=torch_padding(kernel_size, dilation),
+        padding=padding,
         kernel_dilation=(dilation, dilation),
         feature_group_count=groups,
     )
@@ -116,7 +171,19 @@ def conv(
     kernel_init=kaiming_fan_out,
     module: ModuleDef = Conv,
 ) -> nn.Module:
-    """A square ``module`` conv (default :class:`Conv`) with torch-compatible explicit padding."""
+    """A square ``module`` conv (default :class:`Conv`) with torch-compatible explicit 'same' padding.
+
+    The arguments are checked here, by these names: ``features``, ``stride``, ``groups`` and
+    ``dilation`` are integers >= 1 and ``kernel_size`` is odd (the padding ``(k-1)//2 * d``
+    keeps H and W only for odd kernels; for an even one construct :class:`Conv` with explicit
+    ``padding``, as torch does). Whether ``groups`` divides the input channels is checked on call.
+    """
+    check_positive_int(features, "features")
+    check_bool(use_bias, "use_bias")
+    check_callable(module, "module")
+    check_callable(kernel_init, "kernel_init")
+    if name is not None:
+        check_str(name, "name")
     return module(features, **conv_args(kernel_size, stride, groups, dilation), use_bias=use_bias,
                   kernel_init=kernel_init, dtype=dtype, name=name)
 
@@ -129,6 +196,8 @@ def make_norm(norm: ModuleDef, name: str | None = None, zero_init: bool = False,
     fields (``nn.BatchNorm``, ``nn.GroupNorm``, ``nn.LayerNorm``) fits; ``kwargs`` (e.g.
     ``parent``) go to the module as they are.
     """
+    check_callable(norm, "norm")
+    check_bool(zero_init, "zero_init")
     kw: dict = {"name": name, **kwargs}
     if zero_init:
         kw["scale_init"] = nn.initializers.zeros
@@ -142,6 +211,7 @@ def make_norm(norm: ModuleDef, name: str | None = None, zero_init: bool = False,
 def apply_norm(module: nn.Module, x: jax.Array, train: bool) -> jax.Array:
     """Call a norm module: batch statistics when ``train`` for a norm with running averages
     (a ``use_running_average`` field, as ``nn.BatchNorm``), a plain call for any other norm."""
+    check_bool(train, "train")  # 'no' is truthy: a string would silently select batch statistics
     if hasattr(module, "use_running_average"):
         return module(x, use_running_average=not train)
     return module(x)
@@ -158,6 +228,8 @@ def batch_norm(
 
     ``train=None`` leaves ``use_running_average`` to be passed at call time (setup-style blocks).
     """
+    check_bool(train, "train", allow_none=True)
+    check_bool(zero_init, "zero_init")
     return BatchNorm(
         use_running_average=None if train is None else not train,
         scale_init=nn.initializers.zeros if zero_init else nn.initializers.ones,
@@ -168,8 +240,13 @@ def batch_norm(
 
 
 def make_divisible(value: float, divisor: int = 8, min_value: int | None = None) -> int:
-    """Round channels to a multiple of ``divisor`` without going below 90% (MobileNet rule)."""
-    min_value = divisor if min_value is None else min_value
+    """Round channels to a multiple of ``divisor`` without going below 90% (MobileNet rule).
+
+    ``value`` is a finite number >= 0, ``divisor`` and ``min_value`` (default ``divisor``) integers >= 1.
+    """
+    value = check_number(value, "value", minimum=0.0)
+    divisor = check_positive_int(divisor, "divisor")
+    min_value = divisor if min_value is None else check_positive_int(min_value, "min_value")
     new = max(min_value, int(value + divisor / 2) // divisor * divisor)
     if new < 0.9 * value:
         new += divisor
@@ -177,12 +254,26 @@ def make_divisible(value: float, divisor: int = 8, min_value: int | None = None)
 
 
 def global_avg_pool(x: jax.Array) -> jax.Array:
-    """Mean over H and W of an NHWC map, keeping the batch and channel axes."""
+    """Mean over H and W of an NHWC map, keeping the batch and channel axes (``x`` 4-D, H and W >= 1)."""
+    check_nhwc(x, "x", nonempty=True)
     return jnp.mean(x, axis=(1, 2))
 
 
 def max_pool_torch(x: jax.Array, window: int = 3, stride: int = 2, padding: int = 1) -> jax.Array:
-    """torch ``MaxPool2d(window, stride, padding)``: padding with -inf, floor mode."""
+    """torch ``MaxPool2d(window, stride, padding)``: padding with -inf, floor mode.
+
+    As torch, refuses ``padding`` above ``window / 2`` (a window of padding only) and a window
+    larger than the padded input (an empty output).
+    """
+    check_nhwc(x, "x", nonempty=True)
+    window = check_positive_int(window, "window")
+    stride = check_positive_int(stride, "stride")
+    padding = check_int(padding, "padding", minimum=0)
+    if 2 * padding > window:
+        raise ValueError(f"padding must be at most half of window ({window}), got {padding} (torch refuses it too)")
+    for size, axis in zip(x.shape[1:3], ("height", "width")):
+        if size + 2 * padding < window:
+            raise ValueError(f"window={window} is larger than the padded input {axis} ({size} + 2 * {padding})")
     return nn.max_pool(x, (window, window), strides=(stride, stride), padding=((padding, padding), (padding, padding)))
 
 
@@ -190,13 +281,24 @@ def avg_pool_ceil_exclude_pad(x: jax.Array, window: int = 2, stride: int = 2) ->
     """torch ``AvgPool2d(window, stride, ceil_mode=True, count_include_pad=False)``.
 
     ceil mode lets the last window hang over the edge; the overhang is padding that is not
-    counted, so each output is the mean of the real pixels its window covers.
+    counted, so each output is the mean of the real pixels its window covers. As in torch, a
+    window that would start past the input is dropped (``stride > window``; it would be 0/0) and
+    an empty output is refused. ``window`` and ``stride`` are integers >= 1; an integer ``x``
+    gives a floating-point mean.
     """
-    def extra(size: int) -> int:
+    check_nhwc(x, "x", nonempty=True)
+    window = check_positive_int(window, "window")
+    stride = check_positive_int(stride, "stride")
+
+    def extra(size: int, axis: str) -> int:
         out = -(-(size - window) // stride) + 1  # ceil
+        if (out - 1) * stride >= size:  # torch: the last window must start inside the input
+            out -= 1
+        if out < 1:
+            raise ValueError(f"window={window} is larger than the input {axis} ({size}): the output would be empty")
         return max(0, (out - 1) * stride + window - size)
 
-    pads = ((0, 0), (0, extra(x.shape[1])), (0, extra(x.shape[2])), (0, 0))
+    pads = ((0, 0), (0, extra(x.shape[1], "height")), (0, extra(x.shape[2], "width")), (0, 0))
     dims, strides = (1, window, window, 1), (1, stride, stride, 1)
     total = jax.lax.reduce_window(jnp.pad(x, pads), 0.0, jax.lax.add, dims, strides, "VALID")
     ones = jnp.pad(jnp.ones((1,) + x.shape[1:3] + (1,), x.dtype), pads)

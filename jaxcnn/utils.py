@@ -5,6 +5,8 @@ from __future__ import annotations
 import jax
 import numpy as np
 
+from jaxcnn.validation import ArgumentTypeError
+
 __all__ = ["count_params"]
 
 
@@ -12,8 +14,18 @@ def count_params(tree) -> int:
     """Number of scalars in a pytree of arrays (pass ``variables['params']`` for trainable ones).
 
     Works on concrete arrays and on ``jax.ShapeDtypeStruct`` leaves from ``jax.eval_shape``.
-    If given the full variables dict, only the ``'params'`` collection is counted.
+    If given the full variables dict, only the ``'params'`` collection is counted. Every leaf must
+    have a ``shape`` (an array): a number, a string or a list of numbers is refused, naming the leaf.
     """
+    if tree is None:
+        raise ArgumentTypeError("tree must be a pytree of arrays (e.g. variables['params']), got None")
     if isinstance(tree, dict) and "params" in tree:
         tree = tree["params"]
-    return int(sum(int(np.prod(leaf.shape)) for leaf in jax.tree_util.tree_leaves(tree)))
+    leaves = jax.tree_util.tree_leaves_with_path(tree)
+    for path, leaf in leaves:
+        if not hasattr(leaf, "shape"):
+            where = f" at {jax.tree_util.keystr(path)}" if path else ""
+            raise ArgumentTypeError(
+                f"tree must be a pytree of arrays (e.g. variables['params']), got a leaf{where} of type "
+                f"{type(leaf).__name__}: {leaf!r:.60}")
+    return int(sum(int(np.prod(leaf.shape)) for _, leaf in leaves))

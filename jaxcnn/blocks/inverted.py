@@ -14,7 +14,8 @@ import flax.linen as nn
 import jax
 
 from jaxcnn.layers import BatchNorm, ModuleDef, apply_norm, conv_args, make_norm
-from jaxcnn.validation import check_nhwc, check_positive_int
+from jaxcnn.blocks.residual import _check_drop_path, _check_layers
+from jaxcnn.validation import check_bool, check_int, check_nhwc, check_number, check_odd_kernel, check_positive_int
 from jaxcnn.regularizers import stochastic_residual
 from jaxcnn.xla_cpu import default_conv
 
@@ -26,7 +27,8 @@ class DepthwiseSeparableConv(nn.Module):
 
     Costs ``k*k*C + C*F`` weights instead of ``k*k*C*F`` for the dense conv it factorises.
     ``conv``/``norm``/``act`` are injected as in every jaxcnn block (``None`` conv: the backend
-    default, ``jaxcnn.layers.Conv``).
+    default, ``jaxcnn.layers.Conv``). ``kernel_size`` must be odd: the block keeps H and W (at
+    stride 1) with padding ``(k-1)//2``, which an even kernel cannot do.
     """
 
     features: int
@@ -40,8 +42,12 @@ class DepthwiseSeparableConv(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
-        check_nhwc(x, "x")
         check_positive_int(self.features, "features")
+        check_odd_kernel(self.kernel_size, "kernel_size")
+        check_positive_int(self.strides, "strides")
+        _check_layers(self)
+        check_nhwc(x, "x")
+        check_bool(train, "train")
         c = x.shape[-1]
         conv = self.conv if self.conv is not None else default_conv()
         norm = lambda name, y: apply_norm(make_norm(self.norm, name, axis_name=self.bn_axis_name, dtype=self.dtype), y, train)
@@ -77,14 +83,14 @@ class InvertedResidual(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
-        check_nhwc(x, "x")
         check_positive_int(self.features, "features")
-        if self.strides not in (1, 2):
-            raise ValueError(f"strides must be 1 or 2, got {self.strides}")
-        if self.expand_ratio < 1:
-            raise ValueError(f"expand_ratio must be >= 1, got {self.expand_ratio}")
-        if not 0.0 <= float(self.drop_path_rate) <= 1.0:
-            raise ValueError(f"drop_path_rate must be in [0, 1], got {self.drop_path_rate}")
+        if check_int(self.strides, "strides") not in (1, 2):
+            raise ValueError(f"strides must be 1 or 2 (MobileNetV2's block), got {self.strides}")
+        check_number(self.expand_ratio, "expand_ratio", minimum=1.0)
+        _check_drop_path(self)
+        _check_layers(self)
+        check_nhwc(x, "x")
+        check_bool(train, "train")
         in_features = x.shape[-1]
         residual = self.strides == 1 and in_features == self.features
         cond = residual and float(self.drop_path_rate) > 0 and self.drop_path_mode == "batch"

@@ -29,9 +29,12 @@ import jax.numpy as jnp
 from jaxcnn.layers import (
     BatchNorm, ModuleDef, apply_norm, avg_pool_ceil_exclude_pad, conv_args, make_norm,
 )
-from jaxcnn.validation import check_nhwc, check_positive_int
+from jaxcnn.validation import (
+    check_bool, check_callable, check_choice, check_nhwc, check_positive_int, check_probability, check_str,
+)
 from jaxcnn.blocks.squeeze_excite import SqueezeExcite
 from jaxcnn.regularizers import stochastic_residual
+from jaxcnn.regularizers.stochastic_depth import MODES, TEST_RULES
 from jaxcnn.xla_cpu import default_conv
 
 __all__ = [
@@ -42,17 +45,50 @@ __all__ = [
 SHORTCUT_TYPES = ("A", "B", "C", "D")
 
 
-def _check_shortcut(kind: str) -> None:
-    if kind not in SHORTCUT_TYPES:
-        raise ValueError(f"shortcut must be one of {SHORTCUT_TYPES}, got {kind!r}")
+def _check_shortcut(kind: str, name: str = "shortcut_type") -> None:
+    if not isinstance(kind, str) or kind not in SHORTCUT_TYPES:
+        raise ValueError(f"{name}={kind!r}: the shortcut must be one of {SHORTCUT_TYPES} (see jaxcnn.blocks.residual)")
+
+
+def _check_drop_path(module) -> None:
+    """The stochastic-depth fields, named as the block spells them (not ``mode`` / ``test_rule``)."""
+    check_probability(module.drop_path_rate, "drop_path_rate")
+    check_choice(module.drop_path_mode, "drop_path_mode", MODES)
+    check_choice(module.drop_path_test_rule, "drop_path_test_rule", TEST_RULES)
+
+
+def _check_layers(module) -> None:
+    """The injected layers and the norm's axis name shared by every block."""
+    check_callable(module.conv, "conv", allow_none=True)
+    check_callable(module.norm, "norm")
+    check_callable(module.act, "act")
+    if module.bn_axis_name is not None:
+        check_str(module.bn_axis_name, "bn_axis_name")
+
+
+def _check_width(features: int, base_width, groups, what: str = "inner width int(features * base_width / 64) * groups") -> None:
+    check_positive_int(groups, "groups")
+    check_positive_int(base_width, "base_width")
+    if int(features * base_width / 64) < 1:
+        raise ValueError(
+            f"{what} is 0 for features={features}, base_width={base_width}: "
+            f"features * base_width must be at least 64"
+        )
 
 
 def zero_pad_shortcut(x: jax.Array, out_features: int, stride: int) -> jax.Array:
-    """Option A: subsample by ``stride`` and zero-pad channels up to ``out_features``."""
+    """Option A: subsample by ``stride`` and zero-pad channels up to ``out_features``.
+
+    ``x`` is NHWC, ``stride`` an integer >= 1, ``out_features`` an integer >= the input channels.
+    """
+    check_nhwc(x, "x")
+    out_features = check_positive_int(out_features, "out_features")
+    stride = check_positive_int(stride, "stride")
     in_features = x.shape[-1]
     if out_features < in_features:
         raise ValueError(
-            f"shortcut 'A' can only widen: input has {in_features} channels, block outputs {out_features}"
+            f"shortcut 'A' can only widen: input has {in_features} channels, block outputs "
+            f"out_features={out_features}"
         )
     if stride > 1:
         x = x[:, ::stride, ::stride, :]
@@ -98,11 +134,18 @@ class ResidualBlock(nn.Module):
         return self.features * self.expansion
 
     def setup(self):
+        # Every field is checked here, before any layer is built; ``setup_branch`` checks its own.
         check_positive_int(self.features, "features")
         check_positive_int(self.strides, "strides")
         _check_shortcut(self.shortcut_type)
-        if not 0.0 <= float(self.drop_path_rate) <= 1.0:
-            raise ValueError(f"drop_path_rate must be in [0, 1], got {self.drop_path_rate}")
+        check_bool(self.zero_init_last_bn, "zero_init_last_bn")
+        if self.preact and self.zero_init_last_bn:
+            raise ValueError(
+                f"zero_init_last_bn=True is not supported by {type(self).__name__}: a pre-activation block "
+                f"has no BN after its last conv (its BNs come before the convs), so there is no last BN to zero"
+            )
+        _check_drop_path(self)
+        _check_layers(self)
         self.setup_branch()
         if self.shortcut_type in "BCD":
             stride = 1 if self.shortcut_type == "D" else self.strides
@@ -153,8 +196,9 @@ class ResidualBlock(nn.Module):
             test_rule=self.drop_path_test_rule,
         )
 
-    def _check_input(self, x):
+    def _check_input(self, x, train):
         check_nhwc(x, "x")
+        check_bool(train, "train")
 
 
 class BasicBlock(ResidualBlock):
@@ -171,7 +215,7 @@ class BasicBlock(ResidualBlock):
         return apply_norm(self.bn2, self.conv2(y), train)
 
     def __call__(self, x, train: bool = False):
-        self._check_input(x)
+        self._check_input(x, train)
         return self.act(self.residual_add(x, self.shortcut(x, train), train))
 
 
@@ -197,12 +241,15 @@ class BottleneckBlock(ResidualBlock):
         return int(self.features * self.base_width / 64) * self.groups
 
     def setup_branch(self):
-        check_positive_int(self.groups, "groups")
-        if self.width < 1:
-            raise ValueError(
-                f"inner width int(features * base_width / 64) * groups is 0 for features={self.features}, "
-                f"base_width={self.base_width}"
-            )
+        _check_width(self.features, self.base_width, self.groups)
+        check_bool(self.stride_on_3x3, "stride_on_3x3")
+        if self.se_reduction is not None:
+            check_positive_int(self.se_reduction, "se_reduction")
+            if self.out_features // self.se_reduction < 1:
+                raise ValueError(
+                    f"se_reduction={self.se_reduction} leaves no hidden units in the SE gate of "
+                    f"{self.out_features} channels (features * {self.expansion} // se_reduction must be >= 1)"
+                )
         s1, s3 = (1, self.strides) if self.stride_on_3x3 else (self.strides, 1)
         self.conv1 = self._conv(self.width, 1, s1)
         self.bn1 = self._bn()
@@ -220,7 +267,7 @@ class BottleneckBlock(ResidualBlock):
         return self.se(y) if self.se_reduction is not None else y
 
     def __call__(self, x, train: bool = False):
-        self._check_input(x)
+        self._check_input(x, train)
         return self.act(self.residual_add(x, self.shortcut(x, train), train))
 
 
@@ -229,6 +276,7 @@ class PreActBasicBlock(ResidualBlock):
 
     When the shape changes, the projection shortcut takes the pre-activated input
     (BN-ReLU(x)), as in the authors' code, so both paths see normalised features.
+    ``zero_init_last_bn=True`` is refused: no BN follows the last conv here.
     """
 
     preact: ClassVar[bool] = True
@@ -248,7 +296,7 @@ class PreActBasicBlock(ResidualBlock):
         return self.conv2(self.act(apply_norm(self.bn2, y, train)))
 
     def __call__(self, x, train: bool = False):
-        self._check_input(x)
+        self._check_input(x, train)
         pre = self.preactivate(x, train)
         short = self.shortcut(pre, train) if self.needs_projection(x.shape[-1]) else x
         return self.residual_add(pre, short, train)
@@ -262,6 +310,7 @@ class PreActBottleneckBlock(PreActBasicBlock):
     expansion: ClassVar[int] = 4
 
     def setup_branch(self):
+        _check_width(self.features, self.base_width, self.groups)
         width = int(self.features * self.base_width / 64) * self.groups
         self.bn1 = self._bn()
         self.conv1 = self._conv(width, 1)

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from jaxcnn.blocks.residual import BottleneckBlock, ResidualBlock
+from jaxcnn.blocks.residual import BottleneckBlock, ResidualBlock, _check_width
 from jaxcnn.layers import apply_norm
-from jaxcnn.validation import check_positive_int
+from jaxcnn.validation import check_bool
 
 __all__ = ["ResNeXtBottleneck", "ResNeXtBranches"]
 
@@ -45,10 +45,9 @@ class ResNeXtBranches(ResidualBlock):
         return int(self.features * self.base_width / 64)
 
     def setup_branch(self):
-        check_positive_int(self.groups, "groups")
+        _check_width(self.features, self.base_width, self.groups, "branch width int(features * base_width / 64)")
+        check_bool(self.stride_on_3x3, "stride_on_3x3")
         d = self.branch_width
-        if d < 1:
-            raise ValueError(f"features={self.features} with base_width={self.base_width} gives branch width 0")
         s1, s3 = (1, self.strides) if self.stride_on_3x3 else (self.strides, 1)
         self.conv1 = [self._conv(d, 1, s1) for _ in range(self.groups)]
         self.bn1 = [self._bn() for _ in range(self.groups)]
@@ -66,5 +65,5 @@ class ResNeXtBranches(ResidualBlock):
         return apply_norm(self.bn3, total, train)
 
     def __call__(self, x, train: bool = False):
-        self._check_input(x)
+        self._check_input(x, train)
         return self.act(self.residual_add(x, self.shortcut(x, train), train))

@@ -12,7 +12,7 @@ import flax.linen as nn
 import jax
 
 from jaxcnn.layers import global_avg_pool
-from jaxcnn.validation import check_nhwc, check_positive_int
+from jaxcnn.validation import check_callable, check_nhwc, check_positive_int
 
 __all__ = ["SqueezeExcite"]
 
@@ -28,6 +28,7 @@ class SqueezeExcite(nn.Module):
     def __call__(self, x: jax.Array) -> jax.Array:
         check_nhwc(x, "x")
         check_positive_int(self.reduction, "reduction")
+        check_callable(self.act, "act")
         channels = x.shape[-1]
         hidden = channels // self.reduction
         if hidden < 1:

@@ -23,7 +23,8 @@ import jax
 
 from jaxcnn.layers import Conv, ModuleDef
 from jaxcnn.xla_cpu.conv import CanonicalGradConv, GemmGradConv, canonical_grad_conv, gemm_grad_conv, weight_grad_gemm
-from jaxcnn.xla_cpu.remat import remat, tied_checkpoint
+from jaxcnn.xla_cpu.remat import _check_remat_args, remat, tied_checkpoint
+from jaxcnn.validation import check_bool
 
 __all__ = [
     "CanonicalGradConv", "GemmGradConv", "canonical_grad_conv", "gemm_grad_conv", "weight_grad_gemm",
@@ -44,6 +45,7 @@ def default_conv(control_flow: bool = False) -> ModuleDef:
     """The conv a block uses when none is injected: :class:`CanonicalGradConv` on XLA:CPU for a
     block whose convs run inside ``lax.cond`` (batch-mode stochastic depth) or a scan body
     (``ResNet(scan_stages=True)``), :class:`jaxcnn.layers.Conv` everywhere else."""
+    check_bool(control_flow, "control_flow")
     return CanonicalGradConv if control_flow and on_cpu() else Conv
 
 
@@ -51,6 +53,7 @@ def block_remat(target, static_argnums: int | Sequence[int] = ()):
     """Rematerialise a module class: :func:`remat` (cotangent-tied) on XLA:CPU, where
     ``nn.remat`` is undone by CSE; ``nn.remat`` elsewhere. ``static_argnums`` count ``self``
     as 0, as ``nn.remat``'s do."""
+    static_argnums = _check_remat_args(target, static_argnums)
     if on_cpu():
         return remat(target, static_argnums=static_argnums)
     return nn.remat(target, static_argnums=static_argnums)

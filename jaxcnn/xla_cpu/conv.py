@@ -36,9 +36,11 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
 from jaxcnn.layers import Conv
+from jaxcnn.validation import ArgumentTypeError, check_choice, check_int_tuple, check_nhwc, check_positive_int
 
 __all__ = ["canonical_grad_conv", "gemm_grad_conv", "weight_grad_gemm", "CanonicalGradConv", "GemmGradConv"]
 
@@ -65,7 +67,17 @@ def _fwd(x, k, strides, padding, dilation, weight_grad, groups):
 
 def weight_grad_gemm(x, g, kernel_hw, strides, padding, dilation, groups: int = 1):
     """dK of an NHWC x HWIO conv as ``kh`` GEMMs (see the module docstring); with ``groups``
-    the GEMMs are batched over the groups (no wasted cross-group products)."""
+    the GEMMs are batched over the groups (no wasted cross-group products). ``x`` and ``g`` are
+    NHWC; ``kernel_hw``, ``strides``, ``dilation`` pairs of ints >= 1; ``groups`` divides both
+    channel counts."""
+    check_nhwc(x, "x")
+    check_nhwc(g, "g")
+    for value, name in ((kernel_hw, "kernel_hw"), (strides, "strides"), (dilation, "dilation")):
+        check_int_tuple(value, name, minimum=1, length=2)
+    _check_pads(padding, 2)
+    groups = check_positive_int(groups, "groups")
+    if x.shape[-1] % groups or g.shape[-1] % groups:
+        raise ValueError(f"groups={groups} must divide the channels of x ({x.shape[-1]}) and g ({g.shape[-1]})")
     (kh, kw), (sh, sw), (dh, dw) = kernel_hw, strides, dilation
     ho, wo, c = g.shape[1], g.shape[2], x.shape[-1]
     zero = jnp.zeros((), x.dtype)
@@ -113,13 +125,45 @@ def _bwd(strides, padding, dilation, weight_grad, groups, res, g):
 _conv.defvjp(_fwd, _bwd)
 
 
+_PADDINGS = ("SAME", "VALID", "SAME_LOWER")
+
+
+def _check_pads(padding, spatial: int | None) -> None:
+    """A (low, high) int pair per spatial axis (negative values crop, as in ``lax.pad``)."""
+    ok = isinstance(padding, (list, tuple)) and all(
+        isinstance(p, (list, tuple)) and len(p) == 2 and all(
+            isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) for v in p)
+        for p in padding)
+    if not ok:
+        raise ArgumentTypeError(f"padding must be one of {_PADDINGS} or a sequence of (low, high) int pairs, got {padding!r}")
+    if spatial is not None and len(padding) != spatial:
+        raise ValueError(f"padding must have {spatial} (low, high) pairs, one per spatial axis, got {padding!r}")
+
+
+def _check_conv_args(lhs, window_strides, padding, lhs_dilation, rhs_dilation, feature_group_count) -> None:
+    """The static arguments of ``lax.conv_general_dilated``, named as it names them: a zero or
+    fractional stride otherwise fails in the MLIR verifier, an unknown padding as a RuntimeError."""
+    spatial = len(lhs.shape) - 2 if hasattr(lhs, "shape") else None
+    check_int_tuple(window_strides, "window_strides", minimum=1, length=spatial)
+    if isinstance(padding, str):
+        if padding.upper() not in _PADDINGS:  # lax accepts any case
+            raise ValueError(f"padding must be one of {_PADDINGS} or a sequence of (low, high) int pairs, got {padding!r}")
+    else:
+        _check_pads(padding, spatial)
+    for value, name in ((lhs_dilation, "lhs_dilation"), (rhs_dilation, "rhs_dilation")):
+        if value is not None:
+            check_int_tuple(value, name, minimum=1, length=spatial)
+    check_positive_int(feature_group_count, "feature_group_count")
+
+
 def canonical_grad_conv(lhs, rhs, window_strides, padding, lhs_dilation=None, rhs_dilation=None,
                         dimension_numbers=None, feature_group_count=1, precision=None, *, weight_grad="conv",
                         **kwargs):
     """Drop-in for ``lax.conv_general_dilated`` (as ``nn.Conv`` calls it) with canonical gradients;
-    ``weight_grad`` is ``'conv'`` or ``'gemm'`` (see the module docstring)."""
-    if weight_grad not in ("conv", "gemm"):
-        raise ValueError(f"weight_grad must be 'conv' or 'gemm', got {weight_grad!r}")
+    ``weight_grad`` is ``'conv'`` or ``'gemm'`` (see the module docstring). Strides, dilations,
+    padding and ``feature_group_count`` are checked and named before anything is traced."""
+    check_choice(weight_grad, "weight_grad", ("conv", "gemm"))
+    _check_conv_args(lhs, window_strides, padding, lhs_dilation, rhs_dilation, feature_group_count)
     plain = (
         (feature_group_count != 1 and weight_grad != "gemm")
         or any(d != 1 for d in (lhs_dilation or (1, 1)))

@@ -27,7 +27,10 @@ from typing import Any, Callable, Sequence
 import jax
 import jax.numpy as jnp
 from flax.core import lift
+from flax.linen import module as nn_module
 from flax.linen import transforms as nn_transforms
+
+from jaxcnn.validation import ArgumentTypeError, check_callable, check_int, check_int_tuple
 
 __all__ = ["tied_checkpoint", "remat"]
 
@@ -36,21 +39,43 @@ def _inexact(x) -> bool:
     return hasattr(x, "dtype") and jnp.issubdtype(x.dtype, jnp.inexact)
 
 
+def _argnums(value, name: str, minimum: int = 0) -> tuple[int, ...]:
+    """An int or a tuple of ints >= ``minimum`` (a float or a negative index would silently match nothing)."""
+    if isinstance(value, (list, tuple)):
+        return check_int_tuple(value, name, minimum=minimum, min_length=0)
+    return (check_int(value, name, minimum=minimum),)
+
+
+def _check_in_range(argnums, name: str, count: int) -> None:
+    bad = [i for i in argnums if i >= count]
+    if bad:
+        raise ValueError(f"{name} {tuple(argnums)} refers to argument(s) {bad}, but the function was called with {count} positional argument(s)")
+
+
 def tied_checkpoint(fun: Callable, static_argnums: int | Sequence[int] = (), tie_argnums: Sequence[int] | None = None):
     """``jax.checkpoint(fun)`` whose recomputation survives XLA:CPU (see the module docstring).
 
     ``static_argnums``: positional arguments passed through as Python values (not traced).
     ``tie_argnums``: the arguments whose floating-point leaves are tied to the cotangent (default:
     all non-static ones); tying the activations alone is enough to keep the recomputation apart.
+    Both are non-negative ints (or tuples of them); on each call they must be below the number of
+    positional arguments, and a tied argument cannot be static.
     """
-    static = {static_argnums} if isinstance(static_argnums, int) else set(static_argnums)
+    check_callable(fun, "fun")
+    static = set(_argnums(static_argnums, "static_argnums"))
+    ties = None if tie_argnums is None else _argnums(tie_argnums, "tie_argnums")
+    if ties is not None and static & set(ties):
+        raise ValueError(f"tie_argnums {ties} and static_argnums {tuple(sorted(static))} overlap: a static argument cannot be tied")
 
     @functools.wraps(fun)
     def wrapped(*args):
+        _check_in_range(sorted(static), "static_argnums", len(args))
+        if ties is not None:
+            _check_in_range(ties, "tie_argnums", len(args))
         dyn_idx = [i for i in range(len(args)) if i not in static]
         leaves, treedef = jax.tree.flatten([args[i] for i in dyn_idx])
         counts = [len(jax.tree.leaves(args[i])) for i in dyn_idx]
-        tied_args = set(dyn_idx if tie_argnums is None else tie_argnums)
+        tied_args = set(dyn_idx if ties is None else ties)
         owner = [i for i, c in zip(dyn_idx, counts) for _ in range(c)]
         diff = [k for k, leaf in enumerate(leaves) if _inexact(leaf)]
         tie = [k for k in diff if owner[k] in tied_args]
@@ -110,9 +135,19 @@ def _lift_tied_checkpoint(fn, variables=True, rngs=True, static_argnums=()):
     return lift.pack(inner, (variables,), (variables,), (rngs,), name="remat")
 
 
+def _check_remat_args(target, static_argnums) -> tuple[int, ...]:
+    """``target`` a Module class or callable, ``static_argnums`` ints >= 1; returned as a tuple."""
+    check_callable(target, "target")
+    if isinstance(target, type) and not issubclass(target, nn_module.Module):
+        raise ArgumentTypeError(f"target must be a flax.linen Module class (or a function taking a module first), got class {target.__name__}")
+    return _argnums(static_argnums, "static_argnums", minimum=1)
+
+
 def remat(target, static_argnums: int | Sequence[int] = ()):
     """``nn.remat`` that also saves memory on XLA:CPU. ``static_argnums`` count ``self`` as 0,
-    as ``nn.remat``'s do (``remat(Block, static_argnums=(2,))`` for ``Block()(x, train)``)."""
-    static = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
+    as ``nn.remat``'s do (``remat(Block, static_argnums=(2,))`` for ``Block()(x, train)``).
+    ``target`` must be a Module class (or a function taking a module first); ``static_argnums``
+    are ints >= 1 (``self`` cannot be static)."""
+    static = _check_remat_args(target, static_argnums)
     return nn_transforms.lift_transform(_lift_tied_checkpoint, target, variables=True, rngs=True,
                                         static_argnums=tuple(s - 1 for s in static))

@@ -146,9 +146,6 @@ def test_zero_init_last_bn_makes_every_block_relu_of_identity(name, make, cin, l
     np.testing.assert_array_equal(np.asarray(plain.init(jax.random.key(0), x)["params"][last_bn]["scale"]), 1.0)
 
 
-@pytest.mark.xfail(strict=True, reason="pre-activation blocks inherit zero_init_last_bn but silently ignore it "
-                   "(they have no last BN; timm zero-inits the last conv instead), and ResNet passes the flag "
-                   "to basic/bottleneck blocks only; reported in issue 18's closing note")
 @pytest.mark.parametrize("cls, features, cin", [(PreActBasicBlock, 8, 8), (PreActBottleneckBlock, 4, 16)])
 def test_zero_init_flag_on_preact_blocks_is_not_silently_ignored(cls, features, cin):
     """Either the flag is not offered, or refused with a message naming it, or it makes the branch

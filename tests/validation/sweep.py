@@ -424,44 +424,103 @@ def _metrics():
 @group
 def _utils():
     from jaxcnn import count_params
-    add("utils", "tree", "count_params(5)", lambda: count_params(5))
-    add("utils", "tree", "count_params('abc')", lambda: count_params("abc"))
-    add("utils", "tree", "count_params([[1, 2]]) (list of lists)", lambda: count_params([[1, 2]]))
+    f = fx()
+    bad = [
+        ("tree", "count_params(5)", lambda: count_params(5)),
+        ("tree", "count_params('abc')", lambda: count_params("abc")),
+        ("tree", "count_params([[1, 2]]) (list of lists)", lambda: count_params([[1, 2]])),
+        ("tree", "count_params(None)", lambda: count_params(None)),
+        ("tree", "count_params params with a float leaf", lambda: count_params({"params": {"w": f.X, "b": 1.0}})),
+    ]
+    for names, label, thunk in bad:
+        add("utils", names, label, thunk)
 
 
 # ----------------------------------------------------------------------------- layers, backend
 
 @group
 def _layers():
-    from jaxcnn.layers import avg_pool_ceil_exclude_pad, conv, global_avg_pool, make_divisible, max_pool_torch, torch_padding
+    from jaxcnn.layers import (BatchNorm, Conv, WeightStandardizedConv, apply_norm, avg_pool_ceil_exclude_pad, batch_norm,
+                               conv, conv_args, global_avg_pool, make_divisible, make_norm, max_pool_torch, torch_padding)
     f = fx()
     X, m, jnp = f.X, "layers", f.jnp
     bad = [
         ("features", "conv features=0", lambda: init(conv(0), X)),
         ("features", "conv features=2.5", lambda: init(conv(2.5), X)),
+        ("features", "conv features=True", lambda: init(conv(True), X)),
         ("kernel_size", "conv kernel_size=0", lambda: init(conv(4, kernel_size=0), X)),
         ("kernel_size", "conv kernel_size=2.5", lambda: init(conv(4, kernel_size=2.5), X)),
         ("kernel_size", "conv kernel_size=4 (even, 'same' promised)", lambda: init(conv(4, kernel_size=4), X)),
+        ("kernel_size", "conv kernel_size=(3, 3) (square only)", lambda: init(conv(4, kernel_size=(3, 3)), X)),
         ("stride", "conv stride=0", lambda: init(conv(4, stride=0), X)),
         ("stride", "conv stride=1.5", lambda: init(conv(4, stride=1.5), X)),
+        ("stride", "conv stride=(2, 2)", lambda: init(conv(4, stride=(2, 2)), X)),
         ("groups", "conv groups=3 on 4 channels", lambda: init(conv(6, groups=3), X)),
         ("groups", "conv groups=0", lambda: init(conv(4, groups=0), X)),
+        ("groups", "conv groups=1.5", lambda: init(conv(4, groups=1.5), X)),
         ("dilation", "conv dilation=0", lambda: init(conv(4, dilation=0), X)),
+        ("dilation", "conv dilation=1.5", lambda: init(conv(4, dilation=1.5), X)),
+        ("use_bias", "conv use_bias='no'", lambda: init(conv(4, use_bias="no"), X)),
+        ("module", "conv module=5", lambda: init(conv(4, module=5), X)),
+        ("name", "conv name=5", lambda: conv(4, name=5)),
+        ("features", "Conv features=0", lambda: init(Conv(0, (3, 3)), X)),
+        ("kernel_size", "Conv kernel_size=(0, 3)", lambda: init(Conv(4, (0, 3)), X)),
+        ("kernel_size", "Conv kernel_size=(2.5, 3)", lambda: init(Conv(4, (2.5, 3)), X)),
+        ("strides", "Conv strides=0", lambda: init(Conv(4, (3, 3), strides=0), X)),
+        ("strides", "Conv strides=(1.5, 1)", lambda: init(Conv(4, (3, 3), strides=(1.5, 1)), X)),
+        ("kernel_dilation", "Conv kernel_dilation=0", lambda: init(Conv(4, (3, 3), kernel_dilation=0), X)),
+        ("input_dilation", "Conv input_dilation=(0, 1)", lambda: init(Conv(4, (3, 3), input_dilation=(0, 1)), X)),
+        ("feature_group_count", "Conv feature_group_count=0", lambda: init(Conv(4, (3, 3), feature_group_count=0), X)),
+        ("groups", "Conv feature_group_count=3 on 4 channels", lambda: init(Conv(6, (3, 3), feature_group_count=3), X)),
+        ("use_bias", "Conv use_bias='no'", lambda: init(Conv(4, (3, 3), use_bias="no"), X)),
+        ("inputs", "Conv inputs a list", lambda: Conv(4, (3, 3)).init(f.K, [[1.0]])),
+        ("eps", "WeightStandardizedConv eps=0", lambda: init(WeightStandardizedConv(4, (3, 3), eps=0.0), X)),
+        ("eps", "WeightStandardizedConv eps=nan", lambda: init(WeightStandardizedConv(4, (3, 3), eps=NAN), X)),
+        ("momentum", "BatchNorm momentum=1.5", lambda: BatchNorm(momentum=1.5)),
+        ("momentum", "BatchNorm momentum='0.9'", lambda: BatchNorm(momentum="0.9")),
+        ("epsilon", "BatchNorm epsilon=0", lambda: BatchNorm(epsilon=0.0)),
+        ("epsilon", "BatchNorm epsilon=-1e-5", lambda: BatchNorm(epsilon=-1e-5)),
+        ("kernel_size", "conv_args kernel_size=2", lambda: conv_args(2)),
+        ("stride", "conv_args stride=0", lambda: conv_args(3, 0)),
+        ("groups", "conv_args groups=0", lambda: conv_args(3, 1, 0)),
+        ("dilation", "conv_args dilation=0", lambda: conv_args(3, 1, 1, 0)),
+        ("norm", "make_norm norm=5", lambda: make_norm(5)),
+        ("zero_init", "make_norm zero_init='yes'", lambda: make_norm(BatchNorm, zero_init="yes")),
+        ("train", "apply_norm train='no'", lambda: apply_norm(BatchNorm(), X, "no")),
+        ("train", "batch_norm train='no'", lambda: batch_norm("no")),
+        ("zero_init", "batch_norm zero_init=1", lambda: batch_norm(True, zero_init=1)),
         ("value", "make_divisible value=-1", lambda: make_divisible(-1)),
+        ("value", "make_divisible value=nan", lambda: make_divisible(NAN)),
+        ("value", "make_divisible value=inf", lambda: make_divisible(INF)),
+        ("value", "make_divisible value='8'", lambda: make_divisible("8")),
         ("divisor", "make_divisible divisor=0", lambda: make_divisible(10, 0)),
         ("divisor", "make_divisible divisor=2.5", lambda: make_divisible(10, 2.5)),
-        ("value", "make_divisible value=nan", lambda: make_divisible(NAN)),
+        ("min_value", "make_divisible min_value=0", lambda: make_divisible(10, 8, 0)),
+        ("min_value", "make_divisible min_value=2.5", lambda: make_divisible(10, 8, 2.5)),
         ("kernel_size", "torch_padding kernel_size=4 (even)", lambda: torch_padding(4)),
         ("kernel_size", "torch_padding kernel_size=0", lambda: torch_padding(0)),
         ("kernel_size", "torch_padding kernel_size=2.5", lambda: torch_padding(2.5)),
         ("dilation", "torch_padding dilation=0", lambda: torch_padding(3, 0)),
+        ("dilation", "torch_padding dilation=1.5", lambda: torch_padding(3, 1.5)),
         ("window", "max_pool_torch window=0", lambda: max_pool_torch(X, 0)),
+        ("window", "max_pool_torch window=2.5", lambda: max_pool_torch(X, 2.5)),
+        ("window", "max_pool_torch window=11 > padded input", lambda: max_pool_torch(X, 11, 1, 1)),
         ("stride", "max_pool_torch stride=0", lambda: max_pool_torch(X, 3, 0)),
+        ("stride", "max_pool_torch stride=1.5", lambda: max_pool_torch(X, 3, 1.5)),
         ("padding", "max_pool_torch padding=5", lambda: max_pool_torch(X, 3, 2, 5)),
+        ("padding", "max_pool_torch padding=2 > window/2", lambda: max_pool_torch(X, 3, 2, 2)),
+        ("padding", "max_pool_torch padding=-1", lambda: max_pool_torch(X, 3, 2, -1)),
+        ("x", "max_pool_torch x 3-D", lambda: max_pool_torch(jnp.ones((8, 8, 4)))),
+        ("x", "max_pool_torch x a list", lambda: max_pool_torch([[1.0]])),
         ("window", "avg_pool window=0", lambda: avg_pool_ceil_exclude_pad(X, 0)),
+        ("window", "avg_pool window=2.5", lambda: avg_pool_ceil_exclude_pad(X, 2.5)),
         ("stride", "avg_pool stride=0", lambda: avg_pool_ceil_exclude_pad(X, 2, 0)),
+        ("x", "avg_pool x 3-D", lambda: avg_pool_ceil_exclude_pad(jnp.ones((8, 8, 4)))),
+        ("x", "avg_pool x with H=0", lambda: avg_pool_ceil_exclude_pad(jnp.ones((1, 0, 8, 4)))),
         ("x", "global_avg_pool x 3-D", lambda: global_avg_pool(jnp.ones((8, 8, 4)))),
         ("x", "global_avg_pool x 2-D", lambda: global_avg_pool(jnp.ones((8, 4)))),
+        ("x", "global_avg_pool x with H=0 (NaN mean)", lambda: global_avg_pool(jnp.ones((1, 0, 8, 4)))),
+        ("x", "global_avg_pool x a list", lambda: global_avg_pool([[1.0]])),
     ]
     for names, label, thunk in bad:
         add(m, names, label, thunk)
@@ -469,72 +528,163 @@ def _layers():
 
 @group
 def _backend():
-    from jaxcnn.xla_cpu import canonical_grad_conv
-    from jaxcnn.xla_cpu import remat, tied_checkpoint
+    import flax.linen as nn
+    from jaxcnn.xla_cpu import (CanonicalGradConv, GemmGradConv, block_remat, canonical_grad_conv, default_conv,
+                                gemm_grad_conv, remat, tied_checkpoint, weight_grad_gemm)
     f = fx()
     X, jnp = f.X, f.jnp
     Kc = jnp.ones((3, 3, 4, 2))
+    G = jnp.ones((1, 8, 8, 2))
     dn = ("NHWC", "HWIO", "NHWC")
-    add("canonical_conv", "window_strides", "window_strides=(0, 0)",
-        lambda: canonical_grad_conv(X, Kc, (0, 0), "SAME", dimension_numbers=dn, weight_grad="gemm"))
-    add("canonical_conv", "window_strides", "window_strides=(1.5, 1)",
-        lambda: canonical_grad_conv(X, Kc, (1.5, 1), "SAME", dimension_numbers=dn, weight_grad="gemm"))
-    add("canonical_conv", "weight_grad", "weight_grad='x'",
-        lambda: canonical_grad_conv(X, Kc, (1, 1), "SAME", dimension_numbers=dn, weight_grad="x"))
-    add("canonical_conv", "padding", "padding='BOGUS'",
-        lambda: canonical_grad_conv(X, Kc, (1, 1), "BOGUS", dimension_numbers=dn, weight_grad="gemm"))
-    add("canonical_conv", "rhs", "rhs channels mismatch",
-        lambda: canonical_grad_conv(X, jnp.ones((3, 3, 5, 2)), (1, 1), "SAME", dimension_numbers=dn, weight_grad="gemm"))
-    add("remat", "fun", "tied_checkpoint(5)", lambda: tied_checkpoint(5))
-    add("remat", "static_argnums", "tied_checkpoint static_argnums=1.5", lambda: tied_checkpoint(lambda x: x, static_argnums=1.5))
-    add("remat", "tie_argnums", "tied_checkpoint tie_argnums=(7,)", lambda: tied_checkpoint(lambda x: x, tie_argnums=(7,))(X))
-    add("remat", "target", "remat('block')", lambda: remat("block"))
+    P1 = ((1, 1), (1, 1))
+    c = "canonical_conv"
+
+    def cgc(*args, **kw):
+        return canonical_grad_conv(X, Kc, *args, dimension_numbers=dn, **{"weight_grad": "gemm", **kw})
+
+    class Block(nn.Module):
+        @nn.compact
+        def __call__(self, x, train=False):
+            return x
+
+    bad = [
+        (c, "window_strides", "window_strides=(0, 0)", lambda: cgc((0, 0), "SAME")),
+        (c, "window_strides", "window_strides=(1.5, 1)", lambda: cgc((1.5, 1), "SAME")),
+        (c, "window_strides", "window_strides=(1,) (one per spatial axis)", lambda: cgc((1,), "SAME")),
+        (c, "window_strides", "window_strides=1 (not a tuple)", lambda: cgc(1, "SAME")),
+        (c, "weight_grad", "weight_grad='x'", lambda: cgc((1, 1), "SAME", weight_grad="x")),
+        (c, "padding", "padding='BOGUS'", lambda: cgc((1, 1), "BOGUS")),
+        (c, "padding", "padding=((1, 1),) (one pair)", lambda: cgc((1, 1), ((1, 1),))),
+        (c, "padding", "padding=((0.5, 1), (1, 1))", lambda: cgc((1, 1), ((0.5, 1), (1, 1)))),
+        (c, "padding", "padding=1 (an int)", lambda: cgc((1, 1), 1)),
+        (c, "rhs_dilation", "rhs_dilation=(0, 1)", lambda: cgc((1, 1), P1, rhs_dilation=(0, 1))),
+        (c, "lhs_dilation", "lhs_dilation=(1.5, 1)", lambda: cgc((1, 1), P1, lhs_dilation=(1.5, 1))),
+        (c, "feature_group_count", "feature_group_count=0", lambda: cgc((1, 1), P1, feature_group_count=0)),
+        (c, "rhs", "rhs channels mismatch",
+         lambda: canonical_grad_conv(X, jnp.ones((3, 3, 5, 2)), (1, 1), "SAME", dimension_numbers=dn, weight_grad="gemm")),
+        (c, "window_strides", "gemm_grad_conv window_strides=(0, 1)",
+         lambda: gemm_grad_conv(X, Kc, (0, 1), P1, dimension_numbers=dn)),
+        (c, "strides", "CanonicalGradConv strides=0", lambda: init(CanonicalGradConv(4, (3, 3), strides=0), X)),
+        (c, "features", "GemmGradConv features=0", lambda: init(GemmGradConv(0, (3, 3)), X)),
+        (c, "strides", "weight_grad_gemm strides=(0, 1)", lambda: weight_grad_gemm(X, G, (3, 3), (0, 1), P1, (1, 1))),
+        (c, "kernel_hw", "weight_grad_gemm kernel_hw=3", lambda: weight_grad_gemm(X, G, 3, (1, 1), P1, (1, 1))),
+        (c, "padding", "weight_grad_gemm padding=1", lambda: weight_grad_gemm(X, G, (3, 3), (1, 1), 1, (1, 1))),
+        (c, "groups", "weight_grad_gemm groups=3", lambda: weight_grad_gemm(X, G, (3, 3), (1, 1), P1, (1, 1), 3)),
+        (c, "g", "weight_grad_gemm g 3-D", lambda: weight_grad_gemm(X, G[0], (3, 3), (1, 1), P1, (1, 1))),
+        (c, "control_flow", "default_conv control_flow='yes'", lambda: default_conv("yes")),
+        ("remat", "fun", "tied_checkpoint(5)", lambda: tied_checkpoint(5)),
+        ("remat", "static_argnums", "tied_checkpoint static_argnums=1.5", lambda: tied_checkpoint(lambda x: x, static_argnums=1.5)),
+        ("remat", "static_argnums", "tied_checkpoint static_argnums=-1", lambda: tied_checkpoint(lambda x: x, static_argnums=-1)),
+        ("remat", "static_argnums", "tied_checkpoint static_argnums=(3,) with 1 argument",
+         lambda: tied_checkpoint(lambda x: x, static_argnums=(3,))(X)),
+        ("remat", "tie_argnums", "tied_checkpoint tie_argnums=(7,)", lambda: tied_checkpoint(lambda x: x, tie_argnums=(7,))(X)),
+        ("remat", "tie_argnums", "tied_checkpoint tie_argnums='0'", lambda: tied_checkpoint(lambda x: x, tie_argnums="0")),
+        ("remat", "tie_argnums", "tied_checkpoint tie_argnums overlaps static_argnums",
+         lambda: tied_checkpoint(lambda x, n: x, static_argnums=1, tie_argnums=(0, 1))),
+        ("remat", "target", "remat('block')", lambda: remat("block")),
+        ("remat", "target", "remat(int) (a class, not a Module)", lambda: remat(int)),
+        ("remat", "static_argnums", "remat static_argnums=0 (self)", lambda: remat(Block, static_argnums=0)),
+        ("remat", "static_argnums", "remat static_argnums=2.5", lambda: remat(Block, static_argnums=(2.5,))),
+        ("remat", "target", "block_remat('block')", lambda: block_remat("block")),
+        ("remat", "static_argnums", "block_remat static_argnums=1.5", lambda: block_remat(Block, static_argnums=1.5)),
+    ]
+    for module, names, label, thunk in bad:
+        add(module, names, label, thunk)
 
 
 # ----------------------------------------------------------------------------- blocks, models
 
 @group
 def _blocks():
-    from jaxcnn.blocks import (BasicBlock, BottleneckBlock, DepthwiseSeparableConv, InvertedResidual, ResNeXtBranches,
-                               SqueezeExcite, zero_pad_shortcut)
+    from jaxcnn.blocks import (BasicBlock, BottleneckBlock, DepthwiseSeparableConv, InvertedResidual, PreActBasicBlock,
+                               PreActBottleneckBlock, ResNeXtBottleneck, ResNeXtBranches, SqueezeExcite, zero_pad_shortcut)
     f = fx()
     X, m, jnp = f.X, "blocks", f.jnp
+    X3 = jnp.ones((8, 8, 4))
     bad = [
         ("stride", "zero_pad_shortcut stride=0", lambda: zero_pad_shortcut(X, 8, 0)),
         ("stride", "zero_pad_shortcut stride=1.5", lambda: zero_pad_shortcut(X, 8, 1.5)),
         ("out_features", "zero_pad_shortcut out_features < C", lambda: zero_pad_shortcut(X, 2, 1)),
         ("out_features", "zero_pad_shortcut out_features=8.5", lambda: zero_pad_shortcut(X, 8.5, 1)),
-        ("x", "zero_pad_shortcut x 3-D", lambda: zero_pad_shortcut(jnp.ones((8, 8, 4)), 8, 2)),
+        ("out_features", "zero_pad_shortcut out_features=0", lambda: zero_pad_shortcut(X, 0, 1)),
+        ("x", "zero_pad_shortcut x 3-D", lambda: zero_pad_shortcut(X3, 8, 2)),
+        ("x", "zero_pad_shortcut x a list", lambda: zero_pad_shortcut([[1.0]], 8, 2)),
         ("strides", "DepthwiseSeparableConv strides=0", lambda: init(DepthwiseSeparableConv(16, strides=0), X)),
         ("strides", "DepthwiseSeparableConv strides=1.5", lambda: init(DepthwiseSeparableConv(16, strides=1.5), X)),
         ("features", "DepthwiseSeparableConv features=0", lambda: init(DepthwiseSeparableConv(0), X)),
         ("kernel_size", "DepthwiseSeparableConv kernel_size=4 (even)", lambda: init(DepthwiseSeparableConv(16, kernel_size=4), X)),
         ("kernel_size", "DepthwiseSeparableConv kernel_size=0", lambda: init(DepthwiseSeparableConv(16, kernel_size=0), X)),
+        ("kernel_size", "DepthwiseSeparableConv kernel_size=2.5", lambda: init(DepthwiseSeparableConv(16, kernel_size=2.5), X)),
+        ("act", "DepthwiseSeparableConv act=None", lambda: init(DepthwiseSeparableConv(16, act=None), X)),
+        ("norm", "DepthwiseSeparableConv norm='bn'", lambda: init(DepthwiseSeparableConv(16, norm="bn"), X)),
+        ("train", "DepthwiseSeparableConv train='no'", lambda: init(DepthwiseSeparableConv(16), X, train="no")),
+        ("x", "DepthwiseSeparableConv x 3-D", lambda: init(DepthwiseSeparableConv(16), X3)),
         ("features", "BasicBlock features=0", lambda: init(BasicBlock(0), X)),
         ("features", "BasicBlock features=2.5", lambda: init(BasicBlock(2.5), X)),
         ("strides", "BasicBlock strides=0", lambda: init(BasicBlock(4, strides=0), X)),
         ("strides", "BasicBlock strides=1.5", lambda: init(BasicBlock(4, strides=1.5), X)),
-        ("shortcut_type", "BasicBlock shortcut_type='C'", lambda: init(BasicBlock(8, strides=2, shortcut_type="C"), X)),
+        ("shortcut_type", "BasicBlock shortcut_type='E'", lambda: init(BasicBlock(4, shortcut_type="E"), X)),
+        ("shortcut_type", "BasicBlock shortcut_type=None", lambda: init(BasicBlock(4, shortcut_type=None), X)),
+        ("shortcut_type", "BasicBlock shortcut_type='b' (case)", lambda: init(BasicBlock(4, shortcut_type="b"), X)),
+        ("zero_init_last_bn", "BasicBlock zero_init_last_bn='yes'", lambda: init(BasicBlock(4, zero_init_last_bn="yes"), X)),
         ("drop_path_rate", "BasicBlock drop_path_rate=1.5", lambda: init(BasicBlock(4, drop_path_rate=1.5), X)),
         ("drop_path_rate", "BasicBlock drop_path_rate=nan", lambda: init(BasicBlock(4, drop_path_rate=NAN), X)),
+        ("drop_path_rate", "BasicBlock drop_path_rate=-0.1", lambda: init(BasicBlock(4, drop_path_rate=-0.1), X)),
+        ("drop_path_rate", "BasicBlock drop_path_rate='0.1'", lambda: init(BasicBlock(4, drop_path_rate="0.1"), X)),
         ("drop_path_mode", "BasicBlock drop_path_mode='x'", lambda: init(BasicBlock(4, drop_path_rate=0.1, drop_path_mode="x"), X, train=True)),
-        ("conv_grad", "BasicBlock conv_grad='x'", lambda: init(BasicBlock(4, conv_grad="x"), X)),
+        ("drop_path_mode", "BasicBlock drop_path_mode='x' at rate 0", lambda: init(BasicBlock(4, drop_path_mode="x"), X)),
+        ("drop_path_test_rule", "BasicBlock drop_path_test_rule='x'",
+         lambda: init(BasicBlock(4, drop_path_rate=0.1, drop_path_test_rule="x"), X)),
+        ("conv", "BasicBlock conv='x'", lambda: init(BasicBlock(4, conv="x"), X)),
+        ("norm", "BasicBlock norm=None", lambda: init(BasicBlock(4, norm=None), X)),
+        ("act", "BasicBlock act='relu'", lambda: init(BasicBlock(4, act="relu"), X)),
+        ("bn_axis_name", "BasicBlock bn_axis_name=5", lambda: init(BasicBlock(4, bn_axis_name=5), X)),
+        ("train", "BasicBlock train='no'", lambda: init(BasicBlock(4), X, train="no")),
+        ("x", "BasicBlock x 3-D", lambda: init(BasicBlock(4), X3)),
         ("groups", "BottleneckBlock groups=0", lambda: init(BottleneckBlock(4, groups=0), X)),
-        ("groups", "BottleneckBlock groups=3", lambda: init(BottleneckBlock(4, groups=3), X)),
+        ("groups", "BottleneckBlock groups=1.5", lambda: init(BottleneckBlock(4, groups=1.5), X)),
         ("base_width", "BottleneckBlock base_width=0", lambda: init(BottleneckBlock(4, base_width=0), X)),
+        ("base_width", "BottleneckBlock base_width=2.5", lambda: init(BottleneckBlock(4, base_width=2.5), X)),
+        ("base_width", "BottleneckBlock features=4, base_width=8 (width 0)", lambda: init(BottleneckBlock(4, base_width=8), X)),
+        ("stride_on_3x3", "BottleneckBlock stride_on_3x3='no'", lambda: init(BottleneckBlock(4, stride_on_3x3="no"), X)),
         ("se_reduction", "BottleneckBlock se_reduction=0", lambda: init(BottleneckBlock(4, se_reduction=0), X)),
+        ("se_reduction", "BottleneckBlock se_reduction=2.5", lambda: init(BottleneckBlock(4, se_reduction=2.5), X)),
+        ("se_reduction", "BottleneckBlock se_reduction=32 > 16 channels", lambda: init(BottleneckBlock(4, se_reduction=32), X)),
+        ("zero_init_last_bn", "PreActBasicBlock zero_init_last_bn=True (no last BN)",
+         lambda: init(PreActBasicBlock(4, zero_init_last_bn=True), X)),
+        ("zero_init_last_bn", "PreActBottleneckBlock zero_init_last_bn=True (no last BN)",
+         lambda: init(PreActBottleneckBlock(4, zero_init_last_bn=True), X)),
+        ("groups", "PreActBottleneckBlock groups=0", lambda: init(PreActBottleneckBlock(4, groups=0), X)),
+        ("base_width", "PreActBottleneckBlock base_width=8 (width 0)", lambda: init(PreActBottleneckBlock(4, base_width=8), X)),
+        ("groups", "ResNeXtBottleneck groups=0", lambda: init(ResNeXtBottleneck(4, groups=0), X)),
+        ("base_width", "ResNeXtBottleneck default base_width=4 with features=4 (width 0)", lambda: init(ResNeXtBottleneck(4), X)),
         ("expand_ratio", "InvertedResidual expand_ratio=0", lambda: init(InvertedResidual(4, expand_ratio=0), X)),
         ("expand_ratio", "InvertedResidual expand_ratio=-1", lambda: init(InvertedResidual(4, expand_ratio=-1), X)),
         ("expand_ratio", "InvertedResidual expand_ratio=nan", lambda: init(InvertedResidual(4, expand_ratio=NAN), X)),
+        ("expand_ratio", "InvertedResidual expand_ratio=inf", lambda: init(InvertedResidual(4, expand_ratio=INF), X)),
+        ("expand_ratio", "InvertedResidual expand_ratio='6'", lambda: init(InvertedResidual(4, expand_ratio="6"), X)),
         ("strides", "InvertedResidual strides=3", lambda: init(InvertedResidual(4, strides=3), X)),
         ("strides", "InvertedResidual strides=0", lambda: init(InvertedResidual(4, strides=0), X)),
+        ("strides", "InvertedResidual strides=1.5", lambda: init(InvertedResidual(4, strides=1.5), X)),
         ("drop_path_rate", "InvertedResidual drop_path_rate=1.5", lambda: init(InvertedResidual(4, drop_path_rate=1.5), X)),
+        ("drop_path_mode", "InvertedResidual drop_path_mode='x'",
+         lambda: init(InvertedResidual(4, drop_path_rate=0.1, drop_path_mode="x"), X, train=True)),
+        ("drop_path_test_rule", "InvertedResidual drop_path_test_rule='x'",
+         lambda: init(InvertedResidual(4, drop_path_rate=0.1, drop_path_test_rule="x"), X, train=True)),
+        ("act", "InvertedResidual act=None", lambda: init(InvertedResidual(4, act=None), X)),
+        ("train", "InvertedResidual train='no'", lambda: init(InvertedResidual(4), X, train="no")),
         ("features", "InvertedResidual features=0", lambda: init(InvertedResidual(0), X)),
+        ("x", "InvertedResidual x 3-D", lambda: init(InvertedResidual(4), X3)),
         ("reduction", "SqueezeExcite reduction=0", lambda: init(SqueezeExcite(0), X)),
         ("reduction", "SqueezeExcite reduction=2.5", lambda: init(SqueezeExcite(2.5), X)),
         ("reduction", "SqueezeExcite reduction=-1", lambda: init(SqueezeExcite(-1), X)),
+        ("reduction", "SqueezeExcite reduction=8 > 4 channels", lambda: init(SqueezeExcite(8), X)),
+        ("act", "SqueezeExcite act=5", lambda: init(SqueezeExcite(2, act=5), X)),
+        ("x", "SqueezeExcite x 3-D", lambda: init(SqueezeExcite(2), X3)),
         ("groups", "ResNeXtBranches groups=0", lambda: init(ResNeXtBranches(4, groups=0), X)),
-        ("groups", "ResNeXtBranches groups=3", lambda: init(ResNeXtBranches(4, groups=3, base_width=4), X)),
+        (("features", "base_width"), "ResNeXtBranches features=4, base_width=4 (branch width 0)",
+         lambda: init(ResNeXtBranches(4, groups=3, base_width=4), X)),
+        ("stride_on_3x3", "ResNeXtBranches stride_on_3x3='no'", lambda: init(ResNeXtBranches(64, groups=2, stride_on_3x3="no"), X)),
     ]
     for names, label, thunk in bad:
         add(m, names, label, thunk)
