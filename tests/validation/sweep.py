@@ -870,29 +870,54 @@ def _interop():
     add("interop", ("path", "/nonexistent"), "load_state_dict missing file", lambda: load_state_dict("/nonexistent/w.pth"))
 
 
+_NO = "/nonexistent"
 CLI_CASES = {
     "classify": [
         ["--steps", "-1"], ["--steps", "0"], ["--batch-size", "0"], ["--lr", "-1"], ["--lr", "nan"], ["--momentum", "1.5"],
         ["--weight-decay", "-1"], ["--label-smoothing", "1.5"], ["--devices", "0"], ["--keep", "0"],
         ["--ckpt-every", "0"], ["--max-nonfinite", "0"], ["--model", "resnet7"], ["--model-kw", "foo"],
         ["--model-kw", "num_classes=abc"], ["--model-kw", "nope=1"], ["--dataset", "imagenet22k"], ["--steps", "1.5"],
-        ["--schedule", "linear"],
+        ["--schedule", "linear"], ["--lr", "inf"], ["--batch-size", "1.5"], ["--momentum", "-0.1"], ["--devices", "1.5"],
+        ["--seed", "-1"], ["--seed", "x"], ["--data-root", _NO], ["--model", ":make"], ["--model-kw", "scan_stages=1"],
+        ["--model-kw", "drop_path_rate=high"], ["--model-kw", "=3"], ["--dtype", "float16"], ["--parallel", "pmap"],
+        ["--devices", "2", "--parallel", "none"],
     ],
     "espcn_sr": [
         ["--scale", "0"], ["--scale", "-3"], ["--steps", "-1"], ["--batch-size", "0"], ["--patch", "0"], ["--context", "-1"],
         ["--lr", "-1"], ["--lr-final", "-1"], ["--last-layer-lr", "-1"], ["--eval-every", "-1"], ["--rescale", "-1"],
-        ["--rescale", "0"], ["--eval-only"], ["--train-dir", "/nonexistent"],
+        ["--rescale", "0"], ["--eval-only"], ["--train-dir", _NO], ["--scale", "1.5"], ["--lr", "nan"], ["--lr-final", "1"],
+        ["--rescale", "1.5"], ["--seed", "-1"], ["--patch", "2.5"], ["--weights", "nope", "--eval-only"],
+        ["--weights", "espcn_x3_t91"], ["--refit-last", "--eval-only", "--weights", "espcn_x3_t91"],
+        ["--eval-dir", _NO], ["--optimizer", "adamw"], ["--resize", "pil"],
     ],
     "classification_study": [
         ["--seeds", "0"], ["--steps", "-1"], ["--mnist-steps", "-1"], ["--batch-size", "0"], ["--lr", "-1"],
-        ["--evals", "0"], ["--arms", "nope"], ["--datasets", "imagenet"],
+        ["--evals", "0"], ["--arms", "nope"], ["--datasets", "imagenet"], ["--datasets", ","], ["--arms", ""],
+        ["--seeds", "1.5"], ["--lr", "nan"], ["--data-root", _NO],
     ],
-    "gallery": [["--steps", "0"], ["--train-images", "0"], ["--image", "nope"]],
-    "receptive_fields": [["--samples", "0"], ["--samples", "-1"]],
+    "gallery": [["--steps", "-1"], ["--steps", "1.5"], ["--train-images", "0"], ["--image", "nope"],
+                ["--data-root", _NO], ["--espcn-weights", "nope"]],
+    "receptive_fields": [["--samples", "0"], ["--samples", "-1"], ["--samples", "1.5"], ["--checkpoint", _NO]],
     "tradeoffs": [["--steps", "-1"], ["--batch-size", "0"], ["--depths", "0"], ["--depths", "a,b"], ["--repeats", "0"],
-                  ["--warmup", "-1"]],
-    "report": [["--only", "nope"], ["--results", "nope"]],
-    # experiments/demo.py parses inside main() (no parse_args), so it cannot be swept without running it
+                  ["--warmup", "-1"], ["--depths", ","], ["--depths", "1.5"], ["--warmup", "5", "--steps", "2"],
+                  ["--conv-grad", "fast"], ["--data-root", _NO], ["--steps", "1.5"]],
+    "report": [["--only", "nope"], ["--results", "nope"], ["--results", "gallery=" + _NO], ["--only", ""],
+               ["--data-root", _NO], ["--espcn-weights", "nope"], ["--quick", "--full"]],
+    "demo": [["--skip", "nope"], ["--data-dir", _NO], ["--espcn-weights", "nope"]],
+    # (name, argv) where the argument is positional
+    "espcn_ship": [("run", [_NO]), ("run", ["."]), ["--name", "a/b", "."], ["--eval-dir", _NO, "."]],
+}
+
+# A flag whose check reads the data folder (--image, the --weights cases of a training run) gets a
+# fake tree: an empty sr/Set5/butterfly.png and sr/T91 are enough for parse_args.
+_FAKE_DATA = Path(tempfile.mkdtemp(prefix="sweep_data_"))
+for _sub in ("sr/Set5", "sr/T91"):
+    (_FAKE_DATA / _sub).mkdir(parents=True, exist_ok=True)
+(_FAKE_DATA / "sr/Set5/butterfly.png").touch()
+_WITH_DATA = {
+    "gallery": {"--data-root": str(_FAKE_DATA)},
+    "espcn_sr": {"--train-dir": str(_FAKE_DATA / "sr/T91"), "--eval-dir": str(_FAKE_DATA / "sr/Set5")},
+    "espcn_ship": {"--eval-dir": str(_FAKE_DATA / "sr/Set5")},
 }
 
 
@@ -917,10 +942,13 @@ class _ArgparseError(Exception):
 @group
 def _clis():
     for module, cases in CLI_CASES.items():
-        for argv in cases:
-            flag = argv[0]
-            add(f"cli.{module}", (flag, flag.lstrip("-"), flag.lstrip("-").replace("-", "_")), " ".join(argv),
-                functools.partial(_cli, module, list(argv)))
+        for case in cases:
+            flag, argv = case if isinstance(case, tuple) else (case[0], case)
+            # every fake data folder but the one the case is about
+            extra = [a for k, v in _WITH_DATA.get(module, {}).items() if k != flag for a in (k, v)]
+            label = " ".join(argv) if flag in argv else f"{flag}: {' '.join(argv)}"
+            add(f"cli.{module}", (flag, flag.lstrip("-"), flag.lstrip("-").replace("-", "_")), label,
+                functools.partial(_cli, module, extra + list(argv)))
 
 
 # ----------------------------------------------------------------------------- runner
