@@ -616,12 +616,18 @@ def _models():
 @group
 def _identities():
     from jaxcnn.identities import (adjoint_gap, conv_matrix, conv_transpose_closed_form, conv_transpose_forms,
+                                   conv_transpose_lax, conv_transpose_matrix, conv_transpose_torch,
                                    conv_transpose_zero_insertion, grouped_to_branches, insert_zeros, max_disagreement,
                                    transpose_of)
     f = fx()
     m, jnp, np = "identities", f.jnp, f.np
     k = np.ones((3, 3, 2, 4))
     y = np.ones((1, 4, 4, 4))
+    block = {"params": {"conv1": {"kernel": np.ones((1, 1, 8, 8))}, "conv2": {"kernel": np.ones((3, 3, 2, 8))},
+                        "conv3": {"kernel": np.ones((1, 1, 8, 8))}, "bn1": {}, "bn2": {}}}  # groups=4
+    lin = lambda x: 2.0 * x
+    # valid by decision (not listed): conv_matrix in_hw=4 and insert_zeros stride=2 read an int as a
+    # pair, like torch's _pair and every stride/padding argument here
     bad = [
         ("stride", "conv_matrix stride=1.5", lambda: conv_matrix(k, (6, 6), stride=1.5)),
         ("stride", "conv_matrix stride=0", lambda: conv_matrix(k, (6, 6), stride=0)),
@@ -629,23 +635,57 @@ def _identities():
         ("dilation", "conv_matrix dilation=0", lambda: conv_matrix(k, (6, 6), dilation=0)),
         ("in_hw", "conv_matrix in_hw=(4.5, 4)", lambda: conv_matrix(k, (4.5, 4))),
         ("in_hw", "conv_matrix in_hw=(0, 4)", lambda: conv_matrix(k, (0, 4))),
-        ("in_hw", "conv_matrix in_hw=4", lambda: conv_matrix(k, 4)),
+        ("in_hw", "conv_matrix in_hw=(2, 2) < kernel", lambda: conv_matrix(k, (2, 2))),
+        ("in_hw", "conv_matrix in_hw=(4, 4, 4)", lambda: conv_matrix(k, (4, 4, 4))),
         ("groups", "conv_matrix groups=0", lambda: conv_matrix(k, (6, 6), groups=0)),
+        ("groups", "conv_matrix groups=3 (does not divide)", lambda: conv_matrix(k, (6, 6), groups=3)),
+        ("groups", "conv_matrix groups=2.0", lambda: conv_matrix(k, (6, 6), groups=2.0)),
         ("kernel", "conv_matrix kernel 3-D", lambda: conv_matrix(np.ones((3, 3, 2)), (6, 6))),
+        ("kernel", "conv_matrix kernel a str", lambda: conv_matrix("k", (6, 6))),
         ("out_hw", "conv_matrix out_hw=(0, 0)", lambda: conv_matrix(k, (6, 6), out_hw=(0, 0))),
+        ("out_hw", "conv_matrix out_hw > output", lambda: conv_matrix(k, (6, 6), out_hw=(9, 9))),
+        ("stride", "conv_transpose_matrix stride=1.5", lambda: conv_transpose_matrix(y, k, stride=1.5)),
+        ("y", "conv_transpose_matrix y 3-D", lambda: conv_transpose_matrix(y[0], k)),
         ("stride", "closed_form stride=0", lambda: conv_transpose_closed_form(y, k, stride=0)),
         ("stride", "closed_form stride=1.5", lambda: conv_transpose_closed_form(y, k, stride=1.5)),
+        ("y", "closed_form y 3-D", lambda: conv_transpose_closed_form(y[0], k)),
+        ("y", "closed_form y a str", lambda: conv_transpose_closed_form("y", k)),
+        ("y", "closed_form y empty", lambda: conv_transpose_closed_form(np.ones((1, 0, 4, 4)), k)),
+        ("kernel", "closed_form kernel 3-D", lambda: conv_transpose_closed_form(y, k[0])),
+        ("groups", "closed_form groups=True", lambda: conv_transpose_closed_form(y, k, groups=True)),
+        ("output_padding", "closed_form output_padding=1 with stride 1", lambda: conv_transpose_closed_form(y, k, output_padding=1)),
+        ("padding", "closed_form padding=(1, 1.5)", lambda: conv_transpose_closed_form(y, k, padding=(1, 1.5))),
         ("stride", "zero_insertion stride=0", lambda: conv_transpose_zero_insertion(y, k, stride=0)),
+        ("dilation", "zero_insertion dilation=0", lambda: conv_transpose_zero_insertion(y, k, dilation=0)),
+        ("stride", "lax stride=0", lambda: conv_transpose_lax(y, k, stride=0)),
+        ("y", "lax y 3-D", lambda: conv_transpose_lax(y[0], k)),
+        ("dtype", "torch dtype='float8'", lambda: conv_transpose_torch(y, k, dtype="float8")),
+        ("stride", "torch stride=0", lambda: conv_transpose_torch(y, k, stride=0)),
         ("stride", "insert_zeros stride=(0, 0)", lambda: insert_zeros(y, (0, 0))),
-        ("stride", "insert_zeros stride=2 (int)", lambda: insert_zeros(y, 2)),
         ("stride", "insert_zeros stride=(1.5, 1)", lambda: insert_zeros(y, (1.5, 1))),
+        ("stride", "insert_zeros stride=(2, 2, 2)", lambda: insert_zeros(y, (2, 2, 2))),
+        ("y", "insert_zeros y 3-D", lambda: insert_zeros(y[0], 2)),
+        ("y", "insert_zeros y a list of str", lambda: insert_zeros(["a"], 2)),
         ("groups", "grouped_to_branches groups=0", lambda: grouped_to_branches({"params": {}}, 0)),
+        ("groups", "grouped_to_branches groups=2.0", lambda: grouped_to_branches(block, 2.0)),
+        ("groups", "grouped_to_branches groups=2 (block has 4)", lambda: grouped_to_branches(block, 2)),
+        ("groups", "grouped_to_branches groups=3 (does not divide)", lambda: grouped_to_branches(block, 3)),
         ("variables", "grouped_to_branches variables=5", lambda: grouped_to_branches(5, 2)),
+        ("variables", "grouped_to_branches a model's variables", lambda: grouped_to_branches({"params": {"stem": {}}}, 2)),
         ("reference", "max_disagreement reference missing", lambda: max_disagreement({"a": np.zeros(2)}, "vjp")),
+        ("reference", "max_disagreement reference=None", lambda: max_disagreement({"vjp": np.zeros(2)}, None)),
         ("results", "max_disagreement results={}", lambda: max_disagreement({}, "vjp")),
+        ("results", "max_disagreement results a list", lambda: max_disagreement([np.zeros(2)], "vjp")),
+        ("results", "max_disagreement shapes differ", lambda: max_disagreement({"vjp": np.zeros((2, 2)), "a": np.zeros(2)})),
         ("stride", "conv_transpose_forms stride=0", lambda: conv_transpose_forms(y, k, include_torch=False, stride=0)),
+        ("include_torch", "conv_transpose_forms include_torch='no'", lambda: conv_transpose_forms(y, k, include_torch="no")),
+        ("strides", "conv_transpose_forms strides=2 (typo)", lambda: conv_transpose_forms(y, k, include_torch=False, strides=2)),
+        ("y", "conv_transpose_forms y 3-D", lambda: conv_transpose_forms(y[0], k, include_torch=False)),
         ("linear_fn", "adjoint_gap linear_fn=5", lambda: adjoint_gap(5, np.ones(3), np.ones(3))),
+        ("y", "adjoint_gap y of another shape", lambda: adjoint_gap(lin, np.ones((2, 3)), np.ones((3, 2)))),
+        ("x", "adjoint_gap x a str", lambda: adjoint_gap(lin, "x", np.ones(3))),
         ("linear_fn", "transpose_of linear_fn='f'", lambda: transpose_of("f", np.ones(3))),
+        ("x_example", "transpose_of x_example=None", lambda: transpose_of(lin, None)),
     ]
     for names, label, thunk in bad:
         add(m, names, label, thunk)
