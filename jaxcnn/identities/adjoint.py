@@ -38,12 +38,13 @@ def adjoint_gap(linear_fn: Callable, x, y) -> float:
     for value, name in ((x, "x"), (y, "y")):
         if not isinstance(value, jax.Array):
             as_array(value, name)
-    x, y = jnp.asarray(x), jnp.asarray(y)
-    out = jax.eval_shape(linear_fn, x)  # no compile: the shape check comes first
+    # shapes first, abstractly: converting or running anything may compile
+    out = jax.eval_shape(linear_fn, jax.ShapeDtypeStruct(jnp.shape(x), jnp.result_type(x)))
     if not hasattr(out, "shape"):
         raise TypeError(f"linear_fn must return one array, got {type(out).__name__}")
-    if tuple(out.shape) != tuple(y.shape):
-        raise ValueError(f"y must have the shape of linear_fn(x), {tuple(out.shape)}, got {tuple(y.shape)}")
+    if tuple(out.shape) != tuple(jnp.shape(y)):
+        raise ValueError(f"y must have the shape of linear_fn(x), {tuple(out.shape)}, got {tuple(jnp.shape(y))}")
+    x, y = jnp.asarray(x), jnp.asarray(y)
     ax = linear_fn(x)
     aty = transpose_of(linear_fn, x)(y)
     left = jnp.vdot(ax.ravel(), y.ravel())

@@ -27,8 +27,9 @@ __all__ = ["conv_transpose_forms", "conv_transpose_lax", "conv_transpose_torch",
 
 def conv_transpose_lax(y, kernel, stride=1, padding=0, output_padding=0, dilation=1, groups=1, precision=None):
     """``lax.conv_transpose`` with torch's padding rule, group by group (JAX array result)."""
-    y, kernel = jnp.asarray(as_array(y, "y")), jnp.asarray(as_array(kernel, "kernel"))
-    s, p, op, d, _ = conv_transpose_args(y.shape, kernel.shape, stride, padding, output_padding, dilation, groups)
+    s, p, op, d, _ = conv_transpose_args(np.shape(as_array(y, "y")), np.shape(as_array(kernel, "kernel")), stride,
+                                         padding, output_padding, dilation, groups)
+    y, kernel = jnp.asarray(y), jnp.asarray(kernel)  # after the checks: a conversion may compile
     k = kernel.shape[:2]
     pads = [(di * (ki - 1) - pi, di * (ki - 1) - pi + opi) for ki, pi, opi, di in zip(k, p, op, d)]
     o_g = kernel.shape[3] // groups

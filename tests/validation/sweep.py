@@ -693,30 +693,62 @@ def _identities():
 
 @group
 def _analysis():
-    from jaxcnn.analysis import model_receptive_fields, receptive_field
-    from jaxcnn.analysis.complexity import count_macs, model_complexity
-    from jaxcnn.analysis.measured import effective_receptive_field, measured_receptive_field, positive_variables
+    from jaxcnn.analysis import layerwise_receptive_fields, model_function, model_receptive_fields, receptive_field
+    from jaxcnn.analysis.complexity import count_macs, model_complexity, xla_flops
+    from jaxcnn.analysis.measured import (effective_receptive_field, input_gradient, measured_receptive_field,
+                                          positive_variables)
     from jaxcnn.models import ResNet
     f = fx()
     m, jnp = "analysis", f.jnp
     fn = lambda x: x[:, 1:, 1:, :] + x[:, :-1, :-1, :]
     net = ResNet(stage_sizes=(1, 1), widths=(8, 16), stem="cifar", num_classes=10)
+    S = (1, 8, 8, 1)
     bad = [
         ("input_shape", "receptive_field input_shape 2-D", lambda: receptive_field(fn, (8, 8))),
         ("input_shape", "receptive_field input_shape with 0", lambda: receptive_field(fn, (1, 0, 8, 1))),
         ("input_shape", "receptive_field input_shape=(1, 8.5, 8, 1)", lambda: receptive_field(fn, (1, 8.5, 8, 1))),
         ("input_shape", "receptive_field input_shape=8", lambda: receptive_field(fn, 8)),
-        ("f", "receptive_field f='conv'", lambda: receptive_field("conv", (1, 8, 8, 1))),
+        ("input_shape", "receptive_field input_shape=(1, True, 8, 1)", lambda: receptive_field(fn, (1, True, 8, 1))),
+        ("f", "receptive_field f='conv'", lambda: receptive_field("conv", S)),
+        ("f", "layerwise f=None", lambda: layerwise_receptive_fields(None, S)),
+        ("input_shape", "layerwise input_shape=(1, 8, 8)", lambda: layerwise_receptive_fields(fn, (1, 8, 8))),
         ("input_shape", "model_complexity input_shape 3-D", lambda: model_complexity(net, (32, 32, 3))),
         ("input_shape", "model_complexity input_shape with 0", lambda: model_complexity(net, (1, 0, 32, 3))),
+        ("input_shape", "model_complexity input_shape floats", lambda: model_complexity(net, (1, 32.0, 32, 3))),
         ("model", "model_complexity model='resnet18'", lambda: model_complexity("resnet18", (1, 32, 32, 3))),
+        ("model", "model_complexity model=None", lambda: model_complexity(None, (1, 32, 32, 3))),
+        ("method", "model_complexity method='nope'", lambda: model_complexity(net, (1, 32, 32, 3), method="nope")),
+        ("method", "model_complexity method=5", lambda: model_complexity(net, (1, 32, 32, 3), method=5)),
         ("f", "count_macs f=5", lambda: count_macs(5, jnp.ones(3))),
+        ("f", "xla_flops f=5", lambda: xla_flops(5, jnp.ones(3))),
         ("method", "model_receptive_fields method='nope'", lambda: model_receptive_fields(net, (1, 32, 32, 3), method="nope")),
-        ("num_samples", "measured num_samples=0", lambda: measured_receptive_field(fn, (1, 8, 8, 1), num_samples=0)),
-        ("unit", "measured unit out of range", lambda: measured_receptive_field(fn, (1, 8, 8, 1), unit=(99, 99))),
-        ("num_samples", "effective num_samples=0", lambda: effective_receptive_field(fn, (1, 8, 8, 1), num_samples=0)),
-        ("batch", "effective batch=0", lambda: effective_receptive_field(fn, (1, 8, 8, 1), batch=0)),
+        ("model", "model_receptive_fields model='resnet18'", lambda: model_receptive_fields("resnet18")),
+        ("input_shape", "model_receptive_fields input_shape=(32, 32)", lambda: model_receptive_fields(net, (32, 32))),
+        ("model", "model_function model=5", lambda: model_function(5, (1, 32, 32, 3))),
+        ("method", "model_function method=['features']", lambda: model_function(net, (1, 32, 32, 3), method=["features"])),
+        ("num_samples", "measured num_samples=0", lambda: measured_receptive_field(fn, S, num_samples=0)),
+        ("num_samples", "measured num_samples=2.5", lambda: measured_receptive_field(fn, S, num_samples=2.5)),
+        ("unit", "measured unit out of range", lambda: measured_receptive_field(fn, S, unit=(99, 99))),
+        ("unit", "measured unit=(1.5, 2)", lambda: measured_receptive_field(fn, S, unit=(1.5, 2))),
+        ("unit", "measured unit=3", lambda: measured_receptive_field(fn, S, unit=3)),
+        ("input_shape", "measured input_shape batch 2", lambda: measured_receptive_field(fn, (2, 8, 8, 1))),
+        ("input_shape", "measured input_shape=(1, 8.5, 8, 1)", lambda: measured_receptive_field(fn, (1, 8.5, 8, 1))),
+        ("key", "measured key=1.5", lambda: measured_receptive_field(fn, S, key=1.5)),
+        ("dtype", "measured dtype=int32", lambda: measured_receptive_field(fn, S, dtype=jnp.int32)),
+        ("dtype", "measured dtype='nope'", lambda: measured_receptive_field(fn, S, dtype="nope")),
+        ("f", "measured f=None", lambda: measured_receptive_field(None, S)),
+        ("num_samples", "effective num_samples=0", lambda: effective_receptive_field(fn, S, num_samples=0)),
+        ("batch", "effective batch=0", lambda: effective_receptive_field(fn, S, batch=0)),
+        ("batch", "effective batch=2.5", lambda: effective_receptive_field(fn, S, batch=2.5)),
+        ("key", "effective key='0'", lambda: effective_receptive_field(fn, S, key="0")),
+        ("unit", "effective unit=(0,)", lambda: effective_receptive_field(fn, S, unit=(0,))),
+        ("f", "input_gradient f=5", lambda: input_gradient(5, jnp.ones(S))),
+        ("unit", "input_gradient unit=(0.5, 0)", lambda: input_gradient(fn, jnp.ones(S), unit=(0.5, 0))),
         ("bn_scale", "positive_variables bn_scale=-1", lambda: positive_variables({"params": {}}, bn_scale=-1.0)),
+        ("bn_scale", "positive_variables bn_scale=0", lambda: positive_variables({"params": {}}, bn_scale=0)),
+        ("bn_scale", "positive_variables bn_scale=nan", lambda: positive_variables({"params": {}}, bn_scale=NAN)),
+        ("seed", "positive_variables seed=-1", lambda: positive_variables({"params": {}}, seed=-1)),
+        ("variables", "positive_variables variables=5", lambda: positive_variables(5)),
     ]
     for names, label, thunk in bad:
         add(m, names, label, thunk)
