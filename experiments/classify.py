@@ -88,22 +88,19 @@ def _model_kw_problem(name: str, items: list[str]) -> str | None:
     A value must have the type of the field's default (an int where an int is expected, a bool for a
     flag), so ``num_classes=abc`` or ``scan_stages=yes`` is refused here instead of deep in a trace."""
     import dataclasses
-    import functools
 
-    from jaxcnn.models import _REGISTRY
+    from jaxcnn.models import create_model
 
-    factory = _REGISTRY[name]
-    cls = factory.func if isinstance(factory, functools.partial) else factory
-    if not dataclasses.is_dataclass(cls):  # a plain factory function checks its own options
+    model = create_model(name)  # a flax module is a dataclass: building one traces nothing
+    if not dataclasses.is_dataclass(model):
         return None
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.name not in ("parent", "name")}
-    preset = factory.keywords if isinstance(factory, functools.partial) else {}
+    fields = {f.name: f for f in dataclasses.fields(model) if f.name not in ("parent", "name")}
     for item in items:
         key, _, text = item.partition("=")
         if key not in fields:
             return f"{name} has no option {key!r} (in {item!r}); options: {sorted(fields)}"
         value = parse_value(text)
-        default = preset.get(key, fields[key].default)
+        default = getattr(model, key)  # the registry's preset, else the field's default
         expected = _expected_type(default)
         if expected is not None and not _fits(value, expected):
             return (f"{item!r}: {key} of {name} expects {expected.__name__} (default {default!r}), "
@@ -120,9 +117,7 @@ def parse_value(text: str):
 
 
 def _expected_type(default):
-    import dataclasses
-
-    if default is dataclasses.MISSING or default is None:
+    if default is None:  # an optional field: any type may be meant
         return None
     for t in (bool, int, float, str, tuple):
         if isinstance(default, t):
