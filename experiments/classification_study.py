@@ -23,7 +23,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-from experiments._cli import HelpFormatter
+from experiments._cli import HelpFormatter, comma_list, existing_dir_path, positive_float, positive_int
 from experiments._paths import DEFAULT_DATA  # noqa: E402
 MODEL = "cifar_resnet20"
 # Arm -> options of create_model(MODEL, ...). DropBlock: CIFAR maps are 32/16/8 wide, so the
@@ -37,22 +37,23 @@ ARMS = {
 }
 CUTOUT_SIZE = {"cifar10": 16, "mnist": 8}  # 16: the paper's CIFAR-10 setting; 8 for MNIST: our choice
 AUGMENT = {"cifar10": True, "mnist": False}  # crop + flip; flips make no sense for digits
+DATASETS = tuple(CUTOUT_SIZE)  # the datasets this study has settings for
 CUTOUT_STREAMS = ("dropout", "augment")  # Cutout draws from 'augment', never from the dropout keys
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m experiments.classification_study", description=__doc__,
                                 formatter_class=HelpFormatter)
-    p.add_argument("--data-root", type=Path, default=DEFAULT_DATA, help="folder holding cifar10/ and mnist/")
+    p.add_argument("--data-root", type=existing_dir_path, default=DEFAULT_DATA, help="folder holding cifar10/ and mnist/")
     p.add_argument("--out", type=Path, default=Path("runs/classification_study"))
-    p.add_argument("--datasets", default="cifar10,mnist")
-    p.add_argument("--arms", default=",".join(ARMS), help=f"comma list of {list(ARMS)}")
-    p.add_argument("--seeds", type=int, default=3)
-    p.add_argument("--steps", type=int, default=300, help="training steps on CIFAR-10")
-    p.add_argument("--mnist-steps", type=int, default=100, help="training steps on MNIST")
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, default=0.1)
-    p.add_argument("--evals", type=int, default=4, help="test evaluations per run (for the curves)")
+    p.add_argument("--datasets", type=comma_list(DATASETS), default="cifar10,mnist", help=f"comma list of {list(DATASETS)}")
+    p.add_argument("--arms", type=comma_list(ARMS), default=",".join(ARMS), help=f"comma list of {list(ARMS)}")
+    p.add_argument("--seeds", type=positive_int, default=3)
+    p.add_argument("--steps", type=positive_int, default=300, help="training steps on CIFAR-10")
+    p.add_argument("--mnist-steps", type=positive_int, default=100, help="training steps on MNIST")
+    p.add_argument("--batch-size", type=positive_int, default=64)
+    p.add_argument("--lr", type=positive_float, default=0.1)
+    p.add_argument("--evals", type=positive_int, default=4, help="test evaluations per run (for the curves)")
     p.add_argument("--quick", action="store_true", help="1 seed, 20 / 10 steps: minutes, not numbers")
     p.add_argument("--smoke", action="store_true", help="CI: MNIST, ResNet-8, 2 steps of batch 8")
     p.add_argument("--no-progress", action="store_true")
@@ -63,12 +64,6 @@ def parse_args(argv=None) -> argparse.Namespace:
         args.seeds, args.steps, args.mnist_steps, args.batch_size, args.evals, args.datasets = 1, 2, 2, 8, 1, "mnist"
     args.datasets = [d for d in args.datasets.split(",") if d]
     args.arms = [a for a in args.arms.split(",") if a]
-    bad = [a for a in args.arms if a not in ARMS]
-    if bad:
-        p.error(f"--arms: unknown {bad}; choose from {list(ARMS)}")
-    for name in ("seeds", "steps", "mnist_steps", "batch_size", "evals"):
-        if getattr(args, name) < 1:
-            p.error(f"--{name.replace('_', '-')} must be >= 1")
     return args
 
 

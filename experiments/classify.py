@@ -13,47 +13,128 @@ from __future__ import annotations
 
 import argparse
 
-from experiments._cli import HelpFormatter
 import ast
 import importlib
 import os
 import sys
 
+from experiments._cli import (HelpFormatter, existing_dir, flag_error, key_value, nonnegative_float, nonnegative_int,
+                              positive_float, positive_int, probability)
+
 
 def parse_args(argv=None) -> argparse.Namespace:
+    """Parse and check every flag; ``--model``/``--model-kw``/``--dataset`` against the registries.
+
+    The registries import jax, so the XLA device flags (``--devices``) are set before that.
+    """
     p = argparse.ArgumentParser(prog="python -m experiments.classify", description=__doc__, formatter_class=HelpFormatter)
-    p.add_argument("--model", default="cifar_resnet20")
-    p.add_argument("--model-kw", action="append", default=[], metavar="KEY=VALUE",
+    p.add_argument("--model", default="cifar_resnet20", help="registry name or package.module:factory")
+    p.add_argument("--model-kw", action="append", default=[], metavar="KEY=VALUE", type=key_value,
                    help="extra model override, e.g. --model-kw scan_stages=True (repeatable)")
     p.add_argument("--dataset", default="cifar10")
-    p.add_argument("--data-root", default=None, help="folder holding cifar10/ and mnist/ (default ../shared/data)")
-    p.add_argument("--steps", type=int, default=500)
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--lr", type=float, default=0.1)
-    p.add_argument("--momentum", type=float, default=0.9)
-    p.add_argument("--weight-decay", type=float, default=5e-4)
-    p.add_argument("--label-smoothing", type=float, default=0.0)
+    p.add_argument("--data-root", default=None, type=existing_dir,
+                   help="folder holding cifar10/ and mnist/ (default ../shared/data)")
+    p.add_argument("--steps", type=positive_int, default=500)
+    p.add_argument("--batch-size", type=positive_int, default=128)
+    p.add_argument("--lr", type=positive_float, default=0.1)
+    p.add_argument("--momentum", type=probability, default=0.9, help="SGD momentum, in [0, 1]")
+    p.add_argument("--weight-decay", type=nonnegative_float, default=5e-4)
+    p.add_argument("--label-smoothing", type=probability, default=0.0, help="in [0, 1]")
     p.add_argument("--schedule", choices=("cosine", "constant"), default="cosine")
     p.add_argument("--augment", action="store_true", help="random crop + flip")
     p.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32", help="compute dtype")
     p.add_argument("--parallel", choices=("none", "mesh"), default="none",
                    help="none: one device; mesh: jit over --devices (default all) with the batch sharded")
-    p.add_argument("--devices", type=int, default=None, help="device count (on CPU, forces N host devices)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--devices", type=positive_int, default=None, help="device count (on CPU, forces N host devices)")
+    p.add_argument("--seed", type=nonnegative_int, default=0)
     p.add_argument("--out", default="runs/classify")
     p.add_argument("--resume", action="store_true")
-    p.add_argument("--ckpt-every", type=int, default=100)
-    p.add_argument("--keep", type=int, default=3)
-    p.add_argument("--max-nonfinite", type=int, default=5,
+    p.add_argument("--ckpt-every", type=positive_int, default=100)
+    p.add_argument("--keep", type=positive_int, default=3)
+    p.add_argument("--max-nonfinite", type=positive_int, default=5,
                    help="stop after this many skipped steps (non-finite, bad labels) in a row")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
-    for name in ("steps", "batch_size", "ckpt_every", "keep"):
-        if getattr(args, name) < 1:
-            p.error(f"--{name.replace('_', '-')} must be >= 1")
     if args.parallel == "none" and args.devices not in (None, 1):
         p.error(f"--parallel none runs on one device; got --devices {args.devices}")
+    force_host_devices(args.devices)  # before the registries below import jax
+    _check_names(p, args)
     return args
+
+
+def _check_names(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """``--dataset`` and ``--model`` against the registries, ``--model-kw`` against the model's fields
+    (a factory named ``module:factory`` is imported only by ``main`` and checks its own options)."""
+    from jaxcnn.models import list_models
+    from jaxcnn.train.data import DATASETS
+
+    if args.dataset not in DATASETS:
+        flag_error(p, "--dataset", f"unknown dataset {args.dataset!r}; choose from {list(DATASETS)}")
+    if ":" in args.model:
+        module, _, attr = args.model.partition(":")
+        if not module or not attr.isidentifier():
+            flag_error(p, "--model", f"expected a registry name or package.module:factory, got {args.model!r}")
+        return
+    if args.model not in list_models():
+        flag_error(p, "--model", f"unknown model {args.model!r}; choose from {list_models()} or pass module:factory")
+    problem = _model_kw_problem(args.model, args.model_kw)
+    if problem:
+        flag_error(p, "--model-kw", problem)
+
+
+def _model_kw_problem(name: str, items: list[str]) -> str | None:
+    """Why ``items`` (KEY=VALUE strings) do not fit registry model ``name``'s fields, or None.
+
+    A value must have the type of the field's default (an int where an int is expected, a bool for a
+    flag), so ``num_classes=abc`` or ``scan_stages=yes`` is refused here instead of deep in a trace."""
+    import dataclasses
+
+    from jaxcnn.models import create_model
+
+    model = create_model(name)  # a flax module is a dataclass: building one traces nothing
+    if not dataclasses.is_dataclass(model):
+        return None
+    fields = {f.name: f for f in dataclasses.fields(model) if f.name not in ("parent", "name")}
+    for item in items:
+        key, _, text = item.partition("=")
+        if key not in fields:
+            return f"{name} has no option {key!r} (in {item!r}); options: {sorted(fields)}"
+        value = parse_value(text)
+        default = getattr(model, key)  # the registry's preset, else the field's default
+        expected = _expected_type(default)
+        if expected is not None and not _fits(value, expected):
+            return (f"{item!r}: {key} of {name} expects {expected.__name__} (default {default!r}), "
+                    f"got {value!r} ({type(value).__name__})")
+    return None
+
+
+def parse_value(text: str):
+    """A ``--model-kw`` value: a Python literal (``3``, ``True``, ``(2, 3)``), else the string itself."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def _expected_type(default):
+    if default is None:  # an optional field: any type may be meant
+        return None
+    for t in (bool, int, float, str, tuple):
+        if isinstance(default, t):
+            return t
+    return None
+
+
+def _fits(value, expected) -> bool:
+    if expected is bool:
+        return isinstance(value, bool)
+    if expected is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if expected is float:  # an int is a fine float (drop_path_rate=0)
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if expected is tuple:
+        return isinstance(value, (tuple, list))
+    return isinstance(value, expected)
 
 
 def force_host_devices(n: int | None):
@@ -71,10 +152,7 @@ def build_model(name: str, num_classes: int, in_channels: int, bn_axis_name: str
         key, sep, value = item.partition("=")
         if not sep:
             raise ValueError(f"--model-kw expects KEY=VALUE, got {item!r}")
-        try:
-            kw[key] = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            kw[key] = value
+        kw[key] = parse_value(value)
     if bn_axis_name is not None:
         kw["bn_axis_name"] = bn_axis_name
     if ":" in name:

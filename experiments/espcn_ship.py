@@ -17,6 +17,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from experiments._cli import existing_dir
 from experiments._paths import DEFAULT_DATA
 
 RECIPE = ("--augment --rescale 0.9 0.8 0.7 0.6 --steps 200000 --lr 1e-3 --lr-final 1e-5 --eval-every 20000 "
@@ -126,13 +127,27 @@ def ship(run: Path, name: str, eval_dir: Path, dest: Path) -> dict:
     return rec
 
 
-def main(argv=None) -> dict:
+def checkpoint_name(text: str) -> str:
+    """A file stem for the shipped checkpoint: letters, digits and underscores (e.g. ``espcn_x3_t91``)."""
+    if not text.isidentifier():
+        raise argparse.ArgumentTypeError(f"expected a name of letters, digits and underscores, got {text!r}")
+    return text
+
+
+def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m experiments.espcn_ship", description=__doc__.splitlines()[0])
-    p.add_argument("run", help="an espcn_sr output folder with params.npz")
-    p.add_argument("--name", default="espcn_x3_t91")
-    p.add_argument("--eval-dir", default=str(DEFAULT_DATA / "sr" / "Set5"))
+    p.add_argument("run", type=existing_dir, help="an espcn_sr output folder with params.npz")
+    p.add_argument("--name", type=checkpoint_name, default="espcn_x3_t91")
+    p.add_argument("--eval-dir", type=existing_dir, default=str(DEFAULT_DATA / "sr" / "Set5"))
     p.add_argument("--dest", default=str(Path(__file__).resolve().parents[1] / "jaxcnn" / "weights"))
     a = p.parse_args(argv)
+    if not (Path(a.run) / "params.npz").is_file():
+        p.error(f"argument run: {a.run!r} holds no params.npz (an espcn_sr output folder)")
+    return a
+
+
+def main(argv=None) -> dict:
+    a = parse_args(argv)
     return ship(Path(a.run), a.name, Path(a.eval_dir), Path(a.dest))
 
 

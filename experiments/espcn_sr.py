@@ -48,7 +48,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from experiments._cli import HelpFormatter
+from experiments._cli import (HelpFormatter, existing_dir, flag_error, nonnegative_int, number_in, positive_float,
+                              positive_int, weights_source)
 from experiments._paths import DEFAULT_DATA  # noqa: E402
 
 
@@ -56,27 +57,27 @@ def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m experiments.espcn_sr", description=__doc__, formatter_class=HelpFormatter)
     p.add_argument("--train-dir", default=str(DEFAULT_DATA / "sr" / "T91"), help="folder of HR training images")
     p.add_argument("--eval-dir", default=str(DEFAULT_DATA / "sr" / "Set5"), help="folder of HR test images")
-    p.add_argument("--scale", type=int, default=3)
+    p.add_argument("--scale", type=positive_int, default=3)
     p.add_argument("--out", default="runs/espcn_sr")
     p.add_argument("--checkpoint", default=None, help="params .npz to start from")
     p.add_argument("--eval-only", action="store_true", help="evaluate --weights (or --checkpoint) on --eval-dir, no training")
-    p.add_argument("--weights", default=None, metavar="NAME_OR_PATH",
+    p.add_argument("--weights", default=None, metavar="NAME_OR_PATH", type=weights_source(),
                    help="with --eval-only: a shipped checkpoint name (e.g. espcn_x3_t91), a jaxcnn .safetensors/.msgpack "
                         "file or a params .npz")
     p.add_argument("--no-figure", action="store_true", help="with --eval-only: write summary.json only")
     p.add_argument("--quick", action="store_true", help="smoke test: 30 steps on 4 training images")
-    p.add_argument("--steps", type=int, default=None, help="training steps (default 50000, quick 30)")
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--patch", type=int, default=17, help="LR side of the loss region; HR targets are patch * scale (17r)")
-    p.add_argument("--context", type=int, default=4,
+    p.add_argument("--steps", type=nonnegative_int, default=None, help="training steps (default 50000, quick 30)")
+    p.add_argument("--batch-size", type=positive_int, default=16)
+    p.add_argument("--patch", type=positive_int, default=17, help="LR side of the loss region; HR targets are patch * scale (17r)")
+    p.add_argument("--context", type=nonnegative_int, default=4,
                    help="LR pixels of input around the loss region (4 = the 5-3-3 receptive radius)")
     p.add_argument("--optimizer", choices=("adam", "sgd"), default="adam")
-    p.add_argument("--lr", type=float, default=1e-3, help="initial learning rate (paper: 0.01 with SGD)")
-    p.add_argument("--lr-final", type=float, default=1e-5, help="learning rate reached at the last step")
-    p.add_argument("--last-layer-lr", type=float, default=0.1, help="lr multiplier of the last conv (paper: 0.1)")
-    p.add_argument("--eval-every", type=int, default=5000, help="steps between Set5 evaluations (0: only at the end)")
+    p.add_argument("--lr", type=positive_float, default=1e-3, help="initial learning rate (paper: 0.01 with SGD)")
+    p.add_argument("--lr-final", type=positive_float, default=1e-5, help="learning rate reached at the last step")
+    p.add_argument("--last-layer-lr", type=positive_float, default=0.1, help="lr multiplier of the last conv (paper: 0.1)")
+    p.add_argument("--eval-every", type=nonnegative_int, default=5000, help="steps between Set5 evaluations (0: only at the end)")
     p.add_argument("--augment", action="store_true", help="a random flip/rotation (8 symmetries) per patch")
-    p.add_argument("--rescale", type=float, nargs="*", default=[], metavar="F",
+    p.add_argument("--rescale", type=number_in(0, 1, low_open=True, high_open=True), nargs="*", default=[], metavar="F",
                    help="also train on every HR image shrunk by these factors, e.g. 0.9 0.8 0.7 0.6")
     p.add_argument("--mirror-borders", action=argparse.BooleanOptionalAction, default=True,
                    help="train on patches whose context may reach past the image edge, mirrored as at test time, "
@@ -85,27 +86,31 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="after training (or on --checkpoint), solve the last conv in closed form on the training "
                         "set (least squares; the set as trained: --rescale, and --augment's 8 symmetries)")
     p.add_argument("--resize", choices=("matlab", "jax"), default="matlab", help="bicubic implementation")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=nonnegative_int, default=0)
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
     if args.steps is None:
         args.steps = 30 if args.quick else 50000
-    for name in ("scale", "batch_size", "patch"):
-        if getattr(args, name) < 1:
-            p.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
-    if args.steps < 0 or args.eval_every < 0 or args.context < 0:
-        p.error("--steps, --eval-every and --context must be >= 0")
-    if not 0 < args.lr_final <= args.lr:
+    if not args.lr_final <= args.lr:
         p.error(f"--lr-final must be in (0, --lr], got {args.lr_final}")
-    if any(not 0 < f < 1 for f in args.rescale):
-        p.error(f"--rescale factors must be in (0, 1), got {args.rescale}")
     if args.eval_only and not (args.checkpoint or args.weights):
         p.error("--eval-only needs --weights NAME_OR_PATH (or --checkpoint PATH)")
     if args.weights and not args.eval_only:
         p.error("--weights is for --eval-only; to train on from weights use --checkpoint PATH")
     if args.weights and args.refit_last:
         p.error("--refit-last refits a --checkpoint PATH, not --weights")
+    # folders are checked here (not as type=: a default that this run does not read must not fail)
+    if not args.eval_only or args.refit_last:
+        _check_dir(p, "--train-dir", args.train_dir)
+    _check_dir(p, "--eval-dir", args.eval_dir)
     return args
+
+
+def _check_dir(p: argparse.ArgumentParser, flag: str, folder: str) -> None:
+    try:
+        existing_dir(folder)
+    except argparse.ArgumentTypeError as e:
+        flag_error(p, flag, str(e))
 
 
 def main(argv=None) -> dict:

@@ -27,7 +27,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from experiments._cli import HelpFormatter
+from experiments._cli import HelpFormatter, existing_dir_path, flag_error, nonnegative_int, positive_int, weights_source
 from experiments._paths import DEFAULT_DATA  # noqa: E402
 SCALE = 3
 
@@ -35,12 +35,13 @@ SCALE = 3
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m experiments.gallery", description=__doc__,
                                 formatter_class=HelpFormatter)
-    p.add_argument("--data-root", type=Path, default=DEFAULT_DATA, help="folder holding sr/ and cifar10/")
+    p.add_argument("--data-root", type=existing_dir_path, default=DEFAULT_DATA, help="folder holding sr/ and cifar10/")
     p.add_argument("--out", type=Path, default=Path("runs/gallery"))
     p.add_argument("--image", default="butterfly", help="Set5 image for the gallery")
-    p.add_argument("--steps", type=int, default=1500, help="Adam steps of each learned upsampler")
-    p.add_argument("--train-images", type=int, default=91, help="T91 images used to train them")
-    p.add_argument("--espcn-weights", default="espcn_x3_t91",
+    p.add_argument("--steps", type=nonnegative_int, default=1500,
+                   help="Adam steps of each learned upsampler (0 leaves them out)")
+    p.add_argument("--train-images", type=positive_int, default=91, help="T91 images used to train them")
+    p.add_argument("--espcn-weights", default="espcn_x3_t91", type=weights_source(allow_none=True),
                    help="ESPCN x3 for the gallery: a shipped name, a weights file, or a params.npz of experiments.espcn_sr "
                         "('none' leaves it out)")
     p.add_argument("--quick", action="store_true", help="no learned one-layer upsamplers (--steps 0), no max-unpool tile")
@@ -52,9 +53,18 @@ def parse_args(argv=None) -> argparse.Namespace:
         args.steps = 0
     if args.smoke:
         args.steps, args.train_images = 2, 2
-    if args.steps < 0 or args.train_images < 1:
-        p.error(f"--steps must be >= 0 and --train-images >= 1, got {args.steps} and {args.train_images}")
+    _check_image(p, args)
     return args
+
+
+def _check_image(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """``--image`` must be a Set5 image under ``--data-root`` (checked now, not after the jax work)."""
+    set5 = args.data_root / "sr" / "Set5"
+    if not set5.is_dir():
+        flag_error(p, "--data-root", f"{str(args.data_root)!r} holds no sr/Set5 folder")
+    if not (set5 / f"{args.image}.png").is_file():
+        names = sorted(f.stem for f in set5.glob("*.png"))
+        flag_error(p, "--image", f"no Set5 image {args.image!r} in {str(set5)!r}; choose from {names}")
 
 
 # -- learned one-layer upsamplers ------------------------------------------------------------

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from experiments._cli import HelpFormatter
+from experiments._cli import HelpFormatter, existing_dir_path, positive_int
 import json
 from pathlib import Path
 
@@ -32,8 +32,8 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(prog="python -m experiments.receptive_fields", description=__doc__, formatter_class=HelpFormatter)
     p.add_argument("--out", type=Path, default=Path("runs/receptive_fields"), help="output folder")
     p.add_argument("--quick", action="store_true", help="small inputs and few ERF samples (a smoke run)")
-    p.add_argument("--samples", type=int, default=32, help="random inputs averaged per ERF map")
-    p.add_argument("--checkpoint", type=Path, default=None,
+    p.add_argument("--samples", type=positive_int, default=32, help="random inputs averaged per ERF map")
+    p.add_argument("--checkpoint", type=existing_dir_path, default=None,
                    help="trained variables for cifar_resnet20 (jaxcnn.train.checkpoint) for a trained ERF")
     return p.parse_args(argv)
 

@@ -29,7 +29,7 @@ import time
 import traceback
 from pathlib import Path
 
-from experiments._cli import HelpFormatter
+from experiments._cli import HelpFormatter, comma_list, existing_dir_path, weights_source
 from experiments._paths import DEFAULT_DATA  # noqa: E402
 STUDIES = ("espcn_sr", "classification_study", "tradeoffs", "receptive_fields", "gallery")
 LONG_STUDIES = ("classification_study", "tradeoffs")  # only --full runs them; quick shows the recorded tables
@@ -44,25 +44,24 @@ def parse_args(argv=None) -> argparse.Namespace:
     mode.add_argument("--quick", action="store_true", help="quick studies (the default)")
     mode.add_argument("--full", action="store_true", help="full studies (long)")
     mode.add_argument("--smoke", action="store_true", help="smallest mode of every study (CI)")
-    p.add_argument("--data-root", type=Path, default=DEFAULT_DATA)
+    p.add_argument("--data-root", type=existing_dir_path, default=DEFAULT_DATA)
     p.add_argument("--out", type=Path, default=Path("runs/report"))
     p.add_argument("--results", action="append", default=[], metavar="STUDY=DIR",
                    help="report an existing output folder instead of running STUDY (repeatable)")
-    p.add_argument("--only", default=",".join(STUDIES), help="comma list of studies to include")
-    p.add_argument("--espcn-weights", default=None,
+    p.add_argument("--only", type=comma_list(STUDIES), default=",".join(STUDIES), help="comma list of studies to include")
+    p.add_argument("--espcn-weights", default=None, type=weights_source(),
                    help="ESPCN weights for the gallery (default: the shipped espcn_x3_t91; with --full, the "
                         "params.npz that the espcn_sr study trained)")
     args = p.parse_args(argv)
     args.mode = "full" if args.full else "smoke" if args.smoke else "quick"
     args.only = [s for s in args.only.split(",") if s]
-    bad = [s for s in args.only if s not in STUDIES]
-    if bad:
-        p.error(f"--only: unknown {bad}; choose from {list(STUDIES)}")
     existing = {}
     for item in args.results:
         study, sep, folder = item.partition("=")
         if not sep or study not in STUDIES:
-            p.error(f"--results expects STUDY=DIR with STUDY in {list(STUDIES)}, got {item!r}")
+            p.error(f"argument --results: expects STUDY=DIR with STUDY in {list(STUDIES)}, got {item!r}")
+        if not Path(folder).is_dir():
+            p.error(f"argument --results: {folder!r} (for {study}) is not an existing directory")
         existing[study] = Path(folder)
     args.results = existing
     return args

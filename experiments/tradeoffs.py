@@ -37,7 +37,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-from experiments._cli import HelpFormatter
+from experiments._cli import HelpFormatter, comma_ints, existing_dir_path, nonnegative_int, positive_int
 from experiments._paths import DEFAULT_DATA  # noqa: E402
 
 
@@ -106,17 +106,17 @@ def build(kind: str, kw: dict, num_classes: int = 10):
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m experiments.tradeoffs", description=__doc__,
                                 formatter_class=HelpFormatter)
-    p.add_argument("--data-root", type=Path, default=DEFAULT_DATA)
+    p.add_argument("--data-root", type=existing_dir_path, default=DEFAULT_DATA)
     p.add_argument("--out", type=Path, default=Path("runs/tradeoffs"))
-    p.add_argument("--steps", type=int, default=150, help="training steps for the accuracy column")
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--depths", default="3,9", help="blocks per stage: 3 = 20-layer basic net, 9 = 56-layer")
-    p.add_argument("--warmup", type=int, default=0,
+    p.add_argument("--steps", type=nonnegative_int, default=150, help="training steps for the accuracy column")
+    p.add_argument("--batch-size", type=positive_int, default=64)
+    p.add_argument("--depths", type=comma_ints, default="3,9", help="blocks per stage: 3 = 20-layer basic net, 9 = 56-layer")
+    p.add_argument("--warmup", type=nonnegative_int, default=0,
                    help="linear learning-rate warm-up steps (the bottleneck nets spike at lr 0.1 without)")
     p.add_argument("--conv-grad", choices=("xla", "canonical", "gemm"), default="gemm",
                    help="conv gradient lowering of the ResNet-family nets (ResNet(conv=jaxcnn.xla_cpu.CONV_LOWERINGS[...])); with 'xla' "
                         "ResNeXt's grouped weight gradients are ~5x slower on XLA:CPU (default: gemm)")
-    p.add_argument("--repeats", type=int, default=20, help="timed batch-1 inference calls")
+    p.add_argument("--repeats", type=positive_int, default=20, help="timed batch-1 inference calls")
     p.add_argument("--quick", action="store_true", help="n = 3 only, 20 training steps")
     p.add_argument("--smoke", action="store_true", help="CI: n = 1, no training (accuracy n/a), batch 8")
     p.add_argument("--no-progress", action="store_true")
@@ -126,10 +126,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     if args.smoke:
         args.steps, args.depths, args.repeats, args.batch_size = 0, "1", 2, 8
     args.depths = [int(d) for d in args.depths.split(",") if d]
-    if not 0 <= args.warmup <= max(args.steps, 0):
-        p.error(f"--warmup must be in [0, --steps], got {args.warmup}")
-    if args.steps < 0 or args.batch_size < 1 or args.repeats < 1 or not args.depths:
-        p.error("--steps must be >= 0, --batch-size and --repeats >= 1, --depths non-empty")
+    if args.warmup > args.steps:
+        p.error(f"argument --warmup: must be in [0, --steps], got {args.warmup} with --steps {args.steps}")
     return args
 
 

@@ -21,7 +21,9 @@ import jax.numpy as jnp
 import numpy as np
 from jax.extend import core as xcore
 
-from jaxcnn.analysis.receptive_field import AUTO, INTERMEDIATES, _check_shape, model_function, resolve_method
+from jaxcnn.analysis.receptive_field import (AUTO, INTERMEDIATES, _check_method, _check_model, _check_shape,
+                                            model_function, resolve_method)
+from jaxcnn.validation import check_callable
 
 __all__ = ["Complexity", "count_macs", "model_complexity", "xla_flops"]
 
@@ -99,6 +101,7 @@ def _nested_macs(eqn) -> int:
 
 def count_macs(f: Callable, *args: Any) -> int:
     """Multiply-accumulates of ``f(*args)`` (arrays or ShapeDtypeStructs), from its jaxpr."""
+    check_callable(f, "f")
     closed = jax.make_jaxpr(f)(*args)
     return _live(closed.jaxpr, set(closed.jaxpr.outvars))[0]
 
@@ -114,7 +117,9 @@ def model_complexity(model, input_shape: Sequence[int] = (1, 224, 224, 3), metho
     its output needs that no earlier stage needed, so stages sum to the totals. Parameters
     are counted in the 'params' collection only (not BN statistics).
     """
+    _check_model(model)
     shape = _check_shape(input_shape)
+    _check_method(model, method)
     method = resolve_method(model, method)
     feat_fn, variables = model_function(model, shape, method)
     logit_fn, _ = model_function(model, shape, None)
@@ -150,6 +155,7 @@ def model_complexity(model, input_shape: Sequence[int] = (1, 224, 224, 3), metho
 
 def xla_flops(f: Callable, *args: Any) -> float:
     """XLA's own flop estimate for ``f(*args)`` (compiles it; counts elementwise ops too)."""
+    check_callable(f, "f")
     analysis = jax.jit(f).lower(*args).compile().cost_analysis()
     analysis = analysis[0] if isinstance(analysis, (list, tuple)) else analysis
     return float(analysis["flops"])

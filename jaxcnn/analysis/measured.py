@@ -24,6 +24,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxcnn.analysis.receptive_field import _check_shape
+from jaxcnn.validation import ArgumentTypeError, check_callable, check_int, check_int_tuple, check_number, check_positive_int
+
 __all__ = ["MeasuredField", "measured_receptive_field", "effective_receptive_field", "positive_variables", "input_gradient"]
 
 
@@ -43,9 +46,16 @@ class MeasuredField:
 def positive_variables(variables: Any, seed: int = 0, bn_scale: float = 0.5) -> Any:
     """Flax variables with positive fan-in-normalised kernels, BatchNorm scale ``bn_scale``
     (< 1 so residual sums stay below ReLU6's cap), unit variance, zero biases and means (see
-    the module docstring for why). Accepts arrays or ShapeDtypeStructs; returns numpy arrays."""
+    the module docstring for why). Accepts arrays or ShapeDtypeStructs; returns numpy arrays.
+
+    ``bn_scale`` must be positive: a negative scale flips signs, so ReLUs die and the support shrinks."""
+    seed = check_int(seed, "seed", minimum=0)
+    bn_scale = check_number(bn_scale, "bn_scale", 0.0, min_inclusive=False)
     rng = np.random.default_rng(seed)  # numpy: hundreds of small leaves, no per-shape compiles
     leaves, treedef = jax.tree_util.tree_flatten_with_path(variables)
+    if not all(hasattr(leaf, "shape") for _, leaf in leaves):
+        raise ArgumentTypeError(f"variables must be a pytree of arrays or ShapeDtypeStructs (a model's variables), "
+                                f"got {type(variables).__name__}")
     out = []
     for path, leaf in leaves:
         name = str(getattr(path[-1], "key", path[-1]))
@@ -68,14 +78,44 @@ def _cast(tree, dtype):
 
 def input_gradient(f: Callable, x: jax.Array, *args: Any, unit: Sequence[int] | None = None) -> tuple:
     """``(d sum_c f(x)[:, i, j, c] / dx, (i, j), output_shape)`` for the output ``unit`` (centre by default)."""
+    check_callable(f, "f")
+    if unit is not None:
+        unit = check_int_tuple(unit, "unit", length=2)
+    out_shape, (i, j) = _output_unit(f, jax.ShapeDtypeStruct(x.shape, x.dtype), args, unit)
+    grad = jax.jit(jax.grad(lambda x: jnp.sum(f(x, *args)[:, i, j, :])))(x)
+    return grad, (i, j), tuple(out_shape)
+
+
+def _output_unit(f, x, args, unit) -> tuple:
+    """(output shape, (i, j)) of ``f`` at ``x`` (abstract: nothing runs), ``unit`` checked against it."""
     out_shape = jax.eval_shape(lambda x: f(x, *args), x).shape
     if len(out_shape) != 4:
         raise ValueError(f"f must return a 4-D NHWC map, got shape {tuple(out_shape)}")
-    i, j = (out_shape[1] // 2, out_shape[2] // 2) if unit is None else (int(unit[0]), int(unit[1]))
+    i, j = (out_shape[1] // 2, out_shape[2] // 2) if unit is None else unit
     if not (0 <= i < out_shape[1] and 0 <= j < out_shape[2]):
         raise ValueError(f"unit {(i, j)} is outside the output's spatial shape {tuple(out_shape[1:3])}")
-    grad = jax.jit(jax.grad(lambda x: jnp.sum(f(x, *args)[:, i, j, :])))(x)
-    return grad, (i, j), tuple(out_shape)
+    return tuple(out_shape), (i, j)
+
+
+def _check_args(f, input_shape, num_samples, key, unit, args) -> None:
+    check_callable(f, "f")
+    if _check_shape(input_shape)[0] != 1:
+        raise ValueError(f"input_shape must be (1, H, W, C): samples go on the batch axis, got {tuple(input_shape)}")
+    check_positive_int(num_samples, "num_samples")
+    check_int(key, "key")  # a seed for jax.random.key
+    if unit is not None:
+        unit = check_int_tuple(unit, "unit", length=2)
+    _output_unit(f, jax.ShapeDtypeStruct((num_samples, *input_shape[1:]), jnp.float32), args, unit)
+
+
+def _check_float_dtype(dtype):
+    try:
+        ok = jnp.issubdtype(jnp.dtype(dtype), jnp.floating)
+    except TypeError:
+        ok = False
+    if not ok:
+        raise ArgumentTypeError(f"dtype must be a floating dtype (the input is random in [0.5, 1.5)), got {dtype!r}")
+    return dtype
 
 
 def _enable_x64(dtype):
@@ -100,8 +140,8 @@ def measured_receptive_field(
     batch axis (``f`` must treat samples independently, as models do with ``train=False``).
     Pass weights from ``positive_variables`` so that no path is silently zeroed.
     """
-    if len(input_shape) != 4 or input_shape[0] != 1:
-        raise ValueError(f"input_shape must be (1, H, W, C), got {tuple(input_shape)}")
+    dtype = _check_float_dtype(dtype)
+    _check_args(f, input_shape, num_samples, key, unit, args)
     with _enable_x64(dtype):
         x = jax.random.uniform(jax.random.key(key), (num_samples,) + tuple(input_shape[1:]), dtype, 0.5, 1.5)
         grad, ij, out_shape = input_gradient(f, x, *_cast(args, dtype), unit=unit)
@@ -122,10 +162,8 @@ def effective_receptive_field(
     The gradient signal is 1 at the chosen unit for every output channel and 0 elsewhere, as in
     the paper. Use the model's own (trained or freshly initialised) weights, not ``positive_variables``.
     """
-    if len(input_shape) != 4 or input_shape[0] != 1:
-        raise ValueError(f"input_shape must be (1, H, W, C), got {tuple(input_shape)}")
-    if num_samples < 1:
-        raise ValueError(f"num_samples must be positive, got {num_samples}")
+    batch = check_positive_int(batch, "batch")
+    _check_args(f, input_shape, num_samples, key, unit, args)
     total = np.zeros(tuple(input_shape[1:3]), np.float64)
     keys = jax.random.split(jax.random.key(key), -(-num_samples // batch))
     done = 0

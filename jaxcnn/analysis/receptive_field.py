@@ -29,6 +29,7 @@ import jax.numpy as jnp
 
 from jaxcnn.analysis._field import AxisField, FieldError
 from jaxcnn.analysis._interpret import Dep, Interpreter, UnsupportedPrimitive
+from jaxcnn.validation import ArgumentTypeError, check_callable, check_int_tuple
 
 __all__ = [
     "ReceptiveField",
@@ -99,19 +100,32 @@ def _centred(f: AxisField) -> bool:
 
 
 def _check_shape(input_shape) -> tuple:
-    try:
-        shape = tuple(int(s) for s in input_shape)
-    except TypeError:
-        raise TypeError(f"input_shape must be a sequence of ints (N, H, W, C), got {input_shape!r}") from None
-    if len(shape) != 4 or min(shape) < 1:
-        raise ValueError(f"input_shape must be 4-D NHWC with positive sizes, got {tuple(input_shape)}")
-    return shape
+    """(N, H, W, C) of positive ints: a float such as 8.5 is refused, not truncated."""
+    return check_int_tuple(input_shape, "input_shape", minimum=1, length=4)
+
+
+def _check_model(model) -> None:
+    if isinstance(model, str):
+        raise ArgumentTypeError(f"model must be a flax.linen Module, got the string {model!r}; build it first, "
+                                f"e.g. jaxcnn.models.create_model({model!r})")
+    if not isinstance(model, nn.Module):
+        raise ArgumentTypeError(f"model must be a flax.linen Module, got {type(model).__name__}")
+
+
+def _check_method(model, method) -> None:
+    """``None``, ``'auto'``, ``'intermediates'`` or the name of one of the model's methods."""
+    if method is None or method in (AUTO, INTERMEDIATES):
+        return
+    if not isinstance(method, str):
+        raise ArgumentTypeError(f"method must be a method name, None, {AUTO!r} or {INTERMEDIATES!r}, got {method!r}")
+    if not callable(getattr(type(model), method, None)):
+        raise ValueError(f"method {method!r}: model {type(model).__name__} has no such method (use None for __call__, "
+                         f"{AUTO!r} or {INTERMEDIATES!r})")
 
 
 def _trace(f: Callable, input_shape, args, dtype):
     shape = _check_shape(input_shape)
-    if not callable(f):
-        raise TypeError(f"f must be callable, got {type(f).__name__}")
+    check_callable(f, "f")
     x = jax.ShapeDtypeStruct(shape, dtype)
     try:
         closed, out_tree = jax.make_jaxpr(f, return_shape=True)(x, *args)
@@ -241,8 +255,8 @@ def model_function(model, input_shape: Sequence[int], method: str | None = "feat
     ``resolve_method``) or ``'intermediates'``: an ordered dict ``{submodule path: output}`` of
     every named submodule's array output (``capture_intermediates``), paths like ``'block1/conv'``.
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a flax.linen Module, got {type(model).__name__}")
+    _check_model(model)
+    _check_method(model, method)
     method = resolve_method(model, method)
     x = jax.ShapeDtypeStruct(_check_shape(input_shape), jnp.float32)
     init_kw = {"train": False} if _accepts(type(model).__call__, "train") else {}
@@ -278,6 +292,8 @@ def model_receptive_fields(model, input_shape: Sequence[int] = (1, 224, 224, 3),
     its path (``'conv1'``, ``'block1/conv2'``), in call order. ``method=None`` analyses the
     ``__call__`` output itself.
     """
+    _check_model(model)
+    _check_shape(input_shape)
     fn, variables = model_function(model, input_shape, method)
     if resolve_method(model, method) == INTERMEDIATES:
         outs = jax.eval_shape(fn, jax.ShapeDtypeStruct(_check_shape(input_shape), jnp.float32), variables)

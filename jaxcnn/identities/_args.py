@@ -9,10 +9,13 @@ padding read per the wrong axis) must not be shared by the oracles. Rules are fr
 
 from __future__ import annotations
 
-import numbers
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-__all__ = ["TransposeArgs", "reference_args"]
+import numpy as np
+
+from jaxcnn.validation import ArgumentTypeError, check_int_pair, check_positive_int
+
+__all__ = ["TransposeArgs", "reference_args", "as_array", "check_y_kernel"]
 
 
 class TransposeArgs(NamedTuple):
@@ -25,24 +28,39 @@ class TransposeArgs(NamedTuple):
     out_hw: tuple
 
 
-def _two(value, name: str, low: int) -> tuple:
-    pair = list(value) if isinstance(value, (tuple, list)) else [value] * 2
-    ok = len(pair) == 2 and all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in pair)
-    if not ok:
-        raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
-    if min(pair) < low:
-        raise ValueError(f"{name} must be >= {low}, got {value!r}")
-    return int(pair[0]), int(pair[1])
+def as_array(value: Any, name: str) -> np.ndarray:
+    """``value`` as a NumPy array of real numbers (arrays, nested lists); anything else names ``name``."""
+    try:
+        array = np.asarray(value)
+    except Exception:  # ragged lists and the like: numpy's own message does not name the argument
+        array = None
+    if array is None or array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool) \
+            or np.iscomplexobj(array):
+        raise ArgumentTypeError(f"{name} must be an array of real numbers, got {type(value).__name__}")
+    return array
+
+
+def check_y_kernel(y_shape, kernel_shape) -> None:
+    """An NHWC ``y`` and an HWIO kernel, with no empty axis (the forms would return empty or garbage)."""
+    if len(y_shape) != 4:
+        raise ValueError(f"y must be 4-D NHWC (batch, height, width, channels), got shape {tuple(y_shape)}")
+    if len(kernel_shape) != 4:
+        raise ValueError(f"kernel must be 4-D HWIO, got shape {tuple(kernel_shape)}")
+    if min(y_shape) < 1:
+        raise ValueError(f"y must have no empty axis, got shape {tuple(y_shape)}")
+    if min(kernel_shape) < 1:
+        raise ValueError(f"kernel must have no empty axis, got shape {tuple(kernel_shape)}")
 
 
 def reference_args(y_shape, kernel_shape, stride, padding, output_padding, dilation, groups) -> TransposeArgs:
-    """Check torch-style arguments against an NHWC ``y`` and HWIO forward kernel (kH, kW, C_out/g, C_in)."""
-    stride, padding = _two(stride, "stride", 1), _two(padding, "padding", 0)
-    output_padding, dilation = _two(output_padding, "output_padding", 0), _two(dilation, "dilation", 1)
-    if not isinstance(groups, numbers.Integral) or isinstance(groups, bool) or groups < 1:
-        raise ValueError(f"groups must be a positive integer, got {groups!r}")
-    if len(kernel_shape) != 4:
-        raise ValueError(f"kernel must be 4-D HWIO, got shape {tuple(kernel_shape)}")
+    """Check torch-style arguments against an NHWC ``y`` and HWIO forward kernel (kH, kW, C_out/g, C_in).
+
+    The type checks are the shared ones (``jaxcnn.validation``); the size rules below are this
+    module's own reading of torch's documentation."""
+    stride, padding = check_int_pair(stride, "stride", 1), check_int_pair(padding, "padding", 0)
+    output_padding, dilation = check_int_pair(output_padding, "output_padding", 0), check_int_pair(dilation, "dilation", 1)
+    groups = check_positive_int(groups, "groups")
+    check_y_kernel(y_shape, kernel_shape)
     if kernel_shape[3] != y_shape[-1]:
         raise ValueError(f"kernel's last axis (C_in={kernel_shape[3]}) must equal y's channels ({y_shape[-1]})")
     if y_shape[-1] % groups:

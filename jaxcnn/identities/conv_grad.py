@@ -12,15 +12,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from jaxcnn.identities._args import reference_args as conv_transpose_args
+from jaxcnn.identities._args import as_array, reference_args as conv_transpose_args
 
 __all__ = ["conv_transpose_closed_form"]
 
 
 def conv_transpose_closed_form(y, kernel, stride=1, padding=0, output_padding=0, dilation=1, groups=1) -> np.ndarray:
     """dL/dx of a conv for upstream gradient ``y`` (NHWC), kernel HWIO; float64 NumPy result."""
-    y = np.asarray(y, np.float64)
-    kernel = np.asarray(kernel, np.float64)
+    y = as_array(y, "y").astype(np.float64)
+    kernel = as_array(kernel, "kernel").astype(np.float64)
     (s_h, s_w), (p_h, p_w), _, (d_h, d_w), (h_out, w_out) = conv_transpose_args(
         y.shape, kernel.shape, stride, padding, output_padding, dilation, groups)
     n, h_y, w_y, _ = y.shape

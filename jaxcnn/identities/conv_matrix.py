@@ -17,7 +17,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from jaxcnn.identities._args import reference_args as conv_transpose_args
+from jaxcnn.identities._args import as_array, reference_args as conv_transpose_args
+from jaxcnn.validation import check_int_pair, check_positive_int
 
 __all__ = ["conv_matrix", "conv_transpose_matrix"]
 
@@ -33,17 +34,32 @@ def conv_matrix(
 ) -> np.ndarray:
     """Dense matrix of the (torch-padded, HWIO) conv on one (H, W, C) image; float64 NumPy.
 
-    ``out_hw`` crops the conv's output (the rows ``output_padding`` leaves unread).
+    ``out_hw`` crops the conv's output (the rows ``output_padding`` leaves unread). ``in_hw``,
+    ``stride``, ``padding``, ``dilation`` and ``out_hw`` are ints or pairs of ints (torch's
+    ``_pair``); floats are refused, not truncated, and an ``in_hw`` too small for the kernel or an
+    ``out_hw`` larger than the conv's output (which would silently crop less) are refused.
     """
-    kernel = jnp.asarray(kernel, jnp.float32)
+    kernel = as_array(kernel, "kernel")
+    if kernel.ndim != 4 or min(kernel.shape) < 1:
+        raise ValueError(f"kernel must be a non-empty 4-D HWIO array, got shape {kernel.shape}")
+    in_hw = check_int_pair(in_hw, "in_hw", 1)
+    stride, padding = check_int_pair(stride, "stride", 1), check_int_pair(padding, "padding", 0)
+    dilation, groups = check_int_pair(dilation, "dilation", 1), check_positive_int(groups, "groups")
+    if kernel.shape[3] % groups:
+        raise ValueError(f"groups={groups} must divide the kernel's output channels ({kernel.shape[3]})")
+    full = tuple((n + 2 * p - d * (k - 1) - 1) // s + 1
+                 for n, p, d, k, s in zip(in_hw, padding, dilation, kernel.shape[:2], stride))
+    if min(full) < 1:
+        raise ValueError(f"in_hw={in_hw} is too small for the kernel {kernel.shape[:2]} with padding {padding} and "
+                         f"dilation {dilation}: the conv output would be {full}")
+    if out_hw is not None:
+        out_hw = check_int_pair(out_hw, "out_hw", 1)
+        if any(o > f for o, f in zip(out_hw, full)):
+            raise ValueError(f"out_hw={out_hw} crops the conv's output, so it must be at most its size {full}")
     x_shape = (1, *in_hw, kernel.shape[2] * groups)
-    jac = _jacobian(jnp.zeros(x_shape, jnp.float32), kernel, _two(stride), _two(padding), _two(dilation),
-                    groups, None if out_hw is None else tuple(out_hw))
+    jac = _jacobian(jnp.zeros(x_shape, jnp.float32), jnp.asarray(kernel, jnp.float32), stride, padding, dilation,
+                    groups, out_hw)
     return np.asarray(jac, np.float64).reshape(-1, int(np.prod(x_shape)))
-
-
-def _two(v) -> tuple[int, int]:
-    return (int(v), int(v)) if np.ndim(v) == 0 else tuple(int(a) for a in v)
 
 
 @functools.partial(jax.jit, static_argnames=("stride", "padding", "dilation", "groups", "out_hw"))
@@ -61,7 +77,8 @@ def _jacobian(x, kernel, stride, padding, dilation, groups, out_hw):
 
 def conv_transpose_matrix(y, kernel, stride=1, padding=0, output_padding=0, dilation=1, groups=1) -> np.ndarray:
     """Transposed conv as Cᵀ y, image by image; float64 NumPy result (NHWC)."""
-    y = np.asarray(y, np.float64)
+    y = as_array(y, "y").astype(np.float64)
+    kernel = as_array(kernel, "kernel")
     s, p, op, d, out_hw = conv_transpose_args(np.shape(y), np.shape(kernel), stride, padding, output_padding, dilation, groups)
     c = conv_matrix(kernel, out_hw, s, p, d, groups, out_hw=y.shape[1:3])
     flat = y.reshape(y.shape[0], -1) @ c  # (Cᵀ y)ᵀ for every image at once

@@ -9,13 +9,22 @@ from __future__ import annotations
 
 import numpy as np
 
-from jaxcnn.identities._args import reference_args as conv_transpose_args
+from jaxcnn.identities._args import as_array, reference_args as conv_transpose_args
+from jaxcnn.validation import check_int_pair
 
 __all__ = ["conv_transpose_zero_insertion", "insert_zeros"]
 
 
-def insert_zeros(y: np.ndarray, stride: tuple[int, int]) -> np.ndarray:
-    """Place ``stride - 1`` zeros between neighbouring pixels of an NHWC array."""
+def insert_zeros(y: np.ndarray, stride) -> np.ndarray:
+    """Place ``stride - 1`` zeros between neighbouring pixels of an NHWC array.
+
+    ``stride`` is an int or a pair of ints >= 1 (torch's ``_pair``)."""
+    y = as_array(y, "y")
+    if y.ndim != 4:
+        raise ValueError(f"y must be 4-D NHWC (batch, height, width, channels), got shape {y.shape}")
+    if min(y.shape[1:3]) < 1:
+        raise ValueError(f"y must have a non-empty height and width, got shape {y.shape}")
+    stride = check_int_pair(stride, "stride", 1)
     n, h, w, c = y.shape
     out = np.zeros((n, (h - 1) * stride[0] + 1, (w - 1) * stride[1] + 1, c), y.dtype)
     out[:, ::stride[0], ::stride[1], :] = y
@@ -34,8 +43,8 @@ def _pad_or_crop(z: np.ndarray, axis: int, lo: int, hi: int) -> np.ndarray:
 
 def conv_transpose_zero_insertion(y, kernel, stride=1, padding=0, output_padding=0, dilation=1, groups=1) -> np.ndarray:
     """Transposed conv by the zero-insertion recipe; float64 NumPy result (NHWC)."""
-    y = np.asarray(y, np.float64)
-    kernel = np.asarray(kernel, np.float64)
+    y = as_array(y, "y").astype(np.float64)
+    kernel = as_array(kernel, "kernel").astype(np.float64)
     s, p, op, d, out_hw = conv_transpose_args(y.shape, kernel.shape, stride, padding, output_padding, dilation, groups)
     k_h, k_w, c_g, o_total = kernel.shape
     o_g = o_total // groups

@@ -120,8 +120,14 @@ def test_missing_folder_and_bad_checkpoint_name_the_problem(tmp_path, data_dir):
         sr_data.list_images(tmp_path / "missing")
     np.savez(tmp_path / "bad.npz", w=np.zeros(3))
     with pytest.raises(ValueError, match="does not fit the model"):
-        main(["--eval-only", "--checkpoint", str(tmp_path / "bad.npz"), "--eval-dir", str(tmp_path / "missing"),
+        main(["--eval-only", "--checkpoint", str(tmp_path / "bad.npz"), "--eval-dir", str(data_dir / "sr" / "Set5"),
               "--out", str(tmp_path)])
+
+
+def test_missing_eval_dir_is_an_argparse_error(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["--eval-only", "--weights", "espcn_x3_t91", "--eval-dir", str(tmp_path / "missing"), "--out", str(tmp_path)])
+    assert "argument --eval-dir" in capsys.readouterr().err
 
 
 def test_help_exits_cleanly(capsys):

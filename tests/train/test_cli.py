@@ -54,14 +54,20 @@ def test_sigkill_then_resume_is_bit_identical(tmp_path, data_dir):
 
 
 @pytest.mark.parametrize("argv, match", [
-    (["--model", "resnet9000"], "unknown model 'resnet9000'"),
-    (["--dataset", "svhn"], "unknown dataset 'svhn'"),
-    (["--parallel", "mesh", "--devices", "64"], "devices=64 requested but only"),
+    (["--model", "resnet9000"], "argument --model: unknown model 'resnet9000'"),
+    (["--dataset", "svhn"], "argument --dataset: unknown dataset 'svhn'"),
 ])
-def test_bad_names_and_devices(tmp_path, data_dir, argv, match):
-    with pytest.raises(ValueError, match=match):
+def test_bad_names_are_argparse_errors(tmp_path, data_dir, argv, match, capsys):
+    with pytest.raises(SystemExit):
         main(["--steps", "1", "--out", str(tmp_path), "--data-root", str(data_dir), "--dataset", "mnist",
               "--no-progress", *argv])
+    assert match in capsys.readouterr().err
+
+
+def test_too_many_devices(tmp_path, data_dir):
+    with pytest.raises(ValueError, match="devices=64 requested but only"):
+        main(["--steps", "1", "--out", str(tmp_path), "--data-root", str(data_dir), "--dataset", "mnist",
+              "--no-progress", "--parallel", "mesh", "--devices", "64"])
 
 
 def test_resume_guards(tmp_path, data_dir):

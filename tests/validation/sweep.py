@@ -766,12 +766,18 @@ def _models():
 @group
 def _identities():
     from jaxcnn.identities import (adjoint_gap, conv_matrix, conv_transpose_closed_form, conv_transpose_forms,
+                                   conv_transpose_lax, conv_transpose_matrix, conv_transpose_torch,
                                    conv_transpose_zero_insertion, grouped_to_branches, insert_zeros, max_disagreement,
                                    transpose_of)
     f = fx()
     m, jnp, np = "identities", f.jnp, f.np
     k = np.ones((3, 3, 2, 4))
     y = np.ones((1, 4, 4, 4))
+    block = {"params": {"conv1": {"kernel": np.ones((1, 1, 8, 8))}, "conv2": {"kernel": np.ones((3, 3, 2, 8))},
+                        "conv3": {"kernel": np.ones((1, 1, 8, 8))}, "bn1": {}, "bn2": {}}}  # groups=4
+    lin = lambda x: 2.0 * x
+    # valid by decision (not listed): conv_matrix in_hw=4 and insert_zeros stride=2 read an int as a
+    # pair, like torch's _pair and every stride/padding argument here
     bad = [
         ("stride", "conv_matrix stride=1.5", lambda: conv_matrix(k, (6, 6), stride=1.5)),
         ("stride", "conv_matrix stride=0", lambda: conv_matrix(k, (6, 6), stride=0)),
@@ -779,23 +785,57 @@ def _identities():
         ("dilation", "conv_matrix dilation=0", lambda: conv_matrix(k, (6, 6), dilation=0)),
         ("in_hw", "conv_matrix in_hw=(4.5, 4)", lambda: conv_matrix(k, (4.5, 4))),
         ("in_hw", "conv_matrix in_hw=(0, 4)", lambda: conv_matrix(k, (0, 4))),
-        ("in_hw", "conv_matrix in_hw=4", lambda: conv_matrix(k, 4)),
+        ("in_hw", "conv_matrix in_hw=(2, 2) < kernel", lambda: conv_matrix(k, (2, 2))),
+        ("in_hw", "conv_matrix in_hw=(4, 4, 4)", lambda: conv_matrix(k, (4, 4, 4))),
         ("groups", "conv_matrix groups=0", lambda: conv_matrix(k, (6, 6), groups=0)),
+        ("groups", "conv_matrix groups=3 (does not divide)", lambda: conv_matrix(k, (6, 6), groups=3)),
+        ("groups", "conv_matrix groups=2.0", lambda: conv_matrix(k, (6, 6), groups=2.0)),
         ("kernel", "conv_matrix kernel 3-D", lambda: conv_matrix(np.ones((3, 3, 2)), (6, 6))),
+        ("kernel", "conv_matrix kernel a str", lambda: conv_matrix("k", (6, 6))),
         ("out_hw", "conv_matrix out_hw=(0, 0)", lambda: conv_matrix(k, (6, 6), out_hw=(0, 0))),
+        ("out_hw", "conv_matrix out_hw > output", lambda: conv_matrix(k, (6, 6), out_hw=(9, 9))),
+        ("stride", "conv_transpose_matrix stride=1.5", lambda: conv_transpose_matrix(y, k, stride=1.5)),
+        ("y", "conv_transpose_matrix y 3-D", lambda: conv_transpose_matrix(y[0], k)),
         ("stride", "closed_form stride=0", lambda: conv_transpose_closed_form(y, k, stride=0)),
         ("stride", "closed_form stride=1.5", lambda: conv_transpose_closed_form(y, k, stride=1.5)),
+        ("y", "closed_form y 3-D", lambda: conv_transpose_closed_form(y[0], k)),
+        ("y", "closed_form y a str", lambda: conv_transpose_closed_form("y", k)),
+        ("y", "closed_form y empty", lambda: conv_transpose_closed_form(np.ones((1, 0, 4, 4)), k)),
+        ("kernel", "closed_form kernel 3-D", lambda: conv_transpose_closed_form(y, k[0])),
+        ("groups", "closed_form groups=True", lambda: conv_transpose_closed_form(y, k, groups=True)),
+        ("output_padding", "closed_form output_padding=1 with stride 1", lambda: conv_transpose_closed_form(y, k, output_padding=1)),
+        ("padding", "closed_form padding=(1, 1.5)", lambda: conv_transpose_closed_form(y, k, padding=(1, 1.5))),
         ("stride", "zero_insertion stride=0", lambda: conv_transpose_zero_insertion(y, k, stride=0)),
+        ("dilation", "zero_insertion dilation=0", lambda: conv_transpose_zero_insertion(y, k, dilation=0)),
+        ("stride", "lax stride=0", lambda: conv_transpose_lax(y, k, stride=0)),
+        ("y", "lax y 3-D", lambda: conv_transpose_lax(y[0], k)),
+        ("dtype", "torch dtype='float8'", lambda: conv_transpose_torch(y, k, dtype="float8")),
+        ("stride", "torch stride=0", lambda: conv_transpose_torch(y, k, stride=0)),
         ("stride", "insert_zeros stride=(0, 0)", lambda: insert_zeros(y, (0, 0))),
-        ("stride", "insert_zeros stride=2 (int)", lambda: insert_zeros(y, 2)),
         ("stride", "insert_zeros stride=(1.5, 1)", lambda: insert_zeros(y, (1.5, 1))),
+        ("stride", "insert_zeros stride=(2, 2, 2)", lambda: insert_zeros(y, (2, 2, 2))),
+        ("y", "insert_zeros y 3-D", lambda: insert_zeros(y[0], 2)),
+        ("y", "insert_zeros y a list of str", lambda: insert_zeros(["a"], 2)),
         ("groups", "grouped_to_branches groups=0", lambda: grouped_to_branches({"params": {}}, 0)),
+        ("groups", "grouped_to_branches groups=2.0", lambda: grouped_to_branches(block, 2.0)),
+        ("groups", "grouped_to_branches groups=2 (block has 4)", lambda: grouped_to_branches(block, 2)),
+        ("groups", "grouped_to_branches groups=3 (does not divide)", lambda: grouped_to_branches(block, 3)),
         ("variables", "grouped_to_branches variables=5", lambda: grouped_to_branches(5, 2)),
+        ("variables", "grouped_to_branches a model's variables", lambda: grouped_to_branches({"params": {"stem": {}}}, 2)),
         ("reference", "max_disagreement reference missing", lambda: max_disagreement({"a": np.zeros(2)}, "vjp")),
+        ("reference", "max_disagreement reference=None", lambda: max_disagreement({"vjp": np.zeros(2)}, None)),
         ("results", "max_disagreement results={}", lambda: max_disagreement({}, "vjp")),
+        ("results", "max_disagreement results a list", lambda: max_disagreement([np.zeros(2)], "vjp")),
+        ("results", "max_disagreement shapes differ", lambda: max_disagreement({"vjp": np.zeros((2, 2)), "a": np.zeros(2)})),
         ("stride", "conv_transpose_forms stride=0", lambda: conv_transpose_forms(y, k, include_torch=False, stride=0)),
+        ("include_torch", "conv_transpose_forms include_torch='no'", lambda: conv_transpose_forms(y, k, include_torch="no")),
+        ("strides", "conv_transpose_forms strides=2 (typo)", lambda: conv_transpose_forms(y, k, include_torch=False, strides=2)),
+        ("y", "conv_transpose_forms y 3-D", lambda: conv_transpose_forms(y[0], k, include_torch=False)),
         ("linear_fn", "adjoint_gap linear_fn=5", lambda: adjoint_gap(5, np.ones(3), np.ones(3))),
+        ("y", "adjoint_gap y of another shape", lambda: adjoint_gap(lin, np.ones((2, 3)), np.ones((3, 2)))),
+        ("x", "adjoint_gap x a str", lambda: adjoint_gap(lin, "x", np.ones(3))),
         ("linear_fn", "transpose_of linear_fn='f'", lambda: transpose_of("f", np.ones(3))),
+        ("x_example", "transpose_of x_example=None", lambda: transpose_of(lin, None)),
     ]
     for names, label, thunk in bad:
         add(m, names, label, thunk)
@@ -803,30 +843,62 @@ def _identities():
 
 @group
 def _analysis():
-    from jaxcnn.analysis import model_receptive_fields, receptive_field
-    from jaxcnn.analysis.complexity import count_macs, model_complexity
-    from jaxcnn.analysis.measured import effective_receptive_field, measured_receptive_field, positive_variables
+    from jaxcnn.analysis import layerwise_receptive_fields, model_function, model_receptive_fields, receptive_field
+    from jaxcnn.analysis.complexity import count_macs, model_complexity, xla_flops
+    from jaxcnn.analysis.measured import (effective_receptive_field, input_gradient, measured_receptive_field,
+                                          positive_variables)
     from jaxcnn.models import ResNet
     f = fx()
     m, jnp = "analysis", f.jnp
     fn = lambda x: x[:, 1:, 1:, :] + x[:, :-1, :-1, :]
     net = ResNet(stage_sizes=(1, 1), widths=(8, 16), stem="cifar", num_classes=10)
+    S = (1, 8, 8, 1)
     bad = [
         ("input_shape", "receptive_field input_shape 2-D", lambda: receptive_field(fn, (8, 8))),
         ("input_shape", "receptive_field input_shape with 0", lambda: receptive_field(fn, (1, 0, 8, 1))),
         ("input_shape", "receptive_field input_shape=(1, 8.5, 8, 1)", lambda: receptive_field(fn, (1, 8.5, 8, 1))),
         ("input_shape", "receptive_field input_shape=8", lambda: receptive_field(fn, 8)),
-        ("f", "receptive_field f='conv'", lambda: receptive_field("conv", (1, 8, 8, 1))),
+        ("input_shape", "receptive_field input_shape=(1, True, 8, 1)", lambda: receptive_field(fn, (1, True, 8, 1))),
+        ("f", "receptive_field f='conv'", lambda: receptive_field("conv", S)),
+        ("f", "layerwise f=None", lambda: layerwise_receptive_fields(None, S)),
+        ("input_shape", "layerwise input_shape=(1, 8, 8)", lambda: layerwise_receptive_fields(fn, (1, 8, 8))),
         ("input_shape", "model_complexity input_shape 3-D", lambda: model_complexity(net, (32, 32, 3))),
         ("input_shape", "model_complexity input_shape with 0", lambda: model_complexity(net, (1, 0, 32, 3))),
+        ("input_shape", "model_complexity input_shape floats", lambda: model_complexity(net, (1, 32.0, 32, 3))),
         ("model", "model_complexity model='resnet18'", lambda: model_complexity("resnet18", (1, 32, 32, 3))),
+        ("model", "model_complexity model=None", lambda: model_complexity(None, (1, 32, 32, 3))),
+        ("method", "model_complexity method='nope'", lambda: model_complexity(net, (1, 32, 32, 3), method="nope")),
+        ("method", "model_complexity method=5", lambda: model_complexity(net, (1, 32, 32, 3), method=5)),
         ("f", "count_macs f=5", lambda: count_macs(5, jnp.ones(3))),
+        ("f", "xla_flops f=5", lambda: xla_flops(5, jnp.ones(3))),
         ("method", "model_receptive_fields method='nope'", lambda: model_receptive_fields(net, (1, 32, 32, 3), method="nope")),
-        ("num_samples", "measured num_samples=0", lambda: measured_receptive_field(fn, (1, 8, 8, 1), num_samples=0)),
-        ("unit", "measured unit out of range", lambda: measured_receptive_field(fn, (1, 8, 8, 1), unit=(99, 99))),
-        ("num_samples", "effective num_samples=0", lambda: effective_receptive_field(fn, (1, 8, 8, 1), num_samples=0)),
-        ("batch", "effective batch=0", lambda: effective_receptive_field(fn, (1, 8, 8, 1), batch=0)),
+        ("model", "model_receptive_fields model='resnet18'", lambda: model_receptive_fields("resnet18")),
+        ("input_shape", "model_receptive_fields input_shape=(32, 32)", lambda: model_receptive_fields(net, (32, 32))),
+        ("model", "model_function model=5", lambda: model_function(5, (1, 32, 32, 3))),
+        ("method", "model_function method=['features']", lambda: model_function(net, (1, 32, 32, 3), method=["features"])),
+        ("num_samples", "measured num_samples=0", lambda: measured_receptive_field(fn, S, num_samples=0)),
+        ("num_samples", "measured num_samples=2.5", lambda: measured_receptive_field(fn, S, num_samples=2.5)),
+        ("unit", "measured unit out of range", lambda: measured_receptive_field(fn, S, unit=(99, 99))),
+        ("unit", "measured unit=(1.5, 2)", lambda: measured_receptive_field(fn, S, unit=(1.5, 2))),
+        ("unit", "measured unit=3", lambda: measured_receptive_field(fn, S, unit=3)),
+        ("input_shape", "measured input_shape batch 2", lambda: measured_receptive_field(fn, (2, 8, 8, 1))),
+        ("input_shape", "measured input_shape=(1, 8.5, 8, 1)", lambda: measured_receptive_field(fn, (1, 8.5, 8, 1))),
+        ("key", "measured key=1.5", lambda: measured_receptive_field(fn, S, key=1.5)),
+        ("dtype", "measured dtype=int32", lambda: measured_receptive_field(fn, S, dtype=jnp.int32)),
+        ("dtype", "measured dtype='nope'", lambda: measured_receptive_field(fn, S, dtype="nope")),
+        ("f", "measured f=None", lambda: measured_receptive_field(None, S)),
+        ("num_samples", "effective num_samples=0", lambda: effective_receptive_field(fn, S, num_samples=0)),
+        ("batch", "effective batch=0", lambda: effective_receptive_field(fn, S, batch=0)),
+        ("batch", "effective batch=2.5", lambda: effective_receptive_field(fn, S, batch=2.5)),
+        ("key", "effective key='0'", lambda: effective_receptive_field(fn, S, key="0")),
+        ("unit", "effective unit=(0,)", lambda: effective_receptive_field(fn, S, unit=(0,))),
+        ("f", "input_gradient f=5", lambda: input_gradient(5, jnp.ones(S))),
+        ("unit", "input_gradient unit=(0.5, 0)", lambda: input_gradient(fn, jnp.ones(S), unit=(0.5, 0))),
         ("bn_scale", "positive_variables bn_scale=-1", lambda: positive_variables({"params": {}}, bn_scale=-1.0)),
+        ("bn_scale", "positive_variables bn_scale=0", lambda: positive_variables({"params": {}}, bn_scale=0)),
+        ("bn_scale", "positive_variables bn_scale=nan", lambda: positive_variables({"params": {}}, bn_scale=NAN)),
+        ("seed", "positive_variables seed=-1", lambda: positive_variables({"params": {}}, seed=-1)),
+        ("variables", "positive_variables variables=5", lambda: positive_variables(5)),
     ]
     for names, label, thunk in bad:
         add(m, names, label, thunk)
@@ -1020,29 +1092,54 @@ def _interop():
     add("interop", ("path", "/nonexistent"), "load_state_dict missing file", lambda: load_state_dict("/nonexistent/w.pth"))
 
 
+_NO = "/nonexistent"
 CLI_CASES = {
     "classify": [
         ["--steps", "-1"], ["--steps", "0"], ["--batch-size", "0"], ["--lr", "-1"], ["--lr", "nan"], ["--momentum", "1.5"],
         ["--weight-decay", "-1"], ["--label-smoothing", "1.5"], ["--devices", "0"], ["--keep", "0"],
         ["--ckpt-every", "0"], ["--max-nonfinite", "0"], ["--model", "resnet7"], ["--model-kw", "foo"],
         ["--model-kw", "num_classes=abc"], ["--model-kw", "nope=1"], ["--dataset", "imagenet22k"], ["--steps", "1.5"],
-        ["--schedule", "linear"],
+        ["--schedule", "linear"], ["--lr", "inf"], ["--batch-size", "1.5"], ["--momentum", "-0.1"], ["--devices", "1.5"],
+        ["--seed", "-1"], ["--seed", "x"], ["--data-root", _NO], ["--model", ":make"], ["--model-kw", "scan_stages=1"],
+        ["--model-kw", "drop_path_rate=high"], ["--model-kw", "=3"], ["--dtype", "float16"], ["--parallel", "pmap"],
+        ["--devices", "2", "--parallel", "none"],
     ],
     "espcn_sr": [
         ["--scale", "0"], ["--scale", "-3"], ["--steps", "-1"], ["--batch-size", "0"], ["--patch", "0"], ["--context", "-1"],
         ["--lr", "-1"], ["--lr-final", "-1"], ["--last-layer-lr", "-1"], ["--eval-every", "-1"], ["--rescale", "-1"],
-        ["--rescale", "0"], ["--eval-only"], ["--train-dir", "/nonexistent"],
+        ["--rescale", "0"], ["--eval-only"], ["--train-dir", _NO], ["--scale", "1.5"], ["--lr", "nan"], ["--lr-final", "1"],
+        ["--rescale", "1.5"], ["--seed", "-1"], ["--patch", "2.5"], ["--weights", "nope", "--eval-only"],
+        ["--weights", "espcn_x3_t91"], ["--refit-last", "--eval-only", "--weights", "espcn_x3_t91"],
+        ["--eval-dir", _NO], ["--optimizer", "adamw"], ["--resize", "pil"],
     ],
     "classification_study": [
         ["--seeds", "0"], ["--steps", "-1"], ["--mnist-steps", "-1"], ["--batch-size", "0"], ["--lr", "-1"],
-        ["--evals", "0"], ["--arms", "nope"], ["--datasets", "imagenet"],
+        ["--evals", "0"], ["--arms", "nope"], ["--datasets", "imagenet"], ["--datasets", ","], ["--arms", ""],
+        ["--seeds", "1.5"], ["--lr", "nan"], ["--data-root", _NO],
     ],
-    "gallery": [["--steps", "0"], ["--train-images", "0"], ["--image", "nope"]],
-    "receptive_fields": [["--samples", "0"], ["--samples", "-1"]],
+    "gallery": [["--steps", "-1"], ["--steps", "1.5"], ["--train-images", "0"], ["--image", "nope"],
+                ["--data-root", _NO], ["--espcn-weights", "nope"]],
+    "receptive_fields": [["--samples", "0"], ["--samples", "-1"], ["--samples", "1.5"], ["--checkpoint", _NO]],
     "tradeoffs": [["--steps", "-1"], ["--batch-size", "0"], ["--depths", "0"], ["--depths", "a,b"], ["--repeats", "0"],
-                  ["--warmup", "-1"]],
-    "report": [["--only", "nope"], ["--results", "nope"]],
-    # experiments/demo.py parses inside main() (no parse_args), so it cannot be swept without running it
+                  ["--warmup", "-1"], ["--depths", ","], ["--depths", "1.5"], ["--warmup", "5", "--steps", "2"],
+                  ["--conv-grad", "fast"], ["--data-root", _NO], ["--steps", "1.5"]],
+    "report": [["--only", "nope"], ["--results", "nope"], ["--results", "gallery=" + _NO], ["--only", ""],
+               ["--data-root", _NO], ["--espcn-weights", "nope"], ["--quick", "--full"]],
+    "demo": [["--skip", "nope"], ["--data-dir", _NO], ["--espcn-weights", "nope"]],
+    # (name, argv) where the argument is positional
+    "espcn_ship": [("run", [_NO]), ("run", ["."]), ["--name", "a/b", "."], ["--eval-dir", _NO, "."]],
+}
+
+# A flag whose check reads the data folder (--image, the --weights cases of a training run) gets a
+# fake tree: an empty sr/Set5/butterfly.png and sr/T91 are enough for parse_args.
+_FAKE_DATA = Path(tempfile.mkdtemp(prefix="sweep_data_"))
+for _sub in ("sr/Set5", "sr/T91"):
+    (_FAKE_DATA / _sub).mkdir(parents=True, exist_ok=True)
+(_FAKE_DATA / "sr/Set5/butterfly.png").touch()
+_WITH_DATA = {
+    "gallery": {"--data-root": str(_FAKE_DATA)},
+    "espcn_sr": {"--train-dir": str(_FAKE_DATA / "sr/T91"), "--eval-dir": str(_FAKE_DATA / "sr/Set5")},
+    "espcn_ship": {"--eval-dir": str(_FAKE_DATA / "sr/Set5")},
 }
 
 
@@ -1067,10 +1164,13 @@ class _ArgparseError(Exception):
 @group
 def _clis():
     for module, cases in CLI_CASES.items():
-        for argv in cases:
-            flag = argv[0]
-            add(f"cli.{module}", (flag, flag.lstrip("-"), flag.lstrip("-").replace("-", "_")), " ".join(argv),
-                functools.partial(_cli, module, list(argv)))
+        for case in cases:
+            flag, argv = case if isinstance(case, tuple) else (case[0], case)
+            # every fake data folder but the one the case is about
+            extra = [a for k, v in _WITH_DATA.get(module, {}).items() if k != flag for a in (k, v)]
+            label = " ".join(argv) if flag in argv else f"{flag}: {' '.join(argv)}"
+            add(f"cli.{module}", (flag, flag.lstrip("-"), flag.lstrip("-").replace("-", "_")), label,
+                functools.partial(_cli, module, extra + list(argv)))
 
 
 # ----------------------------------------------------------------------------- runner
