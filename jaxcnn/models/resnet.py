@@ -333,46 +333,64 @@ class ResNet(nn.Module):
 _BLOCK_KEY = re.compile(r"layer(\d+)_(\d+|rest)")
 
 
-def _check_layout_args(variables: Any, stage_sizes: Any) -> tuple[int, ...]:
-    """``variables`` a mapping of collections to mappings; ``stage_sizes`` the model's (>= 1 each)."""
+def _check_layout(variables: Any, stage_sizes: Any, scanned: bool) -> tuple[int, ...]:
+    """``variables`` a mapping of collections to mappings in the ``scanned`` (``layer{s}_rest``) or
+    unrolled layout, and ``stage_sizes`` the model's: sizes that are not would otherwise convert
+    silently into a wrong tree (indexing past a stack repeats its last block, a block beyond a
+    stage's size is left out of the stack)."""
     if not isinstance(variables, Mapping) or not all(isinstance(t, Mapping) for t in variables.values()):
         raise ArgumentTypeError(
             f"variables must be a mapping of collections to mappings, e.g. {{'params': ..., 'batch_stats': ...}}, "
             f"got {type(variables).__name__}"
         )
-    return check_int_tuple(stage_sizes, "stage_sizes", minimum=1)
-
-
-def _stage_size(sizes: tuple[int, ...], key: str, col: str) -> int:
-    """The number of blocks of the stage ``key`` (``layer{s}_...``) belongs to; a stage beyond
-    ``stage_sizes`` means the sizes are not the model's."""
-    stage = int(_BLOCK_KEY.fullmatch(key).group(1))
-    if not 1 <= stage <= len(sizes):
-        raise ValueError(f"variables[{col!r}] has {key!r} but stage_sizes {sizes} has only {len(sizes)} stages")
-    return sizes[stage - 1]
+    sizes = check_int_tuple(stage_sizes, "stage_sizes", minimum=1)
+    seen = set()
+    for col, tree in variables.items():
+        for key in tree:
+            m = _BLOCK_KEY.fullmatch(key)
+            if m is None:
+                continue
+            stage = int(m.group(1))
+            seen.add(stage)
+            if not 1 <= stage <= len(sizes):
+                raise ValueError(f"variables[{col!r}] has {key!r} but stage_sizes {sizes} has only {len(sizes)} stages")
+        for stage, n in enumerate(sizes, 1):
+            blocks = sorted(int(m.group(2)) for m in map(_BLOCK_KEY.fullmatch, tree)
+                            if m and int(m.group(1)) == stage and m.group(2) not in ("0", "rest"))
+            where = f"variables[{col!r}] vs stage_sizes {sizes} (stage {stage} has {n} blocks)"
+            if scanned and blocks:
+                raise ValueError(f"variables[{col!r}] mixes layouts: layer{stage}_{blocks[0]} in a scan_stages=True tree")
+            if scanned:
+                rest = tree.get(f"layer{stage}_rest")
+                if rest is None:
+                    if n > 1 and f"layer{stage}_0" in tree:
+                        raise ValueError(f"{where}: no 'layer{stage}_rest' holds blocks 1..{n - 1}")
+                    continue
+                if not isinstance(rest, Mapping) or "block" not in rest:
+                    raise ValueError(f"variables[{col!r}]['layer{stage}_rest'] must hold the scanned 'block'")
+                stacked = sorted({int(jnp.shape(a)[0]) if jnp.ndim(a) else 0 for a in jax.tree_util.tree_leaves(rest["block"])})
+                if stacked != [n - 1]:
+                    raise ValueError(f"{where}: 'layer{stage}_rest' stacks {stacked} blocks, not {n - 1}")
+            elif (blocks or f"layer{stage}_0" in tree) and blocks != list(range(1, n)):
+                names = [f"layer{stage}_{j}" for j in blocks]
+                raise ValueError(f"{where}: it holds blocks {names} after layer{stage}_0, not 1..{n - 1}")
+    unseen = sorted(set(range(1, len(sizes) + 1)) - seen)
+    if unseen:
+        raise ValueError(f"stage_sizes {sizes} has {len(sizes)} stages but variables hold no block of stage(s) {unseen}")
+    return sizes
 
 
 def scan_to_unrolled(variables: dict, stage_sizes: Sequence[int]) -> dict:
     """Map a ``scan_stages=True`` variables tree to the unrolled layout (``layer{s}_{j}``).
-
-    ``stage_sizes`` must be the model's: each ``layer{s}_rest`` must stack exactly
-    ``stage_sizes[s-1] - 1`` blocks (indexing past a stack would silently repeat its last block)."""
-    sizes = _check_layout_args(variables, stage_sizes)
+    ``stage_sizes`` must be the model's (checked against the stacks)."""
+    sizes = _check_layout(variables, stage_sizes, scanned=True)
     out = {}
     for col, tree in variables.items():
         new = {}
         for name, sub in tree.items():
             if _BLOCK_KEY.fullmatch(name) and name.endswith("_rest"):
                 stage = name[: -len("_rest")]
-                n = _stage_size(sizes, name, col)
-                if not isinstance(sub, Mapping) or "block" not in sub:
-                    raise ValueError(f"variables[{col!r}][{name!r}] must hold the scanned 'block' (a scan_stages=True tree)")
-                stacked = {int(jnp.shape(a)[0]) if jnp.ndim(a) else 0 for a in jax.tree_util.tree_leaves(sub["block"])}
-                if stacked != {n - 1}:
-                    raise ValueError(
-                        f"stage_sizes {sizes} gives stage {stage[len('layer'):]} {n} blocks ({n - 1} scanned), but "
-                        f"variables[{col!r}][{name!r}] stacks {sorted(stacked)} along its leading axis"
-                    )
+                n = sizes[int(stage[len("layer"):]) - 1]
                 for j in range(1, n):
                     new[f"{stage}_{j}"] = jax.tree_util.tree_map(lambda a, j=j: a[j - 1], sub["block"])
             else:
@@ -383,23 +401,8 @@ def scan_to_unrolled(variables: dict, stage_sizes: Sequence[int]) -> dict:
 
 def unrolled_to_scan(variables: dict, stage_sizes: Sequence[int]) -> dict:
     """Inverse of ``scan_to_unrolled``: stack blocks 1..n-1 of each stage under ``layer{s}_rest``.
-
-    ``stage_sizes`` must be the model's: a block ``layer{s}_{j}`` beyond ``stage_sizes`` or a
-    stage with some of its blocks missing is refused (it would be left out of the stack)."""
-    sizes = _check_layout_args(variables, stage_sizes)
-    for col, tree in variables.items():
-        for key in tree:
-            m = _BLOCK_KEY.fullmatch(key)
-            if m and m.group(2) != "rest" and int(m.group(2)) >= _stage_size(sizes, key, col):
-                raise ValueError(
-                    f"variables[{col!r}] has {key!r} but stage_sizes {sizes} gives stage {m.group(1)} "
-                    f"only {sizes[int(m.group(1)) - 1]} blocks"
-                )
-        for s, n in enumerate(sizes):
-            present = [j for j in range(1, n) if f"layer{s + 1}_{j}" in tree]
-            if present and len(present) != n - 1:
-                missing = [f"layer{s + 1}_{j}" for j in range(1, n) if j not in present]
-                raise ValueError(f"variables[{col!r}] lacks {missing} of the {n} blocks stage_sizes {sizes} gives stage {s + 1}")
+    ``stage_sizes`` must be the model's (checked against the blocks present)."""
+    sizes = _check_layout(variables, stage_sizes, scanned=False)
     out = {}
     for col, tree in variables.items():
         new = {k: v for k, v in tree.items() if not any(k == f"layer{s + 1}_{j}" for s, n in enumerate(sizes) for j in range(1, n))}
