@@ -351,9 +351,25 @@ def _dropblock():
 
 @group
 def _stochastic_depth():
-    from jaxcnn.regularizers import StochasticDepth, stochastic_depth, survival_probabilities
+    import flax.linen as nn
+    from jaxcnn.regularizers import StochasticDepth, stochastic_depth, stochastic_residual, survival_probabilities
     f = fx()
     X, K, m, jnp = f.X, f.K, "regularizers.stochastic_depth", f.jnp
+
+    def residual(**kw):
+        """``stochastic_residual`` inside a module's apply, with ``kw`` overriding good arguments."""
+        args = dict(module=None, branch_fn=lambda mdl, h: h, x=X, shortcut=X, survival_prob=0.8, deterministic=False)
+        args.update(kw)
+
+        class Host(nn.Module):
+            @nn.compact
+            def __call__(self, x):
+                a = dict(args)
+                module = a.pop("module") or self
+                return stochastic_residual(module, a.pop("branch_fn"), a.pop("x"), a.pop("shortcut"), **a)
+
+        return Host().apply({}, X, rngs={"dropout": K})
+
     bad = [
         ("x", "x int32 (1/p rescale truncated)", lambda: stochastic_depth(K, f.XI, 0.3)),
         ("x", "x bool", lambda: stochastic_depth(K, f.XI.astype(bool), 0.3)),
@@ -368,6 +384,34 @@ def _stochastic_depth():
         ("drop_rate", "StochasticDepth drop_rate=nan", lambda: StochasticDepth(NAN).apply({}, X, deterministic=True)),
         ("mode", "StochasticDepth mode='x' (deterministic)", lambda: StochasticDepth(0.1, mode="x").apply({}, X, deterministic=True)),
         ("x", "StochasticDepth x int", lambda: StochasticDepth(0.5).apply({}, f.XI, deterministic=False, rngs={"dropout": K})),
+        ("x", "x int32, rate 0 (fails at the first nonzero rate otherwise)", lambda: stochastic_depth(K, f.XI, 0.0)),
+        ("x", "x a scalar", lambda: stochastic_depth(K, jnp.ones(()), 0.1)),
+        ("x", "x a list", lambda: stochastic_depth(K, [1.0, 2.0], 0.1)),
+        ("key", "key int", lambda: stochastic_depth(0, X, 0.1)),
+        ("drop_rate", "drop_rate=1.5", lambda: stochastic_depth(K, X, 1.5)),
+        ("drop_rate", "drop_rate=True", lambda: stochastic_depth(K, X, True)),
+        ("mode", "mode=None", lambda: stochastic_depth(K, X, 0.1, mode=None)),
+        ("scale_by_keep", "scale_by_keep=1", lambda: stochastic_depth(K, X, 0.1, scale_by_keep=1)),
+        ("final_survival", "schedule final_survival=1.5", lambda: survival_probabilities(4, 1.5)),
+        ("final_survival", "schedule final_survival array", lambda: survival_probabilities(4, jnp.float32(0.5))),
+        ("num_blocks", "schedule num_blocks=True", lambda: survival_probabilities(True)),
+        ("x", "StochasticDepth x int, paper rule at test (p-scale truncated)",
+         lambda: StochasticDepth(0.3, test_rule="paper").apply({}, f.XI, deterministic=True)),
+        ("test_rule", "StochasticDepth test_rule='x'", lambda: StochasticDepth(0.1, test_rule="x").apply({}, X, deterministic=True)),
+        ("drop_rate", "StochasticDepth drop_rate=1.5", lambda: StochasticDepth(1.5).apply({}, X, deterministic=True)),
+        ("deterministic", "StochasticDepth deterministic='no'", lambda: StochasticDepth(0.1).apply({}, X, deterministic="no")),
+        ("rng_collection", "StochasticDepth rng_collection=5",
+         lambda: StochasticDepth(0.1, rng_collection=5).apply({}, X, deterministic=True)),
+        ("x", "StochasticDepth x a scalar", lambda: StochasticDepth(0.1).apply({}, jnp.ones(()), deterministic=True)),
+        ("module", "stochastic_residual module=5", lambda: residual(module=5)),
+        ("branch_fn", "stochastic_residual branch_fn=None", lambda: residual(branch_fn=None)),
+        ("shortcut", "stochastic_residual shortcut a list", lambda: residual(shortcut=[1.0])),
+        ("shortcut", "stochastic_residual shortcut int (scale truncated)", lambda: residual(shortcut=f.XI[:1, :, :, :1])),
+        ("survival_prob", "stochastic_residual survival_prob=nan", lambda: residual(survival_prob=NAN)),
+        ("deterministic", "stochastic_residual deterministic='no'", lambda: residual(deterministic="no")),
+        ("mode", "stochastic_residual mode='x'", lambda: residual(mode="x")),
+        ("test_rule", "stochastic_residual test_rule='x'", lambda: residual(test_rule="x")),
+        ("rng_collection", "stochastic_residual rng_collection=None", lambda: residual(rng_collection=None)),
     ]
     for names, label, thunk in bad:
         add(m, names, label, thunk)
