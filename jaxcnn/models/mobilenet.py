@@ -35,7 +35,9 @@ def _check_settings(settings) -> None:
     if not settings:
         raise ValueError("settings must have at least one (t, c, n, s) row, got ()")
     for i, row in enumerate(settings):
-        if not isinstance(row, (list, tuple)) or len(row) != 4:
+        if not isinstance(row, (list, tuple)):
+            raise ArgumentTypeError(f"settings[{i}] must be a row (t, c, n, s), got {row!r}")
+        if len(row) != 4:
             raise ValueError(f"settings[{i}] must be a row (t, c, n, s) of 4 numbers, got {row!r}")
         t, c, n, s = row
         check_number(t, f"settings[{i}] expand ratio t", minimum=1)

@@ -151,6 +151,7 @@ CASES = [
     ("mbv2 settings c float", lambda: M(settings=((1, 16.0, 1, 1),)), TypeError, "settings"),
     ("mbv2 settings s 0", lambda: M(settings=((1, 16, 1, 0),)), ValueError, "settings"),
     ("mbv2 settings 5", lambda: M(settings=5), TypeError, "settings"),
+    ("mbv2 settings row 5", lambda: M(settings=(5,)), TypeError, "settings"),
     ("mbv2 dropout_rate 1.5", lambda: M(dropout_rate=1.5), ValueError, "dropout_rate"),
     ("mbv2 dropout_rate nan", lambda: M(dropout_rate=NAN), ValueError, "dropout_rate"),
     ("mbv2 drop_path_rate 1.5", lambda: M(drop_path_rate=1.5), ValueError, "drop_path_rate"),
