@@ -28,6 +28,7 @@ stochastic layers draw from the ``rngs`` stream ``'dropout'``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Sequence
 
 import flax.linen as nn
@@ -38,6 +39,7 @@ from flax.nnx import bridge
 from flax.nnx.bridge import variables as bridge_variables
 
 from jaxcnn import models as _models
+from jaxcnn.validation import ArgumentTypeError, check_int_tuple
 
 __all__ = ["LinenModel", "create_model", "load_variables", "linen_variables"]
 
@@ -51,10 +53,13 @@ class LinenModel(nnx.Module):
     """
 
     def __init__(self, module: nn.Module, input_shape: Sequence[int], *, rngs: nnx.Rngs):
+        if not isinstance(module, nn.Module):
+            raise ArgumentTypeError(f"module must be a flax.linen Module, got {type(module).__name__}")
+        input_shape = _check_input_shape(input_shape, module)
         if not isinstance(rngs, nnx.Rngs):
-            raise TypeError(f"rngs must be an nnx.Rngs, got {type(rngs).__name__}")
+            raise ArgumentTypeError(f"rngs must be an nnx.Rngs, got {type(rngs).__name__}")
         self.linen = bridge.ToNNX(module, rngs=rngs)
-        self.linen.lazy_init(jnp.zeros(tuple(input_shape), jnp.float32), train=False)
+        self.linen.lazy_init(jnp.zeros(input_shape, jnp.float32), train=False)
         self.deterministic = False  # NNX convention: layers start in training mode
         self.mutable_collections = tuple(c for c in linen_variables(self) if c != "params")
 
@@ -71,12 +76,28 @@ class LinenModel(nnx.Module):
         return self._apply(x, method="features")
 
 
+def _check_input_shape(input_shape: Any, module: nn.Module) -> tuple[int, ...]:
+    """An NHWC shape of positive sizes whose channel count is the one the model declares."""
+    shape = check_int_tuple(input_shape, "input_shape", minimum=1, length=4)
+    for field in ("in_channels", "channels"):  # ResNet/MobileNetV2, ESPCN
+        declared = getattr(module, field, None)
+        if isinstance(declared, int) and shape[-1] != declared:
+            raise ValueError(f"input_shape {shape} has {shape[-1]} channels but the model was built with {field}={declared}")
+    return shape
+
+
+def _check_model(model: Any) -> None:
+    if not isinstance(model, LinenModel):
+        raise ArgumentTypeError(f"model must be a jaxcnn.nnx.LinenModel (from jaxcnn.nnx.create_model), got {type(model).__name__}")
+
+
 def create_model(name: str, *, rngs: nnx.Rngs, input_shape: Sequence[int] | None = None, **overrides) -> LinenModel:
     """NNX version of ``jaxcnn.models.create_model``: same names, same ``overrides``.
 
     ``rngs`` (an ``nnx.Rngs``) seeds the parameters; give it a ``dropout`` stream for models with
     stochastic layers (``nnx.Rngs(0, dropout=1)``). ``input_shape`` defaults to
-    ``jaxcnn.models.default_input_shape(name)``; only its channel count matters to the weights.
+    ``jaxcnn.models.default_input_shape(name)``; only its channel count matters to the weights, and
+    it must be the model's (``in_channels``, ESPCN's ``channels``).
     """
     module = _models.create_model(name, **overrides)
     shape = _models.default_input_shape(name) if input_shape is None else tuple(input_shape)
@@ -85,12 +106,20 @@ def create_model(name: str, *, rngs: nnx.Rngs, input_shape: Sequence[int] | None
 
 def load_variables(model: LinenModel, variables: dict) -> LinenModel:
     """Replace ``model``'s state with Linen ``variables`` (``{'params': ..., 'batch_stats': ...}``),
-    e.g. converted torchvision weights; the trees must match the model's own. Returns ``model``."""
-    new = bridge_variables.linen_vars_to_nnx_attrs(variables)
+    e.g. converted torchvision weights; the trees must match the model's own, leaf shapes included.
+    Returns ``model``."""
+    _check_model(model)
+    if not isinstance(variables, Mapping):
+        raise ArgumentTypeError(f"variables must be a mapping of collections, e.g. {{'params': ...}}, got {type(variables).__name__}")
     old = linen_variables(model)
     if jax.tree_util.tree_structure(jax.tree_util.tree_map(jnp.shape, dict(variables))) != \
             jax.tree_util.tree_structure(jax.tree_util.tree_map(jnp.shape, old)):
         raise ValueError("variables do not have the model's tree (collections and submodule names)")
+    # the same tree with other shapes (weights of a 10-class head into a 100-class model) would load silently
+    for (path, got), want in zip(jax.tree_util.tree_leaves_with_path(dict(variables)), jax.tree_util.tree_leaves(old)):
+        if jnp.shape(got) != jnp.shape(want):
+            raise ValueError(f"variables{jax.tree_util.keystr(path)} has shape {jnp.shape(got)}, the model's is {jnp.shape(want)}")
+    new = bridge_variables.linen_vars_to_nnx_attrs(variables)
     for attr, value in new.items():
         setattr(model.linen, attr, nnx.data(value))
     return model
@@ -98,5 +127,6 @@ def load_variables(model: LinenModel, variables: dict) -> LinenModel:
 
 def linen_variables(model: LinenModel) -> dict:
     """The model's state as Linen variables ``{'params': ..., 'batch_stats': ...}`` (plain arrays)."""
+    _check_model(model)
     attrs = {k: v for k, v in vars(model.linen).items() if not k.startswith(("to_nnx__", "_pytree__"))}
     return bridge_variables.nnx_attrs_to_linen_vars(attrs)

@@ -16,6 +16,7 @@ import flax.linen as nn
 from jaxcnn.models.espcn import ESPCN, espcn
 from jaxcnn.models.mobilenet import MobileNetV2
 from jaxcnn.models.resnet import ResNet, scan_to_unrolled, unrolled_to_scan
+from jaxcnn.validation import ArgumentTypeError, check_callable, check_positive_int, check_str
 
 _IMAGENET = dict(stem="imagenet", widths=(64, 128, 256, 512), num_classes=1000)
 _CIFAR = dict(stem="cifar", widths=(16, 32, 64), num_classes=10, shortcut="A", block="basic")
@@ -24,8 +25,9 @@ _REGISTRY: dict[str, Callable[..., nn.Module]] = {}
 
 
 def register(name: str, factory: Callable[..., nn.Module]) -> None:
-    """Add a model factory (a module class or ``functools.partial`` of one) under ``name``."""
-    _REGISTRY[name] = factory
+    """Add a model factory (a module class or ``functools.partial`` of one) under ``name``;
+    an existing name is replaced."""
+    _REGISTRY[check_str(name, "name")] = check_callable(factory, "factory")
 
 
 def _resnet(**cfg):
@@ -61,6 +63,16 @@ register("mobilenet_v2", MobileNetV2)
 register("espcn", espcn)  # Shi et al. 2016: 5-3-3 kernels, 64-32 channels, tanh, pixel shuffle
 
 
+def _check_name(name) -> str:
+    """A registered model name; the message lists the known ones."""
+    known = f"known models: {', '.join(list_models())}"
+    if not isinstance(name, str):
+        raise ArgumentTypeError(f"name must be a model name (str), got {name!r} ({type(name).__name__}); {known}")
+    if name not in _REGISTRY:
+        raise ValueError(f"name must be a registered model, got unknown model {name!r}; {known}")
+    return name
+
+
 def list_models() -> list[str]:
     """Names accepted by ``create_model``, sorted."""
     return sorted(_REGISTRY)
@@ -69,25 +81,24 @@ def list_models() -> list[str]:
 def default_input_shape(name: str, batch: int = 1) -> tuple[int, int, int, int]:
     """The NHWC input a model is usually run on: 32x32 for CIFAR nets and ESPCN's LR patches,
     224x224 RGB otherwise."""
-    if name not in _REGISTRY:
-        raise ValueError(f"unknown model {name!r}; known models: {', '.join(list_models())}")
+    _check_name(name)
+    batch = check_positive_int(batch, "batch")
     if name == "espcn":
         return (batch, 32, 32, 1)
     return (batch, 32, 32, 3) if "cifar" in name else (batch, 224, 224, 3)
 
 
 def create_model(name: str, **overrides) -> nn.Module:
-    """Build a registered model; ``overrides`` replace its fields (e.g. ``num_classes=10``)."""
-    if not isinstance(name, str) or name not in _REGISTRY:
-        raise ValueError(f"unknown model {name!r}; known models: {', '.join(list_models())}")
-    factory = _REGISTRY[name]
+    """Build a registered model; ``overrides`` replace its fields (e.g. ``num_classes=10``).
+    An unknown name or option is refused here; the model checks the values of its fields."""
+    factory = _REGISTRY[_check_name(name)]
     cls = factory.func if isinstance(factory, functools.partial) else factory
     if not dataclasses.is_dataclass(cls):  # a plain factory function validates its own arguments
         return factory(**overrides)
     fields = {f.name for f in dataclasses.fields(cls)} - {"parent", "name"}
     unknown = sorted(set(overrides) - fields)
     if unknown:
-        raise TypeError(f"create_model({name!r}) got unknown option(s) {unknown}; {cls.__name__} accepts {sorted(fields)}")
+        raise ArgumentTypeError(f"create_model({name!r}) got unknown option(s) {unknown}; {cls.__name__} accepts {sorted(fields)}")
     return factory(**overrides)
 
 

@@ -15,7 +15,8 @@ import jax
 import jax.numpy as jnp
 
 from jaxcnn.layers import torch_padding
-from jaxcnn.validation import check_nhwc, check_positive_int
+from jaxcnn.models._checks import _check_dtype, _check_input
+from jaxcnn.validation import check_bool, check_callable, check_int_tuple, check_odd_kernel, check_positive_int
 from jaxcnn.upsample.subpixel import icnr, pixel_shuffle
 
 __all__ = ["ESPCN", "espcn"]
@@ -26,6 +27,10 @@ class ESPCN(nn.Module):
 
     ``use_icnr`` initialises the last conv with ICNR (not in the paper, which predates it), so a
     fresh model upsamples without checkerboard artefacts.
+
+    Fields are checked at construction (``__post_init__``): ``kernel_sizes`` must be three odd
+    sizes, since the torch padding ``(k-1)//2`` keeps the size only for odd kernels (an even one
+    would silently shrink the output, 21x21 instead of 24x24 at x3 from 8x8).
     """
 
     scale: int = 3
@@ -36,9 +41,18 @@ class ESPCN(nn.Module):
     use_icnr: bool = False
     dtype: Any = None
 
-    def setup(self):
+    def __post_init__(self):
+        super().__post_init__()
         check_positive_int(self.scale, "scale")
         check_positive_int(self.channels, "channels")
+        check_int_tuple(self.widths, "widths", minimum=1, length=2)
+        for i, k in enumerate(check_int_tuple(self.kernel_sizes, "kernel_sizes", minimum=1, length=3)):
+            check_odd_kernel(k, f"kernel_sizes[{i}]")
+        check_callable(self.act, "act")
+        check_bool(self.use_icnr, "use_icnr")
+        _check_dtype(self.dtype)
+
+    def setup(self):
         k1, k2, k3 = self.kernel_sizes
         r2 = self.scale * self.scale
         last_init = icnr(self.scale) if self.use_icnr else nn.initializers.lecun_normal()
@@ -49,7 +63,7 @@ class ESPCN(nn.Module):
     def features(self, x: jax.Array, train: bool = False) -> "OrderedDict[str, jax.Array]":
         """Named NHWC maps in order: conv1, conv2 (after tanh), conv3 (pre-shuffle), final."""
         del train  # no batch statistics or dropout in ESPCN; kept for the models' common signature
-        check_nhwc(x, "x", self.channels)
+        _check_input(x, self.channels, "channels")
         feats = OrderedDict()
         feats["conv1"] = x = self.act(self.conv1(x))
         feats["conv2"] = x = self.act(self.conv2(x))

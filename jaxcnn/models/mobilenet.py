@@ -16,7 +16,8 @@ from jaxcnn.blocks.inverted import InvertedResidual
 from jaxcnn.layers import (
     BatchNorm, ModuleDef, apply_norm, conv_args, global_avg_pool, make_divisible, make_norm,
 )
-from jaxcnn.validation import check_nhwc
+from jaxcnn.models._checks import _check_axis_name, _check_drop_path, _check_dtype, _check_input, _check_layers
+from jaxcnn.validation import ArgumentTypeError, check_int, check_number, check_positive_int, check_probability
 from jaxcnn.regularizers import survival_probabilities
 from jaxcnn.xla_cpu import default_conv
 
@@ -24,6 +25,25 @@ __all__ = ["MobileNetV2", "MOBILENET_V2_SETTINGS"]
 
 # (expand ratio t, output channels c, repeats n, first stride s): Table 2 of the paper.
 MOBILENET_V2_SETTINGS = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1))
+
+
+def _check_settings(settings) -> None:
+    """Rows ``(t, c, n, s)``: expand ratio t >= 1 (a float, as torchvision allows), output channels
+    c, repeats n and first stride s positive integers (n = 0 would leave a stage with no block)."""
+    if not isinstance(settings, (list, tuple)):
+        raise ArgumentTypeError(f"settings must be a tuple of (t, c, n, s) rows, got {settings!r}")
+    if not settings:
+        raise ValueError("settings must have at least one (t, c, n, s) row, got ()")
+    for i, row in enumerate(settings):
+        if not isinstance(row, (list, tuple)):
+            raise ArgumentTypeError(f"settings[{i}] must be a row (t, c, n, s), got {row!r}")
+        if len(row) != 4:
+            raise ValueError(f"settings[{i}] must be a row (t, c, n, s) of 4 numbers, got {row!r}")
+        t, c, n, s = row
+        check_number(t, f"settings[{i}] expand ratio t", minimum=1)
+        check_int(c, f"settings[{i}] channels c", minimum=1)
+        check_int(n, f"settings[{i}] repeats n", minimum=1)
+        check_int(s, f"settings[{i}] stride s", minimum=1)
 
 
 class MobileNetV2(nn.Module):
@@ -35,6 +55,10 @@ class MobileNetV2(nn.Module):
     default to torchvision's per-sample form (``'row'``, ``'inverted'``) where ResNet defaults
     to the paper's (``'batch'``, ``'paper'``). ``conv``/``norm``/``act`` are the injected
     layers (``None`` conv: ``jaxcnn.xla_cpu.default_conv``; ``BatchNorm``; ReLU6).
+
+    Every field is checked at construction (``__post_init__``): ``settings`` rows are
+    ``(t, c, n, s)`` with ``t >= 1`` and positive integers ``c, n, s``; the input at the call
+    (NHWC with ``in_channels`` channels, ``train`` a bool).
     """
 
     num_classes: int = 1000
@@ -51,6 +75,18 @@ class MobileNetV2(nn.Module):
     conv: ModuleDef | None = None
     norm: ModuleDef = BatchNorm
     act: Callable = nn.relu6
+
+    def __post_init__(self):
+        super().__post_init__()
+        check_positive_int(self.num_classes, "num_classes")
+        check_number(self.width_mult, "width_mult", minimum=0, min_inclusive=False)
+        check_positive_int(self.in_channels, "in_channels")
+        _check_settings(self.settings)
+        check_probability(self.dropout_rate, "dropout_rate")
+        _check_drop_path(self.drop_path_rate, self.drop_path_rule, self.drop_path_mode, self.drop_path_test_rule)
+        _check_axis_name(self.bn_axis_name)
+        _check_dtype(self.dtype)
+        _check_layers(self.conv, self.norm, self.act)
 
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
         """Class logits (float32) for an NHWC batch."""
@@ -72,9 +108,7 @@ class MobileNetV2(nn.Module):
 
     @nn.compact
     def _forward(self, x, train, head):
-        check_nhwc(x, "x", channels=self.in_channels)
-        if self.width_mult <= 0:
-            raise ValueError(f"width_mult must be positive, got {self.width_mult}")
+        _check_input(x, self.in_channels, "in_channels", train)
         conv_cls = self.conv if self.conv is not None else default_conv()
 
         def conv_norm_act(x, features, k, stride, prefix):

@@ -10,16 +10,20 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import re
 from collections import OrderedDict
+from collections.abc import Mapping
 from typing import Any, Callable, Sequence
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxcnn.blocks.residual import BLOCKS, ResidualBlock
+from jaxcnn.blocks.residual import BLOCKS, SHORTCUT_TYPES, ResidualBlock
 from jaxcnn.layers import BatchNorm, ModuleDef, apply_norm, conv_args, global_avg_pool, make_norm, max_pool_torch
-from jaxcnn.validation import check_nhwc
+from jaxcnn.models._checks import _check_axis_name, _check_drop_path, _check_dtype, _check_input, _check_layers
+from jaxcnn.validation import (ArgumentTypeError, check_bool, check_choice, check_int_tuple, check_positive_int,
+                               check_probability)
 from jaxcnn.regularizers import DropBlock, survival_probabilities
 from jaxcnn.xla_cpu import block_remat, default_conv
 
@@ -60,6 +64,28 @@ STEMS: dict[str, Callable] = {
     "preact_cifar": functools.partial(cifar_stem, preact=True),
 }
 
+
+
+def _check_widths(widths, stage_sizes: tuple[int, ...]) -> None:
+    """One positive width per stage."""
+    check_int_tuple(widths, "widths", minimum=1)
+    if len(widths) != len(stage_sizes):
+        raise ValueError(
+            f"widths must have one entry per stage: stage_sizes {stage_sizes} has {len(stage_sizes)} stages, "
+            f"widths {tuple(widths)} has {len(widths)}"
+        )
+
+
+def _check_drop_block_stages(stages, num_stages: int, rate) -> None:
+    """1-based stage numbers (the paper's groups 3 and 4 are ``(3, 4)``). The range is checked only
+    where DropBlock runs (rate > 0): the default ``(3, 4)`` stays valid, unused, on a 3-stage net."""
+    stages = check_int_tuple(stages, "drop_block_stages", minimum=1, min_length=0)
+    missing = sorted(s for s in stages if s > num_stages)
+    if rate > 0 and missing:
+        raise ValueError(
+            f"drop_block_stages {stages} names stage(s) {missing} this {num_stages}-stage ResNet does not have "
+            f"(stages are numbered 1..{num_stages}); DropBlock would silently never run there"
+        )
 
 class _ScanCell(nn.Module):
     """Adapts a block to ``nn.scan``'s ``(carry, x) -> (carry, y)`` signature; ``train`` is static."""
@@ -115,6 +141,11 @@ class ResNet(nn.Module):
         XLA:CPU's CSE cannot undo). Measured on CPU (resnet50, 224 px, batch 8, train-step temp
         memory from ``memory_analysis()``): 0.46x of the plain step with remat, 0.48x with
         scan+remat; step time 1.11x and 0.95x.
+
+    Every field is checked at construction (``__post_init__``), the input at the call (NHWC with
+    ``in_channels`` channels, ``train`` a bool). Refused there rather than silently ignored:
+    ``zero_init_last_bn=True`` with a pre-activation block (no BatchNorm ends its branch), and a
+    ``drop_block_stages`` entry naming a stage the net does not have while ``drop_block_rate > 0``.
     """
 
     block: str | type = "basic"
@@ -161,18 +192,48 @@ class ResNet(nn.Module):
                 raise ValueError(f"block must be one of {sorted(BLOCKS)} or a ResidualBlock subclass, got {self.block!r}")
             return BLOCKS[self.block]
         if not (isinstance(self.block, type) and issubclass(self.block, ResidualBlock)):
-            raise TypeError(f"block must be a block name or a ResidualBlock subclass, got {self.block!r}")
+            raise ArgumentTypeError(f"block must be a block name or a ResidualBlock subclass, got {self.block!r}")
         return self.block
 
+    def __post_init__(self):
+        super().__post_init__()
+        self._validate()
+
     def _validate(self):
-        if not callable(self.stem) and self.stem not in STEMS:
-            raise ValueError(f"stem must be one of {tuple(STEMS)} or a function (model, x, train) -> x, got {self.stem!r}")
-        if len(self.stage_sizes) != len(self.widths):
-            raise ValueError(f"stage_sizes {tuple(self.stage_sizes)} and widths {tuple(self.widths)} differ in length")
-        if not 0.0 <= self.drop_path_rate <= 1.0:
-            raise ValueError(f"drop_path_rate (final drop rate) must be in [0, 1], got {self.drop_path_rate}")
+        """Every field, at construction: a bad one fails before anything is traced."""
+        cls = self.block_class()
+        sizes = check_int_tuple(self.stage_sizes, "stage_sizes", minimum=1)  # a stage of 0 blocks has no first block
+        _check_widths(self.widths, sizes)
+        check_positive_int(self.num_classes, "num_classes")
+        check_positive_int(self.in_channels, "in_channels")
+        stem_expected = f"one of {tuple(STEMS)} or a function (model, x, train) -> x"
+        if isinstance(self.stem, str) and self.stem not in STEMS:
+            raise ValueError(f"stem must be {stem_expected}, got {self.stem!r}")
+        if not isinstance(self.stem, str) and not callable(self.stem):
+            raise ArgumentTypeError(f"stem must be {stem_expected}, got {self.stem!r} ({type(self.stem).__name__})")
+        check_choice(self.shortcut, "shortcut", SHORTCUT_TYPES)
+        check_positive_int(self.groups, "groups")
+        check_positive_int(self.base_width, "base_width")
+        check_bool(self.stride_on_3x3, "stride_on_3x3")
+        if self.se_reduction is not None:
+            check_positive_int(self.se_reduction, "se_reduction")
+        if check_bool(self.zero_init_last_bn, "zero_init_last_bn") and cls.preact:
+            raise ValueError(
+                f"zero_init_last_bn=True needs a block that ends with a BatchNorm (basic/bottleneck); "
+                f"the pre-activation block {cls.__name__} ends with a conv, so the flag would be ignored"
+            )
+        _check_drop_path(self.drop_path_rate, self.drop_path_rule, self.drop_path_mode, self.drop_path_test_rule)
+        check_probability(self.drop_block_rate, "drop_block_rate")
+        check_positive_int(self.drop_block_size, "drop_block_size")
+        _check_drop_block_stages(self.drop_block_stages, len(sizes), self.drop_block_rate)
+        check_bool(self.scan_stages, "scan_stages")
+        check_bool(self.remat, "remat")
+        _check_axis_name(self.bn_axis_name)
+        _check_dtype(self.dtype)
+        _check_layers(self.conv, self.norm, self.act)
         if self.scan_stages and (self.drop_path_rate > 0 or self.drop_block_rate > 0):
             raise ValueError("scan_stages=True does not support drop_path_rate or drop_block_rate yet")
+        self._block_kwargs(cls)  # a setting the block class does not have (groups on a basic block)
 
     def _block_kwargs(self, cls: type) -> dict:
         """The model's settings as ``cls``'s fields; a setting the block does not have is an error."""
@@ -219,8 +280,7 @@ class ResNet(nn.Module):
 
     @nn.compact
     def _forward(self, x, train, head):
-        self._validate()
-        check_nhwc(x, "x", channels=self.in_channels)
+        _check_input(x, self.in_channels, "in_channels", train)
         plain_cls = self.block_class()
         kw = self._block_kwargs(plain_cls)
         # with scan_stages this covers each stage's first block; the scan cell is rematted below
@@ -270,16 +330,67 @@ class ResNet(nn.Module):
 
 # -- parameter layout converters for scan_stages --------------------------------------------
 
+_BLOCK_KEY = re.compile(r"layer(\d+)_(\d+|rest)")
+
+
+def _check_layout(variables: Any, stage_sizes: Any, scanned: bool) -> tuple[int, ...]:
+    """``variables`` a mapping of collections to mappings in the ``scanned`` (``layer{s}_rest``) or
+    unrolled layout, and ``stage_sizes`` the model's: sizes that are not would otherwise convert
+    silently into a wrong tree (indexing past a stack repeats its last block, a block beyond a
+    stage's size is left out of the stack)."""
+    if not isinstance(variables, Mapping) or not all(isinstance(t, Mapping) for t in variables.values()):
+        raise ArgumentTypeError(
+            f"variables must be a mapping of collections to mappings, e.g. {{'params': ..., 'batch_stats': ...}}, "
+            f"got {type(variables).__name__}"
+        )
+    sizes = check_int_tuple(stage_sizes, "stage_sizes", minimum=1)
+    seen = set()
+    for col, tree in variables.items():
+        for key in tree:
+            m = _BLOCK_KEY.fullmatch(key)
+            if m is None:
+                continue
+            stage = int(m.group(1))
+            seen.add(stage)
+            if not 1 <= stage <= len(sizes):
+                raise ValueError(f"variables[{col!r}] has {key!r} but stage_sizes {sizes} has only {len(sizes)} stages")
+        for stage, n in enumerate(sizes, 1):
+            blocks = sorted(int(m.group(2)) for m in map(_BLOCK_KEY.fullmatch, tree)
+                            if m and int(m.group(1)) == stage and m.group(2) not in ("0", "rest"))
+            where = f"variables[{col!r}] vs stage_sizes {sizes} (stage {stage} has {n} blocks)"
+            if scanned and blocks:
+                raise ValueError(f"variables[{col!r}] mixes layouts: layer{stage}_{blocks[0]} in a scan_stages=True tree")
+            if scanned:
+                rest = tree.get(f"layer{stage}_rest")
+                if rest is None:
+                    if n > 1 and f"layer{stage}_0" in tree:
+                        raise ValueError(f"{where}: no 'layer{stage}_rest' holds blocks 1..{n - 1}")
+                    continue
+                if not isinstance(rest, Mapping) or "block" not in rest:
+                    raise ValueError(f"variables[{col!r}]['layer{stage}_rest'] must hold the scanned 'block'")
+                stacked = sorted({int(jnp.shape(a)[0]) if jnp.ndim(a) else 0 for a in jax.tree_util.tree_leaves(rest["block"])})
+                if stacked != [n - 1]:
+                    raise ValueError(f"{where}: 'layer{stage}_rest' stacks {stacked} blocks, not {n - 1}")
+            elif (blocks or f"layer{stage}_0" in tree) and blocks != list(range(1, n)):
+                names = [f"layer{stage}_{j}" for j in blocks]
+                raise ValueError(f"{where}: it holds blocks {names} after layer{stage}_0, not 1..{n - 1}")
+    unseen = sorted(set(range(1, len(sizes) + 1)) - seen)
+    if unseen:
+        raise ValueError(f"stage_sizes {sizes} has {len(sizes)} stages but variables hold no block of stage(s) {unseen}")
+    return sizes
+
 
 def scan_to_unrolled(variables: dict, stage_sizes: Sequence[int]) -> dict:
-    """Map a ``scan_stages=True`` variables tree to the unrolled layout (``layer{s}_{j}``)."""
+    """Map a ``scan_stages=True`` variables tree to the unrolled layout (``layer{s}_{j}``).
+    ``stage_sizes`` must be the model's (checked against the stacks)."""
+    sizes = _check_layout(variables, stage_sizes, scanned=True)
     out = {}
     for col, tree in variables.items():
         new = {}
         for name, sub in tree.items():
-            if name.endswith("_rest"):
+            if _BLOCK_KEY.fullmatch(name) and name.endswith("_rest"):
                 stage = name[: -len("_rest")]
-                n = stage_sizes[int(stage[len("layer"):]) - 1]
+                n = sizes[int(stage[len("layer"):]) - 1]
                 for j in range(1, n):
                     new[f"{stage}_{j}"] = jax.tree_util.tree_map(lambda a, j=j: a[j - 1], sub["block"])
             else:
@@ -289,11 +400,13 @@ def scan_to_unrolled(variables: dict, stage_sizes: Sequence[int]) -> dict:
 
 
 def unrolled_to_scan(variables: dict, stage_sizes: Sequence[int]) -> dict:
-    """Inverse of ``scan_to_unrolled``: stack blocks 1..n-1 of each stage under ``layer{s}_rest``."""
+    """Inverse of ``scan_to_unrolled``: stack blocks 1..n-1 of each stage under ``layer{s}_rest``.
+    ``stage_sizes`` must be the model's (checked against the blocks present)."""
+    sizes = _check_layout(variables, stage_sizes, scanned=False)
     out = {}
     for col, tree in variables.items():
-        new = {k: v for k, v in tree.items() if not any(k == f"layer{s + 1}_{j}" for s, n in enumerate(stage_sizes) for j in range(1, n))}
-        for s, n in enumerate(stage_sizes):
+        new = {k: v for k, v in tree.items() if not any(k == f"layer{s + 1}_{j}" for s, n in enumerate(sizes) for j in range(1, n))}
+        for s, n in enumerate(sizes):
             blocks = [tree[f"layer{s + 1}_{j}"] for j in range(1, n) if f"layer{s + 1}_{j}" in tree]
             if blocks:
                 new[f"layer{s + 1}_rest"] = {"block": jax.tree_util.tree_map(lambda *a: jnp.stack(a), *blocks)}

@@ -120,8 +120,8 @@ def drop_block(
     seeds = jax.random.bernoulli(key, gamma, (n, nh, nw, c if per_channel else 1)).astype(jnp.float32)
     # Max over a rectangle is separable: two 1-D max-pools grow seeds into blocks.
     ones = (1, 1, 1, 1)
-    dropped = jax.lax.reduce_window(seeds, 0.0, jax.lax.max, (1, bh, 1, 1), ones, ((0, 0), pad_h, (0, 0), (0, 0)))
-    dropped = jax.lax.reduce_window(dropped, 0.0, jax.lax.max, (1, 1, bw, 1), ones, ((0, 0), (0, 0), pad_w, (0, 0)))
+    dropped = jax.lax.reduce_window(seeds, jnp.zeros((), seeds.dtype), jax.lax.max, (1, bh, 1, 1), ones, ((0, 0), pad_h, (0, 0), (0, 0)))
+    dropped = jax.lax.reduce_window(dropped, jnp.zeros((), seeds.dtype), jax.lax.max, (1, 1, bw, 1), ones, ((0, 0), (0, 0), pad_w, (0, 0)))
     keep = 1.0 - dropped
     if normalize:
         kept = jnp.sum(keep)

@@ -32,8 +32,9 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxcnn.validation import check_positive_int
-from jaxcnn.regularizers._checks import check_batched, check_choice, check_key, check_probability, static_value
+from jaxcnn.validation import ArgumentTypeError, check_array, check_callable, check_positive_int, check_str
+from jaxcnn.regularizers._checks import (check_batched, check_bool, check_choice, check_floating, check_key,
+                                         check_probability, static_value)
 
 __all__ = ["MODES", "SCHEDULE_RULES", "StochasticDepth", "TEST_RULES", "stochastic_depth", "stochastic_residual", "survival_probabilities"]
 
@@ -72,7 +73,7 @@ def survival_probabilities(num_blocks: int, final_survival: float = 0.5, rule: s
     """
     n = check_positive_int(num_blocks, "num_blocks")
     if hasattr(final_survival, "shape"):
-        raise TypeError("final_survival must be a Python number (the schedule is static)")
+        raise ArgumentTypeError("final_survival must be a Python number (the schedule is static)")
     r = 1.0 - check_probability(final_survival, "final_survival")
     check_choice(rule, "rule", SCHEDULE_RULES)
     if rule == "paper":
@@ -93,12 +94,16 @@ def stochastic_depth(key: Any, x: jax.Array, drop_rate: Any, mode: str = "row", 
     ``1 - drop_rate`` (inverted rule, torchvision/timm); ``False`` leaves them unscaled (the paper,
     which instead scales by the survival probability at test time). ``drop_rate = 1`` returns
     zeros, as torchvision does. This is a mask: the branch was already computed; to skip it use
-    :func:`stochastic_residual`.
+    :func:`stochastic_residual`. With ``scale_by_keep=True`` ``x`` must be floating point (an
+    integer ``x`` would have the 1/p rescale truncated), whatever the rate.
     """
     check_key(key)
     check_batched(x, "x")
     drop_rate = check_probability(drop_rate, "drop_rate")
     check_choice(mode, "mode", MODES)
+    if check_bool(scale_by_keep, "scale_by_keep"):
+        check_floating(x, "x", "scale_by_keep=True divides kept samples by 1 - drop_rate; pass scale_by_keep=False "
+                               "to mask integers")
     if static_value(drop_rate) == 0.0:
         return x
     survival = 1.0 - drop_rate
@@ -116,7 +121,9 @@ class StochasticDepth(nn.Module):
     test. ``'paper'``: no train-time scale, multiply by p = 1 - drop_rate at test. The key comes
     from ``make_rng(rng_collection)`` (a batch-mode coin from ``global_stream(rng_collection)``
     when given, see the module docstring); training without that rng raises (Flax's error),
-    except with ``drop_rate == 0`` where, like ``nn.Dropout``, nothing is drawn.
+    except with ``drop_rate == 0`` where, like ``nn.Dropout``, nothing is drawn. Fields and ``x``
+    are checked in both modes; ``x`` must be floating point (either rule rescales it, by 1/p in
+    training or by p at test time).
     """
 
     drop_rate: float
@@ -127,10 +134,13 @@ class StochasticDepth(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array, deterministic: bool | None = None) -> jax.Array:
-        deterministic = nn.merge_param("deterministic", self.deterministic, deterministic)
+        deterministic = check_bool(nn.merge_param("deterministic", self.deterministic, deterministic), "deterministic")
         check_choice(self.test_rule, "test_rule", TEST_RULES)
         check_choice(self.mode, "mode", MODES)
         drop_rate = check_probability(self.drop_rate, "drop_rate")
+        check_str(self.rng_collection, "rng_collection")
+        check_batched(x, "x")
+        check_floating(x, "x", "stochastic depth rescales the branch, by 1/p in training or by p at test time")
         if deterministic:
             return x if self.test_rule == "inverted" else x * jnp.asarray(1.0 - drop_rate, x.dtype)
         if static_value(drop_rate) == 0.0:
@@ -176,11 +186,17 @@ def stochastic_residual(
       (``nn.cond`` needs both sides to see the same variables, and the skip side creates none).
       With p static and equal to 1 no coin is drawn.
     """
+    if not isinstance(module, nn.Module):
+        raise ArgumentTypeError(f"module must be a flax.linen Module (the caller, usually self), got {type(module).__name__}")
+    check_callable(branch_fn, "branch_fn")
     check_choice(mode, "mode", MODES)
     check_choice(test_rule, "test_rule", TEST_RULES)
     p = check_probability(survival_prob, "survival_prob")
-    if not hasattr(shortcut, "shape"):
-        raise TypeError(f"shortcut must be an array, got {type(shortcut).__name__}")
+    check_bool(deterministic, "deterministic")
+    check_str(rng_collection, "rng_collection")
+    check_array(shortcut, "shortcut")
+    check_floating(shortcut, "shortcut", "the branch is scaled by the survival probability or its inverse and "
+                                         "added in the shortcut's dtype")
     dtype = shortcut.dtype
     inverted = test_rule == "inverted"
 

@@ -351,9 +351,25 @@ def _dropblock():
 
 @group
 def _stochastic_depth():
-    from jaxcnn.regularizers import StochasticDepth, stochastic_depth, survival_probabilities
+    import flax.linen as nn
+    from jaxcnn.regularizers import StochasticDepth, stochastic_depth, stochastic_residual, survival_probabilities
     f = fx()
     X, K, m, jnp = f.X, f.K, "regularizers.stochastic_depth", f.jnp
+
+    def residual(**kw):
+        """``stochastic_residual`` inside a module's apply, with ``kw`` overriding good arguments."""
+        args = dict(module=None, branch_fn=lambda mdl, h: h, x=X, shortcut=X, survival_prob=0.8, deterministic=False)
+        args.update(kw)
+
+        class Host(nn.Module):
+            @nn.compact
+            def __call__(self, x):
+                a = dict(args)
+                module = a.pop("module") or self
+                return stochastic_residual(module, a.pop("branch_fn"), a.pop("x"), a.pop("shortcut"), **a)
+
+        return Host().apply({}, X, rngs={"dropout": K})
+
     bad = [
         ("x", "x int32 (1/p rescale truncated)", lambda: stochastic_depth(K, f.XI, 0.3)),
         ("x", "x bool", lambda: stochastic_depth(K, f.XI.astype(bool), 0.3)),
@@ -368,6 +384,34 @@ def _stochastic_depth():
         ("drop_rate", "StochasticDepth drop_rate=nan", lambda: StochasticDepth(NAN).apply({}, X, deterministic=True)),
         ("mode", "StochasticDepth mode='x' (deterministic)", lambda: StochasticDepth(0.1, mode="x").apply({}, X, deterministic=True)),
         ("x", "StochasticDepth x int", lambda: StochasticDepth(0.5).apply({}, f.XI, deterministic=False, rngs={"dropout": K})),
+        ("x", "x int32, rate 0 (fails at the first nonzero rate otherwise)", lambda: stochastic_depth(K, f.XI, 0.0)),
+        ("x", "x a scalar", lambda: stochastic_depth(K, jnp.ones(()), 0.1)),
+        ("x", "x a list", lambda: stochastic_depth(K, [1.0, 2.0], 0.1)),
+        ("key", "key int", lambda: stochastic_depth(0, X, 0.1)),
+        ("drop_rate", "drop_rate=1.5", lambda: stochastic_depth(K, X, 1.5)),
+        ("drop_rate", "drop_rate=True", lambda: stochastic_depth(K, X, True)),
+        ("mode", "mode=None", lambda: stochastic_depth(K, X, 0.1, mode=None)),
+        ("scale_by_keep", "scale_by_keep=1", lambda: stochastic_depth(K, X, 0.1, scale_by_keep=1)),
+        ("final_survival", "schedule final_survival=1.5", lambda: survival_probabilities(4, 1.5)),
+        ("final_survival", "schedule final_survival array", lambda: survival_probabilities(4, jnp.float32(0.5))),
+        ("num_blocks", "schedule num_blocks=True", lambda: survival_probabilities(True)),
+        ("x", "StochasticDepth x int, paper rule at test (p-scale truncated)",
+         lambda: StochasticDepth(0.3, test_rule="paper").apply({}, f.XI, deterministic=True)),
+        ("test_rule", "StochasticDepth test_rule='x'", lambda: StochasticDepth(0.1, test_rule="x").apply({}, X, deterministic=True)),
+        ("drop_rate", "StochasticDepth drop_rate=1.5", lambda: StochasticDepth(1.5).apply({}, X, deterministic=True)),
+        ("deterministic", "StochasticDepth deterministic='no'", lambda: StochasticDepth(0.1).apply({}, X, deterministic="no")),
+        ("rng_collection", "StochasticDepth rng_collection=5",
+         lambda: StochasticDepth(0.1, rng_collection=5).apply({}, X, deterministic=True)),
+        ("x", "StochasticDepth x a scalar", lambda: StochasticDepth(0.1).apply({}, jnp.ones(()), deterministic=True)),
+        ("module", "stochastic_residual module=5", lambda: residual(module=5)),
+        ("branch_fn", "stochastic_residual branch_fn=None", lambda: residual(branch_fn=None)),
+        ("shortcut", "stochastic_residual shortcut a list", lambda: residual(shortcut=[1.0])),
+        ("shortcut", "stochastic_residual shortcut int (scale truncated)", lambda: residual(shortcut=f.XI[:1, :, :, :1])),
+        ("survival_prob", "stochastic_residual survival_prob=nan", lambda: residual(survival_prob=NAN)),
+        ("deterministic", "stochastic_residual deterministic='no'", lambda: residual(deterministic="no")),
+        ("mode", "stochastic_residual mode='x'", lambda: residual(mode="x")),
+        ("test_rule", "stochastic_residual test_rule='x'", lambda: residual(test_rule="x")),
+        ("rng_collection", "stochastic_residual rng_collection=None", lambda: residual(rng_collection=None)),
     ]
     for names, label, thunk in bad:
         add(m, names, label, thunk)
@@ -692,12 +736,22 @@ def _blocks():
 
 @group
 def _models():
-    from jaxcnn.models import ESPCN, MobileNetV2, ResNet, create_model, default_input_shape, espcn, scan_to_unrolled
+    import flax.linen as nn
+    from flax import nnx as fnnx
+    from jaxcnn import nnx as jnnx
+    from jaxcnn.models import (ESPCN, MobileNetV2, ResNet, create_model, default_input_shape, espcn, register,
+                               scan_to_unrolled, unrolled_to_scan)
     f = fx()
     m, jnp = "models", f.jnp
     C = jnp.ones((1, 32, 32, 3))
     L = jnp.ones((1, 8, 8, 1))
     tiny = dict(stage_sizes=(1, 1), widths=(8, 16), stem="cifar", num_classes=10)
+    R = lambda **kw: init(ResNet(**dict(tiny, **kw)), C)  # noqa: E731
+    M = lambda **kw: init(MobileNetV2(10, **kw), C)  # noqa: E731
+    E = lambda **kw: init(ESPCN(**kw), L)  # noqa: E731
+    w = {"w": f.np.zeros((2, 3))}
+    stacked = {"params": {"layer1_0": w, "layer1_rest": {"block": w}}}  # stage 1: 3 blocks (2 stacked)
+    flat = {"params": {"layer1_0": w, "layer1_1": w, "layer1_2": w}}
     bad = [
         ("num_classes", "create_model num_classes=0", lambda: init(create_model("cifar_resnet20", num_classes=0), C)),
         ("num_classes", "create_model num_classes=-1", lambda: init(create_model("cifar_resnet20", num_classes=-1), C)),
@@ -705,57 +759,152 @@ def _models():
         ("name", "create_model unknown name", lambda: create_model("resnet7")),
         ("name", "create_model name=None", lambda: create_model(None)),
         ("foo", "create_model unknown option", lambda: create_model("cifar_resnet20", foo=1)),
+        ("foo", "create_model('espcn') unknown option", lambda: create_model("espcn", foo=1)),
+        ("scale", "create_model('espcn', scale=0)", lambda: create_model("espcn", scale=0)),
+        ("zero_init_last_bn", "create_model preact zero_init_last_bn=True",
+         lambda: create_model("preact_resnet18", zero_init_last_bn=True)),
         ("name", "default_input_shape unknown", lambda: default_input_shape("resnet7")),
+        ("name", "default_input_shape name=None", lambda: default_input_shape(None)),
         ("batch", "default_input_shape batch=0", lambda: default_input_shape("resnet18", batch=0)),
         ("batch", "default_input_shape batch=2.5", lambda: default_input_shape("resnet18", batch=2.5)),
-        ("stage_sizes", "ResNet stage_sizes=(0, 1)", lambda: init(ResNet(**dict(tiny, stage_sizes=(0, 1))), C)),
-        ("stage_sizes", "ResNet stage_sizes=(1.5, 1)", lambda: init(ResNet(**dict(tiny, stage_sizes=(1.5, 1))), C)),
-        ("stage_sizes", "ResNet stage_sizes=()", lambda: init(ResNet(**dict(tiny, stage_sizes=(), widths=())), C)),
-        (("widths", "stage_sizes"), "ResNet widths shorter than stages", lambda: init(ResNet(**dict(tiny, widths=(8,))), C)),
-        ("widths", "ResNet widths=(0, 16)", lambda: init(ResNet(**dict(tiny, widths=(0, 16))), C)),
-        ("block", "ResNet block='x'", lambda: init(ResNet(**dict(tiny, block="x")), C)),
-        ("stem", "ResNet stem='x'", lambda: init(ResNet(**dict(tiny, stem="x")), C)),
-        ("shortcut", "ResNet shortcut='C'", lambda: init(ResNet(**dict(tiny, shortcut="C")), C)),
-        ("num_classes", "ResNet num_classes=0", lambda: init(ResNet(**dict(tiny, num_classes=0)), C)),
-        ("in_channels", "ResNet in_channels=1 on RGB", lambda: init(ResNet(**dict(tiny, in_channels=1)), C)),
+        ("batch", "default_input_shape batch=True", lambda: default_input_shape("resnet18", batch=True)),
+        ("name", "register name=''", lambda: register("", ResNet)),
+        ("name", "register name=5", lambda: register(5, ResNet)),
+        ("factory", "register factory=5", lambda: register("mine", 5)),
+        ("stage_sizes", "ResNet stage_sizes=(0, 1)", lambda: R(stage_sizes=(0, 1))),
+        ("stage_sizes", "ResNet stage_sizes=(1.5, 1)", lambda: R(stage_sizes=(1.5, 1))),
+        ("stage_sizes", "ResNet stage_sizes=()", lambda: R(stage_sizes=(), widths=())),
+        ("stage_sizes", "ResNet stage_sizes=2 (an int)", lambda: R(stage_sizes=2)),
+        (("widths", "stage_sizes"), "ResNet widths shorter than stages", lambda: R(widths=(8,))),
+        ("widths", "ResNet widths=(0, 16)", lambda: R(widths=(0, 16))),
+        ("widths", "ResNet widths=(8.0, 16)", lambda: R(widths=(8.0, 16))),
+        ("block", "ResNet block='x'", lambda: R(block="x")),
+        ("block", "ResNet block=nn.Dense (not a ResidualBlock)", lambda: R(block=nn.Dense)),
+        ("block", "ResNet block=5", lambda: R(block=5)),
+        ("stem", "ResNet stem='x'", lambda: R(stem="x")),
+        ("stem", "ResNet stem=5", lambda: R(stem=5)),
+        ("shortcut", "ResNet shortcut='E'", lambda: R(shortcut="E")),
+        ("shortcut", "ResNet shortcut='b' (lower case)", lambda: R(shortcut="b")),
+        ("shortcut", "ResNet shortcut=None", lambda: R(shortcut=None)),
+        ("num_classes", "ResNet num_classes=0", lambda: R(num_classes=0)),
+        ("num_classes", "ResNet num_classes=True", lambda: R(num_classes=True)),
+        ("in_channels", "ResNet in_channels=1 on RGB", lambda: R(in_channels=1)),
+        ("in_channels", "ResNet in_channels=0", lambda: R(in_channels=0)),
         ("x", "ResNet NCHW input", lambda: init(ResNet(**tiny), jnp.ones((1, 3, 32, 32)))),
         ("x", "ResNet 3-D input", lambda: init(ResNet(**tiny), jnp.ones((32, 32, 3)))),
-        ("groups", "ResNet groups=0", lambda: init(ResNet(**dict(tiny, groups=0, block="bottleneck")), C)),
-        ("base_width", "ResNet base_width=0", lambda: init(ResNet(**dict(tiny, base_width=0, block="bottleneck")), C)),
-        ("se_reduction", "ResNet se_reduction=0", lambda: init(ResNet(**dict(tiny, se_reduction=0, block="bottleneck")), C)),
-        ("stochastic_depth", "ResNet drop_path_rate=1.5", lambda: init(ResNet(**dict(tiny, stochastic_depth=1.5)), C)),
-        ("stochastic_depth", "ResNet stochastic_depth=nan", lambda: init(ResNet(**dict(tiny, drop_path_rate=NAN)), C)),
-        ("stochastic_depth_rule", "ResNet stochastic_depth_rule='x'", lambda: init(ResNet(**dict(tiny, drop_path_rate=0.1, drop_path_rule="x")), C)),
-        ("drop_block_rate", "ResNet drop_block_rate=nan", lambda: init(ResNet(**dict(tiny, drop_block_rate=NAN)), C)),
-        ("drop_block_rate", "ResNet drop_block_rate=1.5", lambda: init(ResNet(**dict(tiny, drop_block_rate=1.5)), C)),
-        ("drop_block_size", "ResNet drop_block_size=0", lambda: init(ResNet(**dict(tiny, drop_block_rate=0.1, drop_block_size=0)), C, train=True)),
-        ("drop_block_stages", "ResNet drop_block_stages=(7,) on 2 stages", lambda: init(ResNet(**dict(tiny, drop_block_rate=0.1, drop_block_stages=(7,))), C)),
-        ("drop_block_stages", "ResNet drop_block_stages=(0,)", lambda: init(ResNet(**dict(tiny, drop_block_rate=0.1, drop_block_stages=(0,))), C)),
-        ("conv_grad", "ResNet conv_grad='x'", lambda: init(ResNet(**dict(tiny, conv_grad="x")), C)),
-        ("scan_stages", "ResNet scan_stages='yes'", lambda: init(ResNet(**dict(tiny, scan_stages="yes")), C)),
-        ("drop_path_rate", "MobileNetV2 drop_path_rate=1.5", lambda: init(MobileNetV2(10, drop_path_rate=1.5), C)),
-        ("drop_path_rate", "MobileNetV2 drop_path_rate=nan", lambda: init(MobileNetV2(10, drop_path_rate=NAN), C)),
-        ("width_mult", "MobileNetV2 width_mult=0", lambda: init(MobileNetV2(10, width_mult=0), C)),
-        ("width_mult", "MobileNetV2 width_mult=-1", lambda: init(MobileNetV2(10, width_mult=-1.0), C)),
+        ("x", "ResNet x a list", lambda: init(ResNet(**tiny), [[1.0]])),
+        ("train", "ResNet train='no'", lambda: init(ResNet(**tiny), C, train="no")),
+        ("groups", "ResNet groups=0", lambda: R(groups=0, block="bottleneck")),
+        ("groups", "ResNet groups=2 on a basic block", lambda: R(groups=2)),
+        ("base_width", "ResNet base_width=0", lambda: R(base_width=0, block="bottleneck")),
+        ("base_width", "ResNet base_width=1 (inner width 0)", lambda: R(base_width=1, block="bottleneck")),
+        ("stride_on_3x3", "ResNet stride_on_3x3='no'", lambda: R(stride_on_3x3="no", block="bottleneck")),
+        ("se_reduction", "ResNet se_reduction=0", lambda: R(se_reduction=0, block="bottleneck")),
+        ("se_reduction", "ResNet se_reduction=2.5", lambda: R(se_reduction=2.5, block="bottleneck")),
+        ("se_reduction", "ResNet se_reduction on a basic block", lambda: R(se_reduction=4)),
+        ("zero_init_last_bn", "ResNet zero_init_last_bn='yes'", lambda: R(zero_init_last_bn="yes")),
+        ("zero_init_last_bn", "ResNet zero_init_last_bn=True, preact_basic (ignored)",
+         lambda: R(zero_init_last_bn=True, block="preact_basic", stem="preact_cifar")),
+        ("zero_init_last_bn", "ResNet zero_init_last_bn=True, preact_bottleneck (ignored)",
+         lambda: R(zero_init_last_bn=True, block="preact_bottleneck", stem="preact_cifar")),
+        ("drop_path_rate", "ResNet drop_path_rate=1.5", lambda: R(drop_path_rate=1.5)),
+        ("drop_path_rate", "ResNet drop_path_rate=nan", lambda: R(drop_path_rate=NAN)),
+        ("drop_path_rate", "ResNet drop_path_rate='0.1'", lambda: R(drop_path_rate="0.1")),
+        ("drop_path_rule", "ResNet drop_path_rule='x'", lambda: R(drop_path_rate=0.1, drop_path_rule="x")),
+        ("drop_path_rule", "ResNet drop_path_rule='x' at rate 0", lambda: R(drop_path_rule="x")),
+        ("drop_path_mode", "ResNet drop_path_mode='x'", lambda: R(drop_path_mode="x")),
+        ("drop_path_test_rule", "ResNet drop_path_test_rule='x'", lambda: R(drop_path_test_rule="x")),
+        ("drop_block_rate", "ResNet drop_block_rate=nan", lambda: R(drop_block_rate=NAN)),
+        ("drop_block_rate", "ResNet drop_block_rate=1.5", lambda: R(drop_block_rate=1.5)),
+        ("drop_block_size", "ResNet drop_block_size=0", lambda: R(drop_block_rate=0.1, drop_block_size=0)),
+        ("drop_block_size", "ResNet drop_block_size=2.5", lambda: R(drop_block_size=2.5)),
+        ("drop_block_stages", "ResNet drop_block_stages=(7,) on 2 stages", lambda: R(drop_block_rate=0.1, drop_block_stages=(7,))),
+        ("drop_block_stages", "ResNet drop_block_stages=(0,)", lambda: R(drop_block_rate=0.1, drop_block_stages=(0,))),
+        ("drop_block_stages", "ResNet drop_block_stages=2 (an int)", lambda: R(drop_block_rate=0.1, drop_block_stages=2)),
+        ("drop_block_stages", "ResNet drop_block_stages=(2.0,)", lambda: R(drop_block_rate=0.1, drop_block_stages=(2.0,))),
+        ("drop_block_stages", "cifar_resnet20 drop_block_rate with default stages (3, 4)",
+         lambda: create_model("cifar_resnet20", drop_block_rate=0.1)),
+        ("scan_stages", "ResNet scan_stages='yes'", lambda: R(scan_stages="yes")),
+        ("scan_stages", "ResNet scan_stages with drop_path_rate", lambda: R(scan_stages=True, drop_path_rate=0.1)),
+        ("remat", "ResNet remat='yes'", lambda: R(remat="yes")),
+        ("bn_axis_name", "ResNet bn_axis_name=5", lambda: R(bn_axis_name=5)),
+        ("bn_axis_name", "ResNet bn_axis_name=''", lambda: R(bn_axis_name="")),
+        ("dtype", "ResNet dtype=int32", lambda: R(dtype=jnp.int32)),
+        ("dtype", "ResNet dtype='nope'", lambda: R(dtype="nope")),
+        ("conv", "ResNet conv='x'", lambda: R(conv="x")),
+        ("norm", "ResNet norm=None", lambda: R(norm=None)),
+        ("act", "ResNet act=None", lambda: R(act=None)),
+        ("drop_path_rate", "MobileNetV2 drop_path_rate=1.5", lambda: M(drop_path_rate=1.5)),
+        ("drop_path_rate", "MobileNetV2 drop_path_rate=nan", lambda: M(drop_path_rate=NAN)),
+        ("width_mult", "MobileNetV2 width_mult=0", lambda: M(width_mult=0)),
+        ("width_mult", "MobileNetV2 width_mult=-1", lambda: M(width_mult=-1.0)),
+        ("width_mult", "MobileNetV2 width_mult=nan", lambda: M(width_mult=NAN)),
+        ("width_mult", "MobileNetV2 width_mult='1'", lambda: M(width_mult="1")),
         ("num_classes", "MobileNetV2 num_classes=0", lambda: init(MobileNetV2(0), C)),
-        ("dropout_rate", "MobileNetV2 dropout_rate=1.5", lambda: init(MobileNetV2(10, dropout_rate=1.5), C)),
-        ("dropout_rate", "MobileNetV2 dropout_rate=nan", lambda: init(MobileNetV2(10, dropout_rate=NAN), C)),
-        ("drop_path_rule", "MobileNetV2 drop_path_rule='x'", lambda: init(MobileNetV2(10, drop_path_rate=0.1, drop_path_rule="x"), C)),
-        ("settings", "MobileNetV2 settings=((1, 16, 0, 1),)", lambda: init(MobileNetV2(10, settings=((1, 16, 0, 1),)), C)),
-        ("settings", "MobileNetV2 settings=((1, 16),)", lambda: init(MobileNetV2(10, settings=((1, 16),)), C)),
-        ("in_channels", "MobileNetV2 in_channels=1 on RGB", lambda: init(MobileNetV2(10, in_channels=1), C)),
-        ("kernel_sizes", "ESPCN kernel_sizes=(4, 3, 3) (even)", lambda: init(ESPCN(kernel_sizes=(4, 3, 3)), L)),
-        ("kernel_sizes", "ESPCN kernel_sizes=(5, 3)", lambda: init(ESPCN(kernel_sizes=(5, 3)), L)),
-        ("kernel_sizes", "ESPCN kernel_sizes=(5, 0, 3)", lambda: init(ESPCN(kernel_sizes=(5, 0, 3)), L)),
-        ("scale", "ESPCN scale=0", lambda: init(ESPCN(scale=0), L)),
-        ("scale", "ESPCN scale=2.5", lambda: init(ESPCN(scale=2.5), L)),
-        ("channels", "ESPCN channels=0", lambda: init(ESPCN(channels=0), L)),
-        ("channels", "ESPCN channels=3 on 1-channel x", lambda: init(ESPCN(channels=3), L)),
-        ("widths", "ESPCN widths=(0, 32)", lambda: init(ESPCN(widths=(0, 32)), L)),
-        ("widths", "ESPCN widths=(64,)", lambda: init(ESPCN(widths=(64,)), L)),
+        ("num_classes", "MobileNetV2 num_classes=2.5", lambda: init(MobileNetV2(2.5), C)),
+        ("dropout_rate", "MobileNetV2 dropout_rate=1.5", lambda: M(dropout_rate=1.5)),
+        ("dropout_rate", "MobileNetV2 dropout_rate=nan", lambda: M(dropout_rate=NAN)),
+        ("drop_path_rule", "MobileNetV2 drop_path_rule='x'", lambda: M(drop_path_rate=0.1, drop_path_rule="x")),
+        ("drop_path_mode", "MobileNetV2 drop_path_mode='x'", lambda: M(drop_path_mode="x")),
+        ("drop_path_test_rule", "MobileNetV2 drop_path_test_rule='x'", lambda: M(drop_path_test_rule="x")),
+        ("settings", "MobileNetV2 settings=((1, 16, 0, 1),)", lambda: M(settings=((1, 16, 0, 1),))),
+        ("settings", "MobileNetV2 settings=((1, 16),)", lambda: M(settings=((1, 16),))),
+        ("settings", "MobileNetV2 settings=()", lambda: M(settings=())),
+        ("settings", "MobileNetV2 settings=((0.5, 16, 1, 1),) (t < 1)", lambda: M(settings=((0.5, 16, 1, 1),))),
+        ("settings", "MobileNetV2 settings=((1, 16.0, 1, 1),)", lambda: M(settings=((1, 16.0, 1, 1),))),
+        ("settings", "MobileNetV2 settings=((1, 16, 1, 0),)", lambda: M(settings=((1, 16, 1, 0),))),
+        ("settings", "MobileNetV2 settings=5", lambda: M(settings=5)),
+        ("in_channels", "MobileNetV2 in_channels=1 on RGB", lambda: M(in_channels=1)),
+        ("in_channels", "MobileNetV2 in_channels=0", lambda: M(in_channels=0)),
+        ("train", "MobileNetV2 train='no'", lambda: init(MobileNetV2(10), C, train="no")),
+        ("bn_axis_name", "MobileNetV2 bn_axis_name=5", lambda: M(bn_axis_name=5)),
+        ("dtype", "MobileNetV2 dtype=int32", lambda: M(dtype=jnp.int32)),
+        ("conv", "MobileNetV2 conv=5", lambda: M(conv=5)),
+        ("norm", "MobileNetV2 norm=None", lambda: M(norm=None)),
+        ("act", "MobileNetV2 act='relu'", lambda: M(act="relu")),
+        ("kernel_sizes", "ESPCN kernel_sizes=(4, 3, 3) (even)", lambda: E(kernel_sizes=(4, 3, 3))),
+        ("kernel_sizes", "ESPCN kernel_sizes=(5, 3)", lambda: E(kernel_sizes=(5, 3))),
+        ("kernel_sizes", "ESPCN kernel_sizes=(5, 0, 3)", lambda: E(kernel_sizes=(5, 0, 3))),
+        ("kernel_sizes", "ESPCN kernel_sizes=(5.0, 3, 3)", lambda: E(kernel_sizes=(5.0, 3, 3))),
+        ("scale", "ESPCN scale=0", lambda: E(scale=0)),
+        ("scale", "ESPCN scale=2.5", lambda: E(scale=2.5)),
+        ("channels", "ESPCN channels=0", lambda: E(channels=0)),
+        ("channels", "ESPCN channels=3 on 1-channel x", lambda: E(channels=3)),
+        ("widths", "ESPCN widths=(0, 32)", lambda: E(widths=(0, 32))),
+        ("widths", "ESPCN widths=(64,)", lambda: E(widths=(64,))),
+        ("widths", "ESPCN widths=(64.0, 32)", lambda: E(widths=(64.0, 32))),
+        ("act", "ESPCN act=None", lambda: E(act=None)),
+        ("use_icnr", "ESPCN use_icnr='yes'", lambda: E(use_icnr="yes")),
+        ("dtype", "ESPCN dtype=int32", lambda: E(dtype=jnp.int32)),
+        ("x", "ESPCN 3-D x", lambda: init(ESPCN(), jnp.ones((8, 8, 1)))),
         ("scale", "espcn(scale=0)", lambda: espcn(scale=0)),
+        ("channels", "espcn(channels=2.5)", lambda: espcn(channels=2.5)),
         ("stage_sizes", "scan_to_unrolled stage_sizes=(0,)", lambda: scan_to_unrolled({"params": {}}, (0,))),
         ("variables", "scan_to_unrolled variables=5", lambda: scan_to_unrolled(5, (1, 1))),
+        ("stage_sizes", "scan_to_unrolled stage_sizes=(4,) on a 3-block stage", lambda: scan_to_unrolled(stacked, (4,))),
+        ("stage_sizes", "scan_to_unrolled stage_sizes=(1,) on a 3-block stage", lambda: scan_to_unrolled(stacked, (1,))),
+        ("stage_sizes", "scan_to_unrolled stage_sizes=(3, 2) (extra stage)", lambda: scan_to_unrolled(stacked, (3, 2))),
+        ("stage_sizes", "unrolled_to_scan stage_sizes=(0,)", lambda: unrolled_to_scan(flat, (0,))),
+        ("stage_sizes", "unrolled_to_scan stage_sizes=(2.0,)", lambda: unrolled_to_scan(flat, (2.0,))),
+        ("variables", "unrolled_to_scan variables=5", lambda: unrolled_to_scan(5, (3,))),
+        ("variables", "unrolled_to_scan variables={'params': 5}", lambda: unrolled_to_scan({"params": 5}, (3,))),
+        ("stage_sizes", "unrolled_to_scan stage_sizes=(2,) on 3 blocks", lambda: unrolled_to_scan(flat, (2,))),
+        ("stage_sizes", "unrolled_to_scan stage_sizes=(4,) on 3 blocks", lambda: unrolled_to_scan(flat, (4,))),
+    ]
+    for names, label, thunk in bad:
+        add(m, names, label, thunk)
+
+    m = "nnx"
+    bad = [
+        ("name", "nnx.create_model unknown name", lambda: jnnx.create_model("resnet7", rngs=fnnx.Rngs(0))),
+        ("rngs", "nnx.create_model rngs=0", lambda: jnnx.create_model("espcn", rngs=0)),
+        ("input_shape", "nnx.create_model input_shape 3-D", lambda: jnnx.create_model("espcn", rngs=fnnx.Rngs(0), input_shape=(1, 8, 8))),
+        ("input_shape", "nnx.create_model input_shape with 0", lambda: jnnx.create_model("espcn", rngs=fnnx.Rngs(0), input_shape=(1, 0, 8, 1))),
+        ("input_shape", "nnx.create_model input_shape RGB for espcn", lambda: jnnx.create_model("espcn", rngs=fnnx.Rngs(0), input_shape=(1, 8, 8, 3))),
+        ("num_classes", "nnx.create_model num_classes=0", lambda: jnnx.create_model("cifar_resnet20", rngs=fnnx.Rngs(0), num_classes=0)),
+        ("module", "nnx.LinenModel module=5", lambda: jnnx.LinenModel(5, (1, 8, 8, 1), rngs=fnnx.Rngs(0))),
+        ("model", "nnx.load_variables model=5", lambda: jnnx.load_variables(5, {"params": {}})),
+        ("model", "nnx.linen_variables model=5", lambda: jnnx.linen_variables(5)),
     ]
     for names, label, thunk in bad:
         add(m, names, label, thunk)
