@@ -27,7 +27,7 @@ import numpy as np
 
 __all__ = ["MAX_OUTPUT_ELEMENTS", "ArgumentTypeError", "check_int", "check_positive_int",
            "check_odd_kernel", "check_int_pair", "check_int_tuple", "check_rank", "check_number", "check_probability", "static_value",
-           "check_bool", "check_choice", "check_callable", "check_str", "check_array", "check_nhwc",
+           "check_bool", "check_choice", "check_dtype", "check_axis_name", "check_layers", "check_callable", "check_str", "check_array", "check_nhwc",
            "check_batched", "check_floating", "check_output_size", "check_key"]
 
 # int32 indexing bound: beyond 2**31 - 1 elements XLA, the int32 indices of max pooling and most
@@ -188,6 +188,34 @@ def check_str(value: Any, name: str) -> str:
     if not isinstance(value, str) or not value:
         raise ArgumentTypeError(f"{name} must be a non-empty str, got {value!r} ({type(value).__name__})")
     return value
+
+
+# ----------------------------------------------------------------------------- module fields
+
+def check_dtype(dtype: Any, name: str = "dtype") -> None:
+    """None (the inputs' dtype) or a floating dtype: an integer one would truncate every layer."""
+    if dtype is None:
+        return
+    try:
+        d = jnp.dtype(dtype)
+    except TypeError:
+        raise ArgumentTypeError(f"{name} must be None or a floating dtype such as jnp.bfloat16, got {dtype!r}") from None
+    if not jnp.issubdtype(d, jnp.floating):
+        raise ArgumentTypeError(f"{name} must be None or a floating dtype such as jnp.bfloat16, got {d}")
+
+
+def check_axis_name(value: Any, name: str = "bn_axis_name") -> None:
+    """None, a non-empty axis name, or a tuple of them (BatchNorm's ``axis_name``)."""
+    items = value if isinstance(value, tuple) else (value,)
+    if value is not None and not (items and all(isinstance(v, str) and v for v in items)):
+        raise ArgumentTypeError(f"{name} must be None, an axis name (str) or a tuple of them, got {value!r}")
+
+
+def check_layers(conv: Any, norm: Any, act: Any) -> None:
+    """The injected ``conv`` (None: the backend default), ``norm`` and ``act`` are callables."""
+    check_callable(conv, "conv", allow_none=True)
+    check_callable(norm, "norm")
+    check_callable(act, "act")
 
 
 # ----------------------------------------------------------------------------- arrays

@@ -30,7 +30,7 @@ from jaxcnn.layers import (
     BatchNorm, ModuleDef, apply_norm, avg_pool_ceil_exclude_pad, conv_args, make_norm,
 )
 from jaxcnn.validation import (
-    check_bool, check_callable, check_choice, check_nhwc, check_positive_int, check_probability, check_str,
+    check_axis_name, check_bool, check_choice, check_layers, check_nhwc, check_positive_int, check_probability,
 )
 from jaxcnn.blocks.squeeze_excite import SqueezeExcite
 from jaxcnn.regularizers import stochastic_residual
@@ -59,11 +59,8 @@ def _check_drop_path(module) -> None:
 
 def _check_layers(module) -> None:
     """The injected layers and the norm's axis name shared by every block."""
-    check_callable(module.conv, "conv", allow_none=True)
-    check_callable(module.norm, "norm")
-    check_callable(module.act, "act")
-    if module.bn_axis_name is not None:
-        check_str(module.bn_axis_name, "bn_axis_name")
+    check_layers(module.conv, module.norm, module.act)
+    check_axis_name(module.bn_axis_name)
 
 
 def _check_width(features: int, base_width, groups, what: str = "inner width int(features * base_width / 64) * groups") -> None:

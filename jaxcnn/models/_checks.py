@@ -5,36 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import jax.numpy as jnp
-
 from jaxcnn.regularizers.stochastic_depth import MODES, SCHEDULE_RULES, TEST_RULES
-from jaxcnn.validation import (ArgumentTypeError, check_bool, check_callable, check_choice, check_nhwc,
-                               check_probability)
-
-
-def _check_dtype(dtype: Any, name: str = "dtype") -> None:
-    """None (the inputs' dtype) or a floating dtype: an integer one would truncate every layer."""
-    if dtype is None:
-        return
-    try:
-        d = jnp.dtype(dtype)
-    except TypeError:
-        raise ArgumentTypeError(f"{name} must be None or a floating dtype such as jnp.bfloat16, got {dtype!r}") from None
-    if not jnp.issubdtype(d, jnp.floating):
-        raise ArgumentTypeError(f"{name} must be None or a floating dtype such as jnp.bfloat16, got {d}")
-
-
-def _check_axis_name(value: Any, name: str = "bn_axis_name") -> None:
-    """None, a non-empty axis name, or a tuple of them (BatchNorm's ``axis_name``)."""
-    items = value if isinstance(value, tuple) else (value,)
-    if value is not None and not (items and all(isinstance(v, str) and v for v in items)):
-        raise ArgumentTypeError(f"{name} must be None, an axis name (str) or a tuple of them, got {value!r}")
-
-
-def _check_layers(conv: Any, norm: Any, act: Any) -> None:
-    check_callable(conv, "conv", allow_none=True)
-    check_callable(norm, "norm")
-    check_callable(act, "act")
+from jaxcnn.validation import check_bool, check_choice, check_nhwc, check_probability
 
 
 def _check_drop_path(rate: Any, rule: Any, mode: Any, test_rule: Any) -> None:

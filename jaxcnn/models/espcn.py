@@ -15,7 +15,8 @@ import jax
 import jax.numpy as jnp
 
 from jaxcnn.layers import torch_padding
-from jaxcnn.models._checks import _check_dtype, _check_input
+from jaxcnn.models._checks import _check_input
+from jaxcnn.validation import check_dtype
 from jaxcnn.validation import check_bool, check_callable, check_int_tuple, check_odd_kernel, check_positive_int
 from jaxcnn.upsample.subpixel import icnr, pixel_shuffle
 
@@ -50,7 +51,7 @@ class ESPCN(nn.Module):
             check_odd_kernel(k, f"kernel_sizes[{i}]")
         check_callable(self.act, "act")
         check_bool(self.use_icnr, "use_icnr")
-        _check_dtype(self.dtype)
+        check_dtype(self.dtype)
 
     def setup(self):
         k1, k2, k3 = self.kernel_sizes

@@ -16,7 +16,8 @@ from jaxcnn.blocks.inverted import InvertedResidual
 from jaxcnn.layers import (
     BatchNorm, ModuleDef, apply_norm, conv_args, global_avg_pool, make_divisible, make_norm,
 )
-from jaxcnn.models._checks import _check_axis_name, _check_drop_path, _check_dtype, _check_input, _check_layers
+from jaxcnn.models._checks import _check_drop_path, _check_input
+from jaxcnn.validation import check_axis_name, check_dtype, check_layers
 from jaxcnn.validation import ArgumentTypeError, check_int, check_number, check_positive_int, check_probability
 from jaxcnn.regularizers import survival_probabilities
 from jaxcnn.xla_cpu import default_conv
@@ -84,9 +85,9 @@ class MobileNetV2(nn.Module):
         _check_settings(self.settings)
         check_probability(self.dropout_rate, "dropout_rate")
         _check_drop_path(self.drop_path_rate, self.drop_path_rule, self.drop_path_mode, self.drop_path_test_rule)
-        _check_axis_name(self.bn_axis_name)
-        _check_dtype(self.dtype)
-        _check_layers(self.conv, self.norm, self.act)
+        check_axis_name(self.bn_axis_name)
+        check_dtype(self.dtype)
+        check_layers(self.conv, self.norm, self.act)
 
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
         """Class logits (float32) for an NHWC batch."""

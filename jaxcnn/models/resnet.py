@@ -21,7 +21,8 @@ import jax.numpy as jnp
 
 from jaxcnn.blocks.residual import BLOCKS, SHORTCUT_TYPES, ResidualBlock
 from jaxcnn.layers import BatchNorm, ModuleDef, apply_norm, conv_args, global_avg_pool, make_norm, max_pool_torch
-from jaxcnn.models._checks import _check_axis_name, _check_drop_path, _check_dtype, _check_input, _check_layers
+from jaxcnn.models._checks import _check_drop_path, _check_input
+from jaxcnn.validation import check_axis_name, check_dtype, check_layers
 from jaxcnn.validation import (ArgumentTypeError, check_bool, check_choice, check_int_tuple, check_positive_int,
                                check_probability)
 from jaxcnn.regularizers import DropBlock, survival_probabilities
@@ -228,9 +229,9 @@ class ResNet(nn.Module):
         _check_drop_block_stages(self.drop_block_stages, len(sizes), self.drop_block_rate)
         check_bool(self.scan_stages, "scan_stages")
         check_bool(self.remat, "remat")
-        _check_axis_name(self.bn_axis_name)
-        _check_dtype(self.dtype)
-        _check_layers(self.conv, self.norm, self.act)
+        check_axis_name(self.bn_axis_name)
+        check_dtype(self.dtype)
+        check_layers(self.conv, self.norm, self.act)
         if self.scan_stages and (self.drop_path_rate > 0 or self.drop_block_rate > 0):
             raise ValueError("scan_stages=True does not support drop_path_rate or drop_block_rate yet")
         self._block_kwargs(cls)  # a setting the block class does not have (groups on a basic block)
