@@ -52,7 +52,23 @@ def parse_args(argv=None) -> argparse.Namespace:
         p.error(f"--to {args.to} writes a torch state dict: DST must end in .safetensors, got {args.dst!r}")
     if not args.dst.endswith((".safetensors", ".msgpack")):
         p.error(f"DST must end in .safetensors or .msgpack (never a pickle), got {args.dst!r}")
+    _check_args(p, args)
     return args
+
+
+def _check_args(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """What argparse cannot: --arch is registered, --num-classes >= 1, DST is not SRC. (A missing SRC is
+    reported by ``convert``: ``main`` prints it and returns 1.)"""
+    from pathlib import Path
+
+    from jaxcnn.models import list_models
+
+    if args.arch is not None and args.arch not in list_models():
+        p.error(f"--arch {args.arch!r} is not a jaxcnn registry name; choose from {', '.join(list_models())}")
+    if args.num_classes is not None and args.num_classes < 1:
+        p.error(f"--num-classes must be >= 1, got {args.num_classes}")
+    if Path(args.dst).resolve() == Path(args.src).resolve():
+        p.error(f"dst {args.dst!r} is src: the conversion would overwrite its input")
 
 
 def convert(args: argparse.Namespace) -> list[tuple[str, str]]:
