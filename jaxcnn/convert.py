@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 __all__ = ["convert", "main"]
 
@@ -59,8 +60,6 @@ def parse_args(argv=None) -> argparse.Namespace:
 def _check_args(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """What argparse cannot: --arch is registered, --num-classes >= 1, DST is not SRC. (A missing SRC is
     reported by ``convert``: ``main`` prints it and returns 1.)"""
-    from pathlib import Path
-
     from jaxcnn.models import list_models
 
     if args.arch is not None and args.arch not in list_models():
@@ -76,9 +75,11 @@ def convert(args: argparse.Namespace) -> list[tuple[str, str]]:
     from jaxcnn.interop import files, keymaps
     from jaxcnn.interop.state_dict import abstract_variables
     from jaxcnn.interop.torch import export_state_dict
-    from jaxcnn.pretrained import pretrained, resolve_source
+    from jaxcnn.pretrained import list_pretrained, pretrained, resolve_source
 
     overrides = dict(args.set)
+    if not isinstance(args.src, str) or (args.src not in list_pretrained() and not Path(args.src).is_file()):
+        raise ValueError(f"src {args.src!r} is neither a file nor a shipped checkpoint; shipped: {list_pretrained()}")
     state_dict, meta = files.read_checkpoint(resolve_source(args.src))
     layout = args.source_format or keymaps.detect_layout(state_dict)
     arch = args.arch or (meta.get("arch") if layout == "flax" else keymaps.infer_arch(state_dict, layout))
