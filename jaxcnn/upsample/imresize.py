@@ -34,8 +34,9 @@ def resize_matrix(n_in: int, n_out: int, scale: float, antialias: bool = True) -
     """(n_out, n_in) matrix of MATLAB's ``imresize`` bicubic along one axis, scale = n_out/n_in
     as MATLAB takes it from the call (``1/3`` when downsampling by 3).
 
-    ``n_in``/``n_out`` positive ints, ``scale`` a finite number > 0, ``antialias`` a bool; a matrix of
-    more than ``MAX_OUTPUT_ELEMENTS`` entries is refused before allocating it."""
+    ``n_in``/``n_out`` positive ints, ``scale`` a finite number > 0, ``antialias`` a bool; a matrix (or
+    antialias kernel, ``4 / scale`` taps per row) of more than ``MAX_OUTPUT_ELEMENTS`` entries is
+    refused before allocating it."""
     n_in, n_out = check_positive_int(n_in, "n_in"), check_positive_int(n_out, "n_out")
     scale = check_number(scale, "scale", minimum=0.0, min_inclusive=False)
     antialias = check_bool(antialias, "antialias")
@@ -47,6 +48,8 @@ def resize_matrix(n_in: int, n_out: int, scale: float, antialias: bool = True) -
 def _resize_matrix(n_in: int, n_out: int, scale: float, antialias: bool) -> np.ndarray:
     widen = antialias and scale < 1
     width = 4.0 / scale if widen else 4.0
+    # the antialiased kernel spans 4 / scale input pixels: a tiny scale asks for huge tap arrays
+    check_output_size((n_out, int(np.ceil(width)) + 2), "scale", "antialias kernel taps")
     x = np.arange(1, n_out + 1, dtype=np.float64)
     u = x / scale + 0.5 * (1 - 1 / scale)  # output pixel centre in input coordinates (1-based)
     left = np.floor(u - width / 2)

@@ -1026,6 +1026,7 @@ def _train_io():
         (("folder", "/nonexistent"), "list_images missing folder", lambda: list_images("/nonexistent")),
         ("scale", "imresize scale='2'", lambda: imresize(img, "2")),
         ("scale", "imresize scale=True", lambda: imresize(img, True)),
+        ("scale", "imresize scale=1e-9 (4e9 antialias taps)", lambda: imresize(img, 1e-9)),
         ("antialias", "imresize antialias='yes'", lambda: imresize(img, 0.5, antialias="yes")),
         ("image", "imresize image uint8 (MATLAB rounds those)", lambda: imresize(img.astype(np.uint8), 2.0)),
         ("image", "imresize image (0, 4)", lambda: imresize(np.zeros((0, 4)), 2.0)),
