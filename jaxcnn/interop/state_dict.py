@@ -27,8 +27,9 @@ def abstract_variables(model):
     """``model.init``'s tree as shapes only (``jax.eval_shape``: nothing is computed)."""
     _check_model(model)
     channels = getattr(model, "in_channels", None) or getattr(model, "channels", 3)
-    x = jnp.zeros((1, 64, 64, channels))
-    return jax.eval_shape(lambda: model.init(jax.random.key(0), x, train=False))
+    # shapes in, shapes out: neither the input nor the key is materialised (nothing compiles)
+    x = jax.ShapeDtypeStruct((1, 64, 64, channels), jnp.float32)
+    return jax.eval_shape(lambda x: model.init(jax.random.key(0), x, train=False), x)
 
 
 def _check_model(model) -> None:
