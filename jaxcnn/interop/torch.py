@@ -17,7 +17,7 @@ import numpy as np
 from jaxcnn.interop import keymaps
 from jaxcnn.interop.files import _np, read_checkpoint, write_safetensors
 from jaxcnn.interop.state_dict import check_variables, from_state_dict, to_state_dict
-from jaxcnn.validation import ArgumentTypeError, check_bool, check_choice, check_str
+from jaxcnn.validation import ArgumentTypeError, check_bool, check_str
 
 __all__ = ["TORCHVISION_MODELS", "from_torchvision", "export_state_dict", "load_state_dict"]
 
@@ -33,7 +33,8 @@ def from_torchvision(name: str, state_dict: Mapping[str, Any], check: bool = Tru
     """
     from jaxcnn.models import create_model
 
-    check_choice(name, "name", TORCHVISION_MODELS)
+    if not isinstance(name, str) or name not in TORCHVISION_MODELS:
+        raise ValueError(f"name must be a model from_torchvision supports, one of {TORCHVISION_MODELS}, got {name!r}")
     if not isinstance(state_dict, Mapping):
         raise ArgumentTypeError(f"state_dict must be a mapping of key -> tensor (e.g. model.state_dict()), "
                                 f"got {type(state_dict).__name__}")
