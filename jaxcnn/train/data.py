@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxcnn.validation import (ArgumentTypeError, check_bool, check_choice, check_int, check_number,
+from jaxcnn.validation import (ArgumentTypeError, check_bool, check_int, check_number,
                                check_positive_int, check_rank)
 
 __all__ = ["DATA_ENV", "DATASETS", "Split", "Dataset", "stratified_split", "load_dataset", "normalize",
