@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from jaxcnn.validation import ArgumentTypeError, check_number, check_odd_kernel
+
 
 @dataclass(frozen=True)
 class ConvLstsqSystem:
@@ -51,16 +53,25 @@ def _stack(kernel, bias) -> np.ndarray:
     return np.concatenate([kernel.reshape(-1, kernel.shape[-1]), np.asarray(bias, np.float64)[None]], 0)
 
 
+def _float_array(x, name: str) -> np.ndarray:
+    try:
+        return np.asarray(x, np.float64)
+    except (TypeError, ValueError):
+        raise ArgumentTypeError(f"{name} must be a numeric array, got {type(x).__name__}") from None
+
+
 def conv_normal_equations(features, targets, kernel_size: int, mask=None) -> ConvLstsqSystem:
     """Normal equations of a stride-1 ``kernel_size`` conv with ``SAME`` zero padding mapping
     NHWC ``features`` (N, H, W, C) to ``targets`` (N, H, W, K), over the pixels where ``mask``
     (N, H, W) is true (all when None). Weight layout is Flax's ``(k, k, C, K)`` kernel, flattened."""
-    features, targets = np.asarray(features, np.float64), np.asarray(targets, np.float64)
-    if features.ndim != 4 or targets.ndim != 4 or features.shape[:3] != targets.shape[:3]:
+    kernel_size = check_odd_kernel(kernel_size, "kernel_size")
+    features, targets = _float_array(features, "features"), _float_array(targets, "targets")
+    for name, a in (("features", features), ("targets", targets)):
+        if a.ndim != 4:
+            raise ValueError(f"{name} must be 4-D NHWC (N, H, W, C), got shape {a.shape}")
+    if features.shape[:3] != targets.shape[:3]:
         raise ValueError(f"features (N, H, W, C) and targets (N, H, W, K) must agree on N, H, W; got "
                          f"{features.shape} and {targets.shape}")
-    if not isinstance(kernel_size, int) or kernel_size < 1 or kernel_size % 2 == 0:
-        raise ValueError(f"kernel_size must be an odd positive int (SAME padding), got {kernel_size!r}")
     n, h, w, c = features.shape
     if mask is None:
         mask = np.ones((n, h, w), bool)
@@ -80,13 +91,16 @@ def conv_normal_equations(features, targets, kernel_size: int, mask=None) -> Con
 def solve_conv_lstsq(system: ConvLstsqSystem, kernel_size: int, ridge: float = 0.0):
     """``(kernel (k, k, C, K), bias (K,))`` minimising the system's summed squared error plus
     ``ridge * count * ||kernel||^2`` (ridge 0: the exact least-squares fit; lstsq's SVD also copes
-    with a singular system); float64."""
-    if ridge < 0:
-        raise ValueError(f"ridge must be >= 0, got {ridge}")
+    with a singular system); float64. ``ridge`` is a finite number >= 0 (NaN would reach LAPACK)."""
+    if not isinstance(system, ConvLstsqSystem):
+        raise ArgumentTypeError(f"system must be a ConvLstsqSystem (see conv_normal_equations), got {type(system).__name__}")
+    kernel_size = check_odd_kernel(kernel_size, "kernel_size")
+    ridge = check_number(ridge, "ridge", minimum=0.0)
     d = system.a.shape[0] - 1
     c = d // (kernel_size * kernel_size)
     if c * kernel_size * kernel_size != d:
-        raise ValueError(f"the system has {d} weights per output, not a multiple of kernel_size^2 = {kernel_size ** 2}")
+        raise ValueError(f"kernel_size={kernel_size} does not fit the system: {d} weights per output, not a "
+                         f"multiple of kernel_size^2 = {kernel_size ** 2}")
     reg = np.eye(d + 1) * ridge * system.count
     reg[d, d] = 0.0  # the bias is not penalised
     sol = np.linalg.lstsq(system.a + reg, system.b, rcond=None)[0]

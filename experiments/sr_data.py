@@ -29,17 +29,50 @@ import numpy as np
 
 from jaxcnn.metrics import modcrop, rgb_to_y
 from jaxcnn.upsample.imresize import imresize, resize_matrix  # noqa: F401 - MATLAB bicubic, a library feature
+from jaxcnn.validation import (ArgumentTypeError, check_bool, check_choice, check_int, check_number,
+                               check_output_size, check_positive_int, check_str)
 
 IMAGE_SUFFIXES = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff")
+RESIZES = ("matlab", "jax")
+
+
+def _image(image, name: str, ndims=(2, 3)) -> np.ndarray:
+    """A numeric array of one of the ranks ``ndims`` with a non-empty height and width."""
+    try:
+        image = np.asarray(image)
+    except (TypeError, ValueError):
+        raise ArgumentTypeError(f"{name} must be an array, got {type(image).__name__}") from None
+    if not (np.issubdtype(image.dtype, np.number) or image.dtype == bool):
+        raise ArgumentTypeError(f"{name} must be a numeric array, got dtype {image.dtype}")
+    if image.ndim not in ndims:
+        shapes = " or ".join({2: "(H, W)", 3: "(H, W, C)"}[d] for d in ndims)
+        raise ValueError(f"{name} must be {shapes}, got shape {image.shape}")
+    if image.shape[0] < 1 or image.shape[1] < 1:
+        raise ValueError(f"{name} must have a non-empty height and width, got shape {image.shape}")
+    return image
+
+
+def _check_pairs(pairs, name: str = "pairs") -> None:
+    if not isinstance(pairs, (list, tuple)) or not all(isinstance(p, SRPair) for p in pairs):
+        raise ArgumentTypeError(f"{name} must be a list of SRPair, got {pairs!r:.80}")
+    if not pairs:
+        raise ValueError(f"{name} is empty: no image to draw patches from")
 
 
 def jax_resize(image, scale: int, up: bool) -> np.ndarray:
-    """The same resize by ``jax.image.resize(..., 'cubic', antialias=True)`` (for comparison)."""
+    """The same resize by ``jax.image.resize(..., 'cubic', antialias=True)`` (for comparison).
+
+    ``scale`` is a positive int (the output is ``H * scale`` or ``H // scale``), ``up`` a bool."""
     import jax
 
-    image = np.asarray(image, np.float32)
+    scale = check_positive_int(scale, "scale")
+    check_bool(up, "up")
+    image = _image(image, "image").astype(np.float32)
     h, w = image.shape[:2]
     shape = (h * scale, w * scale) if up else (h // scale, w // scale)
+    if min(shape) < 1:
+        raise ValueError(f"scale={scale} shrinks image of shape {image.shape} to nothing")
+    check_output_size(shape + image.shape[2:], "scale")
     return np.asarray(jax.image.resize(image, shape + image.shape[2:], "cubic", antialias=True), np.float64)
 
 
@@ -77,9 +110,15 @@ class SRPair:
 
 
 def make_pair(name: str, y: np.ndarray, scale: int, resize: str = "matlab") -> SRPair:
-    """HR/LR pair from a [0, 255] Y image: modcrop, /255, bicubic downscale by ``scale``."""
-    if resize not in ("matlab", "jax"):
-        raise ValueError(f"resize must be 'matlab' or 'jax', got {resize!r}")
+    """HR/LR pair from a [0, 255] Y image: modcrop, /255, bicubic downscale by ``scale``.
+
+    ``y`` is one channel, (H, W) with H, W >= ``scale``; ``scale`` a positive int."""
+    check_str(name, "name")
+    y = _image(y, "y", (2,))  # a 3-channel image would silently give 3-channel pairs
+    scale = check_positive_int(scale, "scale")
+    check_choice(resize, "resize", RESIZES)
+    if min(y.shape) < scale:
+        raise ValueError(f"y of shape {y.shape} is smaller than scale={scale}: modcrop would leave nothing")
     hr = modcrop(y, scale) / 255.0
     lr = imresize(hr, 1 / scale) if resize == "matlab" else jax_resize(hr, scale, up=False)
     return SRPair(name, hr, lr)
@@ -87,6 +126,10 @@ def make_pair(name: str, y: np.ndarray, scale: int, resize: str = "matlab") -> S
 
 def load_pairs(folder: str | os.PathLike, scale: int, resize: str = "matlab", limit: int | None = None) -> list[SRPair]:
     """Every image of ``folder`` as an :class:`SRPair` (the first ``limit`` by name if given)."""
+    check_positive_int(scale, "scale")
+    check_choice(resize, "resize", RESIZES)
+    if limit is not None:
+        check_positive_int(limit, "limit")
     files = list_images(folder)[:limit]
     return [make_pair(p.stem, load_y(p), scale, resize) for p in files]
 
@@ -95,10 +138,18 @@ def rescaled_pairs(pairs: list[SRPair], factors, scale: int, resize: str = "matl
     """``pairs`` plus, for each factor in ``factors`` (0 < f < 1), every HR image shrunk by
     ``imresize(hr, f)`` and made into a new pair (the multi-scale augmentation of the SR
     literature: the same scenes with finer detail per pixel)."""
+    if not isinstance(pairs, (list, tuple)) or not all(isinstance(p, SRPair) for p in pairs):
+        raise ArgumentTypeError(f"pairs must be a list of SRPair, got {pairs!r:.80}")
+    if isinstance(factors, (str, bytes)) or not hasattr(factors, "__iter__"):
+        raise ArgumentTypeError(f"factors must be a sequence of numbers in (0, 1), got {factors!r}")
+    factors = list(factors)
+    for f in factors:  # all checked before any work
+        if not 0 < check_number(f, "factors") < 1:
+            raise ValueError(f"factors: rescale factors must be in (0, 1), got {f}")
+    check_positive_int(scale, "scale")
+    check_choice(resize, "resize", RESIZES)
     out = list(pairs)
     for f in factors:
-        if not 0 < f < 1:
-            raise ValueError(f"rescale factors must be in (0, 1), got {f}")
         for p in pairs:
             small = np.clip(imresize(p.hr, f), 0.0, 1.0) * 255.0
             if min(small.shape) >= 2 * scale:
@@ -112,8 +163,10 @@ def mirror_padded(pairs: list[SRPair], context: int, scale: int) -> list[SRPair]
     patch + 2 context`` cut from these by :func:`patch_batch` then has its central ``patch`` region
     anywhere in the original image, border pixels included; the HR padding only fills the ring that
     the loss leaves out, so it never acts as a target."""
-    if context < 0:
-        raise ValueError(f"context must be >= 0, got {context}")
+    if not isinstance(pairs, (list, tuple)) or not all(isinstance(p, SRPair) for p in pairs):
+        raise ArgumentTypeError(f"pairs must be a list of SRPair, got {pairs!r:.80}")
+    check_int(context, "context", minimum=0)
+    check_positive_int(scale, "scale")
     c, ch = context, context * scale
     return [SRPair(p.name, np.pad(p.hr, ch, mode="symmetric"), np.pad(p.lr, c, mode="symmetric")) for p in pairs]
 
@@ -122,13 +175,19 @@ def dihedral(image: np.ndarray, k: int) -> np.ndarray:
     """The ``k``-th (0..7) symmetry of the square on the first two axes: ``k % 4`` quarter
     turns, then a transpose if ``k >= 4``. Bicubic downscaling commutes with all eight (the
     kernel and MATLAB's sample centres are symmetric), so a transformed LR/HR pair is the pair
-    of the transformed image."""
+    of the transformed image. ``k`` is an int in [0, 7] (8 would silently be the identity)."""
+    k = check_int(k, "k", minimum=0, maximum=7)
+    image = np.asarray(image)
+    if image.ndim < 2:
+        raise ValueError(f"image must have at least two axes (H, W), got shape {image.shape}")
     out = np.rot90(image, k % 4, axes=(0, 1))
     return np.swapaxes(out, 0, 1) if k >= 4 else out
 
 
 def upscale_bicubic(lr: np.ndarray, scale: int, resize: str = "matlab") -> np.ndarray:
-    """The bicubic baseline: ``imresize(lr, scale, 'bicubic')`` (or jax's resize)."""
+    """The bicubic baseline: ``imresize(lr, scale, 'bicubic')`` (or jax's resize); ``scale`` a positive int."""
+    check_positive_int(scale, "scale")
+    check_choice(resize, "resize", RESIZES)
     return imresize(lr, scale) if resize == "matlab" else jax_resize(lr, scale, up=True)
 
 
@@ -142,11 +201,19 @@ def patch_batch(pairs: list[SRPair], scale: int, lr_size: int, batch_size: int, 
     positions of the training set). ``augment`` applies one of the 8 :func:`dihedral` symmetries,
     drawn per patch, to both patches. Returns ``(lr, hr)`` float32 NHWC with one channel.
     """
-    if lr_size < 1 or batch_size < 1:
-        raise ValueError(f"lr_size and batch_size must be >= 1, got {lr_size}, {batch_size}")
+    _check_pairs(pairs)
+    scale = check_positive_int(scale, "scale")
+    lr_size, batch_size = check_positive_int(lr_size, "lr_size"), check_positive_int(batch_size, "batch_size")
+    check_int(seed, "seed", minimum=0)
+    check_int(step, "step", minimum=0)
+    check_bool(augment, "augment")
+    for i, p in enumerate(pairs):  # a pair made at another scale would cut misaligned patches
+        if p.hr.shape[:2] != (p.lr.shape[0] * scale, p.lr.shape[1] * scale):
+            raise ValueError(f"pairs[{i}] ({p.name!r}): hr shape {p.hr.shape[:2]} is not scale={scale} times "
+                             f"lr shape {p.lr.shape[:2]} (pairs made at another scale?)")
     room = np.array([max(p.lr.shape[0] - lr_size + 1, 0) * max(p.lr.shape[1] - lr_size + 1, 0) for p in pairs], float)
     if room.sum() == 0:
-        raise ValueError(f"no training image is large enough for lr_size={lr_size} at scale {scale}")
+        raise ValueError(f"lr_size={lr_size}: no training image is large enough at scale {scale}")
     rng = np.random.default_rng([seed, step])
     which = rng.choice(len(pairs), size=batch_size, p=room / room.sum())
     lr = np.empty((batch_size, lr_size, lr_size, 1), np.float32)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 __all__ = ["convert", "main"]
 
@@ -52,7 +53,21 @@ def parse_args(argv=None) -> argparse.Namespace:
         p.error(f"--to {args.to} writes a torch state dict: DST must end in .safetensors, got {args.dst!r}")
     if not args.dst.endswith((".safetensors", ".msgpack")):
         p.error(f"DST must end in .safetensors or .msgpack (never a pickle), got {args.dst!r}")
+    _check_args(p, args)
     return args
+
+
+def _check_args(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """What argparse cannot: --arch is registered, --num-classes >= 1, DST is not SRC. (A missing SRC is
+    reported by ``convert``: ``main`` prints it and returns 1.)"""
+    from jaxcnn.models import list_models
+
+    if args.arch is not None and args.arch not in list_models():
+        p.error(f"--arch {args.arch!r} is not a jaxcnn registry name; choose from {', '.join(list_models())}")
+    if args.num_classes is not None and args.num_classes < 1:
+        p.error(f"--num-classes must be >= 1, got {args.num_classes}")
+    if Path(args.dst).resolve() == Path(args.src).resolve():
+        p.error(f"dst {args.dst!r} is src: the conversion would overwrite its input")
 
 
 def convert(args: argparse.Namespace) -> list[tuple[str, str]]:
@@ -60,9 +75,11 @@ def convert(args: argparse.Namespace) -> list[tuple[str, str]]:
     from jaxcnn.interop import files, keymaps
     from jaxcnn.interop.state_dict import abstract_variables
     from jaxcnn.interop.torch import export_state_dict
-    from jaxcnn.pretrained import pretrained, resolve_source
+    from jaxcnn.pretrained import list_pretrained, pretrained, resolve_source
 
     overrides = dict(args.set)
+    if not isinstance(args.src, str) or (args.src not in list_pretrained() and not Path(args.src).is_file()):
+        raise ValueError(f"src {args.src!r} is neither a file nor a shipped checkpoint; shipped: {list_pretrained()}")
     state_dict, meta = files.read_checkpoint(resolve_source(args.src))
     layout = args.source_format or keymaps.detect_layout(state_dict)
     arch = args.arch or (meta.get("arch") if layout == "flax" else keymaps.infer_arch(state_dict, layout))

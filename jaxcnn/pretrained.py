@@ -24,6 +24,7 @@ import numpy as np
 
 from jaxcnn.interop import files, keymaps
 from jaxcnn.interop.state_dict import abstract_variables, check_variables, from_state_dict
+from jaxcnn.validation import ArgumentTypeError, check_key, check_positive_int
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 SOURCE_FORMATS = ("timm", "torchvision", "flax")
@@ -40,13 +41,16 @@ def list_pretrained() -> list[str]:
 
 def model_card(name: str) -> str:
     """The model card (data, recipe, command, measured figure) of a shipped checkpoint."""
-    if name not in list_pretrained():
-        raise ValueError(f"unknown shipped checkpoint {name!r}; shipped: {list_pretrained()}")
+    if not isinstance(name, str) or name not in list_pretrained():
+        raise ValueError(f"name must be a shipped checkpoint: unknown shipped checkpoint {name!r}; "
+                         f"shipped: {list_pretrained()}")
     return (WEIGHTS_DIR / f"{name}.md").read_text()
 
 
 def resolve_source(source: str | Path) -> Path:
     """A shipped checkpoint's file for its name, else ``source`` as a path that must exist."""
+    if not isinstance(source, (str, Path)) and not hasattr(source, "__fspath__"):
+        raise ArgumentTypeError(f"source must be a path, a shipped name or a state dict, got {type(source).__name__}")
     if isinstance(source, str) and source in list_pretrained():
         return WEIGHTS_DIR / f"{source}.safetensors"
     path = Path(source)
@@ -83,13 +87,20 @@ def pretrained(source: Any, *, arch: str | None = None, source_format: str | Non
 
     Unknown keys, missing keys and shape mismatches raise one ValueError naming them.
     """
-    from jaxcnn.models import create_model
+    from jaxcnn.models import create_model, list_models
 
-    if source_format is not None and source_format not in SOURCE_FORMATS:
+    # every argument before any file is read
+    if source_format is not None and (not isinstance(source_format, str) or source_format not in SOURCE_FORMATS):
         raise ValueError(f"source_format must be one of {SOURCE_FORMATS} or None, got {source_format!r}")
-    if num_classes is not None and (isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1):
-        raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
+    if num_classes is not None:
+        check_positive_int(num_classes, "num_classes")
+    if arch is not None and (not isinstance(arch, str) or arch not in list_models()):
+        raise ValueError(f"arch must be a jaxcnn registry name (jaxcnn.models.list_models()), got {arch!r}")
+    if key is not None:
+        check_key(key, "key")
     if isinstance(source, Mapping):
+        if not source:
+            raise ValueError("source is an empty state dict")
         state_dict, meta = {k: files._np(v) for k, v in source.items()}, {}
     else:
         state_dict, meta = files.read_checkpoint(resolve_source(source))

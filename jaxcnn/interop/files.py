@@ -14,11 +14,39 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from jaxcnn.validation import ArgumentTypeError, check_str
+
 __all__ = ["TORCH_SUFFIXES", "FLAX_SUFFIXES", "read_safetensors", "write_safetensors", "read_checkpoint",
            "flatten_variables", "unflatten_variables", "write_flax", "read_msgpack"]
 
 TORCH_SUFFIXES = (".pth", ".pt", ".bin")
 FLAX_SUFFIXES = (".safetensors", ".msgpack")
+
+
+def _check_path(path, name: str = "path") -> Path:
+    if not isinstance(path, (str, Path)) and not hasattr(path, "__fspath__"):
+        raise ArgumentTypeError(f"{name} must be a path (str or os.PathLike), got {path!r} ({type(path).__name__})")
+    return Path(path)
+
+
+def _check_file(path, name: str = "path") -> Path:
+    path = _check_path(path, name)
+    if not path.is_file():
+        raise ValueError(f"{name} {str(path)!r} is not a file (no such file, or a directory)")
+    return path
+
+
+def _check_mapping(value, name: str, str_values: bool = False) -> None:
+    """A mapping with str keys (and str values if ``str_values``: safetensors metadata is text)."""
+    if not isinstance(value, Mapping):
+        raise ArgumentTypeError(f"{name} must be a mapping (dict), got {type(value).__name__}")
+    bad = [k for k in value if not isinstance(k, str)]
+    if bad:
+        raise ArgumentTypeError(f"{name} keys must be str, got {bad[:3]!r}")
+    if str_values:
+        bad = [k for k, v in value.items() if not isinstance(v, str)]
+        if bad:
+            raise ArgumentTypeError(f"{name} values must be str, got {value[bad[0]]!r} for {bad[0]!r}")
 
 
 def _np(t) -> np.ndarray:
@@ -30,6 +58,7 @@ def read_safetensors(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str,
     """``(tensors, metadata)`` of a safetensors file, as numpy arrays (torch is never imported)."""
     from safetensors import safe_open
 
+    path = _check_file(path)
     with safe_open(str(path), framework="np") as f:
         meta = f.metadata() or {}
         tensors = {k: f.get_tensor(k) for k in f.keys()}
@@ -40,6 +69,10 @@ def write_safetensors(path: str | Path, tensors: Mapping[str, Any], metadata: Ma
     """Write numpy-convertible ``tensors`` (contiguous copies) with string ``metadata``."""
     from safetensors.numpy import save_file
 
+    _check_path(path)
+    _check_mapping(tensors, "tensors")
+    if metadata is not None:
+        _check_mapping(metadata, "metadata", str_values=True)
     save_file({k: np.ascontiguousarray(_np(v)) for k, v in tensors.items()}, str(path),
               metadata=dict(metadata) if metadata else None)
 
@@ -60,9 +93,7 @@ def _unwrap(sd: Any) -> dict:
 def read_checkpoint(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """``(state dict as numpy, metadata)`` of a ``.safetensors`` file (numpy only), a jaxcnn ``.msgpack``,
     an experiments ``.npz`` (``params`` only) or a torch ``.pth``/``.pt``/``.bin`` (``torch.load(weights_only=True)``)."""
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"checkpoint {str(path)!r} is not a file")
+    path = _check_file(path)
     if path.suffix == ".safetensors":
         tensors, meta = read_safetensors(path)
         return _unwrap(tensors), meta
@@ -72,7 +103,7 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, 
         with np.load(path, allow_pickle=False) as f:
             return {f"params/{k}": f[k] for k in f.files}, {}
     if path.suffix not in TORCH_SUFFIXES:
-        raise ValueError(f"checkpoint {str(path)!r}: expected a suffix in {FLAX_SUFFIXES + ('.npz',) + TORCH_SUFFIXES}")
+        raise ValueError(f"path {str(path)!r}: expected a suffix in {FLAX_SUFFIXES + ('.npz',) + TORCH_SUFFIXES}")
     try:
         import torch
     except ImportError as e:
@@ -85,6 +116,8 @@ def flatten_variables(variables: Mapping) -> dict[str, np.ndarray]:
     """Flax variables as ``{'params/conv1/kernel': array, ...}``."""
     from flax import traverse_util
 
+    if not isinstance(variables, Mapping):
+        raise ArgumentTypeError(f"variables must be a mapping of Flax collections, got {type(variables).__name__}")
     return {k: np.asarray(v) for k, v in traverse_util.flatten_dict(dict(variables), sep="/").items()}
 
 
@@ -92,6 +125,7 @@ def unflatten_variables(flat: Mapping[str, np.ndarray]) -> dict:
     """Inverse of ``flatten_variables``."""
     from flax import traverse_util
 
+    _check_mapping(flat, "flat")
     return traverse_util.unflatten_dict(dict(flat), sep="/")
 
 
@@ -99,25 +133,35 @@ def write_flax(path: str | Path, variables: Mapping, arch: str, overrides: Mappi
                extra_metadata: Mapping[str, str] | None = None) -> None:
     """Save Flax ``variables`` of registry model ``arch`` (built with ``overrides``) to ``.safetensors``
     or ``.msgpack``; both record ``arch`` and ``overrides`` so ``jaxcnn.pretrained(path)`` rebuilds the model."""
-    path = Path(path)
-    meta = {"format": "jaxcnn", "arch": arch, "overrides": json.dumps(dict(overrides or {}), sort_keys=True),
-            **dict(extra_metadata or {})}
+    path = _check_path(path)
+    if path.suffix not in FLAX_SUFFIXES:
+        raise ValueError(f"path {str(path)!r}: expected a suffix in {FLAX_SUFFIXES}")
+    if not isinstance(variables, Mapping):
+        raise ArgumentTypeError(f"variables must be a mapping of Flax collections, got {type(variables).__name__}")
+    check_str(arch, "arch")
+    if overrides is not None:
+        _check_mapping(overrides, "overrides")
+    if extra_metadata is not None:
+        _check_mapping(extra_metadata, "extra_metadata", str_values=True)
+    try:
+        encoded = json.dumps(dict(overrides or {}), sort_keys=True)
+    except TypeError as e:  # recorded as JSON so that pretrained(path) can rebuild the model
+        raise ArgumentTypeError(f"overrides must be JSON-serialisable (numbers, strings, lists): {e}") from None
+    meta = {"format": "jaxcnn", "arch": arch, "overrides": encoded, **dict(extra_metadata or {})}
     if path.suffix == ".safetensors":
         write_safetensors(path, flatten_variables(variables), meta)
-    elif path.suffix == ".msgpack":
+    else:  # .msgpack
         from flax import serialization
 
         payload = {"metadata": meta, "variables": flatten_variables(variables)}
         path.write_bytes(serialization.msgpack_serialize(payload))
-    else:
-        raise ValueError(f"output path {str(path)!r}: expected a suffix in {FLAX_SUFFIXES}")
 
 
 def read_msgpack(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """``(flat flax variables, metadata)`` of a file written by ``write_flax(... .msgpack)``."""
     from flax import serialization
 
-    payload = serialization.msgpack_restore(Path(path).read_bytes())
+    payload = serialization.msgpack_restore(_check_file(path).read_bytes())
     if not isinstance(payload, dict) or "variables" not in payload:
         raise ValueError(f"{str(path)!r} is not a jaxcnn msgpack file (no 'variables' entry)")
     return {k: np.asarray(v) for k, v in payload["variables"].items()}, dict(payload.get("metadata", {}))

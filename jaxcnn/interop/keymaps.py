@@ -24,7 +24,9 @@ from typing import Iterable, Mapping
 
 import numpy as np
 
-__all__ = ["LAYOUTS", "TIMM_NAMES", "TORCHVISION_NAMES", "layouts_of", "head_name", "key_map",
+from jaxcnn.validation import ArgumentTypeError, check_choice, check_str
+
+__all__ = ["LAYOUTS", "KINDS", "TIMM_NAMES", "TORCHVISION_NAMES", "layouts_of", "head_name", "key_map",
            "bn_count_keys", "to_flax", "to_torch", "torch_shape", "detect_layout", "infer_arch"]
 
 LAYOUTS = ("torchvision", "timm")
@@ -39,11 +41,15 @@ TIMM_NAMES = {
 TORCHVISION_NAMES = {k: k for k in TIMM_NAMES if k not in ("resnet50d", "se_resnet50")}
 
 _HEADS = {"ResNet": "fc", "MobileNetV2": "classifier"}
+KINDS = ("conv", "linear", "conv1x1_linear", "vector")
+# rank of each kind's leaf: (torch layout, flax layout); None: any rank
+_KIND_NDIM = {"conv": (4, 4), "linear": (2, 2), "conv1x1_linear": (4, 2), "vector": (None, None)}
 _BN_LEAVES = {"scale": "weight", "bias": "bias", "mean": "running_mean", "var": "running_var"}
 
 
 def layouts_of(arch: str) -> tuple[str, ...]:
     """The state-dict layouts ``arch`` can be read from and written to (empty: none)."""
+    check_str(arch, "arch")
     return tuple(lay for lay, names in (("torchvision", TORCHVISION_NAMES), ("timm", TIMM_NAMES)) if arch in names)
 
 
@@ -143,11 +149,36 @@ def key_map(model, abstract_variables: Mapping, layout: str) -> dict[tuple[str, 
 
 def bn_count_keys(torch_keys: Iterable[str]) -> list[str]:
     """``num_batches_tracked`` keys that go with the BN ``running_mean`` keys (torch state dicts carry them)."""
+    torch_keys = _str_keys(torch_keys, "torch_keys")
     return [k[: -len("running_mean")] + "num_batches_tracked" for k in torch_keys if k.endswith(".running_mean")]
 
 
+def _str_keys(keys, name: str) -> list[str]:
+    if isinstance(keys, (str, bytes)) or not hasattr(keys, "__iter__"):
+        raise ArgumentTypeError(f"{name} must be an iterable of str keys, got {keys!r:.80}")
+    keys = list(keys)
+    if not all(isinstance(k, str) for k in keys):
+        raise ArgumentTypeError(f"{name} must hold str keys, got {[k for k in keys if not isinstance(k, str)][:3]!r}")
+    return keys
+
+
+def _check_leaf(array, kind: str, side: int) -> np.ndarray:
+    """``kind`` is one of :data:`KINDS` (an unknown one would silently copy the array) and ``array`` has
+    its rank (``side`` 0: torch layout, 1: Flax layout)."""
+    check_choice(kind, "kind", KINDS)
+    array = np.asarray(array)
+    ndim = _KIND_NDIM[kind][side]
+    if ndim is not None and array.ndim != ndim:
+        raise ValueError(f"array of kind {kind!r} must be {ndim}-D in the {('torch', 'Flax')[side]} layout, "
+                         f"got shape {array.shape}")
+    if side == 0 and kind == "conv1x1_linear" and array.shape[2:] != (1, 1):
+        raise ValueError(f"array of kind 'conv1x1_linear' must be a 1x1 conv (out, in, 1, 1), got shape {array.shape}")
+    return array
+
+
 def to_flax(array: np.ndarray, kind: str) -> np.ndarray:
-    """A torch-layout tensor as the Flax leaf of ``kind``."""
+    """A torch-layout tensor as the Flax leaf of ``kind`` (one of :data:`KINDS`)."""
+    array = _check_leaf(array, kind, 0)
     if kind == "conv":
         return array.transpose(2, 3, 1, 0)
     if kind == "linear":
@@ -159,6 +190,7 @@ def to_flax(array: np.ndarray, kind: str) -> np.ndarray:
 
 def to_torch(array: np.ndarray, kind: str) -> np.ndarray:
     """A Flax leaf of ``kind`` as the torch-layout tensor (inverse of ``to_flax``)."""
+    array = _check_leaf(array, kind, 1)
     if kind == "conv":
         return array.transpose(3, 2, 0, 1)
     if kind == "linear":
@@ -170,6 +202,9 @@ def to_torch(array: np.ndarray, kind: str) -> np.ndarray:
 
 def torch_shape(flax_shape: tuple, kind: str) -> tuple:
     """The torch shape a Flax leaf of ``flax_shape`` and ``kind`` has in a state dict."""
+    if not isinstance(flax_shape, (tuple, list)) or not all(isinstance(d, (int, np.integer)) and d >= 0
+                                                            for d in flax_shape):
+        raise ArgumentTypeError(f"flax_shape must be a tuple of non-negative ints, got {flax_shape!r}")
     return tuple(to_torch(np.empty(flax_shape, np.bool_), kind).shape)
 
 
@@ -179,9 +214,9 @@ def torch_shape(flax_shape: tuple, kind: str) -> tuple:
 def detect_layout(keys: Iterable[str]) -> str:
     """``'flax'`` (jaxcnn's own ``collection/module/leaf`` keys), ``'timm'`` or ``'torchvision'`` from the key
     names; raises ValueError when none fits."""
-    keys = list(keys)
+    keys = _str_keys(keys, "keys")
     if not keys:
-        raise ValueError("empty checkpoint: no keys to detect a layout from")
+        raise ValueError("keys is empty (an empty checkpoint): no keys to detect a layout from")
     if all("/" in k for k in keys):
         return "flax"
     ks = set(keys)
@@ -199,6 +234,9 @@ def detect_layout(keys: Iterable[str]) -> str:
 
 def infer_arch(state_dict: Mapping[str, np.ndarray], layout: str) -> str:
     """The jaxcnn registry name of a timm/torchvision checkpoint, from its block counts and shapes."""
+    if not isinstance(state_dict, Mapping):
+        raise ArgumentTypeError(f"state_dict must be a mapping of key -> array, got {type(state_dict).__name__}")
+    check_choice(layout, "layout", LAYOUTS)
     keys = set(state_dict)
     if "conv_stem.weight" in keys or "features.0.0.weight" in keys:
         return "mobilenet_v2"
@@ -209,7 +247,7 @@ def infer_arch(state_dict: Mapping[str, np.ndarray], layout: str) -> str:
             s, i = int(m.group(1)), int(m.group(2))
             counts[s] = max(counts.get(s, 0), i + 1)
     if not counts:
-        raise ValueError(f"cannot infer the architecture from keys like {sorted(keys)[:6]}; pass arch")
+        raise ValueError(f"cannot infer the architecture from state_dict keys like {sorted(keys)[:6]}; pass arch")
     sizes = tuple(counts[s] for s in sorted(counts))
     bottleneck = "layer1.0.conv3.weight" in keys
     w2 = np.shape(state_dict["layer1.0.conv2.weight"])  # (width, width / groups, 3, 3)

@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxcnn.interop import keymaps
+from jaxcnn.validation import ArgumentTypeError, check_choice, check_str
 
 __all__ = ["abstract_variables", "mismatch_error", "from_state_dict", "to_state_dict", "check_variables"]
 
@@ -24,9 +25,24 @@ _SHOW = 12  # entries listed per kind of mismatch
 
 def abstract_variables(model):
     """``model.init``'s tree as shapes only (``jax.eval_shape``: nothing is computed)."""
+    _check_model(model)
     channels = getattr(model, "in_channels", None) or getattr(model, "channels", 3)
-    x = jnp.zeros((1, 64, 64, channels))
-    return jax.eval_shape(lambda: model.init(jax.random.key(0), x, train=False))
+    # shapes in, shapes out: neither the input nor the key is materialised (nothing compiles)
+    x = jax.ShapeDtypeStruct((1, 64, 64, channels), jnp.float32)
+    return jax.eval_shape(lambda x: model.init(jax.random.key(0), x, train=False), x)
+
+
+def _check_model(model) -> None:
+    import flax.linen as nn
+
+    if not isinstance(model, nn.Module):
+        raise ArgumentTypeError(f"model must be a jaxcnn (flax.linen) Module, e.g. create_model('resnet50'), "
+                                f"got {model!r:.80} ({type(model).__name__})")
+
+
+def _check_mapping(value, name: str) -> None:
+    if not isinstance(value, Mapping):
+        raise ArgumentTypeError(f"{name} must be a mapping, got {type(value).__name__}")
 
 
 def _paths(tree) -> dict[tuple[str, ...], jax.ShapeDtypeStruct]:
@@ -53,7 +69,16 @@ def from_state_dict(state_dict: Mapping[str, np.ndarray], model, layout: str, *,
     """
     from jaxcnn.interop.files import _np
 
+    _check_mapping(state_dict, "state_dict")
+    check_choice(layout, "layout", keymaps.LAYOUTS)
+    check_str(arch, "arch")
+    if isinstance(skip, str) or not isinstance(skip, (tuple, list)) or not all(isinstance(s, str) for s in skip):
+        raise ArgumentTypeError(f"skip must be a tuple of top-level module names (e.g. ('fc',)), got {skip!r}")
     abstract = abstract_variables(model)
+    tops = {p[1] for p in _paths(abstract)}
+    unknown_skip = [s for s in skip if s not in tops]
+    if unknown_skip:  # nothing would be skipped, silently
+        raise ValueError(f"skip names {unknown_skip} that are not top-level modules of {arch}; it has {sorted(tops)}")
     full = keymaps.key_map(model, abstract, layout)
     kmap = {p: v for p, v in full.items() if p[1] not in skip}
     shapes = _paths(abstract)
@@ -75,7 +100,7 @@ def from_state_dict(state_dict: Mapping[str, np.ndarray], model, layout: str, *,
         # jnp.array copies: on CPU jnp.asarray can alias the caller's (e.g. a live torch model's) buffers
         flat[path] = jnp.array(keymaps.to_flax(arr, kind), dtype=shapes[path].dtype)
     if unknown or missing or bad:
-        raise mismatch_error(f"checkpoint does not match jaxcnn {arch} ({layout} layout)", unknown, missing, bad)
+        raise mismatch_error(f"state_dict does not match jaxcnn {arch} ({layout} layout)", unknown, missing, bad)
     from flax import traverse_util
 
     return traverse_util.unflatten_dict(flat)
@@ -84,6 +109,8 @@ def from_state_dict(state_dict: Mapping[str, np.ndarray], model, layout: str, *,
 def to_state_dict(variables: Mapping, model, layout: str) -> dict[str, np.ndarray]:
     """A torch-layout state dict (numpy arrays, ``num_batches_tracked`` = 0) of Flax ``variables``,
     loadable into the timm/torchvision model with ``load_state_dict(..., strict=True)``."""
+    _check_mapping(variables, "variables")
+    check_choice(layout, "layout", keymaps.LAYOUTS)
     abstract = abstract_variables(model)
     kmap = keymaps.key_map(model, abstract, layout)
     got = _paths(variables)
@@ -99,6 +126,7 @@ def to_state_dict(variables: Mapping, model, layout: str) -> dict[str, np.ndarra
 
 def check_variables(variables: Mapping, model, arch: str = "model") -> None:
     """Raise a ValueError listing leaves of ``variables`` that are unknown, missing or misshapen for ``model``."""
+    _check_mapping(variables, "variables")
     want, got = _paths(abstract_variables(model)), _paths(variables)
     bad = [f"{'/'.join(p)}: checkpoint {tuple(np.shape(got[p]))}, expected {tuple(want[p].shape)}"
            for p in want.keys() & got.keys() if tuple(np.shape(got[p])) != tuple(want[p].shape)]

@@ -17,6 +17,7 @@ import numpy as np
 from jaxcnn.interop import keymaps
 from jaxcnn.interop.files import _np, read_checkpoint, write_safetensors
 from jaxcnn.interop.state_dict import check_variables, from_state_dict, to_state_dict
+from jaxcnn.validation import ArgumentTypeError, check_bool, check_str
 
 __all__ = ["TORCHVISION_MODELS", "from_torchvision", "export_state_dict", "load_state_dict"]
 
@@ -32,8 +33,14 @@ def from_torchvision(name: str, state_dict: Mapping[str, Any], check: bool = Tru
     """
     from jaxcnn.models import create_model
 
-    if name not in TORCHVISION_MODELS:
-        raise ValueError(f"from_torchvision supports {TORCHVISION_MODELS}, got {name!r}")
+    if not isinstance(name, str) or name not in TORCHVISION_MODELS:
+        raise ValueError(f"name must be a model from_torchvision supports, one of {TORCHVISION_MODELS}, got {name!r}")
+    if not isinstance(state_dict, Mapping):
+        raise ArgumentTypeError(f"state_dict must be a mapping of key -> tensor (e.g. model.state_dict()), "
+                                f"got {type(state_dict).__name__}")
+    if not state_dict:
+        raise ValueError(f"state_dict is empty: expected the {name} tensors")
+    check_bool(check, "check")
     state_dict = {k: _np(v) for k, v in state_dict.items()}
     model = create_model(name)
     bias = state_dict.get("fc.bias", state_dict.get("classifier.1.bias"))
@@ -50,8 +57,16 @@ def export_state_dict(variables: Mapping, arch: str, path: str | Path | None = N
     or ``safetensors.torch.load_file(path)``."""
     from jaxcnn.models import create_model
 
+    if not isinstance(variables, Mapping):
+        raise ArgumentTypeError(f"variables must be a mapping of Flax collections, got {type(variables).__name__}")
+    check_str(arch, "arch")
+    if not keymaps.layouts_of(arch):
+        raise ValueError(f"arch must be an architecture with a torch layout, one of {sorted(keymaps.TIMM_NAMES)}, "
+                         f"got {arch!r}")
     if layout not in keymaps.layouts_of(arch):
-        raise ValueError(f"arch {arch!r} has layouts {keymaps.layouts_of(arch)}, got layout={layout!r}")
+        raise ValueError(f"layout must be one of {keymaps.layouts_of(arch)} for arch {arch!r}, got {layout!r}")
+    if path is not None and not str(path).endswith(".safetensors"):  # the file is safetensors whatever its name
+        raise ValueError(f"path must end in .safetensors, got {str(path)!r}")
     model = create_model(arch, **overrides)
     head = keymaps.head_name(model)
     if head is not None and head in variables.get("params", {}):
@@ -64,5 +79,6 @@ def export_state_dict(variables: Mapping, arch: str, path: str | Path | None = N
 
 
 def load_state_dict(path: str) -> dict:
-    """Load a checkpoint safely: safetensors (numpy), or ``torch.load(weights_only=True)`` (never plain pickle)."""
+    """Load a checkpoint safely: safetensors (numpy), or ``torch.load(weights_only=True)`` (never plain pickle).
+    ``path`` must be an existing file."""
     return read_checkpoint(path)[0]

@@ -18,6 +18,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 from jaxcnn.train.state import TrainState
+from jaxcnn.validation import ArgumentTypeError, check_bool, check_int, check_positive_int
 
 __all__ = ["checksums", "Checkpointer", "restore_arrays"]
 
@@ -44,6 +45,20 @@ def checksums(tree) -> dict[str, str]:
     return {jax.tree_util.keystr(path): one(x) for path, x in flat}
 
 
+def _check_path(directory, name: str = "directory") -> None:
+    if not isinstance(directory, (str, os.PathLike)) or not os.fspath(directory):
+        raise ArgumentTypeError(f"{name} must be a path (str or os.PathLike), got {directory!r}")
+
+
+def _check_step(step) -> int | None:
+    return None if step is None else check_int(step, "step", minimum=0)
+
+
+def _check_state(state, name: str) -> None:
+    if not isinstance(state, TrainState):
+        raise ArgumentTypeError(f"{name} must be a TrainState, got {type(state).__name__}")
+
+
 def _from_tree(tree: dict, template: TrainState) -> TrainState:
     impl = jax.random.key_impl(template.rng)
     return template.replace(step=tree["step"], params=tree["params"], batch_stats=tree["batch_stats"],
@@ -58,8 +73,8 @@ class Checkpointer:
     """
 
     def __init__(self, directory: str | os.PathLike, every: int = 100, keep: int = 3):
-        if every < 1 or keep < 1:
-            raise ValueError(f"every and keep must be >= 1, got every={every}, keep={keep}")
+        _check_path(directory)
+        every, keep = check_positive_int(every, "every"), check_positive_int(keep, "keep")
         self.directory, self.every = os.path.abspath(directory), every
         options = ocp.CheckpointManagerOptions(save_interval_steps=every, max_to_keep=keep,
                                                enable_async_checkpointing=False, cleanup_tmp_directories=True)
@@ -67,6 +82,8 @@ class Checkpointer:
 
     def save(self, state: TrainState, force: bool = False) -> bool:
         """Save if ``state.step`` is on the interval (or ``force``); returns whether it saved."""
+        _check_state(state, "state")
+        check_bool(force, "force")
         step = int(state.step)
         if step in self._manager.all_steps():
             return False
@@ -90,10 +107,13 @@ class Checkpointer:
         Raises ``ValueError`` if there is no checkpoint, or if it is corrupt or incompatible
         with ``template`` (other model, other optimiser); nothing on disk is changed.
         """
+        _check_state(template, "template")
+        step = _check_step(step)
         steps = self.all_steps()
         step = steps[-1] if step is None and steps else step
         if step is None or step not in steps:
-            raise ValueError(f"no checkpoint{'' if step is None else f' for step {step}'} in {self.directory}")
+            raise ValueError(f"no checkpoint{'' if step is None else f' for step {step}'} in {self.directory}"
+                             f" (steps on disk: {steps})")
         target = jax.tree.map(ocp.utils.to_shape_dtype_struct, _to_tree(template))
         try:
             tree = self._manager.restore(step, args=ocp.args.StandardRestore(target))
@@ -134,10 +154,19 @@ class Checkpointer:
 
 
 def restore_arrays(directory: str | os.PathLike, step: int | None = None) -> dict:
-    """The raw saved tree (numpy leaves) of ``step`` (default latest), for inspection and tests."""
+    """The raw saved tree (numpy leaves) of ``step`` (default latest), for inspection and tests.
+
+    ``directory`` must exist and ``step`` (if given) be one of the steps saved there."""
+    _check_path(directory)
+    step = _check_step(step)
+    if not os.path.isdir(directory):
+        raise ValueError(f"directory {os.fspath(directory)!r} does not exist (or is not a directory)")
     with ocp.CheckpointManager(os.path.abspath(directory),
                                options=ocp.CheckpointManagerOptions(read_only=True)) as manager:
+        steps = sorted(manager.all_steps())
+        if step is not None and step not in steps:
+            raise ValueError(f"step {step} is not saved in {os.fspath(directory)} (steps on disk: {steps})")
         step = manager.latest_step() if step is None else step
         if step is None:
-            raise ValueError(f"no checkpoint in {directory}")
+            raise ValueError(f"no checkpoint in directory {os.fspath(directory)}")
         return manager.restore(step, args=ocp.args.StandardRestore())

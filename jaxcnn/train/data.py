@@ -14,6 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
+from jaxcnn.validation import (ArgumentTypeError, check_bool, check_int, check_number,
+                               check_positive_int, check_rank)
+
 __all__ = ["DATA_ENV", "DATASETS", "Split", "Dataset", "stratified_split", "load_dataset", "normalize",
            "batch_indices", "augment", "train_batch", "eval_batches"]
 
@@ -36,6 +39,13 @@ class Split:
     images: np.ndarray
     labels: np.ndarray
 
+    def __post_init__(self):
+        check_rank(self.images, "images", 4, "NHWC (batch, height, width, channels)")
+        check_rank(self.labels, "labels", 1, "(one class index per image)")
+        if len(self.images) != len(self.labels):
+            raise ValueError(f"images and labels must have the same length, got {len(self.images)} images "
+                             f"and {len(self.labels)} labels")
+
     def __len__(self) -> int:
         return len(self.labels)
 
@@ -50,6 +60,16 @@ class Dataset:
     num_classes: int
     mean: tuple[float, ...]
     std: tuple[float, ...]
+
+    def __post_init__(self):
+        check_positive_int(self.num_classes, "num_classes")
+        for name, split in (("train", self.train), ("test", self.test)):
+            if not isinstance(split, Split):
+                raise ArgumentTypeError(f"{name} must be a Split, got {type(split).__name__}")
+        if self.train.images.shape[1:] != self.test.images.shape[1:]:
+            raise ValueError(f"train and test images must have the same (H, W, C), got "
+                             f"{self.train.images.shape[1:]} and {self.test.images.shape[1:]}")
+        _check_stats(self.mean, self.std, self.train.images.shape[-1])
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -96,7 +116,11 @@ def stratified_split(labels: np.ndarray, n_train: int, n_test: int, seed: int = 
     The split depends only on ``seed`` (default 0), never on the run's seed, so every run
     of a study trains and tests on the same images.
     """
-    if n_train < 1 or n_test < 0 or n_train + n_test > len(labels):
+    check_rank(labels, "labels", 1, "(one class index per image)")
+    check_positive_int(n_train, "n_train")
+    check_int(n_test, "n_test", minimum=0)
+    check_int(seed, "seed", minimum=0)
+    if n_train + n_test > len(labels):
         raise ValueError(f"n_train={n_train}, n_test={n_test} do not fit the {len(labels)} images available")
     rng = np.random.default_rng(seed)
     classes, counts = np.unique(labels, return_counts=True)
@@ -117,8 +141,13 @@ def load_dataset(name: str, root: str | os.PathLike | None = None, n_train: int 
     Splits are stratified and fixed: 4,000 / 1,000 for CIFAR-10, 8,000 / 2,000 for MNIST
     (only the public test sets are on disk, so both splits come from them).
     """
-    if name not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; expected one of {DATASETS}")
+    if not isinstance(name, str) or name not in DATASETS:
+        raise ValueError(f"name must be one of {DATASETS}: unknown dataset {name!r}")
+    if root is not None and not isinstance(root, (str, os.PathLike)):
+        raise ArgumentTypeError(f"root must be a path (str or os.PathLike) or None, got {type(root).__name__}")
+    # 0 would silently mean "the default" below (``n_train or d_tr``): refuse it
+    n_train = None if n_train is None else check_positive_int(n_train, "n_train")
+    n_test = None if n_test is None else check_positive_int(n_test, "n_test")
     if root is None:
         root = os.environ.get(DATA_ENV)
         if not root:
@@ -135,8 +164,31 @@ def load_dataset(name: str, root: str | os.PathLike | None = None, n_train: int 
                    int(labels.max()) + 1, mean, std)
 
 
+def _check_stats(mean, std, channels: int) -> None:
+    """``mean`` and ``std``: one finite number per channel, ``std`` > 0 (a 3-entry mean on 1-channel
+    images would broadcast into 3 channels; ``std`` 0 divides by zero)."""
+    for name, v in (("mean", mean), ("std", std)):
+        if not isinstance(v, (list, tuple, np.ndarray)) or np.ndim(v) != 1:
+            raise ArgumentTypeError(f"{name} must be a sequence of one number per channel, got {v!r}")
+        if len(v) != channels:
+            raise ValueError(f"{name} must have one entry per channel ({channels}), got {len(v)}: {tuple(v)!r}")
+        for x in v:
+            if name == "std":
+                check_number(x, name, minimum=0.0, min_inclusive=False)
+            else:
+                check_number(x, name)
+
+
 def normalize(images: np.ndarray, mean, std) -> np.ndarray:
-    """uint8 NHWC -> float32, per-channel standardised."""
+    """uint8 NHWC -> float32, per-channel standardised.
+
+    ``images`` must be uint8 NHWC (the /255 assumes it); ``mean`` and ``std`` hold one finite number
+    per channel, ``std`` > 0.
+    """
+    check_rank(images, "images", 4, "NHWC (batch, height, width, channels)")
+    if images.dtype != np.uint8:
+        raise ArgumentTypeError(f"images must be uint8 (normalize divides by 255), got dtype {images.dtype}")
+    _check_stats(mean, std, images.shape[-1])
     x = images.astype(np.float32) / 255.0
     return (x - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
 
@@ -146,8 +198,10 @@ def batch_indices(n: int, batch_size: int, step: int, seed: int) -> np.ndarray:
 
     The remainder of each epoch is dropped so every batch has ``batch_size`` examples.
     """
-    if not 0 < batch_size <= n:
-        raise ValueError(f"batch_size must be in [1, {n}], got {batch_size}")
+    check_positive_int(n, "n")
+    check_int(batch_size, "batch_size", minimum=1, maximum=n)
+    check_int(step, "step", minimum=0)
+    check_int(seed, "seed", minimum=0)
     per_epoch = n // batch_size
     epoch, i = divmod(step, per_epoch)
     perm = np.random.default_rng([seed, epoch]).permutation(n)
@@ -155,9 +209,16 @@ def batch_indices(n: int, batch_size: int, step: int, seed: int) -> np.ndarray:
 
 
 def augment(images: np.ndarray, seed: int, step: int, pad: int = 4) -> np.ndarray:
-    """Standard CIFAR augmentation (random ``pad``-pixel crop, horizontal flip), keyed by step."""
-    rng = np.random.default_rng([seed, step, 1])
+    """Standard CIFAR augmentation (random ``pad``-pixel crop, horizontal flip), keyed by step.
+
+    ``pad`` is at most ``min(H, W) - 1``: reflect padding mirrors without repeating the edge, so a
+    wider pad would reflect the image more than once."""
+    check_rank(images, "images", 4, "NHWC (batch, height, width, channels)")
+    check_int(seed, "seed", minimum=0)
+    check_int(step, "step", minimum=0)
     n, h, w, _ = images.shape
+    check_int(pad, "pad", minimum=0, maximum=max(min(h, w) - 1, 0))
+    rng = np.random.default_rng([seed, step, 1])
     padded = np.pad(images, ((0, 0), (pad, pad), (pad, pad), (0, 0)), mode="reflect")
     dy, dx = rng.integers(0, 2 * pad + 1, size=(2, n))
     flip = rng.random(n) < 0.5
@@ -168,6 +229,8 @@ def augment(images: np.ndarray, seed: int, step: int, pad: int = 4) -> np.ndarra
 
 def train_batch(ds: Dataset, batch_size: int, step: int, seed: int, augmentation: bool = False) -> dict:
     """The deterministic training batch for ``step``: ``{'image': float32 NHWC, 'label': int32}``."""
+    _check_dataset(ds)
+    check_bool(augmentation, "augmentation")
     idx = batch_indices(len(ds.train), batch_size, step, seed)
     images = ds.train.images[idx]
     if augmentation:
@@ -176,7 +239,20 @@ def train_batch(ds: Dataset, batch_size: int, step: int, seed: int, augmentation
 
 
 def eval_batches(ds: Dataset, batch_size: int):
-    """The test split in order; the last batch is padded and carries a 0/1 ``mask``."""
+    """The test split in order; the last batch is padded and carries a 0/1 ``mask``.
+
+    Arguments are checked when called, not at the first ``next``."""
+    _check_dataset(ds)
+    check_positive_int(batch_size, "batch_size")
+    return _eval_batches(ds, batch_size)
+
+
+def _check_dataset(ds) -> None:
+    if not isinstance(ds, Dataset):
+        raise ArgumentTypeError(f"ds must be a Dataset (see load_dataset), got {type(ds).__name__}")
+
+
+def _eval_batches(ds: Dataset, batch_size: int):
     n = len(ds.test)
     for start in range(0, n, batch_size):
         idx = np.arange(start, start + batch_size)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
@@ -30,8 +31,9 @@ from tqdm import tqdm
 
 from jaxcnn.train import parallel
 from jaxcnn.train.checkpoint import Checkpointer
-from jaxcnn.train.state import TrainState, create_train_state
-from jaxcnn.train.steps import LossFn, make_eval_step, make_train_step
+from jaxcnn.train.state import TrainState, check_optimizer, create_train_state
+from jaxcnn.train.steps import LossFn, check_step_args, make_eval_step, make_train_step
+from jaxcnn.validation import (ArgumentTypeError, check_bool, check_callable, check_int, check_positive_int)
 
 __all__ = ["FitResult", "fit", "truncate_metrics"]
 
@@ -85,6 +87,15 @@ def _batch_source(train_data) -> Callable[[int], dict]:
         except StopIteration:
             raise ValueError(f"train_data ran out of batches at step {step}") from None
     return get
+
+
+def _check_batch(batch, input_key: str, need_label: bool, step: int) -> None:
+    """Host side, per step (a dict lookup): the entries the step reads exist."""
+    if not isinstance(batch, Mapping):
+        raise ArgumentTypeError(f"train_data gave a {type(batch).__name__} at step {step}; expected a dict of arrays")
+    for k in (input_key, "label") if need_label else (input_key,):
+        if k not in batch:
+            raise ValueError(f"train_data: the batch of step {step} has no {k!r} entry (keys: {list(batch)})")
 
 
 def _check_labels(batch: dict, num_classes: int, step: int):
@@ -155,23 +166,22 @@ def fit(
     Safety: a label outside ``[0, num_classes)`` raises ``ValueError`` before the step runs (the
       built-in classification loss); steps the jitted step skips (see ``steps.py``) are counted,
       and ``max_skipped`` of them in a row raise ``FloatingPointError``.
+
+    Every argument is checked before anything is built, read or traced (``ValueError`` /
+    ``TypeError`` naming it); each batch must be a dict holding ``input_key`` (and ``'label'`` for
+    the built-in classification loss).
     """
-    if not isinstance(steps, int) or steps < 0:
-        raise ValueError(f"steps must be an int >= 0, got {steps!r}")
-    for name, v in (("log_every", log_every), ("keep", keep), ("max_skipped", max_skipped)):
-        if not isinstance(v, int) or v < 1:
-            raise ValueError(f"{name} must be an int >= 1, got {v!r}")
-    if ckpt_every is not None and (not isinstance(ckpt_every, int) or ckpt_every < 1):
-        raise ValueError(f"ckpt_every must be None or an int >= 1, got {ckpt_every!r}")
-    if eval_data is not None and eval_fn is not None:
-        raise ValueError("pass eval_data or eval_fn, not both")
-    if eval_data is not None and not callable(eval_data) and iter(eval_data) is eval_data:
-        raise TypeError("eval_data must be re-iterable (a list) or a function returning batches, not an iterator")
+    _check_fit_args(model_or_state, train_data, steps, tx=tx, seed=seed, eval_data=eval_data, eval_fn=eval_fn,
+                    eval_every=eval_every, out=out, ckpt_every=ckpt_every, keep=keep, resume=resume, devices=devices,
+                    mesh=mesh, max_skipped=max_skipped, log_every=log_every, progress=progress, desc=desc,
+                    on_step=on_step)
+    check_step_args(task, label_smoothing, compute_dtype, None, loss_fn, rng_streams, input_key)
     batch_at = _batch_source(train_data)
 
     # ---- mesh ----------------------------------------------------------------------------------
     if mesh is None:
-        chosen = parallel.select_devices(devices) if devices is None or isinstance(devices, int) else list(devices)
+        chosen = parallel._select(devices, "devices") if devices is None or isinstance(devices, (int, np.integer)) \
+            else list(devices)
         mesh = parallel.make_mesh(chosen)
     n_dev = mesh.devices.size
     main_process = jax.process_index() == 0
@@ -181,17 +191,11 @@ def fit(
     if isinstance(model_or_state, TrainState):
         # A copy: the jitted step donates its input state, and the caller's must stay valid.
         state = jax.tree.map(jnp.array, model_or_state)
-    elif isinstance(model_or_state, nn.Module):
-        if tx is None:
-            raise ValueError("fit(model, ...) needs tx (an optax optimiser); or pass a TrainState")
-        if not callable(train_data):
-            raise ValueError("fit(model, ...) needs train_data as a function of the step (to read the input "
-                             "shape from batch 0); or pass a TrainState")
+    else:
         first = batch_at(0)
+        _check_batch(first, input_key, False, 0)
         sample = jnp.asarray(np.asarray(first[input_key])[:1])
         state = create_train_state(model_or_state, jax.random.key(seed), sample, tx)
-    else:
-        raise TypeError(f"model_or_state must be a flax Module or a TrainState, got {type(model_or_state).__name__}")
     check_labels, num_classes = task == "classify" and loss_fn is None, None
 
     ckpt, metrics_path = None, None
@@ -230,6 +234,7 @@ def fit(
                   mininterval=1.0) as bar:
             for step in range(start, steps):
                 batch = first if step == 0 and first is not None else batch_at(step)
+                _check_batch(batch, input_key, check_labels, step)
                 if check_labels:
                     num_classes = num_classes or _num_classes(state, batch[input_key])
                     _check_labels(batch, num_classes, step)
@@ -280,13 +285,70 @@ def _num_classes(state: TrainState, sample) -> int:
     return int(out.shape[-1])
 
 
+def _check_fit_args(model_or_state, train_data, steps, *, tx, seed, eval_data, eval_fn, eval_every, out, ckpt_every,
+                    keep, resume, devices, mesh, max_skipped, log_every, progress, desc, on_step) -> None:
+    """Every argument of :func:`fit` that is not a step argument, before anything is built or traced."""
+    is_state = isinstance(model_or_state, TrainState)
+    if not is_state and not isinstance(model_or_state, nn.Module):
+        raise ArgumentTypeError(f"model_or_state must be a flax Module or a TrainState, got {type(model_or_state).__name__}")
+    if not callable(train_data) and not isinstance(train_data, Iterable):
+        raise ArgumentTypeError(f"train_data must be a function step -> batch or an iterable of batches, got {train_data!r}")
+    check_int(steps, "steps", minimum=0)
+    if is_state:
+        if tx is not None:  # it would be silently ignored
+            raise ValueError("tx is used only with a model: a TrainState carries its own optimiser (state.tx)")
+    else:
+        if tx is None:
+            raise ValueError("fit(model, ...) needs tx (an optax optimiser); or pass a TrainState")
+        check_optimizer(tx, "tx")
+        if not callable(train_data):
+            raise ValueError("fit(model, ...) needs train_data as a function of the step (to read the input "
+                             "shape from batch 0); or pass a TrainState")
+    check_int(seed, "seed")
+    if eval_data is not None and eval_fn is not None:
+        raise ValueError("pass eval_data or eval_fn, not both")
+    if eval_data is not None and not callable(eval_data):
+        if not isinstance(eval_data, Iterable):
+            raise ArgumentTypeError(f"eval_data must be a list of batches or a function returning them, got {eval_data!r}")
+        if iter(eval_data) is eval_data:
+            raise ArgumentTypeError("eval_data must be re-iterable (a list) or a function returning batches, not an iterator")
+    check_callable(eval_fn, "eval_fn", allow_none=True)
+    if eval_every is not None:
+        if eval_data is None and eval_fn is None:
+            raise ValueError(f"eval_every={eval_every!r} given without eval_data or eval_fn: nothing to evaluate")
+        if isinstance(eval_every, (list, tuple, range)):
+            for s in eval_every:  # a step outside [1, steps] would silently never evaluate
+                check_int(s, "eval_every", minimum=1, maximum=steps)
+        else:
+            check_positive_int(eval_every, "eval_every")
+    if out is not None and not isinstance(out, (str, os.PathLike)):
+        raise ArgumentTypeError(f"out must be a path (str or os.PathLike) or None, got {type(out).__name__}")
+    if ckpt_every is not None:
+        check_positive_int(ckpt_every, "ckpt_every")
+    for name, v in (("log_every", log_every), ("keep", keep), ("max_skipped", max_skipped)):
+        check_positive_int(v, name)
+    check_bool(resume, "resume")
+    if resume and out is None:
+        raise ValueError("resume=True needs out (the folder holding the checkpoints)")
+    if mesh is not None:
+        if devices is not None:
+            raise ValueError("pass devices or mesh, not both (devices would be ignored)")
+        parallel._check_mesh(mesh)
+    elif isinstance(devices, (int, np.integer)):
+        check_positive_int(devices, "devices")
+    elif devices is not None:
+        parallel._check_devices(devices)
+    check_bool(progress, "progress")
+    if not isinstance(desc, str):
+        raise ArgumentTypeError(f"desc must be a str, got {desc!r}")
+    check_callable(on_step, "on_step", allow_none=True)
+
+
 def _eval_steps(eval_every, steps: int) -> set[int]:
     if eval_every is None:
         return {steps}
-    if isinstance(eval_every, int):
-        if eval_every < 1:
-            raise ValueError(f"eval_every must be >= 1, got {eval_every}")
-        return set(range(eval_every, steps + 1, eval_every)) | {steps}
+    if isinstance(eval_every, (int, np.integer)):
+        return set(range(int(eval_every), steps + 1, int(eval_every))) | {steps}
     return {int(s) for s in eval_every} | {steps}
 
 

@@ -22,6 +22,8 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
+from jaxcnn.validation import ArgumentTypeError, check_bool, check_callable, check_positive_int
+
 __all__ = ["AXIS", "select_devices", "check_batch_size", "replicate", "unreplicate", "shard_batch",
            "pmap_step", "make_mesh", "replicated", "batch_sharding", "put_replicated", "put_batch",
            "mesh_step"]
@@ -31,19 +33,24 @@ AXIS = "batch"
 
 def select_devices(n: int | None = None) -> list:
     """The first ``n`` devices (all if ``None``); a clear error if there are not that many."""
+    return _select(n, "n")
+
+
+def _select(n, name: str) -> list:
     devices = jax.devices()
     if n is None:
         return devices
-    if not isinstance(n, int) or n < 1:
-        raise ValueError(f"devices must be a positive int, got {n!r}")
+    n = check_positive_int(n, name)
     if n > len(devices):
-        raise ValueError(f"devices={n} requested but only {len(devices)} {devices[0].platform} device(s) exist"
+        raise ValueError(f"{name}: devices={n} requested but only {len(devices)} {devices[0].platform} device(s) exist"
                          " (on CPU set XLA_FLAGS=--xla_force_host_platform_device_count=N before importing jax)")
     return devices[:n]
 
 
 def check_batch_size(batch_size: int, num_devices: int) -> int:
     """Per-device batch size; ValueError if ``batch_size`` does not split evenly."""
+    check_positive_int(batch_size, "batch_size")
+    check_positive_int(num_devices, "num_devices")
     if batch_size % num_devices:
         raise ValueError(f"batch_size={batch_size} is not divisible by the device count {num_devices}")
     return batch_size // num_devices
@@ -51,8 +58,42 @@ def check_batch_size(batch_size: int, num_devices: int) -> int:
 
 # ---- pmap -------------------------------------------------------------------------------------
 
+def _check_devices(devices, name: str = "devices") -> list:
+    """A non-empty sequence of distinct ``jax.Device`` objects (an empty one would give an empty mesh)."""
+    if isinstance(devices, (str, bytes)) or not isinstance(devices, (Sequence, np.ndarray)):
+        raise ArgumentTypeError(f"{name} must be a list of jax devices (e.g. jax.devices()[:2]), got {devices!r}")
+    devices = list(np.asarray(devices, dtype=object).ravel()) if isinstance(devices, np.ndarray) else list(devices)
+    if not devices:
+        raise ValueError(f"{name} must hold at least one device, got an empty list")
+    if not all(isinstance(d, jax.Device) for d in devices):
+        raise ArgumentTypeError(f"{name} must hold jax devices, got {devices!r}")
+    if len(set(devices)) != len(devices):
+        raise ValueError(f"{name} lists a device more than once: {devices!r}")
+    return devices
+
+
+def _check_mesh(mesh) -> None:
+    if not isinstance(mesh, Mesh):
+        raise ArgumentTypeError(f"mesh must be a jax.sharding.Mesh (see make_mesh), got {type(mesh).__name__}")
+    if tuple(mesh.axis_names) != (AXIS,):
+        raise ValueError(f"mesh must be 1-D with the axis name {AXIS!r} (see make_mesh), got axes {mesh.axis_names}")
+
+
+def _split_rows(tree, num_devices: int, name: str) -> None:
+    """Every leaf of ``tree`` has a leading axis divisible by ``num_devices``."""
+    for path, x in jax.tree_util.tree_leaves_with_path(tree):
+        shape = np.shape(x)
+        where = jax.tree_util.keystr(path) or "the array"
+        if len(shape) < 1:
+            raise ValueError(f"{name}: {where} is a scalar; every entry needs a leading batch axis")
+        if shape[0] % num_devices:
+            raise ValueError(f"{name}: {where}: batch_size={shape[0]} is not divisible by the device count "
+                             f"{num_devices} (num_devices); use a batch size that is a multiple of it")
+
+
 def replicate(tree, devices: Sequence):
     """Copy ``tree`` onto each device along a new leading axis (for ``pmap``)."""
+    devices = _check_devices(devices)
     return flax.jax_utils.replicate(tree, list(devices))
 
 
@@ -63,6 +104,9 @@ def unreplicate(tree):
 
 def shard_batch(batch: dict, num_devices: int) -> dict:
     """Reshape each array's leading axis ``B`` to ``(num_devices, B // num_devices)``."""
+    check_positive_int(num_devices, "num_devices")
+    _split_rows(batch, num_devices, "batch")
+
     def split(x):
         check_batch_size(x.shape[0], num_devices)
         return x.reshape((num_devices, x.shape[0] // num_devices) + x.shape[1:])
@@ -72,6 +116,9 @@ def shard_batch(batch: dict, num_devices: int) -> dict:
 def pmap_step(step_fn: Callable, devices: Sequence, donate: bool = True) -> Callable:
     """``jax.pmap`` a step built with ``axis_name=AXIS`` over ``devices`` (legacy path; see the module
     docstring)."""
+    check_callable(step_fn, "step_fn")
+    devices = _check_devices(devices)
+    check_bool(donate, "donate")
     return jax.pmap(step_fn, axis_name=AXIS, devices=list(devices), donate_argnums=(0,) if donate else ())
 
 
@@ -79,16 +126,19 @@ def pmap_step(step_fn: Callable, devices: Sequence, donate: bool = True) -> Call
 
 def make_mesh(devices: Sequence | None = None) -> Mesh:
     """A 1-D data-parallel mesh named ``AXIS`` over ``devices`` (default: all, every process)."""
-    return Mesh(np.asarray(devices if devices is not None else jax.devices()), (AXIS,))
+    devices = jax.devices() if devices is None else _check_devices(devices)
+    return Mesh(np.asarray(devices), (AXIS,))
 
 
 def replicated(mesh: Mesh) -> NamedSharding:
     """Every device holds the whole value (the train state)."""
+    _check_mesh(mesh)
     return NamedSharding(mesh, P())
 
 
 def batch_sharding(mesh: Mesh) -> NamedSharding:
     """The leading (batch) axis split over the mesh."""
+    _check_mesh(mesh)
     return NamedSharding(mesh, P(AXIS))
 
 
@@ -117,10 +167,10 @@ def put_batch(global_batch: dict, mesh: Mesh) -> dict:
     """
     sharding = batch_sharding(mesh)
     nproc, pid = jax.process_count(), jax.process_index()
+    _split_rows(global_batch, mesh.devices.size, "global_batch")
 
     def put(x):
         x = np.asarray(x)
-        check_batch_size(x.shape[0], mesh.devices.size)
         local = x.shape[0] // nproc
         return jax.make_array_from_process_local_data(sharding, x[pid * local:(pid + 1) * local], x.shape)
     return jax.tree.map(put, global_batch)
@@ -128,5 +178,8 @@ def put_batch(global_batch: dict, mesh: Mesh) -> dict:
 
 def mesh_step(step_fn: Callable, mesh: Mesh, donate: bool = True) -> Callable:
     """``jax.jit`` a plain (``axis_name=None``) step: state replicated, batch sharded, outputs replicated."""
+    check_callable(step_fn, "step_fn")
+    _check_mesh(mesh)
+    check_bool(donate, "donate")
     return jax.jit(step_fn, in_shardings=(replicated(mesh), batch_sharding(mesh)),
                    out_shardings=replicated(mesh), donate_argnums=(0,) if donate else ())

@@ -10,6 +10,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from jaxcnn.validation import ArgumentTypeError, check_array, check_bool, check_key, check_number
+
 __all__ = ["TrainState", "kernel_mask", "make_optimizer", "create_train_state"]
 
 
@@ -49,13 +51,27 @@ def kernel_mask(params) -> Any:
 def make_optimizer(learning_rate: float | optax.Schedule, momentum: float = 0.9, weight_decay: float = 5e-4,
                    nesterov: bool = True) -> optax.GradientTransformation:
     """SGD with momentum and L2 weight decay applied to kernels only (added to the gradient,
-    as torch.optim.SGD does)."""
-    if weight_decay < 0:
-        raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
+    as torch.optim.SGD does).
+
+    ``learning_rate``: a finite number >= 0 or an optax schedule (a callable, unchecked);
+    ``momentum`` in [0, 1) (``None`` or 0: plain SGD), ``weight_decay`` >= 0, ``nesterov`` a bool."""
+    if not callable(learning_rate):
+        check_number(learning_rate, "learning_rate", minimum=0.0)
+    if momentum is not None:
+        check_number(momentum, "momentum", 0.0, 1.0, max_inclusive=False)
+    check_number(weight_decay, "weight_decay", minimum=0.0)
+    check_bool(nesterov, "nesterov")
     return optax.chain(
         optax.add_decayed_weights(weight_decay, mask=kernel_mask),
         optax.sgd(learning_rate, momentum=momentum or None, nesterov=nesterov and bool(momentum)),
     )
+
+
+def check_optimizer(tx, name: str = "tx") -> None:
+    """An optax ``GradientTransformation`` (an ``init`` and an ``update``), e.g. from :func:`make_optimizer`."""
+    if not (callable(getattr(tx, "init", None)) and callable(getattr(tx, "update", None))):
+        raise ArgumentTypeError(f"{name} must be an optax GradientTransformation (e.g. make_optimizer(0.1) or "
+                                f"optax.sgd(0.1)), got {tx!r} ({type(tx).__name__})")
 
 
 def create_train_state(model: nn.Module, key: jax.Array, sample_input: jax.Array,
@@ -65,6 +81,12 @@ def create_train_state(model: nn.Module, key: jax.Array, sample_input: jax.Array
     ``key`` is split into the init key and the state's own RNG, from which per-step keys
     are folded (``fold_in(rng, step)``).
     """
+    if not isinstance(model, nn.Module):
+        raise ArgumentTypeError(f"model must be a flax.linen Module (e.g. create_model('resnet18')), "
+                                f"got {model!r} ({type(model).__name__})")
+    check_key(key, "key")
+    check_array(sample_input, "sample_input")
+    check_optimizer(tx, "tx")
     init_key, rng = jax.random.split(key)
     variables = jax.jit(lambda k, x: model.init(k, x, train=False))(init_key, sample_input)
     params = variables["params"]

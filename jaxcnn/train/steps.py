@@ -14,14 +14,18 @@ divergence (``fit`` stops with a message; it also refuses bad labels on the host
 from __future__ import annotations
 
 import zlib
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from jaxcnn.regularizers.stochastic_depth import global_stream
 from jaxcnn.train.state import TrainState
+from jaxcnn.validation import (ArgumentTypeError, check_array, check_callable, check_choice, check_key,
+                               check_number, check_positive_int, check_probability, check_rank, check_str,
+                               static_value)
 
 __all__ = ["TASKS", "classification_loss", "regression_loss", "count_bad_labels", "step_rngs",
            "make_train_step", "make_eval_step"]
@@ -41,8 +45,50 @@ def _all_finite(tree) -> jax.Array:
     return jnp.all(jnp.stack(leaves)) if leaves else jnp.array(True)
 
 
+def _check_classification(logits, labels, label_smoothing, mask) -> None:
+    """Shapes and dtypes (static: free at trace time). Labels of shape (B, 1) or float labels would
+    broadcast or compare into a wrong loss without an error."""
+    check_array(logits, "logits")
+    if len(logits.shape) < 2:
+        raise ValueError(f"logits must be (batch, num_classes) (or (..., num_classes)), got shape {tuple(logits.shape)}")
+    check_array(labels, "labels")
+    if not jnp.issubdtype(labels.dtype, jnp.integer):
+        raise ArgumentTypeError(f"labels must be integer class indices, got dtype {labels.dtype}")
+    if tuple(labels.shape) != tuple(logits.shape[:-1]):
+        raise ValueError(f"labels must have shape {tuple(logits.shape[:-1])} (logits {tuple(logits.shape)} without "
+                         f"the class axis), got {tuple(labels.shape)}")
+    check_probability(label_smoothing, "label_smoothing")
+    if static_value(label_smoothing) == 1.0:
+        raise ValueError("label_smoothing must be < 1, got 1.0 (uniform targets: nothing to learn)")
+    _check_mask(mask, tuple(labels.shape))
+
+
+def _check_mask(mask, shape: tuple) -> None:
+    if mask is None:
+        return
+    check_array(mask, "mask")
+    if tuple(mask.shape) != shape:
+        raise ValueError(f"mask must have shape {shape} (one 0/1 weight per row), got {tuple(mask.shape)}")
+
+
 def classification_loss(logits, labels, label_smoothing: float = 0.0, mask=None):
-    """Mean softmax cross-entropy (optionally label-smoothed) and accuracy, both fp32."""
+    """Mean softmax cross-entropy (optionally label-smoothed) and accuracy, both fp32.
+
+    ``labels`` are integer class indices of shape ``logits.shape[:-1]``, ``mask`` (if given) the same
+    shape, ``label_smoothing`` in [0, 1). Concrete labels (an eager call) must lie in
+    ``[0, num_classes)``; traced ones (inside ``jit``) cannot be checked here: the train step counts
+    them and skips the step (see the module docstring).
+    """
+    _check_classification(logits, labels, label_smoothing, mask)
+    if not isinstance(labels, jax.core.Tracer):
+        host = np.asarray(labels)
+        bad = (host < 0) | (host >= logits.shape[-1])
+        if bad.any():
+            raise ValueError(f"labels must lie in [0, {logits.shape[-1]}), got {sorted(set(host[bad].tolist()))[:8]}")
+    return _classification_loss(logits, labels, label_smoothing, mask)
+
+
+def _classification_loss(logits, labels, label_smoothing, mask):
     num_classes = logits.shape[-1]
     targets = optax.smooth_labels(jax.nn.one_hot(labels, num_classes), label_smoothing)
     losses = optax.softmax_cross_entropy(logits.astype(jnp.float32), targets)
@@ -53,7 +99,14 @@ def classification_loss(logits, labels, label_smoothing: float = 0.0, mask=None)
 
 
 def regression_loss(pred, target, mask=None):
-    """Mean squared error and PSNR for images in [0, 1]."""
+    """Mean squared error and PSNR for images in [0, 1].
+
+    ``pred`` and ``target`` are NHWC of the same shape; ``mask`` (if given) has shape (B,)."""
+    check_rank(pred, "pred", 4, "NHWC (batch, height, width, channels)")
+    check_array(target, "target")
+    if tuple(target.shape) != tuple(pred.shape):  # (B, H, W, 1) against (B, H, W, 3) would broadcast
+        raise ValueError(f"target must have the shape of pred {tuple(pred.shape)}, got {tuple(target.shape)}")
+    _check_mask(mask, tuple(pred.shape[:1]))
     err = jnp.mean(jnp.square(pred.astype(jnp.float32) - target.astype(jnp.float32)), axis=(1, 2, 3))
     mask = jnp.ones_like(err) if mask is None else mask
     mse = jnp.sum(err * mask) / jnp.sum(mask)
@@ -63,6 +116,7 @@ def regression_loss(pred, target, mask=None):
 
 def count_bad_labels(labels, num_classes: int) -> jax.Array:
     """How many ``labels`` lie outside ``[0, num_classes)``."""
+    check_positive_int(num_classes, "num_classes")
     labels = jnp.asarray(labels)
     return jnp.sum((labels < 0) | (labels >= num_classes)).astype(jnp.int32)
 
@@ -81,6 +135,9 @@ def step_rngs(rng: jax.Array, step, streams: Sequence[str] = ("dropout",), axis_
     device index: the same on every device and process, for decisions about the whole global
     batch (the batch-mode stochastic-depth coin reads ``'dropout_global'``).
     """
+    check_key(rng, "rng")
+    _check_streams(streams, "streams")
+    _check_axis_name(axis_name)
     base = jax.random.fold_in(rng, step)
     rngs = {}
     for s in streams:
@@ -90,17 +147,53 @@ def step_rngs(rng: jax.Array, step, streams: Sequence[str] = ("dropout",), axis_
     return rngs
 
 
-def _check(task: str, label_smoothing: float, loss_fn, rng_streams=("dropout",)):
-    if task not in TASKS:
-        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
-    if not 0.0 <= label_smoothing < 1.0:
-        raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
-    if loss_fn is not None and not callable(loss_fn):
-        raise TypeError(f"loss_fn must be callable (outputs, batch) -> (loss, metrics), got {loss_fn!r}")
-    if isinstance(rng_streams, str) or not all(isinstance(s, str) and s for s in rng_streams):
-        raise TypeError(f"rng_streams must be a sequence of stream names, got {rng_streams!r}")
-    if len(set(rng_streams)) != len(rng_streams):
-        raise ValueError(f"rng_streams has duplicates: {rng_streams!r}")
+def _check_streams(streams, name: str) -> None:
+    if isinstance(streams, str) or not isinstance(streams, (list, tuple)) or \
+            not all(isinstance(s, str) and s for s in streams):
+        raise ArgumentTypeError(f"{name} must be a list or tuple of stream names, got {streams!r}")
+    if len(set(streams)) != len(streams):
+        raise ValueError(f"{name} has duplicates: {streams!r}")
+
+
+def _check_axis_name(axis_name) -> None:
+    if axis_name is not None:
+        check_str(axis_name, "axis_name")
+
+
+def _check_dtype(compute_dtype) -> None:
+    """None or a floating dtype: an integer one would truncate the inputs and params."""
+    if compute_dtype is None:
+        return
+    try:
+        dtype = jnp.dtype(compute_dtype)
+    except TypeError:
+        raise ArgumentTypeError(f"compute_dtype must be None or a floating dtype (e.g. jnp.bfloat16), "
+                                f"got {compute_dtype!r}") from None
+    if not jnp.issubdtype(dtype, jnp.floating):
+        raise ValueError(f"compute_dtype must be a floating dtype (e.g. jnp.bfloat16), got {dtype}")
+
+
+def check_step_args(task="classify", label_smoothing=0.0, compute_dtype=None, axis_name=None, loss_fn=None,
+                    rng_streams=("dropout",), input_key="image") -> None:
+    """The arguments of :func:`make_train_step` (``fit`` checks them before building anything)."""
+    check_choice(task, "task", TASKS)
+    check_number(label_smoothing, "label_smoothing", 0.0, 1.0, max_inclusive=False)
+    _check_dtype(compute_dtype)
+    _check_axis_name(axis_name)
+    check_callable(loss_fn, "loss_fn", allow_none=True)
+    _check_streams(rng_streams, "rng_streams")
+    check_str(input_key, "input_key")
+
+
+def _check_batch(batch, task: str, loss_fn, input_key: str) -> None:
+    """At trace time (free): the entries the step reads exist."""
+    if not isinstance(batch, Mapping):
+        raise ArgumentTypeError(f"batch must be a dict of arrays, got {type(batch).__name__}")
+    need = [input_key] + ([] if loss_fn is not None else ["label" if task == "classify" else "target"])
+    for k in need:
+        if k not in batch:
+            why = "input_key" if k == input_key else f"task={task!r} without loss_fn"
+            raise ValueError(f"batch has no {k!r} entry ({why} reads batch[{k!r}]); it has {list(batch)}")
 
 
 def _loss(task, label_smoothing, loss_fn, outputs, batch):
@@ -111,7 +204,8 @@ def _loss(task, label_smoothing, loss_fn, outputs, batch):
             raise TypeError(f"loss_fn must return (loss, metrics_dict), got {type(result).__name__}")
         return result[0], result[1], None
     if task == "classify":
-        loss, aux = classification_loss(outputs, batch["label"], label_smoothing, batch.get("mask"))
+        _check_classification(outputs, batch["label"], label_smoothing, batch.get("mask"))
+        loss, aux = _classification_loss(outputs, batch["label"], label_smoothing, batch.get("mask"))
         return loss, aux, count_bad_labels(batch["label"], outputs.shape[-1])
     loss, aux = regression_loss(outputs, batch["target"], batch.get("mask"))
     return loss, aux, None
@@ -135,7 +229,9 @@ def make_train_step(task: str = "classify", label_smoothing: float = 0.0, comput
     metrics; without it, ``task='classify'`` uses :func:`classification_loss` on
     ``batch['label']`` (labels checked, see the module docstring) and ``'regress'`` uses
     :func:`regression_loss` on ``batch['target']``. ``batch['mask']`` (0/1 per row), when
-    present, weights the built-in losses.
+    present, weights the built-in losses. A batch without the entries the step reads (``input_key``,
+    ``'label'`` / ``'target'``), labels of the wrong shape or dtype, or a mask of the wrong shape
+    raise ``ValueError`` / ``TypeError`` when the step is traced (free: nothing runs per step).
 
     ``compute_dtype=jnp.bfloat16`` runs the forward/backward in bf16 from fp32 master params.
     ``axis_name`` is set only under ``pmap`` (the legacy path): gradients and metrics are averaged
@@ -143,10 +239,11 @@ def make_train_step(task: str = "classify", label_smoothing: float = 0.0, comput
     synchronised only if the model's BatchNorm layers got the same axis_name.) Under ``jit`` on a
     mesh leave it ``None``: the step is already global.
     """
-    _check(task, label_smoothing, loss_fn, rng_streams)
+    check_step_args(task, label_smoothing, compute_dtype, axis_name, loss_fn, rng_streams, input_key)
     rng_streams = tuple(rng_streams)
 
     def train_step(state: TrainState, batch: dict):
+        _check_batch(batch, task, loss_fn, input_key)
         rngs = step_rngs(state.rng, state.step, rng_streams, axis_name)
 
         def objective(params):
@@ -187,9 +284,10 @@ def make_eval_step(task: str = "classify", compute_dtype: Any = None, axis_name:
     combine exactly: divide by ``count`` at the end. A custom ``loss_fn(outputs, batch)`` must
     return means over the rows that ``batch['mask']`` keeps (all rows if there is no mask).
     """
-    _check(task, 0.0, loss_fn)
+    check_step_args(task, 0.0, compute_dtype, axis_name, loss_fn, input_key=input_key)
 
     def eval_step(state: TrainState, batch: dict):
+        _check_batch(batch, task, loss_fn, input_key)
         variables = {"params": _cast_floats(state.params, compute_dtype), "batch_stats": state.batch_stats}
         x = batch[input_key] if compute_dtype is None else batch[input_key].astype(compute_dtype)
         out = state.apply_fn(variables, x, train=False)

@@ -17,6 +17,8 @@ import functools
 
 import numpy as np
 
+from jaxcnn.validation import ArgumentTypeError, check_bool, check_number, check_output_size, check_positive_int
+
 __all__ = ["imresize", "resize_matrix"]
 
 
@@ -28,14 +30,26 @@ def _keys_cubic(x: np.ndarray, a: float = -0.5) -> np.ndarray:
     return np.where(ax <= 1, near, np.where(ax < 2, far, 0.0))
 
 
-@functools.lru_cache(maxsize=256)
 def resize_matrix(n_in: int, n_out: int, scale: float, antialias: bool = True) -> np.ndarray:
     """(n_out, n_in) matrix of MATLAB's ``imresize`` bicubic along one axis, scale = n_out/n_in
-    as MATLAB takes it from the call (``1/3`` when downsampling by 3)."""
-    if n_in < 1 or n_out < 1:
-        raise ValueError(f"n_in and n_out must be >= 1, got {n_in}, {n_out}")
+    as MATLAB takes it from the call (``1/3`` when downsampling by 3).
+
+    ``n_in``/``n_out`` positive ints, ``scale`` a finite number > 0, ``antialias`` a bool; a matrix (or
+    antialias kernel, ``4 / scale`` taps per row) of more than ``MAX_OUTPUT_ELEMENTS`` entries is
+    refused before allocating it."""
+    n_in, n_out = check_positive_int(n_in, "n_in"), check_positive_int(n_out, "n_out")
+    scale = check_number(scale, "scale", minimum=0.0, min_inclusive=False)
+    antialias = check_bool(antialias, "antialias")
+    check_output_size((n_out, n_in), "n_out", "a resize matrix")
+    return _resize_matrix(n_in, n_out, scale, antialias)
+
+
+@functools.lru_cache(maxsize=256)
+def _resize_matrix(n_in: int, n_out: int, scale: float, antialias: bool) -> np.ndarray:
     widen = antialias and scale < 1
     width = 4.0 / scale if widen else 4.0
+    # the antialiased kernel spans 4 / scale input pixels: a tiny scale asks for huge tap arrays
+    check_output_size((n_out, int(np.ceil(width)) + 2), "scale", "antialias kernel taps")
     x = np.arange(1, n_out + 1, dtype=np.float64)
     u = x / scale + 0.5 * (1 - 1 / scale)  # output pixel centre in input coordinates (1-based)
     left = np.floor(u - width / 2)
@@ -56,14 +70,30 @@ def imresize(image, scale: float, antialias: bool = True) -> np.ndarray:
 
     No rounding or clipping, as for MATLAB's ``single``/``double`` input. Output size is
     ``ceil(scale * H) x ceil(scale * W)``, as MATLAB's.
+
+    ``image``: a float (or a list of numbers) array of shape (H, W) or (H, W, C) with H, W >= 1 (integer
+    images are refused: MATLAB rounds and clips those, this is its float path); ``scale`` a finite
+    number > 0; an output (or resize matrix) of more than ``MAX_OUTPUT_ELEMENTS`` is refused before
+    allocating it.
     """
-    if not np.isscalar(scale) or not scale > 0:
-        raise ValueError(f"scale must be a positive number, got {scale!r}")
-    image = np.asarray(image, np.float64)
+    scale = check_number(scale, "scale", minimum=0.0, min_inclusive=False)
+    antialias = check_bool(antialias, "antialias")
+    if hasattr(image, "dtype") and not np.issubdtype(np.dtype(image.dtype), np.floating):
+        raise ArgumentTypeError(f"image must be floating point (MATLAB rounds and clips integer images; this is its "
+                                f"float path), got dtype {image.dtype}; cast it first, e.g. image.astype(np.float64)")
+    try:
+        image = np.asarray(image, np.float64)
+    except (TypeError, ValueError):
+        raise ArgumentTypeError(f"image must be a numeric array, got {type(image).__name__}") from None
     if image.ndim not in (2, 3):
         raise ValueError(f"image must be (H, W) or (H, W, C), got shape {image.shape}")
     h, w = image.shape[:2]
+    if h < 1 or w < 1:
+        raise ValueError(f"image must have a non-empty height and width, got shape {image.shape}")
     oh, ow = int(np.ceil(scale * h - 1e-9)), int(np.ceil(scale * w - 1e-9))
-    out = np.tensordot(resize_matrix(h, oh, float(scale), antialias), image, axes=(1, 0))
-    out = np.tensordot(resize_matrix(w, ow, float(scale), antialias), out, axes=(1, 1))
+    check_output_size((oh, ow) + image.shape[2:], "scale")
+    check_output_size((oh, h), "scale", "a resize matrix")
+    check_output_size((ow, w), "scale", "a resize matrix")
+    out = np.tensordot(_resize_matrix(h, oh, scale, antialias), image, axes=(1, 0))
+    out = np.tensordot(_resize_matrix(w, ow, scale, antialias), out, axes=(1, 1))
     return np.swapaxes(out, 0, 1)

@@ -113,7 +113,7 @@ def test_transposed_tensors_are_named_with_their_shapes(r18):
 def test_bad_arguments_name_themselves(tmp_path):
     with pytest.raises(ValueError, match="source_format must be one of"):
         jaxcnn.pretrained({}, source_format="keras")
-    with pytest.raises(ValueError, match="num_classes must be a positive int, got 0"):
+    with pytest.raises(ValueError, match="num_classes must be a positive integer, got 0"):
         jaxcnn.pretrained({}, num_classes=0)
     with pytest.raises(ValueError, match="neither a file nor a shipped checkpoint"):
         jaxcnn.pretrained(str(tmp_path / "nope.safetensors"))

@@ -61,7 +61,7 @@ def test_incompatible_or_missing_checkpoint(tmp_path):
         ckpt.save(_state())
         with pytest.raises(ValueError, match="incompatible"):
             ckpt.restore(_state(width=4))
-    with pytest.raises(ValueError, match="every and keep"):
+    with pytest.raises(ValueError, match="every must be a positive integer"):
         Checkpointer(tmp_path / "b", every=0)
 
 

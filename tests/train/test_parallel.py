@@ -78,7 +78,7 @@ def test_registry_model_batchnorm_sync_under_named_axis():
 def test_too_many_devices_and_bad_counts():
     with pytest.raises(ValueError, match="devices=99 requested but only"):
         parallel.select_devices(99)
-    with pytest.raises(ValueError, match="devices must be a positive int"):
+    with pytest.raises(ValueError, match="n must be a positive integer"):
         parallel.select_devices(0)
     with pytest.raises(ValueError, match="batch_size=10 is not divisible by the device count 4"):
         parallel.check_batch_size(10, 4)

@@ -154,7 +154,8 @@ def test_out_of_range_labels_skip_the_step(labels, bad):
 
 def test_nan_learning_rate_skips_the_step():
     """Finite loss and gradients, but the update (lr = NaN) would make every parameter NaN."""
-    state = st.create_train_state(TinyCNN(), jax.random.key(0), jnp.zeros((1, 8, 8, 3)), st.make_optimizer(float("nan")))
+    nan_lr = st.make_optimizer(lambda count: float("nan"))  # a schedule: a NaN constant is refused up front
+    state = st.create_train_state(TinyCNN(), jax.random.key(0), jnp.zeros((1, 8, 8, 3)), nan_lr)
     new, m = TRAIN_STEP(state, _batch())
     _unchanged(state, new)
     assert np.isfinite(float(m["loss"]))

@@ -1047,9 +1047,12 @@ def _analysis():
 def _train():
     import numpy as np
     import optax
-    from jaxcnn.train import classification_loss, make_eval_step, make_optimizer, make_train_step, regression_loss
+    from jaxcnn.train import (classification_loss, count_bad_labels, make_eval_step, make_optimizer, make_train_step,
+                              regression_loss, step_rngs)
     from jaxcnn.train.data import Dataset, Split, augment, batch_indices, eval_batches, load_dataset, normalize, stratified_split, train_batch
-    from jaxcnn.train.parallel import check_batch_size, make_mesh, select_devices, shard_batch
+    from jax.sharding import Mesh
+    from jaxcnn.train.parallel import (batch_sharding, check_batch_size, make_mesh, mesh_step, pmap_step, put_batch,
+                                       put_replicated, replicate, replicated, select_devices, shard_batch)
     f = fx()
     jnp = f.jnp
     imgs = np.zeros((20, 8, 8, 3), np.uint8)
@@ -1081,6 +1084,32 @@ def _train():
         ("batch_size", "train_batch batch_size=100 > n", lambda: train_batch(ds, 100, 0, 0)),
         ("batch_size", "eval_batches batch_size=0", lambda: list(eval_batches(ds, 0))),
         ("batch_size", "eval_batches batch_size=-1", lambda: list(eval_batches(ds, -1))),
+        ("batch_size", "eval_batches batch_size=2.5 (no next)", lambda: eval_batches(ds, 2.5)),
+        ("ds", "eval_batches ds=None", lambda: eval_batches(None, 4)),
+        ("n_test", "stratified_split n_test=-1", lambda: stratified_split(labels, 4, -1)),
+        ("seed", "stratified_split seed=-1", lambda: stratified_split(labels, 4, 4, seed=-1)),
+        ("labels", "stratified_split labels 2-D", lambda: stratified_split(labels[:, None], 4, 4)),
+        ("n_train", "load_dataset n_train=0 (would mean default)", lambda: load_dataset("mnist", "/tmp", n_train=0)),
+        ("n_test", "load_dataset n_test=2.5", lambda: load_dataset("mnist", "/tmp", n_test=2.5)),
+        ("root", "load_dataset root=5", lambda: load_dataset("mnist", 5)),
+        ("name", "load_dataset name=None", lambda: load_dataset(None)),
+        ("images", "normalize float images (/255 twice)", lambda: normalize(imgs.astype(np.float32), (0.5,) * 3, (0.2,) * 3)),
+        ("std", "normalize std negative", lambda: normalize(imgs, (0.5,) * 3, (-0.2,) * 3)),
+        ("mean", "normalize mean nan", lambda: normalize(imgs, (NAN,) * 3, (0.2,) * 3)),
+        ("mean", "normalize mean='0.5'", lambda: normalize(imgs, "0.5", (0.2,) * 3)),
+        ("images", "normalize images list", lambda: normalize([[1]], (0.5,), (0.2,))),
+        ("n", "batch_indices n=2.5", lambda: batch_indices(2.5, 2, 0, 0)),
+        ("batch_size", "batch_indices batch_size=True", lambda: batch_indices(10, True, 0, 0)),
+        ("seed", "augment seed=-1", lambda: augment(imgs, -1, 0)),
+        ("step", "augment step=1.5", lambda: augment(imgs, 0, 1.5)),
+        ("ds", "train_batch ds=dict", lambda: train_batch({"train": None}, 4, 0, 0)),
+        ("augmentation", "train_batch augmentation='yes'", lambda: train_batch(ds, 4, 0, 0, augmentation="yes")),
+        ("step", "train_batch step=-1", lambda: train_batch(ds, 4, -1, 0)),
+        ("images", "Split images 3-D", lambda: Split(imgs[0], labels)),
+        (("images", "labels"), "Split length mismatch", lambda: Split(imgs, labels[:5])),
+        ("num_classes", "Dataset num_classes=0", lambda: Dataset("t", Split(imgs, labels), Split(imgs, labels), 0, (0.5,) * 3, (0.2,) * 3)),
+        ("mean", "Dataset mean of 1 entry on 3 channels", lambda: Dataset("t", Split(imgs, labels), Split(imgs, labels), 4, (0.5,), (0.2,) * 3)),
+        ("train", "Dataset train=None", lambda: Dataset("t", None, Split(imgs, labels), 4, (0.5,) * 3, (0.2,) * 3)),
     ]:
         add(m, names, label, thunk)
     m = "train.steps"
@@ -1101,6 +1130,30 @@ def _train():
         ("compute_dtype", "make_train_step compute_dtype='float77'", lambda: make_train_step(compute_dtype="float77")),
         ("task", "make_eval_step task='x'", lambda: make_eval_step("x")),
         ("label", "train_step batch without 'label'", lambda: _step_without_label(make_train_step())),
+        ("label", "jitted train_step batch without 'label'", lambda: _step_without_label(f.jax.jit(make_train_step()))),
+        ("target", "regress train_step batch without 'target'", lambda: _step_without_label(make_train_step("regress"))),
+        ("batch", "train_step batch a tuple", lambda: make_train_step()(_state(), (f.jnp.ones((2, 4, 4, 1)),))),
+        ("image", "train_step input_key missing", lambda: make_train_step(input_key="x")(_state(), {"image": f.jnp.ones((2, 4, 4, 1)), "label": f.jnp.zeros(2, f.jnp.int32)})),
+        ("label", "eval_step batch without 'label'", lambda: _step_without_label(make_eval_step())),
+        ("labels", "classification_loss labels a list", lambda: classification_loss(logits, [0, 1, 2, 3])),
+        ("label_smoothing", "classification_loss label_smoothing=nan", lambda: classification_loss(logits, jnp.zeros(4, jnp.int32), NAN)),
+        ("label_smoothing", "classification_loss label_smoothing=1.0", lambda: classification_loss(logits, jnp.zeros(4, jnp.int32), 1.0)),
+        ("mask", "regression_loss mask wrong shape", lambda: regression_loss(jnp.zeros((2, 4, 4, 1)), jnp.zeros((2, 4, 4, 1)), mask=jnp.ones(3))),
+        ("target", "regression_loss target a list", lambda: regression_loss(jnp.zeros((2, 4, 4, 1)), [0.0])),
+        ("num_classes", "count_bad_labels num_classes=0", lambda: count_bad_labels(jnp.zeros(4, jnp.int32), 0)),
+        ("num_classes", "count_bad_labels num_classes=2.5", lambda: count_bad_labels(jnp.zeros(4, jnp.int32), 2.5)),
+        ("rng", "step_rngs rng=0", lambda: step_rngs(0, 0)),
+        ("streams", "step_rngs streams='dropout'", lambda: step_rngs(f.K, 0, "dropout")),
+        ("axis_name", "step_rngs axis_name=5", lambda: step_rngs(f.K, 0, ("dropout",), 5)),
+        ("compute_dtype", "make_train_step compute_dtype=int32", lambda: make_train_step(compute_dtype=jnp.int32)),
+        ("axis_name", "make_train_step axis_name=''", lambda: make_train_step(axis_name="")),
+        ("loss_fn", "make_train_step loss_fn=5", lambda: make_train_step(loss_fn=5)),
+        ("rng_streams", "make_train_step rng_streams='dropout'", lambda: make_train_step(rng_streams="dropout")),
+        ("rng_streams", "make_train_step rng_streams duplicated", lambda: make_train_step(rng_streams=("a", "a"))),
+        ("input_key", "make_train_step input_key=None", lambda: make_train_step(input_key=None)),
+        ("task", "make_train_step task=None", lambda: make_train_step(None)),
+        ("compute_dtype", "make_eval_step compute_dtype='float77'", lambda: make_eval_step(compute_dtype="float77")),
+        ("input_key", "make_eval_step input_key=''", lambda: make_eval_step(input_key="")),
     ]:
         add(m, names, label, thunk)
     m = "train.state"
@@ -1114,6 +1167,14 @@ def _train():
         ("key", "create_train_state key=0", lambda: _state(key=0)),
         ("tx", "create_train_state tx='sgd'", lambda: _state(tx="sgd")),
         ("model", "create_train_state model='resnet18'", lambda: _state(model="resnet18")),
+        ("sample_input", "create_train_state sample_input a list", lambda: _state(sample_input=[[1.0]])),
+        ("weight_decay", "make_optimizer weight_decay=nan", lambda: make_optimizer(0.1, weight_decay=NAN)),
+        ("weight_decay", "make_optimizer weight_decay='0'", lambda: make_optimizer(0.1, weight_decay="0")),
+        ("nesterov", "make_optimizer nesterov='yes'", lambda: make_optimizer(0.1, nesterov="yes")),
+        ("momentum", "make_optimizer momentum='0.9'", lambda: make_optimizer(0.1, momentum="0.9")),
+        ("momentum", "make_optimizer momentum=1.0", lambda: make_optimizer(0.1, momentum=1.0)),
+        ("learning_rate", "make_optimizer learning_rate=True", lambda: make_optimizer(True)),
+        ("learning_rate", "make_optimizer learning_rate=inf", lambda: make_optimizer(INF)),
     ]:
         add(m, names, label, thunk)
     m = "train.parallel"
@@ -1127,8 +1188,24 @@ def _train():
         ("num_devices", "shard_batch num_devices=0", lambda: shard_batch({"image": np.zeros((4, 2))}, 0)),
         (("batch", "num_devices"), "shard_batch 7 over 2", lambda: shard_batch({"image": np.zeros((7, 2))}, 2)),
         ("devices", "make_mesh devices=[]", lambda: make_mesh([])),
+        ("devices", "make_mesh devices=['cpu']", lambda: make_mesh(["cpu"])),
+        ("devices", "make_mesh devices duplicated", lambda: make_mesh(f.jax.devices() * 2)),
+        ("devices", "make_mesh devices='cpu'", lambda: make_mesh("cpu")),
+        ("n", "select_devices n=True", lambda: select_devices(True)),
+        ("num_devices", "check_batch_size num_devices=1.5", lambda: check_batch_size(8, 1.5)),
+        ("batch", "shard_batch a scalar leaf", lambda: shard_batch({"image": np.zeros(())}, 1)),
+        ("devices", "replicate devices=[]", lambda: replicate({"a": np.zeros(2)}, [])),
+        ("step_fn", "pmap_step step_fn=None", lambda: pmap_step(None, f.jax.devices())),
+        ("donate", "pmap_step donate='yes'", lambda: pmap_step(lambda s, b: s, f.jax.devices(), donate="yes")),
+        ("mesh", "replicated mesh=None", lambda: replicated(None)),
+        ("mesh", "batch_sharding mesh with another axis", lambda: batch_sharding(Mesh(np.asarray(f.jax.devices()), ("data",)))),
+        ("mesh", "put_replicated mesh='x'", lambda: put_replicated({"a": np.zeros(2)}, "x")),
+        ("global_batch", "put_batch a scalar leaf", lambda: put_batch({"image": np.zeros(())}, make_mesh())),
+        ("step_fn", "mesh_step step_fn=None", lambda: mesh_step(None, make_mesh())),
+        ("donate", "mesh_step donate='no'", lambda: mesh_step(lambda s, b: s, make_mesh(), donate="no")),
     ]:
         add(m, names, label, thunk)
+    _fit()
     _train_io()
 
 
@@ -1138,18 +1215,93 @@ def _step_without_label(step):
     return step(state, {"image": f.jnp.ones((2, 4, 4, 1))})
 
 
-def _state(key=None, tx=None, model=None):
-    import flax.linen as nn
-    import optax
-    from jaxcnn.train import create_train_state
+def _fit():
+    """``fit``: every argument, checked before anything is built (cases that pass a model never init it)."""
+    import numpy as np
+    from jaxcnn.train import fit, make_optimizer
     f = fx()
+    tx = make_optimizer(0.1)
+    data = lambda step: {"image": np.ones((2, 4, 4, 1), np.float32), "label": np.zeros(2, np.int32)}
+    no_label = lambda step: {"image": np.ones((2, 4, 4, 1), np.float32)}
+    ev = [data(0)]
+    st = lambda: _state()
+    tiny = lambda: _tiny_model()
+    m = "train.fit"
+    for names, label, thunk in [
+        ("model_or_state", "model_or_state='resnet18'", lambda: fit("resnet18", data, 1, tx=tx)),
+        ("train_data", "train_data=5", lambda: fit(st(), 5, 1)),
+        ("steps", "steps=-1", lambda: fit(st(), data, -1)),
+        ("steps", "steps=2.5", lambda: fit(st(), data, 2.5)),
+        ("steps", "steps=True", lambda: fit(st(), data, True)),
+        ("tx", "tx='sgd' with a model", lambda: fit(tiny(), data, 1, tx="sgd")),
+        ("tx", "tx None with a model", lambda: fit(tiny(), data, 1)),
+        ("tx", "tx with a TrainState (ignored)", lambda: fit(st(), data, 1, tx=tx)),
+        ("train_data", "train_data an iterable with a model", lambda: fit(tiny(), [data(0)], 1, tx=tx)),
+        ("seed", "seed=1.5", lambda: fit(tiny(), data, 1, tx=tx, seed=1.5)),
+        ("task", "task='x'", lambda: fit(st(), data, 1, task="x")),
+        ("label_smoothing", "label_smoothing=1.5", lambda: fit(st(), data, 1, label_smoothing=1.5)),
+        ("compute_dtype", "compute_dtype='float77'", lambda: fit(st(), data, 1, compute_dtype="float77")),
+        ("input_key", "input_key=None", lambda: fit(st(), data, 1, input_key=None)),
+        ("rng_streams", "rng_streams='dropout'", lambda: fit(st(), data, 1, rng_streams="dropout")),
+        ("loss_fn", "loss_fn=5", lambda: fit(st(), data, 1, loss_fn=5)),
+        ("eval_data", "eval_data=5", lambda: fit(st(), data, 1, eval_data=5)),
+        ("eval_data", "eval_data an iterator", lambda: fit(st(), data, 1, eval_data=iter(ev))),
+        ("eval_fn", "eval_fn=5", lambda: fit(st(), data, 1, eval_fn=5)),
+        (("eval_data", "eval_fn"), "eval_data and eval_fn", lambda: fit(st(), data, 1, eval_data=ev, eval_fn=lambda s: {})),
+        ("eval_every", "eval_every=0", lambda: fit(st(), data, 1, eval_data=ev, eval_every=0)),
+        ("eval_every", "eval_every=2.5", lambda: fit(st(), data, 4, eval_data=ev, eval_every=2.5)),
+        ("eval_every", "eval_every=[0]", lambda: fit(st(), data, 4, eval_data=ev, eval_every=[0])),
+        ("eval_every", "eval_every=[9] > steps", lambda: fit(st(), data, 4, eval_data=ev, eval_every=[9])),
+        ("eval_every", "eval_every=[1.5]", lambda: fit(st(), data, 4, eval_data=ev, eval_every=[1.5])),
+        ("eval_every", "eval_every without eval_data/eval_fn", lambda: fit(st(), data, 4, eval_every=2)),
+        ("out", "out=5", lambda: fit(st(), data, 1, out=5)),
+        ("ckpt_every", "ckpt_every=0", lambda: fit(st(), data, 1, ckpt_every=0)),
+        ("ckpt_every", "ckpt_every=2.5", lambda: fit(st(), data, 1, ckpt_every=2.5)),
+        ("keep", "keep=0", lambda: fit(st(), data, 1, keep=0)),
+        ("keep", "keep='3'", lambda: fit(st(), data, 1, keep="3")),
+        ("resume", "resume='yes'", lambda: fit(st(), data, 1, resume="yes")),
+        ("resume", "resume without out", lambda: fit(st(), data, 1, resume=True)),
+        ("devices", "devices=0", lambda: fit(st(), data, 1, devices=0)),
+        ("devices", "devices=True", lambda: fit(st(), data, 1, devices=True)),
+        ("devices", "devices=99", lambda: fit(st(), data, 1, devices=99)),
+        ("devices", "devices=[]", lambda: fit(st(), data, 1, devices=[])),
+        (("devices", "mesh"), "devices and mesh", lambda: fit(st(), data, 1, devices=1, mesh=_mesh())),
+        ("mesh", "mesh='x'", lambda: fit(st(), data, 1, mesh="x")),
+        ("max_skipped", "max_skipped=0", lambda: fit(st(), data, 1, max_skipped=0)),
+        ("log_every", "log_every=0", lambda: fit(st(), data, 1, log_every=0)),
+        ("log_every", "log_every=1.5", lambda: fit(st(), data, 1, log_every=1.5)),
+        ("progress", "progress='no'", lambda: fit(st(), data, 1, progress="no")),
+        ("desc", "desc=5", lambda: fit(st(), data, 1, desc=5)),
+        ("on_step", "on_step=5", lambda: fit(st(), data, 1, on_step=5)),
+        ("train_data", "train_data batch without 'label'", lambda: fit(st(), no_label, 1, progress=False)),
+        ("train_data", "train_data batch without input_key", lambda: fit(st(), data, 1, input_key="x", progress=False)),
+        ("train_data", "train_data batch a tuple", lambda: fit(st(), lambda s: (1, 2), 1, progress=False)),
+    ]:
+        add(m, names, label, thunk)
+
+
+def _mesh():
+    from jaxcnn.train import make_mesh
+    return make_mesh()
+
+
+def _tiny_model():
+    import flax.linen as nn
 
     class Tiny(nn.Module):
         @nn.compact
         def __call__(self, x, train: bool = False):
             return nn.Dense(3)(x.reshape(x.shape[0], -1))
 
-    return create_train_state(Tiny() if model is None else model, f.K if key is None else key, f.jnp.ones((1, 4, 4, 1)),
+    return Tiny()
+
+
+def _state(key=None, tx=None, model=None, sample_input=None):
+    import optax
+    from jaxcnn.train import create_train_state
+    f = fx()
+    return create_train_state(_tiny_model() if model is None else model, f.K if key is None else key,
+                              f.jnp.ones((1, 4, 4, 1)) if sample_input is None else sample_input,
                               optax.sgd(0.1) if tx is None else tx)
 
 
@@ -1157,8 +1309,8 @@ def _train_io():
     import numpy as np
     from jaxcnn.train.checkpoint import Checkpointer, restore_arrays
     from experiments.lstsq import conv_normal_equations, solve_conv_lstsq
-    from experiments.sr_data import (SRPair, dihedral, imresize, jax_resize, list_images, load_y, make_pair, mirror_padded,
-                                      patch_batch, resize_matrix, upscale_bicubic)
+    from experiments.sr_data import (SRPair, dihedral, imresize, jax_resize, list_images, load_pairs, load_y, make_pair,
+                                      mirror_padded, patch_batch, rescaled_pairs, resize_matrix, upscale_bicubic)
     tmp = tempfile.mkdtemp(prefix="jaxcnn_sweep_")
     m = "train.checkpoint"
     for names, label, thunk in [
@@ -1168,6 +1320,16 @@ def _train_io():
         ("keep", "Checkpointer keep='3'", lambda: Checkpointer(os.path.join(tmp, "d"), keep="3")),
         (("directory", "/nonexistent"), "restore_arrays missing directory", lambda: restore_arrays("/nonexistent/ckpt")),
         ("step", "restore_arrays step=-1 in empty dir", lambda: restore_arrays(tmp, step=-1)),
+        ("step", "restore_arrays step=1.5", lambda: restore_arrays(tmp, step=1.5)),
+        ("step", "restore_arrays step=5 not saved", lambda: restore_arrays(tmp, step=5)),
+        ("directory", "restore_arrays directory=None", lambda: restore_arrays(None)),
+        ("directory", "Checkpointer directory=None", lambda: Checkpointer(None)),
+        ("every", "Checkpointer every=True", lambda: Checkpointer(os.path.join(tmp, "e"), every=True)),
+        ("state", "Checkpointer.save state=dict", lambda: _ckpt(tmp, "f").save({"step": 1})),
+        ("force", "Checkpointer.save force='yes'", lambda: _ckpt(tmp, "g").save(_state(), force="yes")),
+        ("template", "Checkpointer.restore template=None", lambda: _ckpt(tmp, "h").restore(None)),
+        ("step", "Checkpointer.restore step=-1", lambda: _ckpt(tmp, "i").restore(_state(), step=-1)),
+        ("step", "Checkpointer.restore step=3 not saved", lambda: _ckpt(tmp, "j").restore(_state(), step=3)),
     ]:
         add(m, names, label, thunk)
     feats = np.ones((2, 6, 6, 3))
@@ -1183,6 +1345,13 @@ def _train_io():
         ("ridge", "solve_conv_lstsq ridge=-1", lambda: solve_conv_lstsq(conv_normal_equations(feats, targets, 3), 3, ridge=-1.0)),
         ("ridge", "solve_conv_lstsq ridge=nan", lambda: solve_conv_lstsq(conv_normal_equations(feats, targets, 3), 3, ridge=NAN)),
         ("kernel_size", "solve_conv_lstsq kernel_size mismatch", lambda: solve_conv_lstsq(conv_normal_equations(feats, targets, 3), 5)),
+        ("kernel_size", "conv_normal_equations kernel_size=True", lambda: conv_normal_equations(feats, targets, True)),
+        ("features", "conv_normal_equations features of str", lambda: conv_normal_equations([["a"]], targets, 3)),
+        ("targets", "conv_normal_equations targets 3-D", lambda: conv_normal_equations(feats, targets[0], 3)),
+        ("system", "solve_conv_lstsq system=None", lambda: solve_conv_lstsq(None, 3)),
+        ("ridge", "solve_conv_lstsq ridge='0.1'", lambda: solve_conv_lstsq(conv_normal_equations(feats, targets, 3), 3, ridge="0.1")),
+        ("ridge", "solve_conv_lstsq ridge=inf", lambda: solve_conv_lstsq(conv_normal_equations(feats, targets, 3), 3, ridge=INF)),
+        ("kernel_size", "solve_conv_lstsq kernel_size=2.5", lambda: solve_conv_lstsq(conv_normal_equations(feats, targets, 3), 2.5)),
     ]:
         add(m, names, label, thunk)
     img = np.zeros((12, 12))
@@ -1214,8 +1383,53 @@ def _train_io():
         ("scale", "upscale_bicubic scale=0", lambda: upscale_bicubic(np.zeros((4, 4)), 0)),
         (("path", "/nonexistent"), "load_y missing file", lambda: load_y("/nonexistent/a.png")),
         (("folder", "/nonexistent"), "list_images missing folder", lambda: list_images("/nonexistent")),
+        ("scale", "imresize scale='2'", lambda: imresize(img, "2")),
+        ("scale", "imresize scale=True", lambda: imresize(img, True)),
+        ("scale", "imresize scale=1e-9 (4e9 antialias taps)", lambda: imresize(img, 1e-9)),
+        ("antialias", "imresize antialias='yes'", lambda: imresize(img, 0.5, antialias="yes")),
+        ("image", "imresize image uint8 (MATLAB rounds those)", lambda: imresize(img.astype(np.uint8), 2.0)),
+        ("image", "imresize image (0, 4)", lambda: imresize(np.zeros((0, 4)), 2.0)),
+        ("image", "imresize image of str", lambda: imresize([["a"]], 2.0)),
+        ("n_out", "resize_matrix n_out=2.5", lambda: resize_matrix(4, 2.5, 2.0)),
+        ("antialias", "resize_matrix antialias=1", lambda: resize_matrix(4, 8, 2.0, 1)),
+        ("scale", "resize_matrix scale=-1", lambda: resize_matrix(4, 8, -1.0)),
+        ("n_out", "resize_matrix n_out=10**6, n_in=10**4 (huge)", lambda: resize_matrix(10 ** 4, 10 ** 6, 100.0)),
+        ("n_in", "resize_matrix n_in=[4] (unhashable)", lambda: resize_matrix([4], 8, 2.0)),
+        ("up", "jax_resize up='yes'", lambda: jax_resize(img, 2, "yes")),
+        ("image", "jax_resize image 1-D", lambda: jax_resize(np.zeros(12), 2, True)),
+        ("scale", "jax_resize scale=20 shrinks to nothing", lambda: jax_resize(img, 20, False)),
+        ("scale", "jax_resize scale=10**6 (huge output)", lambda: jax_resize(img, 10 ** 6, True)),
+        ("image", "dihedral image 1-D", lambda: dihedral(np.zeros(4), 1)),
+        ("k", "dihedral k=True", lambda: dihedral(img, True)),
+        ("name", "make_pair name=None", lambda: make_pair(None, img, 3)),
+        ("y", "make_pair y 1-D", lambda: make_pair("a", np.zeros(12), 3)),
+        ("y", "make_pair y smaller than scale", lambda: make_pair("a", np.zeros((2, 2)), 3)),
+        ("scale", "load_pairs scale=0", lambda: load_pairs("/nonexistent", 0)),
+        ("limit", "load_pairs limit=0", lambda: load_pairs("/nonexistent", 3, limit=0)),
+        ("resize", "load_pairs resize='x'", lambda: load_pairs("/nonexistent", 3, resize="x")),
+        ("factors", "rescaled_pairs factors=[1.5]", lambda: rescaled_pairs([pair], [1.5], 3)),
+        ("factors", "rescaled_pairs factors=[nan]", lambda: rescaled_pairs([pair], [NAN], 3)),
+        ("factors", "rescaled_pairs factors=0.5 (not a list)", lambda: rescaled_pairs([pair], 0.5, 3)),
+        ("pairs", "rescaled_pairs pairs=None", lambda: rescaled_pairs(None, [0.5], 3)),
+        ("scale", "rescaled_pairs scale=0", lambda: rescaled_pairs([pair], [0.5], 0)),
+        ("context", "mirror_padded context=1.5", lambda: mirror_padded([pair], 1.5, 3)),
+        ("scale", "mirror_padded scale=0", lambda: mirror_padded([pair], 1, 0)),
+        ("pairs", "mirror_padded pairs=None", lambda: mirror_padded(None, 1, 3)),
+        ("resize", "upscale_bicubic resize='x'", lambda: upscale_bicubic(np.zeros((4, 4)), 3, resize="x")),
+        ("scale", "upscale_bicubic scale=1.5", lambda: upscale_bicubic(np.zeros((4, 4)), 1.5)),
+        ("pairs", "patch_batch pairs=None", lambda: patch_batch(None, 3, 2, 2, 0, 0)),
+        ("pairs", "patch_batch pair made at another scale", lambda: patch_batch([pair], 2, 2, 2, 0, 0)),
+        ("seed", "patch_batch seed=-1", lambda: patch_batch([pair], 3, 2, 2, -1, 0)),
+        ("step", "patch_batch step=1.5", lambda: patch_batch([pair], 3, 2, 2, 0, 1.5)),
+        ("augment", "patch_batch augment='yes'", lambda: patch_batch([pair], 3, 2, 2, 0, 0, augment="yes")),
+        ("scale", "patch_batch scale=0", lambda: patch_batch([pair], 0, 2, 2, 0, 0)),
     ]:
         add(m, names, label, thunk)
+
+
+def _ckpt(tmp, name):
+    from jaxcnn.train.checkpoint import Checkpointer
+    return Checkpointer(os.path.join(tmp, name), every=1)
 
 
 # ----------------------------------------------------------------------------- interop, CLIs
@@ -1227,6 +1441,110 @@ def _interop():
     add("interop", "state_dict", "from_torchvision empty state_dict", lambda: from_torchvision("resnet18", {}))
     add("interop", "state_dict", "from_torchvision state_dict=None", lambda: from_torchvision("resnet18", None))
     add("interop", ("path", "/nonexistent"), "load_state_dict missing file", lambda: load_state_dict("/nonexistent/w.pth"))
+    _interop_more()
+
+
+def _interop_more():
+    """Every public name of interop/, pretrained and the convert CLI."""
+    import numpy as np
+    import jaxcnn
+    from jaxcnn import convert
+    from jaxcnn.interop import (detect_layout, export_state_dict, from_state_dict, from_torchvision, infer_arch,
+                                layouts_of, read_checkpoint, read_safetensors, to_state_dict, write_flax,
+                                write_safetensors)
+    from jaxcnn.interop.files import flatten_variables, read_msgpack, unflatten_variables
+    from jaxcnn.interop.keymaps import key_map, to_flax, to_torch, torch_shape
+    from jaxcnn.interop.state_dict import abstract_variables, check_variables
+    from jaxcnn.models import create_model
+    from jaxcnn.pretrained import model_card, resolve_source
+    f = fx()
+    tmp = tempfile.mkdtemp(prefix="jaxcnn_sweep_interop_")
+    txt = os.path.join(tmp, "w.txt")
+    Path(txt).write_text("x")
+    sf = os.path.join(tmp, "a.safetensors")
+    write_safetensors(sf, {"w": np.zeros(2)})
+    r18 = create_model("resnet18")
+    sd = {"conv1.weight": np.zeros((64, 3, 7, 7))}
+
+    def cli(argv):
+        """convert.main as a user runs it: argparse's exit or main's return 1 is the error."""
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err):
+            try:
+                rc = convert.main(list(argv))
+            except SystemExit:
+                rc = 2
+        if rc:
+            raise _ArgparseError(err.getvalue().strip().splitlines()[-1])
+
+    for m, names, label, thunk in [
+        ("interop", "name", "from_torchvision name=None", lambda: from_torchvision(None, sd)),
+        ("interop", "check", "from_torchvision check='yes'", lambda: from_torchvision("resnet18", sd, check="yes")),
+        ("interop", "state_dict", "from_torchvision state_dict a list", lambda: from_torchvision("resnet18", [1])),
+        ("interop", "state_dict", "from_torchvision mismatched state_dict", lambda: from_torchvision("resnet18", sd)),
+        ("interop", "arch", "export_state_dict arch='espcn' (no torch layout)", lambda: export_state_dict({}, "espcn")),
+        ("interop", "layout", "export_state_dict layout='x'", lambda: export_state_dict({}, "resnet18", layout="x")),
+        ("interop", "path", "export_state_dict path='w.pth'", lambda: export_state_dict({}, "resnet18", "w.pth")),
+        ("interop", "variables", "export_state_dict variables=None", lambda: export_state_dict(None, "resnet18")),
+        ("interop", "arch", "export_state_dict arch=None", lambda: export_state_dict({}, None)),
+        ("interop.files", "path", "load_state_dict path=None", lambda: jaxcnn.interop.load_state_dict(None)),
+        ("interop.files", ("path", tmp), "read_checkpoint a directory", lambda: read_checkpoint(tmp)),
+        ("interop.files", ("path", "w.txt"), "read_checkpoint suffix .txt", lambda: read_checkpoint(txt)),
+        ("interop.files", ("path", "/nonexistent"), "read_safetensors missing", lambda: read_safetensors("/nonexistent/a.safetensors")),
+        ("interop.files", "tensors", "write_safetensors tensors=None", lambda: write_safetensors(os.path.join(tmp, "b.safetensors"), None)),
+        ("interop.files", "metadata", "write_safetensors metadata non-str", lambda: write_safetensors(os.path.join(tmp, "c.safetensors"), {"w": np.zeros(2)}, {"n": 1})),
+        ("interop.files", "path", "write_safetensors path=None", lambda: write_safetensors(None, {"w": np.zeros(2)})),
+        ("interop.files", "path", "write_flax suffix .pkl", lambda: write_flax(os.path.join(tmp, "v.pkl"), {}, "resnet18")),
+        ("interop.files", "arch", "write_flax arch=None", lambda: write_flax(os.path.join(tmp, "v.msgpack"), {}, None)),
+        ("interop.files", "overrides", "write_flax overrides not JSON", lambda: write_flax(os.path.join(tmp, "v.msgpack"), {}, "espcn", {"dtype": np.float32})),
+        ("interop.files", "variables", "write_flax variables=None", lambda: write_flax(os.path.join(tmp, "v.msgpack"), None, "espcn")),
+        ("interop.files", "extra_metadata", "write_flax extra_metadata non-str", lambda: write_flax(os.path.join(tmp, "v.msgpack"), {}, "espcn", None, {"a": 1})),
+        ("interop.files", ("path", "/nonexistent"), "read_msgpack missing", lambda: read_msgpack("/nonexistent/a.msgpack")),
+        ("interop.files", "variables", "flatten_variables None", lambda: flatten_variables(None)),
+        ("interop.files", "flat", "unflatten_variables int keys", lambda: unflatten_variables({1: np.zeros(2)})),
+        ("interop.keymaps", "arch", "layouts_of None", lambda: layouts_of(None)),
+        ("interop.keymaps", "layout", "key_map layout='x'", lambda: key_map(r18, {}, "x")),
+        ("interop.keymaps", "kind", "to_flax kind='x' (silently copied)", lambda: to_flax(np.zeros((2, 2)), "x")),
+        ("interop.keymaps", "kind", "to_flax conv of a 2-D array", lambda: to_flax(np.zeros((2, 2)), "conv")),
+        ("interop.keymaps", "kind", "to_flax conv1x1_linear 3x3", lambda: to_flax(np.zeros((2, 2, 3, 3)), "conv1x1_linear")),
+        ("interop.keymaps", "kind", "to_torch kind='x'", lambda: to_torch(np.zeros((2, 2)), "x")),
+        ("interop.keymaps", "flax_shape", "torch_shape flax_shape='x'", lambda: torch_shape("x", "conv")),
+        ("interop.keymaps", "keys", "detect_layout []", lambda: detect_layout([])),
+        ("interop.keymaps", "keys", "detect_layout a str", lambda: detect_layout("conv1.weight")),
+        ("interop.keymaps", "keys", "detect_layout int keys", lambda: detect_layout([1, 2])),
+        ("interop.keymaps", "state_dict", "infer_arch state_dict=None", lambda: infer_arch(None, "timm")),
+        ("interop.keymaps", "layout", "infer_arch layout='x'", lambda: infer_arch(sd, "x")),
+        ("interop.state_dict", "state_dict", "from_state_dict state_dict=None", lambda: from_state_dict(None, r18, "timm")),
+        ("interop.state_dict", "layout", "from_state_dict layout='x'", lambda: from_state_dict(sd, r18, "x")),
+        ("interop.state_dict", "skip", "from_state_dict skip=('nope',) (silently nothing)", lambda: from_state_dict(sd, r18, "timm", skip=("nope",))),
+        ("interop.state_dict", "skip", "from_state_dict skip='fc'", lambda: from_state_dict(sd, r18, "timm", skip="fc")),
+        ("interop.state_dict", "model", "from_state_dict model='resnet18'", lambda: from_state_dict(sd, "resnet18", "timm")),
+        ("interop.state_dict", "variables", "to_state_dict variables=None", lambda: to_state_dict(None, r18, "timm")),
+        ("interop.state_dict", "layout", "to_state_dict layout='x'", lambda: to_state_dict({}, r18, "x")),
+        ("interop.state_dict", "variables", "check_variables variables=None", lambda: check_variables(None, r18)),
+        ("interop.state_dict", "model", "abstract_variables model=None", lambda: abstract_variables(None)),
+        ("interop.pretrained", "source", "pretrained source=5", lambda: jaxcnn.pretrained(5)),
+        ("interop.pretrained", ("source", "/nonexistent"), "pretrained missing file", lambda: jaxcnn.pretrained("/nonexistent/w.safetensors")),
+        ("interop.pretrained", "source", "pretrained source={}", lambda: jaxcnn.pretrained({})),
+        ("interop.pretrained", "source_format", "pretrained source_format='keras'", lambda: jaxcnn.pretrained(sd, source_format="keras")),
+        ("interop.pretrained", "num_classes", "pretrained num_classes=0", lambda: jaxcnn.pretrained(sd, num_classes=0)),
+        ("interop.pretrained", "num_classes", "pretrained num_classes=2.5", lambda: jaxcnn.pretrained(sd, num_classes=2.5)),
+        ("interop.pretrained", "num_classes", "pretrained num_classes=True", lambda: jaxcnn.pretrained(sd, num_classes=True)),
+        ("interop.pretrained", "arch", "pretrained arch='resnet7'", lambda: jaxcnn.pretrained(sd, arch="resnet7")),
+        ("interop.pretrained", "key", "pretrained key=0", lambda: jaxcnn.pretrained(sd, key=0)),
+        ("interop.pretrained", "name", "model_card unknown name", lambda: model_card("nope")),
+        ("interop.pretrained", "source", "resolve_source None", lambda: resolve_source(None)),
+        ("interop.convert", "--arch", "convert --arch resnet7", lambda: cli([sf, os.path.join(tmp, "o.msgpack"), "--arch", "resnet7"])),
+        ("interop.convert", "--num-classes", "convert --num-classes 0", lambda: cli([sf, os.path.join(tmp, "o.msgpack"), "--num-classes", "0"])),
+        ("interop.convert", "--num-classes", "convert --num-classes 2.5", lambda: cli([sf, os.path.join(tmp, "o.msgpack"), "--num-classes", "2.5"])),
+        ("interop.convert", "--source-format", "convert --source-format keras", lambda: cli([sf, os.path.join(tmp, "o.msgpack"), "--source-format", "keras"])),
+        ("interop.convert", ("src", "/nonexistent"), "convert src missing", lambda: cli(["/nonexistent/a.safetensors", os.path.join(tmp, "o.msgpack")])),
+        ("interop.convert", "DST", "convert dst .pkl", lambda: cli([sf, os.path.join(tmp, "o.pkl")])),
+        ("interop.convert", "dst", "convert dst is src", lambda: cli([sf, sf])),
+        ("interop.convert", "--to", "convert --to timm into .msgpack", lambda: cli([sf, os.path.join(tmp, "o.msgpack"), "--to", "timm"])),
+        ("interop.convert", "--set", "convert --set foo (no =)", lambda: cli([sf, os.path.join(tmp, "o.msgpack"), "--set", "foo"])),
+    ]:
+        add(m, names, label, thunk)
 
 
 _NO = "/nonexistent"
