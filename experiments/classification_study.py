@@ -120,7 +120,8 @@ def train_run(ds, model, seed: int, steps: int, batch_size: int, lr: float, augm
         model = with_cutout(model, cutout_size)
     sched = (optax.warmup_cosine_decay_schedule(0.0, lr, warmup, steps) if warmup
              else optax.cosine_decay_schedule(lr, steps))
-    eval_at = sorted({round(steps * (k + 1) / evals) for k in range(evals)})
+    # More evaluations than steps collapse onto the steps there are (step 0 would be before training).
+    eval_at = sorted({max(1, round(steps * (k + 1) / evals)) for k in range(evals)})
 
     def tick(step, m):
         if bar is not None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+import jax.numpy as jnp
 import numpy as np
 
 from jaxcnn.validation import ArgumentTypeError, check_int_pair, check_positive_int
@@ -28,16 +29,29 @@ class TransposeArgs(NamedTuple):
     out_hw: tuple
 
 
+def _real(dtype) -> bool:
+    # jnp.issubdtype knows bfloat16 (np.issubdtype(bfloat16, np.number) is False)
+    return (jnp.issubdtype(dtype, jnp.number) or dtype == bool) and not jnp.issubdtype(dtype, jnp.complexfloating)
+
+
 def as_array(value: Any, name: str) -> np.ndarray:
     """``value`` as a NumPy array of real numbers (arrays, nested lists); anything else names ``name``."""
     try:
         array = np.asarray(value)
     except Exception:  # ragged lists and the like: numpy's own message does not name the argument
         array = None
-    if array is None or array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool) \
-            or np.iscomplexobj(array):
+    if array is None or array.dtype == object or not _real(array.dtype):
         raise ArgumentTypeError(f"{name} must be an array of real numbers, got {type(value).__name__}")
     return array
+
+
+def array_shape(value: Any, name: str) -> tuple:
+    """The shape of ``value``; JAX arrays and tracers (a form under ``jit``) are read without conversion."""
+    if hasattr(value, "shape") and hasattr(value, "dtype"):
+        if not _real(value.dtype):
+            raise ArgumentTypeError(f"{name} must be an array of real numbers, got dtype {value.dtype}")
+        return tuple(value.shape)
+    return np.shape(as_array(value, name))
 
 
 def check_y_kernel(y_shape, kernel_shape) -> None:

@@ -16,7 +16,7 @@ from jax import lax
 from jaxcnn.identities.conv_grad import conv_transpose_closed_form
 from jaxcnn.identities.conv_matrix import conv_transpose_matrix
 from jaxcnn.identities.zero_insertion import conv_transpose_zero_insertion
-from jaxcnn.identities._args import as_array, reference_args as conv_transpose_args
+from jaxcnn.identities._args import array_shape, as_array, reference_args as conv_transpose_args
 from jaxcnn.upsample.transposed import conv_transpose
 from jaxcnn.validation import check_bool, check_choice, check_str
 
@@ -27,7 +27,7 @@ __all__ = ["conv_transpose_forms", "conv_transpose_lax", "conv_transpose_torch",
 
 def conv_transpose_lax(y, kernel, stride=1, padding=0, output_padding=0, dilation=1, groups=1, precision=None):
     """``lax.conv_transpose`` with torch's padding rule, group by group (JAX array result)."""
-    s, p, op, d, _ = conv_transpose_args(np.shape(as_array(y, "y")), np.shape(as_array(kernel, "kernel")), stride,
+    s, p, op, d, _ = conv_transpose_args(array_shape(y, "y"), array_shape(kernel, "kernel"), stride,
                                          padding, output_padding, dilation, groups)
     y, kernel = jnp.asarray(y), jnp.asarray(kernel)  # after the checks: a conversion may compile
     k = kernel.shape[:2]

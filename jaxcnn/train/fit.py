@@ -180,7 +180,7 @@ def fit(
 
     # ---- mesh ----------------------------------------------------------------------------------
     if mesh is None:
-        chosen = parallel._select(devices, "devices") if devices is None or isinstance(devices, (int, np.integer)) \
+        chosen = parallel.select_devices(devices, "devices") if devices is None or isinstance(devices, (int, np.integer)) \
             else list(devices)
         mesh = parallel.make_mesh(chosen)
     n_dev = mesh.devices.size
@@ -333,11 +333,11 @@ def _check_fit_args(model_or_state, train_data, steps, *, tx, seed, eval_data, e
     if mesh is not None:
         if devices is not None:
             raise ValueError("pass devices or mesh, not both (devices would be ignored)")
-        parallel._check_mesh(mesh)
+        parallel.check_mesh(mesh)
     elif isinstance(devices, (int, np.integer)):
         check_positive_int(devices, "devices")
     elif devices is not None:
-        parallel._check_devices(devices)
+        parallel.check_devices(devices)
     check_bool(progress, "progress")
     if not isinstance(desc, str):
         raise ArgumentTypeError(f"desc must be a str, got {desc!r}")

@@ -24,19 +24,16 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from jaxcnn.validation import ArgumentTypeError, check_bool, check_callable, check_positive_int
 
-__all__ = ["AXIS", "select_devices", "check_batch_size", "replicate", "unreplicate", "shard_batch",
+__all__ = ["AXIS", "select_devices", "check_devices", "check_mesh", "check_batch_size", "replicate", "unreplicate", "shard_batch",
            "pmap_step", "make_mesh", "replicated", "batch_sharding", "put_replicated", "put_batch",
            "mesh_step"]
 
 AXIS = "batch"
 
 
-def select_devices(n: int | None = None) -> list:
-    """The first ``n`` devices (all if ``None``); a clear error if there are not that many."""
-    return _select(n, "n")
-
-
-def _select(n, name: str) -> list:
+def select_devices(n: int | None = None, name: str = "n") -> list:
+    """The first ``n`` devices (all if ``None``); a clear error, naming the caller's argument
+    ``name``, if there are not that many."""
     devices = jax.devices()
     if n is None:
         return devices
@@ -58,7 +55,7 @@ def check_batch_size(batch_size: int, num_devices: int) -> int:
 
 # ---- pmap -------------------------------------------------------------------------------------
 
-def _check_devices(devices, name: str = "devices") -> list:
+def check_devices(devices, name: str = "devices") -> list:
     """A non-empty sequence of distinct ``jax.Device`` objects (an empty one would give an empty mesh)."""
     if isinstance(devices, (str, bytes)) or not isinstance(devices, (Sequence, np.ndarray)):
         raise ArgumentTypeError(f"{name} must be a list of jax devices (e.g. jax.devices()[:2]), got {devices!r}")
@@ -72,7 +69,8 @@ def _check_devices(devices, name: str = "devices") -> list:
     return devices
 
 
-def _check_mesh(mesh) -> None:
+def check_mesh(mesh) -> None:
+    """A 1-D :class:`~jax.sharding.Mesh` over the data axis, as :func:`make_mesh` builds."""
     if not isinstance(mesh, Mesh):
         raise ArgumentTypeError(f"mesh must be a jax.sharding.Mesh (see make_mesh), got {type(mesh).__name__}")
     if tuple(mesh.axis_names) != (AXIS,):
@@ -93,7 +91,7 @@ def _split_rows(tree, num_devices: int, name: str) -> None:
 
 def replicate(tree, devices: Sequence):
     """Copy ``tree`` onto each device along a new leading axis (for ``pmap``)."""
-    devices = _check_devices(devices)
+    devices = check_devices(devices)
     return flax.jax_utils.replicate(tree, list(devices))
 
 
@@ -117,7 +115,7 @@ def pmap_step(step_fn: Callable, devices: Sequence, donate: bool = True) -> Call
     """``jax.pmap`` a step built with ``axis_name=AXIS`` over ``devices`` (legacy path; see the module
     docstring)."""
     check_callable(step_fn, "step_fn")
-    devices = _check_devices(devices)
+    devices = check_devices(devices)
     check_bool(donate, "donate")
     return jax.pmap(step_fn, axis_name=AXIS, devices=list(devices), donate_argnums=(0,) if donate else ())
 
@@ -126,19 +124,19 @@ def pmap_step(step_fn: Callable, devices: Sequence, donate: bool = True) -> Call
 
 def make_mesh(devices: Sequence | None = None) -> Mesh:
     """A 1-D data-parallel mesh named ``AXIS`` over ``devices`` (default: all, every process)."""
-    devices = jax.devices() if devices is None else _check_devices(devices)
+    devices = jax.devices() if devices is None else check_devices(devices)
     return Mesh(np.asarray(devices), (AXIS,))
 
 
 def replicated(mesh: Mesh) -> NamedSharding:
     """Every device holds the whole value (the train state)."""
-    _check_mesh(mesh)
+    check_mesh(mesh)
     return NamedSharding(mesh, P())
 
 
 def batch_sharding(mesh: Mesh) -> NamedSharding:
     """The leading (batch) axis split over the mesh."""
-    _check_mesh(mesh)
+    check_mesh(mesh)
     return NamedSharding(mesh, P(AXIS))
 
 
@@ -179,7 +177,7 @@ def put_batch(global_batch: dict, mesh: Mesh) -> dict:
 def mesh_step(step_fn: Callable, mesh: Mesh, donate: bool = True) -> Callable:
     """``jax.jit`` a plain (``axis_name=None``) step: state replicated, batch sharded, outputs replicated."""
     check_callable(step_fn, "step_fn")
-    _check_mesh(mesh)
+    check_mesh(mesh)
     check_bool(donate, "donate")
     return jax.jit(step_fn, in_shardings=(replicated(mesh), batch_sharding(mesh)),
                    out_shardings=replicated(mesh), donate_argnums=(0,) if donate else ())

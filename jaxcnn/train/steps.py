@@ -28,7 +28,7 @@ from jaxcnn.validation import (ArgumentTypeError, check_array, check_callable, c
                                static_value)
 
 __all__ = ["TASKS", "classification_loss", "regression_loss", "count_bad_labels", "step_rngs",
-           "make_train_step", "make_eval_step"]
+           "make_train_step", "make_eval_step", "check_step_args"]
 
 TASKS = ("classify", "regress")
 LossFn = Callable[[Any, dict], tuple[jax.Array, dict]]

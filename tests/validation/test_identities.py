@@ -1,5 +1,6 @@
 """``jaxcnn.identities``: bad arguments of the reference forms named before any form runs."""
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -97,3 +98,14 @@ def test_valid_inputs_still_agree():
     assert max(max_disagreement(results).values()) < 1e-4
     assert adjoint_gap(LIN, jnp.ones(3), jnp.ones(3)) < 1e-6
     assert grouped_to_branches(BLOCK, 4)["params"]["conv2_3"]["kernel"].shape == (3, 3, 2, 2)
+
+
+def test_the_jax_form_still_runs_under_jit():
+    # the checks read a tracer's shape instead of converting it (the accelerator check jits this form)
+    y = jax.random.normal(jax.random.key(0), (1, 3, 3, 4))
+    k = jax.random.normal(jax.random.key(1), (3, 3, 2, 4))
+    eager = conv_transpose_lax(y, k, 2, 1, 1)
+    jitted = jax.jit(lambda a, b: conv_transpose_lax(a, b, 2, 1, 1))(y, k)
+    np.testing.assert_allclose(np.asarray(jitted), np.asarray(eager), rtol=1e-6, atol=1e-6)
+    half = jax.jit(lambda a, b: conv_transpose_lax(a, b, 2, 1, 1))(y.astype(jnp.bfloat16), k.astype(jnp.bfloat16))
+    assert half.dtype == jnp.bfloat16 and half.shape == eager.shape  # bf16 is a real dtype (numpy says otherwise)
