@@ -33,6 +33,7 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
+from xml.etree import ElementTree
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -90,14 +91,25 @@ def _limit_memory(gib: float):
     return apply
 
 
+def _failed_tests(report: Path) -> list[str]:
+    """``file::test`` of every failed or erroring test case in a JUnit XML report."""
+    failed = []
+    for case in ElementTree.parse(report).getroot().iter("testcase"):
+        if case.find("failure") is not None or case.find("error") is not None:
+            path = case.get("classname", "").replace(".", "/")
+            failed.append(f"{path}.py::{case.get('name')}")
+    return sorted(set(failed))
+
+
 def run_suite(copy: Path, marker: str, workers: int, memory: float, timeout: float, extra: list[str]) -> dict:
-    cmd = [sys.executable, "-m", "pytest", "-q", "-rf", "-p", "no:cacheprovider", "-m", marker,
-           "-n", str(workers), *extra]
+    report = copy / "junit.xml"
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", marker,
+           "-n", str(workers), f"--junitxml={report}", *extra]
     t0 = time.time()
     proc = subprocess.run(cmd, cwd=copy, capture_output=True, text=True, timeout=timeout,
                           preexec_fn=_limit_memory(memory))
     out = proc.stdout + proc.stderr
-    failed = sorted(set(re.findall(r"^(?:FAILED|ERROR) (.+?)(?: - .*)?$", out, flags=re.M)))
+    failed = _failed_tests(report) if report.exists() else []
     summary = next((line for line in reversed(out.splitlines()) if " in " in line and ("passed" in line or "failed" in line)), "")
     counts = {k: int(v) for v, k in re.findall(r"(\d+) (passed|failed|errors?|xfailed|xpassed|skipped)", summary)}
     return {"command": " ".join(cmd), "returncode": proc.returncode, "seconds": round(time.time() - t0, 1),
