@@ -14,7 +14,7 @@ repository (``mutate.copy_repo``), every ``raise`` statement whose exception is 
 checks fall through, and the CLIs' argparse types accept anything. Other exceptions (KeyError,
 RuntimeError, NotImplementedError, orbax's own errors) stay, and so do argparse's ``choices``.
 
-The suite is run in the copy under an address-space limit (``--memory``, default 8 GiB per
+The suite is run in the copy under an address-space limit (``--memory``, default 12 GiB per
 process), because without its bound checks ``interpolate(x, size=10**6)`` allocates until the
 kernel kills the run. The copy is first checked to import; the unmutated suite is not rerun here
 (CI runs it on every commit), so every failure counts as a test that notices the missing check.
@@ -104,7 +104,7 @@ def _failed_tests(report: Path) -> list[str]:
 def run_suite(copy: Path, marker: str, workers: int, memory: float, timeout: float, extra: list[str]) -> dict:
     report = copy / "junit.xml"
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", marker,
-           "-n", str(workers), f"--junitxml={report}", *extra]
+           "-n", str(workers), "--dist", "loadfile", f"--junitxml={report}", *extra]
     t0 = time.time()
     proc = subprocess.run(cmd, cwd=copy, capture_output=True, text=True, timeout=timeout,
                           preexec_fn=_limit_memory(memory))
@@ -122,7 +122,7 @@ def main(argv=None) -> int:
     p.add_argument("--list", action="store_true", help="print the raises per file and stop")
     p.add_argument("--marker", default="not slow", help="pytest -m expression (the default suite)")
     p.add_argument("-n", "--workers", type=int, default=2, help="pytest-xdist workers")
-    p.add_argument("--memory", type=float, default=8.0, help="address-space limit per process, GiB")
+    p.add_argument("--memory", type=float, default=12.0, help="address-space limit per process, GiB")
     p.add_argument("--timeout", type=float, default=3600.0, help="seconds for the whole run")
     p.add_argument("--json", type=Path, help="write the result here")
     p.add_argument("pytest_args", nargs="*", help="extra pytest arguments (e.g. a test path)")
