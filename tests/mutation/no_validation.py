@@ -14,7 +14,7 @@ repository (``mutate.copy_repo``), every ``raise`` statement whose exception is 
 checks fall through, and the CLIs' argparse types accept anything. Other exceptions (KeyError,
 RuntimeError, NotImplementedError, orbax's own errors) stay, and so do argparse's ``choices``.
 
-The suite is run in the copy under an address-space limit (``--memory``, default 12 GiB per
+The suite is run in the copy under an address-space limit (``--memory``, default 8 GiB per
 process), because without its bound checks ``interpolate(x, size=10**6)`` allocates until the
 kernel kills the run. The copy is first checked to import; the unmutated suite is not rerun here
 (CI runs it on every commit), so every failure counts as a test that notices the missing check.
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import importlib.util
 import json
 import re
 import resource
@@ -101,10 +102,15 @@ def _failed_tests(report: Path) -> list[str]:
     return sorted(set(failed))
 
 
-def run_suite(copy: Path, marker: str, workers: int, memory: float, timeout: float, extra: list[str]) -> dict:
+def run_suite(copy: Path, marker: str, workers: int, memory: float, timeout: float, test_timeout: float,
+              extra: list[str]) -> dict:
     report = copy / "junit.xml"
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", marker,
-           "-n", str(workers), "--dist", "loadfile", f"--junitxml={report}", *extra]
+           "-n", str(workers), f"--junitxml={report}", *extra]
+    if importlib.util.find_spec("pytest_timeout"):  # mutated code can hang a worker on a lock
+        cmd.append(f"--timeout={test_timeout:g}")
+    else:
+        print("pytest-timeout is not installed: a hanging test would stall the run (pip install pytest-timeout)")
     t0 = time.time()
     proc = subprocess.run(cmd, cwd=copy, capture_output=True, text=True, timeout=timeout,
                           preexec_fn=_limit_memory(memory))
@@ -122,8 +128,9 @@ def main(argv=None) -> int:
     p.add_argument("--list", action="store_true", help="print the raises per file and stop")
     p.add_argument("--marker", default="not slow", help="pytest -m expression (the default suite)")
     p.add_argument("-n", "--workers", type=int, default=2, help="pytest-xdist workers")
-    p.add_argument("--memory", type=float, default=12.0, help="address-space limit per process, GiB")
+    p.add_argument("--memory", type=float, default=8.0, help="address-space limit per process, GiB")
     p.add_argument("--timeout", type=float, default=3600.0, help="seconds for the whole run")
+    p.add_argument("--test-timeout", type=float, default=300.0, help="seconds per test (with pytest-timeout)")
     p.add_argument("--json", type=Path, help="write the result here")
     p.add_argument("pytest_args", nargs="*", help="extra pytest arguments (e.g. a test path)")
     args = p.parse_args(argv)
@@ -144,7 +151,7 @@ def main(argv=None) -> int:
             return 0
         subprocess.run([sys.executable, "-c", "import jaxcnn, jaxcnn.models, jaxcnn.train, experiments.classify"],
                        cwd=copy, check=True)
-        result = run_suite(copy, args.marker, args.workers, args.memory, args.timeout, args.pytest_args)
+        result = run_suite(copy, args.marker, args.workers, args.memory, args.timeout, args.test_timeout, args.pytest_args)
     by_file = Counter(name.split("::")[0] for name in result["failed"])
     print(result["summary"])
     print(f"{len(result['failed'])} tests fail without validation ({result['seconds']} s); by file:")
