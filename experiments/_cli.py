@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import math
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 __all__ = ["HelpFormatter", "positive_int", "nonnegative_int", "positive_float", "nonnegative_float", "probability",
            "number_in", "existing_dir", "existing_dir_path", "key_value", "comma_list", "comma_ints", "weights_source",
@@ -32,20 +32,23 @@ def _int(text: str, what: str) -> int:
         raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
 
 
-def positive_int(text: str) -> int:
-    """An integer >= 1 (steps, sizes, counts)."""
-    value = _int(text, "a positive integer")
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
+def _bounded(convert: Callable[[str, str], Any], what: str, ok: Callable[[Any], bool], name: str,
+             doc: str) -> Callable[[str], Any]:
+    """An argparse type: ``convert`` the text, then refuse a value outside ``ok`` as "expected {what}"."""
+    def parse(text: str):
+        value = convert(text, what)
+        if not ok(value):
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+        return value
+
+    parse.__name__, parse.__doc__ = name, doc
+    return parse
 
 
-def nonnegative_int(text: str) -> int:
-    """An integer >= 0 (seeds, optional counts where 0 means 'none')."""
-    value = _int(text, "an integer >= 0")
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
-    return value
+positive_int = _bounded(_int, "a positive integer", lambda v: v >= 1, "positive_int",
+                        "An integer >= 1 (steps, sizes, counts).")
+nonnegative_int = _bounded(_int, "an integer >= 0", lambda v: v >= 0, "nonnegative_int",
+                           "An integer >= 0 (seeds, optional counts where 0 means 'none').")
 
 
 def _float(text: str, what: str) -> float:
@@ -62,30 +65,16 @@ def number_in(low: float, high: float, *, low_open: bool = False, high_open: boo
     """A finite number in the interval [low, high] (either end open if asked)."""
     what = f"a number in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
 
-    def parse(text: str) -> float:
-        value = _float(text, what)
-        if value < low or value > high or (low_open and value == low) or (high_open and value == high):
-            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
-        return value
+    def ok(value: float) -> bool:
+        return (low < value if low_open else low <= value) and (value < high if high_open else value <= high)
 
-    parse.__name__ = "number"
-    return parse
+    return _bounded(_float, what, ok, "number", f"A finite number in {what[len('a number in '):]}.")
 
 
-def positive_float(text: str) -> float:
-    """A finite number > 0 (learning rates, scales)."""
-    value = _float(text, "a positive number")
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return value
-
-
-def nonnegative_float(text: str) -> float:
-    """A finite number >= 0 (weight decay)."""
-    value = _float(text, "a number >= 0")
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
-    return value
+positive_float = _bounded(_float, "a positive number", lambda v: v > 0, "positive_float",
+                          "A finite number > 0 (learning rates, scales).")
+nonnegative_float = _bounded(_float, "a number >= 0", lambda v: v >= 0, "nonnegative_float",
+                             "A finite number >= 0 (weight decay).")
 
 
 probability = number_in(0.0, 1.0)

@@ -14,9 +14,10 @@ import flax.linen as nn
 import jax
 
 from jaxcnn.layers import BatchNorm, ModuleDef, apply_norm, conv_args, make_norm
-from jaxcnn.blocks.residual import _check_drop_path, _check_layers
+from jaxcnn.blocks.residual import _check_layers
 from jaxcnn.validation import check_bool, check_int, check_nhwc, check_number, check_odd_kernel, check_positive_int
 from jaxcnn.regularizers import stochastic_residual
+from jaxcnn.regularizers.stochastic_depth import check_drop_path_fields
 from jaxcnn.xla_cpu import default_conv
 
 __all__ = ["DepthwiseSeparableConv", "InvertedResidual"]
@@ -87,7 +88,7 @@ class InvertedResidual(nn.Module):
         if check_int(self.strides, "strides") not in (1, 2):
             raise ValueError(f"strides must be 1 or 2 (MobileNetV2's block), got {self.strides}")
         check_number(self.expand_ratio, "expand_ratio", minimum=1.0)
-        _check_drop_path(self)
+        check_drop_path_fields(self.drop_path_rate, self.drop_path_mode, self.drop_path_test_rule)
         _check_layers(self)
         check_nhwc(x, "x")
         check_bool(train, "train")

@@ -30,11 +30,11 @@ from jaxcnn.layers import (
     BatchNorm, ModuleDef, apply_norm, avg_pool_ceil_exclude_pad, conv_args, make_norm,
 )
 from jaxcnn.validation import (
-    check_axis_name, check_bool, check_choice, check_layers, check_nhwc, check_positive_int, check_probability,
+    check_axis_name, check_bool, check_layers, check_nhwc, check_positive_int,
 )
 from jaxcnn.blocks.squeeze_excite import SqueezeExcite
 from jaxcnn.regularizers import stochastic_residual
-from jaxcnn.regularizers.stochastic_depth import MODES, TEST_RULES
+from jaxcnn.regularizers.stochastic_depth import check_drop_path_fields
 from jaxcnn.xla_cpu import default_conv
 
 __all__ = [
@@ -48,13 +48,6 @@ SHORTCUT_TYPES = ("A", "B", "C", "D")
 def _check_shortcut(kind: str, name: str = "shortcut_type") -> None:
     if not isinstance(kind, str) or kind not in SHORTCUT_TYPES:
         raise ValueError(f"{name}={kind!r}: the shortcut must be one of {SHORTCUT_TYPES} (see jaxcnn.blocks.residual)")
-
-
-def _check_drop_path(module) -> None:
-    """The stochastic-depth fields, named as the block spells them (not ``mode`` / ``test_rule``)."""
-    check_probability(module.drop_path_rate, "drop_path_rate")
-    check_choice(module.drop_path_mode, "drop_path_mode", MODES)
-    check_choice(module.drop_path_test_rule, "drop_path_test_rule", TEST_RULES)
 
 
 def _check_layers(module) -> None:
@@ -141,7 +134,7 @@ class ResidualBlock(nn.Module):
                 f"zero_init_last_bn=True is not supported by {type(self).__name__}: a pre-activation block "
                 f"has no BN after its last conv (its BNs come before the convs), so there is no last BN to zero"
             )
-        _check_drop_path(self)
+        check_drop_path_fields(self.drop_path_rate, self.drop_path_mode, self.drop_path_test_rule)
         _check_layers(self)
         self.setup_branch()
         if self.shortcut_type in "BCD":

@@ -1,20 +1,11 @@
-"""Field and input checks shared by the models (ResNet, MobileNetV2, ESPCN): each error names the
+"""Input checks shared by the models (ResNet, MobileNetV2, ESPCN): each error names the
 field as the user spells it. The general checks are in :mod:`jaxcnn.validation`."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from jaxcnn.regularizers.stochastic_depth import MODES, SCHEDULE_RULES, TEST_RULES
-from jaxcnn.validation import check_bool, check_choice, check_nhwc, check_probability
-
-
-def _check_drop_path(rate: Any, rule: Any, mode: Any, test_rule: Any) -> None:
-    """The four stochastic-depth fields ResNet and MobileNetV2 share (named as the fields)."""
-    check_probability(rate, "drop_path_rate")
-    check_choice(rule, "drop_path_rule", SCHEDULE_RULES)
-    check_choice(mode, "drop_path_mode", MODES)
-    check_choice(test_rule, "drop_path_test_rule", TEST_RULES)
+from jaxcnn.validation import check_bool, check_nhwc
 
 
 def _check_input(x: Any, channels: int, field: str, train: Any = False) -> None:

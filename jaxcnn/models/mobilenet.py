@@ -16,7 +16,8 @@ from jaxcnn.blocks.inverted import InvertedResidual
 from jaxcnn.layers import (
     BatchNorm, ModuleDef, apply_norm, conv_args, global_avg_pool, make_divisible, make_norm,
 )
-from jaxcnn.models._checks import _check_drop_path, _check_input
+from jaxcnn.models._checks import _check_input
+from jaxcnn.regularizers.stochastic_depth import check_drop_path_fields
 from jaxcnn.validation import check_axis_name, check_dtype, check_layers
 from jaxcnn.validation import ArgumentTypeError, check_int, check_number, check_positive_int, check_probability
 from jaxcnn.regularizers import survival_probabilities
@@ -84,7 +85,7 @@ class MobileNetV2(nn.Module):
         check_positive_int(self.in_channels, "in_channels")
         _check_settings(self.settings)
         check_probability(self.dropout_rate, "dropout_rate")
-        _check_drop_path(self.drop_path_rate, self.drop_path_rule, self.drop_path_mode, self.drop_path_test_rule)
+        check_drop_path_fields(self.drop_path_rate, self.drop_path_mode, self.drop_path_test_rule, self.drop_path_rule)
         check_axis_name(self.bn_axis_name)
         check_dtype(self.dtype)
         check_layers(self.conv, self.norm, self.act)

@@ -21,7 +21,8 @@ import jax.numpy as jnp
 
 from jaxcnn.blocks.residual import BLOCKS, SHORTCUT_TYPES, ResidualBlock
 from jaxcnn.layers import BatchNorm, ModuleDef, apply_norm, conv_args, global_avg_pool, make_norm, max_pool_torch
-from jaxcnn.models._checks import _check_drop_path, _check_input
+from jaxcnn.models._checks import _check_input
+from jaxcnn.regularizers.stochastic_depth import check_drop_path_fields
 from jaxcnn.validation import check_axis_name, check_dtype, check_layers
 from jaxcnn.validation import (ArgumentTypeError, check_bool, check_choice, check_int_tuple, check_positive_int,
                                check_probability)
@@ -223,7 +224,7 @@ class ResNet(nn.Module):
                 f"zero_init_last_bn=True needs a block that ends with a BatchNorm (basic/bottleneck); "
                 f"the pre-activation block {cls.__name__} ends with a conv, so the flag would be ignored"
             )
-        _check_drop_path(self.drop_path_rate, self.drop_path_rule, self.drop_path_mode, self.drop_path_test_rule)
+        check_drop_path_fields(self.drop_path_rate, self.drop_path_mode, self.drop_path_test_rule, self.drop_path_rule)
         check_probability(self.drop_block_rate, "drop_block_rate")
         check_positive_int(self.drop_block_size, "drop_block_size")
         _check_drop_block_stages(self.drop_block_stages, len(sizes), self.drop_block_rate)

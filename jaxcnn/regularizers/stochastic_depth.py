@@ -32,15 +32,29 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxcnn.validation import ArgumentTypeError, check_array, check_callable, check_positive_int, check_str
+from jaxcnn.validation import (ArgumentTypeError, check_array, check_callable, check_choice, check_positive_int,
+                               check_probability, check_str)
 from jaxcnn.regularizers._checks import (check_batched, check_bool, check_choice, check_floating, check_key,
                                          check_probability, static_value)
 
-__all__ = ["MODES", "SCHEDULE_RULES", "StochasticDepth", "TEST_RULES", "stochastic_depth", "stochastic_residual", "survival_probabilities"]
+__all__ = ["MODES", "SCHEDULE_RULES", "StochasticDepth", "TEST_RULES", "check_drop_path_fields", "stochastic_depth", "stochastic_residual", "survival_probabilities"]
 
 MODES = ("row", "batch")
 TEST_RULES = ("paper", "inverted")
 SCHEDULE_RULES = ("paper", "timm", "torchvision", "uniform")
+
+
+_NO_RULE = object()  # a block has no depth schedule; None is a bad value, not "absent"
+
+
+def check_drop_path_fields(rate: Any, mode: Any, test_rule: Any, rule: Any = _NO_RULE) -> None:
+    """The ``drop_path_*`` fields of a block or model, named as the user sets them (``drop_path_mode``,
+    not ``mode``); ``rule`` (``drop_path_rule``, the depth schedule) only where the module has one."""
+    check_probability(rate, "drop_path_rate")
+    if rule is not _NO_RULE:
+        check_choice(rule, "drop_path_rule", SCHEDULE_RULES)
+    check_choice(mode, "drop_path_mode", MODES)
+    check_choice(test_rule, "drop_path_test_rule", TEST_RULES)
 
 
 def global_stream(rng_collection: str) -> str:
