@@ -1,6 +1,6 @@
 # Quick start: `make demo` runs the demo, `make test` runs the tests, `make lint` checks format and lint.
-# Each creates .venv on first use and install the package with what each needs: the demo only the
-# library and the experiments extra (no torch); the tests add pytest and the PyTorch oracles.
+# Each creates .venv on first use and installs the package with what it needs: the demo only the
+# library and the experiments extra (no torch); the tests and lint add pytest, ruff and the PyTorch oracles.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
