@@ -65,7 +65,7 @@ def espcn_section(data_dir: Path, weights: str, out: Path) -> dict:
 
 
 def transposed_section() -> dict:
-    """The transposed conv five ways on one strided, dilated, grouped configuration, and the seed's
+    """The transposed conv five ways on one strided, dilated, grouped configuration, and the worked
     4x4 -> 2x2 example as its conv matrix C (C^T y = vjp)."""
     from jaxcnn.identities import conv_matrix, conv_transpose_forms, max_disagreement
 
