@@ -17,7 +17,7 @@ $(DEMO_STAMP): pyproject.toml | $(VENV)/bin/python
 	$(PY) -m pip install -q -e '.[experiments]'
 	touch $(DEMO_STAMP)
 
-# torch/torchvision are the parity oracles (optional extra), pinned to the pair on local disk.
+# torch/torchvision are the parity oracles (optional extra), pinned to one pair that imports together.
 $(TEST_STAMP): pyproject.toml | $(VENV)/bin/python
 	$(PY) -m pip install -q -e '.[test,torch,experiments]'
 	touch $(TEST_STAMP) $(DEMO_STAMP)
