@@ -33,6 +33,9 @@ def test_parameter_count_and_stage_shapes(stage_sizes):
     assert n_params == _expected_params(stage_sizes)
     feats = jax.eval_shape(lambda v: model.apply(v, x, method="features"), variables)
     assert [(k, feats[k].shape) for k in ("stem", "stage1", "stage2", "stage3")] == [
-        ("stem", (2, 32, 32, 16)), ("stage1", (2, 32, 32, 16)), ("stage2", (2, 16, 16, 32)),
-        ("stage3", (2, 8, 8, 64))]
+        ("stem", (2, 32, 32, 16)),
+        ("stage1", (2, 32, 32, 16)),
+        ("stage2", (2, 16, 16, 32)),
+        ("stage3", (2, 8, 8, 64)),
+    ]
     assert jax.eval_shape(lambda v: model.apply(v, x), variables).dtype == jnp.float32
