@@ -67,10 +67,10 @@ def _print_transposed(s) -> list[str]:
     for k, v in s["max_abs_diff_vs_closed_form"].items():
         print(f"    {k:16s} {v:.1e}")
     print("  the worked example: 3x3 kernel on 4x4 input -> 2x2; conv(x) = C x with C (4 x 16):")
-    for row in s["seed_C"]:
+    for row in s["example_C"]:
         print("    [" + " ".join(f"{v:d}" for v in row) + "]")
-    print(f"  y = {s['seed_y']}, Cᵀy = {s['seed_CTy']}")
-    worst = max(max(s["max_abs_diff_vs_closed_form"].values()), max(s["seed_max_abs_diff"].values()))
+    print(f"  y = {s['example_y']}, Cᵀy = {s['example_CTy']}")
+    worst = max(max(s["max_abs_diff_vs_closed_form"].values()), max(s["example_max_abs_diff"].values()))
     return [] if worst < IDENTITY_TOL else [f"transposed-conv forms differ by {worst:.1e}"]
 
 
