@@ -73,8 +73,8 @@ SECTIONS = ("forms", "models", "regularizers", "bf16", "resnet50", "mobilenet_v2
             "stochastic_depth", "remat")
 
 # Dense bf16 peak FLOP/s by device kind (vendor datasheets; substring match, first hit wins).
-# H200/H100 SXM: 989 TFLOP/s; an 8192^3 bf16 matmul measured 769-798 TFLOP/s on this
-# workplace's H200 (KINDS.md), so MFU against the datasheet tops out near 0.8.
+# H200/H100 SXM: 989 TFLOP/s. A large bf16 matmul reaches about 80% of that (benchmarks/README.md),
+# so MFU against the datasheet tops out near 0.8.
 PEAK_BF16 = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L4": 121e12, "V100": 125e12,
              "TPU v4": 275e12, "TPU v5 lite": 197e12, "TPU v5e": 197e12, "TPU v5p": 459e12, "TPU v6": 918e12}
 

@@ -79,18 +79,7 @@ def enable_compile_cache(folder: Path = Path("runs/.jax_cache")):
 
 def with_cutout(model, size: int):
     """``model`` behind ``Cutout(size)`` on the ``'augment'`` stream (identity at test time)."""
-    import flax.linen as nn
-
-    from jaxcnn.regularizers import Cutout
-
-    class CutoutThen(nn.Module):
-        inner: nn.Module
-        size: int
-
-        @nn.compact
-        def __call__(self, x, train: bool = False):
-            x = Cutout(self.size, rng_collection="augment")(x, deterministic=not train)
-            return self.inner(x, train=train)
+    from experiments.cutout_model import CutoutThen  # imports flax: only once a run starts
 
     return CutoutThen(model, size)
 

@@ -5,7 +5,7 @@
 1. every registry model's parameter count against the published figure;
 2. ESPCN x3 with the shipped weights (``espcn_x3_t91``) against bicubic on Set5, per image, + crops;
 3. the transposed convolution five ways (vjp, closed form, dense Cᵀ, zero insertion + flipped
-   kernel, ``lax.conv_transpose``) and the seed's 4x4 -> 2x2 conv matrix C;
+   kernel, ``lax.conv_transpose``) and the worked example's 4x4 -> 2x2 conv matrix C;
 4. receptive-field growth of a few models, analytic and measured by gradient;
 5. the upsampling gallery (nearest, bilinear, bicubic, ESPCN) on a Set5 image;
 6. DropBlock / Cutout / stochastic-depth masks: measured drop rates against their targets.
@@ -66,11 +66,11 @@ def _print_transposed(s) -> list[str]:
     print("  max |form - closed form| (float64 closed form):")
     for k, v in s["max_abs_diff_vs_closed_form"].items():
         print(f"    {k:16s} {v:.1e}")
-    print("  the seed's example: 3x3 kernel on 4x4 input -> 2x2; conv(x) = C x with C (4 x 16):")
-    for row in s["seed_C"]:
+    print("  the worked example: 3x3 kernel on 4x4 input -> 2x2; conv(x) = C x with C (4 x 16):")
+    for row in s["example_C"]:
         print("    [" + " ".join(f"{v:d}" for v in row) + "]")
-    print(f"  y = {s['seed_y']}, Cᵀy = {s['seed_CTy']}")
-    worst = max(max(s["max_abs_diff_vs_closed_form"].values()), max(s["seed_max_abs_diff"].values()))
+    print(f"  y = {s['example_y']}, Cᵀy = {s['example_CTy']}")
+    worst = max(max(s["max_abs_diff_vs_closed_form"].values()), max(s["example_max_abs_diff"].values()))
     return [] if worst < IDENTITY_TOL else [f"transposed-conv forms differ by {worst:.1e}"]
 
 

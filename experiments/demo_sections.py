@@ -65,7 +65,7 @@ def espcn_section(data_dir: Path, weights: str, out: Path) -> dict:
 
 
 def transposed_section() -> dict:
-    """The transposed conv five ways on one strided, dilated, grouped configuration, and the seed's
+    """The transposed conv five ways on one strided, dilated, grouped configuration, and the worked
     4x4 -> 2x2 example as its conv matrix C (C^T y = vjp)."""
     from jaxcnn.identities import conv_matrix, conv_transpose_forms, max_disagreement
 
@@ -75,16 +75,16 @@ def transposed_section() -> dict:
     kernel = rng.standard_normal((3, 3, 3, 4)).astype(np.float32)  # HWIO of the forward conv: 6 -> 4 channels
     forms = conv_transpose_forms(y, kernel, **cfg)
     diffs = max_disagreement(forms, "closed_form")
-    seed_kernel = np.array([[1, 4, 1], [1, 4, 3], [3, 3, 1]], np.float32)
-    c = conv_matrix(seed_kernel[:, :, None, None], (4, 4))
-    seed_y = np.array([[2, 1], [4, 4]], np.float32)
-    seed = conv_transpose_forms(seed_y.reshape(1, 2, 2, 1), seed_kernel[:, :, None, None])
+    example_kernel = np.array([[1, 4, 1], [1, 4, 3], [3, 3, 1]], np.float32)
+    c = conv_matrix(example_kernel[:, :, None, None], (4, 4))
+    example_y = np.array([[2, 1], [4, 4]], np.float32)
+    example = conv_transpose_forms(example_y.reshape(1, 2, 2, 1), example_kernel[:, :, None, None])
     return {"config": {k: list(v) if isinstance(v, tuple) else v for k, v in cfg.items()},
             "y_shape": list(y.shape), "kernel_shape": list(kernel.shape),
             "output_shape": list(forms["closed_form"].shape), "max_abs_diff_vs_closed_form": diffs,
-            "seed_C": c.astype(int).tolist(), "seed_y": seed_y.tolist(),
-            "seed_CTy": (c.T @ seed_y.ravel()).reshape(4, 4).tolist(),
-            "seed_max_abs_diff": max_disagreement(seed, "closed_form")}
+            "example_C": c.astype(int).tolist(), "example_y": example_y.tolist(),
+            "example_CTy": (c.T @ example_y.ravel()).reshape(4, 4).tolist(),
+            "example_max_abs_diff": max_disagreement(example, "closed_form")}
 
 
 # Small enough to measure by gradient in seconds; the test suite checks every registry model.

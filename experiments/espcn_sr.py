@@ -27,16 +27,8 @@ border deficit -- ESPCN gains 2.2 dB over bicubic in butterfly's 12-pixel border
 is the missing context, not a lack of training). ``--refit-last`` then solves the last conv in closed
 form on the training set as trained (see ``experiments/espcn_refit.py``).
 
-Best figure (2 CPU cores): Set5 x3 **32.56 dB** (32.557; paper 32.55; bicubic 30.392), from six runs
-chained by ``--checkpoint``, all Adam batch 16: 50k steps at 1e-3 -> 1e-5 (plain T91), 60k at 2e-4 ->
-1e-5 (32.03 dB), 200k with ``--augment --rescale 0.9 0.8 0.7 0.6`` at 3e-4 -> 1e-5 (32.46), 250k of
-the same at 1e-4 -> 1e-6 (32.50), 220k with ``--augment --rescale 0.95 0.9 ... 0.5`` (10 factors) at
-5e-5 -> 1e-6 (32.52) then ``--refit-last`` on that set with its 8 symmetries (30.4M LR pixels, 259 s;
-32.54), then 50k more steps from the refitted weights at 2e-5 -> 1e-6 (13 min; 32.559) and
-``--refit-last`` again (training MSE 1.3520e-3 -> 1.3507e-3; Set5 32.557, 0.003 dB below the
-unrefitted figure). 830k steps, ~4.5 CPU-hours in all. Training on from a refitted last layer gained
-most per step (+0.035 dB in 50k steps); more training data helped: the refit on plain T91 gives
-nothing (32.503 from 32.505), on the 4-factor set +0.015, with its 8 symmetries +0.022.
+The best Set5 figure of this recipe family (32.56 dB, from six runs chained by ``--checkpoint``) and
+the figure of the shipped weights are in the model card (``jaxcnn.pretrained.model_card('espcn_x3_t91')``).
 
 Writes ``OUT/summary.json`` (per-image and mean ``psnr_y`` for ESPCN and bicubic), ``OUT/metrics.jsonl``
 (loss and Set5 PSNR during training), ``OUT/espcn_sr.png`` (crops and curve) and the weights as
@@ -104,6 +96,27 @@ def parse_args(argv=None) -> argparse.Namespace:
         _check_dir(p, "--train-dir", args.train_dir)
     _check_dir(p, "--eval-dir", args.eval_dir)
     return args
+
+
+NEGATABLE = {"mirror_borders"}  # flags that default to on (argparse.BooleanOptionalAction): off is --no-FLAG
+
+
+def command_flags(config: dict) -> str:
+    """The flags that give ``config`` (a run's recorded ``vars(parse_args(...))``) back when parsed:
+    ``True`` as the bare flag, lists as the flag and its values, ``False`` of a :data:`NEGATABLE`
+    flag as ``--no-FLAG``, ``None``/``False``/empty lists left out (their defaults)."""
+    out = []
+    for key, value in config.items():
+        flag = "--" + key.replace("_", "-")
+        if value is True:
+            out.append(flag)
+        elif isinstance(value, (list, tuple)):
+            out += [flag, *map(str, value)] if value else []
+        elif value is False and key in NEGATABLE:
+            out.append("--no-" + key.replace("_", "-"))
+        elif value not in (None, False):
+            out += [flag, str(value)]
+    return " ".join(out)
 
 
 def _check_dir(p: argparse.ArgumentParser, flag: str, folder: str) -> None:

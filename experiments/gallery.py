@@ -1,5 +1,5 @@
 """Pictures: an upsampling gallery on a Set5 image with PSNR per method, the transposed-conv
-checkerboard and how ICNR removes it, the seed's 4x4 / 3x3 conv matrix C with Cᵀy == vjp, and
+checkerboard and how ICNR removes it, the worked 4x4 / 3x3 conv matrix C with Cᵀy == vjp, and
 Cutout / DropBlock masks on real images and feature maps.
 
     python -m experiments.gallery [--quick | --smoke] [--image butterfly] [--espcn-weights NAME_OR_PATH]
@@ -262,7 +262,7 @@ def checkerboard_figure(args, out: Path) -> dict:
 
 
 def conv_matrix_figure(out: Path) -> dict:
-    """The seed's example: 4x4 input, 3x3 kernel, stride 1, no padding -> 2x2 output, C is 4x16."""
+    """The worked example: 4x4 input, 3x3 kernel, stride 1, no padding -> 2x2 output, C is 4x16."""
     import jax
     import jax.numpy as jnp
 
@@ -309,17 +309,14 @@ def masks_figure(args, out: Path) -> dict:
     """Cutout on CIFAR images; DropBlock on an image and on ResNet-20 feature maps; realised drop rates."""
     import jax
     import jax.numpy as jnp
-    from PIL import Image
 
     from jaxcnn.models import create_model
     from jaxcnn.regularizers import cutout, drop_block
-    from jaxcnn.train.data import _STATS, normalize
+    from jaxcnn.train.data import load_dataset, normalize
 
-    root = args.data_root / "cifar10"
-    lines = (root / "labels.csv").read_text().splitlines()[1:9]
-    imgs = np.stack([np.asarray(Image.open(root / ln.split(",")[0]).convert("RGB")) for ln in lines])
-    mean, std = _STATS["cifar10"]
-    x = jnp.asarray(normalize(imgs, mean, std))
+    ds = load_dataset("cifar10", args.data_root, n_train=8, n_test=1)  # the dataset's statistics come with it
+    mean, std = ds.mean, ds.std
+    x = jnp.asarray(normalize(ds.train.images, mean, std))
     show = lambda z: np.clip(np.asarray(z) * np.asarray(std) + np.asarray(mean), 0, 1)
     cut = cutout(jax.random.key(0), x, 16)
     db_img = drop_block(jax.random.key(1), x, 0.25, 7, per_channel=False, normalize=False)

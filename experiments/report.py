@@ -31,6 +31,9 @@ from pathlib import Path
 
 from experiments._cli import HelpFormatter, comma_list, existing_dir_path, weights_source
 from experiments._paths import DEFAULT_DATA  # noqa: E402
+from experiments.espcn_sr import command_flags
+from experiments.markdown import image, percent, table
+
 STUDIES = ("espcn_sr", "classification_study", "tradeoffs", "receptive_fields", "gallery")
 LONG_STUDIES = ("classification_study", "tradeoffs")  # only --full runs them; quick shows the recorded tables
 RECORDED = Path(__file__).with_name("recorded_full_runs.md")
@@ -99,25 +102,6 @@ def recorded_table(study: str) -> str | None:
     return None
 
 
-NEGATABLE = {"mirror_borders"}  # espcn_sr flags that default to on (argparse BooleanOptionalAction)
-
-
-def _espcn_flags(config: dict) -> str:
-    """The command line that a recorded ``espcn_sr`` config came from (flags, lists, values)."""
-    out = []
-    for k, v in config.items():
-        flag = f"--{k.replace('_', '-')}"
-        if v is True:
-            out.append(flag)
-        elif isinstance(v, (list, tuple)):
-            out += [flag, *map(str, v)] if v else []
-        elif v is False and k in NEGATABLE:
-            out.append(f"--no-{k.replace('_', '-')}")
-        elif v not in (None, False):
-            out += [flag, str(v)]
-    return " ".join(out)
-
-
 def run_study(study: str, args) -> dict:
     """Run (or reuse) one study; returns ``{'dir', 'summary', 'seconds', 'command', 'error'}``."""
     if study in args.results:
@@ -125,7 +109,7 @@ def run_study(study: str, args) -> dict:
         summary = json.loads((folder / "summary.json").read_text()) if (folder / "summary.json").is_file() else None
         command = (summary or {}).get("command") or f"(existing results in {folder})"
         if isinstance(summary, dict) and "config" in summary and study == "espcn_sr":
-            command = "python -m experiments.espcn_sr " + _espcn_flags(summary["config"])
+            command = "python -m experiments.espcn_sr " + command_flags(summary["config"])
         return {"dir": folder, "summary": summary, "seconds": None, "command": command,
                 "error": None if summary is not None else f"no summary.json in {folder}"}
     if args.mode == "quick" and study in LONG_STUDIES:
@@ -179,70 +163,85 @@ def _img(report_dir: Path, folder: Path, name: str, alt: str) -> str:
     path = folder / name
     if not path.is_file():
         return f"*(figure {path} missing)*\n"
-    return f"![{alt}]({os.path.relpath(path, report_dir)})\n"
+    return image(os.path.relpath(path, report_dir), alt)
 
 
 def _ran(res: dict) -> str:
+    """How a section's numbers came about: the command and its time, a failure, or the recorded run."""
     if res.get("recorded"):
         return ("**Not rerun in quick mode** (its honest result needs hours of training: `python -m "
                 "experiments.report --full`). The last full run, as recorded:\n\n" + res["recorded"])
-    took = f", {res['seconds']} s" if res["seconds"] is not None else ""
-    line = f"Produced by `{res['command']}`{took}.\n"
+    took = "" if res["seconds"] is None else f", {res['seconds']} s"
+    text = f"Produced by `{res['command']}`{took}.\n"
     if res["error"]:
-        line += f"\n**This study failed**: `{res['error']}`\n"
-    return line
+        text += f"\n**This study failed**: `{res['error']}`\n"
+    return text
 
 
-def _refit_row(s: dict, trained: str) -> str:
-    """The row before ``--refit-last`` (the closed-form last conv), when the run used it."""
-    r = s.get("refit_last")
-    if not r:
-        return ""
-    return (f"| ESPCN, {trained} (before the refit; training MSE {r['train_mse_before']:.3e} -> "
-            f"{r['train_mse_after']:.3e} after it) | {r['psnr_y_before']:.2f} |\n")
+def _espcn_trained(cfg: dict) -> str:
+    """Where the evaluated ESPCN weights came from, as the table's rows name them."""
+    if cfg.get("eval_only"):
+        weights = cfg.get("weights") or cfg.get("checkpoint")
+        return f"weights `{weights}` (evaluated, not trained here)"
+    text = f"{cfg.get('steps')} training steps"
+    if cfg.get("checkpoint"):
+        text += f" from `{cfg['checkpoint']}`"
+    return text
+
+
+def _espcn_tables(s: dict) -> list[str]:
+    """Set5 means (bicubic, ESPCN before and after ``--refit-last``), the paper's figure, per-image PSNR."""
+    m, cfg = s["mean_psnr_y"], s.get("config", {})
+    trained = _espcn_trained(cfg)
+    rows = [("bicubic (calibration; published 30.39)", f"{m['bicubic']:.2f}")]
+    refit = s.get("refit_last")
+    if refit:
+        mse = f"training MSE {refit['train_mse_before']:.3e} -> {refit['train_mse_after']:.3e} after it"
+        rows.append((f"ESPCN, {trained} (before the refit; {mse})", f"{refit['psnr_y_before']:.2f}"))
+    name = f"ESPCN, {trained}"
+    if "refit_last" in s:
+        name += ", last conv refitted by least squares"
+    rows.append((name, f"{m['espcn']:.2f}"))
+    out = ["\n", table(["method", "Set5 x3 mean PSNR-Y (dB)"], rows), "\n"]
+    if (cfg.get("steps") or 0) < 1000 and not (cfg.get("checkpoint") or cfg.get("eval_only")):
+        out.append("The paper reports 32.55 dB for ESPCN trained on T91; the quick mode trains for a few "
+                   "steps only, so only the bicubic calibration is meaningful there.\n\n")
+    else:
+        gap = m["espcn"] - 32.55
+        out.append(f"The paper reports 32.55 dB for ESPCN trained on T91: {gap:+.2f} dB from it (augmentation "
+                   "and schedule as in the command above; see `experiments/espcn_sr.py`).\n\n")
+    per_image = s.get("per_image", [])
+    if per_image:
+        rows = [(r["image"], f"{r['psnr_y']['bicubic']:.2f}", f"{r['psnr_y']['espcn']:.2f}") for r in per_image]
+        out += [table(["image", "bicubic", "ESPCN"], rows), "\n"]
+    return out
 
 
 def section_espcn(res, rd) -> str:
     s = res["summary"] or {}
-    md = "## 1. ESPCN super-resolution x3 (Set5)\n\n" + _ran(res)
+    md = ["## 1. ESPCN super-resolution x3 (Set5)\n\n", _ran(res)]
     if "mean_psnr_y" in s:
-        m = s["mean_psnr_y"]
-        cfg = s.get("config", {})
-        trained = (f"weights `{cfg.get('weights') or cfg.get('checkpoint')}` (evaluated, not trained here)"
-                   if cfg.get("eval_only") else
-                   f"{cfg.get('steps')} training steps" + (f" from `{cfg['checkpoint']}`" if cfg.get("checkpoint") else ""))
-        md += (f"\n| method | Set5 x3 mean PSNR-Y (dB) |\n|---|---|\n| bicubic (calibration; published 30.39) | "
-               f"{m['bicubic']:.2f} |\n" + _refit_row(s, trained) + f"| ESPCN, {trained}"
-               f"{', last conv refitted by least squares' if 'refit_last' in s else ''} | {m['espcn']:.2f} |\n\n"
-               + ("The paper reports 32.55 dB for ESPCN trained on T91; the quick mode trains for a few "
-                  "steps only, so only the bicubic calibration is meaningful there.\n\n"
-                  if (cfg.get("steps") or 0) < 1000 and not (cfg.get("checkpoint") or cfg.get("eval_only")) else
-                  f"The paper reports 32.55 dB for ESPCN trained on T91: {m['espcn'] - 32.55:+.2f} dB from it "
-                  f"(augmentation and schedule as in the command above; see `experiments/espcn_sr.py`).\n\n"))
-        rows = s.get("per_image", [])
-        if rows:
-            md += "| image | bicubic | ESPCN |\n|---|---|---|\n" + "".join(
-                f"| {r['image']} | {r['psnr_y']['bicubic']:.2f} | {r['psnr_y']['espcn']:.2f} |\n" for r in rows) + "\n"
-    md += _img(rd, res["dir"], "espcn_sr.png", "ESPCN crops") + "\n" + concept("subpixel")
+        md += _espcn_tables(s)
+    md += [_img(rd, res["dir"], "espcn_sr.png", "ESPCN crops"), "\n", concept("subpixel")]
     if "refit_last" in s:
-        md += concept("lstsq_refit")
-    return md
+        md.append(concept("lstsq_refit"))
+    return "".join(md)
 
 
 def section_classification(res, rd) -> str:
     s = res["summary"] or {}
-    md = "## 2. Classification: ResNet-20 baseline vs pre-activation, stochastic depth, DropBlock, Cutout\n\n" + _ran(res)
+    title = "## 2. Classification: ResNet-20 baseline vs pre-activation, stochastic depth, DropBlock, Cutout\n\n"
+    md = [title, _ran(res)]
     if s:
         from experiments.classification_study import markdown_table
 
-        md += (f"\nMode `{s.get('mode')}`; model `{s.get('model')}`; batch {s.get('batch_size')}, lr {s.get('lr')} "
-               f"cosine, {s.get('optimizer')}; splits {s.get('split')}; crop+flip augmentation on CIFAR only. "
-               "Mean ± sample std over seeds of the final test accuracy.\n\n" + markdown_table(s["results"]) + "\n")
-        md += _observations(s["results"])
-    md += _img(rd, res["dir"], "curves.png", "training curves") + "\n"
-    for name in ("resnet", "preact", "stochastic_depth", "cutout_dropblock"):
-        md += concept(name)
-    return md
+        setup = (f"Mode `{s.get('mode')}`; model `{s.get('model')}`; batch {s.get('batch_size')}, lr {s.get('lr')} "
+                 f"cosine, {s.get('optimizer')}; splits {s.get('split')}; crop+flip augmentation on CIFAR only. "
+                 "Mean ± sample std over seeds of the final test accuracy.\n\n")
+        md += ["\n", setup, markdown_table(s["results"]), "\n", _observations(s["results"])]
+    md += [_img(rd, res["dir"], "curves.png", "training curves"), "\n"]
+    md += [concept(name) for name in ("resnet", "preact", "stochastic_depth", "cutout_dropblock")]
+    return "".join(md)
 
 
 def _observations(results: dict) -> str:
@@ -267,78 +266,101 @@ def _observations(results: dict) -> str:
 
 def section_tradeoffs(res, rd) -> str:
     s = res["summary"] or {}
-    md = "## 3. Block trade-offs at matched depth and width (CIFAR)\n\n" + _ran(res)
+    md = ["## 3. Block trade-offs at matched depth and width (CIFAR)\n\n", _ran(res)]
     if s.get("rows"):
         from experiments.tradeoffs import markdown_table
 
-        md += "\n" + markdown_table(s["rows"]) + f"\n*{s.get('note', '')}.*\n\n" + _tradeoff_reading(s["rows"])
-    md += _img(rd, res["dir"], "tradeoffs.png", "trade-offs") + "\n"
-    for name in ("blocks", "resnext", "se", "mbconv"):
-        md += concept(name)
-    return md
+        note = s.get("note", "")
+        md += ["\n", markdown_table(s["rows"]), f"\n*{note}.*\n\n", _tradeoff_reading(s["rows"])]
+    md += [_img(rd, res["dir"], "tradeoffs.png", "trade-offs"), "\n"]
+    md += [concept(name) for name in ("blocks", "resnext", "se", "mbconv")]
+    return "".join(md)
+
+
+def _ratio(a: dict, b: dict, key: str) -> str:
+    return f"{a[key] / b[key]:.2f}x"
 
 
 def _tradeoff_reading(rows: list[dict]) -> str:
-    from experiments.tradeoffs import _pct
-
+    """Bottleneck over basic block at each depth: cost ratios and the two accuracies."""
     by = {(r["block"], r["blocks_per_stage"]): r for r in rows}
     out = []
     for n in sorted({r["blocks_per_stage"] for r in rows}):
         b, k = by.get(("basic", n)), by.get(("bottleneck", n))
         if b and k:
-            out.append(f"- n = {n}: bottleneck / basic = {k['params'] / b['params']:.2f}x parameters, "
-                       f"{k['macs'] / b['macs']:.2f}x MACs, {k['train_step_ms'] / b['train_step_ms']:.2f}x training-step time, "
-                       + (f"{k['peak_bytes'] / b['peak_bytes']:.2f}x peak memory, " if b["peak_bytes"] and k["peak_bytes"] else "")
-                       + f"accuracy {_pct(k['test_accuracy'])} vs {_pct(b['test_accuracy'])} %.")
+            parts = [_ratio(k, b, "params") + " parameters", _ratio(k, b, "macs") + " MACs",
+                     _ratio(k, b, "train_step_ms") + " training-step time"]
+            if b["peak_bytes"] and k["peak_bytes"]:
+                parts.append(_ratio(k, b, "peak_bytes") + " peak memory")
+            parts.append(f"accuracy {percent(k['test_accuracy'])} vs {percent(b['test_accuracy'])} %.")
+            out.append(f"- n = {n}: bottleneck / basic = " + ", ".join(parts))
         nb = by.get(("bottleneck_narrow", n))
         if b and nb:
-            out.append(f"- n = {n}: the narrow bottleneck (same output width as basic) needs {nb['macs'] / b['macs']:.2f}x "
-                       f"the MACs and {nb['params'] / b['params']:.2f}x the parameters, accuracy {_pct(nb['test_accuracy'])} %.")
+            out.append(f"- n = {n}: the narrow bottleneck (same output width as basic) needs "
+                       f"{_ratio(nb, b, 'macs')} the MACs and {_ratio(nb, b, 'params')} the parameters, "
+                       f"accuracy {percent(nb['test_accuracy'])} %.")
+    if not out:
+        return ""
     return ("Reading the table (one short run per row: accuracy differences of a few points are noise):\n\n"
-            + "\n".join(out) + "\n\n") if out else ""
+            + "\n".join(out) + "\n\n")
 
 
 def section_receptive(res, rd) -> str:
-    md = "## 4a. Receptive fields\n\n" + _ran(res)
     s = res["summary"] or {}
+    md = ["## 4a. Receptive fields\n\n", _ran(res)]
     for name, layers in (s.get("growth") or {}).items():
         if layers:
-            md += f"- {name}: final theoretical receptive field {layers[-1]['size']} px\n"
-    md += "\n" + _img(rd, res["dir"], "growth.png", "receptive-field growth") + _img(rd, res["dir"], "erf.png", "effective receptive fields")
-    return md + "\n" + concept("receptive_field")
+            md.append(f"- {name}: final theoretical receptive field {layers[-1]['size']} px\n")
+    md += ["\n", _img(rd, res["dir"], "growth.png", "receptive-field growth"),
+           _img(rd, res["dir"], "erf.png", "effective receptive fields"), "\n", concept("receptive_field")]
+    return "".join(md)
+
+
+def _upsampling(up: dict) -> list[str]:
+    intro = (f"Set5 `{up['image']}` x3, PSNR on Y (3 px shaved); learned upsamplers trained {up['train_steps']} "
+             f"Adam steps on {up['train_images']} T91 images.\n\n")
+    rows = [(k, f"{v:.2f}") for k, v in up["psnr_y"].items()]
+    return ["\n", intro, table(["method", "PSNR-Y (dB)"], rows), "\n"]
+
+
+def _checkerboard(cb: dict) -> str:
+    return ("\n**Checkerboard.** A 3x3 stride-2 transposed conv of an all-ones input with an all-ones kernel "
+            f"gives values {cb['deconv_k3_s2_overlap_values']} (uneven overlap); 4x4 stride 2 gives "
+            f"{cb['deconv_k4_s2_overlap_values']}. Sub-pixel conv cell deviation: random init "
+            f"{cb['subpixel_random_block_deviation']:.3f}, ICNR {cb['subpixel_icnr_block_deviation']:.3f}.\n\n")
+
+
+def _conv_matrix(cm: dict) -> str:
+    shape = f"{len(cm['C'])} x {len(cm['C'][0])}"
+    return (f"\n**The worked example.** Kernel 1..9, 4x4 input: C is {shape}; "
+            f"max |Cᵀy − vjp| = {cm['max_abs_CTy_minus_vjp']:.1e}, "
+            f"max |Cᵀy − conv_transpose| = {cm['max_abs_CTy_minus_conv_transpose']:.1e}, "
+            f"max |Cx − conv(x)| = {cm['max_abs_Cx_minus_conv']:.1e}.\n\n")
+
+
+def _masks(mk: dict) -> list[str]:
+    rows = [(k, f"{v:.3f}") for k, v in mk["dropblock_realised_at_nominal_0.1"].items()]
+    return ["\n**Masks.** Realised DropBlock drop fraction at nominal rate 0.1 (64 maps x 8 channels):\n\n",
+            table(["map, block, gamma rule", "realised"], rows), "\n"]
 
 
 def section_gallery(res, rd) -> str:
     s = res["summary"] or {}
-    md = "## 4b. Upsampling gallery, checkerboards, the conv matrix, regulariser masks\n\n" + _ran(res)
-    up = s.get("upsampling")
-    if up:
-        md += (f"\nSet5 `{up['image']}` x3, PSNR on Y (3 px shaved); learned upsamplers trained {up['train_steps']} "
-               f"Adam steps on {up['train_images']} T91 images.\n\n| method | PSNR-Y (dB) |\n|---|---|\n"
-               + "".join(f"| {k} | {v:.2f} |\n" for k, v in up["psnr_y"].items()) + "\n")
-    md += _img(rd, res["dir"], "upsampling.png", "upsampling gallery") + "\n"
-    for name in ("interpolation", "unpool"):
-        md += concept(name)
-    cb = s.get("checkerboard")
-    if cb:
-        md += (f"\n**Checkerboard.** A 3x3 stride-2 transposed conv of an all-ones input with an all-ones kernel gives "
-               f"values {cb['deconv_k3_s2_overlap_values']} (uneven overlap); 4x4 stride 2 gives "
-               f"{cb['deconv_k4_s2_overlap_values']}. Sub-pixel conv cell deviation: random init "
-               f"{cb['subpixel_random_block_deviation']:.3f}, ICNR {cb['subpixel_icnr_block_deviation']:.3f}.\n\n")
-    md += _img(rd, res["dir"], "checkerboard.png", "checkerboard") + "\n"
-    cm = s.get("conv_matrix")
-    if cm:
-        md += (f"\n**The seed's example.** Kernel 1..9, 4x4 input: C is {len(cm['C'])} x {len(cm['C'][0])}; "
-               f"max |Cᵀy − vjp| = {cm['max_abs_CTy_minus_vjp']:.1e}, max |Cᵀy − conv_transpose| = "
-               f"{cm['max_abs_CTy_minus_conv_transpose']:.1e}, max |Cx − conv(x)| = {cm['max_abs_Cx_minus_conv']:.1e}.\n\n")
-    md += _img(rd, res["dir"], "conv_matrix.png", "conv matrix") + "\n" + concept("transposed")
-    mk = s.get("masks")
-    if mk:
-        md += ("\n**Masks.** Realised DropBlock drop fraction at nominal rate 0.1 (64 maps x 8 channels):\n\n"
-               "| map, block, gamma rule | realised |\n|---|---|\n"
-               + "".join(f"| {k} | {v:.3f} |\n" for k, v in mk["dropblock_realised_at_nominal_0.1"].items()) + "\n")
-    md += _img(rd, res["dir"], "masks.png", "Cutout and DropBlock masks") + "\n"
-    return md
+    md = ["## 4b. Upsampling gallery, checkerboards, the conv matrix, regulariser masks\n\n", _ran(res)]
+    if s.get("upsampling"):
+        md += _upsampling(s["upsampling"])
+    md += [_img(rd, res["dir"], "upsampling.png", "upsampling gallery"), "\n"]
+    md += [concept(name) for name in ("interpolation", "unpool")]
+    if s.get("checkerboard"):
+        md.append(_checkerboard(s["checkerboard"]))
+    md += [_img(rd, res["dir"], "checkerboard.png", "checkerboard"), "\n"]
+    if s.get("conv_matrix"):
+        md.append(_conv_matrix(s["conv_matrix"]))
+    md += [_img(rd, res["dir"], "conv_matrix.png", "conv matrix"), "\n", concept("transposed")]
+    if s.get("masks"):
+        md += _masks(s["masks"])
+    md += [_img(rd, res["dir"], "masks.png", "Cutout and DropBlock masks"), "\n"]
+    return "".join(md)
 
 
 SECTIONS = {"espcn_sr": section_espcn, "classification_study": section_classification, "tradeoffs": section_tradeoffs,
@@ -354,9 +376,9 @@ def main(argv=None) -> dict:
     order = [s for s in STUDIES if s in args.only]  # espcn_sr first: the gallery uses its weights
     results = {s: run_study(s, args) for s in order}
     total = round(time.time() - t0, 1)
+    cli = " ".join(sys.argv[1:] if argv is None else argv)
     md = [f"# jaxcnn: experiments report ({args.mode} mode)\n\n", INTRO, "\n",
-          f"Generated by `python -m experiments.report {' '.join(sys.argv[1:]) if argv is None else ' '.join(argv)}` "
-          f"in {total} s.\n\n"]
+          f"Generated by `python -m experiments.report {cli}` in {total} s.\n\n"]
     failed = [s for s, r in results.items() if r["error"]]
     if failed:
         md.append(f"**Failed studies: {', '.join(failed)}** (see their sections).\n\n")

@@ -151,7 +151,7 @@ PSNR against the photo is very low. It is meant to be followed by convolutions t
         "title": "Transposed convolution and its output-size equation",
         "text": """\
 A convolution is linear, `y = C x`, with `C` a sparse matrix of kernel weights (drawn below for the
-seed's example: 4x4 input, 3x3 kernel, stride 1, no padding, so `C` is 4 x 16). The *transposed*
+worked example: 4x4 input, 3x3 kernel, stride 1, no padding, so `C` is 4 x 16). The *transposed*
 convolution is `x' = C^T y`: it maps the conv's output space back to its input space, which is
 exactly the input-gradient (vjp) of the convolution -- jaxcnn computes it that way and proves it
 equal to the dense `C^T y`, the closed-form gradient, zero insertion with a flipped kernel,

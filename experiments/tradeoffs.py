@@ -17,12 +17,13 @@ Measured per network: parameters and MACs (``jaxcnn.analysis.complexity``, from 
 CPU latency (batch-1 inference, median of repeats; training step at the study's batch, median
 over the run), peak memory of the compiled training step from XLA ``memory_analysis()``
 (temporaries + arguments + outputs - aliased), and test accuracy after a short training on the
-CIFAR-10 subset (the engine of ``experiments.classification_study``). ``--full`` (the default
-without --quick) adds the deep pair (n = 9: 56-layer basic vs 83-layer bottleneck).
-The ResNet-family weight gradients are computed by GEMMs (``--conv-grad gemm``, the default;
-``jaxcnn.xla_cpu.GemmGradConv``): XLA:CPU's own grouped-conv weight gradient (``--conv-grad xla``) makes
-the ResNeXt row's training step ~4x slower than its MACs warrant; the GEMMs' column buffers raise
-the peak-memory column (basic n=3: 475 vs 148 MiB). Writes ``runs/tradeoffs/{summary.json,table.md,tradeoffs.png}``.
+CIFAR-10 subset (``jaxcnn.train.fit``, through ``experiments.classification_study.train_run``).
+``--full`` (the default without --quick) adds the deep pair (n = 9: 56-layer basic vs 83-layer
+bottleneck). The ResNet-family weight gradients are computed by GEMMs (``--conv-grad gemm``, the
+default; ``jaxcnn.xla_cpu.GemmGradConv``): XLA:CPU's own grouped-conv weight gradient
+(``--conv-grad xla``) makes the ResNeXt row's training step ~4x slower than its MACs warrant; the
+GEMMs' column buffers raise the peak-memory column (basic n=3: 475 vs 148 MiB).
+Writes ``runs/tradeoffs/{summary.json,table.md,tradeoffs.png}``.
 """
 
 from __future__ import annotations
@@ -39,47 +40,7 @@ matplotlib.use("Agg")
 
 from experiments._cli import HelpFormatter, comma_ints, existing_dir_path, nonnegative_int, positive_int
 from experiments._paths import DEFAULT_DATA  # noqa: E402
-
-
-def _mbconv_net():
-    """A CIFAR ResNet-20 layout built from MobileNetV2 inverted residuals (defined lazily: imports flax)."""
-    from collections import OrderedDict
-    from typing import Sequence
-
-    import flax.linen as nn
-    import jax.numpy as jnp
-
-    from jaxcnn.blocks.inverted import InvertedResidual
-    from jaxcnn.layers import batch_norm, conv
-
-    class CifarMBConv(nn.Module):
-        num_classes: int = 10
-        in_channels: int = 3
-        stage_sizes: Sequence[int] = (3, 3, 3)
-        widths: Sequence[int] = (16, 32, 64)
-        expand_ratio: float = 6
-
-        def __call__(self, x, train: bool = False):
-            return self._forward(x, train, True)["logits"]
-
-        def features(self, x, train: bool = False):
-            return self._forward(x, train, False)
-
-        @nn.compact
-        def _forward(self, x, train, head):
-            feats = OrderedDict()
-            x = nn.relu(batch_norm(train, name="bn1")(conv(self.widths[0], 3, name="conv1")(x)))
-            feats["stem"] = x
-            for i, (n, w) in enumerate(zip(self.stage_sizes, self.widths)):
-                for j in range(n):
-                    x = InvertedResidual(w, 2 if (i > 0 and j == 0) else 1, self.expand_ratio, name=f"layer{i + 1}_{j}")(x, train)
-                feats[f"stage{i + 1}"] = x
-            feats["final"] = x
-            if head:
-                feats["logits"] = jnp.asarray(nn.Dense(self.num_classes, name="fc")(jnp.mean(x, axis=(1, 2))), jnp.float32)
-            return feats
-
-    return CifarMBConv
+from experiments.markdown import percent, table
 
 
 # name -> (kind, options); "resnet" options go to create_model("cifar_resnet20", ...).
@@ -96,11 +57,15 @@ def configs(n: int) -> dict:
 
 
 def build(kind: str, kw: dict, num_classes: int = 10):
-    from jaxcnn.models import create_model
-
+    """The study's network ``kind`` (``'resnet'``: ``create_model('cifar_resnet20', **kw)``; ``'mbconv'``:
+    :class:`experiments.cifar_mbconv.CifarMBConv`), imported here so that ``--help`` needs no jax."""
     if kind == "resnet":
+        from jaxcnn.models import create_model
+
         return create_model("cifar_resnet20", num_classes=num_classes, **kw)
-    return _mbconv_net()(num_classes=num_classes, **kw)
+    from experiments.cifar_mbconv import CifarMBConv
+
+    return CifarMBConv(num_classes=num_classes, **kw)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -160,16 +125,16 @@ def measure(name: str, n: int, kind: str, kw: dict, ds, args, bar) -> dict:
     import jax.numpy as jnp
     import numpy as np
 
-    from experiments.classification_study import make_step, train_run
+    from experiments.classification_study import train_run
     from jaxcnn.analysis.complexity import model_complexity
-    from jaxcnn.train import create_train_state, data, make_optimizer
-
+    from jaxcnn.train import create_train_state, data, make_optimizer, make_train_step
     from jaxcnn.xla_cpu import CONV_LOWERINGS
 
     model = build(kind, dict(kw, conv=CONV_LOWERINGS[args.conv_grad]) if kind == "resnet" else kw, ds.num_classes)
     cx = model_complexity(model, (1, 32, 32, 3))
     state = create_train_state(model, jax.random.key(0), jnp.zeros((1, 32, 32, 3)), make_optimizer(0.1))
-    mem = peak_training_memory(make_step(None), state, data.train_batch(ds, args.batch_size, 0, 0))
+    step_fn = jax.jit(make_train_step(), donate_argnums=0)  # the step fit runs (donated state)
+    mem = peak_training_memory(step_fn, state, data.train_batch(ds, args.batch_size, 0, 0))
     lat = inference_latency_ms(model, state.variables, args.repeats)
     run = {"test_accuracy": None, "train_loss": [float("nan")], "step_s": [float("nan")]}
     if args.steps > 0:
@@ -183,19 +148,16 @@ def measure(name: str, n: int, kind: str, kw: dict, ds, args, bar) -> dict:
             "train_loss_last": float(np.mean(run["train_loss"][-10:])), "steps": args.steps, "batch_size": args.batch_size}
 
 
-def _pct(v) -> str:
-    return "n/a" if v is None else f"{100 * v:.1f}"
-
-
 def markdown_table(rows: list[dict]) -> str:
-    head = ("| block | blocks/stage | layers | params | MMACs | infer ms (b=1) | train step ms (b={b}) | "
-            "peak train MiB | test acc % ({s} steps) |").format(b=rows[0]["batch_size"], s=rows[0]["steps"])
-    lines = [head, "|" + "---|" * 9]
+    """One line per measured network; the batch and step count of the first row head their columns."""
+    header = ["block", "blocks/stage", "layers", "params", "MMACs", "infer ms (b=1)",
+              f"train step ms (b={rows[0]['batch_size']})", "peak train MiB", f"test acc % ({rows[0]['steps']} steps)"]
+    cells = []
     for r in rows:
-        peak = f"{r['peak_bytes'] / 2**20:.0f}" if r["peak_bytes"] is not None else "n/a"
-        lines.append(f"| {r['block']} | {r['blocks_per_stage']} | {r['layers']} | {r['params']:,} | {r['macs'] / 1e6:.1f} | "
-                     f"{r['infer_ms_b1']:.2f} | {r['train_step_ms']:.0f} | {peak} | {_pct(r['test_accuracy'])} |")
-    return "\n".join(lines) + "\n"
+        peak = "n/a" if r["peak_bytes"] is None else f"{r['peak_bytes'] / 2**20:.0f}"
+        cells.append((r["block"], r["blocks_per_stage"], r["layers"], f"{r['params']:,}", f"{r['macs'] / 1e6:.1f}",
+                      f"{r['infer_ms_b1']:.2f}", f"{r['train_step_ms']:.0f}", peak, percent(r["test_accuracy"])))
+    return table(header, cells)
 
 
 def plot(rows: list[dict], path: Path):

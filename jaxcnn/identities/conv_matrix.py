@@ -3,7 +3,7 @@
 C is the Jacobian of the forward conv. It is built with ``jax.jacfwd``, which pushes basis
 vectors through the *forward* conv; ``jax.jacobian`` (reverse mode) would build it from the very
 vjp that ``conv_transpose`` uses and so prove nothing. Rows are output cells (h', w', o), columns
-input cells (h, w, c), both in NHWC ravel order, one image. For the seed's example (4x4 input,
+input cells (h, w, c), both in NHWC ravel order, one image. For the worked example (4x4 input,
 3x3 kernel, stride 1, no padding) C is 4x16.
 """
 

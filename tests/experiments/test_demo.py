@@ -23,9 +23,9 @@ def _check_espcn(s):
 def _check_identity(s):
     assert set(s["max_abs_diff_vs_closed_form"]) >= {"vjp", "matrix", "zero_insertion", "lax"}
     assert max(s["max_abs_diff_vs_closed_form"].values()) < 1e-5
-    assert np.asarray(s["seed_C"]).shape == (4, 16)
-    # the seed's example, typed by hand
-    assert s["seed_CTy"] == [[2, 9, 6, 1], [6, 29, 30, 7], [10, 29, 33, 13], [12, 24, 16, 4]]
+    assert np.asarray(s["example_C"]).shape == (4, 16)
+    # the worked example, typed by hand
+    assert s["example_CTy"] == [[2, 9, 6, 1], [6, 29, 30, 7], [10, 29, 33, 13], [12, 24, 16, 4]]
 
 
 def _check_masks(s):

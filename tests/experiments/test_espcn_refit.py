@@ -87,10 +87,10 @@ def test_cli_refit_last(tmp_path, data_dir):
     assert again["mean_psnr_y"]["espcn"] == pytest.approx(summary["mean_psnr_y"]["espcn"], abs=1e-6)
     # the report shows the refit, and the command it prints parses back to the same configuration
     from experiments import report
-    from experiments.espcn_sr import parse_args
+    from experiments.espcn_sr import command_flags, parse_args
 
     s = json.loads((tmp_path / "summary.json").read_text())
     md = report.section_espcn({"summary": s, "dir": tmp_path, "command": "x", "seconds": 1, "error": None}, tmp_path)
     assert "before the refit" in md and "last conv refitted" in md and "def solve_conv_lstsq" in md
     for cfg in (s["config"], {**s["config"], "mirror_borders": False}):
-        assert vars(parse_args(report._espcn_flags(cfg).split())) == cfg
+        assert vars(parse_args(command_flags(cfg).split())) == cfg

@@ -10,7 +10,7 @@ from jaxcnn.identities import (conv_matrix, conv_transpose_closed_form, conv_tra
                                max_disagreement)
 from jaxcnn.upsample import conv_transpose
 
-# The seed's worked example (4x4 input, 3x3 kernel, stride 1, no padding), numbers typed by hand.
+# The worked example (4x4 input, 3x3 kernel, stride 1, no padding), numbers typed by hand.
 SEED_INPUT = np.array([[4, 5, 8, 7], [1, 8, 8, 8], [3, 6, 6, 4], [6, 5, 7, 8]], np.float32)
 SEED_KERNEL = np.array([[1, 4, 1], [1, 4, 3], [3, 3, 1]], np.float32)
 SEED_C = np.array([

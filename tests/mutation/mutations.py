@@ -1,8 +1,9 @@
 """One-line semantic bugs for ``mutate.py``: (file, exact old text, new text, tests that should catch it).
 
 ``nth`` picks the n-th occurrence (1-based) where the old text is not unique. Keep each test list
-to the file(s) that cover the code: the pass runs on 2 shared CPU cores. The first nine are the
-seven survivors and two indirect kills of issue 18.
+to the file(s) that cover the code: the pass runs on 2 shared CPU cores. The first nine are bugs
+the suite missed (seven) or caught only indirectly (two) before the block and regulariser
+semantics tests existed; they pin what those tests are for.
 """
 
 B = "tests/blocks/"
@@ -30,7 +31,7 @@ def m(name, file, old, new, tests, nth=None):
 
 
 MUTATIONS = [
-    # ---- issue 18: the seven survivors and the two indirect kills ----------------------------
+    # ---- once missed (seven) or caught only indirectly (two) by the suite --------------------
     m("sd_coin_inverted", SD, "nn.cond(jax.random.bernoulli(key, p), kept",
       "nn.cond(jax.random.bernoulli(key, 1 - p), kept", SD_TESTS),
     m("preact_basic_relu_before_bn", RES, "return self.conv2(self.act(apply_norm(self.bn2, y, train)))",

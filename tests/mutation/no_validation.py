@@ -1,4 +1,4 @@
-"""Whole-suite mutation check for issue 15: remove every validation and count the tests that notice.
+"""Whole-suite mutation check: remove every validation and count the tests that notice.
 
 Not collected by pytest. Usage, from the repository root::
 

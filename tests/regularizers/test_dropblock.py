@@ -66,7 +66,7 @@ def test_exact_gamma_hits_requested_rate(h, w, bs, rate, maps, region):
 
 
 def test_paper_gamma_underdrops_and_everywhere_overdrops():
-    # Numbers quoted in the issue and DESIGN.md, from the analytic expectation.
+    # The realised drop fractions from the analytic expectation (coverage of each pixel by seed positions).
     def expected(h, bs, rate, region):
         g = rate / bs**2 * h * h / (h - bs + 1) ** 2
         return np.mean(1 - (1 - g) ** coverage(h, h, bs, region))

@@ -57,7 +57,7 @@ def test_two_processes_over_loopback_match_one_process(tmp_path):
 
 
 def test_registry_model_batchnorm_sync_under_named_axis():
-    """The lead's ResNet with ``bn_axis_name`` under ``vmap(axis_name)`` (collectives as in pmap)
+    """The registry ResNet with ``bn_axis_name`` under ``vmap(axis_name)`` (collectives as in pmap)
     equals the global-batch step; 4 shards of 4 images."""
     rng = np.random.default_rng(1)
     batch = {"image": rng.normal(size=(16, 8, 8, 3)).astype(np.float32),

@@ -1,5 +1,5 @@
 """A train step of the scan+remat ResNet equals the unrolled one on the same weights,
-BatchNorm running statistics included (the lead's layout converter maps between them)."""
+BatchNorm running statistics included (``unrolled_to_scan`` maps the layouts between them)."""
 
 import jax
 import jax.numpy as jnp
