@@ -1,0 +1,20 @@
+"""Tiny image folders written with Pillow in tmp_path (PNG: lossless, so pixels are known exactly)."""
+
+import numpy as np
+from PIL import Image
+
+CLASSES = ("cat", "dog", "eel")
+
+
+def write_folder(root, per_class=(3, 2, 4), size=(6, 5), seed=0, ext=".png"):
+    """``root/<class>/<k>.png`` random RGB images; returns {relative path: (pixels, label)}."""
+    rng = np.random.default_rng(seed)
+    truth = {}
+    for label, (name, n) in enumerate(zip(CLASSES, per_class)):
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for k in range(n):
+            px = rng.integers(0, 256, size + (3,), dtype=np.uint8)
+            rel = f"{name}/{k:03d}{ext}"
+            Image.fromarray(px).save(root / rel)
+            truth[rel] = (px, label)
+    return truth
