@@ -170,7 +170,7 @@ class ImagenetEval:
         img = example["image"]
         h, w = img.shape[:2]
         short = int(self.size / self.crop_fraction)
-        nh, nw = (short, int(short * h / w)) if w <= h else (int(short * w / h), short)
+        nh, nw = (int(short * h / w), short) if w <= h else (short, int(short * w / h))
         if (nh, nw) != (h, w):
             img = _resize(img, (nh, nw))
         top, left = int(round((nh - self.size) / 2.0)), int(round((nw - self.size) / 2.0))
