@@ -18,3 +18,16 @@ def write_folder(root, per_class=(3, 2, 4), size=(6, 5), seed=0, ext=".png"):
             Image.fromarray(px).save(root / rel)
             truth[rel] = (px, label)
     return truth
+
+
+def make_tiny(num_classes: int = 10, in_channels: int = 3, **_):
+    """A BatchNorm + Dense classifier for the CLI tests (``--model data_helpers:make_tiny``)."""
+    import flax.linen as nn
+
+    class Tiny(nn.Module):
+        @nn.compact
+        def __call__(self, x, train: bool = False):
+            x = nn.BatchNorm(use_running_average=not train)(x.reshape(x.shape[0], -1))
+            return nn.Dense(num_classes)(x)
+
+    return Tiny()
