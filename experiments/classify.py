@@ -84,7 +84,8 @@ def _check_names(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     from jaxcnn.train.data import DATASETS
 
     if args.dataset not in DATASETS + IMAGE_FOLDER_DATASETS:
-        flag_error(p, "--dataset", f"unknown dataset {args.dataset!r}; choose from {list(DATASETS + IMAGE_FOLDER_DATASETS)}")
+        choices = list(DATASETS + IMAGE_FOLDER_DATASETS)
+        flag_error(p, "--dataset", f"unknown dataset {args.dataset!r}; choose from {choices}")
     if args.dataset in IMAGE_FOLDER_DATASETS and not is_image_folder(args.data):
         flag_error(p, "--data", f"--dataset {args.dataset} needs an ImageFolder root with train/ and test/, "
                                 f"got {args.data!r}")

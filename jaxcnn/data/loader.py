@@ -215,7 +215,8 @@ def loader(source, batch_size: int, *, transform: Callable | None = None, seed: 
       add ``"mask"``.
     """
     if not hasattr(source, "__len__") or not hasattr(source, "__getitem__"):
-        raise ArgumentTypeError(f"source must support len() and [index] (e.g. ImageFolder), got {type(source).__name__}")
+        raise ArgumentTypeError(f"source must support len() and [index] (e.g. ImageFolder), "
+                                f"got {type(source).__name__}")
     batch_size = check_positive_int(batch_size, "batch_size")
     if transform is not None and not callable(transform):
         raise ArgumentTypeError(f"transform must be a callable (example, seed, index) -> example or None, "

@@ -137,7 +137,8 @@ class ArraySource:
         if len(images) == 0:
             raise ValueError("images is empty: a source needs at least one example")
         self.images, self.labels = np.asarray(images), np.asarray(labels, np.int32)
-        self.classes = tuple(classes) if classes is not None else tuple(str(c) for c in range(int(self.labels.max()) + 1))
+        n_classes = int(self.labels.max()) + 1
+        self.classes = tuple(classes) if classes is not None else tuple(str(c) for c in range(n_classes))
 
     def __len__(self) -> int:
         return len(self.labels)

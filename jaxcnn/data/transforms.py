@@ -155,7 +155,8 @@ def _pair(v, name: str, low: float, high: float | None = None) -> tuple[float, f
 
 def imagenet_train(size: int = 224, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3)) -> ImagenetTrain:
     """ImageNet training augmentation (``RandomResizedCrop(size, scale, ratio)`` + horizontal flip)."""
-    return ImagenetTrain(check_int(size, "size", minimum=1), _pair(scale, "scale", 0.0, 1.0), _pair(ratio, "ratio", 0.0))
+    return ImagenetTrain(check_int(size, "size", minimum=1), _pair(scale, "scale", 0.0, 1.0),
+                         _pair(ratio, "ratio", 0.0))
 
 
 @dataclass(frozen=True)

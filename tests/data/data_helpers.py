@@ -31,3 +31,14 @@ def make_tiny(num_classes: int = 10, in_channels: int = 3, **_):
             return nn.Dense(num_classes)(x)
 
     return Tiny()
+
+
+def array_loader(**kw):
+    """A loader over 40 fixed random 8x8 RGB images (crop + flip + normalize), batch 8, in-process."""
+    from jaxcnn.data import ArraySource, loader, transforms
+
+    rng = np.random.default_rng(0)
+    src = ArraySource(rng.integers(0, 256, (40, 8, 8, 3), dtype=np.uint8), rng.integers(0, 10, 40))
+    return loader(src, 8, transform=transforms.compose(transforms.cifar_train(2),
+                                                        transforms.normalize((0.5,) * 3, (0.25,) * 3)),
+                  seed=0, worker_count=0, **kw)

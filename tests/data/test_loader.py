@@ -2,15 +2,16 @@
 
 import shutil
 
+import optax
+
 import flax.linen as nn
 import jax
 import numpy as np
-import optax
 import pytest
 from PIL import Image
 
-from data_helpers import write_folder
-from jaxcnn.data import ArraySource, ImageFolder, loader, transforms
+from data_helpers import array_loader
+from jaxcnn.data import ImageFolder, loader, transforms
 from jaxcnn.train import fit
 from jaxcnn.train.checkpoint import Checkpointer
 from jaxcnn.train.feed import put_local_batch
@@ -107,14 +108,6 @@ def test_a_corrupt_file_stops_iteration_naming_it(folder):
         next(it)
 
 
-def _array_loader(**kw):
-    rng = np.random.default_rng(0)
-    src = ArraySource(rng.integers(0, 256, (40, 8, 8, 3), dtype=np.uint8), rng.integers(0, 10, 40))
-    return loader(src, 8, transform=transforms.compose(transforms.cifar_train(2),
-                                                        transforms.normalize((0.5,) * 3, (0.25,) * 3)),
-                  seed=0, worker_count=0, **kw)
-
-
 def _leaves(s):
     return [np.asarray(x) for x in jax.tree.leaves((s.params, s.batch_stats, s.opt_state))]
 
@@ -130,19 +123,19 @@ class TinyNet(nn.Module):
 
 def test_fit_resume_from_the_loader_state_is_bit_identical(tmp_path):
     kw = dict(tx=optax.sgd(0.1, 0.9), ckpt_every=2, progress=False)
-    full = fit(TinyNet(), _array_loader(), 7, out=tmp_path / "full", **kw)
-    fit(TinyNet(), _array_loader(), 5, out=tmp_path / "cut", **kw)
+    full = fit(TinyNet(), array_loader(), 7, out=tmp_path / "full", **kw)
+    fit(TinyNet(), array_loader(), 5, out=tmp_path / "cut", **kw)
     shutil.rmtree(tmp_path / "cut" / "ckpt" / "5")  # killed after step 5, before its save
     with Checkpointer(tmp_path / "cut" / "ckpt") as c:
         assert c.data_state(4)["batch"] == 4  # the iterator's position, saved with the step
-    resumed = fit(TinyNet(), _array_loader(), 7, out=tmp_path / "cut", resume=True, **kw)
+    resumed = fit(TinyNet(), array_loader(), 7, out=tmp_path / "cut", resume=True, **kw)
     assert resumed.start_step == 4
     assert all(np.array_equal(a, b) for a, b in zip(_leaves(full.state), _leaves(resumed.state)))
     assert (tmp_path / "full" / "metrics.jsonl").read_text() == (tmp_path / "cut" / "metrics.jsonl").read_text()
 
 
 def test_put_local_batch_one_process_smoke():
-    batch = _array_loader().batch(0)
+    batch = array_loader().batch(0)
     placed = put_local_batch(batch, make_mesh(jax.devices()[:1]))
     assert placed["image"].shape == (8, 8, 8, 3) and np.array_equal(np.asarray(placed["label"]), batch["label"])
 
