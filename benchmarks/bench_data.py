@@ -55,8 +55,10 @@ def _torch_rate(root, transform, batch, workers, batches):
     torch.manual_seed(0)
     dl = torch.utils.data.DataLoader(TorchFolder(str(root), transform=transform), batch_size=batch, shuffle=True,
                                      num_workers=workers, drop_last=True, persistent_workers=workers > 0)
-    it = iter(dl)
-    return _rate(it, batches, batch)
+    def forever():  # epochs back to back, as the jaxcnn loader repeats
+        while True:
+            yield from dl
+    return _rate(forever(), batches, batch)
 
 
 def side_by_side(name, root, jax_tf, torch_tf, batch, workers, batches) -> dict:
