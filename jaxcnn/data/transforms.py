@@ -194,10 +194,13 @@ class Normalize:
     mean: tuple
     std: tuple
 
-    def __call__(self, example: dict, seed: int, index: int) -> dict:
+    def __call__(self, example: dict, seed: int, index: int, batched: bool = False) -> dict:
+        """``batched``: ``example["image"]`` is a uint8 NHWC stack (the loader's one pass per batch)."""
         from jaxcnn.train.data import normalize as _normalize
 
-        return {**example, "image": _normalize(np.asarray(example["image"])[None], self.mean, self.std)[0]}
+        img = np.asarray(example["image"])
+        out = _normalize(img if batched else img[None], self.mean, self.std)
+        return {**example, "image": out if batched else out[0]}
 
 
 def normalize(dataset_or_mean="cifar10", std=None) -> Normalize:

@@ -147,3 +147,16 @@ def test_worker_processes_give_the_same_batches(folder):
     a, b = list(ld(0)), list(ld(2))
     assert len(a) == len(b) == 8
     assert all(np.array_equal(x["image"], y["image"]) for x, y in zip(a, b))
+
+
+def test_normalize_per_batch_equals_per_example(folder):
+    """The loader normalises the stacked batch once; the bytes equal normalising each example."""
+    src = ImageFolder(folder[0])
+    norm = transforms.normalize("cifar10")
+    raw = loader(src, 4, transform=transforms.cifar_train(), seed=1, worker_count=0).batch(1)
+    got = loader(src, 4, transform=transforms.compose(transforms.cifar_train(), norm), seed=1, worker_count=0).batch(1)
+    mean, std = np.float32([0.4914, 0.4822, 0.4465]), np.float32([0.2470, 0.2435, 0.2616])
+    want = (raw["image"].astype(np.float32) / np.float32(255.0) - mean) / std  # the formula, by hand
+    assert got["image"].dtype == np.float32 and np.array_equal(got["image"], want)
+    one = np.stack([norm({"image": im, "label": 0}, 0, 0)["image"] for im in raw["image"]])
+    assert np.array_equal(got["image"], one)
