@@ -12,13 +12,14 @@ unchanged, so namespaces (and configs recorded from them) keep their types. Free
 from __future__ import annotations
 
 import argparse
+import ast
 import math
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
 __all__ = ["HelpFormatter", "positive_int", "nonnegative_int", "positive_float", "nonnegative_float", "probability",
            "number_in", "existing_dir", "existing_dir_path", "key_value", "comma_list", "comma_ints", "weights_source",
-           "flag_error"]
+           "flag_error", "parse_value"]
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
@@ -151,3 +152,11 @@ def weights_source(allow_none: bool = False) -> Callable[[str], str]:
 
     parse.__name__ = "weights"
     return parse
+
+
+def parse_value(text: str):
+    """A ``KEY=VALUE`` value: a Python literal (``3``, ``True``, ``(2, 3)``), else the string itself."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text

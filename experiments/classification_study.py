@@ -44,7 +44,8 @@ CUTOUT_STREAMS = ("dropout", "augment")  # Cutout draws from 'augment', never fr
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m experiments.classification_study", description=__doc__,
                                 formatter_class=HelpFormatter)
-    p.add_argument("--data-root", type=existing_dir_path, default=DEFAULT_DATA, help="folder holding cifar10/ and mnist/")
+    p.add_argument("--data", dest="data_root", type=existing_dir_path, default=DEFAULT_DATA,
+                   help="folder holding cifar10/ and mnist/")
     p.add_argument("--out", type=Path, default=Path("runs/classification_study"))
     p.add_argument("--datasets", type=comma_list(DATASETS), default="cifar10,mnist", help=f"comma list of {list(DATASETS)}")
     p.add_argument("--arms", type=comma_list(ARMS), default=",".join(ARMS), help=f"comma list of {list(ARMS)}")

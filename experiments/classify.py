@@ -1,11 +1,17 @@
 """Train an image classifier: ``python -m experiments.classify --model cifar_resnet20 --dataset cifar10``.
 
+Data (``--data DIR``, default ``$JAXCNN_DATA`` or ``../shared/data`` beside the repository): a folder
+holding ``cifar10/`` and ``mnist/`` (the in-memory subsets of ``jaxcnn.train.load_dataset``), or an
+ImageFolder root with ``train/<class>/`` and ``test/<class>/`` (e.g. ``../shared/data/cifar10-full``,
+or an ImageNet tree with ``--dataset imagenet``), read and augmented by ``jaxcnn.data``'s grain
+workers (``--workers``) at ``--image-size``.
+
 Trains through ``jaxcnn.train.fit`` (jit on a device mesh: ``--parallel mesh --devices N``; the legacy
 ``pmap`` path stays in the library, ``jaxcnn.train.pmap_step``, but not in this CLI). Writes
 ``OUT/metrics.jsonl`` (one JSON object per step: ``step``, ``loss``, ...; the test metrics on the last
 row), checkpoints in ``OUT/ckpt`` and ``OUT/summary.json`` (final metrics, throughput). ``--resume``
 continues from the latest checkpoint to bit-identical results: batches and keys depend only on
-``(seed, step)``.
+``(seed, step)`` (for an ImageFolder, the loader's position is saved with each checkpoint).
 ``--model`` is a registry name (``jaxcnn.models.list_models()``) or ``package.module:factory``.
 """
 
@@ -13,13 +19,14 @@ from __future__ import annotations
 
 import argparse
 
-import ast
-import importlib
 import os
 import sys
 
 from experiments._cli import (HelpFormatter, existing_dir, flag_error, key_value, nonnegative_float, nonnegative_int,
-                              positive_float, positive_int, probability)
+                              parse_value, positive_float, positive_int, probability)
+from experiments._paths import DEFAULT_DATA, is_image_folder
+
+IMAGE_FOLDER_DATASETS = ("imagenet",)  # only as an ImageFolder (--data with train/ and test/)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -31,29 +38,37 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--model", default="cifar_resnet20", help="registry name or package.module:factory")
     p.add_argument("--model-kw", action="append", default=[], metavar="KEY=VALUE", type=key_value,
                    help="extra model override, e.g. --model-kw scan_stages=True (repeatable)")
-    p.add_argument("--dataset", default="cifar10")
-    p.add_argument("--data-root", default=None, type=existing_dir,
-                   help="folder holding cifar10/ and mnist/ (default ../shared/data)")
-    p.add_argument("--steps", type=positive_int, default=500)
-    p.add_argument("--batch-size", type=positive_int, default=128)
-    p.add_argument("--lr", type=positive_float, default=0.1)
+    p.add_argument("--dataset", default="cifar10",
+                   help="cifar10 or mnist (in-memory subsets under --data, or an ImageFolder with their statistics "
+                        "and augmentation), or imagenet (an ImageFolder only)")
+    p.add_argument("--data", default=str(DEFAULT_DATA), type=existing_dir, metavar="DIR",
+                   help="folder holding cifar10/ and mnist/, or an ImageFolder root with train/ and test/ "
+                        "($JAXCNN_DATA overrides the default)")
+    p.add_argument("--workers", type=nonnegative_int, default=2,
+                   help="grain worker processes reading an ImageFolder (0: read in the main process)")
+    p.add_argument("--image-size", type=positive_int, default=None,
+                   help="training/eval crop of an ImageFolder (default: 224 for imagenet, else the files' size)")
+    p.add_argument("--steps", type=positive_int, default=500, help="optimiser steps")
+    p.add_argument("--batch-size", type=positive_int, default=128, help="global batch (all devices, all processes)")
+    p.add_argument("--lr", type=positive_float, default=0.1, help="peak learning rate (SGD)")
     p.add_argument("--momentum", type=probability, default=0.9, help="SGD momentum, in [0, 1]")
-    p.add_argument("--weight-decay", type=nonnegative_float, default=5e-4)
+    p.add_argument("--weight-decay", type=nonnegative_float, default=5e-4, help="decoupled L2 on the kernels")
     p.add_argument("--label-smoothing", type=probability, default=0.0, help="in [0, 1]")
-    p.add_argument("--schedule", choices=("cosine", "constant"), default="cosine")
-    p.add_argument("--augment", action="store_true", help="random crop + flip")
+    p.add_argument("--schedule", choices=("cosine", "constant"), default="cosine", help="learning-rate schedule")
+    p.add_argument("--augment", action="store_true",
+                   help="random crop + flip (an ImageFolder with --dataset imagenet: random resized crop + flip)")
     p.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32", help="compute dtype")
     p.add_argument("--parallel", choices=("none", "mesh"), default="none",
                    help="none: one device; mesh: jit over --devices (default all) with the batch sharded")
     p.add_argument("--devices", type=positive_int, default=None, help="device count (on CPU, forces N host devices)")
-    p.add_argument("--seed", type=nonnegative_int, default=0)
-    p.add_argument("--out", default="runs/classify")
-    p.add_argument("--resume", action="store_true")
-    p.add_argument("--ckpt-every", type=positive_int, default=100)
-    p.add_argument("--keep", type=positive_int, default=3)
+    p.add_argument("--seed", type=nonnegative_int, default=0, help="initialisation, shuffle and augmentation seed")
+    p.add_argument("--out", default="runs/classify", help="output folder (metrics.jsonl, ckpt/, summary.json)")
+    p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --out")
+    p.add_argument("--ckpt-every", type=positive_int, default=100, help="checkpoint interval in steps")
+    p.add_argument("--keep", type=positive_int, default=3, help="newest checkpoints kept")
     p.add_argument("--max-nonfinite", type=positive_int, default=5,
                    help="stop after this many skipped steps (non-finite, bad labels) in a row")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
     if args.parallel == "none" and args.devices not in (None, 1):
         p.error(f"--parallel none runs on one device; got --devices {args.devices}")
@@ -68,8 +83,12 @@ def _check_names(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     from jaxcnn.models import list_models
     from jaxcnn.train.data import DATASETS
 
-    if args.dataset not in DATASETS:
-        flag_error(p, "--dataset", f"unknown dataset {args.dataset!r}; choose from {list(DATASETS)}")
+    if args.dataset not in DATASETS + IMAGE_FOLDER_DATASETS:
+        choices = list(DATASETS + IMAGE_FOLDER_DATASETS)
+        flag_error(p, "--dataset", f"unknown dataset {args.dataset!r}; choose from {choices}")
+    if args.dataset in IMAGE_FOLDER_DATASETS and not is_image_folder(args.data):
+        flag_error(p, "--data", f"--dataset {args.dataset} needs an ImageFolder root with train/ and test/, "
+                                f"got {args.data!r}")
     if ":" in args.model:
         module, _, attr = args.model.partition(":")
         if not module or not attr.isidentifier():
@@ -108,14 +127,6 @@ def _model_kw_problem(name: str, items: list[str]) -> str | None:
     return None
 
 
-def parse_value(text: str):
-    """A ``--model-kw`` value: a Python literal (``3``, ``True``, ``(2, 3)``), else the string itself."""
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return text
-
-
 def _expected_type(default):
     if default is None:  # an optional field: any type may be meant
         return None
@@ -145,33 +156,17 @@ def force_host_devices(n: int | None):
         os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={n}".strip()
 
 
-def build_model(name: str, num_classes: int, in_channels: int, bn_axis_name: str | None, extra: list[str]):
-    """A registry model, or ``module:factory`` called with the same keyword overrides."""
-    kw = dict(num_classes=num_classes, in_channels=in_channels)
-    for item in extra:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise ValueError(f"--model-kw expects KEY=VALUE, got {item!r}")
-        kw[key] = parse_value(value)
-    if bn_axis_name is not None:
-        kw["bn_axis_name"] = bn_axis_name
-    if ":" in name:
-        module, _, attr = name.partition(":")
-        return getattr(importlib.import_module(module), attr)(**kw)
-    from jaxcnn.models import create_model, list_models
-    if name not in list_models():
-        raise ValueError(f"unknown model {name!r}; choose from {sorted(list_models())} or pass module:factory")
-    return create_model(name, **kw)
-
-
 def main(argv=None) -> dict:
     args = parse_args(argv)
     force_host_devices(args.devices)
     from experiments.classify_loop import run  # imports jax, after the device flags are set
-    return run(args)
+    summary = run(args)
+    acc = summary.get("test_accuracy")
+    print(f"test accuracy: {acc:.4f}" if acc is not None else "test accuracy: n/a", flush=True)
+    return summary
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # the guard also keeps grain's worker processes from re-running main
     try:
         main()
     except ValueError as e:

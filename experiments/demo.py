@@ -1,6 +1,6 @@
 """The demo: what jaxcnn proves, in about two minutes on 2 CPU cores, with no training and no torch.
 
-    python -m experiments.demo [--data-dir ../shared/data] [--out runs/demo]
+    python -m experiments.demo [--data ../shared/data] [--out runs/demo]
 
 1. every registry model's parameter count against the published figure;
 2. ESPCN x3 with the shipped weights (``espcn_x3_t91``) against bicubic on Set5, per image, + crops;
@@ -33,7 +33,7 @@ SECTIONS = ("params", "espcn", "transposed", "receptive", "gallery", "masks")
 def parse_args(argv=None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="python -m experiments.demo", description=__doc__,
                                  formatter_class=HelpFormatter)
-    ap.add_argument("--data-dir", type=existing_dir_path, default=DEFAULT_DATA,
+    ap.add_argument("--data", dest="data_dir", type=existing_dir_path, default=DEFAULT_DATA,
                     help="folder holding sr/Set5 (and cifar10/, mnist/)")
     ap.add_argument("--out", type=Path, default=Path("runs/demo"), help="where summary.json and the figures go")
     ap.add_argument("--espcn-weights", default="espcn_x3_t91", type=weights_source(),
@@ -112,7 +112,7 @@ def main(argv=None) -> dict:
     args.out.mkdir(parents=True, exist_ok=True)
     set5 = args.data_dir / "sr" / "Set5"
     if not set5.is_dir() and not {"espcn", "gallery"} <= skip:
-        raise SystemExit(f"no Set5 images at {set5}: pass --data-dir (the folder holding sr/Set5)")
+        raise SystemExit(f"no Set5 images at {set5}: pass --data (the folder holding sr/Set5)")
     t0 = time.time()
     summary, failures = {}, []
     run = {

@@ -35,7 +35,8 @@ SCALE = 3
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m experiments.gallery", description=__doc__,
                                 formatter_class=HelpFormatter)
-    p.add_argument("--data-root", type=existing_dir_path, default=DEFAULT_DATA, help="folder holding sr/ and cifar10/")
+    p.add_argument("--data", dest="data_root", type=existing_dir_path, default=DEFAULT_DATA,
+                   help="folder holding sr/ and cifar10/")
     p.add_argument("--out", type=Path, default=Path("runs/gallery"))
     p.add_argument("--image", default="butterfly", help="Set5 image for the gallery")
     p.add_argument("--steps", type=nonnegative_int, default=1500,
@@ -58,10 +59,10 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def _check_image(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    """``--image`` must be a Set5 image under ``--data-root`` (checked now, not after the jax work)."""
+    """``--image`` must be a Set5 image under ``--data`` (checked now, not after the jax work)."""
     set5 = args.data_root / "sr" / "Set5"
     if not set5.is_dir():
-        flag_error(p, "--data-root", f"{str(args.data_root)!r} holds no sr/Set5 folder")
+        flag_error(p, "--data", f"{str(args.data_root)!r} holds no sr/Set5 folder")
     if not (set5 / f"{args.image}.png").is_file():
         names = sorted(f.stem for f in set5.glob("*.png"))
         flag_error(p, "--image", f"no Set5 image {args.image!r} in {str(set5)!r}; choose from {names}")

@@ -47,7 +47,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     mode.add_argument("--quick", action="store_true", help="quick studies (the default)")
     mode.add_argument("--full", action="store_true", help="full studies (long)")
     mode.add_argument("--smoke", action="store_true", help="smallest mode of every study (CI)")
-    p.add_argument("--data-root", type=existing_dir_path, default=DEFAULT_DATA)
+    p.add_argument("--data", dest="data_root", type=existing_dir_path, default=DEFAULT_DATA, help="the data folder")
     p.add_argument("--out", type=Path, default=Path("runs/report"))
     p.add_argument("--results", action="append", default=[], metavar="STUDY=DIR",
                    help="report an existing output folder instead of running STUDY (repeatable)")
@@ -82,7 +82,7 @@ def study_argv(study: str, args, out: Path) -> list[str]:
     if study == "receptive_fields":
         return ["--out", str(out)] + ([] if args.mode == "full" else ["--quick"])
     flag = {"quick": ["--quick"], "smoke": ["--smoke"], "full": []}[args.mode]
-    extra = ["--data-root", str(data), "--out", str(out)] + flag
+    extra = ["--data", str(data), "--out", str(out)] + flag
     if study == "gallery":
         trained = args.results.get("espcn_sr", args.out / "espcn_sr") / "params.npz"
         espcn = args.espcn_weights or (str(trained) if args.mode == "full" else SHIPPED_ESPCN)

@@ -71,7 +71,7 @@ def build(kind: str, kw: dict, num_classes: int = 10):
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m experiments.tradeoffs", description=__doc__,
                                 formatter_class=HelpFormatter)
-    p.add_argument("--data-root", type=existing_dir_path, default=DEFAULT_DATA)
+    p.add_argument("--data", dest="data_root", type=existing_dir_path, default=DEFAULT_DATA, help="the data folder")
     p.add_argument("--out", type=Path, default=Path("runs/tradeoffs"))
     p.add_argument("--steps", type=nonnegative_int, default=150, help="training steps for the accuracy column")
     p.add_argument("--batch-size", type=positive_int, default=64)

@@ -80,8 +80,11 @@ class Checkpointer:
                                                enable_async_checkpointing=False, cleanup_tmp_directories=True)
         self._manager = ocp.CheckpointManager(self.directory, options=options)
 
-    def save(self, state: TrainState, force: bool = False) -> bool:
-        """Save if ``state.step`` is on the interval (or ``force``); returns whether it saved."""
+    def save(self, state: TrainState, force: bool = False, data_state=None) -> bool:
+        """Save if ``state.step`` is on the interval (or ``force``); returns whether it saved.
+
+        ``data_state`` (JSON-able, e.g. the input iterator's position) is stored with the step and read
+        back by :meth:`data_state`."""
         _check_state(state, "state")
         check_bool(force, "force")
         step = int(state.step)
@@ -90,12 +93,19 @@ class Checkpointer:
         if not force and step % self.every:  # (orbax alone would also save the first step it sees)
             return False
         tree = _to_tree(state)
-        return self._manager.save(step, args=ocp.args.StandardSave(tree), force=True,
-                                  custom_metadata={"checksums": checksums(tree)})
+        meta = {"checksums": checksums(tree), **({} if data_state is None else {"data_state": data_state})}
+        return self._manager.save(step, args=ocp.args.StandardSave(tree), force=True, custom_metadata=meta)
 
     def all_steps(self) -> list[int]:
         """The steps on disk, oldest first."""
         return sorted(self._manager.all_steps())
+
+    def data_state(self, step: int):
+        """The ``data_state`` saved with ``step`` (``None`` if none was)."""
+        step = _check_step(step)
+        if step not in self.all_steps():
+            raise ValueError(f"no checkpoint for step {step} in {self.directory} (steps on disk: {self.all_steps()})")
+        return (self._manager.metadata(step).custom_metadata or {}).get("data_state")
 
     def latest_step(self) -> int | None:
         """The newest step on disk, or ``None``."""

@@ -134,28 +134,30 @@ def stratified_split(labels: np.ndarray, n_train: int, n_test: int, seed: int = 
     return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
 
 
-def load_dataset(name: str, root: str | os.PathLike | None = None, n_train: int | None = None,
+def load_dataset(name: str, data_dir: str | os.PathLike | None = None, n_train: int | None = None,
                  n_test: int | None = None) -> Dataset:
-    """Load ``name`` ('cifar10' or 'mnist') from ``root`` (default: ``$JAXCNN_DATA``).
+    """Load ``name`` ('cifar10' or 'mnist') from ``data_dir`` (the folder holding ``cifar10/`` and
+    ``mnist/``; default: ``$JAXCNN_DATA``).
 
     Splits are stratified and fixed: 4,000 / 1,000 for CIFAR-10, 8,000 / 2,000 for MNIST
-    (only the public test sets are on disk, so both splits come from them).
+    (only the public test sets are on disk, so both splits come from them). The whole CIFAR-10 as
+    image files is read by ``jaxcnn.data.ImageFolder`` instead.
     """
     if not isinstance(name, str) or name not in DATASETS:
         raise ValueError(f"name must be one of {DATASETS}: unknown dataset {name!r}")
-    if root is not None and not isinstance(root, (str, os.PathLike)):
-        raise ArgumentTypeError(f"root must be a path (str or os.PathLike) or None, got {type(root).__name__}")
+    if data_dir is not None and not isinstance(data_dir, (str, os.PathLike)):
+        raise ArgumentTypeError(f"data_dir must be a path (str or os.PathLike) or None, got {type(data_dir).__name__}")
     # 0 would silently mean "the default" below (``n_train or d_tr``): refuse it
     n_train = None if n_train is None else check_positive_int(n_train, "n_train")
     n_test = None if n_test is None else check_positive_int(n_test, "n_test")
-    if root is None:
-        root = os.environ.get(DATA_ENV)
-        if not root:
-            raise ValueError(f"root is None and {DATA_ENV} is not set: pass root= (the folder holding {name}/) "
-                             f"or set {DATA_ENV}")
-    folder = Path(root) / name
+    if data_dir is None:
+        data_dir = os.environ.get(DATA_ENV)
+        if not data_dir:
+            raise ValueError(f"data_dir is None and {DATA_ENV} is not set: pass data_dir= (the folder holding "
+                             f"{name}/) or set {DATA_ENV}")
+    folder = Path(data_dir) / name
     if not folder.is_dir():
-        raise ValueError(f"dataset root {folder} does not exist (pass root= or set JAXCNN_DATA)")
+        raise ValueError(f"data_dir: {folder} does not exist (pass data_dir= or set {DATA_ENV})")
     images, labels = (_read_cifar10 if name == "cifar10" else _read_mnist)(folder)
     d_tr, d_te = _SPLITS[name]
     tr, te = stratified_split(labels, n_train or d_tr, n_test or d_te)

@@ -8,8 +8,11 @@ stochastic-depth coin are already global (see ``parallel.py``; ``pmap`` is the l
 used here).
 
 Resume is bit-identical when ``train_data`` is a function of the step (``train_data(step) ->
-batch``): a resumed run restores the latest checkpoint and asks for exactly the batches an
-uninterrupted run would have seen; the step keys derive from ``(state.rng, step)``.
+batch``) or an iterable whose iterator has ``get_state``/``set_state`` (``jaxcnn.data.loader``, grain):
+a resumed run restores the latest checkpoint, with the iterator's state saved beside it, and reads
+exactly the batches an uninterrupted run would have seen; the step keys derive from
+``(state.rng, step)`` (see ``feed.py``). The next batch is read and put on the devices, in the batch
+sharding, while the current step runs (one batch ahead), so a step does not wait for a host copy.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from tqdm import tqdm
 
 from jaxcnn.train import parallel
 from jaxcnn.train.checkpoint import Checkpointer
+from jaxcnn.train.feed import Feed, put_for
 from jaxcnn.train.state import TrainState, check_optimizer, create_train_state
 from jaxcnn.train.steps import LossFn, check_step_args, make_eval_step, make_train_step
 from jaxcnn.validation import (ArgumentTypeError, check_bool, check_callable, check_int, check_positive_int)
@@ -67,26 +71,6 @@ def truncate_metrics(path: Path, last_step: int):
     if path.exists():
         lines = [ln for ln in path.read_text().splitlines() if ln.strip() and json.loads(ln)["step"] <= last_step]
         path.write_text("".join(ln + "\n" for ln in lines))
-
-
-def _batch_source(train_data) -> Callable[[int], dict]:
-    """``step -> batch`` from a function of the step, or from an iterable (consumed in order)."""
-    if callable(train_data):
-        return train_data
-    if not isinstance(train_data, Iterable):
-        raise TypeError(f"train_data must be a function step -> batch or an iterable of batches, got {train_data!r}")
-    it, pos = iter(train_data), [None]
-
-    def get(step):
-        if pos[0] is None:  # first call: skip to ``step`` (a resumed run replays the iterator)
-            for _ in range(step):
-                next(it)
-        pos[0] = step
-        try:
-            return next(it)
-        except StopIteration:
-            raise ValueError(f"train_data ran out of batches at step {step}") from None
-    return get
 
 
 def _check_batch(batch, input_key: str, need_label: bool, step: int) -> None:
@@ -145,8 +129,12 @@ def fit(
     Model and data:
       model_or_state: a Flax module (then ``tx`` is required; it is initialised from ``seed`` on
         the first batch's ``input_key`` rows) or a ``TrainState``.
-      train_data: ``step -> batch`` (resumable bit for bit) or an iterable of batches; each batch
-        is a dict of arrays with the *global* batch on the leading axis (divisible by the devices).
+      train_data: ``step -> batch`` or an iterable of batches (e.g. ``jaxcnn.data.loader(...)``); each
+        batch is a dict of arrays with the *global* batch on the leading axis (divisible by the
+        devices), or this process's rows of it for a source marked ``process_local`` (the
+        ``jaxcnn.data`` loader). Resumable bit for bit when a function of the step or when the
+        iterator has ``get_state``/``set_state`` (its state is saved with every checkpoint); any
+        other iterator is replayed from its start on resume.
       task, loss_fn, rng_streams, label_smoothing, compute_dtype, input_key: as in
         :func:`jaxcnn.train.make_train_step` (the model contract is written there).
     Evaluation:
@@ -176,7 +164,6 @@ def fit(
                     mesh=mesh, max_skipped=max_skipped, log_every=log_every, progress=progress, desc=desc,
                     on_step=on_step)
     check_step_args(task, label_smoothing, compute_dtype, None, loss_fn, rng_streams, input_key)
-    batch_at = _batch_source(train_data)
 
     # ---- mesh ----------------------------------------------------------------------------------
     if mesh is None:
@@ -186,18 +173,7 @@ def fit(
     n_dev = mesh.devices.size
     main_process = jax.process_index() == 0
 
-    # ---- state ---------------------------------------------------------------------------------
-    first = None
-    if isinstance(model_or_state, TrainState):
-        # A copy: the jitted step donates its input state, and the caller's must stay valid.
-        state = jax.tree.map(jnp.array, model_or_state)
-    else:
-        first = batch_at(0)
-        _check_batch(first, input_key, False, 0)
-        sample = jnp.asarray(np.asarray(first[input_key])[:1])
-        state = create_train_state(model_or_state, jax.random.key(seed), sample, tx)
-    check_labels, num_classes = task == "classify" and loss_fn is None, None
-
+    # ---- checkpoints: where to start -----------------------------------------------------------
     ckpt, metrics_path = None, None
     if out is not None:
         out = Path(out)
@@ -209,20 +185,41 @@ def fit(
         if not resume:
             ckpt.close()
             raise ValueError(f"{out} already holds checkpoints {ckpt.all_steps()}; resume or use a new out")
-    state = parallel.put_replicated(state, mesh)
-    if resume and ckpt is not None and ckpt.latest_step() is not None:
-        state = ckpt.restore(state)
+    resume_step = ckpt.latest_step() if resume and ckpt is not None else None
+    is_state = isinstance(model_or_state, TrainState)
+    start = resume_step if resume_step is not None else int(model_or_state.step) if is_state else 0
+
+    # ---- input and state -----------------------------------------------------------------------
+    try:
+        feed = Feed(train_data, start, None if resume_step is None else ckpt.data_state(resume_step))
+        first = feed.next(start) if start < steps or not is_state else None  # the batch of step ``start``
+        if is_state:
+            # A copy: the jitted step donates its input state, and the caller's must stay valid.
+            state = jax.tree.map(jnp.array, model_or_state)
+        else:
+            _check_batch(first, input_key, False, start)
+            sample = jnp.asarray(np.asarray(first[input_key])[:1])
+            state = create_train_state(model_or_state, jax.random.key(seed), sample, tx)
+        state = parallel.put_replicated(state, mesh)
+        if resume_step is not None:
+            state = ckpt.restore(state)
+    except BaseException:
+        if ckpt is not None:
+            ckpt.close()
+        raise
+    check_labels, num_classes = task == "classify" and loss_fn is None, None
     start = int(jax.device_get(state.step))  # a trained TrainState continues from its own step
     if metrics_path is not None and main_process:
         if resume:
             truncate_metrics(metrics_path, start)
         else:
             metrics_path.write_text("")
+    put = put_for(train_data)
 
     # ---- steps ---------------------------------------------------------------------------------
     step_fn = parallel.mesh_step(make_train_step(task, label_smoothing, compute_dtype, loss_fn=loss_fn,
                                                  rng_streams=rng_streams, input_key=input_key), mesh)
-    evaluate = _evaluator(eval_data, eval_fn, mesh, task, compute_dtype, loss_fn, input_key)
+    evaluate = _evaluator(eval_data, eval_fn, mesh, task, compute_dtype, loss_fn, input_key, put_for(eval_data))
     eval_at = _eval_steps(eval_every, steps) if evaluate is not None else set()
 
     # ---- loop ----------------------------------------------------------------------------------
@@ -232,14 +229,24 @@ def fit(
     try:
         with tqdm(total=steps, initial=start, disable=not progress or not main_process, desc=desc,
                   mininterval=1.0) as bar:
-            for step in range(start, steps):
-                batch = first if step == 0 and first is not None else batch_at(step)
+            def prepare(step, batch):  # host checks, then straight into the batch sharding
+                nonlocal num_classes
                 _check_batch(batch, input_key, check_labels, step)
                 if check_labels:
                     num_classes = num_classes or _num_classes(state, batch[input_key])
                     _check_labels(batch, num_classes, step)
+                return put(batch, mesh), feed.state()
+
+            pending = prepare(start, first) if start < steps else None
+            for step in range(start, steps):
+                (device_batch, data_state), pending, failed = pending, None, None
                 t_step = time.perf_counter()
-                state, metrics = step_fn(state, parallel.put_batch(batch, mesh))
+                state, metrics = step_fn(state, device_batch)  # dispatched; runs while the next batch loads
+                if step + 1 < steps:
+                    try:
+                        pending = prepare(step + 1, feed.next(step + 1))
+                    except Exception as e:  # raised once this step is logged and checkpointed
+                        failed = e
                 m = _as_floats(jax.device_get(metrics))  # blocks: the step is done
                 result.step_s.append(time.perf_counter() - t_step)
                 run_skipped = run_skipped + 1 if m["skipped"] else 0
@@ -264,12 +271,15 @@ def fit(
                         log.write(json.dumps(row) + "\n")
                         log.flush()
                 if ckpt is not None:
-                    ckpt.save(state, force=done == steps)
+                    ckpt.save(state, force=done == steps or failed is not None, data_state=data_state)
                 bar.set_postfix(loss=f"{m['loss']:.4g}", skipped=result.skipped_steps, refresh=False)
                 bar.update()
                 if on_step is not None:
                     on_step(done, m)
+                if failed is not None:
+                    raise failed
     finally:
+        feed.close()
         if log is not None:
             log.close()
         if ckpt is not None:
@@ -301,9 +311,6 @@ def _check_fit_args(model_or_state, train_data, steps, *, tx, seed, eval_data, e
         if tx is None:
             raise ValueError("fit(model, ...) needs tx (an optax optimiser); or pass a TrainState")
         check_optimizer(tx, "tx")
-        if not callable(train_data):
-            raise ValueError("fit(model, ...) needs train_data as a function of the step (to read the input "
-                             "shape from batch 0); or pass a TrainState")
     check_int(seed, "seed")
     if eval_data is not None and eval_fn is not None:
         raise ValueError("pass eval_data or eval_fn, not both")
@@ -352,7 +359,7 @@ def _eval_steps(eval_every, steps: int) -> set[int]:
     return {int(s) for s in eval_every} | {steps}
 
 
-def _evaluator(eval_data, eval_fn, mesh, task, compute_dtype, loss_fn, input_key):
+def _evaluator(eval_data, eval_fn, mesh, task, compute_dtype, loss_fn, input_key, put=parallel.put_batch):
     """``state -> {name: mean}`` from eval batches (sums over the mesh, divided by the count)."""
     if eval_fn is not None:
         return eval_fn
@@ -365,7 +372,7 @@ def _evaluator(eval_data, eval_fn, mesh, task, compute_dtype, loss_fn, input_key
     def evaluate(state) -> dict:
         totals = None
         for batch in (eval_data() if callable(eval_data) else eval_data):
-            sums = jax.device_get(step(state, parallel.put_batch(batch, mesh)))
+            sums = jax.device_get(step(state, put(batch, mesh)))
             totals = sums if totals is None else {k: totals[k] + sums[k] for k in sums}
         if totals is None:
             raise ValueError("eval_data gave no batches")

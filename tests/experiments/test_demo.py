@@ -37,7 +37,7 @@ def _check_masks(s):
 
 
 def test_demo_fast_sections(data_dir, tmp_path):
-    s = demo.main(["--data-dir", str(data_dir), "--out", str(tmp_path), "--skip", "params,receptive,gallery"])
+    s = demo.main(["--data", str(data_dir), "--out", str(tmp_path), "--skip", "params,receptive,gallery"])
     _check_espcn(s["espcn"])
     _check_identity(s["transposed"])
     _check_masks(s["masks"])
@@ -59,7 +59,7 @@ def test_cutout_expectation_formula_by_enumeration():
 
 @pytest.mark.slow
 def test_demo_end_to_end(data_dir, tmp_path):
-    s = demo.main(["--data-dir", str(data_dir), "--out", str(tmp_path)])
+    s = demo.main(["--data", str(data_dir), "--out", str(tmp_path)])
     assert all(r["match"] for r in s["params"] if r["published"])
     _check_espcn(s["espcn"])
     _check_identity(s["transposed"])

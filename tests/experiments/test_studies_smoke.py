@@ -15,7 +15,7 @@ def test_classification_study_smoke(data_dir, outputs):
     from experiments import classification_study
 
     out = outputs / "classification_study"
-    summary = classification_study.main(["--smoke", "--data-root", str(data_dir), "--out", str(out), "--no-progress"])
+    summary = classification_study.main(["--smoke", "--data", str(data_dir), "--out", str(out), "--no-progress"])
     arms = summary["results"]["mnist"]
     assert set(arms) == set(classification_study.ARMS)
     for arm in arms.values():
@@ -56,7 +56,7 @@ def test_tradeoffs_smoke(data_dir, outputs):
     from experiments import tradeoffs
 
     out = outputs / "tradeoffs"
-    summary = tradeoffs.main(["--smoke", "--data-root", str(data_dir), "--out", str(out), "--no-progress"])
+    summary = tradeoffs.main(["--smoke", "--data", str(data_dir), "--out", str(out), "--no-progress"])
     rows = {r["block"]: r for r in summary["rows"]}
     assert set(rows) == {"basic", "bottleneck", "bottleneck_narrow", "resnext", "se", "mbconv"}
     # the narrow bottleneck is the cheap one; the same-inner-width bottleneck costs about a basic block
@@ -70,7 +70,7 @@ def test_gallery_smoke(data_dir, outputs):
     from experiments import gallery
 
     out = outputs / "gallery"
-    summary = gallery.main(["--smoke", "--data-root", str(data_dir), "--out", str(out), "--no-progress"])
+    summary = gallery.main(["--smoke", "--data", str(data_dir), "--out", str(out), "--no-progress"])
     cm = summary["conv_matrix"]
     assert len(cm["C"]) == 4 and len(cm["C"][0]) == 16
     assert cm["max_abs_CTy_minus_vjp"] < 1e-4 and cm["max_abs_Cx_minus_conv"] < 1e-4

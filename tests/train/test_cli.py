@@ -25,8 +25,8 @@ def _lines(out):
 
 def test_sigkill_then_resume_is_bit_identical(tmp_path, data_dir):
     ref, killed = tmp_path / "ref", tmp_path / "killed"
-    main(ARGS + ["--out", str(ref), "--data-root", str(data_dir)])  # the uninterrupted run, in-process
-    cmd = [sys.executable, "-m", "experiments.classify", *ARGS, "--out", str(killed), "--data-root", str(data_dir)]
+    main(ARGS + ["--out", str(ref), "--data", str(data_dir)])  # the uninterrupted run, in-process
+    cmd = [sys.executable, "-m", "experiments.classify", *ARGS, "--out", str(killed), "--data", str(data_dir)]
     proc = subprocess.Popen(cmd, cwd=REPO, env=worker_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 90
@@ -59,20 +59,20 @@ def test_sigkill_then_resume_is_bit_identical(tmp_path, data_dir):
 ])
 def test_bad_names_are_argparse_errors(tmp_path, data_dir, argv, match, capsys):
     with pytest.raises(SystemExit):
-        main(["--steps", "1", "--out", str(tmp_path), "--data-root", str(data_dir), "--dataset", "mnist",
+        main(["--steps", "1", "--out", str(tmp_path), "--data", str(data_dir), "--dataset", "mnist",
               "--no-progress", *argv])
     assert match in capsys.readouterr().err
 
 
 def test_too_many_devices(tmp_path, data_dir):
     with pytest.raises(ValueError, match="devices=64 requested but only"):
-        main(["--steps", "1", "--out", str(tmp_path), "--data-root", str(data_dir), "--dataset", "mnist",
+        main(["--steps", "1", "--out", str(tmp_path), "--data", str(data_dir), "--dataset", "mnist",
               "--no-progress", "--parallel", "mesh", "--devices", "64"])
 
 
 def test_resume_guards(tmp_path, data_dir):
     base = ARGS[:4] + ["--steps", "2", "--batch-size", "8", "--ckpt-every", "1", "--no-progress",
-                       "--out", str(tmp_path), "--data-root", str(data_dir)]
+                       "--out", str(tmp_path), "--data", str(data_dir)]
     summary = main(base)
     assert summary["steps"] == 2 and 0 <= summary["test_accuracy"] <= 1 and summary["images_per_sec"] > 0
     with pytest.raises(ValueError, match="already holds checkpoints"):
