@@ -1,13 +1,16 @@
 """Side-by-side training benchmarks; every figure is a ratio measured in this one run.
 
   throughput  CPU train images/s, JAX vs PyTorch eager (channels_last), CIFAR ResNet-18, batch 128,
-              for the default conv and each opt-in conv gradient lowering
-              (ResNet(conv=jaxcnn.xla_cpu.CONV_LOWERINGS['xla' | 'canonical' | 'gemm']))
+              for the default conv and each opt-in conv
+              (ResNet(conv=jaxcnn.xla_cpu.CONV_LOWERINGS['xla' | 'canonical' | 'gemm' | 'onednn']))
+  models      train step time of MobileNetV2, ResNeXt-50 32x4d and ResNet-50 (--models-size px,
+              --models-batch): oneDNN conv vs XLA's conv vs PyTorch eager, side by side
   convgrad    weight-gradient time per ResNet-18 conv shape: XLA's conv vs jaxcnn's GEMM form
   compile     compile time of resnet152 / resnet50, unrolled and with scan stages
   remat       peak temp memory (XLA memory_analysis) and step time of a resnet50 step, remat vs not
 
-``python benchmarks/bench_train.py [throughput|convgrad|compile|remat|all] [--steps N] [--batch N]``
+``python benchmarks/bench_train.py [throughput|models|convgrad|compile|remat|all] [--steps N] [--batch N]``
+(``--convs xla,onednn`` picks the JAX convs of ``throughput``).
 """
 
 from __future__ import annotations
@@ -83,13 +86,67 @@ def torch_throughput(batch, n_steps, size=32):
 
 def throughput(args):
     t = torch_throughput(args.batch, args.steps)
-    for conv_grad in (None, "xla", "canonical", "gemm"):
-        j = jax_throughput(args.batch, args.steps, conv_grad=conv_grad)
-        print(f"throughput  CIFAR ResNet-18 b{args.batch} fp32 on {os.cpu_count()} cores, conv={conv_grad or 'default'}: "
+    times = {}
+    for conv_grad in args.convs.split(","):
+        j = jax_throughput(args.batch, args.steps, conv_grad=None if conv_grad == "default" else conv_grad)
+        times[conv_grad] = args.batch / j
+        print(f"throughput  CIFAR ResNet-18 b{args.batch} fp32 on {os.cpu_count()} cores, conv={conv_grad}: "
               f"JAX {j:.1f} img/s, torch {t:.1f} img/s, JAX/torch = {j / t:.2f}x  "
               f"(XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r})", flush=True)
     t2 = torch_throughput(args.batch, args.steps)
     print(f"throughput  torch again at the end: {t2:.1f} img/s (drift of the machine: {t2 / t:.2f}x)")
+    if "onednn" in times and "xla" in times:
+        print(f"throughput  step time onednn/xla = {times['onednn'] / times['xla']:.2f}x")
+
+
+_TORCH_MODELS = {"mobilenet_v2": "mobilenet_v2", "resnext50_32x4d": "resnext50_32x4d", "resnet50": "resnet50"}
+
+
+def _jax_step_time(name, conv, batch, size, n_steps):
+    from jaxcnn.xla_cpu import CONV_LOWERINGS
+
+    model = create_model(name, conv=CONV_LOWERINGS[conv])
+    state = st.create_train_state(model, jax.random.key(0), jnp.zeros((1, size, size, 3)),
+                                  st.make_optimizer(0.1, nesterov=False))
+    b = jax.device_put(_batch(batch, (size, size, 3), 1000))
+    step = jax.jit(steps.make_train_step(), donate_argnums=0)
+    box = [state]
+
+    def run():
+        box[0], m = step(box[0], b)
+        m["loss"].block_until_ready()
+    return _time_steps(run, n_steps)
+
+
+def _torch_step_time(name, batch, size, n_steps):
+    import torch
+    import torchvision
+
+    torch.set_num_threads(os.cpu_count())
+    model = getattr(torchvision.models, _TORCH_MODELS[name])(num_classes=1000)
+    model = model.to(memory_format=torch.channels_last).train()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    b = _batch(batch, (3, size, size), 1000)
+    x = torch.from_numpy(b["image"]).contiguous(memory_format=torch.channels_last)
+    y = torch.from_numpy(b["label"]).long()
+
+    def run():
+        opt.zero_grad(set_to_none=True)
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+    return _time_steps(run, n_steps)
+
+
+def models(args):
+    """One train step of each model, three ways, in this one process (the machine's load hits all)."""
+    b, size = args.models_batch, args.models_size
+    for name in _TORCH_MODELS:
+        t = {"torch": _torch_step_time(name, b, size, args.steps)}
+        for conv in ("xla", "onednn"):
+            t[conv] = _jax_step_time(name, conv, b, size, args.steps)
+        print(f"models      {name} {size}px b{b} step: torch {t['torch']:.2f}s, xla {t['xla']:.2f}s, "
+              f"onednn {t['onednn']:.2f}s; onednn/xla = {t['onednn'] / t['xla']:.2f}x, "
+              f"torch/onednn = {t['torch'] / t['onednn']:.2f}x (speed vs torch)", flush=True)
 
 
 def conv_grad_layers(args):
@@ -164,13 +221,16 @@ def remat(args):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("what", nargs="?", default="all", choices=("throughput", "convgrad", "compile", "remat", "all"))
+    p.add_argument("what", nargs="?", default="all", choices=("throughput", "models", "convgrad", "compile", "remat", "all"))
+    p.add_argument("--convs", default="default,xla,onednn", help="JAX convs of `throughput`, comma-separated")
+    p.add_argument("--models-size", type=int, default=224)
+    p.add_argument("--models-batch", type=int, default=16)
     p.add_argument("--steps", type=int, default=3)
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--size", type=int, default=224, help="image size of the remat benchmark")
     p.add_argument("--remat-batch", type=int, default=8)
     args = p.parse_args()
-    for name, fn in (("throughput", throughput), ("convgrad", conv_grad_layers), ("compile", compile_times),
+    for name, fn in (("throughput", throughput), ("models", models), ("convgrad", conv_grad_layers), ("compile", compile_times),
                      ("remat", remat)):
         if args.what in (name, "all"):
             fn(args)
