@@ -30,11 +30,13 @@ from jaxcnn.layers import Conv, ModuleDef
 from jaxcnn.validation import check_bool
 from jaxcnn.xla_cpu.conv import CanonicalGradConv, GemmGradConv, canonical_grad_conv, gemm_grad_conv, weight_grad_gemm
 from jaxcnn.xla_cpu.onednn import OneDNNConv, onednn_available, onednn_conv, onednn_conv_general_dilated
+from jaxcnn.xla_cpu.transposed import onednn_conv_transpose
 from jaxcnn.xla_cpu.remat import _check_remat_args, platform_remat, remat, tied_checkpoint
 
 __all__ = [
     "CanonicalGradConv", "GemmGradConv", "canonical_grad_conv", "gemm_grad_conv", "weight_grad_gemm",
     "OneDNNConv", "onednn_conv", "onednn_conv_general_dilated", "onednn_available",
+    "onednn_conv_transpose",
     "ControlFlowConv", "remat", "platform_remat", "tied_checkpoint", "default_conv", "block_remat",
     "CONV_LOWERINGS",
 ]
