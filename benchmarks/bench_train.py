@@ -46,7 +46,23 @@ def _time_steps(fn, n):
     return (time.perf_counter() - t) / n
 
 
-def jax_throughput(batch, n_steps, size=32, conv_grad=None):
+def _interleaved(runs: dict, n_steps: int) -> dict:
+    """Median seconds per call of each runner, the runners taking turns step by step (rotated order),
+    so that load from other processes hits them alike; one warm-up (compile) call each first."""
+    import statistics
+
+    for run in runs.values():
+        run()
+    names, times = list(runs), {k: [] for k in runs}
+    for i in range(n_steps):
+        for k in names[i % len(names):] + names[:i % len(names)]:
+            t = time.perf_counter()
+            runs[k]()
+            times[k].append(time.perf_counter() - t)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def jax_runner(batch, size=32, conv_grad=None):
     from jaxcnn.xla_cpu import CONV_LOWERINGS
 
     conv = None if conv_grad is None else CONV_LOWERINGS[conv_grad]  # None: the backend's default conv
@@ -60,10 +76,10 @@ def jax_throughput(batch, n_steps, size=32, conv_grad=None):
     def run():
         box[0], m = step(box[0], b)
         m["loss"].block_until_ready()
-    return batch / _time_steps(run, n_steps)
+    return run
 
 
-def torch_throughput(batch, n_steps, size=32):
+def torch_runner(batch, size=32):
     import torch
     import torchvision
 
@@ -81,28 +97,27 @@ def torch_throughput(batch, n_steps, size=32):
         opt.zero_grad(set_to_none=True)
         torch.nn.functional.cross_entropy(model(x), y).backward()
         opt.step()
-    return batch / _time_steps(run, n_steps)
+    return run
 
 
 def throughput(args):
-    t = torch_throughput(args.batch, args.steps)
-    times = {}
-    for conv_grad in args.convs.split(","):
-        j = jax_throughput(args.batch, args.steps, conv_grad=None if conv_grad == "default" else conv_grad)
-        times[conv_grad] = args.batch / j
-        print(f"throughput  CIFAR ResNet-18 b{args.batch} fp32 on {os.cpu_count()} cores, conv={conv_grad}: "
-              f"JAX {j:.1f} img/s, torch {t:.1f} img/s, JAX/torch = {j / t:.2f}x  "
-              f"(XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r})", flush=True)
-    t2 = torch_throughput(args.batch, args.steps)
-    print(f"throughput  torch again at the end: {t2:.1f} img/s (drift of the machine: {t2 / t:.2f}x)")
-    if "onednn" in times and "xla" in times:
-        print(f"throughput  step time onednn/xla = {times['onednn'] / times['xla']:.2f}x")
+    """torch and each JAX conv take turns step by step; medians, so the ratios share the machine's load."""
+    runs = {"torch": torch_runner(args.batch)}
+    for conv in args.convs.split(","):
+        runs[conv] = jax_runner(args.batch, conv_grad=None if conv == "default" else conv)
+    t = _interleaved(runs, args.steps)
+    for conv in args.convs.split(","):
+        print(f"throughput  CIFAR ResNet-18 b{args.batch} fp32 on {os.cpu_count()} cores, conv={conv}: "
+              f"JAX {args.batch / t[conv]:.1f} img/s, torch {args.batch / t['torch']:.1f} img/s, "
+              f"JAX/torch = {t['torch'] / t[conv]:.2f}x  (XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r})", flush=True)
+    if "onednn" in t and "xla" in t:
+        print(f"throughput  step time onednn/xla = {t['onednn'] / t['xla']:.2f}x (median of {args.steps} interleaved)")
 
 
 _TORCH_MODELS = {"mobilenet_v2": "mobilenet_v2", "resnext50_32x4d": "resnext50_32x4d", "resnet50": "resnet50"}
 
 
-def _jax_step_time(name, conv, batch, size, n_steps):
+def _jax_model_runner(name, conv, batch, size):
     from jaxcnn.xla_cpu import CONV_LOWERINGS
 
     model = create_model(name, conv=CONV_LOWERINGS[conv])
@@ -115,10 +130,10 @@ def _jax_step_time(name, conv, batch, size, n_steps):
     def run():
         box[0], m = step(box[0], b)
         m["loss"].block_until_ready()
-    return _time_steps(run, n_steps)
+    return run
 
 
-def _torch_step_time(name, batch, size, n_steps):
+def _torch_model_runner(name, batch, size):
     import torch
     import torchvision
 
@@ -134,19 +149,20 @@ def _torch_step_time(name, batch, size, n_steps):
         opt.zero_grad(set_to_none=True)
         torch.nn.functional.cross_entropy(model(x), y).backward()
         opt.step()
-    return _time_steps(run, n_steps)
+    return run
 
 
 def models(args):
-    """One train step of each model, three ways, in this one process (the machine's load hits all)."""
+    """One train step of each model three ways, interleaved step by step in this one process."""
     b, size = args.models_batch, args.models_size
-    for name in _TORCH_MODELS:
-        t = {"torch": _torch_step_time(name, b, size, args.steps)}
+    for name in args.models.split(","):
+        runs = {"torch": _torch_model_runner(name, b, size)}
         for conv in ("xla", "onednn"):
-            t[conv] = _jax_step_time(name, conv, b, size, args.steps)
+            runs[conv] = _jax_model_runner(name, conv, b, size)
+        t = _interleaved(runs, args.steps)
         print(f"models      {name} {size}px b{b} step: torch {t['torch']:.2f}s, xla {t['xla']:.2f}s, "
               f"onednn {t['onednn']:.2f}s; onednn/xla = {t['onednn'] / t['xla']:.2f}x, "
-              f"torch/onednn = {t['torch'] / t['onednn']:.2f}x (speed vs torch)", flush=True)
+              f"JAX+oneDNN/torch speed = {t['torch'] / t['onednn']:.2f}x", flush=True)
 
 
 def conv_grad_layers(args):
@@ -223,6 +239,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("what", nargs="?", default="all", choices=("throughput", "models", "convgrad", "compile", "remat", "all"))
     p.add_argument("--convs", default="default,xla,onednn", help="JAX convs of `throughput`, comma-separated")
+    p.add_argument("--models", default=",".join(_TORCH_MODELS), help="models of `models`, comma-separated")
     p.add_argument("--models-size", type=int, default=224)
     p.add_argument("--models-batch", type=int, default=16)
     p.add_argument("--steps", type=int, default=3)
