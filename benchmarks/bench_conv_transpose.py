@@ -111,8 +111,8 @@ def bench_fast_paths(reps: int) -> None:
             o_ms, o_vjp = f"{med['onednn'] * 1e3:9.2f}", f"{onednn_ratios[-1]:10.3f}"
             if "torch" in med:
                 o_t = f"{med['onednn'] / med['torch']:12.2f}"
-        print(f"{name:34s} {med['vjp'] * 1e3:8.2f} {med['lax'] * 1e3:8.2f} {t_ms} {r_lax:8.3f} {ratios[-1][1]:6.3f} {r_t}"
-              f" {o_ms} {o_vjp} {o_t}")
+        print(f"{name:34s} {med['vjp'] * 1e3:8.2f} {med['lax'] * 1e3:8.2f} {t_ms} {r_lax:8.3f} {ratios[-1][1]:6.3f}"
+              f" {r_t} {o_ms} {o_vjp} {o_t}")
     gm = np.exp(np.mean(np.log(np.array(ratios)), axis=0))
     print(f"geometric mean vjp/lax: {gm[0]:.3f} median, {gm[1]:.3f} min (goal 1.00 +- 0.05)")
     print(f"vjp and lax.conv_transpose compile to the same HLO (names aside): {same_hlo}")

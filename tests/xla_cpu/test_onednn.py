@@ -31,8 +31,9 @@ def _oracle(x, w, g, strides, padding, dilation, groups):
     """y, dx, dw of lax.conv_general_dilated in float64."""
     with jax.enable_x64(True):
         x64, w64, g64 = (jnp.asarray(np.asarray(a, np.float64)) for a in (x, w, g))
-        conv = lambda x, w: lax.conv_general_dilated(x, w, strides, padding, rhs_dilation=dilation,
-                                                     dimension_numbers=NHWC, feature_group_count=groups)
+        def conv(x, w):
+            return lax.conv_general_dilated(x, w, strides, padding, rhs_dilation=dilation, dimension_numbers=NHWC,
+                                            feature_group_count=groups)
         y, vjp = jax.vjp(conv, x64, w64)
         return [np.asarray(a) for a in (y, *vjp(g64))]
 
@@ -109,10 +110,14 @@ CASES = [
 def test_vmap_folds_batches_and_groups(case):
     x_shape, w_shape, cfg = case
     x1, w1, g1 = _data(1, x_shape, w_shape, cfg)
-    x, w, g = jnp.stack([x1, -2 * x1, x1[::-1]]), jnp.stack([w1, w1[::-1], 0.5 * w1]), jnp.stack([g1, g1, -g1])
-    xla = lambda x, w: lax.conv_general_dilated(x, w, cfg[0], cfg[1], rhs_dilation=cfg[2], dimension_numbers=NHWC,
-                                                feature_group_count=cfg[3])
-    new = lambda x, w: onednn_conv(x, w, *cfg)
+    x, w = jnp.stack([x1, -2 * x1, x1[::-1]]), jnp.stack([w1, w1[::-1], 0.5 * w1])
+    def xla(x, w):
+        return lax.conv_general_dilated(x, w, cfg[0], cfg[1], rhs_dilation=cfg[2], dimension_numbers=NHWC,
+                                        feature_group_count=cfg[3])
+
+    def new(x, w):
+        return onednn_conv(x, w, *cfg)
+
     for axes in [(0, None), (None, 0), (0, 0)]:
         xs, ws = (x if axes[0] == 0 else x[0]), (w if axes[1] == 0 else w[0])
 
@@ -138,7 +143,9 @@ def test_inside_cond_and_scan():
             return jnp.sum(y * g)
         return jax.jit(jax.value_and_grad(f, (0, 1)))
 
-    xla = lambda x, w: lax.conv_general_dilated(x, w, cfg[0], cfg[1], dimension_numbers=NHWC)
+    def xla(x, w):
+        return lax.conv_general_dilated(x, w, cfg[0], cfg[1], dimension_numbers=NHWC)
+
     for flag in (True, False):
         got, ref = net(lambda x, w: onednn_conv(x, w, *cfg))(x, w, flag), net(xla)(x, w, flag)
         for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(ref)):
@@ -149,7 +156,7 @@ def test_inside_cond_and_scan():
 
 @needs_native
 def test_lowering_picks_onednn_for_cpu_and_xla_conv_for_cuda():
-    x, w = jnp.ones((2, 8, 8, 4)), jnp.ones((3, 3, 4, 5))
+    x = jnp.ones((2, 8, 8, 4))
     model = OneDNNConv(5, (3, 3))
     params = model.init(jax.random.key(0), x)
 
