@@ -231,10 +231,10 @@ def test_fallback_without_native_library_is_xla_conv_with_one_warning(monkeypatc
     monkeypatch.setattr(_native, "_STATE", {})
     monkeypatch.setattr(_native, "_handler_library", lambda: (_ for _ in ()).throw(OSError("no library here")))
     assert not onednn_available() and "no library here" in _native.unavailable_reason()
-    x, w, g = _data(8, (2, 7, 7, 4), (3, 3, 2, 6), ((2, 1), ((1, 1), (0, 2)), (1, 2), 2))
     cfg = ((2, 1), ((1, 1), (0, 2)), (1, 2), 2)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
+        x, w, g = _data(8, (2, 7, 7, 4), (3, 3, 2, 6), cfg)
         got = _run(x, w, g, cfg)
         _run(x, w, g, cfg)
     messages = [str(c.message) for c in caught if "oneDNN" in str(c.message)]
@@ -251,8 +251,8 @@ def test_unsupported_inputs_run_xla_conv():
     y = onednn_conv(x, w, 1, ((-1, 1), (1, 1)))
     ref = lax.conv_general_dilated(x, w, (1, 1), ((-1, 1), (1, 1)), dimension_numbers=NHWC)
     np.testing.assert_array_equal(y, ref)
-    y = onednn_conv_general_dilated(x, w, (1, 1), "SAME", lhs_dilation=(2, 2), dimension_numbers=NHWC)
-    ref = lax.conv_general_dilated(x, w, (1, 1), "SAME", lhs_dilation=(2, 2), dimension_numbers=NHWC)
+    y = onednn_conv_general_dilated(x, w, (1, 1), ((1, 1), (1, 1)), lhs_dilation=(2, 2), dimension_numbers=NHWC)
+    ref = lax.conv_general_dilated(x, w, (1, 1), ((1, 1), (1, 1)), lhs_dilation=(2, 2), dimension_numbers=NHWC)
     np.testing.assert_array_equal(y, ref)
 
 
