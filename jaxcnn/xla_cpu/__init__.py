@@ -65,7 +65,9 @@ CONV_LOWERINGS = {"xla": Conv, "canonical": CanonicalGradConv, "gemm": GemmGradC
 def default_conv(control_flow: bool = False) -> ModuleDef:
     """The conv a block uses when none is injected: :class:`ControlFlowConv` for a block whose convs
     run inside ``lax.cond`` (batch-mode stochastic depth) or a scan body (``ResNet(scan_stages=True)``),
-    :class:`jaxcnn.layers.Conv` everywhere else. Both lower to XLA's plain conv on GPU/TPU."""
+    :class:`jaxcnn.layers.Conv` everywhere else. Both lower to XLA's plain conv on GPU/TPU.
+    :class:`OneDNNConv` stays opt-in: its ``custom_vjp`` rules out forward-mode and second-order
+    differentiation, which the default conv keeps."""
     check_bool(control_flow, "control_flow")
     return ControlFlowConv if control_flow else Conv
 
