@@ -1,11 +1,14 @@
-"""conv_transpose (jax.vjp of a conv) vs lax.conv_transpose vs torch conv_transpose2d, on CPU.
+"""conv_transpose (jax.vjp of a conv) vs lax.conv_transpose vs oneDNN vs torch conv_transpose2d, on CPU.
+
+The oneDNN form is ``jaxcnn.xla_cpu.onednn_conv_transpose`` (oneDNN's backward-data as an XLA
+custom call); its column is left out when the native part is not built.
 
 All three run side by side in one process, interleaved rep by rep so that load from other
 processes hits them alike; the report is median-time ratios. The reference forms of
 ``jaxcnn.identities`` (closed form, dense matrix, zero insertion) are timed on a small case to
 say how slow they are -- they are proofs, not fast paths.
 
-    python benchmarks/bench_conv_transpose.py [--reps 30]
+    python benchmarks/bench_conv_transpose.py [--reps 30] [--no-references]
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ import numpy as np
 from jaxcnn.identities import (conv_transpose_closed_form, conv_transpose_lax, conv_transpose_matrix,
                                conv_transpose_zero_insertion)
 from jaxcnn.upsample import conv_transpose
+from jaxcnn.xla_cpu import onednn_available
+from jaxcnn.xla_cpu.transposed import onednn_conv_transpose
 
 # (name, y shape NHWC, kernel hw, out channels, stride, padding, output_padding)
 CASES = [
@@ -65,8 +70,9 @@ def bench_fast_paths(reps: int) -> None:
     except ImportError:
         torch = None
     print("median ms per call; vjp/lax also from the fastest rep (min), which load disturbs least")
-    print(f"{'case':34s} {'vjp ms':>8s} {'lax ms':>8s} {'torch ms':>9s} {'vjp/lax':>8s} {'(min)':>6s} {'vjp/torch':>9s}")
-    ratios, same_hlo = [], []
+    print(f"{'case':34s} {'vjp ms':>8s} {'lax ms':>8s} {'torch ms':>9s} {'vjp/lax':>8s} {'(min)':>6s} {'vjp/torch':>9s}"
+          f" {'onednn ms':>9s} {'onednn/vjp':>10s} {'onednn/torch':>12s}")
+    ratios, same_hlo, onednn_ratios = [], [], []
     for name, y_shape, k, c_out, s, p, op in CASES:
         rng = np.random.default_rng(0)
         y = rng.standard_normal(y_shape).astype(np.float32)
@@ -77,6 +83,10 @@ def bench_fast_paths(reps: int) -> None:
         yj, kj = jnp.asarray(y), jnp.asarray(kernel)
         args = {"vjp": (yj, kj), "lax": (yj, kj)}
         np.testing.assert_allclose(vjp(yj, kj), lax_form(yj, kj), atol=1e-4)  # also compiles both
+        if onednn_available():
+            fns["onednn"] = jax.jit(lambda a, b: onednn_conv_transpose(a, b, s, p, op))
+            args["onednn"] = (yj, kj)
+            np.testing.assert_allclose(fns["onednn"](yj, kj), lax_form(yj, kj), atol=1e-4)
         same_hlo.append(_hlo_ops(vjp, yj, kj) == _hlo_ops(lax_form, yj, kj))
         if torch is not None:
             y_t = torch.from_numpy(y).permute(0, 3, 1, 2).contiguous()
@@ -95,10 +105,19 @@ def bench_fast_paths(reps: int) -> None:
         ratios.append((r_lax, best["vjp"] / best["lax"]))
         t_ms = f"{med['torch'] * 1e3:9.2f}" if "torch" in med else f"{'n/a':>9s}"
         r_t = f"{med['vjp'] / med['torch']:9.2f}" if "torch" in med else f"{'n/a':>9s}"
-        print(f"{name:34s} {med['vjp'] * 1e3:8.2f} {med['lax'] * 1e3:8.2f} {t_ms} {r_lax:8.3f} {ratios[-1][1]:6.3f} {r_t}")
+        o_ms, o_vjp, o_t = (f"{'n/a':>9s}", f"{'n/a':>10s}", f"{'n/a':>12s}")
+        if "onednn" in med:
+            onednn_ratios.append(med["onednn"] / med["vjp"])
+            o_ms, o_vjp = f"{med['onednn'] * 1e3:9.2f}", f"{onednn_ratios[-1]:10.3f}"
+            if "torch" in med:
+                o_t = f"{med['onednn'] / med['torch']:12.2f}"
+        print(f"{name:34s} {med['vjp'] * 1e3:8.2f} {med['lax'] * 1e3:8.2f} {t_ms} {r_lax:8.3f} {ratios[-1][1]:6.3f}"
+              f" {r_t} {o_ms} {o_vjp} {o_t}")
     gm = np.exp(np.mean(np.log(np.array(ratios)), axis=0))
     print(f"geometric mean vjp/lax: {gm[0]:.3f} median, {gm[1]:.3f} min (goal 1.00 +- 0.05)")
     print(f"vjp and lax.conv_transpose compile to the same HLO (names aside): {same_hlo}")
+    if onednn_ratios:
+        print(f"geometric mean onednn/vjp time: {np.exp(np.mean(np.log(onednn_ratios))):.3f}")
 
 
 def bench_references(reps: int) -> None:
@@ -142,6 +161,7 @@ def bench_references(reps: int) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--reps", type=int, default=30)
+    ap.add_argument("--no-references", action="store_true", help="skip the (slow) reference forms")
     a = ap.parse_args()
     print(f"jax {jax.__version__} on {jax.devices()[0].platform}, {os.cpu_count()} cpus, "
           f"load average {os.getloadavg()[0]:.1f}")
@@ -152,7 +172,8 @@ def main() -> None:
     except ImportError:
         print("torch not installed: its column is skipped")
     bench_fast_paths(a.reps)
-    bench_references(max(5, a.reps // 3))
+    if not a.no_references:
+        bench_references(max(5, a.reps // 3))
 
 
 if __name__ == "__main__":

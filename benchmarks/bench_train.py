@@ -1,13 +1,16 @@
 """Side-by-side training benchmarks; every figure is a ratio measured in this one run.
 
   throughput  CPU train images/s, JAX vs PyTorch eager (channels_last), CIFAR ResNet-18, batch 128,
-              for the default conv and each opt-in conv gradient lowering
-              (ResNet(conv=jaxcnn.xla_cpu.CONV_LOWERINGS['xla' | 'canonical' | 'gemm']))
+              for the default conv and each opt-in conv
+              (ResNet(conv=jaxcnn.xla_cpu.CONV_LOWERINGS['xla' | 'canonical' | 'gemm' | 'onednn']))
+  models      train step time of MobileNetV2, ResNeXt-50 32x4d and ResNet-50 (--models-size px,
+              --models-batch): oneDNN conv vs XLA's conv vs PyTorch eager, side by side
   convgrad    weight-gradient time per ResNet-18 conv shape: XLA's conv vs jaxcnn's GEMM form
   compile     compile time of resnet152 / resnet50, unrolled and with scan stages
   remat       peak temp memory (XLA memory_analysis) and step time of a resnet50 step, remat vs not
 
-``python benchmarks/bench_train.py [throughput|convgrad|compile|remat|all] [--steps N] [--batch N]``
+``python benchmarks/bench_train.py [throughput|models|convgrad|compile|remat|all] [--steps N] [--batch N]``
+(``--convs xla,onednn`` picks the JAX convs of ``throughput``).
 """
 
 from __future__ import annotations
@@ -43,7 +46,23 @@ def _time_steps(fn, n):
     return (time.perf_counter() - t) / n
 
 
-def jax_throughput(batch, n_steps, size=32, conv_grad=None):
+def _interleaved(runs: dict, n_steps: int) -> dict:
+    """Median seconds per call of each runner, the runners taking turns step by step (rotated order),
+    so that load from other processes hits them alike; one warm-up (compile) call each first."""
+    import statistics
+
+    for run in runs.values():
+        run()
+    names, times = list(runs), {k: [] for k in runs}
+    for i in range(n_steps):
+        for k in names[i % len(names):] + names[:i % len(names)]:
+            t = time.perf_counter()
+            runs[k]()
+            times[k].append(time.perf_counter() - t)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def jax_runner(batch, size=32, conv_grad=None):
     from jaxcnn.xla_cpu import CONV_LOWERINGS
 
     conv = None if conv_grad is None else CONV_LOWERINGS[conv_grad]  # None: the backend's default conv
@@ -57,10 +76,10 @@ def jax_throughput(batch, n_steps, size=32, conv_grad=None):
     def run():
         box[0], m = step(box[0], b)
         m["loss"].block_until_ready()
-    return batch / _time_steps(run, n_steps)
+    return run
 
 
-def torch_throughput(batch, n_steps, size=32):
+def torch_runner(batch, size=32):
     import torch
     import torchvision
 
@@ -78,18 +97,72 @@ def torch_throughput(batch, n_steps, size=32):
         opt.zero_grad(set_to_none=True)
         torch.nn.functional.cross_entropy(model(x), y).backward()
         opt.step()
-    return batch / _time_steps(run, n_steps)
+    return run
 
 
 def throughput(args):
-    t = torch_throughput(args.batch, args.steps)
-    for conv_grad in (None, "xla", "canonical", "gemm"):
-        j = jax_throughput(args.batch, args.steps, conv_grad=conv_grad)
-        print(f"throughput  CIFAR ResNet-18 b{args.batch} fp32 on {os.cpu_count()} cores, conv={conv_grad or 'default'}: "
-              f"JAX {j:.1f} img/s, torch {t:.1f} img/s, JAX/torch = {j / t:.2f}x  "
-              f"(XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r})", flush=True)
-    t2 = torch_throughput(args.batch, args.steps)
-    print(f"throughput  torch again at the end: {t2:.1f} img/s (drift of the machine: {t2 / t:.2f}x)")
+    """torch and each JAX conv take turns step by step; medians, so the ratios share the machine's load."""
+    runs = {"torch": torch_runner(args.batch)}
+    for conv in args.convs.split(","):
+        runs[conv] = jax_runner(args.batch, conv_grad=None if conv == "default" else conv)
+    t = _interleaved(runs, args.steps)
+    for conv in args.convs.split(","):
+        print(f"throughput  CIFAR ResNet-18 b{args.batch} fp32 on {os.cpu_count()} cores, conv={conv}: "
+              f"JAX {args.batch / t[conv]:.1f} img/s, torch {args.batch / t['torch']:.1f} img/s, "
+              f"JAX/torch = {t['torch'] / t[conv]:.2f}x  (XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r})", flush=True)
+    if "onednn" in t and "xla" in t:
+        print(f"throughput  step time onednn/xla = {t['onednn'] / t['xla']:.2f}x (median of {args.steps} interleaved)")
+
+
+_TORCH_MODELS = {"mobilenet_v2": "mobilenet_v2", "resnext50_32x4d": "resnext50_32x4d", "resnet50": "resnet50"}
+
+
+def _jax_model_runner(name, conv, batch, size):
+    from jaxcnn.xla_cpu import CONV_LOWERINGS
+
+    model = create_model(name, conv=CONV_LOWERINGS[conv])
+    state = st.create_train_state(model, jax.random.key(0), jnp.zeros((1, size, size, 3)),
+                                  st.make_optimizer(0.1, nesterov=False))
+    b = jax.device_put(_batch(batch, (size, size, 3), 1000))
+    step = jax.jit(steps.make_train_step(), donate_argnums=0)
+    box = [state]
+
+    def run():
+        box[0], m = step(box[0], b)
+        m["loss"].block_until_ready()
+    return run
+
+
+def _torch_model_runner(name, batch, size):
+    import torch
+    import torchvision
+
+    torch.set_num_threads(os.cpu_count())
+    model = getattr(torchvision.models, _TORCH_MODELS[name])(num_classes=1000)
+    model = model.to(memory_format=torch.channels_last).train()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    b = _batch(batch, (3, size, size), 1000)
+    x = torch.from_numpy(b["image"]).contiguous(memory_format=torch.channels_last)
+    y = torch.from_numpy(b["label"]).long()
+
+    def run():
+        opt.zero_grad(set_to_none=True)
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+    return run
+
+
+def models(args):
+    """One train step of each model three ways, interleaved step by step in this one process."""
+    b, size = args.models_batch, args.models_size
+    for name in args.models.split(","):
+        runs = {"torch": _torch_model_runner(name, b, size)}
+        for conv in ("xla", "onednn"):
+            runs[conv] = _jax_model_runner(name, conv, b, size)
+        t = _interleaved(runs, args.steps)
+        print(f"models      {name} {size}px b{b} step: torch {t['torch']:.2f}s, xla {t['xla']:.2f}s, "
+              f"onednn {t['onednn']:.2f}s; onednn/xla = {t['onednn'] / t['xla']:.2f}x, "
+              f"JAX+oneDNN/torch speed = {t['torch'] / t['onednn']:.2f}x", flush=True)
 
 
 def conv_grad_layers(args):
@@ -164,13 +237,17 @@ def remat(args):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("what", nargs="?", default="all", choices=("throughput", "convgrad", "compile", "remat", "all"))
+    p.add_argument("what", nargs="?", default="all", choices=("throughput", "models", "convgrad", "compile", "remat", "all"))
+    p.add_argument("--convs", default="default,xla,onednn", help="JAX convs of `throughput`, comma-separated")
+    p.add_argument("--models", default=",".join(_TORCH_MODELS), help="models of `models`, comma-separated")
+    p.add_argument("--models-size", type=int, default=224)
+    p.add_argument("--models-batch", type=int, default=16)
     p.add_argument("--steps", type=int, default=3)
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--size", type=int, default=224, help="image size of the remat benchmark")
     p.add_argument("--remat-batch", type=int, default=8)
     args = p.parse_args()
-    for name, fn in (("throughput", throughput), ("convgrad", conv_grad_layers), ("compile", compile_times),
+    for name, fn in (("throughput", throughput), ("models", models), ("convgrad", conv_grad_layers), ("compile", compile_times),
                      ("remat", remat)):
         if args.what in (name, "all"):
             fn(args)

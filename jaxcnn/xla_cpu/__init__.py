@@ -9,51 +9,73 @@ Two XLA:CPU behaviours shaped this package (measured on jax 0.10.2, see its modu
 * the CPU pipeline expands ``jax.checkpoint``'s optimisation barriers before CSE, so
   ``nn.remat`` saves no memory: :func:`remat` ties the recomputation to the cotangent.
 
-Users opt in by passing a conv (``ResNet(conv=GemmGradConv)``). The only automatic choices are
-the two functions below, both keyed on ``jax.default_backend()``: on GPU/TPU they return the
-plain conv and ``nn.remat``.
+On top of XLA, :class:`OneDNNConv` (``onednn.py``) runs convolutions and both gradients through
+oneDNN (the library PyTorch uses on CPU) as XLA FFI custom calls, several times faster than XLA:CPU's
+own conv; it needs the native part built at install and falls back to XLA's conv otherwise.
+
+Every platform-specific choice here is made for the platform a computation is *lowered* for
+(``jax.lax.platform_dependent``), never by ``jax.default_backend()`` at trace time: a model built
+once compiles to the CPU choice on CPU and to the plain conv / ``jax.checkpoint`` on GPU and TPU.
+:func:`default_conv` and :func:`block_remat` are the choices blocks and models make when nothing is
+injected; ``conv=jaxcnn.layers.Conv`` keeps XLA's conv everywhere.
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
-import flax.linen as nn
-import jax
+from jax import lax
 
 from jaxcnn.layers import Conv, ModuleDef
-from jaxcnn.xla_cpu.conv import CanonicalGradConv, GemmGradConv, canonical_grad_conv, gemm_grad_conv, weight_grad_gemm
-from jaxcnn.xla_cpu.remat import _check_remat_args, remat, tied_checkpoint
 from jaxcnn.validation import check_bool
+from jaxcnn.xla_cpu.conv import CanonicalGradConv, GemmGradConv, canonical_grad_conv, gemm_grad_conv, weight_grad_gemm
+from jaxcnn.xla_cpu.onednn import OneDNNConv, onednn_available, onednn_conv, onednn_conv_general_dilated
+from jaxcnn.xla_cpu.transposed import onednn_conv_transpose
+from jaxcnn.xla_cpu.remat import _check_remat_args, platform_remat, remat, tied_checkpoint
 
 __all__ = [
     "CanonicalGradConv", "GemmGradConv", "canonical_grad_conv", "gemm_grad_conv", "weight_grad_gemm",
-    "remat", "tied_checkpoint", "on_cpu", "default_conv", "block_remat", "CONV_LOWERINGS",
+    "OneDNNConv", "onednn_conv", "onednn_conv_general_dilated", "onednn_available",
+    "onednn_conv_transpose",
+    "ControlFlowConv", "remat", "platform_remat", "tied_checkpoint", "default_conv", "block_remat",
+    "CONV_LOWERINGS",
 ]
 
-# Conv classes by the name of their gradient lowering, for command lines and benchmarks
-# (``ResNet(conv=CONV_LOWERINGS['gemm'])``): JAX's own rules, canonical convs, GEMM weight gradients.
-CONV_LOWERINGS = {"xla": Conv, "canonical": CanonicalGradConv, "gemm": GemmGradConv}
+
+def _canonical_on_cpu(lhs, rhs, *args, **kwargs):
+    """``canonical_grad_conv`` where lowered for CPU, ``lax.conv_general_dilated`` elsewhere."""
+    return lax.platform_dependent(
+        lhs, rhs,
+        cpu=lambda a, b: canonical_grad_conv(a, b, *args, **kwargs),
+        default=lambda a, b: lax.conv_general_dilated(a, b, *args, **kwargs))
 
 
-def on_cpu() -> bool:
-    """Whether JAX's default backend is XLA:CPU."""
-    return jax.default_backend() == "cpu"
+class ControlFlowConv(Conv):
+    """:class:`jaxcnn.layers.Conv` for convs inside ``lax.cond`` branches and scan bodies: canonical
+    gradients (:class:`CanonicalGradConv`) when lowered for CPU, XLA's conv for other platforms."""
+
+    conv_general_dilated: Any = _canonical_on_cpu
+
+
+# Conv classes by name, for command lines and benchmarks (``ResNet(conv=CONV_LOWERINGS['onednn'])``):
+# JAX's own rules, canonical convs, GEMM weight gradients, oneDNN custom calls.
+CONV_LOWERINGS = {"xla": Conv, "canonical": CanonicalGradConv, "gemm": GemmGradConv, "onednn": OneDNNConv}
 
 
 def default_conv(control_flow: bool = False) -> ModuleDef:
-    """The conv a block uses when none is injected: :class:`CanonicalGradConv` on XLA:CPU for a
-    block whose convs run inside ``lax.cond`` (batch-mode stochastic depth) or a scan body
-    (``ResNet(scan_stages=True)``), :class:`jaxcnn.layers.Conv` everywhere else."""
+    """The conv a block uses when none is injected: :class:`ControlFlowConv` for a block whose convs
+    run inside ``lax.cond`` (batch-mode stochastic depth) or a scan body (``ResNet(scan_stages=True)``),
+    :class:`jaxcnn.layers.Conv` everywhere else. Both lower to XLA's plain conv on GPU/TPU.
+    :class:`OneDNNConv` stays opt-in: its ``custom_vjp`` rules out forward-mode and second-order
+    differentiation, which the default conv keeps."""
     check_bool(control_flow, "control_flow")
-    return CanonicalGradConv if control_flow and on_cpu() else Conv
+    return ControlFlowConv if control_flow else Conv
 
 
 def block_remat(target, static_argnums: int | Sequence[int] = ()):
-    """Rematerialise a module class: :func:`remat` (cotangent-tied) on XLA:CPU, where
-    ``nn.remat`` is undone by CSE; ``nn.remat`` elsewhere. ``static_argnums`` count ``self``
-    as 0, as ``nn.remat``'s do."""
+    """Rematerialise a module class, chosen for the platform it is lowered for
+    (:func:`platform_remat`): the cotangent-tied :func:`remat` on CPU, where ``nn.remat`` is undone
+    by CSE, ``nn.remat``'s ``jax.checkpoint`` elsewhere. ``static_argnums`` count ``self`` as 0,
+    as ``nn.remat``'s do."""
     static_argnums = _check_remat_args(target, static_argnums)
-    if on_cpu():
-        return remat(target, static_argnums=static_argnums)
-    return nn.remat(target, static_argnums=static_argnums)
+    return platform_remat(target, static_argnums=static_argnums)

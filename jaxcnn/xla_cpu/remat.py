@@ -27,12 +27,13 @@ from typing import Any, Callable, Sequence
 import jax
 import jax.numpy as jnp
 from flax.core import lift
+from jax import lax
 from flax.linen import module as nn_module
 from flax.linen import transforms as nn_transforms
 
 from jaxcnn.validation import ArgumentTypeError, check_callable, check_int, check_int_tuple
 
-__all__ = ["tied_checkpoint", "remat"]
+__all__ = ["tied_checkpoint", "remat", "platform_remat"]
 
 
 def _inexact(x) -> bool:
@@ -150,4 +151,37 @@ def remat(target, static_argnums: int | Sequence[int] = ()):
     are ints >= 1 (``self`` cannot be static)."""
     static = _check_remat_args(target, static_argnums)
     return nn_transforms.lift_transform(_lift_tied_checkpoint, target, variables=True, rngs=True,
+                                        static_argnums=tuple(s - 1 for s in static))
+
+
+def _lift_platform_checkpoint(fn, variables=True, rngs=True, static_argnums=()):
+    """One lifted checkpoint, two lowerings: :func:`tied_checkpoint` where the computation is lowered for
+    CPU, ``jax.checkpoint(prevent_cse=True)`` (``nn.remat``'s) for any other platform."""
+    static = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
+
+    def inner(scope_fn, repack_fn, variable_groups, rng_groups, *args):
+        dyn_idx = [i for i in range(len(args)) if i not in static]
+
+        def rematted(variable_groups, rng_groups, *dyn):
+            full = list(args)
+            for i, v in zip(dyn_idx, dyn):
+                full[i] = v
+            scope = scope_fn(variable_groups, rng_groups)
+            return fn(scope, *full), repack_fn(scope)
+
+        # Arguments 0, 1 are the variable and rng groups; tie the activations (2, 3, ...) only.
+        cpu = tied_checkpoint(rematted, tie_argnums=tuple(range(2, 2 + len(dyn_idx))))
+        other = jax.checkpoint(rematted, prevent_cse=True)
+        return lax.platform_dependent(variable_groups, rng_groups, *[args[i] for i in dyn_idx],
+                                      cpu=cpu, default=other)
+
+    return lift.pack(inner, (variables,), (variables,), (rngs,), name="remat")
+
+
+def platform_remat(target, static_argnums: int | Sequence[int] = ()):
+    """:func:`remat` when lowered for CPU, ``nn.remat`` (``jax.checkpoint``) for other platforms, from
+    one module: the choice is made by ``jax.lax.platform_dependent`` at lowering. Same arguments as
+    :func:`remat`; the non-static arguments must be arrays (or pytrees of them)."""
+    static = _check_remat_args(target, static_argnums)
+    return nn_transforms.lift_transform(_lift_platform_checkpoint, target, variables=True, rngs=True,
                                         static_argnums=tuple(s - 1 for s in static))

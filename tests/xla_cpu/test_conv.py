@@ -13,7 +13,7 @@ from jaxcnn.blocks import BasicBlock
 from jaxcnn.layers import Conv
 from jaxcnn.models import create_model
 from jaxcnn.xla_cpu import (
-    CanonicalGradConv, GemmGradConv, block_remat, canonical_grad_conv, default_conv, gemm_grad_conv,
+    CanonicalGradConv, ControlFlowConv, GemmGradConv, block_remat, canonical_grad_conv, default_conv, gemm_grad_conv,
 )
 
 NHWC = ("NHWC", "HWIO", "NHWC")
@@ -107,17 +107,30 @@ def test_opt_in_conv_equals_default_conv_in_a_model(conv_cls):
     jax.tree_util.tree_map(lambda a, b: np.testing.assert_allclose(b, a, rtol=2e-4, atol=1e-5), g0, g1)
 
 
-def test_backend_default_is_chosen_in_one_place(monkeypatch):
+def test_platform_choices_are_made_at_lowering():
+    """default_conv/block_remat build one model; lowering it for CPU picks the canonical gradients and the
+    cotangent-tied remat, lowering it for CUDA picks XLA's conv transpose rules and jax.checkpoint."""
     assert default_conv() is Conv
-    assert default_conv(control_flow=True) is (CanonicalGradConv if jax.default_backend() == "cpu" else Conv)
-    monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
-    assert default_conv(control_flow=True) is Conv  # plain conv wherever XLA canonicalises control flow
+    assert default_conv(control_flow=True) is ControlFlowConv
     block = block_remat(BasicBlock, static_argnums=(2,))
     x = jnp.ones((1, 4, 4, 4))
-    v = block(4).init(jax.random.key(0), x, False)
-    jaxpr = str(jax.make_jaxpr(jax.grad(lambda p: block(4).apply({**v, "params": p}, x, False).sum()))(v["params"]))
-    assert "checkpoint" in jaxpr or "remat" in jaxpr  # nn.remat, not the tied custom_vjp
-    assert "custom_vjp" not in jaxpr
+    v = block(4, conv=ControlFlowConv).init(jax.random.key(0), x, False)
+
+    def loss(p):
+        return block(4, conv=ControlFlowConv).apply({**v, "params": p}, x, False).sum()
+
+    traced = jax.jit(jax.grad(loss)).trace(v["params"])
+    cpu = traced.lower(lowering_platforms=("cpu",)).as_text()
+    cuda = traced.lower(lowering_platforms=("cuda",)).as_text()
+    # The tie x + min(|g0|, 0) exists only in the CPU remat; the barrier only in jax.checkpoint.
+    assert "stablehlo.minimum" in cpu and "optimization_barrier" not in cpu
+    assert "optimization_barrier" in cuda and "stablehlo.minimum" not in cuda
+    # JAX's conv transpose rules permute dimensions ([f, 0, 1, b] etc.); the canonical convs do not.
+    assert cpu.count("[b, 0, 1, f]x[0, 1, i, o]->[b, 0, 1, f]") == cpu.count("stablehlo.convolution")
+    assert cuda.count("stablehlo.convolution") > cuda.count("[b, 0, 1, f]x[0, 1, i, o]->[b, 0, 1, f]")
+    ref = jax.grad(lambda p: BasicBlock(4).apply({**v, "params": p}, x, False).sum())(v["params"])
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5), jax.jit(jax.grad(loss))(
+        v["params"]), ref)
 
 
 def test_batch_sd_blocks_get_the_canonical_conv_on_cpu():

@@ -1,0 +1,281 @@
+"""oneDNN convolutions equal XLA's conv computed in float64 (the oracle), forward and both gradients,
+under jit/grad/vmap/cond/scan; lowered for CPU they are FFI calls, for CUDA plain convolutions; without
+the native library everything is XLA's conv with one warning."""
+
+import warnings
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from jax import lax
+
+from jaxcnn.identities import conv_transpose_closed_form
+from jaxcnn.layers import Conv
+from jaxcnn.models import create_model
+from jaxcnn.train.state import create_train_state, make_optimizer
+from jaxcnn.train.steps import make_train_step
+from jaxcnn.xla_cpu import _native
+from jaxcnn.xla_cpu.transposed import onednn_conv_transpose
+from jaxcnn.xla_cpu.onednn import OneDNNConv, onednn_available, onednn_conv, onednn_conv_general_dilated
+
+NHWC = ("NHWC", "HWIO", "NHWC")
+needs_native = pytest.mark.skipif(not onednn_available(), reason="oneDNN handlers not built or not loadable: "
+                                  f"{_native.unavailable_reason()} (build with `python setup.py build_ext --inplace`)")
+
+
+def _oracle(x, w, g, strides, padding, dilation, groups):
+    """y, dx, dw of lax.conv_general_dilated in float64."""
+    with jax.enable_x64(True):
+        x64, w64, g64 = (jnp.asarray(np.asarray(a, np.float64)) for a in (x, w, g))
+        def conv(x, w):
+            return lax.conv_general_dilated(x, w, strides, padding, rhs_dilation=dilation, dimension_numbers=NHWC,
+                                            feature_group_count=groups)
+        y, vjp = jax.vjp(conv, x64, w64)
+        return [np.asarray(a) for a in (y, *vjp(g64))]
+
+
+def _close(a, ref, name):
+    scale = max(1.0, float(np.abs(ref).max(initial=0.0)))
+    np.testing.assert_allclose(np.asarray(a, np.float64), ref, rtol=1e-5, atol=2e-6 * scale, err_msg=name)
+
+
+def _run(x, w, g, cfg):
+    y, vjp = jax.vjp(jax.jit(lambda x, w: onednn_conv(x, w, *cfg)), x, w)
+    return [y, *vjp(g)]
+
+
+def _data(seed, x_shape, w_shape, cfg):
+    kx, kw, kg = jax.random.split(jax.random.key(seed), 3)
+    x, w = jax.random.normal(kx, x_shape), jax.random.normal(kw, w_shape)
+    g = jax.random.normal(kg, jax.eval_shape(lambda: onednn_conv(x, w, *cfg)).shape)
+    return x, w, g
+
+
+@st.composite
+def conv_configs(draw):
+    groups = draw(st.sampled_from([1, 1, 2, 3, "depthwise"]))
+    ci = draw(st.integers(1, 4))
+    if groups == "depthwise":
+        groups, ci, og = draw(st.integers(1, 6)), 1, draw(st.integers(1, 2))
+    else:
+        og = draw(st.integers(1, 4))
+    kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    strides = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    dilation = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    padding = tuple((draw(st.integers(0, 3)), draw(st.integers(0, 3))) for _ in range(2))
+    hw = []
+    for k, d, (lo, hi) in zip((kh, kw), dilation, padding):
+        hw.append(max(1, (k - 1) * d + 1 - lo - hi) + draw(st.integers(0, 6)))  # output >= 1
+    n = draw(st.integers(1, 3))
+    return (n, *hw, ci * groups), (kh, kw, ci, og * groups), (strides, padding, dilation, groups)
+
+
+def _check_against_oracle(config, seed):
+    x_shape, w_shape, cfg = config
+    x, w, g = _data(seed, x_shape, w_shape, cfg)
+    for got, ref, name in zip(_run(x, w, g, cfg), _oracle(x, w, g, *cfg), ("y", "dx", "dw")):
+        _close(got, ref, f"{name} of {x_shape} * {w_shape}, cfg {cfg}")
+
+
+@needs_native
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(conv_configs(), st.integers(0, 2**16))
+def test_forward_and_gradients_equal_float64_conv(config, seed):
+    _check_against_oracle(config, seed)
+
+
+@needs_native
+@pytest.mark.slow
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(conv_configs(), st.integers(0, 2**16))
+def test_forward_and_gradients_equal_float64_conv_many(config, seed):
+    _check_against_oracle(config, seed)
+
+
+# (x shape, w shape, (strides, padding, dilation, groups)): plain, strided, depthwise, grouped+dilated.
+CASES = [
+    ((2, 8, 8, 4), (3, 3, 4, 6), ((1, 1), ((1, 1), (1, 1)), (1, 1), 1)),
+    ((2, 9, 7, 4), (1, 1, 4, 8), ((2, 2), ((0, 0), (0, 0)), (1, 1), 1)),
+    ((2, 8, 8, 6), (3, 3, 1, 6), ((2, 1), ((1, 0), (2, 1)), (1, 1), 6)),
+    ((2, 10, 9, 6), (3, 2, 2, 9), ((1, 2), ((2, 1), (0, 2)), (2, 1), 3)),
+]
+
+
+@needs_native
+@pytest.mark.parametrize("case", [CASES[0], CASES[3]])
+def test_vmap_folds_batches_and_groups(case):
+    x_shape, w_shape, cfg = case
+    x1, w1, g1 = _data(1, x_shape, w_shape, cfg)
+    x, w = jnp.stack([x1, -2 * x1, x1[::-1]]), jnp.stack([w1, w1[::-1], 0.5 * w1])
+    def xla(x, w):
+        return lax.conv_general_dilated(x, w, cfg[0], cfg[1], rhs_dilation=cfg[2], dimension_numbers=NHWC,
+                                        feature_group_count=cfg[3])
+
+    def new(x, w):
+        return onednn_conv(x, w, *cfg)
+
+    for axes in [(0, None), (None, 0), (0, 0)]:
+        xs, ws = (x if axes[0] == 0 else x[0]), (w if axes[1] == 0 else w[0])
+
+        def loss(f):
+            return lambda x, w: jnp.sum(jnp.sin(f(x, w)) * g1)
+
+        for transform in (lambda f: f, lambda f: jax.grad(loss(f), (0, 1))):
+            got = jax.jit(jax.vmap(transform(new), axes))(xs, ws)
+            ref = jax.jit(jax.vmap(transform(xla), axes))(xs, ws)
+            for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(ref)):
+                np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4, err_msg=f"vmap axes {axes}")
+
+
+@needs_native
+def test_inside_cond_and_scan():
+    x, w, g = _data(2, (2, 8, 8, 4), (3, 3, 4, 4), CASES[0][2])
+    cfg = CASES[0][2]
+
+    def net(conv):
+        def f(x, w, flag):
+            x = lax.cond(flag, lambda x: conv(x, w), lambda x: x * 2.0, x)
+            y, _ = lax.scan(lambda h, _: (jnp.tanh(conv(h, w)), None), x, None, length=3)
+            return jnp.sum(y * g)
+        return jax.jit(jax.value_and_grad(f, (0, 1)))
+
+    def xla(x, w):
+        return lax.conv_general_dilated(x, w, cfg[0], cfg[1], dimension_numbers=NHWC)
+
+    for flag in (True, False):
+        got, ref = net(lambda x, w: onednn_conv(x, w, *cfg))(x, w, flag), net(xla)(x, w, flag)
+        for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(ref)):
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+    hlo = net(lambda x, w: onednn_conv(x, w, *cfg)).lower(x, w, True).as_text()
+    assert "jaxcnn_onednn_conv_bwd_weights" in hlo and "stablehlo.convolution" not in hlo
+
+
+@needs_native
+def test_lowering_picks_onednn_for_cpu_and_xla_conv_for_cuda():
+    x = jnp.ones((2, 8, 8, 4))
+    model = OneDNNConv(5, (3, 3))
+    params = model.init(jax.random.key(0), x)
+
+    def step(params, x):
+        return jax.grad(lambda p: jnp.sum(model.apply(p, x) ** 2))(params)
+
+    traced = jax.jit(step).trace(params, x)
+    cpu = traced.lower(lowering_platforms=("cpu",)).as_text()
+    cuda = traced.lower(lowering_platforms=("cuda",)).as_text()
+    for target in ("fwd", "bwd_weights"):
+        assert f"jaxcnn_onednn_conv_{target}" in cpu
+    assert "stablehlo.convolution" not in cpu
+    assert "jaxcnn_onednn" not in cuda and "stablehlo.convolution" in cuda
+    both = traced.lower(lowering_platforms=("cpu", "cuda")).as_text()
+    assert "jaxcnn_onednn_conv_fwd" in both and "stablehlo.convolution" in both
+
+
+@needs_native
+def test_onednn_conv_module_is_conv_with_same_parameters():
+    x = jax.random.normal(jax.random.key(3), (2, 9, 9, 6))
+    for kw in [dict(features=8, kernel_size=(3, 3), strides=2, padding="SAME"),
+               dict(features=6, kernel_size=(3, 3), feature_group_count=3, padding=((1, 2), (0, 1)),
+                    kernel_dilation=2, use_bias=True),
+               dict(features=4, kernel_size=(1, 1), padding="VALID")]:
+        ref_model, new_model = Conv(**kw), OneDNNConv(**kw)
+        params = ref_model.init(jax.random.key(1), x)
+        assert jax.tree.structure(new_model.init(jax.random.key(1), x)) == jax.tree.structure(params)
+        np.testing.assert_allclose(new_model.apply(params, x), ref_model.apply(params, x), rtol=1e-5, atol=1e-5)
+
+
+@needs_native
+@pytest.mark.parametrize("args", [
+    dict(stride=2, padding=1, output_padding=1),
+    dict(stride=3, padding=0, dilation=2, groups=2),
+    dict(stride=1, padding=2, groups=2),
+])
+def test_transposed_conv_equals_closed_form(args):
+    """The transposed conv is the input gradient of a conv (oneDNN's backward-data here)."""
+    y = np.asarray(jax.random.normal(jax.random.key(4), (2, 5, 4, 4)))
+    groups = args.get("groups", 1)
+    kernel = np.asarray(jax.random.normal(jax.random.key(5), (3, 3, 6 // groups, 4)))
+    ref = conv_transpose_closed_form(y, kernel, **args)
+    got = jax.jit(lambda y, k: onednn_conv_transpose(y, k, **args))(jnp.asarray(y), jnp.asarray(kernel))
+    np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5)
+    hlo = jax.jit(lambda y, k: onednn_conv_transpose(y, k, **args)).lower(y, kernel).as_text()
+    assert "jaxcnn_onednn_conv_bwd_data" in hlo and "stablehlo.convolution" not in hlo
+
+
+@needs_native
+@pytest.mark.parametrize("name, overrides", [
+    ("cifar_resnet20", dict(stage_sizes=(1, 1, 1))),
+    pytest.param("cifar_resnet20", {}, marks=pytest.mark.slow),
+    pytest.param("resnext50_32x4d", dict(stage_sizes=(1, 1, 1, 1)), marks=pytest.mark.slow),
+    pytest.param("mobilenet_v2", {}, marks=pytest.mark.slow),
+    pytest.param("resnet18", {}, marks=pytest.mark.slow),
+])
+def test_registry_model_logits_and_train_step_equal_xla_conv(name, overrides):
+    size = 32 if name.startswith("cifar") else 64
+    x = jax.random.normal(jax.random.key(6), (2, size, size, 3))
+    results = []
+    for conv in (Conv, OneDNNConv):
+        model = create_model(name, conv=conv, **overrides)
+        state = create_train_state(model, jax.random.key(7), x, make_optimizer(0.1))
+        logits = jax.jit(lambda s, x: s.apply_fn({"params": s.params, "batch_stats": s.batch_stats}, x))(state, x)
+        state, metrics = jax.jit(make_train_step())(state, {"image": x, "label": jnp.array([1, 2])})
+        results.append((logits, state.params, metrics["loss"]))
+    for a, b in zip(jax.tree.leaves(results[0]), jax.tree.leaves(results[1])):
+        np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-4)
+
+
+def test_fallback_without_native_library_is_xla_conv_with_one_warning(monkeypatch):
+    monkeypatch.setattr(_native, "_STATE", {})
+    monkeypatch.setattr(_native, "_handler_library", lambda: (_ for _ in ()).throw(OSError("no library here")))
+    assert not onednn_available() and "no library here" in _native.unavailable_reason()
+    cfg = ((2, 1), ((1, 1), (0, 2)), (1, 2), 2)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        x, w, g = _data(8, (2, 7, 7, 4), (3, 3, 2, 6), cfg)
+        got = _run(x, w, g, cfg)
+        _run(x, w, g, cfg)
+    messages = [str(c.message) for c in caught if "oneDNN" in str(c.message)]
+    assert len(messages) == 1 and "no library here" in messages[0] and "\n" not in messages[0]
+    for a, ref, name in zip(got, _oracle(x, w, g, *cfg), ("y", "dx", "dw")):
+        _close(a, ref, name)
+    hlo = jax.jit(lambda x, w: onednn_conv(x, w, *cfg)).lower(x, w).as_text()
+    assert "jaxcnn_onednn" not in hlo and "stablehlo.convolution" in hlo
+
+
+def test_unsupported_inputs_run_xla_conv():
+    """float64, negative padding and input dilation are XLA's conv (same numbers as lax)."""
+    x, w = jnp.ones((1, 6, 6, 2)), jnp.ones((3, 3, 2, 2))
+    y = onednn_conv(x, w, 1, ((-1, 1), (1, 1)))
+    ref = lax.conv_general_dilated(x, w, (1, 1), ((-1, 1), (1, 1)), dimension_numbers=NHWC)
+    np.testing.assert_array_equal(y, ref)
+    y = onednn_conv_general_dilated(x, w, (1, 1), ((1, 1), (1, 1)), lhs_dilation=(2, 2), dimension_numbers=NHWC)
+    ref = lax.conv_general_dilated(x, w, (1, 1), ((1, 1), (1, 1)), lhs_dilation=(2, 2), dimension_numbers=NHWC)
+    np.testing.assert_array_equal(y, ref)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(strides=0), "strides"),
+    (dict(strides=(1, 1.5)), "strides"),
+    (dict(dilation=(1, 1, 1)), "dilation"),
+    (dict(padding=((1, 1),)), "padding"),
+    (dict(padding="SAME"), "padding"),
+    (dict(groups=0), "groups"),
+    (dict(groups=3), "groups=3"),
+])
+def test_bad_arguments_are_named(kwargs, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        onednn_conv(jnp.ones((1, 5, 5, 4)), jnp.ones((3, 3, 4, 4)), **kwargs)
+    with pytest.raises((ValueError, TypeError), match="w must be an HWIO array"):
+        onednn_conv(jnp.ones((1, 5, 5, 4)), jnp.ones((3, 4, 4)))
+
+
+def test_module_without_native_library_equals_conv(monkeypatch):
+    monkeypatch.setattr(_native, "_STATE", {"ok": False, "reason": "test", "version": None, "warned": True})
+    x = jax.random.normal(jax.random.key(9), (1, 6, 6, 3))
+    params = Conv(4, (3, 3)).init(jax.random.key(0), x)
+    with jax.enable_x64(False):
+        np.testing.assert_array_equal(OneDNNConv(4, (3, 3)).apply(params, x), Conv(4, (3, 3)).apply(params, x))
+    assert isinstance(OneDNNConv(4, (3, 3)), nn.Conv)
