@@ -5,6 +5,8 @@ the biased one (divides by n). The stored value estimates the population varianc
 same way at eval time, so it is copied unchanged and eval outputs match; only further train-mode
 updates differ, by n / (n - 1) on each new batch's term (below 1% for n > 100 values per channel).
 ``num_batches_tracked`` is not kept by Flax: it is ignored on load and written as 0 on export.
+Every other tensor must be floating point: an integer or bool weight (a wrong file, a quantised
+checkpoint) is refused by name rather than cast to float.
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ def _paths(tree) -> dict[tuple[str, ...], jax.ShapeDtypeStruct]:
 def mismatch_error(what: str, unknown, missing, bad) -> ValueError:
     """One ValueError listing unknown keys, missing keys and shape mismatches."""
     parts = []
-    for label, items in (("unknown keys", sorted(unknown)), ("missing keys", sorted(missing)), ("shape mismatches", bad)):
+    for label, items in (("unknown keys", sorted(unknown)), ("missing keys", sorted(missing)), ("mismatches", bad)):
         if items:
             more = f" (+{len(items) - _SHOW} more)" if len(items) > _SHOW else ""
             parts.append(f"{len(items)} {label}: {list(items)[:_SHOW]}{more}")
@@ -65,7 +67,8 @@ def from_state_dict(state_dict: Mapping[str, np.ndarray], model, layout: str, *,
 
     ``skip`` names top-level modules (e.g. the head ``'fc'``) left out on both sides: their
     checkpoint entries are ignored and the result lacks them. Unknown keys, missing keys and shape
-    mismatches raise one ValueError naming them; leaves take the model's dtypes.
+    mismatches, and integer or bool tensors where the model has floats, raise one ValueError naming
+    them; leaves take the model's (floating) dtypes.
     """
     from jaxcnn.interop.files import _np
 
@@ -96,6 +99,9 @@ def from_state_dict(state_dict: Mapping[str, np.ndarray], model, layout: str, *,
         want = keymaps.torch_shape(shapes[path].shape, kind)
         if arr.shape != want:
             bad.append(f"{key}: checkpoint {tuple(arr.shape)}, expected {want}")
+            continue
+        if not jnp.issubdtype(arr.dtype, jnp.floating):  # weights and statistics: an int cast would hide a mix-up
+            bad.append(f"{key}: checkpoint dtype {arr.dtype}, expected floating point")
             continue
         # jnp.array copies: on CPU jnp.asarray can alias the caller's (e.g. a live torch model's) buffers
         flat[path] = jnp.array(keymaps.to_flax(arr, kind), dtype=shapes[path].dtype)
