@@ -51,7 +51,6 @@ def modcrop(image, scale: int) -> np.ndarray:
 
 def shave(image, border: int) -> np.ndarray:
     """Drop ``border`` pixels from each side of H and W."""
-    border = check_int(border, "border", minimum=0)
     return _shave(_check_image(image, "image"), border, "border")
 
 
@@ -93,7 +92,6 @@ def psnr(reference, estimate, peak: float = 255.0, shave_border: int = 0) -> flo
     if ref.shape != est.shape:
         raise ValueError(f"reference {ref.shape} and estimate {est.shape} must have the same shape")
     check_number(peak, "peak", 0.0, min_inclusive=False)
-    shave_border = check_int(shave_border, "shave_border", minimum=0)
     ref, est = _shave(ref, shave_border, "shave_border"), _shave(est, shave_border, "shave_border")
     mse = np.mean((ref - est) ** 2)
     return float("inf") if mse == 0 else float(10.0 * np.log10(peak ** 2 / mse))
@@ -106,7 +104,8 @@ def psnr_y(reference_y, estimate_y, scale: int) -> float:
     for name, y in (("reference_y", reference_y), ("estimate_y", estimate_y)):
         y = _check_image(y, name)
         if y.ndim == 3 and y.shape[-1] != 1:
-            raise ValueError(f"{name} must be a Y image, (H, W) or (H, W, 1), got shape {y.shape}; use rgb_to_y first")
+            raise ValueError(f"{name} must be a Y image, (H, W) or (H, W, 1), got shape {y.shape}; "
+                             f"use rgb_to_y first")
         if 2 * scale >= min(y.shape[:2]):
             raise ValueError(f"scale={scale} shaves every pixel of {name} of shape {y.shape}")
     as_uint8 = lambda y: np.clip(np.round(np.asarray(y, np.float64)), 0, 255)

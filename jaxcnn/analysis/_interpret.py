@@ -18,8 +18,9 @@ from jax.extend import core as xcore
 from jaxcnn.analysis._field import AxisField, FieldError, _hull, fit_periodic, merge_outer, union, window
 
 
-class UnsupportedPrimitive(NotImplementedError):
-    """A primitive the receptive-field analyser does not understand touched the input."""
+class UnsupportedPrimitive(ValueError, NotImplementedError):
+    """The function ``f`` applies a primitive the analysers have no rule for: a ValueError about the
+    argument ``f`` (and a NotImplementedError, which it was first)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -213,9 +214,9 @@ class Interpreter:
             return [d] * len(eqn.outvars)
         else:
             raise UnsupportedPrimitive(
-                f"receptive_field does not understand primitive {name!r} ({where}) applied to input-dependent "
-                "data; it raises instead of guessing. Supported: convolutions, reduce_window, pad, slice, "
-                "reshape/transpose/broadcast, reductions, elementwise ops, dot_general, concatenate, "
+                f"f applies primitive {name!r} ({where}) to input-dependent data; it is unsupported by "
+                "receptive_field, which raises instead of guessing. Supported: convolutions, reduce_window, pad, "
+                "slice, reshape/transpose/broadcast, reductions, elementwise ops, dot_general, concatenate, "
                 "jit/custom_jvp/custom_vjp/remat/cond/scan."
             )
         if self.on_layer is not None:
@@ -227,14 +228,15 @@ class Interpreter:
     @staticmethod
     def _require_nonspatial(d, dims, where, what):
         if d is not None and any(d.axes[k] is not None for k in dims):
-            raise UnsupportedPrimitive(f"{where}: {what} along a spatial axis has no receptive-field rule")
+            raise UnsupportedPrimitive(f"f: unsupported {where}: "
+                                       f"{what} along a spatial axis has no receptive-field rule")
 
     # -- families ------------------------------------------------------------------------------
 
     def _call(self, eqn, deps, vals, name):
         key = CALLS[name]
         if key is None:
-            raise UnsupportedPrimitive(f"receptive_field does not understand primitive {name!r}")
+            raise UnsupportedPrimitive(f"f: primitive {name!r} is unsupported by receptive_field")
         sub = eqn.params[key]
         if hasattr(sub, "consts"):  # ClosedJaxpr; checkpoint carries an open Jaxpr
             outs, _ = self.run_closed(sub, deps, vals)
@@ -245,7 +247,8 @@ class Interpreter:
     def _conv(self, eqn, deps, shapes, where):
         p = eqn.params
         if deps[1] is not None:
-            raise UnsupportedPrimitive(f"{where}: the conv kernel depends on the input (dynamic filters)")
+            raise UnsupportedPrimitive(f"f: unsupported {where}: "
+                                       f"the conv kernel depends on the input (dynamic filters)")
         lhs, (lhs_spec, rhs_spec, out_spec) = deps[0], p["dimension_numbers"]
         if lhs.axes[lhs_spec[0]] is not None or lhs.axes[lhs_spec[1]] is not None:
             raise FieldError(f"{where}: a spatial input axis is used as the conv's batch or feature axis")
@@ -329,7 +332,8 @@ class Interpreter:
     def _concatenate(self, p, deps, shapes, out_shape, where):
         dim = p["dimension"]
         if any(dd is not None and dd.axes[dim] is not None for dd in deps):
-            raise UnsupportedPrimitive(f"{where}: concatenation along a spatial axis has no receptive-field rule")
+            raise UnsupportedPrimitive(f"f: unsupported {where}: "
+                                       f"concatenation along a spatial axis has no receptive-field rule")
         return combine(deps, tuple(out_shape), where)
 
     def _split(self, eqn, d, shape, where):
@@ -376,12 +380,13 @@ class Interpreter:
         (lc, rc), (lb, rb) = eqn.params["dimension_numbers"]
         c_self, c_other = (lc, rc) if side == 0 else (rc, lc)
         if lb or rb:
-            raise UnsupportedPrimitive(f"{where}: batched dot_general with a constant spatial matrix")
+            raise UnsupportedPrimitive(f"f: unsupported {where}: batched dot_general with a constant spatial matrix")
         j = list(c_self).index(k_sp)
         m_axis = c_other[j]
         m_free = [k for k in range(mat.ndim) if k not in c_other]
         if len(m_free) != 1:
-            raise UnsupportedPrimitive(f"{where}: constant matrix along a spatial axis must have one free axis")
+            raise UnsupportedPrimitive(f"f: unsupported {where}: "
+                                       f"constant matrix along a spatial axis must have one free axis")
         nz = np.moveaxis(mat != 0, (m_axis, m_free[0]), (0, 1)).reshape(mat.shape[m_axis], mat.shape[m_free[0]], -1).any(-1)
         f, n_in = d.axes[k_sp], nz.shape[0]
         fields, interior = [], []
@@ -412,7 +417,7 @@ class Interpreter:
         consts, carry, xs = deps[:nc], deps[nc:nc + ncar], deps[nc + ncar:]
         for x in xs:
             if x is not None and x.axes[0] is not None:
-                raise UnsupportedPrimitive(f"{where}: scan over a spatial axis")
+                raise UnsupportedPrimitive(f"f: unsupported {where}: scan over a spatial axis")
         x_slices = [None if x is None else Dep(x.axes[1:], x.fixed) for x in xs]
         ys = None
         body = p["jaxpr"]

@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.extend import core as xcore
 
+from jaxcnn.analysis._interpret import UnsupportedPrimitive
 from jaxcnn.analysis.receptive_field import (AUTO, INTERMEDIATES, _check_method, _check_model, _check_shape,
                                             model_function, resolve_method)
 from jaxcnn.validation import check_callable
@@ -90,12 +91,13 @@ def _nested_macs(eqn) -> int:
         return p["length"] * _live(body, set(body.outvars))[0]
     if eqn.primitive.name == "cond":  # the most expensive branch (an upper bound)
         return max(_live(_jaxpr_of(b), set(_jaxpr_of(b).outvars))[0] for b in p["branches"])
-    if eqn.primitive.name == "while":
-        raise NotImplementedError("count_macs: a while loop has no static trip count")
     for key in _SUBJAXPRS:
         if key in p and hasattr(_jaxpr_of(p[key]), "eqns"):
             sub = _jaxpr_of(p[key])
             return _live(sub, set(sub.outvars))[0]
+    if any(hasattr(_jaxpr_of(v), "eqns") for v in p.values()):  # e.g. a while loop: no static trip count
+        raise UnsupportedPrimitive(f"f: primitive {eqn.primitive.name!r} is unsupported by count_macs (its "
+                                   f"sub-computation has no static number of runs)")
     return 0
 
 
@@ -149,7 +151,8 @@ def model_complexity(model, input_shape: Sequence[int] = (1, 224, 224, 3), metho
     # the head is what it needs beyond the stages
     macs, used = _live(jaxpr, set(outvars[len(names):]))
     used = {k - 1 for k in used if k >= 1}
-    stages["head" if "head" not in stages else "(rest)"] = (sum(sizes[k] for k in used - seen_vars), macs - sum(m for _, m in stages.values()))
+    rest = (sum(sizes[k] for k in used - seen_vars), macs - sum(m for _, m in stages.values()))
+    stages["head" if "head" not in stages else "(rest)"] = rest
     return Complexity(sum(sizes), macs, stages)
 
 

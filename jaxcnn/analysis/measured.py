@@ -25,9 +25,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxcnn.analysis.receptive_field import _check_shape
-from jaxcnn.validation import ArgumentTypeError, check_callable, check_int, check_int_tuple, check_number, check_positive_int
+from jaxcnn.validation import (ArgumentTypeError, check_callable, check_dtype, check_int, check_int_tuple, check_number,
+                               check_positive_int)
 
-__all__ = ["MeasuredField", "measured_receptive_field", "effective_receptive_field", "positive_variables", "input_gradient"]
+__all__ = ["MeasuredField", "measured_receptive_field", "effective_receptive_field", "positive_variables",
+           "input_gradient"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,7 +75,8 @@ def positive_variables(variables: Any, seed: int = 0, bn_scale: float = 0.5) -> 
 
 
 def _cast(tree, dtype):
-    return jax.tree_util.tree_map(lambda a: np.asarray(a, dtype) if np.issubdtype(np.asarray(a).dtype, np.floating) else a, tree)
+    return jax.tree_util.tree_map(
+        lambda a: np.asarray(a, dtype) if np.issubdtype(np.asarray(a).dtype, np.floating) else a, tree)
 
 
 def input_gradient(f: Callable, x: jax.Array, *args: Any, unit: Sequence[int] | None = None) -> tuple:
@@ -108,16 +111,6 @@ def _check_args(f, input_shape, num_samples, key, unit, args) -> None:
     _output_unit(f, jax.ShapeDtypeStruct((num_samples, *input_shape[1:]), jnp.float32), args, unit)
 
 
-def _check_float_dtype(dtype):
-    try:
-        ok = jnp.issubdtype(jnp.dtype(dtype), jnp.floating)
-    except TypeError:
-        ok = False
-    if not ok:
-        raise ArgumentTypeError(f"dtype must be a floating dtype (the input is random in [0.5, 1.5)), got {dtype!r}")
-    return dtype
-
-
 def _enable_x64(dtype):
     return jax.enable_x64(True) if jnp.dtype(dtype) == jnp.float64 else _Null()
 
@@ -140,14 +133,16 @@ def measured_receptive_field(
     batch axis (``f`` must treat samples independently, as models do with ``train=False``).
     Pass weights from ``positive_variables`` so that no path is silently zeroed.
     """
-    dtype = _check_float_dtype(dtype)
+    check_dtype(dtype, "dtype")  # the input is random in [0.5, 1.5): an integer dtype would make it constant
+    dtype = jnp.float64 if dtype is None else dtype
     _check_args(f, input_shape, num_samples, key, unit, args)
     with _enable_x64(dtype):
         x = jax.random.uniform(jax.random.key(key), (num_samples,) + tuple(input_shape[1:]), dtype, 0.5, 1.5)
         grad, ij, out_shape = input_gradient(f, x, *_cast(args, dtype), unit=unit)
         support = np.asarray(jnp.any(grad != 0, axis=(0, 3)))
     if not support.any():
-        raise ValueError(f"output unit {ij} has zero gradient everywhere: no input reaches it (or every path was zeroed)")
+        raise ValueError(f"output unit {ij} has zero gradient everywhere: no input reaches it (or every path was "
+                         f"zeroed)")
     rows, cols = np.flatnonzero(support.any(1)), np.flatnonzero(support.any(0))
     return MeasuredField(((int(rows[0]), int(rows[-1])), (int(cols[0]), int(cols[-1]))), ij, out_shape)
 

@@ -130,8 +130,9 @@ def _trace(f: Callable, input_shape, args, dtype):
     try:
         closed, out_tree = jax.make_jaxpr(f, return_shape=True)(x, *args)
     except (TypeError, ValueError) as e:
-        raise ValueError(f"f could not be traced at input shape {shape} (is the input smaller than a kernel?): {e}") from e
-    return closed, out_tree
+        raise ValueError(f"f could not be traced at input shape {shape} (is the input smaller than a kernel?): "
+                         f"{e}") from e
+    return closed, out_tree, shape
 
 
 def _input_dep(shape) -> Dep:
@@ -156,7 +157,8 @@ def _result(dep: Dep | None, out_shape, name: str, in_shape) -> ReceptiveField:
             "(it was pooled or flattened); pass a function returning a feature map, e.g. method='features'"
         )
     if (dep.axes[1].src, dep.axes[2].src) != (0, 1):
-        raise ValueError(f"{name}: output axes 1 and 2 index input axes {dep.axes[1].src} and {dep.axes[2].src}, not H and W")
+        raise ValueError(f"{name}: output axes 1 and 2 index input axes {dep.axes[1].src} and {dep.axes[2].src}, "
+                         f"not H and W")
     if dep.axes[0] is not None or dep.axes[3] is not None:
         raise ValueError(f"{name}: a spatial input axis ended up in the batch or channel axis")
     (sh, jh, ph), (sw, jw, pw) = _summary(dep.axes[1], in_shape[1]), _summary(dep.axes[2], in_shape[2])
@@ -179,8 +181,7 @@ def receptive_field(f: Callable, input_shape: Sequence[int], *args: Any, dtype=j
     Raises ``ValueError`` for an output that is not a 4-D spatial map or an input too small to
     trace, ``UnsupportedPrimitive`` naming a primitive the analyser does not understand.
     """
-    closed, out_tree = _trace(f, input_shape, args, dtype)
-    shape = _check_shape(input_shape)
+    closed, out_tree, shape = _trace(f, input_shape, args, dtype)
     outs = _run(closed, shape)
     if isinstance(out_tree, Mapping):
         names = list(out_tree)
@@ -195,7 +196,7 @@ def receptive_field(f: Callable, input_shape: Sequence[int], *args: Any, dtype=j
 
 def layerwise_receptive_fields(f: Callable, input_shape: Sequence[int], *args: Any, dtype=jnp.float32) -> list:
     """Field after every conv / pooling equation of ``f`` in program order (``LayerField``s)."""
-    closed, _ = _trace(f, input_shape, args, dtype)
+    closed, _, shape = _trace(f, input_shape, args, dtype)
     layers: list = []
 
     def record(eqn, dep, shape):
@@ -207,7 +208,7 @@ def layerwise_receptive_fields(f: Callable, input_shape: Sequence[int], *args: A
         stride = tuple(_as_int(spatial[s].rate) for s in (0, 1))
         layers.append(LayerField(len(layers), name, eqn.primitive.name, size, stride))
 
-    _run(closed, _check_shape(input_shape), record)
+    _run(closed, shape, record)
     return layers
 
 

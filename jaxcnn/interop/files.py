@@ -59,9 +59,12 @@ def read_safetensors(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str,
     from safetensors import safe_open
 
     path = _check_file(path)
-    with safe_open(str(path), framework="np") as f:
-        meta = f.metadata() or {}
-        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    try:
+        with safe_open(str(path), framework="np") as f:
+            meta = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except Exception as e:  # safetensors' own error class names neither the file nor the argument
+        raise ValueError(f"path {str(path)!r} is not a readable safetensors file (truncated or corrupt?): {e}") from e
     return tensors, dict(meta)
 
 
@@ -92,7 +95,9 @@ def _unwrap(sd: Any) -> dict:
 
 def read_checkpoint(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """``(state dict as numpy, metadata)`` of a ``.safetensors`` file (numpy only), a jaxcnn ``.msgpack``,
-    an experiments ``.npz`` (``params`` only) or a torch ``.pth``/``.pt``/``.bin`` (``torch.load(weights_only=True)``)."""
+    an experiments ``.npz`` (``params`` only) or a torch ``.pth``/``.pt``/``.bin``
+    (``torch.load(weights_only=True)``). A truncated file, or a ``.pth`` holding pickled objects other
+    than tensors, raises a ValueError naming the file."""
     path = _check_file(path)
     if path.suffix == ".safetensors":
         tensors, meta = read_safetensors(path)
@@ -108,7 +113,18 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, 
         import torch
     except ImportError as e:
         raise ValueError(f"reading {str(path)!r} needs torch (install jaxcnn[torch]) or a .safetensors copy") from e
-    sd = _unwrap(torch.load(str(path), map_location="cpu", weights_only=True))
+    import pickle
+
+    try:
+        sd = torch.load(str(path), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        why = [line.strip() for line in str(e).splitlines() if "Unpickler error" in line][:1]
+        raise ValueError(f"path {str(path)!r} holds pickled objects other than tensors, which are never unpickled "
+                         f"(that runs arbitrary code); save model.state_dict() with torch.save or convert the file "
+                         f"to .safetensors. {' '.join(why)}") from e
+    except (RuntimeError, OSError, EOFError) as e:
+        raise ValueError(f"path {str(path)!r} is not a readable torch checkpoint (truncated or corrupt?): {e}") from e
+    sd = _unwrap(sd)
     return {k: _np(v) for k, v in sd.items()}, {}
 
 

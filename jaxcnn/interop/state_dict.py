@@ -5,6 +5,8 @@ the biased one (divides by n). The stored value estimates the population varianc
 same way at eval time, so it is copied unchanged and eval outputs match; only further train-mode
 updates differ, by n / (n - 1) on each new batch's term (below 1% for n > 100 values per channel).
 ``num_batches_tracked`` is not kept by Flax: it is ignored on load and written as 0 on export.
+Every other tensor must be floating point: an integer or bool weight (a wrong file, a quantised
+checkpoint) is refused by name rather than cast to float.
 """
 
 from __future__ import annotations
@@ -49,10 +51,11 @@ def _paths(tree) -> dict[tuple[str, ...], jax.ShapeDtypeStruct]:
     return {tuple(getattr(k, "key", k) for k in p): v for p, v in jax.tree_util.tree_leaves_with_path(tree)}
 
 
-def mismatch_error(what: str, unknown, missing, bad) -> ValueError:
-    """One ValueError listing unknown keys, missing keys and shape mismatches."""
+def mismatch_error(what: str, unknown, missing, bad, wrong_dtype=()) -> ValueError:
+    """One ValueError listing unknown keys, missing keys, shape and dtype mismatches."""
     parts = []
-    for label, items in (("unknown keys", sorted(unknown)), ("missing keys", sorted(missing)), ("shape mismatches", bad)):
+    for label, items in (("unknown keys", sorted(unknown)), ("missing keys", sorted(missing)),
+                         ("shape mismatches", bad), ("dtype mismatches", wrong_dtype)):
         if items:
             more = f" (+{len(items) - _SHOW} more)" if len(items) > _SHOW else ""
             parts.append(f"{len(items)} {label}: {list(items)[:_SHOW]}{more}")
@@ -65,7 +68,8 @@ def from_state_dict(state_dict: Mapping[str, np.ndarray], model, layout: str, *,
 
     ``skip`` names top-level modules (e.g. the head ``'fc'``) left out on both sides: their
     checkpoint entries are ignored and the result lacks them. Unknown keys, missing keys and shape
-    mismatches raise one ValueError naming them; leaves take the model's dtypes.
+    mismatches, and integer or bool tensors where the model has floats, raise one ValueError naming
+    them; leaves take the model's (floating) dtypes.
     """
     from jaxcnn.interop.files import _np
 
@@ -88,7 +92,7 @@ def from_state_dict(state_dict: Mapping[str, np.ndarray], model, layout: str, *,
     unknown = [k for k in state_dict if k not in wanted and k not in counters
                and not any(k == s or k.startswith(s + ".") for s in skipped)]
     missing = [key for key, _ in kmap.values() if key not in state_dict]
-    bad, flat = [], {}
+    bad, wrong_dtype, flat = [], [], {}
     for path, (key, kind) in kmap.items():
         if key not in state_dict:
             continue
@@ -97,10 +101,14 @@ def from_state_dict(state_dict: Mapping[str, np.ndarray], model, layout: str, *,
         if arr.shape != want:
             bad.append(f"{key}: checkpoint {tuple(arr.shape)}, expected {want}")
             continue
+        if not jnp.issubdtype(arr.dtype, jnp.floating):  # weights and statistics: an int cast would hide a mix-up
+            wrong_dtype.append(f"{key}: checkpoint dtype {arr.dtype}, expected floating point")
+            continue
         # jnp.array copies: on CPU jnp.asarray can alias the caller's (e.g. a live torch model's) buffers
         flat[path] = jnp.array(keymaps.to_flax(arr, kind), dtype=shapes[path].dtype)
-    if unknown or missing or bad:
-        raise mismatch_error(f"state_dict does not match jaxcnn {arch} ({layout} layout)", unknown, missing, bad)
+    if unknown or missing or bad or wrong_dtype:
+        raise mismatch_error(f"state_dict does not match jaxcnn {arch} ({layout} layout)", unknown, missing, bad,
+                             wrong_dtype)
     from flax import traverse_util
 
     return traverse_util.unflatten_dict(flat)

@@ -48,6 +48,8 @@ def checksums(tree) -> dict[str, str]:
 def _check_path(directory, name: str = "directory") -> None:
     if not isinstance(directory, (str, os.PathLike)) or not os.fspath(directory):
         raise ArgumentTypeError(f"{name} must be a path (str or os.PathLike), got {directory!r}")
+    if os.path.exists(directory) and not os.path.isdir(directory):
+        raise ValueError(f"{name} {os.fspath(directory)!r} is a file, expected a directory (or a path to create)")
 
 
 def _check_step(step) -> int | None:

@@ -24,8 +24,8 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from jaxcnn.validation import ArgumentTypeError, check_bool, check_callable, check_positive_int
 
-__all__ = ["AXIS", "select_devices", "check_devices", "check_mesh", "check_batch_size", "replicate", "unreplicate", "shard_batch",
-           "pmap_step", "make_mesh", "replicated", "batch_sharding", "put_replicated", "put_batch",
+__all__ = ["AXIS", "select_devices", "check_devices", "check_mesh", "check_batch_size", "replicate", "unreplicate",
+           "shard_batch", "pmap_step", "make_mesh", "replicated", "batch_sharding", "put_replicated", "put_batch",
            "mesh_step"]
 
 AXIS = "batch"
@@ -96,8 +96,13 @@ def replicate(tree, devices: Sequence):
 
 
 def unreplicate(tree):
-    """Replica 0 of a replicated tree."""
-    return jax.tree.map(lambda x: x[0], tree)
+    """Replica 0 of a replicated tree: every leaf has a leading device axis (as ``replicate`` gives)."""
+    def first(path, x):
+        if len(np.shape(x)) < 1:
+            raise ValueError(f"tree: {jax.tree_util.keystr(path) or 'the leaf'} is a scalar; unreplicate takes "
+                             f"replica 0 of a leading device axis (the output of replicate or pmap)")
+        return x[0]
+    return jax.tree_util.tree_map_with_path(first, tree)
 
 
 def shard_batch(batch: dict, num_devices: int) -> dict:
@@ -105,10 +110,7 @@ def shard_batch(batch: dict, num_devices: int) -> dict:
     check_positive_int(num_devices, "num_devices")
     _split_rows(batch, num_devices, "batch")
 
-    def split(x):
-        check_batch_size(x.shape[0], num_devices)
-        return x.reshape((num_devices, x.shape[0] // num_devices) + x.shape[1:])
-    return jax.tree.map(split, batch)
+    return jax.tree.map(lambda x: x.reshape((num_devices, x.shape[0] // num_devices) + x.shape[1:]), batch)
 
 
 def pmap_step(step_fn: Callable, devices: Sequence, donate: bool = True) -> Callable:

@@ -23,9 +23,9 @@ import optax
 
 from jaxcnn.regularizers.stochastic_depth import global_stream
 from jaxcnn.train.state import TrainState
-from jaxcnn.validation import (ArgumentTypeError, check_array, check_callable, check_choice, check_key,
-                               check_number, check_positive_int, check_probability, check_rank, check_str,
-                               static_value)
+from jaxcnn.validation import (ArgumentTypeError, check_array, check_axis_name, check_callable, check_choice,
+                               check_dtype, check_key, check_number, check_positive_int, check_probability,
+                               check_rank, check_str, static_value)
 
 __all__ = ["TASKS", "classification_loss", "regression_loss", "count_bad_labels", "step_rngs",
            "make_train_step", "make_eval_step", "check_step_args"]
@@ -50,7 +50,7 @@ def _check_classification(logits, labels, label_smoothing, mask) -> None:
     broadcast or compare into a wrong loss without an error."""
     check_array(logits, "logits")
     if len(logits.shape) < 2:
-        raise ValueError(f"logits must be (batch, num_classes) (or (..., num_classes)), got shape {tuple(logits.shape)}")
+        raise ValueError(f"logits must be (batch, num_classes) (or (..., num_classes)), got {tuple(logits.shape)}")
     check_array(labels, "labels")
     if not jnp.issubdtype(labels.dtype, jnp.integer):
         raise ArgumentTypeError(f"labels must be integer class indices, got dtype {labels.dtype}")
@@ -137,7 +137,7 @@ def step_rngs(rng: jax.Array, step, streams: Sequence[str] = ("dropout",), axis_
     """
     check_key(rng, "rng")
     _check_streams(streams, "streams")
-    _check_axis_name(axis_name)
+    check_axis_name(axis_name, "axis_name")
     base = jax.random.fold_in(rng, step)
     rngs = {}
     for s in streams:
@@ -155,31 +155,13 @@ def _check_streams(streams, name: str) -> None:
         raise ValueError(f"{name} has duplicates: {streams!r}")
 
 
-def _check_axis_name(axis_name) -> None:
-    if axis_name is not None:
-        check_str(axis_name, "axis_name")
-
-
-def _check_dtype(compute_dtype) -> None:
-    """None or a floating dtype: an integer one would truncate the inputs and params."""
-    if compute_dtype is None:
-        return
-    try:
-        dtype = jnp.dtype(compute_dtype)
-    except TypeError:
-        raise ArgumentTypeError(f"compute_dtype must be None or a floating dtype (e.g. jnp.bfloat16), "
-                                f"got {compute_dtype!r}") from None
-    if not jnp.issubdtype(dtype, jnp.floating):
-        raise ValueError(f"compute_dtype must be a floating dtype (e.g. jnp.bfloat16), got {dtype}")
-
-
 def check_step_args(task="classify", label_smoothing=0.0, compute_dtype=None, axis_name=None, loss_fn=None,
                     rng_streams=("dropout",), input_key="image") -> None:
     """The arguments of :func:`make_train_step` (``fit`` checks them before building anything)."""
     check_choice(task, "task", TASKS)
     check_number(label_smoothing, "label_smoothing", 0.0, 1.0, max_inclusive=False)
-    _check_dtype(compute_dtype)
-    _check_axis_name(axis_name)
+    check_dtype(compute_dtype, "compute_dtype")
+    check_axis_name(axis_name, "axis_name")
     check_callable(loss_fn, "loss_fn", allow_none=True)
     _check_streams(rng_streams, "rng_streams")
     check_str(input_key, "input_key")
@@ -294,6 +276,9 @@ def make_eval_step(task: str = "classify", compute_dtype: Any = None, axis_name:
         mask = batch.get("mask", jnp.ones(x.shape[0], jnp.float32))
         count = jnp.sum(mask)
         loss, aux, _ = _loss(task, 0.0, loss_fn, out, {**batch, "mask": mask})
+        # Under jit XLA may fuse max(x, 0) into the reduction that follows it and drop a NaN there, so
+        # a non-finite input can give a finite loss; make it NaN, as the eager call gives.
+        loss = jnp.where(_all_finite(batch[input_key]), loss, jnp.nan)
         sums = {"count": count, "loss": loss * count, **{k: v * count for k, v in aux.items()}}
         if axis_name is not None:
             sums = jax.lax.psum(sums, axis_name)

@@ -25,7 +25,8 @@ def _pool_args(kernel_size, stride, padding):
     s = k if stride is None else _pair(stride, "stride", 1)
     p = _pair(padding, "padding", 0)
     if any(pi > ki // 2 for pi, ki in zip(p, k)):
-        raise ValueError(f"padding should be at most half of kernel_size, got padding={padding!r}, kernel_size={kernel_size!r}")
+        raise ValueError(f"padding should be at most half of kernel_size, got padding={padding!r}, "
+                         f"kernel_size={kernel_size!r}")
     return k, s, p
 
 
@@ -83,7 +84,8 @@ def _max_pool(x, k, s, p, ceil_mode):
     # first real tap equal to the max (or NaN, which torch propagates) wins
     hit = valid[None, :, :, :, None] & ((cand == best) | jnp.isnan(cand))
     tap = jnp.argmax(hit, axis=3)  # (N, Ho, Wo, C)
-    indices = jnp.take_along_axis(jnp.broadcast_to(gather[None, :, :, :, None], cand.shape), tap[:, :, :, None], axis=3)[:, :, :, 0]
+    taps = jnp.broadcast_to(gather[None, :, :, :, None], cand.shape)
+    indices = jnp.take_along_axis(taps, tap[:, :, :, None], axis=3)[:, :, :, 0]
     y = jnp.take_along_axis(cand, tap[:, :, :, None], axis=3)[:, :, :, 0]
     return y.astype(x.dtype), indices.astype(jnp.int32)
 
@@ -95,17 +97,15 @@ def unpool_output_size(in_hw, kernel_size, stride=None, padding=0, output_size=N
     default = tuple((n - 1) * si - 2 * pi + ki for n, ki, si, pi in zip(in_hw, k, s, p))
     if output_size is None:
         return default
-    if not isinstance(output_size, (list, tuple)):
-        raise TypeError(f"output_size must be (H, W) or (N, H, W, C) ints, got {output_size!r}")
-    size = tuple(output_size)
-    if len(size) == 4:  # torch accepts a full (N, C, H, W) size; here (N, H, W, C)
-        size = size[1:3]
+    size = tuple(output_size) if isinstance(output_size, (list, tuple)) else ()
+    size = size[1:3] if len(size) == 4 else size  # torch accepts a full (N, C, H, W) size; here (N, H, W, C)
     if len(size) != 2 or any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) for v in size):
         raise TypeError(f"output_size must be (H, W) or (N, H, W, C) ints, got {output_size!r}")
     for d in range(2):
         lo, hi = default[d] - s[d], default[d] + s[d]
         if not lo < size[d] < hi:
-            raise ValueError(f"invalid output_size {tuple(output_size)!r} (dim {d} must be between {lo} and {hi}, exclusive)")
+            raise ValueError(f"invalid output_size {tuple(output_size)!r} (dim {d} must be between {lo} and {hi}, "
+                             f"exclusive)")
     return tuple(int(v) for v in size)
 
 
@@ -126,7 +126,8 @@ def max_unpool(
     """
     check_nhwc(y, "y")
     if not hasattr(indices, "shape") or tuple(indices.shape) != tuple(y.shape):
-        raise ValueError(f"indices must have the shape of y {tuple(y.shape)}, got {getattr(indices, 'shape', type(indices).__name__)}")
+        got = getattr(indices, "shape", type(indices).__name__)
+        raise ValueError(f"indices must have the shape of y {tuple(y.shape)}, got {got}")
     if not jnp.issubdtype(indices.dtype, jnp.integer):
         raise TypeError(f"indices must be an integer array, got dtype {indices.dtype}")
     h, w = unpool_output_size(y.shape[1:3], kernel_size, stride, padding, output_size)
@@ -136,7 +137,8 @@ def max_unpool(
     if not isinstance(indices, jax.core.Tracer):
         idx = np.asarray(indices)
         if idx.size and (idx.min() < 0 or idx.max() >= h * w):
-            raise ValueError(f"indices must lie in [0, {h * w}) for output size {(h, w)}, got range [{idx.min()}, {idx.max()}]")
+            raise ValueError(f"indices must lie in [0, {h * w}) for output size {(h, w)}, got range "
+                             f"[{idx.min()}, {idx.max()}]")
     return _unpool(y, indices, (h, w))
 
 

@@ -59,6 +59,17 @@ def test_num_classes_10_replaces_only_the_head(r18):
 
 
 @pytest.mark.torch
+def test_fresh_head_is_the_models_init_under_key(r18):
+    path, _ = r18
+    model, v3 = jaxcnn.pretrained(str(path), num_classes=10, key=jax.random.key(3))
+    _, v4 = jaxcnn.pretrained(str(path), num_classes=10, key=jax.random.key(4))
+    assert not np.array_equal(v3["params"]["fc"]["kernel"], v4["params"]["fc"]["kernel"])
+    want = model.init(jax.random.key(4), np.zeros((1, 32, 32, 3), np.float32), train=False)["params"]["fc"]
+    for leaf in ("kernel", "bias"):
+        np.testing.assert_array_equal(v4["params"]["fc"][leaf], want[leaf])
+
+
+@pytest.mark.torch
 def test_num_classes_on_timm_mobilenet_replaces_classifier(tmp_path):
     torch.manual_seed(0)
     path = tmp_path / "mbv2.safetensors"

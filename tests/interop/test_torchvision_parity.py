@@ -84,5 +84,18 @@ def test_load_state_dict_uses_weights_only(tmp_path):
 
     bad = tmp_path / "evil.pt"
     torch.save({"x": Evil()}, bad)
-    with pytest.raises(Exception):
+    with pytest.raises(ValueError, match=r"evil\.pt' holds pickled objects other than tensors"):
         load_state_dict(str(bad))
+    cut = tmp_path / "cut.pth"
+    cut.write_bytes(path.read_bytes()[:1000])
+    with pytest.raises(ValueError, match=r"cut\.pth' is not a readable torch checkpoint"):
+        load_state_dict(str(cut))
+
+
+def test_converter_refuses_integer_tensors_by_name():
+    sd = _torch_model("resnet18").state_dict()  # num_batches_tracked is int64 there and is accepted
+    sd["conv1.weight"] = sd["conv1.weight"].long()
+    sd["bn1.running_var"] = sd["bn1.running_var"].int()
+    with pytest.raises(ValueError, match=r"bn1\.running_var: checkpoint dtype int32, expected floating point.*"
+                                         r"conv1\.weight: checkpoint dtype int64"):
+        from_torchvision("resnet18", sd)

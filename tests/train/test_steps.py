@@ -105,6 +105,26 @@ def test_eval_step_sums_respect_mask():
     np.testing.assert_allclose(float(sums["accuracy"]), (logits.argmax(-1) == batch["label"])[keep].sum())
 
 
+class ReluPool(nn.Module):
+    """relu then a spatial mean: under jit XLA on CPU fuses the two (64 channels: a vectorised reduction)
+    and drops a NaN there."""
+
+    @nn.compact
+    def __call__(self, x, train=False):
+        return nn.Dense(3)(jax.nn.relu(x + 1.0).mean((1, 2)))
+
+
+def test_eval_step_nan_pixel_gives_a_nan_loss_sum_under_jit():
+    x = np.ones((2, 8, 8, 64), np.float32)
+    x[0, 1, 1, 1] = np.nan
+    state = st.create_train_state(ReluPool(), jax.random.key(0), jnp.zeros((1, 8, 8, 64)), st.make_optimizer(0.1))
+    batch = {"image": x, "label": np.zeros(2, np.int32)}
+    assert np.isnan(float(steps.make_eval_step()(state, batch)["loss"]))  # the eager reference
+    assert np.isnan(float(jax.jit(steps.make_eval_step())(state, batch)["loss"]))
+    finite = jax.jit(steps.make_eval_step())(state, {**batch, "image": np.ones_like(x)})
+    assert np.isfinite(float(finite["loss"]))
+
+
 class Upscale(nn.Module):
     @nn.compact
     def __call__(self, x, train=False):

@@ -8,62 +8,38 @@ from jaxcnn.upsample import interpolate
 
 X = jnp.ones((1, 8, 8, 4))
 XI = jnp.ones((1, 8, 8, 4), jnp.int32)
-XB = jnp.ones((1, 4, 4, 1), bool)
 X_EMPTY_H = jnp.ones((1, 0, 4, 1))
-X_EMPTY_W = jnp.ones((1, 4, 0, 1))
 X_LONG = jnp.ones((1, 1, 2 ** 16, 1))
 X3 = jnp.ones((8, 8, 4))
-NAN, INF = float("nan"), float("inf")
+NAN = float("nan")
 
 CASES = [
     # output-size bound: refused before the index tables or the output are allocated
     ("scale 1e9", lambda: interpolate(X, scale_factor=1e9), ValueError, "scale_factor"),
-    ("scale (1, 1e8)", lambda: interpolate(X, scale_factor=(1.0, 1e8)), ValueError, "scale_factor"),
-    ("scale 1e300", lambda: interpolate(X, scale_factor=1e300), ValueError, "scale_factor"),
     ("size 10**6", lambda: interpolate(X, size=10 ** 6), ValueError, "size"),
-    ("size (4, 10**9)", lambda: interpolate(X, size=(4, 10 ** 9)), ValueError, "size"),
     ("bilinear matrix too big", lambda: interpolate(X_LONG, size=(1, 2 ** 16 - 1), mode="bilinear"),
      ValueError, "size"),
     # size
     ("size 0", lambda: interpolate(X, size=0), ValueError, "size"),
-    ("size -3", lambda: interpolate(X, size=-3), ValueError, "size"),
-    ("size (0, 4)", lambda: interpolate(X, size=(0, 4)), ValueError, "size"),
-    ("size 2.5", lambda: interpolate(X, size=2.5), TypeError, "size"),
     ("size 4.0 (not truncated)", lambda: interpolate(X, size=4.0), TypeError, "size"),
-    ("size (4, 4.0)", lambda: interpolate(X, size=(4, 4.0)), TypeError, "size"),
     ("size str", lambda: interpolate(X, size="4"), TypeError, "size"),
-    ("size True", lambda: interpolate(X, size=True), TypeError, "size"),
     ("size (4,)", lambda: interpolate(X, size=(4,)), ValueError, "size"),
-    ("size (2, 3, 4)", lambda: interpolate(X, size=(2, 3, 4)), ValueError, "size"),
     ("size array", lambda: interpolate(X, size=np.array([4, 4])), TypeError, "size"),
     # scale_factor
     ("scale nan", lambda: interpolate(X, scale_factor=NAN), ValueError, "scale_factor"),
-    ("scale inf", lambda: interpolate(X, scale_factor=INF), ValueError, "scale_factor"),
     ("scale 0", lambda: interpolate(X, scale_factor=0), ValueError, "scale_factor"),
-    ("scale -2", lambda: interpolate(X, scale_factor=-2.0), ValueError, "scale_factor"),
-    ("scale (2, nan)", lambda: interpolate(X, scale_factor=(2.0, NAN)), ValueError, "scale_factor"),
     ("scale empty output", lambda: interpolate(X, scale_factor=0.01), ValueError, "scale_factor"),
     ("scale str", lambda: interpolate(X, scale_factor="2"), TypeError, "scale_factor"),
-    ("scale True", lambda: interpolate(X, scale_factor=True), TypeError, "scale_factor"),
-    ("scale complex", lambda: interpolate(X, scale_factor=2j), TypeError, "scale_factor"),
     ("scale (2, 2, 2)", lambda: interpolate(X, scale_factor=(2, 2, 2)), ValueError, "scale_factor"),
     ("size and scale", lambda: interpolate(X, size=4, scale_factor=2), ValueError, "scale_factor"),
     ("neither", lambda: interpolate(X), ValueError, "scale_factor"),
     # mode and flags
     ("mode linear", lambda: interpolate(X, scale_factor=2, mode="linear"), ValueError, "mode"),
-    ("mode None", lambda: interpolate(X, scale_factor=2, mode=None), ValueError, "mode"),
     ("mode upper case", lambda: interpolate(X, scale_factor=2, mode="BILINEAR"), ValueError, "mode"),
-    ("mode list", lambda: interpolate(X, scale_factor=2, mode=["bilinear"]), ValueError, "mode"),
     ("align_corners nearest", lambda: interpolate(X, scale_factor=2, align_corners=True), ValueError, "align_corners"),
-    ("align_corners nearest-exact", lambda: interpolate(X, scale_factor=2, mode="nearest-exact", align_corners=False),
-     ValueError, "align_corners"),
     ("align_corners 1", lambda: interpolate(X, scale_factor=2, mode="bilinear", align_corners=1), TypeError, "align_corners"),
-    ("align_corners str", lambda: interpolate(X, scale_factor=2, mode="bicubic", align_corners="yes"), TypeError,
-     "align_corners"),
     ("antialias nearest", lambda: interpolate(X, scale_factor=2, antialias=True), ValueError, "antialias"),
     ("antialias str", lambda: interpolate(X, scale_factor=0.5, mode="bilinear", antialias="yes"), TypeError, "antialias"),
-    ("antialias None", lambda: interpolate(X, scale_factor=0.5, mode="bilinear", antialias=None), TypeError, "antialias"),
-    ("antialias 1", lambda: interpolate(X, scale_factor=0.5, mode="bicubic", antialias=1), TypeError, "antialias"),
     ("recompute with size", lambda: interpolate(X, size=4, recompute_scale_factor=True), ValueError,
      "recompute_scale_factor"),
     ("recompute str", lambda: interpolate(X, scale_factor=2, recompute_scale_factor="yes"), TypeError,
@@ -72,9 +48,7 @@ CASES = [
     ("x 3-D", lambda: interpolate(X3, size=4), ValueError, "x"),
     ("x list", lambda: interpolate([[1.0]], size=4), TypeError, "x"),
     ("x int bilinear", lambda: interpolate(XI, size=4, mode="bilinear"), TypeError, "x"),
-    ("x bool bicubic", lambda: interpolate(XB, size=8, mode="bicubic"), TypeError, "x"),
     ("x empty H", lambda: interpolate(X_EMPTY_H, size=4), ValueError, "x"),
-    ("x empty W bilinear", lambda: interpolate(X_EMPTY_W, size=4, mode="bilinear"), ValueError, "x"),
 ]
 
 

@@ -12,9 +12,10 @@ from jax.sharding import Mesh
 from jaxcnn.train import create_train_state, make_optimizer
 from jaxcnn.train.checkpoint import Checkpointer, restore_arrays
 from jaxcnn.train.parallel import (batch_sharding, check_batch_size, make_mesh, mesh_step, pmap_step, put_batch,
-                                   put_replicated, replicate, replicated, select_devices, shard_batch)
+                                   put_replicated, replicate, replicated, select_devices, shard_batch,
+                                   unreplicate)
 
-NAN, INF = float("nan"), float("inf")
+NAN = float("nan")
 K = jax.random.key(0)
 X = jnp.ones((1, 4, 4, 1))
 DEVICES = jax.devices()
@@ -32,6 +33,11 @@ class Tiny(nn.Module):
 STATE = create_train_state(Tiny(), K, X, optax.sgd(0.1))
 
 
+def _file(path):
+    path.write_text("x")
+    return path
+
+
 def _ckpt(tmp_path, name="c"):
     return Checkpointer(tmp_path / name, every=1)
 
@@ -39,15 +45,9 @@ def _ckpt(tmp_path, name="c"):
 CASES = [
     ("lr -0.1", lambda: make_optimizer(-0.1), ValueError, "learning_rate"),
     ("lr nan", lambda: make_optimizer(NAN), ValueError, "learning_rate"),
-    ("lr inf", lambda: make_optimizer(INF), ValueError, "learning_rate"),
     ("lr str", lambda: make_optimizer("0.1"), TypeError, "learning_rate"),
-    ("lr bool", lambda: make_optimizer(True), TypeError, "learning_rate"),
-    ("momentum 1.5", lambda: make_optimizer(0.1, momentum=1.5), ValueError, "momentum"),
     ("momentum 1.0", lambda: make_optimizer(0.1, momentum=1.0), ValueError, "momentum"),
-    ("momentum -0.5", lambda: make_optimizer(0.1, momentum=-0.5), ValueError, "momentum"),
-    ("momentum str", lambda: make_optimizer(0.1, momentum="0.9"), TypeError, "momentum"),
     ("weight_decay -1", lambda: make_optimizer(0.1, weight_decay=-1.0), ValueError, "weight_decay"),
-    ("weight_decay nan", lambda: make_optimizer(0.1, weight_decay=NAN), ValueError, "weight_decay"),
     ("nesterov str", lambda: make_optimizer(0.1, nesterov="yes"), TypeError, "nesterov"),
     ("create_train_state tx str", lambda: create_train_state(Tiny(), K, X, "sgd"), TypeError, "tx"),
     ("create_train_state model str", lambda: create_train_state("resnet18", K, X, optax.sgd(0.1)), TypeError, "model"),
@@ -57,19 +57,15 @@ CASES = [
     ("select_devices 0", lambda: select_devices(0), ValueError, "n"),
     ("select_devices 99", lambda: select_devices(99), ValueError, "n"),
     ("select_devices 1.5", lambda: select_devices(1.5), TypeError, "n"),
-    ("select_devices True", lambda: select_devices(True), TypeError, "n"),
     ("check_batch_size num_devices 0", lambda: check_batch_size(8, 0), ValueError, "num_devices"),
-    ("check_batch_size batch_size 0", lambda: check_batch_size(0, 1), ValueError, "batch_size"),
-    ("check_batch_size batch_size 2.5", lambda: check_batch_size(2.5, 1), TypeError, "batch_size"),
     ("check_batch_size indivisible", lambda: check_batch_size(7, 2), ValueError, "batch_size"),
-    ("shard_batch num_devices 0", lambda: shard_batch({"image": np.zeros((4, 2))}, 0), ValueError, "num_devices"),
     ("shard_batch 7 rows over 2", lambda: shard_batch({"image": np.zeros((7, 2))}, 2), ValueError, "batch"),
     ("shard_batch a scalar leaf", lambda: shard_batch(SCALAR, 1), ValueError, "batch"),
     ("make_mesh []", lambda: make_mesh([]), ValueError, "devices"),
     ("make_mesh str devices", lambda: make_mesh(["cpu"]), TypeError, "devices"),
-    ("make_mesh a str", lambda: make_mesh("cpu"), TypeError, "devices"),
     ("make_mesh duplicates", lambda: make_mesh(DEVICES * 2), ValueError, "devices"),
     ("replicate []", lambda: replicate({"a": np.zeros(2)}, []), ValueError, "devices"),
+    ("unreplicate a scalar leaf", lambda: unreplicate({"step": np.zeros(())}), ValueError, "tree"),
     ("pmap_step step_fn None", lambda: pmap_step(None, DEVICES), TypeError, "step_fn"),
     ("pmap_step donate str", lambda: pmap_step(lambda s, b: s, DEVICES, donate="yes"), TypeError, "donate"),
     ("replicated mesh None", lambda: replicated(None), TypeError, "mesh"),
@@ -77,24 +73,20 @@ CASES = [
     ("put_replicated mesh str", lambda: put_replicated({"a": np.zeros(2)}, "x"), TypeError, "mesh"),
     ("put_batch a scalar leaf", lambda: put_batch(SCALAR, MESH), ValueError, "global_batch"),
     ("mesh_step step_fn None", lambda: mesh_step(None, MESH), TypeError, "step_fn"),
-    ("mesh_step donate str", lambda: mesh_step(lambda s, b: s, MESH, donate="no"), TypeError, "donate"),
 ]
 
 CKPT_CASES = [
     ("every 0", lambda d: Checkpointer(d / "a", every=0), ValueError, "every"),
     ("every 2.5", lambda d: Checkpointer(d / "a", every=2.5), TypeError, "every"),
-    ("every True", lambda d: Checkpointer(d / "a", every=True), TypeError, "every"),
     ("keep 0", lambda d: Checkpointer(d / "a", keep=0), ValueError, "keep"),
-    ("keep str", lambda d: Checkpointer(d / "a", keep="3"), TypeError, "keep"),
     ("directory None", lambda d: Checkpointer(None), TypeError, "directory"),
+    ("directory a file", lambda d: Checkpointer(_file(d / "f")), ValueError, "directory"),
     ("save state dict", lambda d: _ckpt(d).save({"step": 1}), TypeError, "state"),
     ("save force str", lambda d: _ckpt(d).save(STATE, force="yes"), TypeError, "force"),
     ("restore template None", lambda d: _ckpt(d).restore(None), TypeError, "template"),
     ("restore step -1", lambda d: _ckpt(d).restore(STATE, step=-1), ValueError, "step"),
     ("restore_arrays missing directory", lambda d: restore_arrays(d / "nope"), ValueError, "directory"),
-    ("restore_arrays directory None", lambda d: restore_arrays(None), TypeError, "directory"),
     ("restore_arrays step -1", lambda d: restore_arrays(d, step=-1), ValueError, "step"),
-    ("restore_arrays step 1.5", lambda d: restore_arrays(d, step=1.5), TypeError, "step"),
     ("restore_arrays step not saved", lambda d: restore_arrays(d, step=5), ValueError, "step"),
 ]
 
