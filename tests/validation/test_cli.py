@@ -39,7 +39,7 @@ def _parse(module: str, argv: list[str]):
 def _with(data, module):
     """Valid data folders for the flags a module checks on every parse."""
     return {"espcn_sr": ["--train-dir", str(data / "sr/T91"), "--eval-dir", str(data / "sr/Set5")],
-            "gallery": ["--data-root", str(data)], "espcn_ship": ["--eval-dir", str(data / "sr/Set5")]}.get(module, [])
+            "gallery": ["--data", str(data)], "espcn_ship": ["--eval-dir", str(data / "sr/Set5")]}.get(module, [])
 
 
 CASES = [
@@ -49,7 +49,7 @@ CASES = [
     ("classify", "--steps", ["--steps", "0"]), ("classify", "--batch-size", ["--batch-size", "0"]),
     ("classify", "--max-nonfinite", ["--max-nonfinite", "0"]), ("classify", "--devices", ["--devices", "0"]),
     ("classify", "--keep", ["--keep", "0"]), ("classify", "--ckpt-every", ["--ckpt-every", "-1"]),
-    ("classify", "--seed", ["--seed", "-1"]), ("classify", "--data-root", ["--data-root", NO]),
+    ("classify", "--seed", ["--seed", "-1"]), ("classify", "--data", ["--data", NO]),
     ("classify", "--model", ["--model", "resnet7"]), ("classify", "--model", ["--model", ":make"]),
     ("classify", "--model-kw", ["--model-kw", "foo"]), ("classify", "--model-kw", ["--model-kw", "num_classes=abc"]),
     ("classify", "--model-kw", ["--model-kw", "nope=1"]), ("classify", "--model-kw", ["--model-kw", "scan_stages=1"]),
@@ -63,7 +63,7 @@ CASES = [
     ("espcn_sr", "--checkpoint", ["--eval-only"]),
     ("classification_study", "--lr", ["--lr", "-1"]), ("classification_study", "--datasets", ["--datasets", "imagenet"]),
     ("classification_study", "--datasets", ["--datasets", ","]), ("classification_study", "--arms", ["--arms", "nope"]),
-    ("classification_study", "--seeds", ["--seeds", "1.5"]), ("classification_study", "--data-root", ["--data-root", NO]),
+    ("classification_study", "--seeds", ["--seeds", "1.5"]), ("classification_study", "--data", ["--data", NO]),
     ("gallery", "--steps", ["--steps", "-1"]), ("gallery", "--train-images", ["--train-images", "0"]),
     ("gallery", "--image", ["--image", "nope"]), ("gallery", "--espcn-weights", ["--espcn-weights", "nope"]),
     ("receptive_fields", "--samples", ["--samples", "0"]), ("receptive_fields", "--samples", ["--samples", "-1"]),
@@ -73,7 +73,7 @@ CASES = [
     ("tradeoffs", "--repeats", ["--repeats", "0"]), ("tradeoffs", "--steps", ["--steps", "-1"]),
     ("report", "--only", ["--only", "nope"]), ("report", "--results", ["--results", "nope"]),
     ("report", "--results", ["--results", "gallery=" + NO]), ("report", "--espcn-weights", ["--espcn-weights", "x"]),
-    ("demo", "--skip", ["--skip", "params,nope"]), ("demo", "--data-dir", ["--data-dir", NO]),
+    ("demo", "--skip", ["--skip", "params,nope"]), ("demo", "--data", ["--data", NO]),
     ("espcn_ship", "run", [NO]), ("espcn_ship", "--name", ["--name", "a/b", NO]),
 ]
 
@@ -89,8 +89,8 @@ def test_espcn_ship_run_needs_params(bad_input, data):
 
 def test_defaults_and_valid_values_parse_unchanged(data):
     a = _parse("classify", ["--model-kw", "drop_path_rate=0", "--model-kw", "stage_sizes=(1,1,1)", "--lr", "1e-3",
-                            "--momentum", "0", "--label-smoothing", "0.1", "--data-root", str(data)])
-    assert a.model_kw == ["drop_path_rate=0", "stage_sizes=(1,1,1)"] and a.lr == 1e-3 and a.data_root == str(data)
+                            "--momentum", "0", "--label-smoothing", "0.1", "--data", str(data)])
+    assert a.model_kw == ["drop_path_rate=0", "stage_sizes=(1,1,1)"] and a.lr == 1e-3 and a.data == str(data)
     assert _parse("classify", ["--model", "train_tiny:make_tiny", "--model-kw", "anything=1"]).model == "train_tiny:make_tiny"
     s = _parse("espcn_sr", _with(data, "espcn_sr") + ["--rescale", "0.9", "0.8", "--steps", "0"])
     assert s.rescale == [0.9, 0.8] and s.steps == 0 and isinstance(s.train_dir, str)
