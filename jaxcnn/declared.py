@@ -33,7 +33,7 @@ from jaxcnn import validation as v
 __all__ = [
     "Rule", "Declared", "declare", "declared_rules", "optional", "choice", "int_at_least", "number_in", "int_tuple",
     "POSITIVE_INT", "NONNEGATIVE_INT", "PROBABILITY", "FLAG", "SIZES", "OPTIONAL_SIZES", "DTYPE", "AXIS_NAME",
-    "MODULE_DEF", "OPTIONAL_MODULE_DEF", "CALLABLE", "POSITIVE_NUMBER",
+    "MODULE_DEF", "OPTIONAL_MODULE_DEF", "CALLABLE", "POSITIVE_NUMBER", "UNIT_INTERVAL", "ODD_KERNEL",
 ]
 
 
@@ -147,3 +147,5 @@ AXIS_NAME = Rule("axis_name", v.check_axis_name, (3, ("batch", 1), ""))
 CALLABLE = Rule("callable", v.check_callable, (3, "relu", None))
 MODULE_DEF = Rule("module_def", v.check_callable, (3, "conv", None))
 OPTIONAL_MODULE_DEF = optional(MODULE_DEF)
+UNIT_INTERVAL = number_in(0.0, 1.0)
+ODD_KERNEL = Rule("odd_kernel", v.check_odd_kernel, (4, 0, 3.0, True))  # torch padding (k-1)//2 keeps H, W
