@@ -128,16 +128,16 @@ def conv_args(kernel_size: int, stride: int = 1, groups: int = 1, dilation: int 
     ``kernel_size`` must be odd (see :func:`torch_padding`); ``stride``, ``groups`` and
     ``dilation`` are integers >= 1.
     """
-    padding = torch_padding(kernel_size, dilation)
-    stride = check_positive_int(stride, "stride")
-    groups = check_positive_int(groups, "groups")
-    return dict(
-        kernel_size=(kernel_size, kernel_size),
-        strides=(stride, stride),
-        padding=padding,
-        kernel_dilation=(dilation, dilation),
-        feature_group_count=groups,
-    )
+    torch_padding(kernel_size, dilation)
+    return _conv_kwargs(kernel_size, check_positive_int(stride, "stride"), check_positive_int(groups, "groups"),
+                        dilation)
+
+
+def _conv_kwargs(kernel_size: int, stride: int = 1, groups: int = 1, dilation: int = 1) -> dict:
+    """:func:`conv_args` for values already checked (the declared fields of a block or model)."""
+    p = (kernel_size - 1) // 2 * dilation
+    return dict(kernel_size=(kernel_size, kernel_size), strides=(stride, stride), padding=((p, p), (p, p)),
+                kernel_dilation=(dilation, dilation), feature_group_count=groups)
 
 
 def conv(
@@ -179,6 +179,12 @@ def make_norm(norm: ModuleDef, name: str | None = None, zero_init: bool = False,
     """
     check_callable(norm, "norm")
     check_bool(zero_init, "zero_init")
+    return _make_norm(norm, name, zero_init, axis_name, dtype, **kwargs)
+
+
+def _make_norm(norm: ModuleDef, name: str | None = None, zero_init: bool = False,
+               axis_name: str | None = None, dtype: Any = None, **kwargs) -> nn.Module:
+    """:func:`make_norm` for values already checked (the declared fields of a block or model)."""
     kw: dict = {"name": name, **kwargs}
     if zero_init:
         kw["scale_init"] = nn.initializers.zeros

@@ -15,7 +15,7 @@ import jax
 
 from jaxcnn.declared import (AXIS_NAME, CALLABLE, DTYPE, MODULE_DEF, ODD_KERNEL, OPTIONAL_MODULE_DEF, POSITIVE_INT,
                              PROBABILITY, Declared, Rule, choice, declare, number_in)
-from jaxcnn.layers import BatchNorm, ModuleDef, apply_norm, conv_args, make_norm
+from jaxcnn.layers import BatchNorm, ModuleDef, _conv_kwargs, _make_norm, apply_norm
 from jaxcnn.regularizers import stochastic_residual
 from jaxcnn.regularizers.stochastic_depth import MODES, TEST_RULES
 from jaxcnn.validation import check_bool, check_int, check_nhwc
@@ -57,10 +57,10 @@ class DepthwiseSeparableConv(Declared, nn.Module):
             check_bool(train, "train")
         c = x.shape[-1]
         conv = self.conv if self.conv is not None else default_conv()
-        norm = lambda name, y: apply_norm(make_norm(self.norm, name, axis_name=self.bn_axis_name, dtype=self.dtype), y, train)
-        y = conv(c, **conv_args(self.kernel_size, self.strides, c), dtype=self.dtype, name="dw_conv")(x)
+        norm = lambda name, y: apply_norm(_make_norm(self.norm, name, axis_name=self.bn_axis_name, dtype=self.dtype), y, train)
+        y = conv(c, **_conv_kwargs(self.kernel_size, self.strides, c), dtype=self.dtype, name="dw_conv")(x)
         y = self.act(norm("dw_bn", y))
-        y = conv(self.features, **conv_args(1), dtype=self.dtype, name="pw_conv")(y)
+        y = conv(self.features, **_conv_kwargs(1), dtype=self.dtype, name="pw_conv")(y)
         return self.act(norm("pw_bn", y))
 
 
@@ -100,14 +100,14 @@ class InvertedResidual(Declared, nn.Module):
         hidden = self.hidden_features(in_features)
 
         def norm(mdl, name, y):
-            return apply_norm(make_norm(self.norm, name, axis_name=self.bn_axis_name, dtype=self.dtype, parent=mdl), y, train)
+            return apply_norm(_make_norm(self.norm, name, axis_name=self.bn_axis_name, dtype=self.dtype, parent=mdl), y, train)
 
         def branch(mdl, y):
             if self.expand_ratio != 1:
-                y = self.act(norm(mdl, "expand_bn", conv(hidden, **conv_args(1), dtype=self.dtype, name="expand_conv", parent=mdl)(y)))
-            y = conv(hidden, **conv_args(3, self.strides, hidden), dtype=self.dtype, name="dw_conv", parent=mdl)(y)
+                y = self.act(norm(mdl, "expand_bn", conv(hidden, **_conv_kwargs(1), dtype=self.dtype, name="expand_conv", parent=mdl)(y)))
+            y = conv(hidden, **_conv_kwargs(3, self.strides, hidden), dtype=self.dtype, name="dw_conv", parent=mdl)(y)
             y = self.act(norm(mdl, "dw_bn", y))
-            return norm(mdl, "project_bn", conv(self.features, **conv_args(1), dtype=self.dtype, name="project_conv", parent=mdl)(y))  # linear
+            return norm(mdl, "project_bn", conv(self.features, **_conv_kwargs(1), dtype=self.dtype, name="project_conv", parent=mdl)(y))  # linear
 
         if not residual:
             return branch(self, x)

@@ -29,7 +29,7 @@ import jax.numpy as jnp
 from jaxcnn.blocks.squeeze_excite import SqueezeExcite
 from jaxcnn.declared import (AXIS_NAME, CALLABLE, DTYPE, FLAG, MODULE_DEF, OPTIONAL_MODULE_DEF, POSITIVE_INT, PROBABILITY,
                              Declared, choice, declare, optional)
-from jaxcnn.layers import BatchNorm, ModuleDef, apply_norm, avg_pool_ceil_exclude_pad, conv_args, make_norm
+from jaxcnn.layers import BatchNorm, ModuleDef, _conv_kwargs, _make_norm, apply_norm, avg_pool_ceil_exclude_pad
 from jaxcnn.regularizers import stochastic_residual
 from jaxcnn.regularizers.stochastic_depth import MODES, TEST_RULES
 from jaxcnn.validation import check_bool, check_nhwc, check_positive_int
@@ -121,10 +121,10 @@ class ResidualBlock(Declared, nn.Module):
         used, which knows whether the branch runs inside a cond (batch-mode stochastic depth)."""
         cond = in_branch and float(self.drop_path_rate) > 0 and self.drop_path_mode == "batch"
         cls = self.conv if self.conv is not None else default_conv(control_flow=cond)
-        return cls(features, **conv_args(kernel_size, stride, groups), dtype=self.dtype)
+        return cls(features, **_conv_kwargs(kernel_size, stride, groups), dtype=self.dtype)
 
     def _bn(self, zero_init: bool = False):
-        return make_norm(self.norm, zero_init=zero_init, axis_name=self.bn_axis_name, dtype=self.dtype)
+        return _make_norm(self.norm, zero_init=zero_init, axis_name=self.bn_axis_name, dtype=self.dtype)
 
     def needs_projection(self, in_features: int) -> bool:
         return self.shortcut_type == "C" or self.strides > 1 or in_features != self.out_features
