@@ -102,7 +102,7 @@ def _check_rates(value: Any, name: str) -> None:
 
 BLOCK = Rule("block", _check_block, ("?", 3, None, int))
 STEM = Rule("stem", _check_stem, ("?", 3, None))
-BLOCK_ARGS = Rule("block_args", _check_block_args, (3, "groups", (("groups", 1),), {1: 2}))
+BLOCK_ARGS = Rule("block_args", _check_block_args, (3, "groups", (("groups", 1),)))
 RATES = Rule("rates", _check_rates, (0.5, (1.5,), ("0.1",), (float("nan"),)))
 
 
@@ -251,6 +251,11 @@ class ResNet(Declared, nn.Module):
     groups = _block_option("groups", 1)
     base_width = _block_option("base_width", 64)
     se_reduction = _block_option("se_reduction")
+
+    def __post_init__(self):
+        if isinstance(self.block_args, Mapping) and not isinstance(self.block_args, FrozenDict):
+            object.__setattr__(self, "block_args", FrozenDict(self.block_args))  # a module is hashable
+        super().__post_init__()
 
     def check_relations(self):
         n = len(self.stage_sizes)

@@ -89,7 +89,7 @@ def _check_precision(precision: Any) -> None:
                          f"a pair of them or a jax.lax.DotAlgorithmPreset, got {precision!r}")
 
 
-PRECISION = Rule("precision", lambda x, n: _check_precision(x), ("fastest", 3, ("high", lax.Precision.HIGH)))
+PRECISION = Rule("precision", lambda x, n: _check_precision(x), ("medium", 3, ("high", lax.Precision.HIGH)))
 
 
 def conv_transpose(
