@@ -27,7 +27,7 @@ from jaxcnn.layers import _conv_kwargs, _make_norm, apply_norm, global_avg_pool,
 from jaxcnn.models._checks import _check_input
 from jaxcnn.regularizers import DropBlock, survival_probabilities
 from jaxcnn.regularizers.stochastic_depth import SCHEDULE_RULES
-from jaxcnn.validation import ArgumentTypeError, check_probability
+from jaxcnn.validation import ArgumentTypeError, check_int_tuple, check_probability
 from jaxcnn.xla_cpu import block_remat, default_conv
 
 __all__ = ["ResNet", "ResNetStage", "STEMS", "imagenet_stem", "deep_stem", "cifar_stem", "scan_to_unrolled",
