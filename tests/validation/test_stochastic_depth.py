@@ -69,7 +69,6 @@ CASES = [
     ("module x int, inverted at test", lambda: sd_module(XI), TypeError, "x"),
     ("module x int, paper rule at test", lambda: sd_module(XI, test_rule="paper"), TypeError, "x"),
     ("module x scalar", lambda: sd_module(SCALAR), ValueError, "x"),
-    ("residual branch wider than shortcut", jax.jit(lambda: residual(shortcut=X1)), ValueError, "branch_fn"),
     ("residual branch wider than shortcut, row", lambda: residual(shortcut=X1, mode="row"), ValueError, "branch_fn"),
     ("residual branch wider than shortcut, test", lambda: residual(shortcut=X1, deterministic=True), ValueError,
      "branch_fn"),
@@ -110,3 +109,9 @@ def test_float_inputs_and_numpy_flags_unchanged():
     assert set(np.unique(np.asarray(b)).tolist()) <= {0.0, 2.0}
     np.testing.assert_array_equal(sd_module(X, test_rule="paper"), X * 0.7)
     np.testing.assert_array_equal(residual(deterministic=True, test_rule="paper", survival_prob=0.5), X * 1.5)
+
+
+def test_a_branch_shaped_unlike_its_shortcut_is_refused_not_broadcast():
+    """Batch mode: the branch is traced inside the cond, after the coin is drawn (so not before any compile)."""
+    with pytest.raises(ValueError, match=r"branch_fn must return an array shaped like shortcut \(2, 4, 4, 1\)"):
+        residual(shortcut=X1)
