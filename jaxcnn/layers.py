@@ -21,10 +21,9 @@ from typing import Any
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-from jaxcnn.declared import (CALLABLE, FLAG, OPTIONAL_SIZES, POSITIVE_INT, POSITIVE_NUMBER, SIZES, UNIT_INTERVAL, Declared,
-                             declare)
+from jaxcnn.declared import (CALLABLE, FLAG, OPTIONAL_SIZES, POSITIVE_INT, POSITIVE_NUMBER, SIZES, UNIT_INTERVAL,
+                             Declared, declare)
 from jaxcnn.validation import (
     check_array, check_bool, check_callable, check_int, check_nhwc, check_number, check_odd_kernel, check_positive_int,
     check_str,

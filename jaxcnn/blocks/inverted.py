@@ -57,7 +57,10 @@ class DepthwiseSeparableConv(Declared, nn.Module):
             check_bool(train, "train")
         c = x.shape[-1]
         conv = self.conv if self.conv is not None else default_conv()
-        norm = lambda name, y: apply_norm(_make_norm(self.norm, name, axis_name=self.bn_axis_name, dtype=self.dtype), y, train)
+
+        def norm(name, y):
+            return apply_norm(_make_norm(self.norm, name, axis_name=self.bn_axis_name, dtype=self.dtype), y, train)
+
         y = conv(c, **_conv_kwargs(self.kernel_size, self.strides, c), dtype=self.dtype, name="dw_conv")(x)
         y = self.act(norm("dw_bn", y))
         y = conv(self.features, **_conv_kwargs(1), dtype=self.dtype, name="pw_conv")(y)
@@ -100,14 +103,17 @@ class InvertedResidual(Declared, nn.Module):
         hidden = self.hidden_features(in_features)
 
         def norm(mdl, name, y):
-            return apply_norm(_make_norm(self.norm, name, axis_name=self.bn_axis_name, dtype=self.dtype, parent=mdl), y, train)
+            bn = _make_norm(self.norm, name, axis_name=self.bn_axis_name, dtype=self.dtype, parent=mdl)
+            return apply_norm(bn, y, train)
 
         def branch(mdl, y):
             if self.expand_ratio != 1:
-                y = self.act(norm(mdl, "expand_bn", conv(hidden, **_conv_kwargs(1), dtype=self.dtype, name="expand_conv", parent=mdl)(y)))
+                y = conv(hidden, **_conv_kwargs(1), dtype=self.dtype, name="expand_conv", parent=mdl)(y)
+                y = self.act(norm(mdl, "expand_bn", y))
             y = conv(hidden, **_conv_kwargs(3, self.strides, hidden), dtype=self.dtype, name="dw_conv", parent=mdl)(y)
             y = self.act(norm(mdl, "dw_bn", y))
-            return norm(mdl, "project_bn", conv(self.features, **_conv_kwargs(1), dtype=self.dtype, name="project_conv", parent=mdl)(y))  # linear
+            y = conv(self.features, **_conv_kwargs(1), dtype=self.dtype, name="project_conv", parent=mdl)(y)
+            return norm(mdl, "project_bn", y)  # linear
 
         if not residual:
             return branch(self, x)

@@ -27,8 +27,8 @@ import jax
 import jax.numpy as jnp
 
 from jaxcnn.blocks.squeeze_excite import SqueezeExcite
-from jaxcnn.declared import (AXIS_NAME, CALLABLE, DTYPE, FLAG, MODULE_DEF, OPTIONAL_MODULE_DEF, POSITIVE_INT, PROBABILITY,
-                             Declared, choice, declare, optional)
+from jaxcnn.declared import (AXIS_NAME, CALLABLE, DTYPE, FLAG, MODULE_DEF, OPTIONAL_MODULE_DEF, POSITIVE_INT,
+                             PROBABILITY, Declared, choice, declare, optional)
 from jaxcnn.layers import BatchNorm, ModuleDef, _conv_kwargs, _make_norm, apply_norm, avg_pool_ceil_exclude_pad
 from jaxcnn.regularizers import stochastic_residual
 from jaxcnn.regularizers.stochastic_depth import MODES, TEST_RULES
@@ -111,7 +111,8 @@ class ResidualBlock(Declared, nn.Module):
         self.setup_branch()
         if self.shortcut_type in "BCD":
             stride = 1 if self.shortcut_type == "D" else self.strides
-            self.conv_proj = self._conv(self.out_features, 1, stride, in_branch=False)  # the shortcut is never in a cond
+            # the shortcut is never in a cond
+            self.conv_proj = self._conv(self.out_features, 1, stride, in_branch=False)
             # Pre-activation blocks project the already normalised input: no BN on the shortcut.
             if not self.preact:
                 self.norm_proj = self._bn()

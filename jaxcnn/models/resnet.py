@@ -171,14 +171,15 @@ class ResNetStage(Declared, nn.Module):
         def drop_block(x, j):
             if self.drop_block_rate == 0:
                 return x
-            return DropBlock(self.drop_block_rate, self.drop_block_size, name=f"dropblock{self.index}_{j}")(x, not train)
+            drop = DropBlock(self.drop_block_rate, self.drop_block_size, name=f"dropblock{self.index}_{j}")
+            return drop(x, not train)
 
         x = block_cls(self.features, self.strides, drop_path_rate=rates[0], name=f"layer{self.index}_0", **kw)(x, train)
         x = drop_block(x, 0)
         if self.scan and self.num_blocks > 1:
             cell = nn.remat(_ScanCell) if self.remat else _ScanCell
-            scan = nn.scan(cell, variable_axes={"params": 0, "batch_stats": 0}, split_rngs={"params": True, "dropout": True},
-                           length=self.num_blocks - 1)
+            scan = nn.scan(cell, variable_axes={"params": 0, "batch_stats": 0},
+                           split_rngs={"params": True, "dropout": True}, length=self.num_blocks - 1)
             loop_conv = kw.get("conv") or default_conv(control_flow=True)
             cell_kw = tuple(sorted(dict(kw, features=self.features, conv=loop_conv).items()))
             x, _ = scan(cls, cell_kw, train, name=f"layer{self.index}_rest")(x, None)
@@ -263,10 +264,10 @@ class ResNet(Declared, nn.Module):
             raise self.field_error("widths", f"one entry per stage: stage_sizes {tuple(self.stage_sizes)} has {n}")
         missing = sorted(s for s in self.drop_block_stages if s > n)
         if self.drop_block_rate > 0 and missing:
-            raise self.field_error("drop_block_stages", f"stage(s) {missing} do not exist in this {n}-stage ResNet "
-                                                        f"(stages are 1..{n}); DropBlock would silently never run there")
+            raise self.field_error("drop_block_stages", f"stage(s) {missing} do not exist in this {n}-stage ResNet (stages "
+                                                        f"are 1..{n}); DropBlock would silently never run there")
         if self.scan_stages and (self.drop_path_rate > 0 or self.drop_block_rate > 0):
-            raise self.field_error("scan_stages", "scan_stages=True does not support drop_path_rate or drop_block_rate yet")
+            raise self.field_error("scan_stages", "a scanned stage does not support drop_path_rate or drop_block_rate yet")
         cls = self.block_spec().func
         fields = {f.name for f in dataclasses.fields(cls)}
         bad = sorted(k for k in self.block_args if k in NETWORK_FIELDS or k not in fields)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from jaxcnn.xla_cpu import (
-    CanonicalGradConv, GemmGradConv, block_remat, canonical_grad_conv, default_conv, gemm_grad_conv, remat,
+    block_remat, canonical_grad_conv, default_conv, gemm_grad_conv, remat,
     tied_checkpoint, weight_grad_gemm,
 )
 
