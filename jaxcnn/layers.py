@@ -80,8 +80,8 @@ class Conv(Declared, nn.Conv):
 
     def check_relations(self):
         if self.features % self.feature_group_count:
-            raise self.field_error("features", f"groups (feature_group_count={self.feature_group_count}) must "
-                                               f"divide the output channels")
+            raise self.field_error("features", f"groups={self.feature_group_count} must divide the output channels "
+                                               f"(feature_group_count)")
 
     def __call__(self, inputs):
         check_array(inputs, "inputs")

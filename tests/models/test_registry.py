@@ -58,9 +58,9 @@ def test_non_4d_input(shape):
 
 
 def test_unknown_shortcut_type():
-    with pytest.raises(ValueError, match="shortcut must be one of"):
+    with pytest.raises(ValueError, match="shortcut_type must be one of"):
         BasicBlock(16, shortcut_type="E").init(jax.random.key(0), jnp.zeros((1, 8, 8, 16)))
-    with pytest.raises(ValueError, match="shortcut must be one of"):
+    with pytest.raises(ValueError, match="shortcut_type must be one of"):
         create_model("cifar_resnet20", shortcut="X").init(jax.random.key(0), jnp.zeros((1, 32, 32, 3)))
 
 
