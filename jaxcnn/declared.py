@@ -25,15 +25,18 @@ Inherited fields (e.g. ``nn.Conv.features``) are re-declared in the subclass wit
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
+from collections.abc import Mapping
 from typing import Any, Callable
 
 from jaxcnn import validation as v
 
 __all__ = [
     "Rule", "Declared", "declare", "declared_rules", "optional", "choice", "int_at_least", "number_in", "int_tuple",
+    "int_pair",
     "POSITIVE_INT", "NONNEGATIVE_INT", "PROBABILITY", "FLAG", "SIZES", "OPTIONAL_SIZES", "DTYPE", "AXIS_NAME",
-    "MODULE_DEF", "OPTIONAL_MODULE_DEF", "CALLABLE", "POSITIVE_NUMBER",
+    "MODULE_DEF", "OPTIONAL_MODULE_DEF", "CALLABLE", "POSITIVE_NUMBER", "UNIT_INTERVAL", "ODD_KERNEL", "NAME",
 ]
 
 
@@ -56,25 +59,56 @@ def declare(rule: Rule, default: Any = dataclasses.MISSING) -> Any:
     return dataclasses.field(default=default, metadata={"rule": rule})
 
 
+@functools.lru_cache(maxsize=None)
 def declared_rules(cls: type) -> dict[str, Rule]:
     """``{field name: rule}`` of every declared field of a dataclass (or Flax module) class."""
     return {f.name: f.metadata["rule"] for f in dataclasses.fields(cls) if "rule" in f.metadata}
 
 
+def _key(value: Any) -> Any:
+    """``value`` tagged with its type at every level, so that ``2``, ``2.0`` and ``True`` (equal in
+    Python) or ``(1, 1)`` and ``(1.0, 1)`` differ; ``TypeError`` if it is unhashable (an array)."""
+    if isinstance(value, (list, tuple)):
+        return type(value), tuple(_key(v) for v in value)
+    if isinstance(value, Mapping):
+        return type(value), tuple(sorted((k, _key(v)) for k, v in value.items()))
+    hash(value)
+    return type(value), value
+
+
+# Configurations (class, field values) that passed. Linen rebuilds every submodule on every trace and
+# clones modules when binding them; each distinct configuration is checked once.
+_PASSED: set = set()
+
+
 class Declared:
-    """Mixin: checks every declared field, then ``check_relations``, once at construction. Errors are
+    """Mixin: checks every declared field, then ``check_relations``, once at construction (once per
+    distinct configuration: re-constructions and Linen's clones are not checked again). Errors are
     prefixed with the class name: ``"BasicBlock: features must be a positive integer, got 0"``."""
 
     def __post_init__(self):
         parent_init = getattr(super(), "__post_init__", None)
         if parent_init is not None:
             parent_init()
-        for name, rule in declared_rules(type(self)).items():
+        rules = declared_rules(type(self))
+        try:
+            key = (type(self), tuple(_key(getattr(self, name)) for name in rules))
+        except TypeError:  # an unhashable value (an array): checked every time
+            key = None
+        if key is not None and key in _PASSED:
+            return
+        for name, rule in rules.items():
             try:
                 rule(getattr(self, name), name)
             except (TypeError, ValueError) as e:
-                raise type(e)(f"{type(self).__name__}: {e}") from None
+                value = getattr(self, name)
+                shown = "" if repr(value) in str(e) else f" (got {name}={value!r})"  # a row of a table names the row
+                raise type(e)(f"{type(self).__name__}: {e}{shown}") from None
         self.check_relations()
+        if key is not None:
+            if len(_PASSED) > 4096:
+                _PASSED.clear()
+            _PASSED.add(key)
 
     def check_relations(self) -> None:
         """Cross-field constraints of the class (override; raise with :meth:`field_error`)."""
@@ -147,3 +181,12 @@ AXIS_NAME = Rule("axis_name", v.check_axis_name, (3, ("batch", 1), ""))
 CALLABLE = Rule("callable", v.check_callable, (3, "relu", None))
 MODULE_DEF = Rule("module_def", v.check_callable, (3, "conv", None))
 OPTIONAL_MODULE_DEF = optional(MODULE_DEF)
+UNIT_INTERVAL = number_in(0.0, 1.0)
+ODD_KERNEL = Rule("odd_kernel", v.check_odd_kernel, (4, 0, 3.0, True))  # torch padding (k-1)//2 keeps H, W
+NAME = Rule("name", v.check_str, (3, "", None))  # a non-empty string (an rng stream)
+
+
+def int_pair(minimum: int) -> Rule:
+    """An int or a pair of ints (torch's ``_pair``), each >= ``minimum``."""
+    return Rule(f"int_pair>={minimum}", lambda x, n: v.check_int_pair(x, n, minimum),
+                (minimum - 1, (minimum, minimum - 1), 1.5, (1, 2, 3), True))

@@ -21,12 +21,14 @@ from typing import Any
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import numpy as np
 
+from jaxcnn.declared import (CALLABLE, FLAG, OPTIONAL_SIZES, POSITIVE_INT, POSITIVE_NUMBER, SIZES, UNIT_INTERVAL,
+                             Declared, declare)
 from jaxcnn.validation import (
-    check_array, check_bool, check_callable, check_int, check_int_tuple, check_nhwc, check_number, check_odd_kernel, check_positive_int,
+    check_array, check_bool, check_callable, check_int, check_nhwc, check_number, check_odd_kernel, check_positive_int,
     check_str,
 )
+
 
 __all__ = [
     "ModuleDef", "Conv", "WeightStandardizedConv", "BatchNorm", "conv_args", "conv", "make_norm", "apply_norm",
@@ -55,11 +57,11 @@ def torch_padding(kernel_size: int, dilation: int = 1) -> tuple[tuple[int, int],
 ModuleDef = Any  # a module class or functools.partial of one, called with the kwargs shown below
 
 
-class Conv(nn.Conv):
-    """``nn.Conv`` with torchvision's defaults (no bias, kaiming fan-out init) that checks its size
-    fields (``features``, ``kernel_size``, ``strides``, dilations, ``feature_group_count``: integers
-    >= 1) on call and names the problem when ``groups`` does not divide the channels. The padding
-    is whatever the caller passes, so an even kernel is fine here (as in torch, with explicit padding).
+class Conv(Declared, nn.Conv):
+    """``nn.Conv`` with torchvision's defaults (no bias, kaiming fan-out init) whose size fields are
+    declared (integers >= 1, checked at construction) and which names the problem when ``groups``
+    (``feature_group_count``) does not divide the channels. The padding is whatever the caller
+    passes, so an even kernel is fine here (as in torch, with explicit padding).
 
     This is the default ``conv`` of every jaxcnn block and model. Any ``ModuleDef`` taking
     ``nn.Conv``'s keyword arguments (``features, kernel_size, strides, padding,
@@ -67,55 +69,39 @@ class Conv(nn.Conv):
     :class:`WeightStandardizedConv` or ``jaxcnn.xla_cpu.GemmGradConv``.
     """
 
-    use_bias: bool = False
-    kernel_init: Any = kaiming_fan_out
+    features: int = declare(POSITIVE_INT)
+    kernel_size: Any = declare(SIZES)
+    strides: Any = declare(OPTIONAL_SIZES, 1)
+    input_dilation: Any = declare(OPTIONAL_SIZES, 1)
+    kernel_dilation: Any = declare(OPTIONAL_SIZES, 1)
+    feature_group_count: int = declare(POSITIVE_INT, 1)
+    use_bias: bool = declare(FLAG, False)
+    kernel_init: Any = declare(CALLABLE, kaiming_fan_out)
+
+    def check_relations(self):
+        if self.features % self.feature_group_count:
+            raise self.field_error("features", f"groups={self.feature_group_count} must divide the output channels "
+                                               f"(feature_group_count)")
 
     def __call__(self, inputs):
-        _check_conv_fields(self)
-        g = self.feature_group_count
         check_array(inputs, "inputs")
-        if inputs.shape[-1] % g or self.features % g:
+        if inputs.shape[-1] % self.feature_group_count:
             raise ValueError(
-                f"groups={g} must divide both the input channels ({inputs.shape[-1]}) and the output channels "
-                f"({self.features}) of {'conv ' + repr(self.name) if self.name else 'the conv'} (feature_group_count)"
+                f"groups={self.feature_group_count} must divide the input channels ({inputs.shape[-1]}) of "
+                f"{'conv ' + repr(self.name) if self.name else 'the conv'} (feature_group_count)"
             )
         return super().__call__(inputs)
-
-
-def _check_sizes(value: Any, name: str, allow_none: bool = False) -> None:
-    """An int >= 1 or a list/tuple of them (``nn.Conv`` accepts both for every size field)."""
-    if value is None and allow_none:
-        return
-    if isinstance(value, (list, tuple)):
-        check_int_tuple(value, name, minimum=1)
-    else:
-        check_positive_int(value, name)
-
-
-def _check_conv_fields(module: nn.Conv) -> None:
-    """The size fields of a conv, named as the fields are (a float or 0 fails deep in XLA otherwise)."""
-    check_positive_int(module.features, "features")
-    _check_sizes(module.kernel_size, "kernel_size")
-    _check_sizes(module.strides, "strides", allow_none=True)
-    _check_sizes(module.kernel_dilation, "kernel_dilation", allow_none=True)
-    _check_sizes(module.input_dilation, "input_dilation", allow_none=True)
-    check_positive_int(module.feature_group_count, "feature_group_count")
-    check_bool(module.use_bias, "use_bias")
 
 
 class WeightStandardizedConv(Conv):
     """Conv whose kernel is standardised per output channel before use (Qiao et al. 2019; BiT).
 
     ``W_hat = (W - mean) / sqrt(var + eps)`` with mean and (biased) variance over each output
-    channel's ``kh * kw * in`` weights. Pairs with GroupNorm: ``ResNet(conv=WeightStandardizedConv,
-    norm=partial(nn.GroupNorm, num_groups=32))``. Same parameters as :class:`Conv`.
+    channel's ``kh * kw * in`` weights. Pairs with GroupNorm: ``ResNet(block_args=dict(
+    conv=WeightStandardizedConv, norm=partial(nn.GroupNorm, num_groups=32)))``. Same parameters as :class:`Conv`.
     """
 
-    eps: float = 1e-5
-
-    def __call__(self, inputs):
-        check_number(self.eps, "eps", minimum=0.0, min_inclusive=False)
-        return super().__call__(inputs)
+    eps: float = declare(POSITIVE_NUMBER, 1e-5)
 
     def param(self, name, *args, **kwargs):
         value = super().param(name, *args, **kwargs)
@@ -126,19 +112,13 @@ class WeightStandardizedConv(Conv):
         return (value - mean) * jax.lax.rsqrt(var + self.eps)
 
 
-class BatchNorm(nn.BatchNorm):
+class BatchNorm(Declared, nn.BatchNorm):
     """``nn.BatchNorm`` with torchvision's momentum (0.9 here, 0.1 in torch) and epsilon 1e-5:
-    weights and statistics port both ways. The default ``norm`` of every jaxcnn block and model."""
+    weights and statistics port both ways. The default ``norm`` of every jaxcnn block and model.
+    A momentum outside [0, 1] is a units mix-up and is refused at construction."""
 
-    momentum: float = 0.9
-    epsilon: float = 1e-5
-
-    def __post_init__(self):
-        super().__post_init__()
-        # Flax takes momentum 0.9 where torch says 0.1: a value outside [0, 1] is a units mix-up.
-        # Checked at construction, so that __call__ stays nn.BatchNorm's own (one call per use).
-        check_number(self.momentum, "momentum", minimum=0.0, maximum=1.0)
-        check_number(self.epsilon, "epsilon", minimum=0.0, min_inclusive=False)
+    momentum: float = declare(UNIT_INTERVAL, 0.9)
+    epsilon: float = declare(POSITIVE_NUMBER, 1e-5)
 
 
 def conv_args(kernel_size: int, stride: int = 1, groups: int = 1, dilation: int = 1) -> dict:
@@ -147,16 +127,16 @@ def conv_args(kernel_size: int, stride: int = 1, groups: int = 1, dilation: int 
     ``kernel_size`` must be odd (see :func:`torch_padding`); ``stride``, ``groups`` and
     ``dilation`` are integers >= 1.
     """
-    padding = torch_padding(kernel_size, dilation)
-    stride = check_positive_int(stride, "stride")
-    groups = check_positive_int(groups, "groups")
-    return dict(
-        kernel_size=(kernel_size, kernel_size),
-        strides=(stride, stride),
-        padding=padding,
-        kernel_dilation=(dilation, dilation),
-        feature_group_count=groups,
-    )
+    torch_padding(kernel_size, dilation)
+    return _conv_kwargs(kernel_size, check_positive_int(stride, "stride"), check_positive_int(groups, "groups"),
+                        dilation)
+
+
+def _conv_kwargs(kernel_size: int, stride: int = 1, groups: int = 1, dilation: int = 1) -> dict:
+    """:func:`conv_args` for values already checked (the declared fields of a block or model)."""
+    p = (kernel_size - 1) // 2 * dilation
+    return dict(kernel_size=(kernel_size, kernel_size), strides=(stride, stride), padding=((p, p), (p, p)),
+                kernel_dilation=(dilation, dilation), feature_group_count=groups)
 
 
 def conv(
@@ -198,6 +178,12 @@ def make_norm(norm: ModuleDef, name: str | None = None, zero_init: bool = False,
     """
     check_callable(norm, "norm")
     check_bool(zero_init, "zero_init")
+    return _make_norm(norm, name, zero_init, axis_name, dtype, **kwargs)
+
+
+def _make_norm(norm: ModuleDef, name: str | None = None, zero_init: bool = False,
+               axis_name: str | None = None, dtype: Any = None, **kwargs) -> nn.Module:
+    """:func:`make_norm` for values already checked (the declared fields of a block or model)."""
     kw: dict = {"name": name, **kwargs}
     if zero_init:
         kw["scale_init"] = nn.initializers.zeros
@@ -210,8 +196,8 @@ def make_norm(norm: ModuleDef, name: str | None = None, zero_init: bool = False,
 
 def apply_norm(module: nn.Module, x: jax.Array, train: bool) -> jax.Array:
     """Call a norm module: batch statistics when ``train`` for a norm with running averages
-    (a ``use_running_average`` field, as ``nn.BatchNorm``), a plain call for any other norm."""
-    check_bool(train, "train")  # 'no' is truthy: a string would silently select batch statistics
+    (a ``use_running_average`` field, as ``nn.BatchNorm``), a plain call for any other norm.
+    ``train`` is a bool checked where the call enters jaxcnn (the model or block), not here."""
     if hasattr(module, "use_running_average"):
         return module(x, use_running_average=not train)
     return module(x)

@@ -27,7 +27,7 @@ import numpy as np
 
 __all__ = ["MAX_OUTPUT_ELEMENTS", "ArgumentTypeError", "check_int", "check_positive_int",
            "check_odd_kernel", "check_int_pair", "check_int_tuple", "check_rank", "check_number", "check_probability", "static_value",
-           "check_bool", "check_choice", "check_dtype", "check_axis_name", "check_layers", "check_callable", "check_str", "check_array", "check_nhwc",
+           "check_bool", "check_choice", "check_dtype", "check_axis_name", "check_callable", "check_str", "check_array", "check_nhwc",
            "check_batched", "check_floating", "check_output_size", "check_key"]
 
 # int32 indexing bound: beyond 2**31 - 1 elements XLA, the int32 indices of max pooling and most
@@ -209,13 +209,6 @@ def check_axis_name(value: Any, name: str = "bn_axis_name") -> None:
     items = value if isinstance(value, tuple) else (value,)
     if value is not None and not (items and all(isinstance(v, str) and v for v in items)):
         raise ArgumentTypeError(f"{name} must be None, an axis name (str) or a tuple of them, got {value!r}")
-
-
-def check_layers(conv: Any, norm: Any, act: Any) -> None:
-    """The injected ``conv`` (None: the backend default), ``norm`` and ``act`` are callables."""
-    check_callable(conv, "conv", allow_none=True)
-    check_callable(norm, "norm")
-    check_callable(act, "act")
 
 
 # ----------------------------------------------------------------------------- arrays

@@ -6,6 +6,7 @@ from jaxcnn.blocks.residual import (
     SHORTCUT_TYPES,
     BasicBlock,
     BottleneckBlock,
+    GroupedBlock,
     PreActBasicBlock,
     PreActBottleneckBlock,
     ResidualBlock,
@@ -15,7 +16,7 @@ from jaxcnn.blocks.resnext import ResNeXtBottleneck, ResNeXtBranches
 from jaxcnn.blocks.squeeze_excite import SqueezeExcite
 
 __all__ = [
-    "BLOCKS", "SHORTCUT_TYPES", "BasicBlock", "BottleneckBlock", "PreActBasicBlock",
+    "BLOCKS", "SHORTCUT_TYPES", "BasicBlock", "BottleneckBlock", "GroupedBlock", "PreActBasicBlock",
     "PreActBottleneckBlock", "ResidualBlock", "zero_pad_shortcut", "ResNeXtBottleneck",
     "ResNeXtBranches", "SqueezeExcite", "DepthwiseSeparableConv", "InvertedResidual",
 ]

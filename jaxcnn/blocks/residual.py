@@ -26,44 +26,21 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxcnn.layers import (
-    BatchNorm, ModuleDef, apply_norm, avg_pool_ceil_exclude_pad, conv_args, make_norm,
-)
-from jaxcnn.validation import (
-    check_axis_name, check_bool, check_layers, check_nhwc, check_positive_int,
-)
 from jaxcnn.blocks.squeeze_excite import SqueezeExcite
+from jaxcnn.declared import (AXIS_NAME, CALLABLE, DTYPE, FLAG, MODULE_DEF, OPTIONAL_MODULE_DEF, POSITIVE_INT,
+                             PROBABILITY, Declared, choice, declare, optional)
+from jaxcnn.layers import BatchNorm, ModuleDef, _conv_kwargs, _make_norm, apply_norm, avg_pool_ceil_exclude_pad
 from jaxcnn.regularizers import stochastic_residual
-from jaxcnn.regularizers.stochastic_depth import check_drop_path_fields
+from jaxcnn.regularizers.stochastic_depth import MODES, TEST_RULES
+from jaxcnn.validation import check_bool, check_nhwc, check_positive_int
 from jaxcnn.xla_cpu import default_conv
 
 __all__ = [
-    "SHORTCUT_TYPES", "zero_pad_shortcut", "ResidualBlock", "BasicBlock", "BottleneckBlock",
+    "SHORTCUT_TYPES", "zero_pad_shortcut", "ResidualBlock", "GroupedBlock", "BasicBlock", "BottleneckBlock",
     "PreActBasicBlock", "PreActBottleneckBlock", "BLOCKS",
 ]
 
 SHORTCUT_TYPES = ("A", "B", "C", "D")
-
-
-def _check_shortcut(kind: str, name: str = "shortcut_type") -> None:
-    if not isinstance(kind, str) or kind not in SHORTCUT_TYPES:
-        raise ValueError(f"{name}={kind!r}: the shortcut must be one of {SHORTCUT_TYPES} (see jaxcnn.blocks.residual)")
-
-
-def _check_layers(module) -> None:
-    """The injected layers and the norm's axis name shared by every block."""
-    check_layers(module.conv, module.norm, module.act)
-    check_axis_name(module.bn_axis_name)
-
-
-def _check_width(features: int, base_width, groups, what: str = "inner width int(features * base_width / 64) * groups") -> None:
-    check_positive_int(groups, "groups")
-    check_positive_int(base_width, "base_width")
-    if int(features * base_width / 64) < 1:
-        raise ValueError(
-            f"{what} is 0 for features={features}, base_width={base_width}: "
-            f"features * base_width must be at least 64"
-        )
 
 
 def zero_pad_shortcut(x: jax.Array, out_features: int, stride: int) -> jax.Array:
@@ -86,10 +63,12 @@ def zero_pad_shortcut(x: jax.Array, out_features: int, stride: int) -> jax.Array
     return jnp.pad(x, ((0, 0), (0, 0), (0, 0), (extra // 2, extra - extra // 2)))
 
 
-class ResidualBlock(nn.Module):
-    """Shared fields and the shortcut / drop-path logic of every residual block.
+class ResidualBlock(Declared, nn.Module):
+    """Shared fields, the shortcut, the drop-path sum and the one ``__call__`` of every residual block.
 
-    Subclasses define ``setup_branch`` (the branch's layers) and ``branch(x, train)``.
+    Subclasses define ``setup_branch`` (the branch's layers) and ``branch(x, train)``; a
+    pre-activation block (``preact = True``) names its first norm ``bn1``, applied to the input
+    before both the branch and a projection shortcut.
 
     Layers are injected (the Flax ImageNet example's idiom): ``conv`` is a ``ModuleDef`` called
     with ``nn.Conv``'s keyword arguments (``None``: ``jaxcnn.xla_cpu.default_conv``, i.e.
@@ -100,46 +79,40 @@ class ResidualBlock(nn.Module):
     ``drop_path_rate`` is the probability of dropping the branch (stochastic depth);
     ``drop_path_mode`` is ``'batch'`` (paper: whole mini-batch, skips compute) or ``'row'``
     (per sample); ``drop_path_test_rule`` is ``'paper'`` (scale by survival at test time) or
-    ``'inverted'`` (divide by survival at train time).
+    ``'inverted'`` (divide by survival at train time). Fields are checked at construction.
     """
 
-    features: int  # "planes": the block outputs features * expansion channels
-    strides: int = 1
-    shortcut_type: str = "B"
-    zero_init_last_bn: bool = False
-    bn_axis_name: str | None = None
-    dtype: Any = None
-    drop_path_rate: float = 0.0
-    drop_path_mode: str = "batch"
-    drop_path_test_rule: str = "paper"
-    conv: ModuleDef | None = None
-    norm: ModuleDef = BatchNorm
-    act: Callable = nn.relu
+    features: int = declare(POSITIVE_INT)  # "planes": the block outputs features * expansion channels
+    strides: int = declare(POSITIVE_INT, 1)
+    shortcut_type: str = declare(choice(*SHORTCUT_TYPES), "B")
+    zero_init_last_bn: bool = declare(FLAG, False)
+    bn_axis_name: str | None = declare(AXIS_NAME, None)
+    dtype: Any = declare(DTYPE, None)
+    drop_path_rate: float = declare(PROBABILITY, 0.0)
+    drop_path_mode: str = declare(choice(*MODES), "batch")
+    drop_path_test_rule: str = declare(choice(*TEST_RULES), "paper")
+    conv: ModuleDef | None = declare(OPTIONAL_MODULE_DEF, None)
+    norm: ModuleDef = declare(MODULE_DEF, BatchNorm)
+    act: Callable = declare(CALLABLE, nn.relu)
 
     expansion: ClassVar[int] = 1
     preact: ClassVar[bool] = False
+
+    def check_relations(self):
+        if self.preact and self.zero_init_last_bn:
+            raise self.field_error("zero_init_last_bn", "a pre-activation block has no BN after its last conv (its "
+                                                        "BNs come before the convs), so there is no last BN to zero")
 
     @property
     def out_features(self) -> int:
         return self.features * self.expansion
 
     def setup(self):
-        # Every field is checked here, before any layer is built; ``setup_branch`` checks its own.
-        check_positive_int(self.features, "features")
-        check_positive_int(self.strides, "strides")
-        _check_shortcut(self.shortcut_type)
-        check_bool(self.zero_init_last_bn, "zero_init_last_bn")
-        if self.preact and self.zero_init_last_bn:
-            raise ValueError(
-                f"zero_init_last_bn=True is not supported by {type(self).__name__}: a pre-activation block "
-                f"has no BN after its last conv (its BNs come before the convs), so there is no last BN to zero"
-            )
-        check_drop_path_fields(self.drop_path_rate, self.drop_path_mode, self.drop_path_test_rule)
-        _check_layers(self)
         self.setup_branch()
         if self.shortcut_type in "BCD":
             stride = 1 if self.shortcut_type == "D" else self.strides
-            self.conv_proj = self._conv(self.out_features, 1, stride, in_branch=False)  # the shortcut is never in a cond
+            # the shortcut is never in a cond
+            self.conv_proj = self._conv(self.out_features, 1, stride, in_branch=False)
             # Pre-activation blocks project the already normalised input: no BN on the shortcut.
             if not self.preact:
                 self.norm_proj = self._bn()
@@ -149,10 +122,10 @@ class ResidualBlock(nn.Module):
         used, which knows whether the branch runs inside a cond (batch-mode stochastic depth)."""
         cond = in_branch and float(self.drop_path_rate) > 0 and self.drop_path_mode == "batch"
         cls = self.conv if self.conv is not None else default_conv(control_flow=cond)
-        return cls(features, **conv_args(kernel_size, stride, groups), dtype=self.dtype)
+        return cls(features, **_conv_kwargs(kernel_size, stride, groups), dtype=self.dtype)
 
     def _bn(self, zero_init: bool = False):
-        return make_norm(self.norm, zero_init=zero_init, axis_name=self.bn_axis_name, dtype=self.dtype)
+        return _make_norm(self.norm, zero_init=zero_init, axis_name=self.bn_axis_name, dtype=self.dtype)
 
     def needs_projection(self, in_features: int) -> bool:
         return self.shortcut_type == "C" or self.strides > 1 or in_features != self.out_features
@@ -186,9 +159,39 @@ class ResidualBlock(nn.Module):
             test_rule=self.drop_path_test_rule,
         )
 
-    def _check_input(self, x, train):
+    def preactivate(self, x, train):
+        return self.act(apply_norm(self.bn1, x, train))
+
+    def __call__(self, x, train: bool = False):
         check_nhwc(x, "x")
-        check_bool(train, "train")
+        if not self.scope.path:  # called on its own: train is checked where the call enters jaxcnn
+            check_bool(train, "train")
+        if not self.preact:
+            return self.act(self.residual_add(x, self.shortcut(x, train), train))
+        # The projection shortcut takes the pre-activated input (BN-ReLU(x)), as in the authors' code.
+        pre = self.preactivate(x, train)
+        short = self.shortcut(pre, train) if self.needs_projection(x.shape[-1]) else x
+        return self.residual_add(pre, short, train)
+
+
+class GroupedBlock(ResidualBlock):
+    """A bottleneck-shaped block with ``groups`` and ``base_width`` (ResNeXt, Wide ResNet): the one
+    inner-width formula, ``int(features * base_width / 64) * groups``, and its check."""
+
+    groups: int = declare(POSITIVE_INT, 1)
+    base_width: int = declare(POSITIVE_INT, 64)
+
+    expansion: ClassVar[int] = 4
+
+    @property
+    def width(self) -> int:
+        return int(self.features * self.base_width / 64) * self.groups
+
+    def check_relations(self):
+        super().check_relations()
+        if self.width < 1:
+            raise self.field_error("features", f"the inner width int(features * base_width / 64) * groups is 0 with "
+                                               f"base_width={self.base_width}: features * base_width must be >= 64")
 
 
 class BasicBlock(ResidualBlock):
@@ -204,42 +207,27 @@ class BasicBlock(ResidualBlock):
         y = self.act(apply_norm(self.bn1, self.conv1(x), train))
         return apply_norm(self.bn2, self.conv2(y), train)
 
-    def __call__(self, x, train: bool = False):
-        self._check_input(x, train)
-        return self.act(self.residual_add(x, self.shortcut(x, train), train))
 
-
-class BottleneckBlock(ResidualBlock):
+class BottleneckBlock(GroupedBlock):
     """1x1-BN-ReLU, 3x3-BN-ReLU, 1x1-BN (x4 channels), add shortcut, ReLU.
 
     ``stride_on_3x3=True`` is torchvision's "ResNet v1.5" (stride on the 3x3 conv, as in
     "Deep Residual Learning" follow-ups and the Flax example); ``False`` is the paper's v1
     layout with the stride on the first 1x1. ``groups``/``base_width`` give ResNeXt and Wide
-    ResNet: the inner width is ``int(features * base_width / 64) * groups``. ``se_reduction``
-    adds a Squeeze-and-Excitation gate on the branch output, before the addition (SE-ResNet).
+    ResNet (see :class:`GroupedBlock`). ``se_reduction`` adds a Squeeze-and-Excitation gate on
+    the branch output, before the addition (SE-ResNet).
     """
 
-    groups: int = 1
-    base_width: int = 64
-    stride_on_3x3: bool = True
-    se_reduction: int | None = None
+    stride_on_3x3: bool = declare(FLAG, True)
+    se_reduction: int | None = declare(optional(POSITIVE_INT), None)
 
-    expansion: ClassVar[int] = 4
-
-    @property
-    def width(self) -> int:
-        return int(self.features * self.base_width / 64) * self.groups
+    def check_relations(self):
+        super().check_relations()
+        if self.se_reduction is not None and self.out_features // self.se_reduction < 1:
+            raise self.field_error("se_reduction", f"it leaves no hidden units in the SE gate of {self.out_features} "
+                                                   f"channels (features * {self.expansion} // se_reduction must be >= 1)")
 
     def setup_branch(self):
-        _check_width(self.features, self.base_width, self.groups)
-        check_bool(self.stride_on_3x3, "stride_on_3x3")
-        if self.se_reduction is not None:
-            check_positive_int(self.se_reduction, "se_reduction")
-            if self.out_features // self.se_reduction < 1:
-                raise ValueError(
-                    f"se_reduction={self.se_reduction} leaves no hidden units in the SE gate of "
-                    f"{self.out_features} channels (features * {self.expansion} // se_reduction must be >= 1)"
-                )
         s1, s3 = (1, self.strides) if self.stride_on_3x3 else (self.strides, 1)
         self.conv1 = self._conv(self.width, 1, s1)
         self.bn1 = self._bn()
@@ -255,10 +243,6 @@ class BottleneckBlock(ResidualBlock):
         y = self.act(apply_norm(self.bn2, self.conv2(y), train))
         y = apply_norm(self.bn3, self.conv3(y), train)
         return self.se(y) if self.se_reduction is not None else y
-
-    def __call__(self, x, train: bool = False):
-        self._check_input(x, train)
-        return self.act(self.residual_add(x, self.shortcut(x, train), train))
 
 
 class PreActBasicBlock(ResidualBlock):
@@ -277,35 +261,22 @@ class PreActBasicBlock(ResidualBlock):
         self.bn2 = self._bn()
         self.conv2 = self._conv(self.features, 3)
 
-    def preactivate(self, x, train):
-        return self.act(apply_norm(self.bn1, x, train))
-
     def branch(self, x, train):
-        # x here is already BN-ReLU(input); see __call__.
+        # x here is already BN-ReLU(input); see ResidualBlock.__call__.
         y = self.conv1(x)
         return self.conv2(self.act(apply_norm(self.bn2, y, train)))
 
-    def __call__(self, x, train: bool = False):
-        self._check_input(x, train)
-        pre = self.preactivate(x, train)
-        short = self.shortcut(pre, train) if self.needs_projection(x.shape[-1]) else x
-        return self.residual_add(pre, short, train)
 
-
-class PreActBottleneckBlock(PreActBasicBlock):
+class PreActBottleneckBlock(GroupedBlock):
     """Full pre-activation bottleneck: BN-ReLU-1x1, BN-ReLU-3x3, BN-ReLU-1x1 (x4), add."""
 
-    groups: int = 1
-    base_width: int = 64
-    expansion: ClassVar[int] = 4
+    preact: ClassVar[bool] = True
 
     def setup_branch(self):
-        _check_width(self.features, self.base_width, self.groups)
-        width = int(self.features * self.base_width / 64) * self.groups
         self.bn1 = self._bn()
-        self.conv1 = self._conv(width, 1)
+        self.conv1 = self._conv(self.width, 1)
         self.bn2 = self._bn()
-        self.conv2 = self._conv(width, 3, self.strides, self.groups)
+        self.conv2 = self._conv(self.width, 3, self.strides, self.groups)
         self.bn3 = self._bn()
         self.conv3 = self._conv(self.out_features, 1)
 

@@ -14,11 +14,9 @@ weights; the test proves the two compute the same function.
 
 from __future__ import annotations
 
-from typing import ClassVar
-
-from jaxcnn.blocks.residual import BottleneckBlock, ResidualBlock, _check_width
+from jaxcnn.blocks.residual import BottleneckBlock, GroupedBlock
+from jaxcnn.declared import FLAG, POSITIVE_INT, declare
 from jaxcnn.layers import apply_norm
-from jaxcnn.validation import check_bool
 
 __all__ = ["ResNeXtBottleneck", "ResNeXtBranches"]
 
@@ -27,27 +25,20 @@ class ResNeXtBottleneck(BottleneckBlock):
     """Form (c) of the ResNeXt block: ``BottleneckBlock`` with ResNeXt-50 32x4d's defaults
     (``groups=32``, ``base_width=4``; the 3x3 conv is grouped)."""
 
-    groups: int = 32
-    base_width: int = 4
+    groups: int = declare(POSITIVE_INT, 32)
+    base_width: int = declare(POSITIVE_INT, 4)
 
 
-class ResNeXtBranches(ResidualBlock):
-    """Form (a) of the ResNeXt block: ``groups`` explicit branches summed (no grouped conv)."""
+class ResNeXtBranches(GroupedBlock):
+    """Form (a) of the ResNeXt block: ``groups`` explicit branches of ``width // groups`` channels, summed
+    (no grouped conv)."""
 
-    groups: int = 32
-    base_width: int = 4
-    stride_on_3x3: bool = True
-
-    expansion: ClassVar[int] = 4
-
-    @property
-    def branch_width(self) -> int:
-        return int(self.features * self.base_width / 64)
+    groups: int = declare(POSITIVE_INT, 32)
+    base_width: int = declare(POSITIVE_INT, 4)
+    stride_on_3x3: bool = declare(FLAG, True)
 
     def setup_branch(self):
-        _check_width(self.features, self.base_width, self.groups, "branch width int(features * base_width / 64)")
-        check_bool(self.stride_on_3x3, "stride_on_3x3")
-        d = self.branch_width
+        d = self.width // self.groups
         s1, s3 = (1, self.strides) if self.stride_on_3x3 else (self.strides, 1)
         self.conv1 = [self._conv(d, 1, s1) for _ in range(self.groups)]
         self.bn1 = [self._bn() for _ in range(self.groups)]
@@ -63,7 +54,3 @@ class ResNeXtBranches(ResidualBlock):
             y = self.act(apply_norm(self.bn2[i], self.conv2[i](y), train))
             total = total + self.conv3[i](y)
         return apply_norm(self.bn3, total, train)
-
-    def __call__(self, x, train: bool = False):
-        self._check_input(x, train)
-        return self.act(self.residual_add(x, self.shortcut(x, train), train))

@@ -11,24 +11,23 @@ from typing import Any, Callable
 import flax.linen as nn
 import jax
 
+from jaxcnn.declared import CALLABLE, DTYPE, POSITIVE_INT, Declared, declare
 from jaxcnn.layers import global_avg_pool
-from jaxcnn.validation import check_callable, check_nhwc, check_positive_int
+from jaxcnn.validation import check_nhwc
 
 __all__ = ["SqueezeExcite"]
 
 
-class SqueezeExcite(nn.Module):
+class SqueezeExcite(Declared, nn.Module):
     """Channel gate ``x * sigmoid(fc2(act(fc1(mean_hw(x)))))``, hidden width ``C // reduction``."""
 
-    reduction: int = 16
-    dtype: Any = None
-    act: Callable = nn.relu
+    reduction: int = declare(POSITIVE_INT, 16)
+    dtype: Any = declare(DTYPE, None)
+    act: Callable = declare(CALLABLE, nn.relu)
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         check_nhwc(x, "x")
-        check_positive_int(self.reduction, "reduction")
-        check_callable(self.act, "act")
         channels = x.shape[-1]
         hidden = channels // self.reduction
         if hidden < 1:

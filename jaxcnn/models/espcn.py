@@ -14,44 +14,41 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxcnn.declared import CALLABLE, DTYPE, FLAG, POSITIVE_INT, Declared, Rule, declare, int_tuple
 from jaxcnn.layers import torch_padding
 from jaxcnn.models._checks import _check_input
-from jaxcnn.validation import check_dtype
-from jaxcnn.validation import check_bool, check_callable, check_int_tuple, check_odd_kernel, check_positive_int
+from jaxcnn.validation import check_int_tuple, check_odd_kernel
 from jaxcnn.upsample.subpixel import icnr, pixel_shuffle
 
 __all__ = ["ESPCN", "espcn"]
 
 
-class ESPCN(nn.Module):
+def _check_kernel_sizes(value, name):
+    for i, k in enumerate(check_int_tuple(value, name, minimum=1, length=3)):
+        check_odd_kernel(k, f"{name}[{i}]")
+
+
+ODD_KERNELS = Rule("odd_kernels", _check_kernel_sizes, ((5, 3), (5, 4, 3), (5, 3, 3.0), 3))
+
+
+class ESPCN(Declared, nn.Module):
     """ESPCN on NHWC low-resolution input; output is ``scale`` times larger, ``channels`` deep.
 
     ``use_icnr`` initialises the last conv with ICNR (not in the paper, which predates it), so a
     fresh model upsamples without checkerboard artefacts.
 
-    Fields are checked at construction (``__post_init__``): ``kernel_sizes`` must be three odd
+    Fields are checked at construction: ``kernel_sizes`` must be three odd
     sizes, since the torch padding ``(k-1)//2`` keeps the size only for odd kernels (an even one
     would silently shrink the output, 21x21 instead of 24x24 at x3 from 8x8).
     """
 
-    scale: int = 3
-    channels: int = 1
-    widths: tuple[int, int] = (64, 32)
-    kernel_sizes: tuple[int, int, int] = (5, 3, 3)
-    act: Callable = jnp.tanh
-    use_icnr: bool = False
-    dtype: Any = None
-
-    def __post_init__(self):
-        super().__post_init__()
-        check_positive_int(self.scale, "scale")
-        check_positive_int(self.channels, "channels")
-        check_int_tuple(self.widths, "widths", minimum=1, length=2)
-        for i, k in enumerate(check_int_tuple(self.kernel_sizes, "kernel_sizes", minimum=1, length=3)):
-            check_odd_kernel(k, f"kernel_sizes[{i}]")
-        check_callable(self.act, "act")
-        check_bool(self.use_icnr, "use_icnr")
-        check_dtype(self.dtype)
+    scale: int = declare(POSITIVE_INT, 3)
+    channels: int = declare(POSITIVE_INT, 1)
+    widths: tuple[int, int] = declare(int_tuple(1, length=2), (64, 32))
+    kernel_sizes: tuple[int, int, int] = declare(ODD_KERNELS, (5, 3, 3))
+    act: Callable = declare(CALLABLE, jnp.tanh)
+    use_icnr: bool = declare(FLAG, False)
+    dtype: Any = declare(DTYPE, None)
 
     def setup(self):
         k1, k2, k3 = self.kernel_sizes

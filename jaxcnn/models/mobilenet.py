@@ -13,14 +13,13 @@ import jax
 import jax.numpy as jnp
 
 from jaxcnn.blocks.inverted import InvertedResidual
-from jaxcnn.layers import (
-    BatchNorm, ModuleDef, apply_norm, conv_args, global_avg_pool, make_divisible, make_norm,
-)
+from jaxcnn.layers import BatchNorm, ModuleDef, _conv_kwargs, _make_norm, apply_norm, global_avg_pool, make_divisible
+from jaxcnn.declared import (AXIS_NAME, CALLABLE, DTYPE, MODULE_DEF, OPTIONAL_MODULE_DEF, POSITIVE_INT, POSITIVE_NUMBER,
+                             PROBABILITY, Declared, Rule, choice, declare)
 from jaxcnn.models._checks import _check_input
-from jaxcnn.regularizers.stochastic_depth import check_drop_path_fields
-from jaxcnn.validation import check_axis_name, check_dtype, check_layers
-from jaxcnn.validation import ArgumentTypeError, check_int, check_number, check_positive_int, check_probability
 from jaxcnn.regularizers import survival_probabilities
+from jaxcnn.regularizers.stochastic_depth import MODES, SCHEDULE_RULES, TEST_RULES
+from jaxcnn.validation import ArgumentTypeError, check_int, check_number
 from jaxcnn.xla_cpu import default_conv
 
 __all__ = ["MobileNetV2", "MOBILENET_V2_SETTINGS"]
@@ -29,7 +28,7 @@ __all__ = ["MobileNetV2", "MOBILENET_V2_SETTINGS"]
 MOBILENET_V2_SETTINGS = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1))
 
 
-def _check_settings(settings) -> None:
+def _check_settings(settings, name: str = "settings") -> None:
     """Rows ``(t, c, n, s)``: expand ratio t >= 1 (a float, as torchvision allows), output channels
     c, repeats n and first stride s positive integers (n = 0 would leave a stage with no block)."""
     if not isinstance(settings, (list, tuple)):
@@ -48,7 +47,10 @@ def _check_settings(settings) -> None:
         check_int(s, f"settings[{i}] stride s", minimum=1)
 
 
-class MobileNetV2(nn.Module):
+SETTINGS = Rule("settings", _check_settings, (3, (), ((1, 16, 1),), ((0.5, 16, 1, 1),), ((1, 16, 0, 1),)))
+
+
+class MobileNetV2(Declared, nn.Module):
     """MobileNetV2.
 
     Stochastic depth has ResNet's four fields: ``drop_path_rate`` is the drop rate of the last
@@ -58,37 +60,25 @@ class MobileNetV2(nn.Module):
     to the paper's (``'batch'``, ``'paper'``). ``conv``/``norm``/``act`` are the injected
     layers (``None`` conv: ``jaxcnn.xla_cpu.default_conv``; ``BatchNorm``; ReLU6).
 
-    Every field is checked at construction (``__post_init__``): ``settings`` rows are
-    ``(t, c, n, s)`` with ``t >= 1`` and positive integers ``c, n, s``; the input at the call
-    (NHWC with ``in_channels`` channels, ``train`` a bool).
+    Fields are checked at construction: ``settings`` rows are ``(t, c, n, s)`` with ``t >= 1``
+    and positive integers ``c, n, s``; the input at the call (NHWC with ``in_channels`` channels,
+    ``train`` a bool).
     """
 
-    num_classes: int = 1000
-    width_mult: float = 1.0
-    in_channels: int = 3
-    settings: Sequence[tuple] = MOBILENET_V2_SETTINGS
-    dropout_rate: float = 0.2
-    drop_path_rate: float = 0.0
-    drop_path_rule: str = "torchvision"
-    drop_path_mode: str = "row"
-    drop_path_test_rule: str = "inverted"
-    bn_axis_name: str | None = None
-    dtype: Any = None
-    conv: ModuleDef | None = None
-    norm: ModuleDef = BatchNorm
-    act: Callable = nn.relu6
-
-    def __post_init__(self):
-        super().__post_init__()
-        check_positive_int(self.num_classes, "num_classes")
-        check_number(self.width_mult, "width_mult", minimum=0, min_inclusive=False)
-        check_positive_int(self.in_channels, "in_channels")
-        _check_settings(self.settings)
-        check_probability(self.dropout_rate, "dropout_rate")
-        check_drop_path_fields(self.drop_path_rate, self.drop_path_mode, self.drop_path_test_rule, self.drop_path_rule)
-        check_axis_name(self.bn_axis_name)
-        check_dtype(self.dtype)
-        check_layers(self.conv, self.norm, self.act)
+    num_classes: int = declare(POSITIVE_INT, 1000)
+    width_mult: float = declare(POSITIVE_NUMBER, 1.0)
+    in_channels: int = declare(POSITIVE_INT, 3)
+    settings: Sequence[tuple] = declare(SETTINGS, MOBILENET_V2_SETTINGS)
+    dropout_rate: float = declare(PROBABILITY, 0.2)
+    drop_path_rate: float = declare(PROBABILITY, 0.0)
+    drop_path_rule: str = declare(choice(*SCHEDULE_RULES), "torchvision")
+    drop_path_mode: str = declare(choice(*MODES), "row")
+    drop_path_test_rule: str = declare(choice(*TEST_RULES), "inverted")
+    bn_axis_name: str | None = declare(AXIS_NAME, None)
+    dtype: Any = declare(DTYPE, None)
+    conv: ModuleDef | None = declare(OPTIONAL_MODULE_DEF, None)
+    norm: ModuleDef = declare(MODULE_DEF, BatchNorm)
+    act: Callable = declare(CALLABLE, nn.relu6)
 
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
         """Class logits (float32) for an NHWC batch."""
@@ -110,12 +100,12 @@ class MobileNetV2(nn.Module):
 
     @nn.compact
     def _forward(self, x, train, head):
-        _check_input(x, self.in_channels, "in_channels", train)
+        _check_input(x, self.in_channels, "in_channels", train, batch_stats=True)
         conv_cls = self.conv if self.conv is not None else default_conv()
 
         def conv_norm_act(x, features, k, stride, prefix):
-            x = conv_cls(features, **conv_args(k, stride), dtype=self.dtype, name=f"{prefix}_conv")(x)
-            norm = make_norm(self.norm, f"{prefix}_bn", axis_name=self.bn_axis_name, dtype=self.dtype)
+            x = conv_cls(features, **_conv_kwargs(k, stride), dtype=self.dtype, name=f"{prefix}_conv")(x)
+            norm = _make_norm(self.norm, f"{prefix}_bn", axis_name=self.bn_axis_name, dtype=self.dtype)
             return self.act(apply_norm(norm, x, train))
 
         feats = OrderedDict()

@@ -18,18 +18,21 @@ from typing import Any, Callable, Sequence
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+from flax.core import FrozenDict
 
-from jaxcnn.blocks.residual import BLOCKS, SHORTCUT_TYPES, ResidualBlock
-from jaxcnn.layers import BatchNorm, ModuleDef, apply_norm, conv_args, global_avg_pool, make_norm, max_pool_torch
+from jaxcnn.blocks.residual import BLOCKS, ResidualBlock
+from jaxcnn.declared import (DTYPE, FLAG, MODULE_DEF, POSITIVE_INT, PROBABILITY, Declared, Rule, choice, declare,
+                             int_tuple)
+from jaxcnn.layers import _conv_kwargs, _make_norm, apply_norm, global_avg_pool, max_pool_torch
 from jaxcnn.models._checks import _check_input
-from jaxcnn.regularizers.stochastic_depth import check_drop_path_fields
-from jaxcnn.validation import check_axis_name, check_dtype, check_layers
-from jaxcnn.validation import (ArgumentTypeError, check_bool, check_choice, check_int_tuple, check_positive_int,
-                               check_probability)
 from jaxcnn.regularizers import DropBlock, survival_probabilities
+from jaxcnn.regularizers.stochastic_depth import SCHEDULE_RULES
+from jaxcnn.validation import ArgumentTypeError, check_int_tuple, check_probability
 from jaxcnn.xla_cpu import block_remat, default_conv
 
-__all__ = ["ResNet", "STEMS", "imagenet_stem", "deep_stem", "cifar_stem", "scan_to_unrolled", "unrolled_to_scan"]
+__all__ = ["ResNet", "ResNetStage", "STEMS", "imagenet_stem", "deep_stem", "cifar_stem", "scan_to_unrolled",
+           "unrolled_to_scan"]
+
 
 def imagenet_stem(model: "ResNet", x: jax.Array, train: bool, preact: bool = False) -> jax.Array:
     """7x7/2 conv ``conv1`` + norm ``bn1`` + act, 3x3/2 max-pool; ``preact``: no norm/act (the
@@ -66,28 +69,50 @@ STEMS: dict[str, Callable] = {
     "preact_cifar": functools.partial(cifar_stem, preact=True),
 }
 
+# Block fields the network sets itself, per block (never in ``block_args``).
+NETWORK_FIELDS = ("features", "strides", "drop_path_rate", "dtype", "name", "parent")
 
 
-def _check_widths(widths, stage_sizes: tuple[int, ...]) -> None:
-    """One positive width per stage."""
-    check_int_tuple(widths, "widths", minimum=1)
-    if len(widths) != len(stage_sizes):
-        raise ValueError(
-            f"widths must have one entry per stage: stage_sizes {stage_sizes} has {len(stage_sizes)} stages, "
-            f"widths {tuple(widths)} has {len(widths)}"
-        )
+def _check_block(value: Any, name: str) -> None:
+    if isinstance(value, str) and value in BLOCKS:
+        return
+    if not (isinstance(value, type) and issubclass(value, ResidualBlock)):
+        raise ValueError(f"{name} must be one of {sorted(BLOCKS)} or a ResidualBlock subclass, got {value!r}")
 
 
-def _check_drop_block_stages(stages, num_stages: int, rate) -> None:
-    """1-based stage numbers (the paper's groups 3 and 4 are ``(3, 4)``). The range is checked only
-    where DropBlock runs (rate > 0): the default ``(3, 4)`` stays valid, unused, on a 3-stage net."""
-    stages = check_int_tuple(stages, "drop_block_stages", minimum=1, min_length=0)
-    missing = sorted(s for s in stages if s > num_stages)
-    if rate > 0 and missing:
-        raise ValueError(
-            f"drop_block_stages {stages} names stage(s) {missing} this {num_stages}-stage ResNet does not have "
-            f"(stages are numbered 1..{num_stages}); DropBlock would silently never run there"
-        )
+def _check_stem(value: Any, name: str) -> None:
+    expected = f"one of {tuple(STEMS)} or a function (model, x, train) -> x"
+    if isinstance(value, str) and value not in STEMS:
+        raise ValueError(f"{name} must be {expected}, got {value!r}")
+    if not isinstance(value, str) and not callable(value):
+        raise ArgumentTypeError(f"{name} must be {expected}, got {value!r} ({type(value).__name__})")
+
+
+def _check_block_args(value: Any, name: str) -> None:
+    if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
+        raise ArgumentTypeError(f"{name} must be a mapping of block field names to values, got {value!r}")
+
+
+def _check_rates(value: Any, name: str) -> None:
+    if not isinstance(value, (list, tuple)):
+        raise ArgumentTypeError(f"{name} must be a tuple of rates in [0, 1], got {value!r}")
+    for i, r in enumerate(value):
+        check_probability(r, f"{name}[{i}]")
+
+
+BLOCK = Rule("block", _check_block, ("?", 3, None, int))
+STEM = Rule("stem", _check_stem, ("?", 3, None))
+BLOCK_ARGS = Rule("block_args", _check_block_args, (3, "groups", (("groups", 1),)))
+RATES = Rule("rates", _check_rates, (0.5, (1.5,), ("0.1",), (float("nan"),)))
+
+
+def block_spec(block: str | type, block_args: Mapping[str, Any] = FrozenDict()) -> functools.partial:
+    """The block class (``block`` or the class its name stands for in ``BLOCKS``) with its options
+    ``block_args`` bound: ``functools.partial(cls, **block_args)``."""
+    _check_block(block, "block")
+    _check_block_args(block_args, "block_args")
+    return functools.partial(BLOCKS[block] if isinstance(block, str) else block, **block_args)
+
 
 class _ScanCell(nn.Module):
     """Adapts a block to ``nn.scan``'s ``(carry, x) -> (carry, y)`` signature; ``train`` is static."""
@@ -101,81 +126,170 @@ class _ScanCell(nn.Module):
         return self.block_cls(**dict(self.block_kwargs), name="block")(x, self.train), None
 
 
-class ResNet(nn.Module):
-    """Configurable residual network on NHWC input.
+class ResNetStage(Declared, nn.Module):
+    """The blocks of one stage: ``num_blocks`` blocks of ``block`` (a block class or a
+    ``functools.partial`` of one with its options), the first with ``strides``, named
+    ``layer{index}_{j}`` (torchvision's ``layer{index}.{j}``).
+
+    ``drop_path_rates`` gives each block's stochastic-depth rate (empty: none); ``drop_block_rate``
+    > 0 applies DropBlock (``drop_block_size``) after every block in training. ``scan`` runs blocks
+    1..n-1 as one ``nn.scan`` named ``layer{index}_rest`` (one compile per stage; parameters carry a
+    leading block axis); without an injected conv the scanned blocks get
+    ``jaxcnn.xla_cpu.default_conv(True)``. ``remat`` recomputes each block's activations in the
+    backward pass (``jaxcnn.xla_cpu.block_remat``; plain ``nn.remat`` on the scan cell, whose loop
+    body XLA cannot merge with code outside it).
+
+    ``ResNet`` shares its scope with its stages (``nn.share_scope``), so the blocks' names sit
+    directly under the model's, as in torchvision.
+    """
+
+    block: Callable = declare(MODULE_DEF)
+    features: int = declare(POSITIVE_INT)
+    num_blocks: int = declare(POSITIVE_INT)
+    index: int = declare(POSITIVE_INT, 1)
+    strides: int = declare(POSITIVE_INT, 1)
+    drop_path_rates: Sequence[float] = declare(RATES, ())
+    drop_block_rate: float = declare(PROBABILITY, 0.0)
+    drop_block_size: int = declare(POSITIVE_INT, 7)
+    scan: bool = declare(FLAG, False)
+    remat: bool = declare(FLAG, False)
+
+    def check_relations(self):
+        if self.drop_path_rates and len(self.drop_path_rates) != self.num_blocks:
+            raise self.field_error("drop_path_rates", f"one rate per block ({self.num_blocks})")
+        if self.scan and (any(r > 0 for r in self.drop_path_rates) or self.drop_block_rate > 0):
+            raise self.field_error("scan", "a scanned stage does not support drop_path_rate or drop_block_rate yet")
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
+        spec = self.block if isinstance(self.block, functools.partial) else functools.partial(self.block)
+        cls, kw = spec.func, dict(spec.keywords)
+        # with scan this covers the stage's first block; the scan cell is rematted below
+        block_cls = block_remat(cls, static_argnums=(2,)) if self.remat else cls
+        rates = self.drop_path_rates or (0.0,) * self.num_blocks
+
+        def drop_block(x, j):
+            if self.drop_block_rate == 0:
+                return x
+            drop = DropBlock(self.drop_block_rate, self.drop_block_size, name=f"dropblock{self.index}_{j}")
+            return drop(x, not train)
+
+        x = block_cls(self.features, self.strides, drop_path_rate=rates[0], name=f"layer{self.index}_0", **kw)(x, train)
+        x = drop_block(x, 0)
+        if self.scan and self.num_blocks > 1:
+            cell = nn.remat(_ScanCell) if self.remat else _ScanCell
+            scan = nn.scan(cell, variable_axes={"params": 0, "batch_stats": 0},
+                           split_rngs={"params": True, "dropout": True}, length=self.num_blocks - 1)
+            loop_conv = kw.get("conv") or default_conv(control_flow=True)
+            cell_kw = tuple(sorted(dict(kw, features=self.features, conv=loop_conv).items()))
+            x, _ = scan(cls, cell_kw, train, name=f"layer{self.index}_rest")(x, None)
+            return x
+        for j in range(1, self.num_blocks):
+            x = block_cls(self.features, 1, drop_path_rate=rates[j], name=f"layer{self.index}_{j}", **kw)(x, train)
+            x = drop_block(x, j)
+        return x
+
+
+def _block_option(name: str, default: Any = None) -> property:
+    """A read-only view of a block option, for stems and weight converters (``model.act``)."""
+    return property(lambda self: self.block_option(name, default), doc=f"The blocks' ``{name}``.")
+
+
+class ResNet(Declared, nn.Module):
+    """Configurable residual network on NHWC input; network-level fields only, the blocks' options
+    are ``block_args``.
 
     Args (fields):
-      block: a ``ResidualBlock`` subclass (e.g. ``jaxcnn.blocks.ResNeXtBottleneck``) or one of
-        the names ``'basic' | 'bottleneck' | 'preact_basic' | 'preact_bottleneck'``; the model
-        passes each block only the fields it declares.
+      block: a ``ResidualBlock`` subclass (e.g. ``jaxcnn.blocks.ResNeXtBottleneck``) or one of the
+        names ``'basic' | 'bottleneck' | 'preact_basic' | 'preact_bottleneck'``.
+      block_args: the blocks' options, passed to every block as given (timm's ``block_args``):
+        e.g. ``dict(groups=32, base_width=4)``, ``dict(shortcut_type='A')``, ``dict(se_reduction=16)``,
+        the injected layers ``conv``/``norm``/``act``/``bn_axis_name`` (used by the stem too),
+        ``drop_path_mode``/``drop_path_test_rule``, ``zero_init_last_bn``. The network sets
+        ``features``, ``strides``, ``drop_path_rate`` and ``dtype`` of each block itself.
       stage_sizes: blocks per stage, e.g. ``(3, 4, 6, 3)`` for ResNet-50.
       widths: the ``features`` ("planes") of each stage; the first stage has stride 1, the rest 2.
       stem: a stem function ``(model, x, train) -> x`` (``imagenet_stem``, ``deep_stem``,
-        ``cifar_stem``, or your own) or its name: ``'imagenet'`` (7x7/2 conv-BN-ReLU + 3x3/2 max-pool), ``'deep'`` (ResNet-D: three
-        3x3 convs 32-32-64), ``'cifar'`` (3x3 conv-BN-ReLU), ``'preact_imagenet'`` /
-        ``'preact_cifar'`` (the same convs with no BN-ReLU; blocks start with BN-ReLU and a final
-        BN-ReLU follows the last stage).
-      shortcut: ``'A' | 'B' | 'C' | 'D'`` (see ``jaxcnn.blocks.residual``).
+        ``cifar_stem``, or your own) or its name: ``'imagenet'`` (7x7/2 conv-BN-ReLU + 3x3/2
+        max-pool), ``'deep'`` (ResNet-D: three 3x3 convs 32-32-64), ``'cifar'`` (3x3 conv-BN-ReLU),
+        ``'preact_imagenet'`` / ``'preact_cifar'`` (the same convs with no BN-ReLU; blocks start
+        with BN-ReLU and a final BN-ReLU follows the last stage).
       drop_path_rate: stochastic depth, the drop rate of the *last* block, 1 - p_L (0.5 is the
         paper's setting); the per-block rates follow ``drop_path_rule`` (see
-        ``jaxcnn.regularizers.survival_probabilities``); ``drop_path_mode`` (``'batch'``, the
-        paper's whole-batch skip, or ``'row'``) and ``drop_path_test_rule`` (``'paper'`` or
-        ``'inverted'``) as in ``jaxcnn.blocks.ResidualBlock``. The same four fields as
-        ``MobileNetV2``'s, with the paper's defaults here.
+        ``jaxcnn.regularizers.survival_probabilities``).
       drop_block_rate, drop_block_size, drop_block_stages: DropBlock after every block of the
-        listed stages (1-based; the paper's groups 3 and 4), identity at eval. The rate is
-        static; for the paper's linear keep-prob ramp rebuild the model or apply
-        ``jaxcnn.regularizers.DropBlock`` with a traced ``drop_rate`` in your own module.
-      scan_stages: run each stage's identical blocks (all but the first) as one ``nn.scan``;
-        compiles once per stage instead of once per block. Parameters then carry a leading
-        block axis under ``layer{s}_rest``; ``scan_to_unrolled``/``unrolled_to_scan`` convert.
-        Without an injected conv the scanned blocks get ``jaxcnn.xla_cpu.default_conv(True)``
-        (canonical gradients on CPU: in a loop body XLA:CPU otherwise runs conv gradients ~27x
-        slower, resnet50 step 143 s -> 4.8 s; the plain conv on GPU/TPU).
-      conv, norm, act: the layers every block and the stem are made of (``ModuleDef``s, the Flax
-        ImageNet example's idiom). ``conv=None`` is the backend default
-        (``jaxcnn.xla_cpu.default_conv``: ``jaxcnn.layers.Conv``, canonical gradients on CPU in
-        a cond or scan); ``conv=jaxcnn.xla_cpu.GemmGradConv`` opts into GEMM weight gradients,
-        ``conv=WeightStandardizedConv, norm=partial(nn.GroupNorm, num_groups=32)`` builds a
-        BiT-style net with no ``batch_stats``.
-      remat: recompute each block's activations in the backward pass
-        (``jaxcnn.xla_cpu.block_remat``: ``nn.remat``, or on CPU a cotangent-tied remat that
-        XLA:CPU's CSE cannot undo). Measured on CPU (resnet50, 224 px, batch 8, train-step temp
-        memory from ``memory_analysis()``): 0.46x of the plain step with remat, 0.48x with
-        scan+remat; step time 1.11x and 0.95x.
+        listed stages (1-based; the paper's groups 3 and 4), identity at eval.
+      scan_stages, remat: see :class:`ResNetStage` (``scan`` and ``remat``);
+        ``scan_to_unrolled``/``unrolled_to_scan`` convert the parameter layouts.
+      dtype: the computation dtype of every layer (``None``: the input's).
 
-    Every field is checked at construction (``__post_init__``), the input at the call (NHWC with
-    ``in_channels`` channels, ``train`` a bool). Refused there rather than silently ignored:
-    ``zero_init_last_bn=True`` with a pre-activation block (no BatchNorm ends its branch), and a
-    ``drop_block_stages`` entry naming a stage the net does not have while ``drop_block_rate > 0``.
+    Why: the ResNet family (CIFAR, pre-activation, ResNeXt, Wide, SE, ResNet-D) differs only in
+    the stem, the block and its options, so one network with a block spec builds all of them, with
+    torchvision's parameter names (``conv1``/``bn1``, ``layer{s}_{i}``, ``fc``).
     """
 
-    block: str | type = "basic"
-    stage_sizes: Sequence[int] = (2, 2, 2, 2)
-    widths: Sequence[int] = (64, 128, 256, 512)
-    num_classes: int = 1000
-    in_channels: int = 3
-    stem: str | Callable = "imagenet"
-    shortcut: str = "B"
-    groups: int = 1
-    base_width: int = 64
-    stride_on_3x3: bool = True
-    se_reduction: int | None = None
-    zero_init_last_bn: bool = False
-    drop_path_rate: float = 0.0
-    drop_path_rule: str = "paper"
-    drop_path_mode: str = "batch"
-    drop_path_test_rule: str = "paper"
-    drop_block_rate: float = 0.0
-    drop_block_size: int = 7
-    drop_block_stages: Sequence[int] = (3, 4)
-    scan_stages: bool = False
-    remat: bool = False
-    bn_axis_name: str | None = None
-    dtype: Any = None
-    conv: ModuleDef | None = None
-    norm: ModuleDef = BatchNorm
-    act: Callable = nn.relu
+    block: str | type = declare(BLOCK, "basic")
+    block_args: Mapping[str, Any] = declare(BLOCK_ARGS, FrozenDict())
+    stage_sizes: Sequence[int] = declare(int_tuple(1), (2, 2, 2, 2))
+    widths: Sequence[int] = declare(int_tuple(1), (64, 128, 256, 512))
+    num_classes: int = declare(POSITIVE_INT, 1000)
+    in_channels: int = declare(POSITIVE_INT, 3)
+    stem: str | Callable = declare(STEM, "imagenet")
+    drop_path_rate: float = declare(PROBABILITY, 0.0)
+    drop_path_rule: str = declare(choice(*SCHEDULE_RULES), "paper")
+    drop_block_rate: float = declare(PROBABILITY, 0.0)
+    drop_block_size: int = declare(POSITIVE_INT, 7)
+    drop_block_stages: Sequence[int] = declare(int_tuple(1, min_length=0), (3, 4))
+    scan_stages: bool = declare(FLAG, False)
+    remat: bool = declare(FLAG, False)
+    dtype: Any = declare(DTYPE, None)
+
+    act = _block_option("act")
+    conv = _block_option("conv")
+    norm = _block_option("norm")
+    bn_axis_name = _block_option("bn_axis_name")
+    shortcut = _block_option("shortcut_type")
+    groups = _block_option("groups", 1)
+    base_width = _block_option("base_width", 64)
+    se_reduction = _block_option("se_reduction")
+
+    def __post_init__(self):
+        if isinstance(self.block_args, Mapping) and not isinstance(self.block_args, FrozenDict):
+            object.__setattr__(self, "block_args", FrozenDict(self.block_args))  # a module is hashable
+        super().__post_init__()
+
+    def check_relations(self):
+        n = len(self.stage_sizes)
+        if len(self.widths) != n:
+            raise self.field_error("widths", f"one entry per stage: stage_sizes {tuple(self.stage_sizes)} has {n}")
+        missing = sorted(s for s in self.drop_block_stages if s > n)
+        if self.drop_block_rate > 0 and missing:
+            raise self.field_error("drop_block_stages", f"stage(s) {missing} do not exist in this {n}-stage ResNet (stages "
+                                                        f"are 1..{n}); DropBlock would silently never run there")
+        if self.scan_stages and (self.drop_path_rate > 0 or self.drop_block_rate > 0):
+            raise self.field_error("scan_stages", "a scanned stage does not support drop_path_rate or drop_block_rate yet")
+        cls = self.block_spec().func
+        fields = {f.name for f in dataclasses.fields(cls)}
+        bad = sorted(k for k in self.block_args if k in NETWORK_FIELDS or k not in fields)
+        if bad:
+            raise self.field_error("block_args", f"{cls.__name__} options other than {list(NETWORK_FIELDS)} (set on "
+                                                 f"the ResNet), got {bad}")
+        for width in set(self.widths):  # the block checks its own options, once per width
+            try:
+                self.block_spec()(features=width, dtype=self.dtype, parent=None)
+            except (TypeError, ValueError) as e:
+                raise type(e)(f"{type(self).__name__}: block_args: {e}") from None
+
+    def block_spec(self) -> functools.partial:
+        """The block class with its options bound (see :func:`block_spec`)."""
+        return block_spec(self.block, self.block_args)
+
+    def block_option(self, name: str, default: Any = None) -> Any:
+        """The blocks' option ``name``: from ``block_args``, else the block class's default."""
+        if name in self.block_args:
+            return self.block_args[name]
+        field = {f.name: f for f in dataclasses.fields(self.block_spec().func)}.get(name)
+        return default if field is None or field.default is dataclasses.MISSING else field.default
 
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
         """Class logits (float32) for an NHWC batch."""
@@ -185,81 +299,6 @@ class ResNet(nn.Module):
         """Named NHWC feature maps: ``stem``, ``stage1``..``stageN``, ``final`` (before pooling)."""
         return self._forward(x, train, head=False)
 
-    # -- configuration helpers -------------------------------------------------------------
-
-    def block_class(self) -> type:
-        """The block class: ``block`` itself, or the class its name stands for in ``BLOCKS``."""
-        if isinstance(self.block, str):
-            if self.block not in BLOCKS:
-                raise ValueError(f"block must be one of {sorted(BLOCKS)} or a ResidualBlock subclass, got {self.block!r}")
-            return BLOCKS[self.block]
-        if not (isinstance(self.block, type) and issubclass(self.block, ResidualBlock)):
-            raise ArgumentTypeError(f"block must be a block name or a ResidualBlock subclass, got {self.block!r}")
-        return self.block
-
-    def __post_init__(self):
-        super().__post_init__()
-        self._validate()
-
-    def _validate(self):
-        """Every field, at construction: a bad one fails before anything is traced."""
-        cls = self.block_class()
-        sizes = check_int_tuple(self.stage_sizes, "stage_sizes", minimum=1)  # a stage of 0 blocks has no first block
-        _check_widths(self.widths, sizes)
-        check_positive_int(self.num_classes, "num_classes")
-        check_positive_int(self.in_channels, "in_channels")
-        stem_expected = f"one of {tuple(STEMS)} or a function (model, x, train) -> x"
-        if isinstance(self.stem, str) and self.stem not in STEMS:
-            raise ValueError(f"stem must be {stem_expected}, got {self.stem!r}")
-        if not isinstance(self.stem, str) and not callable(self.stem):
-            raise ArgumentTypeError(f"stem must be {stem_expected}, got {self.stem!r} ({type(self.stem).__name__})")
-        check_choice(self.shortcut, "shortcut", SHORTCUT_TYPES)
-        check_positive_int(self.groups, "groups")
-        check_positive_int(self.base_width, "base_width")
-        check_bool(self.stride_on_3x3, "stride_on_3x3")
-        if self.se_reduction is not None:
-            check_positive_int(self.se_reduction, "se_reduction")
-        if check_bool(self.zero_init_last_bn, "zero_init_last_bn") and cls.preact:
-            raise ValueError(
-                f"zero_init_last_bn=True needs a block that ends with a BatchNorm (basic/bottleneck); "
-                f"the pre-activation block {cls.__name__} ends with a conv, so the flag would be ignored"
-            )
-        check_drop_path_fields(self.drop_path_rate, self.drop_path_mode, self.drop_path_test_rule, self.drop_path_rule)
-        check_probability(self.drop_block_rate, "drop_block_rate")
-        check_positive_int(self.drop_block_size, "drop_block_size")
-        _check_drop_block_stages(self.drop_block_stages, len(sizes), self.drop_block_rate)
-        check_bool(self.scan_stages, "scan_stages")
-        check_bool(self.remat, "remat")
-        check_axis_name(self.bn_axis_name)
-        check_dtype(self.dtype)
-        check_layers(self.conv, self.norm, self.act)
-        if self.scan_stages and (self.drop_path_rate > 0 or self.drop_block_rate > 0):
-            raise ValueError("scan_stages=True does not support drop_path_rate or drop_block_rate yet")
-        self._block_kwargs(cls)  # a setting the block class does not have (groups on a basic block)
-
-    def _block_kwargs(self, cls: type) -> dict:
-        """The model's settings as ``cls``'s fields; a setting the block does not have is an error."""
-        fields = {f.name for f in dataclasses.fields(cls)}
-        kw = dict(shortcut_type=self.shortcut, bn_axis_name=self.bn_axis_name, dtype=self.dtype, conv=self.conv,
-                  norm=self.norm, act=self.act, zero_init_last_bn=self.zero_init_last_bn,
-                  drop_path_mode=self.drop_path_mode, drop_path_test_rule=self.drop_path_test_rule)
-        # block-specific settings go only where the model sets them, so a block class's own
-        # defaults (ResNeXtBottleneck's groups=32) stand otherwise
-        if self.groups != 1:
-            kw["groups"] = self.groups
-        if self.base_width != 64:
-            kw["base_width"] = self.base_width
-        if not self.stride_on_3x3:
-            kw["stride_on_3x3"] = self.stride_on_3x3
-        if self.se_reduction is not None:
-            kw["se_reduction"] = self.se_reduction
-        unsupported = sorted(k for k in kw if k not in fields)
-        if unsupported:
-            raise ValueError(f"block {cls.__name__} has no field(s) {unsupported} (set on the ResNet)")
-        if cls.preact:  # zero-init of a last BN only exists in post-activation blocks
-            kw.pop("zero_init_last_bn", None)
-        return kw
-
     def drop_rates(self) -> list[float]:
         """Per-block drop rates 1 - p_l, in network order (all zero without stochastic depth)."""
         total = sum(self.stage_sizes)
@@ -268,60 +307,37 @@ class ResNet(nn.Module):
         probs = survival_probabilities(total, final_survival=1.0 - self.drop_path_rate, rule=self.drop_path_rule)
         return [1.0 - float(p) for p in probs]
 
-    # -- the network -----------------------------------------------------------------------
-
     def make_conv(self, features: int, kernel_size: int, stride: int = 1, name: str | None = None) -> nn.Module:
         """The injected conv (backend default when ``conv`` is None) with torch padding, as a
         submodule of this model (for stems)."""
         cls = self.conv if self.conv is not None else default_conv()
-        return cls(features, **conv_args(kernel_size, stride), dtype=self.dtype, name=name)
+        return cls(features, **_conv_kwargs(kernel_size, stride), dtype=self.dtype, name=name)
 
     def apply_norm(self, x: jax.Array, train: bool, name: str) -> jax.Array:
         """Apply the injected norm named ``name`` (a submodule of this model) to ``x``."""
-        return apply_norm(make_norm(self.norm, name, axis_name=self.bn_axis_name, dtype=self.dtype), x, train)
+        return apply_norm(_make_norm(self.norm, name, axis_name=self.bn_axis_name, dtype=self.dtype), x, train)
 
     @nn.compact
     def _forward(self, x, train, head):
-        _check_input(x, self.in_channels, "in_channels", train)
-        plain_cls = self.block_class()
-        kw = self._block_kwargs(plain_cls)
-        # with scan_stages this covers each stage's first block; the scan cell is rematted below
-        block_cls = block_remat(plain_cls, static_argnums=(2,)) if self.remat else plain_cls
-        rates = iter(self.drop_rates())
+        _check_input(x, self.in_channels, "in_channels", train, batch_stats=True)
+        spec = functools.partial(self.block_spec(), dtype=self.dtype)
+        rates = self.drop_rates()
         feats = OrderedDict()
-
-        def drop_block(x, stage, j):
-            if self.drop_block_rate == 0 or stage not in tuple(self.drop_block_stages):
-                return x
-            return DropBlock(self.drop_block_rate, self.drop_block_size, name=f"dropblock{stage}_{j}")(x, not train)
-
         stem = STEMS[self.stem] if isinstance(self.stem, str) else self.stem
         x = stem(self, x, train)
         feats["stem"] = x
+        first = 0
         for i, (n, width) in enumerate(zip(self.stage_sizes, self.widths)):
-            stride = 1 if i == 0 else 2
-            x = block_cls(width, stride, drop_path_rate=next(rates), name=f"layer{i + 1}_0", **kw)(x, train)
-            x = drop_block(x, i + 1, 0)
-            if self.scan_stages and n > 1:
-                # a loop body cannot be merged with code outside it, so plain nn.remat works here
-                cell = nn.remat(_ScanCell) if self.remat else _ScanCell
-                scan = nn.scan(
-                    cell,
-                    variable_axes={"params": 0, "batch_stats": 0},
-                    split_rngs={"params": True, "dropout": True},
-                    length=n - 1,
-                )
-                loop_conv = self.conv if self.conv is not None else default_conv(control_flow=True)
-                cell_kw = tuple(sorted(dict(kw, features=width, conv=loop_conv).items()))
-                x, _ = scan(plain_cls, cell_kw, train, name=f"layer{i + 1}_rest")(x, None)
-                for _ in range(n - 1):
-                    next(rates)
-            else:
-                for j in range(1, n):
-                    x = block_cls(width, 1, drop_path_rate=next(rates), name=f"layer{i + 1}_{j}", **kw)(x, train)
-                    x = drop_block(x, i + 1, j)
+            stage = ResNetStage(
+                spec, width, n, index=i + 1, strides=1 if i == 0 else 2, drop_path_rates=tuple(rates[first:first + n]),
+                drop_block_rate=self.drop_block_rate if i + 1 in tuple(self.drop_block_stages) else 0.0,
+                drop_block_size=self.drop_block_size, scan=self.scan_stages, remat=self.remat, name=f"stage{i + 1}",
+            )
+            nn.share_scope(self, stage)  # the blocks' names sit under the model's: layer{s}_{i}, as in torchvision
+            x = stage(x, train)
+            first += n
             feats[f"stage{i + 1}"] = x
-        if plain_cls.preact:
+        if spec.func.preact:
             x = self.act(self.apply_norm(x, train, "bn_final"))  # blocks end with an add, not an activation
         feats["final"] = x
         if head:

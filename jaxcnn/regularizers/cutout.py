@@ -19,12 +19,22 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxcnn.validation import ArgumentTypeError, check_bool, check_key, check_nhwc, check_positive_int, check_str
+from jaxcnn.declared import FLAG, NAME, Declared, Rule, declare, optional
+from jaxcnn.regularizers.stochastic_depth import require_rng
+from jaxcnn.validation import ArgumentTypeError, check_bool, check_int, check_key, check_nhwc
 
 __all__ = ["CIFAR100_SIZE", "CIFAR10_SIZE", "Cutout", "cutout"]
 
 CIFAR10_SIZE = 16
 CIFAR100_SIZE = 8
+MAX_SIZE = 2 ** 31 - 1  # the square's corners are int32 coordinates
+
+
+def _check_size(size: Any, name: str = "size") -> int:
+    return check_int(size, name, minimum=1, maximum=MAX_SIZE)
+
+
+SIZE = Rule("cutout_size", _check_size, (0, 2 ** 40, 2.0, True))
 
 
 def _check_fill(fill: Any, images: Any) -> None:
@@ -51,10 +61,11 @@ def _check_fill(fill: Any, images: Any) -> None:
 
 
 def cutout(key: Any, images: jax.Array, size: int, fill: Any = 0.0) -> jax.Array:
-    """Cut one ``size x size`` square (clipped at the borders) out of each NHWC image."""
+    """Cut one ``size x size`` square (clipped at the borders) out of each NHWC image; ``size`` is an
+    integer in [1, 2**31 - 1] (the corners are int32; any size >= twice the image covers it all)."""
     check_key(key)
     check_nhwc(images, "images")
-    size = check_positive_int(size, "size")
+    size = _check_size(size)
     n, h, w, c = images.shape
     _check_fill(fill, images)
     key_y, key_x = jax.random.split(key)
@@ -67,26 +78,23 @@ def cutout(key: Any, images: jax.Array, size: int, fill: Any = 0.0) -> jax.Array
     return jnp.where(mask, jnp.asarray(fill, images.dtype), images)
 
 
-class Cutout(nn.Module):
+class Cutout(Declared, nn.Module):
     """Linen wrapper of :func:`cutout`; identity when deterministic.
 
     Key from ``make_rng(rng_collection)`` ('dropout' by default; name e.g. 'augment' to keep
-    augmentation on its own stream); training without that rng raises.
+    augmentation on its own stream); training without that rng raises, naming the stream.
     """
 
-    size: int = CIFAR10_SIZE
-    fill: Any = 0.0
-    deterministic: bool | None = None
-    rng_collection: str = "dropout"
+    size: int = declare(SIZE, CIFAR10_SIZE)
+    fill: Any = 0.0  # checked against the images' dtype at the call
+    deterministic: bool | None = declare(optional(FLAG), None)
+    rng_collection: str = declare(NAME, "dropout")
 
     @nn.compact
     def __call__(self, images: jax.Array, deterministic: bool | None = None) -> jax.Array:
         deterministic = check_bool(nn.merge_param("deterministic", self.deterministic, deterministic), "deterministic")
-        # Fields are checked in both modes: a bad one must not wait for the first training step.
         check_nhwc(images, "images")
-        check_positive_int(self.size, "size")
-        _check_fill(self.fill, images)
-        check_str(self.rng_collection, "rng_collection")
+        _check_fill(self.fill, images)  # in both modes: a bad fill must not wait for the first training step
         if deterministic:
             return images
-        return cutout(self.make_rng(self.rng_collection), images, self.size, self.fill)
+        return cutout(require_rng(self, self.rng_collection, "Cutout"), images, self.size, self.fill)

@@ -38,8 +38,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxcnn.declared import FLAG, NAME, POSITIVE_INT, PROBABILITY, Declared, choice, declare, optional
+from jaxcnn.regularizers.stochastic_depth import require_rng
 from jaxcnn.validation import (ArgumentTypeError, check_bool, check_choice, check_floating, check_key, check_nhwc,
-                               check_positive_int, check_probability, check_str, static_value)
+                               check_positive_int, check_probability, static_value)
 
 __all__ = ["DropBlock", "GAMMA_RULES", "SEED_REGIONS", "drop_block", "dropblock_gamma", "scheduled_drop_rate"]
 
@@ -164,33 +166,34 @@ def scheduled_drop_rate(step: Any, total_steps: int, drop_rate: float) -> jax.Ar
     return drop_rate * jnp.clip(jnp.asarray(step, jnp.float32) / total, 0.0, 1.0)
 
 
-class DropBlock(nn.Module):
+class DropBlock(Declared, nn.Module):
     """Linen wrapper of :func:`drop_block`; identity when deterministic.
 
     ``drop_rate`` passed at call time overrides the field (for :func:`scheduled_drop_rate`).
-    The key comes from ``make_rng(rng_collection)``; training without it raises.
+    The key comes from ``make_rng(rng_collection)``; training without it raises, naming the stream.
+    Fields are checked at construction, the input (and a call-time ``drop_rate``) in both modes.
     """
 
-    drop_rate: float
-    block_size: int = 7
-    per_channel: bool = True
-    gamma_rule: str = "paper"
-    seed_region: str = "valid"
-    normalize: bool = True
-    deterministic: bool | None = None
-    rng_collection: str = "dropout"
+    drop_rate: float = declare(PROBABILITY)
+    block_size: int = declare(POSITIVE_INT, 7)
+    per_channel: bool = declare(FLAG, True)
+    gamma_rule: str = declare(choice(*GAMMA_RULES), "paper")
+    seed_region: str = declare(choice(*SEED_REGIONS), "valid")
+    normalize: bool = declare(FLAG, True)
+    deterministic: bool | None = declare(optional(FLAG), None)
+    rng_collection: str = declare(NAME, "dropout")
 
     @nn.compact
     def __call__(self, x: jax.Array, deterministic: bool | None = None, drop_rate: Any = None) -> jax.Array:
         deterministic = check_bool(nn.merge_param("deterministic", self.deterministic, deterministic), "deterministic")
-        # Fields are checked in both modes: a bad one must not wait for the first training step.
-        rate, _ = _check_args(x, self.drop_rate if drop_rate is None else drop_rate, self.block_size, self.per_channel,
-                              self.gamma_rule, self.seed_region, self.normalize)
-        check_str(self.rng_collection, "rng_collection")
+        rate = self.drop_rate if drop_rate is None else check_probability(drop_rate, "drop_rate")
+        check_nhwc(x, "x")
+        if self.normalize:
+            check_floating(x, "x", "normalize=True rescales kept pixels by count / count_kept; pass normalize=False "
+                                   "to mask integers")
         if deterministic or static_value(rate) == 0.0:
             return x
-        key = self.make_rng(self.rng_collection)
         return drop_block(
-            key, x, rate, self.block_size, self.per_channel,
+            require_rng(self, self.rng_collection, "DropBlock"), x, rate, self.block_size, self.per_channel,
             gamma_rule=self.gamma_rule, seed_region=self.seed_region, normalize=self.normalize,
         )

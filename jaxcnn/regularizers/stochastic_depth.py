@@ -32,29 +32,29 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxcnn.validation import (ArgumentTypeError, check_array, check_callable, check_choice, check_positive_int,
-                               check_probability, check_str)
-from jaxcnn.regularizers._checks import (check_batched, check_bool, check_choice, check_floating, check_key,
-                                         check_probability, static_value)
+from jaxcnn.declared import FLAG, NAME, PROBABILITY, Declared, choice, declare, optional
+from jaxcnn.validation import (ArgumentTypeError, check_array, check_batched, check_bool, check_callable, check_choice,
+                               check_floating, check_key, check_positive_int, check_probability, check_str,
+                               static_value)
 
-__all__ = ["MODES", "SCHEDULE_RULES", "StochasticDepth", "TEST_RULES", "check_drop_path_fields", "stochastic_depth", "stochastic_residual", "survival_probabilities"]
+__all__ = ["MODES", "SCHEDULE_RULES", "StochasticDepth", "TEST_RULES", "require_rng", "stochastic_depth",
+           "stochastic_residual", "survival_probabilities"]
 
 MODES = ("row", "batch")
 TEST_RULES = ("paper", "inverted")
 SCHEDULE_RULES = ("paper", "timm", "torchvision", "uniform")
 
 
-_NO_RULE = object()  # a block has no depth schedule; None is a bad value, not "absent"
-
-
-def check_drop_path_fields(rate: Any, mode: Any, test_rule: Any, rule: Any = _NO_RULE) -> None:
-    """The ``drop_path_*`` fields of a block or model, named as the user sets them (``drop_path_mode``,
-    not ``mode``); ``rule`` (``drop_path_rule``, the depth schedule) only where the module has one."""
-    check_probability(rate, "drop_path_rate")
-    if rule is not _NO_RULE:
-        check_choice(rule, "drop_path_rule", SCHEDULE_RULES)
-    check_choice(mode, "drop_path_mode", MODES)
-    check_choice(test_rule, "drop_path_test_rule", TEST_RULES)
+def require_rng(module: nn.Module, rng_collection: str, what: str) -> jax.Array:
+    """A key from ``module.make_rng(rng_collection)``, or a ``ValueError`` that names the stream and
+    how to pass it (Flax's own error names neither the layer nor the fix)."""
+    if not module.has_rng(rng_collection):
+        raise ValueError(
+            f"{what} in training (train=True / deterministic=False) draws from the rng stream {rng_collection!r}, "
+            f"which was not given: pass rngs={{'params': key, {rng_collection!r}: key}} to init or "
+            f"rngs={{{rng_collection!r}: key}} to apply (or evaluate with train=False)"
+        )
+    return module.make_rng(rng_collection)
 
 
 def global_stream(rng_collection: str) -> str:
@@ -62,10 +62,10 @@ def global_stream(rng_collection: str) -> str:
     return f"{rng_collection}_global"
 
 
-def _coin_key(module: nn.Module, rng_collection: str) -> jax.Array:
+def _coin_key(module: nn.Module, rng_collection: str, what: str) -> jax.Array:
     # One coin for the global batch: the device-independent stream when the caller gave one.
     name = global_stream(rng_collection)
-    return module.make_rng(name if module.has_rng(name) else rng_collection)
+    return require_rng(module, name if module.has_rng(name) else rng_collection, what)
 
 
 def survival_probabilities(num_blocks: int, final_survival: float = 0.5, rule: str = "paper") -> tuple[float, ...]:
@@ -128,38 +128,37 @@ def stochastic_depth(key: Any, x: jax.Array, drop_rate: Any, mode: str = "row", 
     return x * jnp.where(keep, scale, 0.0).astype(x.dtype)
 
 
-class StochasticDepth(nn.Module):
+class StochasticDepth(Declared, nn.Module):
     """Mask-based stochastic depth on a branch output (see :func:`stochastic_depth`).
 
     ``test_rule='inverted'`` (default, torchvision/timm): scale by 1/p in training, identity at
     test. ``'paper'``: no train-time scale, multiply by p = 1 - drop_rate at test. The key comes
     from ``make_rng(rng_collection)`` (a batch-mode coin from ``global_stream(rng_collection)``
-    when given, see the module docstring); training without that rng raises (Flax's error),
-    except with ``drop_rate == 0`` where, like ``nn.Dropout``, nothing is drawn. Fields and ``x``
-    are checked in both modes; ``x`` must be floating point (either rule rescales it, by 1/p in
-    training or by p at test time).
+    when given, see the module docstring); training without that rng raises, naming the stream,
+    except with ``drop_rate == 0`` where, like ``nn.Dropout``, nothing is drawn. Fields are
+    checked at construction, ``x`` in both modes: it must be floating point (either rule
+    rescales it, by 1/p in training or by p at test time).
     """
 
-    drop_rate: float
-    mode: str = "row"
-    test_rule: str = "inverted"
-    deterministic: bool | None = None
-    rng_collection: str = "dropout"
+    drop_rate: float = declare(PROBABILITY)
+    mode: str = declare(choice(*MODES), "row")
+    test_rule: str = declare(choice(*TEST_RULES), "inverted")
+    deterministic: bool | None = declare(optional(FLAG), None)
+    rng_collection: str = declare(NAME, "dropout")
 
     @nn.compact
     def __call__(self, x: jax.Array, deterministic: bool | None = None) -> jax.Array:
         deterministic = check_bool(nn.merge_param("deterministic", self.deterministic, deterministic), "deterministic")
-        check_choice(self.test_rule, "test_rule", TEST_RULES)
-        check_choice(self.mode, "mode", MODES)
-        drop_rate = check_probability(self.drop_rate, "drop_rate")
-        check_str(self.rng_collection, "rng_collection")
         check_batched(x, "x")
         check_floating(x, "x", "stochastic depth rescales the branch, by 1/p in training or by p at test time")
+        drop_rate = self.drop_rate
         if deterministic:
             return x if self.test_rule == "inverted" else x * jnp.asarray(1.0 - drop_rate, x.dtype)
         if static_value(drop_rate) == 0.0:
             return x
-        key = _coin_key(self, self.rng_collection) if self.mode == "batch" else self.make_rng(self.rng_collection)
+        what = "StochasticDepth"
+        key = _coin_key(self, self.rng_collection, what) if self.mode == "batch" else \
+            require_rng(self, self.rng_collection, what)
         return stochastic_depth(key, x, drop_rate, self.mode, scale_by_keep=self.test_rule == "inverted")
 
 
@@ -214,22 +213,30 @@ def stochastic_residual(
     dtype = shortcut.dtype
     inverted = test_rule == "inverted"
 
+    def run(mdl, x):
+        y = branch_fn(mdl, x)
+        if jnp.shape(y) != shortcut.shape:  # a broadcast sum would hide a wrong branch
+            raise ValueError(f"branch_fn must return an array shaped like shortcut {shortcut.shape}, got "
+                             f"{jnp.shape(y)}")
+        return y
+
     if deterministic or module.is_initializing() or static_value(p) == 1.0:
-        y = branch_fn(module, x)
+        y = run(module, x)
         if deterministic and not inverted:
             y = y * p
         return shortcut + y.astype(dtype)
 
-    key = _coin_key(module, rng_collection) if mode == "batch" else module.make_rng(rng_collection)
+    what = f"stochastic depth of {type(module).__name__}"
+    key = _coin_key(module, rng_collection, what) if mode == "batch" else require_rng(module, rng_collection, what)
     scale = 1.0 / jnp.maximum(p, jnp.finfo(jnp.float32).tiny) if inverted else jnp.ones(())
     scale = jnp.asarray(scale, dtype)
     if mode == "row":
-        y = branch_fn(module, x)
+        y = run(module, x)
         keep = jax.random.bernoulli(key, p, (y.shape[0],) + (1,) * (y.ndim - 1))
         return shortcut + (y * jnp.where(keep, scale, 0).astype(y.dtype)).astype(dtype)
 
     def kept(mdl, x, shortcut, scale):
-        return shortcut + (branch_fn(mdl, x) * scale).astype(dtype)
+        return shortcut + (run(mdl, x) * scale).astype(dtype)
 
     def skipped(mdl, x, shortcut, scale):
         return shortcut

@@ -18,8 +18,9 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxcnn.declared import CALLABLE, DTYPE, FLAG, ODD_KERNEL, POSITIVE_INT, Declared, declare, optional
 from jaxcnn.layers import torch_padding
-from jaxcnn.validation import check_bool, check_callable, check_nhwc, check_odd_kernel, check_positive_int
+from jaxcnn.validation import check_callable, check_nhwc, check_positive_int
 
 __all__ = ["SubPixelConv", "icnr", "pixel_shuffle", "pixel_unshuffle"]
 
@@ -63,28 +64,24 @@ def icnr(r: int, base_init: Callable = nn.initializers.lecun_normal()) -> Callab
     return init
 
 
-class SubPixelConv(nn.Module):
+class SubPixelConv(Declared, nn.Module):
     """Conv (torch-style symmetric padding) to ``features * scale^2`` channels, then pixel shuffle.
 
     ``kernel_size`` must be odd: the padding ``(k-1)//2`` on each side keeps H and W (so the output
     is exactly ``scale`` times the input) only for odd kernels, as in the ESPCN paper.
     """
 
-    features: int
-    scale: int
-    kernel_size: int = 3
-    use_bias: bool = True
-    kernel_init: Callable | None = None  # None: ICNR over lecun_normal
-    dtype: Any = None
+    features: int = declare(POSITIVE_INT)
+    scale: int = declare(POSITIVE_INT)
+    kernel_size: int = declare(ODD_KERNEL, 3)
+    use_bias: bool = declare(FLAG, True)
+    kernel_init: Callable | None = declare(optional(CALLABLE), None)  # None: ICNR over lecun_normal
+    dtype: Any = declare(DTYPE, None)
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         check_nhwc(x, "x")
-        r = check_positive_int(self.scale, "scale")
-        check_positive_int(self.features, "features")
-        k = check_odd_kernel(self.kernel_size, "kernel_size")
-        check_bool(self.use_bias, "use_bias")
-        check_callable(self.kernel_init, "kernel_init", allow_none=True)
+        r, k = self.scale, self.kernel_size
         x = nn.Conv(
             self.features * r * r, (k, k), padding=torch_padding(k), use_bias=self.use_bias,
             kernel_init=self.kernel_init or icnr(r), dtype=self.dtype, name="conv",

@@ -21,8 +21,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from jaxcnn.validation import (check_bool, check_callable, check_floating, check_int_pair as _pair, check_nhwc,
-                               check_output_size, check_positive_int)
+from jaxcnn.declared import CALLABLE, DTYPE, FLAG, POSITIVE_INT, Declared, Rule, declare, int_pair, optional
+from jaxcnn.validation import check_floating, check_int_pair as _pair, check_nhwc, check_output_size, check_positive_int
 
 __all__ = ["ConvTranspose", "conv_transpose", "conv_transpose_args", "torch_fan_in_uniform"]
 
@@ -89,6 +89,9 @@ def _check_precision(precision: Any) -> None:
                          f"a pair of them or a jax.lax.DotAlgorithmPreset, got {precision!r}")
 
 
+PRECISION = Rule("precision", lambda x, n: _check_precision(x), ("medium", 3, ("high", lax.Precision.HIGH)))
+
+
 def conv_transpose(
     y: jax.Array,
     kernel: jax.Array,
@@ -149,44 +152,41 @@ def torch_fan_in_uniform(fan_in: int) -> Callable:
     return init
 
 
-class ConvTranspose(nn.Module):
+class ConvTranspose(Declared, nn.Module):
     """``torch.nn.ConvTranspose2d`` with torch's arguments, on NHWC.
 
     The ``kernel`` parameter is stored as the forward conv's HWIO kernel,
     (kH, kW, features / groups, in_features): torch's weight ``.transpose(2, 3, 1, 0)``.
     Default init is torch's (uniform, fan_in = features / groups * kH * kW, i.e. weight.size(1) * k*k).
+    Fields are checked at construction; their relations to the input (groups, output size) at the call.
     """
 
-    features: int
-    kernel_size: int | Sequence[int]
-    stride: int | Sequence[int] = 1
-    padding: int | Sequence[int] = 0
-    output_padding: int | Sequence[int] = 0
-    groups: int = 1
-    use_bias: bool = True
-    dilation: int | Sequence[int] = 1
-    kernel_init: Callable | None = None
-    bias_init: Callable | None = None
-    dtype: Any = None
+    features: int = declare(POSITIVE_INT)
+    kernel_size: int | Sequence[int] = declare(int_pair(1))
+    stride: int | Sequence[int] = declare(int_pair(1), 1)
+    padding: int | Sequence[int] = declare(int_pair(0), 0)
+    output_padding: int | Sequence[int] = declare(int_pair(0), 0)
+    groups: int = declare(POSITIVE_INT, 1)
+    use_bias: bool = declare(FLAG, True)
+    dilation: int | Sequence[int] = declare(int_pair(1), 1)
+    kernel_init: Callable | None = declare(optional(CALLABLE), None)
+    bias_init: Callable | None = declare(optional(CALLABLE), None)
+    dtype: Any = declare(DTYPE, None)
     param_dtype: Any = jnp.float32
-    precision: Any = None
+    precision: Any = declare(PRECISION, None)
+
+    def check_relations(self):
+        if self.features % self.groups:
+            raise self.field_error("features", f"it must be divisible by groups ({self.groups})")
 
     @nn.compact
     def __call__(self, y: jax.Array) -> jax.Array:
         check_nhwc(y, "y")
         kh, kw = _pair(self.kernel_size, "kernel_size", 1)
-        check_positive_int(self.features, "features")
-        check_positive_int(self.groups, "groups")
-        check_bool(self.use_bias, "use_bias")
-        check_callable(self.kernel_init, "kernel_init", allow_none=True)
-        check_callable(self.bias_init, "bias_init", allow_none=True)
-        if self.features % self.groups:
-            raise ValueError(f"features ({self.features}) must be divisible by groups ({self.groups})")
         fan_in = self.features // self.groups * kh * kw
         shape = (kh, kw, self.features // self.groups, y.shape[-1])
-        # every argument checked before the parameters are drawn (that would compile)
+        # the fields against the input, before the parameters are drawn (that would compile)
         conv_transpose_args(y.shape, shape, self.stride, self.padding, self.output_padding, self.dilation, self.groups)
-        _check_precision(self.precision)
         kernel = self.param("kernel", self.kernel_init or torch_fan_in_uniform(fan_in), shape, self.param_dtype)
         dtype = self.dtype or jnp.result_type(y.dtype, self.param_dtype)
         x = conv_transpose(

@@ -57,7 +57,7 @@ def test_training_without_dropout_rng_fails_loudly():
     m = create_model("cifar_resnet20", drop_path_rate=0.5)
     x = jnp.zeros((2, 16, 16, 3))
     v = m.init(jax.random.key(0), x)
-    with pytest.raises(Exception, match="dropout"):
+    with pytest.raises(ValueError, match=r"rng stream 'dropout'.*rngs=\{'dropout': key\}"):
         m.apply(v, x, train=True, mutable=["batch_stats"])
 
 

@@ -58,9 +58,9 @@ def test_non_4d_input(shape):
 
 
 def test_unknown_shortcut_type():
-    with pytest.raises(ValueError, match="shortcut must be one of"):
+    with pytest.raises(ValueError, match="shortcut_type must be one of"):
         BasicBlock(16, shortcut_type="E").init(jax.random.key(0), jnp.zeros((1, 8, 8, 16)))
-    with pytest.raises(ValueError, match="shortcut must be one of"):
+    with pytest.raises(ValueError, match="shortcut_type must be one of"):
         create_model("cifar_resnet20", shortcut="X").init(jax.random.key(0), jnp.zeros((1, 32, 32, 3)))
 
 
@@ -85,3 +85,31 @@ def test_bad_block_and_features_arguments():
         DepthwiseSeparableConv(0).init(jax.random.key(0), jnp.zeros((1, 8, 8, 4)))
     with pytest.raises(ValueError, match="block must be one of"):
         create_model("resnet18", block="dense").init(jax.random.key(0), jnp.zeros((1, 32, 32, 3)))
+
+
+def test_an_explicit_block_option_reaches_the_block_even_at_the_resnet_default():
+    """ResNeXtBottleneck's own default is 32 groups; ``groups=1`` given explicitly must reach it (a dense
+    3x3 conv, kernel (3, 3, width, width)), however it is spelled."""
+    import jax
+    import jax.numpy as jnp
+
+    from jaxcnn.blocks import ResNeXtBottleneck
+    from jaxcnn.models import ResNet
+
+    small = dict(stage_sizes=(1, 1, 1, 1), num_classes=10)
+    for model in (ResNet(block=ResNeXtBottleneck, block_args=dict(groups=1), **small),
+                  create_model("resnet50", block=ResNeXtBottleneck, groups=1, **small),
+                  create_model("resnext50_32x4d", groups=1, **small)):
+        shapes = jax.eval_shape(lambda m=model: m.init(jax.random.key(0), jnp.zeros((1, 32, 32, 3))))
+        assert shapes["params"]["layer1_0"]["conv2"]["kernel"].shape == (3, 3, 4, 4), model.block_args
+    grouped = create_model("resnet50", block=ResNeXtBottleneck, **small)  # the class's default, 32 groups
+    shapes = jax.eval_shape(lambda: grouped.init(jax.random.key(0), jnp.zeros((1, 32, 32, 3))))
+    assert shapes["params"]["layer1_0"]["conv2"]["kernel"].shape == (3, 3, 4, 128)
+
+
+def test_resnet_keeps_network_level_fields_only():
+    import dataclasses
+
+    from jaxcnn.models import ResNet
+
+    assert len([f for f in dataclasses.fields(ResNet) if f.name not in ("parent", "name")]) <= 15

@@ -276,6 +276,7 @@ def _cutout():
         ("size", "size=2.5", lambda: cutout(K, X, 2.5)),
         ("size", "size=4.0", lambda: cutout(K, X, 4.0)),
         ("size", "size=True", lambda: cutout(K, X, True)),
+        ("size", "size=2**40 (int32 corners)", lambda: cutout(K, X, 2 ** 40)),
         ("size", "size='4'", lambda: cutout(K, X, "4")),
         ("fill", "fill='mean'", lambda: cutout(K, X, 4, fill="mean")),
         ("fill", "fill wrong shape", lambda: cutout(K, X, 4, fill=jnp.zeros(3))),
@@ -518,7 +519,6 @@ def _layers():
         ("dilation", "conv_args dilation=0", lambda: conv_args(3, 1, 1, 0)),
         ("norm", "make_norm norm=5", lambda: make_norm(5)),
         ("zero_init", "make_norm zero_init='yes'", lambda: make_norm(BatchNorm, zero_init="yes")),
-        ("train", "apply_norm train='no'", lambda: apply_norm(BatchNorm(), X, "no")),
         ("train", "batch_norm train='no'", lambda: batch_norm("no")),
         ("zero_init", "batch_norm zero_init=1", lambda: batch_norm(True, zero_init=1)),
         ("value", "make_divisible value=-1", lambda: make_divisible(-1)),
@@ -725,6 +725,7 @@ def _blocks():
 @group
 def _models():
     import flax.linen as nn
+    import jax
     from flax import nnx as fnnx
     from jaxcnn import nnx as jnnx
     from jaxcnn.models import (ESPCN, MobileNetV2, ResNet, create_model, default_input_shape, espcn, register,
@@ -734,7 +735,8 @@ def _models():
     C = jnp.ones((1, 32, 32, 3))
     L = jnp.ones((1, 8, 8, 1))
     tiny = dict(stage_sizes=(1, 1), widths=(8, 16), stem="cifar", num_classes=10)
-    R = lambda **kw: init(ResNet(**dict(tiny, **kw)), C)  # noqa: E731
+    # block options (groups, shortcut, conv, ...) as create_model takes them: it moves them into block_args
+    R = lambda **kw: init(create_model("resnet18", **dict(tiny, **kw)), C)  # noqa: E731
     M = lambda **kw: init(MobileNetV2(10, **kw), C)  # noqa: E731
     E = lambda **kw: init(ESPCN(**kw), L)  # noqa: E731
     w = {"w": f.np.zeros((2, 3))}
@@ -782,6 +784,14 @@ def _models():
         ("x", "ResNet 3-D input", lambda: init(ResNet(**tiny), jnp.ones((32, 32, 3)))),
         ("x", "ResNet x a list", lambda: init(ResNet(**tiny), [[1.0]])),
         ("train", "ResNet train='no'", lambda: init(ResNet(**tiny), C, train="no")),
+        ("x", "ResNet empty batch in training (NaN running statistics)",
+         lambda: init(ResNet(**tiny), jnp.ones((0, 32, 32, 3)), train=True)),
+        ("block_args", "ResNet block_args=dict(groups=2) on a basic block",
+         lambda: init(ResNet(**tiny, block_args=dict(groups=2)), C)),
+        ("dropout", "ResNet drop_path_rate=0.5 trained without the dropout rng",
+         lambda: jax.eval_shape(
+             lambda v: ResNet(**tiny, drop_path_rate=0.5).apply(v, C, train=True, mutable=["batch_stats"]),
+             jax.eval_shape(lambda: ResNet(**tiny).init(f.K, C)))),
         ("groups", "ResNet groups=0", lambda: R(groups=0, block="bottleneck")),
         ("groups", "ResNet groups=2 on a basic block", lambda: R(groups=2)),
         ("base_width", "ResNet base_width=0", lambda: R(base_width=0, block="bottleneck")),

@@ -24,6 +24,9 @@ CASES = [
     ("size 4.0", lambda: cutout(K, X, 4.0), TypeError, "size"),
     ("size True", lambda: cutout(K, X, True), TypeError, "size"),
     ("size str", lambda: cutout(K, X, "4"), TypeError, "size"),
+    ("size 2**40 (int32 corners)", lambda: cutout(K, X, 2 ** 40), ValueError, "size"),
+    ("module training without the dropout rng", lambda: Cutout(4).apply({}, X, deterministic=False), ValueError,
+     "dropout"),
     ("fill str", lambda: cutout(K, X, 4, fill="mean"), TypeError, "fill"),
     ("fill None", lambda: cutout(K, X, 4, fill=None), TypeError, "fill"),
     ("fill list", lambda: cutout(K, X, 4, fill=[0.0] * 4), TypeError, "fill"),
@@ -40,13 +43,9 @@ CASES = [
     ("key int", lambda: cutout(0, X, 4), TypeError, "key"),
     ("key None", lambda: cutout(None, X, 4), TypeError, "key"),
     ("key batch", lambda: cutout(KEYS, X, 4), ValueError, "key"),
-    ("module size 0", lambda: Cutout(0).apply({}, X, deterministic=True), ValueError, "size"),
-    ("module size 2.5", lambda: Cutout(2.5).apply({}, X, deterministic=True), TypeError, "size"),
     ("module fill str", lambda: Cutout(4, fill="mean").apply({}, X, deterministic=True), TypeError, "fill"),
     ("module fill 0.5 int", lambda: Cutout(4, fill=0.5).apply({}, XI, deterministic=True), ValueError, "fill"),
     ("module deterministic str", lambda: Cutout(4).apply({}, X, deterministic="no"), TypeError, "deterministic"),
-    ("module rng_collection int", lambda: Cutout(4, rng_collection=5).apply({}, X, deterministic=True), TypeError,
-     "rng_collection"),
     ("module images 3-D", lambda: Cutout(4).apply({}, X3, deterministic=True), ValueError, "images"),
 ]
 

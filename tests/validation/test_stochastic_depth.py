@@ -15,6 +15,7 @@ KEYS = jax.random.split(K, 2)
 X = jnp.ones((2, 4, 4, 3))
 XI = jnp.ones((2, 4, 4, 3), jnp.int32)
 XB = XI.astype(bool)
+X1 = jnp.ones((2, 4, 4, 1))  # one channel: a sum with X would broadcast
 SCALAR = jnp.ones(())
 P = jnp.float32(0.5)
 NAN = float("nan")
@@ -63,16 +64,15 @@ CASES = [
     ("final_survival 1.5", lambda: survival_probabilities(4, 1.5), ValueError, "final_survival"),
     ("final_survival array", lambda: survival_probabilities(4, P), TypeError, "final_survival"),
     ("rule 'x'", lambda: survival_probabilities(4, 0.5, "x"), ValueError, "rule"),
-    ("module drop_rate nan", lambda: sd_module(X, drop_rate=NAN), ValueError, "drop_rate"),
-    ("module drop_rate 1.5", lambda: sd_module(X, drop_rate=1.5), ValueError, "drop_rate"),
-    ("module mode 'x' at test", lambda: sd_module(X, mode="x"), ValueError, "mode"),
-    ("module test_rule 'x'", lambda: sd_module(X, test_rule="x"), ValueError, "test_rule"),
-    ("module rng_collection 5", lambda: sd_module(X, rng_collection=5), TypeError, "rng_collection"),
     ("module deterministic 'no'", lambda: sd_module(X, deterministic="no"), TypeError, "deterministic"),
     ("module x int, training", lambda: sd_module(XI, deterministic=False), TypeError, "x"),
     ("module x int, inverted at test", lambda: sd_module(XI), TypeError, "x"),
     ("module x int, paper rule at test", lambda: sd_module(XI, test_rule="paper"), TypeError, "x"),
     ("module x scalar", lambda: sd_module(SCALAR), ValueError, "x"),
+    ("residual branch wider than shortcut, test", lambda: residual(shortcut=X1, deterministic=True), ValueError,
+     "branch_fn"),
+    ("module training without the dropout rng", lambda: StochasticDepth(0.3).apply({}, X, deterministic=False),
+     ValueError, "dropout"),
     ("residual module 5", lambda: residual(module=5), TypeError, "module"),
     ("residual branch_fn None", lambda: residual(branch_fn=None), TypeError, "branch_fn"),
     ("residual shortcut list", lambda: residual(shortcut=[1.0]), TypeError, "shortcut"),
@@ -108,3 +108,11 @@ def test_float_inputs_and_numpy_flags_unchanged():
     assert set(np.unique(np.asarray(b)).tolist()) <= {0.0, 2.0}
     np.testing.assert_array_equal(sd_module(X, test_rule="paper"), X * 0.7)
     np.testing.assert_array_equal(residual(deterministic=True, test_rule="paper", survival_prob=0.5), X * 1.5)
+
+
+def test_a_branch_shaped_unlike_its_shortcut_is_refused_not_broadcast():
+    """Batch mode: the branch is traced inside the cond, after the coin is drawn (so not before any compile)."""
+    with pytest.raises(ValueError, match=r"branch_fn must return an array shaped like shortcut \(2, 4, 4, 1\)"):
+        residual(shortcut=X1)
+    with pytest.raises(ValueError, match="branch_fn"):
+        residual(shortcut=X1, mode="row")
