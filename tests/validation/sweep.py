@@ -1089,7 +1089,7 @@ def _train():
         (("n_train", "n_test"), "stratified_split more than available", lambda: stratified_split(labels, 15, 10)),
         ("n_train", "stratified_split n_train=2.5", lambda: stratified_split(labels, 2.5, 4)),
         ("name", "load_dataset unknown name", lambda: load_dataset("imagenet22k")),
-        (("root", "/nonexistent"), "load_dataset missing root", lambda: load_dataset("cifar10", root="/nonexistent")),
+        (("data_dir", "/nonexistent"), "load_dataset missing data_dir", lambda: load_dataset("cifar10", data_dir="/nonexistent")),
         ("batch_size", "train_batch batch_size=0", lambda: train_batch(ds, 0, 0, 0)),
         ("batch_size", "train_batch batch_size=100 > n", lambda: train_batch(ds, 100, 0, 0)),
         ("batch_size", "eval_batches batch_size=0", lambda: list(eval_batches(ds, 0))),
@@ -1101,7 +1101,7 @@ def _train():
         ("labels", "stratified_split labels 2-D", lambda: stratified_split(labels[:, None], 4, 4)),
         ("n_train", "load_dataset n_train=0 (would mean default)", lambda: load_dataset("mnist", "/tmp", n_train=0)),
         ("n_test", "load_dataset n_test=2.5", lambda: load_dataset("mnist", "/tmp", n_test=2.5)),
-        ("root", "load_dataset root=5", lambda: load_dataset("mnist", 5)),
+        ("data_dir", "load_dataset data_dir=5", lambda: load_dataset("mnist", 5)),
         ("name", "load_dataset name=None", lambda: load_dataset(None)),
         ("images", "normalize float images (/255 twice)", lambda: normalize(imgs.astype(np.float32), (0.5,) * 3, (0.2,) * 3)),
         ("std", "normalize std negative", lambda: normalize(imgs, (0.5,) * 3, (-0.2,) * 3)),
@@ -1246,7 +1246,7 @@ def _fit():
         ("tx", "tx='sgd' with a model", lambda: fit(tiny(), data, 1, tx="sgd")),
         ("tx", "tx None with a model", lambda: fit(tiny(), data, 1)),
         ("tx", "tx with a TrainState (ignored)", lambda: fit(st(), data, 1, tx=tx)),
-        ("train_data", "train_data an iterable with a model", lambda: fit(tiny(), [data(0)], 1, tx=tx)),
+        ("train_data", "train_data neither a function of the step nor an iterable", lambda: fit(tiny(), 5, 1, tx=tx)),
         ("seed", "seed=1.5", lambda: fit(tiny(), data, 1, tx=tx, seed=1.5)),
         ("task", "task='x'", lambda: fit(st(), data, 1, task="x")),
         ("label_smoothing", "label_smoothing=1.5", lambda: fit(st(), data, 1, label_smoothing=1.5)),
@@ -1565,7 +1565,7 @@ CLI_CASES = {
         ["--ckpt-every", "0"], ["--max-nonfinite", "0"], ["--model", "resnet7"], ["--model-kw", "foo"],
         ["--model-kw", "num_classes=abc"], ["--model-kw", "nope=1"], ["--dataset", "imagenet22k"], ["--steps", "1.5"],
         ["--schedule", "linear"], ["--lr", "inf"], ["--batch-size", "1.5"], ["--momentum", "-0.1"], ["--devices", "1.5"],
-        ["--seed", "-1"], ["--seed", "x"], ["--data-root", _NO], ["--model", ":make"], ["--model-kw", "scan_stages=1"],
+        ["--seed", "-1"], ["--seed", "x"], ["--data", _NO], ["--model", ":make"], ["--model-kw", "scan_stages=1"],
         ["--model-kw", "drop_path_rate=high"], ["--model-kw", "=3"], ["--dtype", "float16"], ["--parallel", "pmap"],
         ["--devices", "2", "--parallel", "none"],
     ],
@@ -1580,17 +1580,17 @@ CLI_CASES = {
     "classification_study": [
         ["--seeds", "0"], ["--steps", "-1"], ["--mnist-steps", "-1"], ["--batch-size", "0"], ["--lr", "-1"],
         ["--evals", "0"], ["--arms", "nope"], ["--datasets", "imagenet"], ["--datasets", ","], ["--arms", ""],
-        ["--seeds", "1.5"], ["--lr", "nan"], ["--data-root", _NO],
+        ["--seeds", "1.5"], ["--lr", "nan"], ["--data", _NO],
     ],
     "gallery": [["--steps", "-1"], ["--steps", "1.5"], ["--train-images", "0"], ["--image", "nope"],
-                ["--data-root", _NO], ["--espcn-weights", "nope"]],
+                ["--data", _NO], ["--espcn-weights", "nope"]],
     "receptive_fields": [["--samples", "0"], ["--samples", "-1"], ["--samples", "1.5"], ["--checkpoint", _NO]],
     "tradeoffs": [["--steps", "-1"], ["--batch-size", "0"], ["--depths", "0"], ["--depths", "a,b"], ["--repeats", "0"],
                   ["--warmup", "-1"], ["--depths", ","], ["--depths", "1.5"], ["--warmup", "5", "--steps", "2"],
-                  ["--conv-grad", "fast"], ["--data-root", _NO], ["--steps", "1.5"]],
+                  ["--conv-grad", "fast"], ["--data", _NO], ["--steps", "1.5"]],
     "report": [["--only", "nope"], ["--results", "nope"], ["--results", "gallery=" + _NO], ["--only", ""],
-               ["--data-root", _NO], ["--espcn-weights", "nope"], ["--quick", "--full"]],
-    "demo": [["--skip", "nope"], ["--data-dir", _NO], ["--espcn-weights", "nope"]],
+               ["--data", _NO], ["--espcn-weights", "nope"], ["--quick", "--full"]],
+    "demo": [["--skip", "nope"], ["--data", _NO], ["--espcn-weights", "nope"]],
     # (name, argv) where the argument is positional
     "espcn_ship": [("run", [_NO]), ("run", ["."]), ["--name", "a/b", "."], ["--eval-dir", _NO, "."]],
 }
@@ -1602,7 +1602,7 @@ for _sub in ("sr/Set5", "sr/T91"):
     (_FAKE_DATA / _sub).mkdir(parents=True, exist_ok=True)
 (_FAKE_DATA / "sr/Set5/butterfly.png").touch()
 _WITH_DATA = {
-    "gallery": {"--data-root": str(_FAKE_DATA)},
+    "gallery": {"--data": str(_FAKE_DATA)},
     "espcn_sr": {"--train-dir": str(_FAKE_DATA / "sr/T91"), "--eval-dir": str(_FAKE_DATA / "sr/Set5")},
     "espcn_ship": {"--eval-dir": str(_FAKE_DATA / "sr/Set5")},
 }
