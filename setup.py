@@ -59,11 +59,19 @@ setup(
             "jaxcnn.xla_cpu._onednn_conv",
             sources=["csrc/onednn_conv.cc"],
             language="c++",
-            extra_compile_args=["-std=c++17", "-O2", "-g0", "-fvisibility=hidden", "-Wno-attributes",
-                                "-Wno-return-type"],
+            extra_compile_args=[
+                "-std=c++17",
+                "-O2",
+                "-g0",
+                "-fvisibility=hidden",
+                "-Wno-attributes",
+                "-Wno-return-type",
+            ],
             extra_link_args=["-l:libdnnl.so.3"],
             optional=True,
         )
-    ] if NATIVE else [],
+    ]
+    if NATIVE
+    else [],
     cmdclass={"build_ext": OptionalBuildExt},
 )

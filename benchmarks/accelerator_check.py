@@ -53,9 +53,10 @@ import statistics  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 import traceback  # noqa: E402
+from collections.abc import Callable  # noqa: E402
 from concurrent.futures import ThreadPoolExecutor  # noqa: E402
 from pathlib import Path  # noqa: E402
-from typing import Any, Callable  # noqa: E402
+from typing import Any
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
@@ -69,14 +70,33 @@ from jaxcnn.models import create_model  # noqa: E402
 from jaxcnn.train import create_train_state, make_optimizer, make_train_step  # noqa: E402
 from jaxcnn.upsample import conv_transpose  # noqa: E402
 
-SECTIONS = ("forms", "models", "regularizers", "bf16", "resnet50", "mobilenet_v2", "conv_transpose",
-            "stochastic_depth", "remat")
+SECTIONS = (
+    "forms",
+    "models",
+    "regularizers",
+    "bf16",
+    "resnet50",
+    "mobilenet_v2",
+    "conv_transpose",
+    "stochastic_depth",
+    "remat",
+)
 
 # Dense bf16 peak FLOP/s by device kind (vendor datasheets; substring match, first hit wins).
 # H200/H100 SXM: 989 TFLOP/s. A large bf16 matmul reaches about 80% of that (benchmarks/README.md),
 # so MFU against the datasheet tops out near 0.8.
-PEAK_BF16 = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L4": 121e12, "V100": 125e12,
-             "TPU v4": 275e12, "TPU v5 lite": 197e12, "TPU v5e": 197e12, "TPU v5p": 459e12, "TPU v6": 918e12}
+PEAK_BF16 = {
+    "H200": 989e12,
+    "H100": 989e12,
+    "A100": 312e12,
+    "L4": 121e12,
+    "V100": 125e12,
+    "TPU v4": 275e12,
+    "TPU v5 lite": 197e12,
+    "TPU v5e": 197e12,
+    "TPU v5p": 459e12,
+    "TPU v6": 918e12,
+}
 
 # Tolerances on relative L2 errors ||a - b|| / ||b|| over all leaves of a tree. float32 at
 # precision='highest' differs from the CPU only by summation order: eval outputs and eval-mode
@@ -86,8 +106,16 @@ PEAK_BF16 = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L4": 121e12, "V100
 # Measured on the CPU at the device shapes (resnet50, 96 px, batch 4): fp32 vs fp64 output 5.8e-7,
 # eval-mode grads 4.6e-7, train-mode grads 2.4e-2; bf16 vs fp32 output 5.5e-3, eval-mode grads
 # 5.8e-2 (8-bit mantissa, ~50 layers each way), train loss 1.8e-3.
-TOL = {"forms": 1e-5, "logits": 1e-4, "eval_grads": 1e-3, "train_grads_floor": 1e-3, "train_steps_floor": 1e-4,
-       "bf16_logits": 5e-2, "bf16_grads": 0.15, "bf16_loss": 1e-2}
+TOL = {
+    "forms": 1e-5,
+    "logits": 1e-4,
+    "eval_grads": 1e-3,
+    "train_grads_floor": 1e-3,
+    "train_steps_floor": 1e-4,
+    "bf16_logits": 5e-2,
+    "bf16_grads": 0.15,
+    "bf16_loss": 1e-2,
+}
 
 # Transposed-conv speed cases: (name, y NHWC, kernel hw, C_out, stride, padding, output_padding).
 CONVT_CASES = [
@@ -120,15 +148,28 @@ class Config:
     convt_cases: tuple = tuple(CONVT_CASES)
 
     @classmethod
-    def full(cls) -> "Config":
+    def full(cls) -> Config:
         return cls(smoke=False)
 
     @classmethod
-    def smoke_cfg(cls) -> "Config":
-        tiny = tuple((n, (1,) + y[1:3] + (max(4, y[3] // 16),), k, max(2, c // 16), s, p, op)
-                     for n, y, k, c, s, p, op in CONVT_CASES)
-        return cls(smoke=True, corr_size=64, corr_batch=4, batch=2, size=32, steps=1, rounds=1,
-                   sd_model="cifar_resnet20", sd_batch=4, convt_calls=5, convt_cases=tiny)
+    def smoke_cfg(cls) -> Config:
+        tiny = tuple(
+            (n, (1,) + y[1:3] + (max(4, y[3] // 16),), k, max(2, c // 16), s, p, op)
+            for n, y, k, c, s, p, op in CONVT_CASES
+        )
+        return cls(
+            smoke=True,
+            corr_size=64,
+            corr_batch=4,
+            batch=2,
+            size=32,
+            steps=1,
+            rounds=1,
+            sd_model="cifar_resnet20",
+            sd_batch=4,
+            convt_calls=5,
+            convt_cases=tiny,
+        )
 
 
 # Reduced overrides for --smoke: the same blocks and code paths, one block per stage, narrow.
@@ -153,6 +194,7 @@ def label(name: str, smoke: bool) -> str:
 
 # -- results, budget, printing ---------------------------------------------------------------
 
+
 class Run:
     """Collects rows, enforces the time budget, rewrites ``results.json`` after every item."""
 
@@ -172,18 +214,30 @@ class Run:
         ok = None if err is None else bool(np.isfinite(err) and err <= tol)
         row = {"name": name, "err": None if err is None else float(err), "tol": tol, "ok": ok, **extra}
         self.correctness.append(row)
-        print(f"  [check] {name}: err {_fmt(err)} tol {tol:g} -> {'ok' if ok else 'FAIL' if ok is False else 'skipped'}"
-              + (f" ({extra['note']})" if "note" in extra else ""), flush=True)
+        print(
+            f"  [check] {name}: err {_fmt(err)} tol {tol:g} -> {'ok' if ok else 'FAIL' if ok is False else 'skipped'}"
+            + (f" ({extra['note']})" if "note" in extra else ""),
+            flush=True,
+        )
         self.save()
         return row
 
     def speed(self, name: str, jax_v: float | None, torch_v: float | None, unit: str, **extra) -> dict:
         ratio = jax_v / torch_v if jax_v is not None and torch_v else None
-        row = {"name": name, "jax": _num(jax_v), "torch": _num(torch_v), "jax_over_torch": _num(ratio),
-               "unit": unit, **extra}
+        row = {
+            "name": name,
+            "jax": _num(jax_v),
+            "torch": _num(torch_v),
+            "jax_over_torch": _num(ratio),
+            "unit": unit,
+            **extra,
+        }
         self.throughput.append(row)
-        print(f"  [speed] {name}: jax {_fmt(jax_v)} torch {_fmt(torch_v)} {unit} -> jax/torch {_fmt(ratio)}"
-              + (f" ({extra['note']})" if "note" in extra else ""), flush=True)
+        print(
+            f"  [speed] {name}: jax {_fmt(jax_v)} torch {_fmt(torch_v)} {unit} -> jax/torch {_fmt(ratio)}"
+            + (f" ({extra['note']})" if "note" in extra else ""),
+            flush=True,
+        )
         self.save()
         return row
 
@@ -191,8 +245,11 @@ class Run:
         if self.out is None:
             return
         self.out.mkdir(parents=True, exist_ok=True)
-        doc = {"meta": {**self.meta, "elapsed_s": round(self.elapsed(), 1), "section_s": self.section_s},
-               "correctness": self.correctness, "throughput": self.throughput}
+        doc = {
+            "meta": {**self.meta, "elapsed_s": round(self.elapsed(), 1), "section_s": self.section_s},
+            "correctness": self.correctness,
+            "throughput": self.throughput,
+        }
         tmp = self.out / "results.json.tmp"
         tmp.write_text(json.dumps(doc, indent=1, allow_nan=False, default=str))
         tmp.replace(self.out / "results.json")
@@ -221,7 +278,9 @@ def print_table(run: Run) -> None:
     print(f"| {'measure':54s} | {'jax':>9s} | {'torch':>9s} | {'jax/torch':>9s} | unit |")
     print(f"|{'-' * 56}|{'-' * 11}|{'-' * 11}|{'-' * 11}|------|")
     for r in run.throughput:
-        print(f"| {r['name']:54s} | {_fmt(r['jax']):>9s} | {_fmt(r['torch']):>9s} | {_fmt(r['jax_over_torch']):>9s} | {r['unit']} |")
+        print(
+            f"| {r['name']:54s} | {_fmt(r['jax']):>9s} | {_fmt(r['torch']):>9s} | {_fmt(r['jax_over_torch']):>9s} | {r['unit']} |"
+        )
     notes = [(r["name"], r["note"]) for r in run.correctness + run.throughput if "note" in r]
     if notes:
         print("\nnotes:")
@@ -230,6 +289,7 @@ def print_table(run: Run) -> None:
 
 
 # -- helpers ---------------------------------------------------------------------------------
+
 
 def rel_err(a, b) -> float:
     """||a - b|| / ||b|| over all leaves of two pytrees (float64 arithmetic); inf on a shape mismatch."""
@@ -242,7 +302,7 @@ def rel_err(a, b) -> float:
         if x.shape != y.shape:
             return float("inf")
         num += float(np.sum((x - y) ** 2))
-        den += float(np.sum(y ** 2))
+        den += float(np.sum(y**2))
     return math.sqrt(num) / math.sqrt(den) if den > 0 else math.sqrt(num)
 
 
@@ -293,6 +353,7 @@ def median_rounds(fns: dict[str, Callable[[], float]], rounds: int, errors: dict
 
 # -- torch side ------------------------------------------------------------------------------
 
+
 class Torch:
     """torch and its device, or the reason it cannot be used (rows then carry ``torch: null``)."""
 
@@ -334,6 +395,7 @@ class Torch:
                 fn()
             self.sync()
             return (time.perf_counter() - t) / n
+
         return round_
 
     def train_step(self, net, batch: int, size: int, classes: int):
@@ -351,6 +413,7 @@ class Torch:
                 loss = torch.nn.functional.cross_entropy(net(x), y)
             loss.backward()
             opt.step()
+
         return step
 
     def peak_reset(self) -> None:
@@ -367,6 +430,7 @@ class Torch:
 
 
 # -- correctness -----------------------------------------------------------------------------
+
 
 def _x64():
     """Context enabling float64 (``jax.enable_x64`` since JAX 0.9; the experimental one before)."""
@@ -407,6 +471,7 @@ def _model_program(model, task: str, dtype=None):
         ev = jax.value_and_grad(loss)(variables["params"], False)
         tr = jax.value_and_grad(loss)(variables["params"], True)
         return {"out": out, "eval": ev, "train": tr}
+
     return f
 
 
@@ -434,10 +499,18 @@ def _vs_f64(run: Run, name: str, acc, cpu32, ref64, floor: float, **extra) -> No
     to 4x the CPU's own float32 error (at least ``floor``): no worse than the CPU reference."""
     cpu_err = rel_err(cpu32, ref64)
     if cpu_err > 0.025:  # then even a wrong kernel could hide under 4x: say so rather than pass quietly
-        extra["note"] = (f"ill-conditioned at this shape: the CPU float32 itself is {cpu_err:.2g} off float64, "
-                         "so this row cannot tell a wrong kernel from rounding")
-    run.check(name, rel_err(acc, ref64), max(floor, 4.0 * cpu_err), cpu_fp32_err=cpu_err,
-              metric="rel L2 vs the float64 CPU reference; tol = max(floor, 4 x the CPU float32's)", **extra)
+        extra["note"] = (
+            f"ill-conditioned at this shape: the CPU float32 itself is {cpu_err:.2g} off float64, "
+            "so this row cannot tell a wrong kernel from rounding"
+        )
+    run.check(
+        name,
+        rel_err(acc, ref64),
+        max(floor, 4.0 * cpu_err),
+        cpu_fp32_err=cpu_err,
+        metric="rel L2 vs the float64 CPU reference; tol = max(floor, 4 x the CPU float32's)",
+        **extra,
+    )
 
 
 def check_models(run: Run, names=CORRECTNESS_MODELS) -> None:
@@ -476,7 +549,7 @@ def check_models(run: Run, names=CORRECTNESS_MODELS) -> None:
         out = {}
         for tag in ("cpu", "acc", "f64"):
             if (name, tag) in compiled:
-                with (_x64() if tag == "f64" else contextlib.nullcontext()):
+                with _x64() if tag == "f64" else contextlib.nullcontext():
                     out[tag] = jax.device_get(compiled[name, tag](*args[name, tag]))
         out.setdefault("acc", out["cpu"])
         out.setdefault("f64", None)
@@ -487,13 +560,28 @@ def check_models(run: Run, names=CORRECTNESS_MODELS) -> None:
         run.check(f"{lab} eval output, fp32", rel_err(acc["out"], ref["out"]), TOL["logits"], params=n)
         if f64 is None:
             run.check(f"{lab} eval-mode loss + grads, fp32", rel_err(acc["eval"], ref["eval"]), TOL["eval_grads"])
-            run.check(f"{lab} train-mode loss + grads, fp32", rel_err(acc["train"], ref["train"]),
-                      TOL["train_grads_floor"], note=run.cache["no_f64"])
+            run.check(
+                f"{lab} train-mode loss + grads, fp32",
+                rel_err(acc["train"], ref["train"]),
+                TOL["train_grads_floor"],
+                note=run.cache["no_f64"],
+            )
             continue
-        run.check(f"{lab} eval-mode loss + grads, fp32", rel_err(acc["eval"], ref["eval"]), TOL["eval_grads"],
-                  vs_f64={"acc": rel_err(acc["eval"], f64["eval"]), "cpu": rel_err(ref["eval"], f64["eval"])})
-        _vs_f64(run, f"{lab} train-mode loss + grads, fp32 vs fp64", acc["train"], ref["train"], f64["train"],
-                TOL["train_grads_floor"], acc_vs_cpu=rel_err(acc["train"], ref["train"]))
+        run.check(
+            f"{lab} eval-mode loss + grads, fp32",
+            rel_err(acc["eval"], ref["eval"]),
+            TOL["eval_grads"],
+            vs_f64={"acc": rel_err(acc["eval"], f64["eval"]), "cpu": rel_err(ref["eval"], f64["eval"])},
+        )
+        _vs_f64(
+            run,
+            f"{lab} train-mode loss + grads, fp32 vs fp64",
+            acc["train"],
+            ref["train"],
+            f64["train"],
+            TOL["train_grads_floor"],
+            acc_vs_cpu=rel_err(acc["train"], ref["train"]),
+        )
 
 
 def check_regularizers(run: Run) -> None:
@@ -506,17 +594,23 @@ def check_regularizers(run: Run) -> None:
     tol = max(floor, 10 x that change)."""
     cfg = run.cfg
     name = "cifar_resnet20"
-    model = build_model(name, cfg.smoke, drop_path_rate=0.5, drop_block_rate=0.2, drop_block_size=3,
-                        drop_block_stages=(2, 3))
+    model = build_model(
+        name, cfg.smoke, drop_path_rate=0.5, drop_block_rate=0.2, drop_block_size=3, drop_block_stages=(2, 3)
+    )
     rng = np.random.default_rng(1)
     b = max(cfg.corr_batch, 8)
-    batch = {"image": rng.standard_normal((b, 32, 32, 3)).astype(np.float32),
-             "label": rng.integers(0, 10, b).astype(np.int32)}
+    batch = {
+        "image": rng.standard_normal((b, 32, 32, 3)).astype(np.float32),
+        "label": rng.integers(0, 10, b).astype(np.int32),
+    }
     with jax.default_device(run.cpu):
         state = create_train_state(model, jax.random.key(0), jnp.asarray(batch["image"][:1]), make_optimizer(0.1))
         noise = np.random.default_rng(2)
-        perturbed = state.replace(params=jax.tree.map(
-            lambda p: p * (1 + 1e-7 * noise.standard_normal(p.shape)).astype(np.float32), state.params))
+        perturbed = state.replace(
+            params=jax.tree.map(
+                lambda p: p * (1 + 1e-7 * noise.standard_normal(p.shape)).astype(np.float32), state.params
+            )
+        )
     runs = {"cpu": (run.cpu, state), "pert": (run.cpu, perturbed)}
     if run.acc != run.cpu:
         runs["acc"] = (run.acc, state)
@@ -539,9 +633,13 @@ def check_regularizers(run: Run) -> None:
     lab = label(name, cfg.smoke) + " sd 0.5 + dropblock"
     for what, sl in (("3 train-step losses", slice(0, 1)), ("params + batch_stats after 3 steps", slice(1, 3))):
         sens = rel_err(results["pert"][sl], results["cpu"][sl])
-        run.check(f"{lab}: {what}, fp32", rel_err(results["acc"][sl], results["cpu"][sl]),
-                  max(TOL["train_steps_floor"], 10.0 * sens), cpu_sensitivity=sens,
-                  metric="rel L2 vs CPU; tol = max(floor, 10 x the CPU's change under 1e-7 param noise)")
+        run.check(
+            f"{lab}: {what}, fp32",
+            rel_err(results["acc"][sl], results["cpu"][sl]),
+            max(TOL["train_steps_floor"], 10.0 * sens),
+            cpu_sensitivity=sens,
+            metric="rel L2 vs CPU; tol = max(floor, 10 x the CPU's change under 1e-7 param noise)",
+        )
 
 
 def check_bf16(run: Run, name: str = "resnet50") -> None:
@@ -581,13 +679,19 @@ def check_forms(run: Run) -> None:
             with jax.default_device(run.cpu):
                 cpu_vjp = np.asarray(conv_transpose(jnp.asarray(y), jnp.asarray(k), **kw), np.float64)
             args = ", ".join(f"{a}={v}" for a, v in kw.items())
-            run.check(f"conv_transpose 5 forms agree, y{y_shape} {args}", worst[0], TOL["forms"],
-                      forms=sorted(res), worst_form=worst[1], metric="max |form - vjp| / max |vjp|")
+            run.check(
+                f"conv_transpose 5 forms agree, y{y_shape} {args}",
+                worst[0],
+                TOL["forms"],
+                forms=sorted(res),
+                worst_form=worst[1],
+                metric="max |form - vjp| / max |vjp|",
+            )
             run.check(f"conv_transpose vjp acc vs cpu, y{y_shape}", rel_err(res["vjp"], cpu_vjp), TOL["forms"])
 
 
-
 # -- throughput ------------------------------------------------------------------------------
+
 
 class JaxTrain:
     """A compiled jaxcnn train step (bf16 compute unless ``dtype=None``) on synthetic data."""
@@ -595,9 +699,16 @@ class JaxTrain:
     def __init__(self, model, batch: int, size: int, classes: int, device, dtype=jnp.bfloat16):
         rng = np.random.default_rng(0)
         with jax.default_device(device):
-            self.state = create_train_state(model, jax.random.key(0), jnp.zeros((1, size, size, 3)), make_optimizer(0.1))
-        self.batch = jax.device_put({"image": rng.standard_normal((batch, size, size, 3)).astype(np.float32),
-                                     "label": rng.integers(0, classes, batch).astype(np.int32)}, device)
+            self.state = create_train_state(
+                model, jax.random.key(0), jnp.zeros((1, size, size, 3)), make_optimizer(0.1)
+            )
+        self.batch = jax.device_put(
+            {
+                "image": rng.standard_normal((batch, size, size, 3)).astype(np.float32),
+                "label": rng.integers(0, classes, batch).astype(np.int32),
+            },
+            device,
+        )
         self.state = jax.device_put(self.state, device)
         self.lowered = jax.jit(make_train_step(compute_dtype=dtype), donate_argnums=0).lower(self.state, self.batch)
         self.compiled = None
@@ -620,6 +731,7 @@ class JaxTrain:
                 self.step()
             jax.block_until_ready(self.metrics["loss"])
             return (time.perf_counter() - t) / n
+
         return round_
 
     def warm(self, n: int = 2):
@@ -647,8 +759,9 @@ def _torch_classifier(th: Torch, name: str, smoke: bool):
         return tv.models.resnet.ResNet(tv.models.resnet.Bottleneck, layers)
     if name == "mobilenet_v2":
         if smoke:
-            return tv.models.MobileNetV2(inverted_residual_setting=[list(s) for s in _TINY_MBV2["settings"]],
-                                         width_mult=_TINY_MBV2["width_mult"])
+            return tv.models.MobileNetV2(
+                inverted_residual_setting=[list(s) for s in _TINY_MBV2["settings"]], width_mult=_TINY_MBV2["width_mult"]
+            )
         return tv.models.MobileNetV2()
     raise ValueError(name)
 
@@ -685,17 +798,27 @@ def bench_classifier(run: Run, th: Torch, name: str, args) -> None:
     flops = 6.0 * macs * cfg.batch
     peak, peak_note = _peak(run.acc, args.peak_tflops)
     mfu = {k: flops / v / peak for k, v in t.items()} if peak else {}
-    run.speed(f"{lab} model FLOPs utilisation", mfu.get("jax"), mfu.get("torch"), "fraction of peak",
-              model_gflop_per_step=round(flops / 1e9, 2),
-              achieved_tflops={k: round(flops / v / 1e12, 3) for k, v in t.items()},
-              note=peak_note + ("" if not torch_note else f"; torch: {torch_note}"))
+    run.speed(
+        f"{lab} model FLOPs utilisation",
+        mfu.get("jax"),
+        mfu.get("torch"),
+        "fraction of peak",
+        model_gflop_per_step=round(flops / 1e9, 2),
+        achieved_tflops={k: round(flops / v / 1e12, 3) for k, v in t.items()},
+        note=peak_note + ("" if not torch_note else f"; torch: {torch_note}"),
+    )
     if name == "resnet50":
         tp = th.peak_bytes() if "torch" in t else None
         jp = _peak_bytes(jt.compiled)
         run.cache["r50_mem"] = (jp, jt, t["jax"])
-        run.speed(f"{lab} peak memory", None if jp is None else jp / 2**30, None if tp is None else tp / 2**30, "GiB",
-                  note="jax: XLA buffer assignment (args + outputs + temps - donated); torch: max_memory_allocated"
-                  + ("" if tp is not None else f"; torch: {torch_note or 'no CUDA peak on ' + str(th.device)}"))
+        run.speed(
+            f"{lab} peak memory",
+            None if jp is None else jp / 2**30,
+            None if tp is None else tp / 2**30,
+            "GiB",
+            note="jax: XLA buffer assignment (args + outputs + temps - donated); torch: max_memory_allocated"
+            + ("" if tp is not None else f"; torch: {torch_note or 'no CUDA peak on ' + str(th.device)}"),
+        )
     else:
         del jt
     if th.ok:
@@ -723,17 +846,25 @@ def bench_conv_transpose(run: Run, th: Torch) -> None:
                     out = f(yj, kj)
                 out.block_until_ready()
                 return (time.perf_counter() - t) / cfg.convt_calls
+
             return round_
+
         fns = {"vjp": jtimer(vjp), "lax": jtimer(lax_form)}
         note = th.reason
         if th.ok:
             torch = th.torch
-            yt = torch.from_numpy(y).permute(0, 3, 1, 2).to(th.device, torch.bfloat16).contiguous(memory_format=torch.channels_last)
+            yt = (
+                torch.from_numpy(y)
+                .permute(0, 3, 1, 2)
+                .to(th.device, torch.bfloat16)
+                .contiguous(memory_format=torch.channels_last)
+            )
             wt = torch.from_numpy(kernel.transpose(3, 2, 0, 1).copy()).to(th.device, torch.bfloat16)
 
             def tf():
                 with torch.no_grad():
                     return torch.nn.functional.conv_transpose2d(yt, wt, None, s, p, op)
+
             tf()
             fns["torch"] = th.timer(tf, cfg.convt_calls)
         errors = {}
@@ -746,8 +877,13 @@ def bench_conv_transpose(run: Run, th: Torch) -> None:
         run.speed(f"lax.conv_transpose {name} {y_shape}", cps["lax"], cps.get("torch"), "calls/s", **extra)
         ratios.append(cps["vjp"] / cps["lax"])
     gm = float(np.exp(np.mean(np.log(ratios))))
-    run.speed("conv_transpose vjp over lax.conv_transpose, geomean of cases", gm, None, "x (speed)",
-              note="JAX vs JAX: torch column not applicable; goal 1.00 +- 0.05")
+    run.speed(
+        "conv_transpose vjp over lax.conv_transpose, geomean of cases",
+        gm,
+        None,
+        "x (speed)",
+        note="JAX vs JAX: torch column not applicable; goal 1.00 +- 0.05",
+    )
 
 
 def bench_stochastic_depth(run: Run) -> None:
@@ -759,12 +895,19 @@ def bench_stochastic_depth(run: Run) -> None:
     # Compile one after the other: on a GPU two concurrent compiles disturb each other's autotuning.
     none.compile(), sd.compile()
     none.warm(), sd.warm()
-    t = median_rounds({"none": none.timer(cfg.steps), "sd": sd.timer(cfg.steps)}, max(cfg.rounds, 3 if not cfg.smoke else 1))
+    t = median_rounds(
+        {"none": none.timer(cfg.steps), "sd": sd.timer(cfg.steps)}, max(cfg.rounds, 3 if not cfg.smoke else 1)
+    )
     lab = f"{label(cfg.sd_model, cfg.smoke)} b{cfg.sd_batch} fp32 stochastic depth p_L=0.5 speed-up"
-    run.speed(lab, t["none"] / t["sd"], None, "x (none/sd time)",
-              img_s={"none": round(cfg.sd_batch / t["none"], 1), "sd": round(cfg.sd_batch / t["sd"], 1)},
-              compile_s={"none": round(none.compile_s, 1), "sd": round(sd.compile_s, 1)},
-              note="JAX vs JAX: torch column not applicable; paper: ~25% less training time; CPU: 1.47x (README)")
+    run.speed(
+        lab,
+        t["none"] / t["sd"],
+        None,
+        "x (none/sd time)",
+        img_s={"none": round(cfg.sd_batch / t["none"], 1), "sd": round(cfg.sd_batch / t["sd"], 1)},
+        compile_s={"none": round(none.compile_s, 1), "sd": round(sd.compile_s, 1)},
+        note="JAX vs JAX: torch column not applicable; paper: ~25% less training time; CPU: 1.47x (README)",
+    )
 
 
 def bench_remat(run: Run, th: Torch) -> None:
@@ -774,23 +917,44 @@ def bench_remat(run: Run, th: Torch) -> None:
     if "r50_mem" not in run.cache:
         plain = JaxTrain(build_model("resnet50", cfg.smoke), cfg.batch, cfg.size, 1000, run.acc).compile()
         plain.warm()
-        run.cache["r50_mem"] = (_peak_bytes(plain.compiled), plain, median_rounds({"p": plain.timer(cfg.steps)}, cfg.rounds)["p"])
+        run.cache["r50_mem"] = (
+            _peak_bytes(plain.compiled),
+            plain,
+            median_rounds({"p": plain.timer(cfg.steps)}, cfg.rounds)["p"],
+        )
     plain_mem, plain, plain_t = run.cache["r50_mem"]
     rm = JaxTrain(build_model("resnet50", cfg.smoke, remat=True), cfg.batch, cfg.size, 1000, run.acc).compile()
     rm.warm()
     t = median_rounds({"plain": plain.timer(cfg.steps), "remat": rm.timer(cfg.steps)}, cfg.rounds)
     rmem = _peak_bytes(rm.compiled)
-    run.speed(f"{lab} peak memory, remat", None if rmem is None else rmem / 2**30, None, "GiB",
-              note="torch column not applicable (torchvision has no per-block checkpointing)")
-    run.speed(f"{lab} remat/plain peak memory", None if rmem is None or not plain_mem else rmem / plain_mem, None,
-              "x (lower is better)", note="JAX vs JAX")
-    run.speed(f"{lab} plain/remat step speed", t["plain"] / t["remat"], None, "x (<1: remat slower)", note="JAX vs JAX",
-              compile_s=round(rm.compile_s, 1))
+    run.speed(
+        f"{lab} peak memory, remat",
+        None if rmem is None else rmem / 2**30,
+        None,
+        "GiB",
+        note="torch column not applicable (torchvision has no per-block checkpointing)",
+    )
+    run.speed(
+        f"{lab} remat/plain peak memory",
+        None if rmem is None or not plain_mem else rmem / plain_mem,
+        None,
+        "x (lower is better)",
+        note="JAX vs JAX",
+    )
+    run.speed(
+        f"{lab} plain/remat step speed",
+        t["plain"] / t["remat"],
+        None,
+        "x (<1: remat slower)",
+        note="JAX vs JAX",
+        compile_s=round(rm.compile_s, 1),
+    )
     del rm
     run.cache.pop("r50_mem", None)
 
 
 # -- main ------------------------------------------------------------------------------------
+
 
 def _skip_rows(run: Run, section: str, why: str) -> None:
     if section in ("forms", "models", "regularizers", "bf16"):
@@ -801,27 +965,59 @@ def _skip_rows(run: Run, section: str, why: str) -> None:
 
 # Rough minimum seconds each section needs on an H200 (compiles dominate); a section is only
 # started when the budget still holds this much.
-NEED_S = {"forms": 5, "models": 60, "regularizers": 20, "bf16": 15, "resnet50": 60, "mobilenet_v2": 45,
-          "conv_transpose": 20, "stochastic_depth": 60, "remat": 45}
+NEED_S = {
+    "forms": 5,
+    "models": 60,
+    "regularizers": 20,
+    "bf16": 15,
+    "resnet50": 60,
+    "mobilenet_v2": 45,
+    "conv_transpose": 20,
+    "stochastic_depth": 60,
+    "remat": 45,
+}
 
 
 def main(argv=None) -> dict:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog=__doc__.split("\n\n", 1)[1],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--smoke", action="store_true",
-                   help="CPU only, tiny shapes and one-block-per-stage models: checks the code paths (default: off)")
+    p = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        epilog=__doc__.split("\n\n", 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--smoke",
+        action="store_true",
+        help="CPU only, tiny shapes and one-block-per-stage models: checks the code paths (default: off)",
+    )
     p.add_argument("--out", type=Path, default=None, help="write OUT/results.json (default: print only)")
-    p.add_argument("--only", default=",".join(SECTIONS),
-                   help=f"comma-separated sections to run, in this order (default: all: {','.join(SECTIONS)})")
-    p.add_argument("--models", default=",".join(CORRECTNESS_MODELS),
-                   help=f"comma-separated models of the 'models' section (default: {','.join(CORRECTNESS_MODELS)})")
-    p.add_argument("--budget-s", type=float, default=420.0,
-                   help="start no section past this many seconds of the run (default: 420; the device call "
-                        "allows 480)")
-    p.add_argument("--compile-workers", type=int, default=min(8, os.cpu_count() or 1),
-                   help="threads compiling the correctness programs concurrently (default: min(8, cpus))")
-    p.add_argument("--peak-tflops", type=float, default=None,
-                   help="dense bf16 peak for MFU, overriding the datasheet table (default: by device kind)")
+    p.add_argument(
+        "--only",
+        default=",".join(SECTIONS),
+        help=f"comma-separated sections to run, in this order (default: all: {','.join(SECTIONS)})",
+    )
+    p.add_argument(
+        "--models",
+        default=",".join(CORRECTNESS_MODELS),
+        help=f"comma-separated models of the 'models' section (default: {','.join(CORRECTNESS_MODELS)})",
+    )
+    p.add_argument(
+        "--budget-s",
+        type=float,
+        default=420.0,
+        help="start no section past this many seconds of the run (default: 420; the device call allows 480)",
+    )
+    p.add_argument(
+        "--compile-workers",
+        type=int,
+        default=min(8, os.cpu_count() or 1),
+        help="threads compiling the correctness programs concurrently (default: min(8, cpus))",
+    )
+    p.add_argument(
+        "--peak-tflops",
+        type=float,
+        default=None,
+        help="dense bf16 peak for MFU, overriding the datasheet table (default: by device kind)",
+    )
     p.add_argument("--no-torch", action="store_true", help="leave torch out: its columns are null (default: use it)")
     args = p.parse_args(argv)
     only = [s.strip() for s in args.only.split(",") if s.strip()]
@@ -841,16 +1037,26 @@ def main(argv=None) -> dict:
     th = Torch(acc, not args.no_torch)
     meta = {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "smoke": cfg.smoke, "device": f"{acc.platform}: {getattr(acc, 'device_kind', '')}",
-        "reference": f"cpu: {getattr(cpu, 'device_kind', '')}", "jax": jax.__version__,
-        "torch": None if not th.ok else th.torch.__version__, "torch_note": th.reason,
-        "python": platform.python_version(), "host_cpus": os.cpu_count(), "config": dataclasses.asdict(cfg),
-        "tolerances": TOL, "budget_s": args.budget_s, "peak_bf16": _peak(acc, args.peak_tflops)[1],
+        "smoke": cfg.smoke,
+        "device": f"{acc.platform}: {getattr(acc, 'device_kind', '')}",
+        "reference": f"cpu: {getattr(cpu, 'device_kind', '')}",
+        "jax": jax.__version__,
+        "torch": None if not th.ok else th.torch.__version__,
+        "torch_note": th.reason,
+        "python": platform.python_version(),
+        "host_cpus": os.cpu_count(),
+        "config": dataclasses.asdict(cfg),
+        "tolerances": TOL,
+        "budget_s": args.budget_s,
+        "peak_bf16": _peak(acc, args.peak_tflops)[1],
         "argv": sys.argv[1:] if argv is None else list(argv),
     }
     run = Run(cfg, args.out, args.budget_s, acc, cpu, args.compile_workers, meta)
-    print(f"accelerator check: {meta['device']} vs {meta['reference']} | jax {jax.__version__} | "
-          f"torch {meta['torch'] or '- (' + str(th.reason) + ')'} | smoke={cfg.smoke} | budget {args.budget_s:.0f} s", flush=True)
+    print(
+        f"accelerator check: {meta['device']} vs {meta['reference']} | jax {jax.__version__} | "
+        f"torch {meta['torch'] or '- (' + str(th.reason) + ')'} | smoke={cfg.smoke} | budget {args.budget_s:.0f} s",
+        flush=True,
+    )
     sections = {
         "forms": lambda: check_forms(run),
         "models": lambda: check_models(run, models),
@@ -865,7 +1071,9 @@ def main(argv=None) -> dict:
     for name in only:
         left = run.budget_s - run.elapsed()
         if not cfg.smoke and left < NEED_S[name]:
-            _skip_rows(run, name, f"skipped: {left:.0f} s of the {run.budget_s:.0f} s budget left, needs ~{NEED_S[name]} s")
+            _skip_rows(
+                run, name, f"skipped: {left:.0f} s of the {run.budget_s:.0f} s budget left, needs ~{NEED_S[name]} s"
+            )
             continue
         print(f"\n== {name} (t = {run.elapsed():.0f} s)", flush=True)
         t = time.perf_counter()
@@ -878,8 +1086,10 @@ def main(argv=None) -> dict:
         run.save()
     print_table(run)
     bad = [r["name"] for r in run.correctness if r["ok"] is False]
-    print(f"\n{len(run.correctness)} checks, {len(bad)} failed; {len(run.throughput)} throughput rows; "
-          f"total {run.elapsed():.0f} s" + (f"; results in {args.out / 'results.json'}" if args.out else ""))
+    print(
+        f"\n{len(run.correctness)} checks, {len(bad)} failed; {len(run.throughput)} throughput rows; "
+        f"total {run.elapsed():.0f} s" + (f"; results in {args.out / 'results.json'}" if args.out else "")
+    )
     run.save()
     return {"correctness": run.correctness, "throughput": run.throughput, "meta": run.meta}
 

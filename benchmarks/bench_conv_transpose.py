@@ -23,8 +23,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxcnn.identities import (conv_transpose_closed_form, conv_transpose_lax, conv_transpose_matrix,
-                               conv_transpose_zero_insertion)
+from jaxcnn.identities import (
+    conv_transpose_closed_form,
+    conv_transpose_lax,
+    conv_transpose_matrix,
+    conv_transpose_zero_insertion,
+)
 from jaxcnn.upsample import conv_transpose
 from jaxcnn.xla_cpu import onednn_available
 from jaxcnn.xla_cpu.transposed import onednn_conv_transpose
@@ -51,7 +55,7 @@ def _interleaved(fns: dict, args: dict, reps: int, stat=statistics.median) -> di
     times = {k: [] for k in fns}
     names = list(fns)
     for rep in range(reps):
-        for k in names[rep % len(names):] + names[:rep % len(names)]:
+        for k in names[rep % len(names) :] + names[: rep % len(names)]:
             times[k].append(_timed(fns[k], *args[k]))
     return {k: stat(v) for k, v in times.items()}
 
@@ -59,8 +63,11 @@ def _interleaved(fns: dict, args: dict, reps: int, stat=statistics.median) -> di
 def _hlo_ops(fn, *args) -> list[str]:
     """Compiled HLO instructions without names and metadata, to compare two programs."""
     text = fn.lower(*args).compile().as_text()
-    lines = [re.sub(r"%[\w.\-]+", "%", re.sub(r", metadata=\{[^}]*\}", "", ln)).strip()
-             for ln in text.splitlines() if " = " in ln and "ENTRY" not in ln]
+    lines = [
+        re.sub(r"%[\w.\-]+", "%", re.sub(r", metadata=\{[^}]*\}", "", ln)).strip()
+        for ln in text.splitlines()
+        if " = " in ln and "ENTRY" not in ln
+    ]
     return sorted(ln.split(" = ", 1)[1] for ln in lines)
 
 
@@ -70,8 +77,10 @@ def bench_fast_paths(reps: int) -> None:
     except ImportError:
         torch = None
     print("median ms per call; vjp/lax also from the fastest rep (min), which load disturbs least")
-    print(f"{'case':34s} {'vjp ms':>8s} {'lax ms':>8s} {'torch ms':>9s} {'vjp/lax':>8s} {'(min)':>6s} {'vjp/torch':>9s}"
-          f" {'onednn ms':>9s} {'onednn/vjp':>10s} {'onednn/torch':>12s}")
+    print(
+        f"{'case':34s} {'vjp ms':>8s} {'lax ms':>8s} {'torch ms':>9s} {'vjp/lax':>8s} {'(min)':>6s} {'vjp/torch':>9s}"
+        f" {'onednn ms':>9s} {'onednn/vjp':>10s} {'onednn/torch':>12s}"
+    )
     ratios, same_hlo, onednn_ratios = [], [], []
     for name, y_shape, k, c_out, s, p, op in CASES:
         rng = np.random.default_rng(0)
@@ -111,8 +120,10 @@ def bench_fast_paths(reps: int) -> None:
             o_ms, o_vjp = f"{med['onednn'] * 1e3:9.2f}", f"{onednn_ratios[-1]:10.3f}"
             if "torch" in med:
                 o_t = f"{med['onednn'] / med['torch']:12.2f}"
-        print(f"{name:34s} {med['vjp'] * 1e3:8.2f} {med['lax'] * 1e3:8.2f} {t_ms} {r_lax:8.3f} {ratios[-1][1]:6.3f}"
-              f" {r_t} {o_ms} {o_vjp} {o_t}")
+        print(
+            f"{name:34s} {med['vjp'] * 1e3:8.2f} {med['lax'] * 1e3:8.2f} {t_ms} {r_lax:8.3f} {ratios[-1][1]:6.3f}"
+            f" {r_t} {o_ms} {o_vjp} {o_t}"
+        )
     gm = np.exp(np.mean(np.log(np.array(ratios)), axis=0))
     print(f"geometric mean vjp/lax: {gm[0]:.3f} median, {gm[1]:.3f} min (goal 1.00 +- 0.05)")
     print(f"vjp and lax.conv_transpose compile to the same HLO (names aside): {same_hlo}")
@@ -136,7 +147,7 @@ def bench_references(reps: int) -> None:
         "dense matrix C^T y (incl. building C)": lambda: conv_transpose_matrix(y, kernel, *args),
     }
     forms["dense matrix C^T y (incl. building C)"]()  # compile the jacobian once
-    med = _interleaved({k: (lambda f: (lambda: f()))(f) for k, f in forms.items()}, {k: () for k in forms}, reps)
+    med = _interleaved({k: (lambda f: lambda: f())(f) for k, f in forms.items()}, {k: () for k in forms}, reps)
     print(f"\nreference forms, y (2, 8, 8, 16) -> (2, 16, 16, 8), k3 s2 p1 op1 (C is {8 * 8 * 16} x {16 * 16 * 8}):")
     for k, v in med.items():
         print(f"  {k:40s} {v * 1e3:9.3f} ms   {v / med['vjp (jit)']:8.1f}x vjp")
@@ -163,8 +174,10 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=30)
     ap.add_argument("--no-references", action="store_true", help="skip the (slow) reference forms")
     a = ap.parse_args()
-    print(f"jax {jax.__version__} on {jax.devices()[0].platform}, {os.cpu_count()} cpus, "
-          f"load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"jax {jax.__version__} on {jax.devices()[0].platform}, {os.cpu_count()} cpus, "
+        f"load average {os.getloadavg()[0]:.1f}"
+    )
     try:
         import torch
 

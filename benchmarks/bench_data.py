@@ -53,20 +53,36 @@ def _torch_rate(root, transform, batch, workers, batches):
     from torchvision.datasets import ImageFolder as TorchFolder
 
     torch.manual_seed(0)
-    dl = torch.utils.data.DataLoader(TorchFolder(str(root), transform=transform), batch_size=batch, shuffle=True,
-                                     num_workers=workers, drop_last=True, persistent_workers=workers > 0)
+    dl = torch.utils.data.DataLoader(
+        TorchFolder(str(root), transform=transform),
+        batch_size=batch,
+        shuffle=True,
+        num_workers=workers,
+        drop_last=True,
+        persistent_workers=workers > 0,
+    )
+
     def forever():  # epochs back to back, as the jaxcnn loader repeats
         while True:
             yield from dl
+
     return _rate(forever(), batches, batch)
 
 
 def side_by_side(name, root, jax_tf, torch_tf, batch, workers, batches) -> dict:
     jf, jr = _jax_rate(root, jax_tf, batch, workers, batches)
     tf, tr = _torch_rate(root, torch_tf, batch, workers, batches)
-    row = {"bench": name, "batch": batch, "workers": workers, "batches": batches, "jaxcnn_img_s": round(jr, 1),
-           "torch_img_s": round(tr, 1), "ratio": round(jr / tr, 3), "jaxcnn_first_s": round(jf, 2),
-           "torch_first_s": round(tf, 2)}
+    row = {
+        "bench": name,
+        "batch": batch,
+        "workers": workers,
+        "batches": batches,
+        "jaxcnn_img_s": round(jr, 1),
+        "torch_img_s": round(tr, 1),
+        "ratio": round(jr / tr, 3),
+        "jaxcnn_first_s": round(jf, 2),
+        "torch_first_s": round(tf, 2),
+    }
     print(row, flush=True)
     return row
 
@@ -77,8 +93,9 @@ def cifar(args) -> dict:
     from jaxcnn.data import transforms as T
 
     jax_tf = T.compose(T.cifar_train(), T.normalize("cifar10"))
-    torch_tf = TT.Compose([TT.RandomCrop(32, padding=4), TT.RandomHorizontalFlip(), TT.ToTensor(),
-                           TT.Normalize(*CIFAR_STATS)])
+    torch_tf = TT.Compose(
+        [TT.RandomCrop(32, padding=4), TT.RandomHorizontalFlip(), TT.ToTensor(), TT.Normalize(*CIFAR_STATS)]
+    )
     return side_by_side("cifar 32px", args.data / "train", jax_tf, torch_tf, 128, args.workers, args.batches)
 
 
@@ -95,32 +112,43 @@ def imagenet(args) -> dict:
             for f in sorted((src / c).iterdir())[:128]:  # 512 files, 256x320 JPEG (quality 90)
                 Image.open(f).convert("RGB").resize((320, 256), Image.BICUBIC).save(Path(tmp) / c / f.name, quality=90)
         jax_tf = T.compose(T.imagenet_train(224), T.normalize("imagenet"))
-        torch_tf = TT.Compose([TT.RandomResizedCrop(224), TT.RandomHorizontalFlip(), TT.ToTensor(),
-                               TT.Normalize(*IMAGENET_STATS)])
-        return side_by_side("imagenet-style 224px", tmp, jax_tf, torch_tf, 64, args.workers,
-                            max(4, args.batches // 10))
+        torch_tf = TT.Compose(
+            [TT.RandomResizedCrop(224), TT.RandomHorizontalFlip(), TT.ToTensor(), TT.Normalize(*IMAGENET_STATS)]
+        )
+        return side_by_side("imagenet-style 224px", tmp, jax_tf, torch_tf, 64, args.workers, max(4, args.batches // 10))
 
 
 def train(args) -> dict:
     import jax
     import optax
 
-    from jaxcnn.data import ImageFolder, loader, transforms as T
+    from jaxcnn.data import ImageFolder, loader
+    from jaxcnn.data import transforms as T
     from jaxcnn.models import create_model
     from jaxcnn.train import fit
 
     steps = args.train_steps
-    ld = loader(ImageFolder(args.data / "train"), 128, transform=T.compose(T.cifar_train(), T.normalize("cifar10")),
-                seed=0, worker_count=args.workers)
+    ld = loader(
+        ImageFolder(args.data / "train"),
+        128,
+        transform=T.compose(T.cifar_train(), T.normalize("cifar10")),
+        seed=0,
+        worker_count=args.workers,
+    )
     fixed = ld.batch(0)
     model = create_model("cifar_resnet20", num_classes=10)
     kw = dict(tx=optax.sgd(0.1, 0.9), progress=False)
     mem = fit(model, lambda step: fixed, steps, **kw)
     fed = fit(model, ld, steps, **kw)
     t_mem, t_fed = np.mean(mem.step_s[2:]), np.mean(fed.step_s[2:])  # past compile and worker start
-    row = {"bench": "resnet20 b128 step", "steps": steps, "devices": jax.device_count(),
-           "in_memory_s": round(float(t_mem), 4), "loader_s": round(float(t_fed), 4),
-           "ratio": round(float(t_fed / t_mem), 3)}
+    row = {
+        "bench": "resnet20 b128 step",
+        "steps": steps,
+        "devices": jax.device_count(),
+        "in_memory_s": round(float(t_mem), 4),
+        "loader_s": round(float(t_fed), 4),
+        "ratio": round(float(t_fed / t_mem), 3),
+    }
     print(row, flush=True)
     return row
 

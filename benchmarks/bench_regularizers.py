@@ -24,15 +24,20 @@ import numpy as np
 
 from jaxcnn.models import create_model
 from jaxcnn.regularizers import drop_block, dropblock_gamma
-from jaxcnn.train import state as st, steps
+from jaxcnn.train import state as st
+from jaxcnn.train import steps
 from jaxcnn.xla_cpu import default_conv
 
 
 def _stepper(model, batch_size):
     state = st.create_train_state(model, jax.random.key(0), jnp.zeros((1, 32, 32, 3)), st.make_optimizer(0.1))
     rng = np.random.default_rng(0)
-    batch = jax.device_put({"image": rng.normal(size=(batch_size, 32, 32, 3)).astype(np.float32),
-                            "label": rng.integers(0, 10, batch_size).astype(np.int32)})
+    batch = jax.device_put(
+        {
+            "image": rng.normal(size=(batch_size, 32, 32, 3)).astype(np.float32),
+            "label": rng.integers(0, 10, batch_size).astype(np.int32),
+        }
+    )
     step = jax.jit(steps.make_train_step(), donate_argnums=0)
     box = [state]
 
@@ -69,22 +74,37 @@ def bench_sd(args):
     if same is not default_conv():
         variants["none, plain conv"] = create_model(args.sd_model)
     p = 1.0 - np.array(sd.drop_rates())
-    print(f"{args.sd_model} stochastic depth, batch {args.batch}, conv {same.__name__} in both: mean survival "
-          f"{np.mean(p):.3f} (ideal speed-up of the blocks alone 1/{np.mean(p):.3f} = {1 / np.mean(p):.2f}x)")
+    print(
+        f"{args.sd_model} stochastic depth, batch {args.batch}, conv {same.__name__} in both: mean survival "
+        f"{np.mean(p):.3f} (ideal speed-up of the blocks alone 1/{np.mean(p):.3f} = {1 / np.mean(p):.2f}x)"
+    )
     t = side_by_side(variants, args.batch, args.rounds)
-    print(f"  step time none {t['none']:.3f} s, sd {t['sd']:.3f} s -> speed-up {t['none'] / t['sd']:.2f}x (goal >= 1.25x)")
+    print(
+        f"  step time none {t['none']:.3f} s, sd {t['sd']:.3f} s -> speed-up {t['none'] / t['sd']:.2f}x (goal >= 1.25x)"
+    )
     if "none, plain conv" in t:
-        print(f"  baseline on the plain conv {t['none, plain conv']:.3f} s (its ratio to the same-conv baseline "
-              f"{t['none'] / t['none, plain conv']:.2f}x is the lowering, not the skip)")
+        print(
+            f"  baseline on the plain conv {t['none, plain conv']:.3f} s (its ratio to the same-conv baseline "
+            f"{t['none'] / t['none, plain conv']:.2f}x is the lowering, not the skip)"
+        )
 
 
 def bench_dropblock(args):
     print(f"{args.dropblock_model} DropBlock (bs 3, rate 0.1, stages 2-3), batch {args.batch}")
-    t = side_by_side({"none": create_model(args.dropblock_model),
-                      "dropblock": create_model(args.dropblock_model, drop_block_rate=0.1, drop_block_size=3,
-                                                drop_block_stages=(2, 3))}, args.batch, args.rounds)
-    print(f"  step time none {t['none']:.3f} s, dropblock {t['dropblock']:.3f} s "
-          f"-> overhead {t['dropblock'] / t['none']:.3f}x (goal <= 1.10x)")
+    t = side_by_side(
+        {
+            "none": create_model(args.dropblock_model),
+            "dropblock": create_model(
+                args.dropblock_model, drop_block_rate=0.1, drop_block_size=3, drop_block_stages=(2, 3)
+            ),
+        },
+        args.batch,
+        args.rounds,
+    )
+    print(
+        f"  step time none {t['none']:.3f} s, dropblock {t['dropblock']:.3f} s "
+        f"-> overhead {t['dropblock'] / t['none']:.3f}x (goal <= 1.10x)"
+    )
 
 
 def bench_fractions(args):

@@ -24,7 +24,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxcnn.models import create_model
-from jaxcnn.train import state as st, steps
+from jaxcnn.train import state as st
+from jaxcnn.train import steps
 
 
 def _abstract_state(model, shape):
@@ -34,8 +35,10 @@ def _abstract_state(model, shape):
 
 def _batch(n, shape, classes=10):
     rng = np.random.default_rng(0)
-    return {"image": rng.normal(size=(n,) + shape).astype(np.float32),
-            "label": rng.integers(0, classes, n).astype(np.int32)}
+    return {
+        "image": rng.normal(size=(n,) + shape).astype(np.float32),
+        "label": rng.integers(0, classes, n).astype(np.int32),
+    }
 
 
 def _time_steps(fn, n):
@@ -55,7 +58,7 @@ def _interleaved(runs: dict, n_steps: int) -> dict:
         run()
     names, times = list(runs), {k: [] for k in runs}
     for i in range(n_steps):
-        for k in names[i % len(names):] + names[:i % len(names)]:
+        for k in names[i % len(names) :] + names[: i % len(names)]:
             t = time.perf_counter()
             runs[k]()
             times[k].append(time.perf_counter() - t)
@@ -67,8 +70,9 @@ def jax_runner(batch, size=32, conv_grad=None):
 
     conv = None if conv_grad is None else CONV_LOWERINGS[conv_grad]  # None: the backend's default conv
     model = create_model("resnet18", stem="cifar", num_classes=10, conv=conv)
-    state = st.create_train_state(model, jax.random.key(0), jnp.zeros((1, size, size, 3)),
-                                  st.make_optimizer(0.1, nesterov=False))
+    state = st.create_train_state(
+        model, jax.random.key(0), jnp.zeros((1, size, size, 3)), st.make_optimizer(0.1, nesterov=False)
+    )
     b = jax.device_put(_batch(batch, (size, size, 3)))
     step = jax.jit(steps.make_train_step(), donate_argnums=0)
     box = [state]
@@ -76,6 +80,7 @@ def jax_runner(batch, size=32, conv_grad=None):
     def run():
         box[0], m = step(box[0], b)
         m["loss"].block_until_ready()
+
     return run
 
 
@@ -97,6 +102,7 @@ def torch_runner(batch, size=32):
         opt.zero_grad(set_to_none=True)
         torch.nn.functional.cross_entropy(model(x), y).backward()
         opt.step()
+
     return run
 
 
@@ -107,9 +113,12 @@ def throughput(args):
         runs[conv] = jax_runner(args.batch, conv_grad=None if conv == "default" else conv)
     t = _interleaved(runs, args.steps)
     for conv in args.convs.split(","):
-        print(f"throughput  CIFAR ResNet-18 b{args.batch} fp32 on {os.cpu_count()} cores, conv={conv}: "
-              f"JAX {args.batch / t[conv]:.1f} img/s, torch {args.batch / t['torch']:.1f} img/s, "
-              f"JAX/torch = {t['torch'] / t[conv]:.2f}x  (XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r})", flush=True)
+        print(
+            f"throughput  CIFAR ResNet-18 b{args.batch} fp32 on {os.cpu_count()} cores, conv={conv}: "
+            f"JAX {args.batch / t[conv]:.1f} img/s, torch {args.batch / t['torch']:.1f} img/s, "
+            f"JAX/torch = {t['torch'] / t[conv]:.2f}x  (XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r})",
+            flush=True,
+        )
     if "onednn" in t and "xla" in t:
         print(f"throughput  step time onednn/xla = {t['onednn'] / t['xla']:.2f}x (median of {args.steps} interleaved)")
 
@@ -121,8 +130,9 @@ def _jax_model_runner(name, conv, batch, size):
     from jaxcnn.xla_cpu import CONV_LOWERINGS
 
     model = create_model(name, conv=CONV_LOWERINGS[conv])
-    state = st.create_train_state(model, jax.random.key(0), jnp.zeros((1, size, size, 3)),
-                                  st.make_optimizer(0.1, nesterov=False))
+    state = st.create_train_state(
+        model, jax.random.key(0), jnp.zeros((1, size, size, 3)), st.make_optimizer(0.1, nesterov=False)
+    )
     b = jax.device_put(_batch(batch, (size, size, 3), 1000))
     step = jax.jit(steps.make_train_step(), donate_argnums=0)
     box = [state]
@@ -130,6 +140,7 @@ def _jax_model_runner(name, conv, batch, size):
     def run():
         box[0], m = step(box[0], b)
         m["loss"].block_until_ready()
+
     return run
 
 
@@ -149,6 +160,7 @@ def _torch_model_runner(name, batch, size):
         opt.zero_grad(set_to_none=True)
         torch.nn.functional.cross_entropy(model(x), y).backward()
         opt.step()
+
     return run
 
 
@@ -160,9 +172,12 @@ def models(args):
         for conv in ("xla", "onednn"):
             runs[conv] = _jax_model_runner(name, conv, b, size)
         t = _interleaved(runs, args.steps)
-        print(f"models      {name} {size}px b{b} step: torch {t['torch']:.2f}s, xla {t['xla']:.2f}s, "
-              f"onednn {t['onednn']:.2f}s; onednn/xla = {t['onednn'] / t['xla']:.2f}x, "
-              f"JAX+oneDNN/torch speed = {t['torch'] / t['onednn']:.2f}x", flush=True)
+        print(
+            f"models      {name} {size}px b{b} step: torch {t['torch']:.2f}s, xla {t['xla']:.2f}s, "
+            f"onednn {t['onednn']:.2f}s; onednn/xla = {t['onednn'] / t['xla']:.2f}x, "
+            f"JAX+oneDNN/torch speed = {t['torch'] / t['onednn']:.2f}x",
+            flush=True,
+        )
 
 
 def conv_grad_layers(args):
@@ -173,9 +188,17 @@ def conv_grad_layers(args):
 
     dn = ("NHWC", "HWIO", "NHWC")
     rng = np.random.default_rng(0)
-    for size, cin, cout, stride, k in [(32, 3, 64, 1, 3), (32, 64, 64, 1, 3), (32, 64, 128, 2, 3), (32, 64, 128, 2, 1),
-                                       (16, 128, 128, 1, 3), (16, 128, 256, 2, 3), (8, 256, 256, 1, 3),
-                                       (8, 256, 512, 2, 3), (4, 512, 512, 1, 3)]:
+    for size, cin, cout, stride, k in [
+        (32, 3, 64, 1, 3),
+        (32, 64, 64, 1, 3),
+        (32, 64, 128, 2, 3),
+        (32, 64, 128, 2, 1),
+        (16, 128, 128, 1, 3),
+        (16, 128, 256, 2, 3),
+        (8, 256, 256, 1, 3),
+        (8, 256, 512, 2, 3),
+        (4, 512, 512, 1, 3),
+    ]:
         pad = ((k // 2, k // 2),) * 2
         x = jnp.asarray(rng.normal(size=(args.batch, size, size, cin)), jnp.float32)
         w = jnp.asarray(rng.normal(size=(k, k, cin, cout)) * 0.05, jnp.float32)
@@ -185,8 +208,11 @@ def conv_grad_layers(args):
         gemm = jax.jit(lambda x, g: weight_grad_gemm(x, g, (k, k), (stride,) * 2, pad, (1, 1)))
         t_x = _time_steps(lambda: xla(x, w, g).block_until_ready(), args.steps)
         t_g = _time_steps(lambda: gemm(x, g).block_until_ready(), args.steps)
-        print(f"convgrad    {size}x{size}x{cin}->{cout} k{k} s{stride} b{args.batch}: dW xla {t_x * 1e3:.0f} ms, "
-              f"gemm {t_g * 1e3:.0f} ms, xla/gemm = {t_x / t_g:.2f}x", flush=True)
+        print(
+            f"convgrad    {size}x{size}x{cin}->{cout} k{k} s{stride} b{args.batch}: dW xla {t_x * 1e3:.0f} ms, "
+            f"gemm {t_g * 1e3:.0f} ms, xla/gemm = {t_x / t_g:.2f}x",
+            flush=True,
+        )
 
 
 def _compile_s(model, shape, batch=2):
@@ -204,8 +230,10 @@ def compile_times(args):
         for name in ("resnet50", "resnet152"):
             res[name, scan] = _compile_s(create_model(name, scan_stages=scan), shape)[0]
         r = res["resnet152", scan] / res["resnet50", scan]
-        print(f"compile     {'scan' if scan else 'unrolled':8s} resnet50 {res['resnet50', scan]:.1f}s, "
-              f"resnet152 {res['resnet152', scan]:.1f}s, ratio 152/50 = {r:.2f}x")
+        print(
+            f"compile     {'scan' if scan else 'unrolled':8s} resnet50 {res['resnet50', scan]:.1f}s, "
+            f"resnet152 {res['resnet152', scan]:.1f}s, ratio 152/50 = {r:.2f}x"
+        )
     print(f"compile     resnet152 scan / unrolled = {res['resnet152', True] / res['resnet152', False]:.2f}x")
 
 
@@ -214,7 +242,12 @@ def remat(args):
     saves nothing on XLA:CPU, whose CSE merges the recomputation back into the forward pass)."""
     shape, batch = (args.size, args.size, 3), args.remat_batch
     out = {}
-    variants = {"plain": dict(), "remat": dict(remat=True), "scan+remat": dict(scan_stages=True, remat=True), "scan": dict(scan_stages=True)}
+    variants = {
+        "plain": dict(),
+        "remat": dict(remat=True),
+        "scan+remat": dict(scan_stages=True, remat=True),
+        "scan": dict(scan_stages=True),
+    }
     for label, kw in variants.items():
         model = create_model("resnet50", **kw)
         state = st.create_train_state(model, jax.random.key(0), jnp.zeros((1,) + shape), st.make_optimizer(0.1))
@@ -227,17 +260,24 @@ def remat(args):
         def run():
             box[0], m = compiled(box[0], b)
             m["loss"].block_until_ready()
+
         out[label] = (mem.temp_size_in_bytes, _time_steps(run, max(1, args.steps // 2)))
-        print(f"remat       resnet50 {args.size}px b{batch} {label}: temp {mem.temp_size_in_bytes / 2**20:.0f} MiB, "
-              f"step {out[label][1]:.2f}s")
+        print(
+            f"remat       resnet50 {args.size}px b{batch} {label}: temp {mem.temp_size_in_bytes / 2**20:.0f} MiB, "
+            f"step {out[label][1]:.2f}s"
+        )
     for label in list(variants)[1:]:
-        print(f"remat       {label}/plain: memory {out[label][0] / out['plain'][0]:.2f}x, "
-              f"step time {out[label][1] / out['plain'][1]:.2f}x")
+        print(
+            f"remat       {label}/plain: memory {out[label][0] / out['plain'][0]:.2f}x, "
+            f"step time {out[label][1] / out['plain'][1]:.2f}x"
+        )
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("what", nargs="?", default="all", choices=("throughput", "models", "convgrad", "compile", "remat", "all"))
+    p.add_argument(
+        "what", nargs="?", default="all", choices=("throughput", "models", "convgrad", "compile", "remat", "all")
+    )
     p.add_argument("--convs", default="default,xla,onednn", help="JAX convs of `throughput`, comma-separated")
     p.add_argument("--models", default=",".join(_TORCH_MODELS), help="models of `models`, comma-separated")
     p.add_argument("--models-size", type=int, default=224)
@@ -247,8 +287,13 @@ def main():
     p.add_argument("--size", type=int, default=224, help="image size of the remat benchmark")
     p.add_argument("--remat-batch", type=int, default=8)
     args = p.parse_args()
-    for name, fn in (("throughput", throughput), ("models", models), ("convgrad", conv_grad_layers), ("compile", compile_times),
-                     ("remat", remat)):
+    for name, fn in (
+        ("throughput", throughput),
+        ("models", models),
+        ("convgrad", conv_grad_layers),
+        ("compile", compile_times),
+        ("remat", remat),
+    ):
         if args.what in (name, "all"):
             fn(args)
 

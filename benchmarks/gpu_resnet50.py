@@ -17,11 +17,20 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxcnn.models import create_model
-from jaxcnn.train import state as st, steps
+from jaxcnn.train import state as st
+from jaxcnn.train import steps
 
 # Dense bf16 peak FLOP/s by device kind (substring match); unknown devices report no MFU.
-PEAK_BF16 = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L4": 121e12, "V100": 125e12, "TPU v4": 275e12,
-             "TPU v5e": 197e12, "TPU v5p": 459e12}
+PEAK_BF16 = {
+    "H200": 989e12,
+    "H100": 989e12,
+    "A100": 312e12,
+    "L4": 121e12,
+    "V100": 125e12,
+    "TPU v4": 275e12,
+    "TPU v5e": 197e12,
+    "TPU v5p": 459e12,
+}
 
 
 def peak_flops(device) -> float | None:
@@ -45,8 +54,12 @@ def main(argv=None):
     shape = (args.size, args.size, 3)
     state = st.create_train_state(model, jax.random.key(0), jnp.zeros((1,) + shape), st.make_optimizer(0.1))
     rng = np.random.default_rng(0)
-    batch = jax.device_put({"image": rng.normal(size=(args.batch,) + shape).astype(np.float32),
-                            "label": rng.integers(0, 1000, args.batch).astype(np.int32)})
+    batch = jax.device_put(
+        {
+            "image": rng.normal(size=(args.batch,) + shape).astype(np.float32),
+            "label": rng.integers(0, 1000, args.batch).astype(np.int32),
+        }
+    )
     t = time.perf_counter()
     step = jax.jit(steps.make_train_step(compute_dtype=jnp.bfloat16), donate_argnums=0).lower(state, batch).compile()
     compile_s = time.perf_counter() - t
@@ -61,9 +74,11 @@ def main(argv=None):
     dt = (time.perf_counter() - t) / args.steps
     ips, peak = args.batch / dt, peak_flops(device)
     mfu = flops / dt / peak if peak and flops else None
-    print(f"device {device.device_kind} | resnet50 bf16 b{args.batch} {args.size}px | compile {compile_s:.1f}s | "
-          f"{ips:.0f} img/s ({ips / 2470:.2f}x the A100 PyTorch AMP anchor) | step {dt * 1e3:.1f} ms | "
-          f"{flops / 1e9:.1f} GFLOP/step | MFU {'n/a' if mfu is None else f'{mfu:.1%}'} | loss {float(m['loss']):.3f}")
+    print(
+        f"device {device.device_kind} | resnet50 bf16 b{args.batch} {args.size}px | compile {compile_s:.1f}s | "
+        f"{ips:.0f} img/s ({ips / 2470:.2f}x the A100 PyTorch AMP anchor) | step {dt * 1e3:.1f} ms | "
+        f"{flops / 1e9:.1f} GFLOP/step | MFU {'n/a' if mfu is None else f'{mfu:.1%}'} | loss {float(m['loss']):.3f}"
+    )
     return ips, mfu
 
 

@@ -14,12 +14,27 @@ from __future__ import annotations
 import argparse
 import ast
 import math
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
-__all__ = ["HelpFormatter", "positive_int", "nonnegative_int", "positive_float", "nonnegative_float", "probability",
-           "number_in", "existing_dir", "existing_dir_path", "key_value", "comma_list", "comma_ints", "weights_source",
-           "flag_error", "parse_value"]
+__all__ = [
+    "HelpFormatter",
+    "positive_int",
+    "nonnegative_int",
+    "positive_float",
+    "nonnegative_float",
+    "probability",
+    "number_in",
+    "existing_dir",
+    "existing_dir_path",
+    "key_value",
+    "comma_list",
+    "comma_ints",
+    "weights_source",
+    "flag_error",
+    "parse_value",
+]
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
@@ -33,9 +48,11 @@ def _int(text: str, what: str) -> int:
         raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
 
 
-def _bounded(convert: Callable[[str, str], Any], what: str, ok: Callable[[Any], bool], name: str,
-             doc: str) -> Callable[[str], Any]:
+def _bounded(
+    convert: Callable[[str, str], Any], what: str, ok: Callable[[Any], bool], name: str, doc: str
+) -> Callable[[str], Any]:
     """An argparse type: ``convert`` the text, then refuse a value outside ``ok`` as "expected {what}"."""
+
     def parse(text: str):
         value = convert(text, what)
         if not ok(value):
@@ -46,10 +63,16 @@ def _bounded(convert: Callable[[str, str], Any], what: str, ok: Callable[[Any], 
     return parse
 
 
-positive_int = _bounded(_int, "a positive integer", lambda v: v >= 1, "positive_int",
-                        "An integer >= 1 (steps, sizes, counts).")
-nonnegative_int = _bounded(_int, "an integer >= 0", lambda v: v >= 0, "nonnegative_int",
-                           "An integer >= 0 (seeds, optional counts where 0 means 'none').")
+positive_int = _bounded(
+    _int, "a positive integer", lambda v: v >= 1, "positive_int", "An integer >= 1 (steps, sizes, counts)."
+)
+nonnegative_int = _bounded(
+    _int,
+    "an integer >= 0",
+    lambda v: v >= 0,
+    "nonnegative_int",
+    "An integer >= 0 (seeds, optional counts where 0 means 'none').",
+)
 
 
 def _float(text: str, what: str) -> float:
@@ -69,13 +92,15 @@ def number_in(low: float, high: float, *, low_open: bool = False, high_open: boo
     def ok(value: float) -> bool:
         return (low < value if low_open else low <= value) and (value < high if high_open else value <= high)
 
-    return _bounded(_float, what, ok, "number", f"A finite number in {what[len('a number in '):]}.")
+    return _bounded(_float, what, ok, "number", f"A finite number in {what[len('a number in ') :]}.")
 
 
-positive_float = _bounded(_float, "a positive number", lambda v: v > 0, "positive_float",
-                          "A finite number > 0 (learning rates, scales).")
-nonnegative_float = _bounded(_float, "a number >= 0", lambda v: v >= 0, "nonnegative_float",
-                             "A finite number >= 0 (weight decay).")
+positive_float = _bounded(
+    _float, "a positive number", lambda v: v > 0, "positive_float", "A finite number > 0 (learning rates, scales)."
+)
+nonnegative_float = _bounded(
+    _float, "a number >= 0", lambda v: v >= 0, "nonnegative_float", "A finite number >= 0 (weight decay)."
+)
 
 
 probability = number_in(0.0, 1.0)
@@ -111,8 +136,9 @@ def comma_list(choices: Iterable[str], allow_empty: bool = False) -> Callable[[s
         items = [s for s in text.split(",") if s]
         bad = [s for s in items if s not in choices]
         if bad or not (items or allow_empty):
-            raise argparse.ArgumentTypeError(f"expected a comma list of {list(choices)}, got {text!r}"
-                                             + (f" (unknown {bad})" if bad else ""))
+            raise argparse.ArgumentTypeError(
+                f"expected a comma list of {list(choices)}, got {text!r}" + (f" (unknown {bad})" if bad else "")
+            )
         return text
 
     parse.__name__ = "comma_list"
@@ -148,7 +174,9 @@ def weights_source(allow_none: bool = False) -> Callable[[str], str]:
         if text in list_pretrained():
             return text
         extra = " or 'none'" if allow_none else ""
-        raise argparse.ArgumentTypeError(f"{text!r} is neither a file nor a shipped checkpoint {list_pretrained()}{extra}")
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is neither a file nor a shipped checkpoint {list_pretrained()}{extra}"
+        )
 
     parse.__name__ = "weights"
     return parse

@@ -25,6 +25,7 @@ matplotlib.use("Agg")
 
 from experiments._cli import HelpFormatter, comma_list, existing_dir_path, positive_float, positive_int
 from experiments._paths import DEFAULT_DATA  # noqa: E402
+
 MODEL = "cifar_resnet20"
 # Arm -> options of create_model(MODEL, ...). DropBlock: CIFAR maps are 32/16/8 wide, so the
 # paper's block 7 on ImageNet's 14/7 maps becomes 3 on stages 2-3 here (our choice, stated).
@@ -42,12 +43,20 @@ CUTOUT_STREAMS = ("dropout", "augment")  # Cutout draws from 'augment', never fr
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m experiments.classification_study", description=__doc__,
-                                formatter_class=HelpFormatter)
-    p.add_argument("--data", dest="data_root", type=existing_dir_path, default=DEFAULT_DATA,
-                   help="folder holding cifar10/ and mnist/")
+    p = argparse.ArgumentParser(
+        prog="python -m experiments.classification_study", description=__doc__, formatter_class=HelpFormatter
+    )
+    p.add_argument(
+        "--data",
+        dest="data_root",
+        type=existing_dir_path,
+        default=DEFAULT_DATA,
+        help="folder holding cifar10/ and mnist/",
+    )
     p.add_argument("--out", type=Path, default=Path("runs/classification_study"))
-    p.add_argument("--datasets", type=comma_list(DATASETS), default="cifar10,mnist", help=f"comma list of {list(DATASETS)}")
+    p.add_argument(
+        "--datasets", type=comma_list(DATASETS), default="cifar10,mnist", help=f"comma list of {list(DATASETS)}"
+    )
     p.add_argument("--arms", type=comma_list(ARMS), default=",".join(ARMS), help=f"comma list of {list(ARMS)}")
     p.add_argument("--seeds", type=positive_int, default=3)
     p.add_argument("--steps", type=positive_int, default=300, help="training steps on CIFAR-10")
@@ -94,8 +103,19 @@ def make_step(cutout_size: int | None = None):
     return jax.jit(make_train_step(rng_streams=CUTOUT_STREAMS if cutout_size else ("dropout",)), donate_argnums=0)
 
 
-def train_run(ds, model, seed: int, steps: int, batch_size: int, lr: float, augment: bool,
-              cutout_size: int | None, evals: int, bar=None, warmup: int = 0) -> dict:
+def train_run(
+    ds,
+    model,
+    seed: int,
+    steps: int,
+    batch_size: int,
+    lr: float,
+    augment: bool,
+    cutout_size: int | None,
+    evals: int,
+    bar=None,
+    warmup: int = 0,
+) -> dict:
     """Train ``model`` (a dict of ``create_model(MODEL, ...)`` options, or a module) for ``steps``
     with ``jaxcnn.train.fit``; returns the per-step train metrics and times, and the test metrics at
     ``evals`` points. ``warmup`` steps ramp the learning rate linearly from 0 before the cosine decay."""
@@ -108,8 +128,9 @@ def train_run(ds, model, seed: int, steps: int, batch_size: int, lr: float, augm
         model = create_model(MODEL, num_classes=ds.num_classes, in_channels=ds.image_shape[-1], **model)
     if cutout_size:
         model = with_cutout(model, cutout_size)
-    sched = (optax.warmup_cosine_decay_schedule(0.0, lr, warmup, steps) if warmup
-             else optax.cosine_decay_schedule(lr, steps))
+    sched = (
+        optax.warmup_cosine_decay_schedule(0.0, lr, warmup, steps) if warmup else optax.cosine_decay_schedule(lr, steps)
+    )
     # More evaluations than steps collapse onto the steps there are (step 0 would be before training).
     eval_at = sorted({max(1, round(steps * (k + 1) / evals)) for k in range(evals)})
 
@@ -118,24 +139,44 @@ def train_run(ds, model, seed: int, steps: int, batch_size: int, lr: float, augm
             bar.update()
             bar.set_postfix(loss=f"{m['loss']:.3f}")
 
-    res = fit(model, lambda step: data.train_batch(ds, batch_size, step, seed, augment), steps,
-              tx=make_optimizer(sched, 0.9, 5e-4), seed=seed,
-              rng_streams=CUTOUT_STREAMS if cutout_size else ("dropout",),
-              eval_data=lambda: data.eval_batches(ds, 250), eval_every=eval_at, devices=1, progress=False,
-              on_step=tick)
+    res = fit(
+        model,
+        lambda step: data.train_batch(ds, batch_size, step, seed, augment),
+        steps,
+        tx=make_optimizer(sched, 0.9, 5e-4),
+        seed=seed,
+        rng_streams=CUTOUT_STREAMS if cutout_size else ("dropout",),
+        eval_data=lambda: data.eval_batches(ds, 250),
+        eval_every=eval_at,
+        devices=1,
+        progress=False,
+        on_step=tick,
+    )
     tests = [{"step": r["step"], **{k: v for k, v in r.items() if k.startswith("test_")}} for r in res.evals]
-    return {"seed": seed, "steps": steps, "train_loss": [r["loss"] for r in res.history],
-            "train_accuracy": [r["accuracy"] for r in res.history], "evals": tests,
-            "test_accuracy": tests[-1]["test_accuracy"], "test_loss": tests[-1]["test_loss"],
-            "wall_s": res.wall_s, "step_s": res.step_s}
+    return {
+        "seed": seed,
+        "steps": steps,
+        "train_loss": [r["loss"] for r in res.history],
+        "train_accuracy": [r["accuracy"] for r in res.history],
+        "evals": tests,
+        "test_accuracy": tests[-1]["test_accuracy"],
+        "test_loss": tests[-1]["test_loss"],
+        "wall_s": res.wall_s,
+        "step_s": res.step_s,
+    }
 
 
 def aggregate(runs: list[dict]) -> dict:
     import numpy as np
 
     acc = np.array([r["test_accuracy"] for r in runs])
-    return {"test_accuracy_mean": float(acc.mean()), "test_accuracy_std": float(acc.std(ddof=1)) if len(acc) > 1 else 0.0,
-            "seeds": [r["seed"] for r in runs], "n": len(runs), "steps": runs[0]["steps"]}
+    return {
+        "test_accuracy_mean": float(acc.mean()),
+        "test_accuracy_std": float(acc.std(ddof=1)) if len(acc) > 1 else 0.0,
+        "seeds": [r["seed"] for r in runs],
+        "n": len(runs),
+        "steps": runs[0]["steps"],
+    }
 
 
 def markdown_table(results: dict) -> str:
@@ -143,8 +184,10 @@ def markdown_table(results: dict) -> str:
     for ds_name, arms in results.items():
         for arm, res in arms.items():
             a = res["aggregate"]
-            lines.append(f"| {ds_name} | {arm} | {100 * a['test_accuracy_mean']:.1f} ± {100 * a['test_accuracy_std']:.1f} % "
-                         f"| {a['n']} | {a['steps']} |")
+            lines.append(
+                f"| {ds_name} | {arm} | {100 * a['test_accuracy_mean']:.1f} ± {100 * a['test_accuracy_std']:.1f} % "
+                f"| {a['n']} | {a['steps']} |"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -164,7 +207,9 @@ def plot_curves(results: dict, path: Path):
             row[0].fill_between(x, mean - std, mean + std, color=line.get_color(), alpha=0.2)
             steps = [e["step"] for e in res["runs"][0]["evals"]]
             acc = np.array([[e["test_accuracy"] for e in r["evals"]] for r in res["runs"]]) * 100
-            row[1].errorbar(steps, acc.mean(0), yerr=acc.std(0), marker="o", capsize=3, label=arm, color=line.get_color())
+            row[1].errorbar(
+                steps, acc.mean(0), yerr=acc.std(0), marker="o", capsize=3, label=arm, color=line.get_color()
+            )
         row[0].set(title=f"{ds_name}: train loss (moving avg, mean ± std over seeds)", xlabel="step", ylabel="loss")
         row[1].set(title=f"{ds_name}: test accuracy", xlabel="step", ylabel="%")
         row[0].legend(fontsize=8)
@@ -198,15 +243,36 @@ def main(argv=None) -> dict:
                 runs = []
                 for seed in range(args.seeds):
                     bar.set_description(f"{ds_name} {arm} seed {seed}")
-                    runs.append(train_run(ds, kw, seed, steps_of[ds_name], args.batch_size, args.lr,
-                                          AUGMENT[ds_name], cut, args.evals, bar))
-                results[ds_name][arm] = {"model_kw": {k: list(v) if isinstance(v, tuple) else v for k, v in kw.items()},
-                                         "cutout_size": cut, "runs": runs, "aggregate": aggregate(runs)}
+                    runs.append(
+                        train_run(
+                            ds,
+                            kw,
+                            seed,
+                            steps_of[ds_name],
+                            args.batch_size,
+                            args.lr,
+                            AUGMENT[ds_name],
+                            cut,
+                            args.evals,
+                            bar,
+                        )
+                    )
+                results[ds_name][arm] = {
+                    "model_kw": {k: list(v) if isinstance(v, tuple) else v for k, v in kw.items()},
+                    "cutout_size": cut,
+                    "runs": runs,
+                    "aggregate": aggregate(runs),
+                }
     summary = {
         "model": MODEL if not args.smoke else "cifar_resnet20 with stage_sizes=(1,1,1)",
-        "batch_size": args.batch_size, "lr": args.lr, "schedule": "cosine", "optimizer": "SGD nesterov 0.9, wd 5e-4",
-        "augment": AUGMENT, "split": {"cifar10": "4000/1000 stratified", "mnist": "8000/2000 stratified"},
-        "mode": "smoke" if args.smoke else "quick" if args.quick else "full", "wall_s": round(time.time() - t0, 1),
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "schedule": "cosine",
+        "optimizer": "SGD nesterov 0.9, wd 5e-4",
+        "augment": AUGMENT,
+        "split": {"cifar10": "4000/1000 stratified", "mnist": "8000/2000 stratified"},
+        "mode": "smoke" if args.smoke else "quick" if args.quick else "full",
+        "wall_s": round(time.time() - t0, 1),
         "command": command,
         "results": results,
     }

@@ -18,12 +18,21 @@ continues from the latest checkpoint to bit-identical results: batches and keys 
 from __future__ import annotations
 
 import argparse
-
 import os
 import sys
 
-from experiments._cli import (HelpFormatter, existing_dir, flag_error, key_value, nonnegative_float, nonnegative_int,
-                              parse_value, positive_float, positive_int, probability)
+from experiments._cli import (
+    HelpFormatter,
+    existing_dir,
+    flag_error,
+    key_value,
+    nonnegative_float,
+    nonnegative_int,
+    parse_value,
+    positive_float,
+    positive_int,
+    probability,
+)
 from experiments._paths import DEFAULT_DATA, is_image_folder
 
 IMAGE_FOLDER_DATASETS = ("imagenet",)  # only as an ImageFolder (--data with train/ and test/)
@@ -34,20 +43,44 @@ def parse_args(argv=None) -> argparse.Namespace:
 
     The registries import jax, so the XLA device flags (``--devices``) are set before that.
     """
-    p = argparse.ArgumentParser(prog="python -m experiments.classify", description=__doc__, formatter_class=HelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m experiments.classify", description=__doc__, formatter_class=HelpFormatter
+    )
     p.add_argument("--model", default="cifar_resnet20", help="registry name or package.module:factory")
-    p.add_argument("--model-kw", action="append", default=[], metavar="KEY=VALUE", type=key_value,
-                   help="extra model override, e.g. --model-kw scan_stages=True (repeatable)")
-    p.add_argument("--dataset", default="cifar10",
-                   help="cifar10 or mnist (in-memory subsets under --data, or an ImageFolder with their statistics "
-                        "and augmentation), or imagenet (an ImageFolder only)")
-    p.add_argument("--data", default=str(DEFAULT_DATA), type=existing_dir, metavar="DIR",
-                   help="folder holding cifar10/ and mnist/, or an ImageFolder root with train/ and test/ "
-                        "($JAXCNN_DATA overrides the default)")
-    p.add_argument("--workers", type=nonnegative_int, default=2,
-                   help="grain worker processes reading an ImageFolder (0: read in the main process)")
-    p.add_argument("--image-size", type=positive_int, default=None,
-                   help="training/eval crop of an ImageFolder (default: 224 for imagenet, else the files' size)")
+    p.add_argument(
+        "--model-kw",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        type=key_value,
+        help="extra model override, e.g. --model-kw scan_stages=True (repeatable)",
+    )
+    p.add_argument(
+        "--dataset",
+        default="cifar10",
+        help="cifar10 or mnist (in-memory subsets under --data, or an ImageFolder with their statistics "
+        "and augmentation), or imagenet (an ImageFolder only)",
+    )
+    p.add_argument(
+        "--data",
+        default=str(DEFAULT_DATA),
+        type=existing_dir,
+        metavar="DIR",
+        help="folder holding cifar10/ and mnist/, or an ImageFolder root with train/ and test/ "
+        "($JAXCNN_DATA overrides the default)",
+    )
+    p.add_argument(
+        "--workers",
+        type=nonnegative_int,
+        default=2,
+        help="grain worker processes reading an ImageFolder (0: read in the main process)",
+    )
+    p.add_argument(
+        "--image-size",
+        type=positive_int,
+        default=None,
+        help="training/eval crop of an ImageFolder (default: 224 for imagenet, else the files' size)",
+    )
     p.add_argument("--steps", type=positive_int, default=500, help="optimiser steps")
     p.add_argument("--batch-size", type=positive_int, default=128, help="global batch (all devices, all processes)")
     p.add_argument("--lr", type=positive_float, default=0.1, help="peak learning rate (SGD)")
@@ -55,19 +88,30 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--weight-decay", type=nonnegative_float, default=5e-4, help="decoupled L2 on the kernels")
     p.add_argument("--label-smoothing", type=probability, default=0.0, help="in [0, 1]")
     p.add_argument("--schedule", choices=("cosine", "constant"), default="cosine", help="learning-rate schedule")
-    p.add_argument("--augment", action="store_true",
-                   help="random crop + flip (an ImageFolder with --dataset imagenet: random resized crop + flip)")
+    p.add_argument(
+        "--augment",
+        action="store_true",
+        help="random crop + flip (an ImageFolder with --dataset imagenet: random resized crop + flip)",
+    )
     p.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32", help="compute dtype")
-    p.add_argument("--parallel", choices=("none", "mesh"), default="none",
-                   help="none: one device; mesh: jit over --devices (default all) with the batch sharded")
+    p.add_argument(
+        "--parallel",
+        choices=("none", "mesh"),
+        default="none",
+        help="none: one device; mesh: jit over --devices (default all) with the batch sharded",
+    )
     p.add_argument("--devices", type=positive_int, default=None, help="device count (on CPU, forces N host devices)")
     p.add_argument("--seed", type=nonnegative_int, default=0, help="initialisation, shuffle and augmentation seed")
     p.add_argument("--out", default="runs/classify", help="output folder (metrics.jsonl, ckpt/, summary.json)")
     p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --out")
     p.add_argument("--ckpt-every", type=positive_int, default=100, help="checkpoint interval in steps")
     p.add_argument("--keep", type=positive_int, default=3, help="newest checkpoints kept")
-    p.add_argument("--max-nonfinite", type=positive_int, default=5,
-                   help="stop after this many skipped steps (non-finite, bad labels) in a row")
+    p.add_argument(
+        "--max-nonfinite",
+        type=positive_int,
+        default=5,
+        help="stop after this many skipped steps (non-finite, bad labels) in a row",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
     if args.parallel == "none" and args.devices not in (None, 1):
@@ -87,8 +131,9 @@ def _check_names(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         choices = list(DATASETS + IMAGE_FOLDER_DATASETS)
         flag_error(p, "--dataset", f"unknown dataset {args.dataset!r}; choose from {choices}")
     if args.dataset in IMAGE_FOLDER_DATASETS and not is_image_folder(args.data):
-        flag_error(p, "--data", f"--dataset {args.dataset} needs an ImageFolder root with train/ and test/, "
-                                f"got {args.data!r}")
+        flag_error(
+            p, "--data", f"--dataset {args.dataset} needs an ImageFolder root with train/ and test/, got {args.data!r}"
+        )
     if ":" in args.model:
         module, _, attr = args.model.partition(":")
         if not module or not attr.isidentifier():
@@ -122,8 +167,10 @@ def _model_kw_problem(name: str, items: list[str]) -> str | None:
         default = getattr(model, key)  # the registry's preset, else the field's default
         expected = _expected_type(default)
         if expected is not None and not _fits(value, expected):
-            return (f"{item!r}: {key} of {name} expects {expected.__name__} (default {default!r}), "
-                    f"got {value!r} ({type(value).__name__})")
+            return (
+                f"{item!r}: {key} of {name} expects {expected.__name__} (default {default!r}), "
+                f"got {value!r} ({type(value).__name__})"
+            )
     return None
 
 
@@ -160,6 +207,7 @@ def main(argv=None) -> dict:
     args = parse_args(argv)
     force_host_devices(args.devices)
     from experiments.classify_loop import run  # imports jax, after the device flags are set
+
     summary = run(args)
     acc = summary.get("test_accuracy")
     print(f"test accuracy: {acc:.4f}" if acc is not None else "test accuracy: n/a", flush=True)

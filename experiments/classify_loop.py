@@ -30,6 +30,7 @@ def build_model(name: str, num_classes: int, in_channels: int, bn_axis_name: str
         module, _, attr = name.partition(":")
         return getattr(importlib.import_module(module), attr)(**kw)
     from jaxcnn.models import create_model, list_models
+
     if name not in list_models():
         raise ValueError(f"unknown model {name!r}; choose from {sorted(list_models())} or pass module:factory")
     return create_model(name, **kw)
@@ -38,13 +39,18 @@ def build_model(name: str, num_classes: int, in_channels: int, bn_axis_name: str
 def in_memory_data(args):
     """``(train_data, eval_data, num_classes, channels)`` from the CIFAR-10 / MNIST subsets."""
     ds = data.load_dataset(args.dataset, args.data)
-    return (lambda step: data.train_batch(ds, args.batch_size, step, args.seed, args.augment),
-            lambda: data.eval_batches(ds, args.batch_size), ds.num_classes, ds.image_shape[-1])
+    return (
+        lambda step: data.train_batch(ds, args.batch_size, step, args.seed, args.augment),
+        lambda: data.eval_batches(ds, args.batch_size),
+        ds.num_classes,
+        ds.image_shape[-1],
+    )
 
 
 def image_folder_data(args):
     """``(train_loader, test_loader, num_classes, 3)`` from ``args.data``'s ``train/`` and ``test/``."""
-    from jaxcnn.data import image_folder_splits, loader, transforms as T
+    from jaxcnn.data import image_folder_splits, loader
+    from jaxcnn.data import transforms as T
 
     train, test = image_folder_splits(args.data)
     imagenet = args.dataset == "imagenet"
@@ -52,13 +58,23 @@ def image_folder_data(args):
     mean, std = (T.normalize(args.dataset).mean, T.normalize(args.dataset).std)
     norm = T.normalize(mean * (3 // len(mean)), std * (3 // len(std)))  # MNIST's one channel for RGB files
     resize = T.imagenet_eval(size) if imagenet else T.imagenet_eval(size, 1.0) if args.image_size else None
-    augment = (T.imagenet_train(size) if imagenet else T.compose(*[t for t in (resize, T.cifar_train()) if t])) \
-        if args.augment else resize
+    augment = (
+        (T.imagenet_train(size) if imagenet else T.compose(*[t for t in (resize, T.cifar_train()) if t]))
+        if args.augment
+        else resize
+    )
     train_tf = T.compose(*[t for t in (augment, norm) if t])
     eval_tf = T.compose(*[t for t in (resize, norm) if t])
     train_loader = loader(train, args.batch_size, transform=train_tf, seed=args.seed, worker_count=args.workers)
-    test_loader = loader(test, args.batch_size, transform=eval_tf, shuffle=False, num_epochs=1, drop_remainder=False,
-                         worker_count=args.workers)
+    test_loader = loader(
+        test,
+        args.batch_size,
+        transform=eval_tf,
+        shuffle=False,
+        num_epochs=1,
+        drop_remainder=False,
+        worker_count=args.workers,
+    )
     return train_loader, test_loader, len(train.classes), 3
 
 
@@ -68,22 +84,42 @@ def run(args) -> dict:
     model = build_model(args.model, num_classes, channels, None, args.model_kw)
     lr = optax.cosine_decay_schedule(args.lr, args.steps) if args.schedule == "cosine" else args.lr
     devices = 1 if args.parallel == "none" else args.devices
-    result = fit(model, train_data, args.steps, tx=make_optimizer(lr, args.momentum, args.weight_decay),
-                 seed=args.seed, label_smoothing=args.label_smoothing,
-                 compute_dtype=None if args.dtype == "float32" else jnp.bfloat16, eval_data=eval_data, out=args.out,
-                 ckpt_every=args.ckpt_every, keep=args.keep, resume=args.resume, devices=devices,
-                 max_skipped=args.max_nonfinite, progress=not args.no_progress,
-                 desc=f"{args.model} {args.parallel}x{devices or 'all'}")
+    result = fit(
+        model,
+        train_data,
+        args.steps,
+        tx=make_optimizer(lr, args.momentum, args.weight_decay),
+        seed=args.seed,
+        label_smoothing=args.label_smoothing,
+        compute_dtype=None if args.dtype == "float32" else jnp.bfloat16,
+        eval_data=eval_data,
+        out=args.out,
+        ckpt_every=args.ckpt_every,
+        keep=args.keep,
+        resume=args.resume,
+        devices=devices,
+        max_skipped=args.max_nonfinite,
+        progress=not args.no_progress,
+        desc=f"{args.model} {args.parallel}x{devices or 'all'}",
+    )
     last = result.history[-1] if result.history else {}
     timed = result.step_s[1:]  # the first step compiles
     summary = {
-        "model": args.model, "dataset": args.dataset, "data": str(args.data), "image_folder": folder,
-        "parallel": args.parallel, "devices": result.devices,
-        "steps": args.steps, "resumed_from": result.start_step, "batch_size": args.batch_size,
-        "train_loss": last.get("loss"), "nonfinite_steps": result.skipped_steps,
+        "model": args.model,
+        "dataset": args.dataset,
+        "data": str(args.data),
+        "image_folder": folder,
+        "parallel": args.parallel,
+        "devices": result.devices,
+        "steps": args.steps,
+        "resumed_from": result.start_step,
+        "batch_size": args.batch_size,
+        "train_loss": last.get("loss"),
+        "nonfinite_steps": result.skipped_steps,
         # Step time including the host-side batch and the metric fetch, excluding the compiling first step.
         "images_per_sec": len(timed) * args.batch_size / sum(timed) if timed else None,
-        "wall_s": result.wall_s, "first_step_s": result.step_s[0] if result.step_s else None,
+        "wall_s": result.wall_s,
+        "first_step_s": result.step_s[0] if result.step_s else None,
         **{k: v for k, v in last.items() if k.startswith("test_")},
     }
     (Path(args.out) / "summary.json").write_text(json.dumps(summary, indent=2))

@@ -31,15 +31,27 @@ SECTIONS = ("params", "espcn", "transposed", "receptive", "gallery", "masks")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(prog="python -m experiments.demo", description=__doc__,
-                                 formatter_class=HelpFormatter)
-    ap.add_argument("--data", dest="data_dir", type=existing_dir_path, default=DEFAULT_DATA,
-                    help="folder holding sr/Set5 (and cifar10/, mnist/)")
+    ap = argparse.ArgumentParser(prog="python -m experiments.demo", description=__doc__, formatter_class=HelpFormatter)
+    ap.add_argument(
+        "--data",
+        dest="data_dir",
+        type=existing_dir_path,
+        default=DEFAULT_DATA,
+        help="folder holding sr/Set5 (and cifar10/, mnist/)",
+    )
     ap.add_argument("--out", type=Path, default=Path("runs/demo"), help="where summary.json and the figures go")
-    ap.add_argument("--espcn-weights", default="espcn_x3_t91", type=weights_source(),
-                    help="ESPCN x3 weights: a shipped name or a file")
-    ap.add_argument("--skip", default="", type=comma_list(SECTIONS, allow_empty=True),
-                    help=f"comma list of sections to leave out ({','.join(SECTIONS)})")
+    ap.add_argument(
+        "--espcn-weights",
+        default="espcn_x3_t91",
+        type=weights_source(),
+        help="ESPCN x3 weights: a shipped name or a file",
+    )
+    ap.add_argument(
+        "--skip",
+        default="",
+        type=comma_list(SECTIONS, allow_empty=True),
+        help=f"comma list of sections to leave out ({','.join(SECTIONS)})",
+    )
     return ap.parse_args(argv)
 
 
@@ -47,7 +59,9 @@ def _print_params(rows) -> list[str]:
     print(f"{'model':26s} {'params':>12s} {'published':>12s}")
     for r in rows:
         pub = f"{r['published']:,}" if r["published"] else "-"
-        print(f"{r['model']:26s} {r['params']:12,d} {pub:>12s} {({True: 'ok', False: 'MISMATCH', None: ''})[r['match']]}")
+        print(
+            f"{r['model']:26s} {r['params']:12,d} {pub:>12s} {({True: 'ok', False: 'MISMATCH', None: ''})[r['match']]}"
+        )
     return [f"parameter count of {r['model']}" for r in rows if r["match"] is False]
 
 
@@ -92,16 +106,20 @@ def _print_gallery(s) -> list[str]:
 def _print_masks(s) -> list[str]:
     print(f"  {'':66s} {'target':>7s} {'measured':>9s} {'tol':>6s}")
     for r in s["rows"]:
-        print(f"  {r['what']:66s} {r['target']:7.3f} {r['measured']:9.3f} {r['tolerance']:6.3f} {'ok' if r['ok'] else 'OFF'}")
+        print(
+            f"  {r['what']:66s} {r['target']:7.3f} {r['measured']:9.3f} {r['tolerance']:6.3f} {'ok' if r['ok'] else 'OFF'}"
+        )
     return [r["what"] for r in s["rows"] if not r["ok"]]
 
 
-TITLES = {"params": "1. Parameter counts against published figures",
-          "espcn": "2. ESPCN x3 (shipped weights) against bicubic on Set5",
-          "transposed": "3. The transposed convolution five ways",
-          "receptive": "4. Receptive fields: analytic (jaxpr) and measured (input-gradient support)",
-          "gallery": "5. Upsampling gallery",
-          "masks": "6. Regulariser masks: measured drop rates against targets"}
+TITLES = {
+    "params": "1. Parameter counts against published figures",
+    "espcn": "2. ESPCN x3 (shipped weights) against bicubic on Set5",
+    "transposed": "3. The transposed convolution five ways",
+    "receptive": "4. Receptive fields: analytic (jaxpr) and measured (input-gradient support)",
+    "gallery": "5. Upsampling gallery",
+    "masks": "6. Regulariser masks: measured drop rates against targets",
+}
 
 
 def main(argv=None) -> dict:
@@ -135,9 +153,13 @@ def main(argv=None) -> dict:
     summary["failures"] = failures
     (args.out / "summary.json").write_text(json.dumps(summary, indent=1, default=str))
     figures = sorted(p.name for p in args.out.glob("*.png"))
-    print(f"\nwrote {args.out / 'summary.json'} and figures {', '.join(figures)} in {args.out}/ ({summary['seconds']} s)")
-    print("the long studies (training runs, hours on CPU): python -m experiments.report --full; "
-          "their last recorded tables: python -m experiments.report -> runs/report/REPORT.md")
+    print(
+        f"\nwrote {args.out / 'summary.json'} and figures {', '.join(figures)} in {args.out}/ ({summary['seconds']} s)"
+    )
+    print(
+        "the long studies (training runs, hours on CPU): python -m experiments.report --full; "
+        "their last recorded tables: python -m experiments.report -> runs/report/REPORT.md"
+    )
     if failures:
         raise SystemExit(f"demo checks failed: {failures}")
     return summary

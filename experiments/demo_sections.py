@@ -19,17 +19,36 @@ from experiments.espcn_eval import load_espcn
 from jaxcnn import count_params
 from jaxcnn.models import create_model, default_input_shape, list_models
 
-__all__ = ["PUBLISHED", "parameter_table", "espcn_section", "transposed_section", "receptive_section",
-           "gallery_section", "masks_section"]
+__all__ = [
+    "PUBLISHED",
+    "parameter_table",
+    "espcn_section",
+    "transposed_section",
+    "receptive_section",
+    "gallery_section",
+    "masks_section",
+]
 
 # torchvision model cards, the ResNet paper's CIFAR section, SE-ResNet and timm resnet50d.
 PUBLISHED = {
-    "resnet18": 11_689_512, "resnet34": 21_797_672, "resnet50": 25_557_032, "resnet101": 44_549_160,
-    "resnet152": 60_192_808, "resnext50_32x4d": 25_028_904, "resnext101_32x8d": 88_791_336,
-    "wide_resnet50_2": 68_883_240, "wide_resnet101_2": 126_886_696, "mobilenet_v2": 3_504_872,
-    "se_resnet50": 28_088_024, "resnet50d": 25_576_264, "cifar_resnet20": 269_722,
-    "cifar_resnet32": 464_154, "cifar_resnet44": 658_586, "cifar_resnet56": 853_018,
-    "cifar_resnet110": 1_727_962, "espcn": 22_729,  # ESPCN: 5*5*64+64 + 3*3*64*32+32 + 3*3*32*9+9
+    "resnet18": 11_689_512,
+    "resnet34": 21_797_672,
+    "resnet50": 25_557_032,
+    "resnet101": 44_549_160,
+    "resnet152": 60_192_808,
+    "resnext50_32x4d": 25_028_904,
+    "resnext101_32x8d": 88_791_336,
+    "wide_resnet50_2": 68_883_240,
+    "wide_resnet101_2": 126_886_696,
+    "mobilenet_v2": 3_504_872,
+    "se_resnet50": 28_088_024,
+    "resnet50d": 25_576_264,
+    "cifar_resnet20": 269_722,
+    "cifar_resnet32": 464_154,
+    "cifar_resnet44": 658_586,
+    "cifar_resnet56": 853_018,
+    "cifar_resnet110": 1_727_962,
+    "espcn": 22_729,  # ESPCN: 5*5*64+64 + 3*3*64*32+32 + 3*3*32*9+9
 }
 SCALE = 3
 ESPCN_CONTEXT = 4  # mirrored LR pixels around the input at test time (the 5-3-3 receptive radius)
@@ -49,15 +68,16 @@ def parameter_table() -> list[dict]:
 
 def espcn_section(data_dir: Path, weights: str, out: Path) -> dict:
     """The shipped ESPCN against MATLAB bicubic on Set5 x3 (PSNR-Y, the paper's protocol) + crops."""
-    from experiments.espcn_sr_loop import evaluate, save_figure
     from experiments import sr_data
+    from experiments.espcn_sr_loop import evaluate, save_figure
 
     model, params = load_espcn(weights, SCALE)
     eval_dir = data_dir / "sr" / "Set5"
     pairs = sr_data.load_pairs(eval_dir, SCALE, "matlab")
     summary = evaluate(model, params, pairs, SCALE, "matlab", ESPCN_CONTEXT)
-    fig_args = SimpleNamespace(context=ESPCN_CONTEXT, scale=SCALE, resize="matlab", out=out, eval_only=True,
-                               eval_dir=eval_dir)
+    fig_args = SimpleNamespace(
+        context=ESPCN_CONTEXT, scale=SCALE, resize="matlab", out=out, eval_only=True, eval_dir=eval_dir
+    )
     save_figure(out / "espcn_sr.png", model, params, pairs, summary, fig_args)
     summary["weights"] = str(weights)
     summary["figure"] = str(out / "espcn_sr.png")
@@ -79,17 +99,25 @@ def transposed_section() -> dict:
     c = conv_matrix(example_kernel[:, :, None, None], (4, 4))
     example_y = np.array([[2, 1], [4, 4]], np.float32)
     example = conv_transpose_forms(example_y.reshape(1, 2, 2, 1), example_kernel[:, :, None, None])
-    return {"config": {k: list(v) if isinstance(v, tuple) else v for k, v in cfg.items()},
-            "y_shape": list(y.shape), "kernel_shape": list(kernel.shape),
-            "output_shape": list(forms["closed_form"].shape), "max_abs_diff_vs_closed_form": diffs,
-            "example_C": c.astype(int).tolist(), "example_y": example_y.tolist(),
-            "example_CTy": (c.T @ example_y.ravel()).reshape(4, 4).tolist(),
-            "example_max_abs_diff": max_disagreement(example, "closed_form")}
+    return {
+        "config": {k: list(v) if isinstance(v, tuple) else v for k, v in cfg.items()},
+        "y_shape": list(y.shape),
+        "kernel_shape": list(kernel.shape),
+        "output_shape": list(forms["closed_form"].shape),
+        "max_abs_diff_vs_closed_form": diffs,
+        "example_C": c.astype(int).tolist(),
+        "example_y": example_y.tolist(),
+        "example_CTy": (c.T @ example_y.ravel()).reshape(4, 4).tolist(),
+        "example_max_abs_diff": max_disagreement(example, "closed_form"),
+    }
 
 
 # Small enough to measure by gradient in seconds; the test suite checks every registry model.
-RF_MODELS = (("espcn", {"channels": 3}, 32), ("cifar_resnet20", {"widths": (4, 4, 4)}, 96),
-             ("resnet18", {"widths": (8,) * 4}, 480))
+RF_MODELS = (
+    ("espcn", {"channels": 3}, 32),
+    ("cifar_resnet20", {"widths": (4, 4, 4)}, 96),
+    ("resnet18", {"widths": (8,) * 4}, 480),
+)
 
 
 def receptive_section(out: Path) -> dict:
@@ -111,17 +139,29 @@ def receptive_section(out: Path) -> dict:
         fn, variables = model_function(model, shape)
         final = lambda x, v, fn=fn: fn(x, v)["final"]
         layers = layerwise_receptive_fields(final, shape, variables)
-        layers = [lf for lf in layers if lf.primitive == "conv_general_dilated" or "reduce_window" in lf.primitive
-                  or "pool" in lf.primitive]
+        layers = [
+            lf
+            for lf in layers
+            if lf.primitive == "conv_general_dilated" or "reduce_window" in lf.primitive or "pool" in lf.primitive
+        ]
         r = receptive_field(final, shape, variables)
         m = measured_receptive_field(final, shape, positive_variables(variables), dtype=jnp.float32)
         (h0, h1), (w0, w1) = r.field_of(*m.unit)
-        rows[name] = {"input": hw, "growth": [lf.size[0] for lf in layers], "analytic": int(h1 - h0 + 1),
-                      "measured": int(m.size[0]), "analytic_box": [[int(h0), int(h1)], [int(w0), int(w1)]],
-                      "measured_box": [list(map(int, b)) for b in m.box], "agree": tuple(m.box) == ((h0, h1), (w0, w1))}
+        rows[name] = {
+            "input": hw,
+            "growth": [lf.size[0] for lf in layers],
+            "analytic": int(h1 - h0 + 1),
+            "measured": int(m.size[0]),
+            "analytic_box": [[int(h0), int(h1)], [int(w0), int(w1)]],
+            "measured_box": [list(map(int, b)) for b in m.box],
+            "agree": tuple(m.box) == ((h0, h1), (w0, w1)),
+        }
         ax.plot(range(1, len(layers) + 1), rows[name]["growth"], marker=".", label=f"{name} (final {r.size[0]} px)")
-    ax.set(xlabel="conv / pool layer (program order)", ylabel="receptive field (px)",
-           title="Receptive-field growth (analytic; the final size measured by gradient agrees)")
+    ax.set(
+        xlabel="conv / pool layer (program order)",
+        ylabel="receptive field (px)",
+        title="Receptive-field growth (analytic; the final size measured by gradient agrees)",
+    )
     ax.legend()
     fig.tight_layout()
     fig.savefig(out / "receptive_fields.png", dpi=110)
@@ -134,8 +174,14 @@ def gallery_section(data_dir: Path, weights: str, out: Path, image: str = "butte
     from experiments.gallery import upsampling_gallery
 
     model, params = load_espcn(weights, SCALE)
-    args = SimpleNamespace(image=image, data_root=data_dir, steps=0, train_images=0, unpool=False,
-                           espcn=(f"ESPCN ({Path(weights).name})", model, params))
+    args = SimpleNamespace(
+        image=image,
+        data_root=data_dir,
+        steps=0,
+        train_images=0,
+        unpool=False,
+        espcn=(f"ESPCN ({Path(weights).name})", model, params),
+    )
     return upsampling_gallery(args, out, bar=None)
 
 
@@ -161,31 +207,62 @@ def masks_section(out: Path, draws: int = 256) -> dict:
     ones = jnp.ones((draws, 16, 16, 4))
     for rate, bs in ((0.1, 3), (0.25, 5)):
         kept = drop_block(jax.random.key(1), ones, rate, bs, gamma_rule="exact", normalize=False)
-        rows.append({"what": f"DropBlock 16x16 block {bs} (exact gamma), dropped fraction", "target": rate,
-                     "measured": float(1 - kept.mean()), "draws": draws})
+        rows.append(
+            {
+                "what": f"DropBlock 16x16 block {bs} (exact gamma), dropped fraction",
+                "target": rate,
+                "measured": float(1 - kept.mean()),
+                "draws": draws,
+            }
+        )
     z = jnp.ones((draws, 32, 32, 1))
     cut = cutout(jax.random.key(2), z, 16)
-    rows.append({"what": "Cutout 16 on 32x32, cut fraction (exact expectation, clipped)",
-                 "target": _cutout_expected_fraction(32, 16), "measured": float(1 - cut.mean()), "draws": draws})
+    rows.append(
+        {
+            "what": "Cutout 16 on 32x32, cut fraction (exact expectation, clipped)",
+            "target": _cutout_expected_fraction(32, 16),
+            "measured": float(1 - cut.mean()),
+            "draws": draws,
+        }
+    )
     for p in (0.2, 0.5):
         keys = jax.random.split(jax.random.key(3), draws)  # one coin per key in batch mode, 8 in row mode
         x = jnp.ones((8, 4))
         dropped = jax.vmap(lambda k: jnp.all(stochastic_depth(k, x, p, mode="batch", scale_by_keep=False) == 0))(keys)
-        rows.append({"what": f"stochastic depth, batch mode, drop_rate {p}: batches dropped", "target": p,
-                     "measured": float(dropped.mean()), "draws": draws})
+        rows.append(
+            {
+                "what": f"stochastic depth, batch mode, drop_rate {p}: batches dropped",
+                "target": p,
+                "measured": float(dropped.mean()),
+                "draws": draws,
+            }
+        )
         rowwise = jax.vmap(lambda k: stochastic_depth(k, x, p, mode="row", scale_by_keep=False)[:, 0] == 0)(keys)
-        rows.append({"what": f"stochastic depth, row mode, drop_rate {p}: rows dropped", "target": p,
-                     "measured": float(rowwise.mean()), "draws": draws * 8})
+        rows.append(
+            {
+                "what": f"stochastic depth, row mode, drop_rate {p}: rows dropped",
+                "target": p,
+                "measured": float(rowwise.mean()),
+                "draws": draws * 8,
+            }
+        )
     for r in rows:  # binomial standard error of a fraction (masks are correlated within a draw: 4 sigma)
         r["tolerance"] = 4 * float(np.sqrt(r["target"] * (1 - r["target"]) / r["draws"]))
         r["ok"] = abs(r["measured"] - r["target"]) <= r["tolerance"]
 
     fig, axes = plt.subplots(1, 4, figsize=(12, 3.2))
-    panels = [("DropBlock bs 3, rate 0.1", drop_block(jax.random.key(1), ones[:1], 0.1, 3, gamma_rule="exact",
-                                                       normalize=False)[0, ..., 0]),
-              ("DropBlock bs 5, rate 0.25", drop_block(jax.random.key(4), ones[:1], 0.25, 5, gamma_rule="exact",
-                                                        normalize=False)[0, ..., 0]),
-              ("Cutout 16 on 32x32", cut[0, ..., 0]), ("Cutout 16 on 32x32", cut[1, ..., 0])]
+    panels = [
+        (
+            "DropBlock bs 3, rate 0.1",
+            drop_block(jax.random.key(1), ones[:1], 0.1, 3, gamma_rule="exact", normalize=False)[0, ..., 0],
+        ),
+        (
+            "DropBlock bs 5, rate 0.25",
+            drop_block(jax.random.key(4), ones[:1], 0.25, 5, gamma_rule="exact", normalize=False)[0, ..., 0],
+        ),
+        ("Cutout 16 on 32x32", cut[0, ..., 0]),
+        ("Cutout 16 on 32x32", cut[1, ..., 0]),
+    ]
     for ax, (title, m) in zip(axes, panels):
         ax.imshow(np.asarray(m), cmap="gray", vmin=0, vmax=1)
         ax.set_title(title, fontsize=9)

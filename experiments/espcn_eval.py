@@ -18,7 +18,9 @@ def load_espcn(weights: str, scale: int):
     from jaxcnn.pretrained import list_pretrained, pretrained
 
     if weights not in list_pretrained() and not Path(weights).is_file():
-        raise ValueError(f"weights {weights} does not exist: neither a file nor a shipped checkpoint {list_pretrained()}")
+        raise ValueError(
+            f"weights {weights} does not exist: neither a file nor a shipped checkpoint {list_pretrained()}"
+        )
     try:
         model, variables = pretrained(weights, arch="espcn", scale=scale)
     except ValueError as e:
@@ -28,9 +30,9 @@ def load_espcn(weights: str, scale: int):
 
 def eval_only(args) -> dict:
     """Evaluate ``args.weights`` (or ``args.checkpoint``) on ``args.eval_dir``; write ``summary.json``."""
+    from experiments import sr_data
     from experiments.espcn_sr_loop import PROTOCOL, evaluate, save_figure
     from jaxcnn.pretrained import resolve_source
-    from experiments import sr_data
 
     weights = args.weights or args.checkpoint
     model, params = load_espcn(weights, args.scale)
@@ -41,14 +43,18 @@ def eval_only(args) -> dict:
     if not pairs:
         raise ValueError(f"--eval-dir {args.eval_dir!r} holds no images")
     config = dict(vars(args), checkpoint=weights)  # the report names eval-only results by `checkpoint`
-    summary = {"config": config, "weights": {"source": weights, "file": str(path),
-                                             "sha256": hashlib.sha256(path.read_bytes()).hexdigest()},
-               "protocol": PROTOCOL}
+    summary = {
+        "config": config,
+        "weights": {"source": weights, "file": str(path), "sha256": hashlib.sha256(path.read_bytes()).hexdigest()},
+        "protocol": PROTOCOL,
+    }
     summary.update(evaluate(model, params, pairs, args.scale, args.resize, args.context))
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     if not getattr(args, "no_figure", False):
         save_figure(out / "espcn_sr.png", model, params, pairs, summary, args)
     m = summary["mean_psnr_y"]
-    print(f"{Path(args.eval_dir).name} x{args.scale}: ESPCN {m['espcn']:.2f} dB, bicubic {m['bicubic']:.2f} dB "
-          f"({weights}) -> {out}")
+    print(
+        f"{Path(args.eval_dir).name} x{args.scale}: ESPCN {m['espcn']:.2f} dB, bicubic {m['bicubic']:.2f} dB "
+        f"({weights}) -> {out}"
+    )
     return summary

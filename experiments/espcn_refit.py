@@ -43,11 +43,11 @@ def image_tiles(pair: sr_data.SRPair, scale: int, context: int, tile: int):
         for x in origins(w):
             ye, xe = min(y + tile, h), min(x + tile, w)
             mask = np.zeros((side, side), bool)
-            mask[context:context + ye - y, context:context + xe - x] = ~covered[y:ye, x:xe]
+            mask[context : context + ye - y, context : context + xe - x] = ~covered[y:ye, x:xe]
             covered[y:ye, x:xe] = True
             target = np.zeros((side, side, scale * scale), np.float32)
-            target[context:context + ye - y, context:context + xe - x] = hr9[y:ye, x:xe]
-            yield lp[y:y + side, x:x + side], target, mask
+            target[context : context + ye - y, context : context + xe - x] = hr9[y:ye, x:xe]
+            yield lp[y : y + side, x : x + side], target, mask
 
 
 @functools.partial(jax.jit, static_argnums=(0, 5))
@@ -60,17 +60,29 @@ def _tile_sums(model, params, lr, hr, mask, k: int):
     n, h, w, _ = f.shape
     p = k // 2
     fp = jnp.pad(f, ((0, 0), (p, p), (p, p), (0, 0)))
-    cols = [fp[:, dy:dy + h, dx:dx + w] for dy in range(k) for dx in range(k)] + [jnp.ones((n, h, w, 1), f.dtype)]
+    cols = [fp[:, dy : dy + h, dx : dx + w] for dy in range(k) for dx in range(k)] + [jnp.ones((n, h, w, 1), f.dtype)]
     m = mask[..., None].astype(f.dtype)
     x = (jnp.concatenate(cols, axis=-1) * m).reshape(n, h * w, -1)
     y = (hr * m).reshape(n, h * w, -1)
     hi = jax.lax.Precision.HIGHEST
-    return (jnp.einsum("bri,brj->bij", x, x, precision=hi), jnp.einsum("bri,brk->bik", x, y, precision=hi),
-            jnp.sum(y * y, axis=(1, 2)))
+    return (
+        jnp.einsum("bri,brj->bij", x, x, precision=hi),
+        jnp.einsum("bri,brk->bik", x, y, precision=hi),
+        jnp.sum(y * y, axis=(1, 2)),
+    )
 
 
-def training_system(model, params, pairs, scale: int, context: int, augment: bool = False, tile: int = 32,
-                    batch: int = 64, progress: bool = True) -> ConvLstsqSystem:
+def training_system(
+    model,
+    params,
+    pairs,
+    scale: int,
+    context: int,
+    augment: bool = False,
+    tile: int = 32,
+    batch: int = 64,
+    progress: bool = True,
+) -> ConvLstsqSystem:
     """Normal equations of conv3 over ``pairs`` (and their 8 :func:`~experiments.sr_data.dihedral`
     symmetries when ``augment``), features from ``params``."""
     if LAST_LAYER not in params:
@@ -85,10 +97,19 @@ def training_system(model, params, pairs, scale: int, context: int, augment: boo
         nonlocal system
         pad = batch - len(buf)  # a fixed batch shape (zero masks fill it): one compile
         lr, hr, mask = (np.concatenate([np.stack(a), np.zeros((pad,) + a[0].shape, a[0].dtype)]) for a in zip(*buf))
-        xx, xy, yy = jax.device_get(_tile_sums(model, params, jnp.asarray(lr[..., None], jnp.float32),
-                                               jnp.asarray(hr, jnp.float32), jnp.asarray(mask), k))
-        part = ConvLstsqSystem(xx.sum(0, dtype=np.float64), xy.sum(0, dtype=np.float64), float(yy.sum(dtype=np.float64)),
-                               int(mask.sum()))
+        xx, xy, yy = jax.device_get(
+            _tile_sums(
+                model,
+                params,
+                jnp.asarray(lr[..., None], jnp.float32),
+                jnp.asarray(hr, jnp.float32),
+                jnp.asarray(mask),
+                k,
+            )
+        )
+        part = ConvLstsqSystem(
+            xx.sum(0, dtype=np.float64), xy.sum(0, dtype=np.float64), float(yy.sum(dtype=np.float64)), int(mask.sum())
+        )
         system = part if system is None else system + part
         buf.clear()
 
@@ -104,8 +125,17 @@ def training_system(model, params, pairs, scale: int, context: int, augment: boo
     return system
 
 
-def refit_last_layer(model, params, pairs, scale: int, context: int, augment: bool = False, ridge: float = 0.0,
-                     progress: bool = True, **tiling):
+def refit_last_layer(
+    model,
+    params,
+    pairs,
+    scale: int,
+    context: int,
+    augment: bool = False,
+    ridge: float = 0.0,
+    progress: bool = True,
+    **tiling,
+):
     """``(params with conv3 replaced by its least-squares fit, info)``: the exact minimiser of the
     training MSE over conv3 given the features (see :func:`training_system`); ``info`` holds the
     training MSE before and after (exact, from the system), the rows summed and the seconds taken."""
@@ -116,7 +146,11 @@ def refit_last_layer(model, params, pairs, scale: int, context: int, augment: bo
     old = params[LAST_LAYER]
     new = dict(params)
     new[LAST_LAYER] = {"kernel": jnp.asarray(kernel, old["kernel"].dtype), "bias": jnp.asarray(bias, old["bias"].dtype)}
-    info = {"train_mse_before": system.mse(np.asarray(old["kernel"]), np.asarray(old["bias"])),
-            "train_mse_after": system.mse(kernel, bias), "rows": system.count,
-            "ridge": ridge, "time_s": time.perf_counter() - t0}
+    info = {
+        "train_mse_before": system.mse(np.asarray(old["kernel"]), np.asarray(old["bias"])),
+        "train_mse_after": system.mse(kernel, bias),
+        "rows": system.count,
+        "ridge": ridge,
+        "time_s": time.perf_counter() - t0,
+    }
     return new, info

@@ -20,25 +20,40 @@ from pathlib import Path
 from experiments._cli import existing_dir
 from experiments._paths import DEFAULT_DATA
 
-RECIPE = ("--augment --rescale 0.9 0.8 0.7 0.6 --steps 200000 --lr 1e-3 --lr-final 1e-5 --eval-every 20000 "
-          "--refit-last --seed 3")
+RECIPE = (
+    "--augment --rescale 0.9 0.8 0.7 0.6 --steps 200000 --lr 1e-3 --lr-final 1e-5 --eval-every 20000 "
+    "--refit-last --seed 3"
+)
 
 
 def recorded_figure(run: Path) -> dict:
     """``{'psnr_y', 'bicubic', 'stage', 'steps', 'config', ...}`` as the run recorded them."""
     if (run / "summary.json").is_file():
         s = json.loads((run / "summary.json").read_text())
-        return {"psnr_y": s["mean_psnr_y"]["espcn"], "bicubic": s["mean_psnr_y"]["bicubic"], "config": s["config"],
-                "steps": s["config"]["steps"], "stage": "final" + (", after --refit-last" if "refit_last" in s else ""),
-                "per_image": {r["image"]: r["psnr_y"]["espcn"] for r in s["per_image"]},
-                "train_time_s": s.get("training", {}).get("total_time_s"), "refit": s.get("refit_last")}
+        return {
+            "psnr_y": s["mean_psnr_y"]["espcn"],
+            "bicubic": s["mean_psnr_y"]["bicubic"],
+            "config": s["config"],
+            "steps": s["config"]["steps"],
+            "stage": "final" + (", after --refit-last" if "refit_last" in s else ""),
+            "per_image": {r["image"]: r["psnr_y"]["espcn"] for r in s["per_image"]},
+            "train_time_s": s.get("training", {}).get("total_time_s"),
+            "refit": s.get("refit_last"),
+        }
     rows = [json.loads(ln) for ln in (run / "metrics.jsonl").read_text().splitlines() if "psnr_y" in ln]
     if not rows:
         raise ValueError(f"{run} has neither summary.json nor an evaluated row in metrics.jsonl")
     last = rows[-1]
-    return {"psnr_y": last["psnr_y"], "bicubic": None, "config": None, "steps": last["step"], "per_image": None,
-            "stage": f"intermediate: step {last['step']} of the run, before --refit-last", "train_time_s": last["time_s"],
-            "refit": None}
+    return {
+        "psnr_y": last["psnr_y"],
+        "bicubic": None,
+        "config": None,
+        "steps": last["step"],
+        "per_image": None,
+        "stage": f"intermediate: step {last['step']} of the run, before --refit-last",
+        "train_time_s": last["time_s"],
+        "refit": None,
+    }
 
 
 # The card's record of the study's best figure (weights never committed), written once by hand.
@@ -68,17 +83,25 @@ def card_text(name: str, rec: dict, evaluated: dict) -> str:
 
     portable = {k: v for k, v in (rec["config"] or {}).items() if k not in ("train_dir", "eval_dir", "no_progress")}
     portable["out"] = "runs/espcn_x3"  # data folders left to their defaults: a run's local paths mean nothing elsewhere
-    command = ("python -m experiments.espcn_sr " + command_flags(portable) if rec["config"]
-               else f"python -m experiments.espcn_sr {RECIPE} --out runs/espcn_x3")
-    rows = "\n".join(f"| {r['image']} | {r['psnr_y']['espcn']:.2f} | {r['psnr_y']['bicubic']:.2f} |"
-                     for r in evaluated["per_image"])
+    command = (
+        "python -m experiments.espcn_sr " + command_flags(portable)
+        if rec["config"]
+        else f"python -m experiments.espcn_sr {RECIPE} --out runs/espcn_x3"
+    )
+    rows = "\n".join(
+        f"| {r['image']} | {r['psnr_y']['espcn']:.2f} | {r['psnr_y']['bicubic']:.2f} |" for r in evaluated["per_image"]
+    )
     m = evaluated["mean_psnr_y"]
-    refit = (f" (training MSE {rec['refit']['train_mse_before']:.4e} -> {rec['refit']['train_mse_after']:.4e}; "
-             f"Set5 {rec['refit']['psnr_y_before']:.3f} dB before it)" if rec["refit"] else " (not yet applied to these weights)")
+    refit = (
+        f" (training MSE {rec['refit']['train_mse_before']:.4e} -> {rec['refit']['train_mse_after']:.4e}; "
+        f"Set5 {rec['refit']['psnr_y_before']:.3f} dB before it)"
+        if rec["refit"]
+        else " (not yet applied to these weights)"
+    )
     hours = f"{rec['train_time_s'] / 3600:.1f} h on 1 CPU core" if rec["train_time_s"] else "not recorded"
     return f"""# {name}: ESPCN x3 (Y channel) trained on T91
 
-**Set5 x3 PSNR-Y: {rec['psnr_y']:.2f} dB** ({rec['psnr_y']:.4f}; bicubic {m['bicubic']:.2f} dB) -- {rec['stage']}.
+**Set5 x3 PSNR-Y: {rec["psnr_y"]:.2f} dB** ({rec["psnr_y"]:.4f}; bicubic {m["bicubic"]:.2f} dB) -- {rec["stage"]}.
 The report's best figure, 32.56 dB, came from six chained runs (below) whose weights were never committed;
 these are one run of the recipe below.
 
@@ -106,15 +129,15 @@ squares on the whole training set as trained{refit}. Training time: {hours}. The
 
 {CHAINED_RUNS}
 ## Evaluation (Set5, x3)
-Protocol: {evaluated['protocol']}
+Protocol: {evaluated["protocol"]}
 
 | image | ESPCN | bicubic |
 |---|---|---|
 {rows}
-| **mean** | **{m['espcn']:.2f}** | **{m['bicubic']:.2f}** |
+| **mean** | **{m["espcn"]:.2f}** | **{m["bicubic"]:.2f}** |
 
 Reproduce: `python -m experiments.espcn_sr --eval-only --weights {name} --eval-dir ../shared/data/sr/Set5 --scale 3 --out runs/{name}_eval`
-(`tests/interop/test_shipped_weights.py` checks it gives {rec['psnr_y']:.4f} dB within 0.001).
+(`tests/interop/test_shipped_weights.py` checks it gives {rec["psnr_y"]:.4f} dB within 0.001).
 """
 
 
@@ -132,16 +155,39 @@ def ship(run: Path, name: str, eval_dir: Path, dest: Path) -> dict:
         shutil.copyfile(run / "params.npz", npz)  # a snapshot: a running study may rewrite its file
         _, variables = pretrained(str(npz), arch="espcn", scale=3)
         out = Path(tmp) / f"{name}.safetensors"
-        write_flax(out, variables, "espcn", {"scale": 3},
-                   {"set5_x3_psnr_y": f"{rec['psnr_y']:.6f}", "steps": str(rec["steps"]), "stage": rec["stage"],
-                    "model_card": f"{name}.md"})
-        args: Namespace = parse_args(["--eval-only", "--weights", str(out), "--eval-dir", str(eval_dir), "--scale", "3",
-                                      "--out", str(Path(tmp) / "eval"), "--no-figure"])
+        write_flax(
+            out,
+            variables,
+            "espcn",
+            {"scale": 3},
+            {
+                "set5_x3_psnr_y": f"{rec['psnr_y']:.6f}",
+                "steps": str(rec["steps"]),
+                "stage": rec["stage"],
+                "model_card": f"{name}.md",
+            },
+        )
+        args: Namespace = parse_args(
+            [
+                "--eval-only",
+                "--weights",
+                str(out),
+                "--eval-dir",
+                str(eval_dir),
+                "--scale",
+                "3",
+                "--out",
+                str(Path(tmp) / "eval"),
+                "--no-figure",
+            ]
+        )
         evaluated = eval_only(args)
         got = evaluated["mean_psnr_y"]["espcn"]
         if abs(got - rec["psnr_y"]) > 1e-3:
-            raise ValueError(f"shipped weights give {got:.4f} dB, the run recorded {rec['psnr_y']:.4f} dB: not shipping "
-                             "(params.npz rewritten since that evaluation?)")
+            raise ValueError(
+                f"shipped weights give {got:.4f} dB, the run recorded {rec['psnr_y']:.4f} dB: not shipping "
+                "(params.npz rewritten since that evaluation?)"
+            )
         dest.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(out, dest / f"{name}.safetensors")
     (dest / f"{name}.md").write_text(card_text(name, rec, evaluated))

@@ -40,43 +40,83 @@ from __future__ import annotations
 import argparse
 import sys
 
-from experiments._cli import (HelpFormatter, existing_dir, flag_error, nonnegative_int, number_in, positive_float,
-                              positive_int, weights_source)
+from experiments._cli import (
+    HelpFormatter,
+    existing_dir,
+    flag_error,
+    nonnegative_int,
+    number_in,
+    positive_float,
+    positive_int,
+    weights_source,
+)
 from experiments._paths import DEFAULT_DATA  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m experiments.espcn_sr", description=__doc__, formatter_class=HelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m experiments.espcn_sr", description=__doc__, formatter_class=HelpFormatter
+    )
     p.add_argument("--train-dir", default=str(DEFAULT_DATA / "sr" / "T91"), help="folder of HR training images")
     p.add_argument("--eval-dir", default=str(DEFAULT_DATA / "sr" / "Set5"), help="folder of HR test images")
     p.add_argument("--scale", type=positive_int, default=3)
     p.add_argument("--out", default="runs/espcn_sr")
     p.add_argument("--checkpoint", default=None, help="params .npz to start from")
-    p.add_argument("--eval-only", action="store_true", help="evaluate --weights (or --checkpoint) on --eval-dir, no training")
-    p.add_argument("--weights", default=None, metavar="NAME_OR_PATH", type=weights_source(),
-                   help="with --eval-only: a shipped checkpoint name (e.g. espcn_x3_t91), a jaxcnn .safetensors/.msgpack "
-                        "file or a params .npz")
+    p.add_argument(
+        "--eval-only", action="store_true", help="evaluate --weights (or --checkpoint) on --eval-dir, no training"
+    )
+    p.add_argument(
+        "--weights",
+        default=None,
+        metavar="NAME_OR_PATH",
+        type=weights_source(),
+        help="with --eval-only: a shipped checkpoint name (e.g. espcn_x3_t91), a jaxcnn .safetensors/.msgpack "
+        "file or a params .npz",
+    )
     p.add_argument("--no-figure", action="store_true", help="with --eval-only: write summary.json only")
     p.add_argument("--quick", action="store_true", help="smoke test: 30 steps on 4 training images")
     p.add_argument("--steps", type=nonnegative_int, default=None, help="training steps (default 50000, quick 30)")
     p.add_argument("--batch-size", type=positive_int, default=16)
-    p.add_argument("--patch", type=positive_int, default=17, help="LR side of the loss region; HR targets are patch * scale (17r)")
-    p.add_argument("--context", type=nonnegative_int, default=4,
-                   help="LR pixels of input around the loss region (4 = the 5-3-3 receptive radius)")
+    p.add_argument(
+        "--patch", type=positive_int, default=17, help="LR side of the loss region; HR targets are patch * scale (17r)"
+    )
+    p.add_argument(
+        "--context",
+        type=nonnegative_int,
+        default=4,
+        help="LR pixels of input around the loss region (4 = the 5-3-3 receptive radius)",
+    )
     p.add_argument("--optimizer", choices=("adam", "sgd"), default="adam")
     p.add_argument("--lr", type=positive_float, default=1e-3, help="initial learning rate (paper: 0.01 with SGD)")
     p.add_argument("--lr-final", type=positive_float, default=1e-5, help="learning rate reached at the last step")
-    p.add_argument("--last-layer-lr", type=positive_float, default=0.1, help="lr multiplier of the last conv (paper: 0.1)")
-    p.add_argument("--eval-every", type=nonnegative_int, default=5000, help="steps between Set5 evaluations (0: only at the end)")
+    p.add_argument(
+        "--last-layer-lr", type=positive_float, default=0.1, help="lr multiplier of the last conv (paper: 0.1)"
+    )
+    p.add_argument(
+        "--eval-every", type=nonnegative_int, default=5000, help="steps between Set5 evaluations (0: only at the end)"
+    )
     p.add_argument("--augment", action="store_true", help="a random flip/rotation (8 symmetries) per patch")
-    p.add_argument("--rescale", type=number_in(0, 1, low_open=True, high_open=True), nargs="*", default=[], metavar="F",
-                   help="also train on every HR image shrunk by these factors, e.g. 0.9 0.8 0.7 0.6")
-    p.add_argument("--mirror-borders", action=argparse.BooleanOptionalAction, default=True,
-                   help="train on patches whose context may reach past the image edge, mirrored as at test time, "
-                        "so border pixels are trained on too (--no-mirror-borders: interior patches only)")
-    p.add_argument("--refit-last", action="store_true",
-                   help="after training (or on --checkpoint), solve the last conv in closed form on the training "
-                        "set (least squares; the set as trained: --rescale, and --augment's 8 symmetries)")
+    p.add_argument(
+        "--rescale",
+        type=number_in(0, 1, low_open=True, high_open=True),
+        nargs="*",
+        default=[],
+        metavar="F",
+        help="also train on every HR image shrunk by these factors, e.g. 0.9 0.8 0.7 0.6",
+    )
+    p.add_argument(
+        "--mirror-borders",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="train on patches whose context may reach past the image edge, mirrored as at test time, "
+        "so border pixels are trained on too (--no-mirror-borders: interior patches only)",
+    )
+    p.add_argument(
+        "--refit-last",
+        action="store_true",
+        help="after training (or on --checkpoint), solve the last conv in closed form on the training "
+        "set (least squares; the set as trained: --rescale, and --augment's 8 symmetries)",
+    )
     p.add_argument("--resize", choices=("matlab", "jax"), default="matlab", help="bicubic implementation")
     p.add_argument("--seed", type=nonnegative_int, default=0)
     p.add_argument("--no-progress", action="store_true")
@@ -130,8 +170,10 @@ def main(argv=None) -> dict:
     args = parse_args(argv)
     if args.eval_only and not args.refit_last:  # refitting a checkpoint stays with the training loop
         from experiments.espcn_eval import eval_only  # imports jax only once the arguments are valid
+
         return eval_only(args)
     from experiments.espcn_sr_loop import run
+
     return run(args)
 
 

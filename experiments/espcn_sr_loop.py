@@ -14,8 +14,8 @@ import numpy as np
 import optax
 from flax import traverse_util
 
-from jaxcnn.metrics import psnr_y
 from experiments import sr_data
+from jaxcnn.metrics import psnr_y
 from jaxcnn.train import TrainState, fit
 
 LAST_LAYER = "conv3"  # ESPCN's sub-pixel conv; the paper trains it 10x slower
@@ -28,6 +28,7 @@ def build_model(scale: int):
     if "espcn" in models.list_models():
         return models.create_model("espcn", scale=scale)
     from jaxcnn.models.espcn import espcn
+
     return espcn(scale=scale, channels=1)
 
 
@@ -69,10 +70,12 @@ def crop_loss(crop: int):
     """``loss_fn(outputs, batch)`` for ``fit``: MSE on the HR pixels ``crop`` away from the patch edge.
     The paper's valid convolutions lose the outer ring; here (zero-padded convs) we keep it as input
     context and drop it from the loss."""
+
     def loss(outputs, batch):
         hr = batch["target"]
-        sl = np.s_[:, crop:hr.shape[1] - crop, crop:hr.shape[2] - crop]
+        sl = np.s_[:, crop : hr.shape[1] - crop, crop : hr.shape[2] - crop]
         return jnp.mean((outputs[sl] - hr[sl]) ** 2), {}
+
     return loss
 
 
@@ -84,7 +87,7 @@ def predict(model, params, x, pad: int = 0):
     scale = model.scale
     x = jnp.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)), mode="symmetric")
     y = model.apply({"params": params}, x)
-    return jnp.clip(y[:, pad * scale:y.shape[1] - pad * scale, pad * scale:y.shape[2] - pad * scale], 0.0, 1.0)
+    return jnp.clip(y[:, pad * scale : y.shape[1] - pad * scale, pad * scale : y.shape[2] - pad * scale], 0.0, 1.0)
 
 
 @functools.partial(jax.jit, static_argnums=0)
@@ -104,9 +107,16 @@ def evaluate(model, params, pairs, scale: int, resize: str, pad: int = 0) -> dic
     for pair in pairs:
         sr = super_resolve(model, params, pair.lr, pad)
         bic = sr_data.upscale_bicubic(pair.lr, scale, resize)
-        rows.append({"image": pair.name, "hr_shape": list(pair.hr.shape),
-                     "psnr_y": {"espcn": psnr_y(pair.hr * 255, sr * 255, scale),
-                                "bicubic": psnr_y(pair.hr * 255, bic * 255, scale)}})
+        rows.append(
+            {
+                "image": pair.name,
+                "hr_shape": list(pair.hr.shape),
+                "psnr_y": {
+                    "espcn": psnr_y(pair.hr * 255, sr * 255, scale),
+                    "bicubic": psnr_y(pair.hr * 255, bic * 255, scale),
+                },
+            }
+        )
     mean = {k: float(np.mean([r["psnr_y"][k] for r in rows])) for k in ("espcn", "bicubic")}
     return {"per_image": rows, "mean_psnr_y": mean}
 
@@ -129,7 +139,9 @@ def run(args) -> dict:
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     save_figure(out / "espcn_sr.png", model, params, eval_pairs, summary, args)
     m = summary["mean_psnr_y"]
-    print(f"{Path(args.eval_dir).name} x{args.scale}: ESPCN {m['espcn']:.2f} dB, bicubic {m['bicubic']:.2f} dB -> {out}")
+    print(
+        f"{Path(args.eval_dir).name} x{args.scale}: ESPCN {m['espcn']:.2f} dB, bicubic {m['bicubic']:.2f} dB -> {out}"
+    )
     return summary
 
 
@@ -145,8 +157,9 @@ def refit(model, params, eval_pairs, args):
     from experiments.espcn_refit import refit_last_layer
 
     before = evaluate(model, params, eval_pairs, args.scale, args.resize, args.context)["mean_psnr_y"]["espcn"]
-    params, info = refit_last_layer(model, params, training_pairs(args), args.scale, args.context, args.augment,
-                                    progress=not args.no_progress)
+    params, info = refit_last_layer(
+        model, params, training_pairs(args), args.scale, args.context, args.augment, progress=not args.no_progress
+    )
     save_params(Path(args.out) / "params.npz", params)
     return params, {**info, "psnr_y_before": before}
 
@@ -161,30 +174,57 @@ def train(model, params, eval_pairs, args, out: Path) -> dict:
     if args.mirror_borders:
         pairs = sr_data.mirror_padded(pairs, args.context, args.scale)
     tx = make_optimizer(params, args)
-    state = TrainState(step=jnp.zeros((), jnp.int32), params=params, batch_stats={}, opt_state=tx.init(params),
-                       rng=jax.random.key(args.seed), apply_fn=model.apply, tx=tx)
+    state = TrainState(
+        step=jnp.zeros((), jnp.int32),
+        params=params,
+        batch_stats={},
+        opt_state=tx.init(params),
+        rng=jax.random.key(args.seed),
+        apply_fn=model.apply,
+        tx=tx,
+    )
 
     def batch(step):
-        lr, hr = sr_data.patch_batch(pairs, args.scale, args.patch + 2 * args.context, args.batch_size, args.seed,
-                                     step, augment=args.augment)
+        lr, hr = sr_data.patch_batch(
+            pairs, args.scale, args.patch + 2 * args.context, args.batch_size, args.seed, step, augment=args.augment
+        )
         return {"image": lr, "target": hr}
 
     def set5(state) -> dict:
         save_params(out / "params.npz", state.params)
-        return {"psnr_y": evaluate(model, state.params, eval_pairs, args.scale, args.resize, args.context)
-                ["mean_psnr_y"]["espcn"]}
+        return {
+            "psnr_y": evaluate(model, state.params, eval_pairs, args.scale, args.resize, args.context)["mean_psnr_y"][
+                "espcn"
+            ]
+        }
 
     t_train = time.perf_counter()
-    fit(state, batch, args.steps, loss_fn=crop_loss(args.context * args.scale), eval_fn=set5,
-        eval_every=args.eval_every or None, out=out, ckpt_every=None, log_every=10 if args.quick else 100,
-        progress=not args.no_progress, desc="espcn")
-    return {"steps": args.steps, "train_images": len(pairs), "train_time_s": time.perf_counter() - t_train,
-            "total_time_s": time.perf_counter() - t0, "devices": [str(d) for d in jax.devices()]}
+    fit(
+        state,
+        batch,
+        args.steps,
+        loss_fn=crop_loss(args.context * args.scale),
+        eval_fn=set5,
+        eval_every=args.eval_every or None,
+        out=out,
+        ckpt_every=None,
+        log_every=10 if args.quick else 100,
+        progress=not args.no_progress,
+        desc="espcn",
+    )
+    return {
+        "steps": args.steps,
+        "train_images": len(pairs),
+        "train_time_s": time.perf_counter() - t_train,
+        "total_time_s": time.perf_counter() - t0,
+        "devices": [str(d) for d in jax.devices()],
+    }
 
 
 def save_figure(path: Path, model, params, pairs, summary: dict, args) -> None:
     """Bicubic / ESPCN / HR crops of the image where ESPCN gains most, and the training curve."""
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -194,12 +234,17 @@ def save_figure(path: Path, model, params, pairs, summary: dict, args) -> None:
     sr = super_resolve(model, params, pair.lr, args.context)
     bic = np.clip(sr_data.upscale_bicubic(pair.lr, args.scale, args.resize), 0, 1)
     h, w = pair.hr.shape
-    crop = np.s_[h // 4:h // 4 + min(h, w) // 2, w // 4:w // 4 + min(h, w) // 2]  # a central square
+    crop = np.s_[h // 4 : h // 4 + min(h, w) // 2, w // 4 : w // 4 + min(h, w) // 2]  # a central square
     metrics = Path(args.out) / "metrics.jsonl"
-    curve = [json.loads(ln) for ln in metrics.read_text().splitlines()] if not args.eval_only and metrics.exists() else []
+    curve = (
+        [json.loads(ln) for ln in metrics.read_text().splitlines()] if not args.eval_only and metrics.exists() else []
+    )
     fig, axes = plt.subplots(1, 4 if curve else 3, figsize=(16 if curve else 12, 4))
-    for ax, img, title in zip(axes, (bic, sr, pair.hr), (f"bicubic {row['psnr_y']['bicubic']:.2f} dB",
-                                                         f"ESPCN {row['psnr_y']['espcn']:.2f} dB", "HR (Y)")):
+    for ax, img, title in zip(
+        axes,
+        (bic, sr, pair.hr),
+        (f"bicubic {row['psnr_y']['bicubic']:.2f} dB", f"ESPCN {row['psnr_y']['espcn']:.2f} dB", "HR (Y)"),
+    ):
         ax.imshow(img[crop], cmap="gray", vmin=0, vmax=1)
         ax.set_title(f"{pair.name}: {title}")
         ax.axis("off")
@@ -218,7 +263,9 @@ def save_figure(path: Path, model, params, pairs, summary: dict, args) -> None:
     plt.close(fig)
 
 
-PROTOCOL = ("Y = round(16 + 65.481 R + 128.553 G + 24.966 B) (MATLAB rgb2ycbcr, uint8); HR modcropped to a multiple "
-            "of the scale; LR = MATLAB imresize(HR/255, 1/scale, 'bicubic') (antialiased Keys a=-0.5, symmetric "
-            "borders); bicubic = imresize(LR, scale); ESPCN input padded by `context` mirrored LR pixels, output cropped "
-            "back; PSNR on Y rounded to uint8, scale pixels shaved, mean over images")
+PROTOCOL = (
+    "Y = round(16 + 65.481 R + 128.553 G + 24.966 B) (MATLAB rgb2ycbcr, uint8); HR modcropped to a multiple "
+    "of the scale; LR = MATLAB imresize(HR/255, 1/scale, 'bicubic') (antialiased Keys a=-0.5, symmetric "
+    "borders); bicubic = imresize(LR, scale); ESPCN input padded by `context` mirrored LR pixels, output cropped "
+    "back; PSNR on Y rounded to uint8, scale pixels shaved, mean over images"
+)

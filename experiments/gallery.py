@@ -29,23 +29,33 @@ import numpy as np  # noqa: E402
 
 from experiments._cli import HelpFormatter, existing_dir_path, flag_error, nonnegative_int, positive_int, weights_source
 from experiments._paths import DEFAULT_DATA  # noqa: E402
+
 SCALE = 3
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m experiments.gallery", description=__doc__,
-                                formatter_class=HelpFormatter)
-    p.add_argument("--data", dest="data_root", type=existing_dir_path, default=DEFAULT_DATA,
-                   help="folder holding sr/ and cifar10/")
+    p = argparse.ArgumentParser(
+        prog="python -m experiments.gallery", description=__doc__, formatter_class=HelpFormatter
+    )
+    p.add_argument(
+        "--data", dest="data_root", type=existing_dir_path, default=DEFAULT_DATA, help="folder holding sr/ and cifar10/"
+    )
     p.add_argument("--out", type=Path, default=Path("runs/gallery"))
     p.add_argument("--image", default="butterfly", help="Set5 image for the gallery")
-    p.add_argument("--steps", type=nonnegative_int, default=1500,
-                   help="Adam steps of each learned upsampler (0 leaves them out)")
+    p.add_argument(
+        "--steps", type=nonnegative_int, default=1500, help="Adam steps of each learned upsampler (0 leaves them out)"
+    )
     p.add_argument("--train-images", type=positive_int, default=91, help="T91 images used to train them")
-    p.add_argument("--espcn-weights", default="espcn_x3_t91", type=weights_source(allow_none=True),
-                   help="ESPCN x3 for the gallery: a shipped name, a weights file, or a params.npz of experiments.espcn_sr "
-                        "('none' leaves it out)")
-    p.add_argument("--quick", action="store_true", help="no learned one-layer upsamplers (--steps 0), no max-unpool tile")
+    p.add_argument(
+        "--espcn-weights",
+        default="espcn_x3_t91",
+        type=weights_source(allow_none=True),
+        help="ESPCN x3 for the gallery: a shipped name, a weights file, or a params.npz of experiments.espcn_sr "
+        "('none' leaves it out)",
+    )
+    p.add_argument(
+        "--quick", action="store_true", help="no learned one-layer upsamplers (--steps 0), no max-unpool tile"
+    )
     p.add_argument("--smoke", action="store_true", help="CI: 2 steps of the learned upsamplers on 2 images")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
@@ -91,8 +101,9 @@ def _subpixel(params, lr):
 
     from jaxcnn.upsample import pixel_shuffle
 
-    y = jax.lax.conv_general_dilated(lr, params["kernel"], (1, 1), ((1, 1), (1, 1)),
-                                     dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    y = jax.lax.conv_general_dilated(
+        lr, params["kernel"], (1, 1), ((1, 1), (1, 1)), dimension_numbers=("NHWC", "HWIO", "NHWC")
+    )
     return pixel_shuffle(y + params["bias"], SCALE)
 
 
@@ -157,11 +168,10 @@ def train_upsamplers(pairs, steps: int, bar) -> tuple[dict, dict]:
 
 
 def upsampling_gallery(args, out: Path, bar) -> dict:
-    import jax
     import jax.numpy as jnp
 
-    from jaxcnn.metrics import psnr_y
     from experiments import sr_data
+    from jaxcnn.metrics import psnr_y
     from jaxcnn.upsample import interpolate, max_pool_with_indices, max_unpool
 
     pair = sr_data.make_pair(args.image, sr_data.load_y(args.data_root / "sr" / "Set5" / f"{args.image}.png"), SCALE)
@@ -193,8 +203,11 @@ def upsampling_gallery(args, out: Path, bar) -> dict:
     psnrs = {k: psnr_y(hr * 255, np.clip(v, 0, 1) * 255, SCALE) for k, v in outs.items()}
 
     h, w = hr.shape
-    crop = np.s_[h // 4: h // 4 + h // 3, w // 4: w // 4 + w // 3]
-    panels = [("HR (ground truth)", hr), (f"LR input ({lr.shape[0]}x{lr.shape[1]})", np.kron(lr, np.ones((SCALE, SCALE))))]
+    crop = np.s_[h // 4 : h // 4 + h // 3, w // 4 : w // 4 + w // 3]
+    panels = [
+        ("HR (ground truth)", hr),
+        (f"LR input ({lr.shape[0]}x{lr.shape[1]})", np.kron(lr, np.ones((SCALE, SCALE)))),
+    ]
     panels += [(f"{k}\n{psnrs[k]:.2f} dB", v) for k, v in outs.items()]
     cols = 4
     rows = -(-len(panels) // cols)
@@ -209,8 +222,14 @@ def upsampling_gallery(args, out: Path, bar) -> dict:
     fig.savefig(out / "upsampling.png", dpi=110)
     plt.close(fig)
     learned = {k: np.asarray(v["kernel"]).squeeze().tolist() for k, v in trained.items()}
-    return {"image": args.image, "hr_shape": list(hr.shape), "psnr_y": psnrs, "train_steps": args.steps,
-            "train_images": len(train_pairs), "learned_kernels": learned}
+    return {
+        "image": args.image,
+        "hr_shape": list(hr.shape),
+        "psnr_y": psnrs,
+        "train_steps": args.steps,
+        "train_images": len(train_pairs),
+        "learned_kernels": learned,
+    }
 
 
 def checkerboard_figure(args, out: Path) -> dict:
@@ -222,14 +241,18 @@ def checkerboard_figure(args, out: Path) -> dict:
     from jaxcnn.upsample import conv_transpose, icnr, pixel_shuffle
 
     ones = jnp.ones((1, 8, 8, 1))
-    overlap3 = np.asarray(conv_transpose(ones, jnp.ones((3, 3, 1, 1)), stride=2, padding=1, output_padding=1))[0, ..., 0]
+    overlap3 = np.asarray(conv_transpose(ones, jnp.ones((3, 3, 1, 1)), stride=2, padding=1, output_padding=1))[
+        0, ..., 0
+    ]
     overlap4 = np.asarray(conv_transpose(ones, jnp.ones((4, 4, 1, 1)), stride=2, padding=1))[0, ..., 0]
     lr = sr_data.make_pair(args.image, sr_data.load_y(args.data_root / "sr" / "Set5" / f"{args.image}.png"), SCALE).lr
     x = jnp.asarray(lr, jnp.float32)[None, ..., None]
     key = jax.random.key(1)
     rand_k = jax.nn.initializers.lecun_normal()(key, (3, 3, 1, SCALE * SCALE))
     icnr_k = icnr(SCALE)(key, (3, 3, 1, SCALE * SCALE))
-    conv = lambda k: jax.lax.conv_general_dilated(x, k, (1, 1), ((1, 1), (1, 1)), dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    conv = lambda k: jax.lax.conv_general_dilated(
+        x, k, (1, 1), ((1, 1), (1, 1)), dimension_numbers=("NHWC", "HWIO", "NHWC")
+    )
     rand_out = np.asarray(pixel_shuffle(conv(rand_k), SCALE))[0, ..., 0]
     icnr_out = np.asarray(pixel_shuffle(conv(icnr_k), SCALE))[0, ..., 0]
 
@@ -239,21 +262,32 @@ def checkerboard_figure(args, out: Path) -> dict:
         cells = img.reshape(h // SCALE, SCALE, w // SCALE, SCALE)
         return float(np.abs(cells - cells.mean(axis=(1, 3), keepdims=True)).mean() / np.abs(img).mean())
 
-    stats = {"deconv_k3_s2_overlap_values": sorted(set(np.unique(overlap3[2:-2, 2:-2]).tolist())),
-             "deconv_k4_s2_overlap_values": sorted(set(np.unique(overlap4[2:-2, 2:-2]).tolist())),
-             "subpixel_random_block_deviation": block_deviation(rand_out),
-             "subpixel_icnr_block_deviation": block_deviation(icnr_out)}
+    stats = {
+        "deconv_k3_s2_overlap_values": sorted(set(np.unique(overlap3[2:-2, 2:-2]).tolist())),
+        "deconv_k4_s2_overlap_values": sorted(set(np.unique(overlap4[2:-2, 2:-2]).tolist())),
+        "subpixel_random_block_deviation": block_deviation(rand_out),
+        "subpixel_icnr_block_deviation": block_deviation(icnr_out),
+    }
     fig, axes = plt.subplots(1, 4, figsize=(15, 4.8))
     axes[0].imshow(overlap3, cmap="viridis")
-    axes[0].set_title(f"transposed conv k3 s2, ones in/kernel\nvalues {stats['deconv_k3_s2_overlap_values']}: checkerboard", fontsize=9)
+    axes[0].set_title(
+        f"transposed conv k3 s2, ones in/kernel\nvalues {stats['deconv_k3_s2_overlap_values']}: checkerboard",
+        fontsize=9,
+    )
     axes[1].imshow(overlap4, cmap="viridis")
-    axes[1].set_title(f"k4 s2 (kernel divisible by stride)\nvalues {stats['deconv_k4_s2_overlap_values']}: even overlap", fontsize=9)
+    axes[1].set_title(
+        f"k4 s2 (kernel divisible by stride)\nvalues {stats['deconv_k4_s2_overlap_values']}: even overlap", fontsize=9
+    )
     h, w = rand_out.shape
-    crop = np.s_[h // 3: h // 3 + 48, w // 3: w // 3 + 48]
+    crop = np.s_[h // 3 : h // 3 + 48, w // 3 : w // 3 + 48]
     axes[2].imshow(rand_out[crop], cmap="gray", interpolation="nearest")
-    axes[2].set_title(f"sub-pixel conv, random init\ncell deviation {stats['subpixel_random_block_deviation']:.3f}", fontsize=9)
+    axes[2].set_title(
+        f"sub-pixel conv, random init\ncell deviation {stats['subpixel_random_block_deviation']:.3f}", fontsize=9
+    )
     axes[3].imshow(icnr_out[crop], cmap="gray", interpolation="nearest")
-    axes[3].set_title(f"sub-pixel conv, ICNR init\ncell deviation {stats['subpixel_icnr_block_deviation']:.3f}", fontsize=9)
+    axes[3].set_title(
+        f"sub-pixel conv, ICNR init\ncell deviation {stats['subpixel_icnr_block_deviation']:.3f}", fontsize=9
+    )
     for ax in axes:
         ax.axis("off")
     fig.tight_layout()
@@ -275,7 +309,9 @@ def conv_matrix_figure(out: Path) -> dict:
     c = conv_matrix(kernel, (4, 4))
     y = np.array([[1.0, -2.0], [0.5, 3.0]], np.float32)
     cty = (c.T @ y.reshape(-1)).reshape(4, 4)
-    forward = lambda x: jax.lax.conv_general_dilated(x, kernel, (1, 1), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    forward = lambda x: jax.lax.conv_general_dilated(
+        x, kernel, (1, 1), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC")
+    )
     _, pullback = jax.vjp(forward, jnp.zeros((1, 4, 4, 1)))
     vjp = np.asarray(pullback(jnp.asarray(y)[None, ..., None])[0])[0, ..., 0]
     ours = np.asarray(conv_transpose(jnp.asarray(y)[None, ..., None], kernel))[0, ..., 0]
@@ -287,8 +323,9 @@ def conv_matrix_figure(out: Path) -> dict:
     for (i, j), v in np.ndenumerate(c):
         if v:
             axes[0].text(j, i, f"{v:.0f}", ha="center", va="center", fontsize=8)
-    axes[0].set(title="C (4 x 16): conv(x) = C x, rows = output cells, cols = input cells",
-                xticks=range(16), yticks=range(4))
+    axes[0].set(
+        title="C (4 x 16): conv(x) = C x, rows = output cells, cols = input cells", xticks=range(16), yticks=range(4)
+    )
     for ax, (title, m) in zip(axes[1:], [("y (2x2)", y), ("Cᵀy (4x4)", cty), ("vjp of conv at y", vjp)]):
         ax.imshow(m, cmap="coolwarm")
         for (i, j), v in np.ndenumerate(m):
@@ -296,14 +333,23 @@ def conv_matrix_figure(out: Path) -> dict:
         ax.set_title(title, fontsize=9)
         ax.set_xticks([])
         ax.set_yticks([])
-    fig.suptitle(f"kernel 1..9; max |Cᵀy - vjp| = {np.abs(cty - vjp).max():.1e}, "
-                 f"max |Cᵀy - conv_transpose| = {np.abs(cty - ours).max():.1e}, max |Cx - conv(x)| = {conv_gap:.1e}", fontsize=9)
+    fig.suptitle(
+        f"kernel 1..9; max |Cᵀy - vjp| = {np.abs(cty - vjp).max():.1e}, "
+        f"max |Cᵀy - conv_transpose| = {np.abs(cty - ours).max():.1e}, max |Cx - conv(x)| = {conv_gap:.1e}",
+        fontsize=9,
+    )
     fig.tight_layout()
     fig.savefig(out / "conv_matrix.png", dpi=110)
     plt.close(fig)
-    return {"C": c.tolist(), "y": y.tolist(), "CTy": cty.tolist(), "vjp": vjp.tolist(),
-            "max_abs_CTy_minus_vjp": float(np.abs(cty - vjp).max()),
-            "max_abs_CTy_minus_conv_transpose": float(np.abs(cty - ours).max()), "max_abs_Cx_minus_conv": conv_gap}
+    return {
+        "C": c.tolist(),
+        "y": y.tolist(),
+        "CTy": cty.tolist(),
+        "vjp": vjp.tolist(),
+        "max_abs_CTy_minus_vjp": float(np.abs(cty - vjp).max()),
+        "max_abs_CTy_minus_conv_transpose": float(np.abs(cty - ours).max()),
+        "max_abs_Cx_minus_conv": conv_gap,
+    }
 
 
 def masks_figure(args, out: Path) -> dict:
@@ -348,13 +394,20 @@ def masks_figure(args, out: Path) -> dict:
     axes[1, 0].set_title("Cutout 16x16 (fill = mean)", fontsize=8, loc="left")
     axes[2, 0].set_title("DropBlock 7x7, rate 0.25, one mask for all channels", fontsize=8, loc="left")
     fig.tight_layout(rect=(0, 0.03, 1, 1))
-    fig.text(0.01, 0.01, "row 4: DropBlock 3x3, rate 0.25, a separate mask per channel, on (untrained) ResNet-20 "
-             "stage-2 maps of image 1: different channels, different holes", fontsize=8)
+    fig.text(
+        0.01,
+        0.01,
+        "row 4: DropBlock 3x3, rate 0.25, a separate mask per channel, on (untrained) ResNet-20 "
+        "stage-2 maps of image 1: different channels, different holes",
+        fontsize=8,
+    )
     fig.savefig(out / "masks.png", dpi=100)
     plt.close(fig)
-    return {"cutout_fraction": float(np.mean(np.asarray(cut) != np.asarray(x))),
-            "dropblock_image_fraction": float(np.mean(np.asarray(db_img) == 0)),
-            "dropblock_realised_at_nominal_0.1": realised}
+    return {
+        "cutout_fraction": float(np.mean(np.asarray(cut) != np.asarray(x))),
+        "dropblock_image_fraction": float(np.mean(np.asarray(db_img) == 0)),
+        "dropblock_realised_at_nominal_0.1": realised,
+    }
 
 
 def main(argv=None) -> dict:

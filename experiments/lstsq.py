@@ -32,10 +32,11 @@ class ConvLstsqSystem:
     yy: float
     count: int
 
-    def __add__(self, other: "ConvLstsqSystem") -> "ConvLstsqSystem":
+    def __add__(self, other: ConvLstsqSystem) -> ConvLstsqSystem:
         if self.a.shape != other.a.shape or self.b.shape != other.b.shape:
-            raise ValueError(f"cannot add systems of shapes {self.a.shape}/{self.b.shape} and "
-                             f"{other.a.shape}/{other.b.shape}")
+            raise ValueError(
+                f"cannot add systems of shapes {self.a.shape}/{self.b.shape} and {other.a.shape}/{other.b.shape}"
+            )
         return ConvLstsqSystem(self.a + other.a, self.b + other.b, self.yy + other.yy, self.count + other.count)
 
     def mse(self, kernel: np.ndarray, bias: np.ndarray) -> float:
@@ -43,7 +44,9 @@ class ConvLstsqSystem:
         summed data, from the system alone: ``(w^T A w - 2 w^T B + sum y^2) / (count K)``."""
         w = _stack(kernel, bias)
         if w.shape != self.b.shape:
-            raise ValueError(f"kernel/bias give {w.shape[0]} weights x {w.shape[1]} outputs; the system has {self.b.shape}")
+            raise ValueError(
+                f"kernel/bias give {w.shape[0]} weights x {w.shape[1]} outputs; the system has {self.b.shape}"
+            )
         sq = np.sum(w * (self.a @ w)) - 2 * np.sum(w * self.b) + self.yy
         return float(sq / (self.count * self.b.shape[1]))
 
@@ -70,8 +73,10 @@ def conv_normal_equations(features, targets, kernel_size: int, mask=None) -> Con
         if a.ndim != 4:
             raise ValueError(f"{name} must be 4-D NHWC (N, H, W, C), got shape {a.shape}")
     if features.shape[:3] != targets.shape[:3]:
-        raise ValueError(f"features (N, H, W, C) and targets (N, H, W, K) must agree on N, H, W; got "
-                         f"{features.shape} and {targets.shape}")
+        raise ValueError(
+            f"features (N, H, W, C) and targets (N, H, W, K) must agree on N, H, W; got "
+            f"{features.shape} and {targets.shape}"
+        )
     n, h, w, c = features.shape
     if mask is None:
         mask = np.ones((n, h, w), bool)
@@ -81,7 +86,7 @@ def conv_normal_equations(features, targets, kernel_size: int, mask=None) -> Con
     k, p = kernel_size, kernel_size // 2
     padded = np.pad(features, ((0, 0), (p, p), (p, p), (0, 0)))
     # im2col in (dy, dx, c) order, the order of a flattened (k, k, C, K) kernel
-    cols = np.stack([padded[:, dy:dy + h, dx:dx + w] for dy in range(k) for dx in range(k)], axis=3)
+    cols = np.stack([padded[:, dy : dy + h, dx : dx + w] for dy in range(k) for dx in range(k)], axis=3)
     x = cols.reshape(n, h, w, k * k * c)[mask]
     x = np.concatenate([x, np.ones((x.shape[0], 1))], axis=1)
     y = targets[mask]
@@ -93,14 +98,18 @@ def solve_conv_lstsq(system: ConvLstsqSystem, kernel_size: int, ridge: float = 0
     ``ridge * count * ||kernel||^2`` (ridge 0: the exact least-squares fit; lstsq's SVD also copes
     with a singular system); float64. ``ridge`` is a finite number >= 0 (NaN would reach LAPACK)."""
     if not isinstance(system, ConvLstsqSystem):
-        raise ArgumentTypeError(f"system must be a ConvLstsqSystem (see conv_normal_equations), got {type(system).__name__}")
+        raise ArgumentTypeError(
+            f"system must be a ConvLstsqSystem (see conv_normal_equations), got {type(system).__name__}"
+        )
     kernel_size = check_odd_kernel(kernel_size, "kernel_size")
     ridge = check_number(ridge, "ridge", minimum=0.0)
     d = system.a.shape[0] - 1
     c = d // (kernel_size * kernel_size)
     if c * kernel_size * kernel_size != d:
-        raise ValueError(f"kernel_size={kernel_size} does not fit the system: {d} weights per output, not a "
-                         f"multiple of kernel_size^2 = {kernel_size ** 2}")
+        raise ValueError(
+            f"kernel_size={kernel_size} does not fit the system: {d} weights per output, not a "
+            f"multiple of kernel_size^2 = {kernel_size**2}"
+        )
     reg = np.eye(d + 1) * ridge * system.count
     reg[d, d] = 0.0  # the bias is not penalised
     sol = np.linalg.lstsq(system.a + reg, system.b, rcond=None)[0]

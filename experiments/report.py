@@ -41,20 +41,30 @@ SHIPPED_ESPCN = "espcn_x3_t91"
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m experiments.report", description=__doc__,
-                                formatter_class=HelpFormatter)
+    p = argparse.ArgumentParser(prog="python -m experiments.report", description=__doc__, formatter_class=HelpFormatter)
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_true", help="quick studies (the default)")
     mode.add_argument("--full", action="store_true", help="full studies (long)")
     mode.add_argument("--smoke", action="store_true", help="smallest mode of every study (CI)")
     p.add_argument("--data", dest="data_root", type=existing_dir_path, default=DEFAULT_DATA, help="the data folder")
     p.add_argument("--out", type=Path, default=Path("runs/report"))
-    p.add_argument("--results", action="append", default=[], metavar="STUDY=DIR",
-                   help="report an existing output folder instead of running STUDY (repeatable)")
-    p.add_argument("--only", type=comma_list(STUDIES), default=",".join(STUDIES), help="comma list of studies to include")
-    p.add_argument("--espcn-weights", default=None, type=weights_source(),
-                   help="ESPCN weights for the gallery (default: the shipped espcn_x3_t91; with --full, the "
-                        "params.npz that the espcn_sr study trained)")
+    p.add_argument(
+        "--results",
+        action="append",
+        default=[],
+        metavar="STUDY=DIR",
+        help="report an existing output folder instead of running STUDY (repeatable)",
+    )
+    p.add_argument(
+        "--only", type=comma_list(STUDIES), default=",".join(STUDIES), help="comma list of studies to include"
+    )
+    p.add_argument(
+        "--espcn-weights",
+        default=None,
+        type=weights_source(),
+        help="ESPCN weights for the gallery (default: the shipped espcn_x3_t91; with --full, the "
+        "params.npz that the espcn_sr study trained)",
+    )
     args = p.parse_args(argv)
     args.mode = "full" if args.full else "smoke" if args.smoke else "quick"
     args.only = [s for s in args.only.split(",") if s]
@@ -74,8 +84,17 @@ def study_argv(study: str, args, out: Path) -> list[str]:
     """Command-line arguments of each study in the report's mode."""
     data = args.data_root
     if study == "espcn_sr":
-        base = ["--train-dir", str(data / "sr" / "T91"), "--eval-dir", str(data / "sr" / "Set5"), "--scale", "3",
-                "--out", str(out), "--no-progress"]
+        base = [
+            "--train-dir",
+            str(data / "sr" / "T91"),
+            "--eval-dir",
+            str(data / "sr" / "Set5"),
+            "--scale",
+            "3",
+            "--out",
+            str(out),
+            "--no-progress",
+        ]
         if args.mode == "smoke":
             return base + ["--quick", "--steps", "2", "--eval-every", "0"]
         return base + (["--eval-only", "--weights", SHIPPED_ESPCN] if args.mode == "quick" else ["--steps", "50000"])
@@ -110,11 +129,22 @@ def run_study(study: str, args) -> dict:
         command = (summary or {}).get("command") or f"(existing results in {folder})"
         if isinstance(summary, dict) and "config" in summary and study == "espcn_sr":
             command = "python -m experiments.espcn_sr " + command_flags(summary["config"])
-        return {"dir": folder, "summary": summary, "seconds": None, "command": command,
-                "error": None if summary is not None else f"no summary.json in {folder}"}
+        return {
+            "dir": folder,
+            "summary": summary,
+            "seconds": None,
+            "command": command,
+            "error": None if summary is not None else f"no summary.json in {folder}",
+        }
     if args.mode == "quick" and study in LONG_STUDIES:
-        return {"dir": args.out / study, "summary": None, "seconds": None, "command": None, "error": None,
-                "recorded": recorded_table(study) or "*No recorded full run.*\n"}
+        return {
+            "dir": args.out / study,
+            "summary": None,
+            "seconds": None,
+            "command": None,
+            "error": None,
+            "recorded": recorded_table(study) or "*No recorded full run.*\n",
+        }
     out = args.out / study
     argv = study_argv(study, args, out)
     command = f"python -m experiments.{study} " + " ".join(argv)
@@ -169,8 +199,10 @@ def _img(report_dir: Path, folder: Path, name: str, alt: str) -> str:
 def _ran(res: dict) -> str:
     """How a section's numbers came about: the command and its time, a failure, or the recorded run."""
     if res.get("recorded"):
-        return ("**Not rerun in quick mode** (its honest result needs hours of training: `python -m "
-                "experiments.report --full`). The last full run, as recorded:\n\n" + res["recorded"])
+        return (
+            "**Not rerun in quick mode** (its honest result needs hours of training: `python -m "
+            "experiments.report --full`). The last full run, as recorded:\n\n" + res["recorded"]
+        )
     took = "" if res["seconds"] is None else f", {res['seconds']} s"
     text = f"Produced by `{res['command']}`{took}.\n"
     if res["error"]:
@@ -204,12 +236,16 @@ def _espcn_tables(s: dict) -> list[str]:
     rows.append((name, f"{m['espcn']:.2f}"))
     out = ["\n", table(["method", "Set5 x3 mean PSNR-Y (dB)"], rows), "\n"]
     if (cfg.get("steps") or 0) < 1000 and not (cfg.get("checkpoint") or cfg.get("eval_only")):
-        out.append("The paper reports 32.55 dB for ESPCN trained on T91; the quick mode trains for a few "
-                   "steps only, so only the bicubic calibration is meaningful there.\n\n")
+        out.append(
+            "The paper reports 32.55 dB for ESPCN trained on T91; the quick mode trains for a few "
+            "steps only, so only the bicubic calibration is meaningful there.\n\n"
+        )
     else:
         gap = m["espcn"] - 32.55
-        out.append(f"The paper reports 32.55 dB for ESPCN trained on T91: {gap:+.2f} dB from it (augmentation "
-                   "and schedule as in the command above; see `experiments/espcn_sr.py`).\n\n")
+        out.append(
+            f"The paper reports 32.55 dB for ESPCN trained on T91: {gap:+.2f} dB from it (augmentation "
+            "and schedule as in the command above; see `experiments/espcn_sr.py`).\n\n"
+        )
     per_image = s.get("per_image", [])
     if per_image:
         rows = [(r["image"], f"{r['psnr_y']['bicubic']:.2f}", f"{r['psnr_y']['espcn']:.2f}") for r in per_image]
@@ -235,9 +271,11 @@ def section_classification(res, rd) -> str:
     if s:
         from experiments.classification_study import markdown_table
 
-        setup = (f"Mode `{s.get('mode')}`; model `{s.get('model')}`; batch {s.get('batch_size')}, lr {s.get('lr')} "
-                 f"cosine, {s.get('optimizer')}; splits {s.get('split')}; crop+flip augmentation on CIFAR only. "
-                 "Mean ± sample std over seeds of the final test accuracy.\n\n")
+        setup = (
+            f"Mode `{s.get('mode')}`; model `{s.get('model')}`; batch {s.get('batch_size')}, lr {s.get('lr')} "
+            f"cosine, {s.get('optimizer')}; splits {s.get('split')}; crop+flip augmentation on CIFAR only. "
+            "Mean ± sample std over seeds of the final test accuracy.\n\n"
+        )
         md += ["\n", setup, markdown_table(s["results"]), "\n", _observations(s["results"])]
     md += [_img(rd, res["dir"], "curves.png", "training curves"), "\n"]
     md += [concept(name) for name in ("resnet", "preact", "stochastic_depth", "cutout_dropblock")]
@@ -288,21 +326,29 @@ def _tradeoff_reading(rows: list[dict]) -> str:
     for n in sorted({r["blocks_per_stage"] for r in rows}):
         b, k = by.get(("basic", n)), by.get(("bottleneck", n))
         if b and k:
-            parts = [_ratio(k, b, "params") + " parameters", _ratio(k, b, "macs") + " MACs",
-                     _ratio(k, b, "train_step_ms") + " training-step time"]
+            parts = [
+                _ratio(k, b, "params") + " parameters",
+                _ratio(k, b, "macs") + " MACs",
+                _ratio(k, b, "train_step_ms") + " training-step time",
+            ]
             if b["peak_bytes"] and k["peak_bytes"]:
                 parts.append(_ratio(k, b, "peak_bytes") + " peak memory")
             parts.append(f"accuracy {percent(k['test_accuracy'])} vs {percent(b['test_accuracy'])} %.")
             out.append(f"- n = {n}: bottleneck / basic = " + ", ".join(parts))
         nb = by.get(("bottleneck_narrow", n))
         if b and nb:
-            out.append(f"- n = {n}: the narrow bottleneck (same output width as basic) needs "
-                       f"{_ratio(nb, b, 'macs')} the MACs and {_ratio(nb, b, 'params')} the parameters, "
-                       f"accuracy {percent(nb['test_accuracy'])} %.")
+            out.append(
+                f"- n = {n}: the narrow bottleneck (same output width as basic) needs "
+                f"{_ratio(nb, b, 'macs')} the MACs and {_ratio(nb, b, 'params')} the parameters, "
+                f"accuracy {percent(nb['test_accuracy'])} %."
+            )
     if not out:
         return ""
-    return ("Reading the table (one short run per row: accuracy differences of a few points are noise):\n\n"
-            + "\n".join(out) + "\n\n")
+    return (
+        "Reading the table (one short run per row: accuracy differences of a few points are noise):\n\n"
+        + "\n".join(out)
+        + "\n\n"
+    )
 
 
 def section_receptive(res, rd) -> str:
@@ -311,37 +357,51 @@ def section_receptive(res, rd) -> str:
     for name, layers in (s.get("growth") or {}).items():
         if layers:
             md.append(f"- {name}: final theoretical receptive field {layers[-1]['size']} px\n")
-    md += ["\n", _img(rd, res["dir"], "growth.png", "receptive-field growth"),
-           _img(rd, res["dir"], "erf.png", "effective receptive fields"), "\n", concept("receptive_field")]
+    md += [
+        "\n",
+        _img(rd, res["dir"], "growth.png", "receptive-field growth"),
+        _img(rd, res["dir"], "erf.png", "effective receptive fields"),
+        "\n",
+        concept("receptive_field"),
+    ]
     return "".join(md)
 
 
 def _upsampling(up: dict) -> list[str]:
-    intro = (f"Set5 `{up['image']}` x3, PSNR on Y (3 px shaved); learned upsamplers trained {up['train_steps']} "
-             f"Adam steps on {up['train_images']} T91 images.\n\n")
+    intro = (
+        f"Set5 `{up['image']}` x3, PSNR on Y (3 px shaved); learned upsamplers trained {up['train_steps']} "
+        f"Adam steps on {up['train_images']} T91 images.\n\n"
+    )
     rows = [(k, f"{v:.2f}") for k, v in up["psnr_y"].items()]
     return ["\n", intro, table(["method", "PSNR-Y (dB)"], rows), "\n"]
 
 
 def _checkerboard(cb: dict) -> str:
-    return ("\n**Checkerboard.** A 3x3 stride-2 transposed conv of an all-ones input with an all-ones kernel "
-            f"gives values {cb['deconv_k3_s2_overlap_values']} (uneven overlap); 4x4 stride 2 gives "
-            f"{cb['deconv_k4_s2_overlap_values']}. Sub-pixel conv cell deviation: random init "
-            f"{cb['subpixel_random_block_deviation']:.3f}, ICNR {cb['subpixel_icnr_block_deviation']:.3f}.\n\n")
+    return (
+        "\n**Checkerboard.** A 3x3 stride-2 transposed conv of an all-ones input with an all-ones kernel "
+        f"gives values {cb['deconv_k3_s2_overlap_values']} (uneven overlap); 4x4 stride 2 gives "
+        f"{cb['deconv_k4_s2_overlap_values']}. Sub-pixel conv cell deviation: random init "
+        f"{cb['subpixel_random_block_deviation']:.3f}, ICNR {cb['subpixel_icnr_block_deviation']:.3f}.\n\n"
+    )
 
 
 def _conv_matrix(cm: dict) -> str:
     shape = f"{len(cm['C'])} x {len(cm['C'][0])}"
-    return (f"\n**The worked example.** Kernel 1..9, 4x4 input: C is {shape}; "
-            f"max |Cᵀy − vjp| = {cm['max_abs_CTy_minus_vjp']:.1e}, "
-            f"max |Cᵀy − conv_transpose| = {cm['max_abs_CTy_minus_conv_transpose']:.1e}, "
-            f"max |Cx − conv(x)| = {cm['max_abs_Cx_minus_conv']:.1e}.\n\n")
+    return (
+        f"\n**The worked example.** Kernel 1..9, 4x4 input: C is {shape}; "
+        f"max |Cᵀy − vjp| = {cm['max_abs_CTy_minus_vjp']:.1e}, "
+        f"max |Cᵀy − conv_transpose| = {cm['max_abs_CTy_minus_conv_transpose']:.1e}, "
+        f"max |Cx − conv(x)| = {cm['max_abs_Cx_minus_conv']:.1e}.\n\n"
+    )
 
 
 def _masks(mk: dict) -> list[str]:
     rows = [(k, f"{v:.3f}") for k, v in mk["dropblock_realised_at_nominal_0.1"].items()]
-    return ["\n**Masks.** Realised DropBlock drop fraction at nominal rate 0.1 (64 maps x 8 channels):\n\n",
-            table(["map, block, gamma rule", "realised"], rows), "\n"]
+    return [
+        "\n**Masks.** Realised DropBlock drop fraction at nominal rate 0.1 (64 maps x 8 channels):\n\n",
+        table(["map, block, gamma rule", "realised"], rows),
+        "\n",
+    ]
 
 
 def section_gallery(res, rd) -> str:
@@ -363,8 +423,13 @@ def section_gallery(res, rd) -> str:
     return "".join(md)
 
 
-SECTIONS = {"espcn_sr": section_espcn, "classification_study": section_classification, "tradeoffs": section_tradeoffs,
-            "receptive_fields": section_receptive, "gallery": section_gallery}
+SECTIONS = {
+    "espcn_sr": section_espcn,
+    "classification_study": section_classification,
+    "tradeoffs": section_tradeoffs,
+    "receptive_fields": section_receptive,
+    "gallery": section_gallery,
+}
 
 
 def main(argv=None) -> dict:
@@ -377,16 +442,25 @@ def main(argv=None) -> dict:
     results = {s: run_study(s, args) for s in order}
     total = round(time.time() - t0, 1)
     cli = " ".join(sys.argv[1:] if argv is None else argv)
-    md = [f"# jaxcnn: experiments report ({args.mode} mode)\n\n", INTRO, "\n",
-          f"Generated by `python -m experiments.report {cli}` in {total} s.\n\n"]
+    md = [
+        f"# jaxcnn: experiments report ({args.mode} mode)\n\n",
+        INTRO,
+        "\n",
+        f"Generated by `python -m experiments.report {cli}` in {total} s.\n\n",
+    ]
     failed = [s for s, r in results.items() if r["error"]]
     if failed:
         md.append(f"**Failed studies: {', '.join(failed)}** (see their sections).\n\n")
     for s in order:
         md.append(SECTIONS[s](results[s], args.out) + "\n")
     (args.out / "REPORT.md").write_text("".join(md))
-    index = {s: {"dir": str(r["dir"]), "seconds": r["seconds"], "error": r["error"], "command": r["command"]} for s, r in results.items()}
-    (args.out / "summary.json").write_text(json.dumps({"mode": args.mode, "seconds": total, "studies": index}, indent=1))
+    index = {
+        s: {"dir": str(r["dir"]), "seconds": r["seconds"], "error": r["error"], "command": r["command"]}
+        for s, r in results.items()
+    }
+    (args.out / "summary.json").write_text(
+        json.dumps({"mode": args.mode, "seconds": total, "studies": index}, indent=1)
+    )
     print(f"\nwrote {args.out / 'REPORT.md'} in {total} s" + (f"; FAILED: {failed}" if failed else ""))
     if failed:
         raise SystemExit(f"studies failed: {failed}")

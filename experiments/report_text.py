@@ -70,8 +70,11 @@ as the table of realised rates below shows; `gamma_rule='exact'` solves for the 
 In the study DropBlock uses block 3 on stages 2 and 3 (16x16 and 8x8 maps; the paper's block 7 is
 meant for ImageNet's 14x14 / 7x7 maps) at drop rate 0.1, with a fixed rate (the paper ramps keep_prob
 linearly; the model field is static).""",
-        "code": ["jaxcnn.regularizers.cutout:cutout", "jaxcnn.regularizers.dropblock:drop_block",
-                 "experiments.classification_study:make_step"],
+        "code": [
+            "jaxcnn.regularizers.cutout:cutout",
+            "jaxcnn.regularizers.dropblock:drop_block",
+            "experiments.classification_study:make_step",
+        ],
     },
     "blocks": {
         "title": "Residual blocks and their trade-offs: basic vs bottleneck",

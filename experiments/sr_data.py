@@ -29,8 +29,16 @@ import numpy as np
 
 from jaxcnn.metrics import modcrop, rgb_to_y
 from jaxcnn.upsample.imresize import imresize, resize_matrix  # noqa: F401 - MATLAB bicubic, a library feature
-from jaxcnn.validation import (ArgumentTypeError, check_bool, check_choice, check_int, check_number,
-                               check_output_size, check_positive_int, check_str)
+from jaxcnn.validation import (
+    ArgumentTypeError,
+    check_bool,
+    check_choice,
+    check_int,
+    check_number,
+    check_output_size,
+    check_positive_int,
+    check_str,
+)
 
 IMAGE_SUFFIXES = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff")
 RESIZES = ("matlab", "jax")
@@ -191,8 +199,9 @@ def upscale_bicubic(lr: np.ndarray, scale: int, resize: str = "matlab") -> np.nd
     return imresize(lr, scale) if resize == "matlab" else jax_resize(lr, scale, up=True)
 
 
-def patch_batch(pairs: list[SRPair], scale: int, lr_size: int, batch_size: int, seed: int, step: int,
-                augment: bool = False):
+def patch_batch(
+    pairs: list[SRPair], scale: int, lr_size: int, batch_size: int, seed: int, step: int, augment: bool = False
+):
     """A random batch of aligned patches, a pure function of ``(seed, step)``.
 
     LR patches are ``lr_size`` square (ESPCN: 17), HR patches ``lr_size * scale`` (17r). They are
@@ -209,8 +218,10 @@ def patch_batch(pairs: list[SRPair], scale: int, lr_size: int, batch_size: int, 
     check_bool(augment, "augment")
     for i, p in enumerate(pairs):  # a pair made at another scale would cut misaligned patches
         if p.hr.shape[:2] != (p.lr.shape[0] * scale, p.lr.shape[1] * scale):
-            raise ValueError(f"pairs[{i}] ({p.name!r}): hr shape {p.hr.shape[:2]} is not scale={scale} times "
-                             f"lr shape {p.lr.shape[:2]} (pairs made at another scale?)")
+            raise ValueError(
+                f"pairs[{i}] ({p.name!r}): hr shape {p.hr.shape[:2]} is not scale={scale} times "
+                f"lr shape {p.lr.shape[:2]} (pairs made at another scale?)"
+            )
     room = np.array([max(p.lr.shape[0] - lr_size + 1, 0) * max(p.lr.shape[1] - lr_size + 1, 0) for p in pairs], float)
     if room.sum() == 0:
         raise ValueError(f"lr_size={lr_size}: no training image is large enough at scale {scale}")
@@ -223,6 +234,6 @@ def patch_batch(pairs: list[SRPair], scale: int, lr_size: int, batch_size: int, 
         y = rng.integers(0, p.lr.shape[0] - lr_size + 1)
         x = rng.integers(0, p.lr.shape[1] - lr_size + 1)
         t = int(rng.integers(0, 8)) if augment else 0
-        lr[k, ..., 0] = dihedral(p.lr[y:y + lr_size, x:x + lr_size], t)
-        hr[k, ..., 0] = dihedral(p.hr[y * scale:(y + lr_size) * scale, x * scale:(x + lr_size) * scale], t)
+        lr[k, ..., 0] = dihedral(p.lr[y : y + lr_size, x : x + lr_size], t)
+        hr[k, ..., 0] = dihedral(p.hr[y * scale : (y + lr_size) * scale, x * scale : (x + lr_size) * scale], t)
     return lr, hr

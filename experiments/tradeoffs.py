@@ -69,18 +69,29 @@ def build(kind: str, kw: dict, num_classes: int = 10):
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m experiments.tradeoffs", description=__doc__,
-                                formatter_class=HelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m experiments.tradeoffs", description=__doc__, formatter_class=HelpFormatter
+    )
     p.add_argument("--data", dest="data_root", type=existing_dir_path, default=DEFAULT_DATA, help="the data folder")
     p.add_argument("--out", type=Path, default=Path("runs/tradeoffs"))
     p.add_argument("--steps", type=nonnegative_int, default=150, help="training steps for the accuracy column")
     p.add_argument("--batch-size", type=positive_int, default=64)
-    p.add_argument("--depths", type=comma_ints, default="3,9", help="blocks per stage: 3 = 20-layer basic net, 9 = 56-layer")
-    p.add_argument("--warmup", type=nonnegative_int, default=0,
-                   help="linear learning-rate warm-up steps (the bottleneck nets spike at lr 0.1 without)")
-    p.add_argument("--conv-grad", choices=("xla", "canonical", "gemm"), default="gemm",
-                   help="conv gradient lowering of the ResNet-family nets (ResNet(conv=jaxcnn.xla_cpu.CONV_LOWERINGS[...])); with 'xla' "
-                        "ResNeXt's grouped weight gradients are ~5x slower on XLA:CPU (default: gemm)")
+    p.add_argument(
+        "--depths", type=comma_ints, default="3,9", help="blocks per stage: 3 = 20-layer basic net, 9 = 56-layer"
+    )
+    p.add_argument(
+        "--warmup",
+        type=nonnegative_int,
+        default=0,
+        help="linear learning-rate warm-up steps (the bottleneck nets spike at lr 0.1 without)",
+    )
+    p.add_argument(
+        "--conv-grad",
+        choices=("xla", "canonical", "gemm"),
+        default="gemm",
+        help="conv gradient lowering of the ResNet-family nets (ResNet(conv=jaxcnn.xla_cpu.CONV_LOWERINGS[...])); with 'xla' "
+        "ResNeXt's grouped weight gradients are ~5x slower on XLA:CPU (default: gemm)",
+    )
     p.add_argument("--repeats", type=positive_int, default=20, help="timed batch-1 inference calls")
     p.add_argument("--quick", action="store_true", help="n = 3 only, 20 training steps")
     p.add_argument("--smoke", action="store_true", help="CI: n = 1, no training (accuracy n/a), batch 8")
@@ -143,20 +154,51 @@ def measure(name: str, n: int, kind: str, kw: dict, ds, args, bar) -> dict:
         bar.update()
     step_ms = 1e3 * float(np.median(run["step_s"][1:] or run["step_s"]))  # the first step compiles
     layers = {"basic": 2, "bottleneck": 3, "bottleneck_narrow": 3, "resnext": 3, "se": 3, "mbconv": 3}[name] * 3 * n + 2
-    return {"block": name, "blocks_per_stage": n, "layers": layers, "params": cx.params, "macs": cx.macs,
-            "infer_ms_b1": lat, "train_step_ms": step_ms, **mem, "test_accuracy": run["test_accuracy"],
-            "train_loss_last": float(np.mean(run["train_loss"][-10:])), "steps": args.steps, "batch_size": args.batch_size}
+    return {
+        "block": name,
+        "blocks_per_stage": n,
+        "layers": layers,
+        "params": cx.params,
+        "macs": cx.macs,
+        "infer_ms_b1": lat,
+        "train_step_ms": step_ms,
+        **mem,
+        "test_accuracy": run["test_accuracy"],
+        "train_loss_last": float(np.mean(run["train_loss"][-10:])),
+        "steps": args.steps,
+        "batch_size": args.batch_size,
+    }
 
 
 def markdown_table(rows: list[dict]) -> str:
     """One line per measured network; the batch and step count of the first row head their columns."""
-    header = ["block", "blocks/stage", "layers", "params", "MMACs", "infer ms (b=1)",
-              f"train step ms (b={rows[0]['batch_size']})", "peak train MiB", f"test acc % ({rows[0]['steps']} steps)"]
+    header = [
+        "block",
+        "blocks/stage",
+        "layers",
+        "params",
+        "MMACs",
+        "infer ms (b=1)",
+        f"train step ms (b={rows[0]['batch_size']})",
+        "peak train MiB",
+        f"test acc % ({rows[0]['steps']} steps)",
+    ]
     cells = []
     for r in rows:
         peak = "n/a" if r["peak_bytes"] is None else f"{r['peak_bytes'] / 2**20:.0f}"
-        cells.append((r["block"], r["blocks_per_stage"], r["layers"], f"{r['params']:,}", f"{r['macs'] / 1e6:.1f}",
-                      f"{r['infer_ms_b1']:.2f}", f"{r['train_step_ms']:.0f}", peak, percent(r["test_accuracy"])))
+        cells.append(
+            (
+                r["block"],
+                r["blocks_per_stage"],
+                r["layers"],
+                f"{r['params']:,}",
+                f"{r['macs'] / 1e6:.1f}",
+                f"{r['infer_ms_b1']:.2f}",
+                f"{r['train_step_ms']:.0f}",
+                peak,
+                percent(r["test_accuracy"]),
+            )
+        )
     return table(header, cells)
 
 
@@ -174,7 +216,9 @@ def plot(rows: list[dict], path: Path):
         if r["peak_bytes"] is not None:
             axes[2].scatter(r["macs"] / 1e6, r["peak_bytes"] / 2**20)
             axes[2].annotate(label, (r["macs"] / 1e6, r["peak_bytes"] / 2**20), fontsize=7)
-    axes[0].set(xlabel="MMACs (one 32x32 image)", ylabel="test accuracy %", title=f"accuracy after {rows[0]['steps']} steps")
+    axes[0].set(
+        xlabel="MMACs (one 32x32 image)", ylabel="test accuracy %", title=f"accuracy after {rows[0]['steps']} steps"
+    )
     axes[1].set(xlabel="parameters (thousands)", ylabel="ms", title=f"CPU training step, batch {rows[0]['batch_size']}")
     axes[2].set(xlabel="MMACs", ylabel="MiB", title="XLA peak memory of the training step")
     fig.tight_layout()
@@ -194,17 +238,27 @@ def main(argv=None) -> dict:
 
     args.out.mkdir(parents=True, exist_ok=True)
     ds = data.load_dataset("cifar10", args.data_root)
-    plan = [(name, n, kind, kw) for n in args.depths for name, (kind, kw) in configs(n).items()
-            if n == args.depths[0] or name in ("basic", "bottleneck")]
+    plan = [
+        (name, n, kind, kw)
+        for n in args.depths
+        for name, (kind, kw) in configs(n).items()
+        if n == args.depths[0] or name in ("basic", "bottleneck")
+    ]
     t0, rows = time.time(), []
     with tqdm(total=len(plan) * max(args.steps, 1), desc="trade-offs", disable=args.no_progress) as bar:
         for name, n, kind, kw in plan:
             bar.set_description(f"{name} n={n}")
             rows.append(measure(name, n, kind, kw, ds, args, bar))
-    summary = {"rows": rows, "wall_s": round(time.time() - t0, 1), "device": "CPU", "command": command,
-               "conv_grad": args.conv_grad, "warmup": args.warmup,
-               "mode": "smoke" if args.smoke else "quick" if args.quick else "full",
-               "note": "latencies on a shared machine: compare rows of one run, not across runs"}
+    summary = {
+        "rows": rows,
+        "wall_s": round(time.time() - t0, 1),
+        "device": "CPU",
+        "command": command,
+        "conv_grad": args.conv_grad,
+        "warmup": args.warmup,
+        "mode": "smoke" if args.smoke else "quick" if args.quick else "full",
+        "note": "latencies on a shared machine: compare rows of one run, not across runs",
+    }
     table = markdown_table(rows)
     (args.out / "summary.json").write_text(json.dumps(summary, indent=1))
     (args.out / "table.md").write_text(table)

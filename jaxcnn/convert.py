@@ -33,20 +33,46 @@ def _kv(text: str) -> tuple[str, object]:
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m jaxcnn.convert", description=__doc__.splitlines()[0],
-                                epilog=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m jaxcnn.convert",
+        description=__doc__.splitlines()[0],
+        epilog=__doc__.split("\n\n", 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("src", help="checkpoint to read")
     p.add_argument("dst", help="file to write (.safetensors or .msgpack)")
-    p.add_argument("--arch", default=None, help="jaxcnn registry name (default: from metadata or inferred from the keys)")
-    p.add_argument("--source-format", choices=("timm", "torchvision", "flax"), default=None,
-                   help="key layout of SRC (default: detected from the keys)")
+    p.add_argument(
+        "--arch", default=None, help="jaxcnn registry name (default: from metadata or inferred from the keys)"
+    )
+    p.add_argument(
+        "--source-format",
+        choices=("timm", "torchvision", "flax"),
+        default=None,
+        help="key layout of SRC (default: detected from the keys)",
+    )
     p.add_argument("--num-classes", type=int, default=None, help="replace the head by a fresh one of this size")
-    p.add_argument("--set", type=_kv, action="append", default=[], metavar="FIELD=VALUE",
-                   help="model field override, e.g. scale=3 (JSON values); recorded in DST's metadata")
-    p.add_argument("--meta", type=_kv, action="append", default=[], metavar="KEY=VALUE",
-                   help="extra string metadata for a Flax DST (e.g. a measured figure)")
-    p.add_argument("--to", choices=("flax", "timm", "torchvision"), default="flax",
-                   help="layout of DST: Flax variables (default) or a torch state dict in timm/torchvision names")
+    p.add_argument(
+        "--set",
+        type=_kv,
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="model field override, e.g. scale=3 (JSON values); recorded in DST's metadata",
+    )
+    p.add_argument(
+        "--meta",
+        type=_kv,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra string metadata for a Flax DST (e.g. a measured figure)",
+    )
+    p.add_argument(
+        "--to",
+        choices=("flax", "timm", "torchvision"),
+        default="flax",
+        help="layout of DST: Flax variables (default) or a torch state dict in timm/torchvision names",
+    )
     p.add_argument("--quiet", action="store_true", help="print the count only, not every name")
     args = p.parse_args(argv)
     if args.to != "flax" and not args.dst.endswith(".safetensors"):
@@ -92,7 +118,9 @@ def convert(args: argparse.Namespace) -> list[tuple[str, str]]:
     if layout == "flax":
         src_names = {k: k for k in flat}
     else:
-        src_names = {"/".join(p): key for p, (key, _) in keymaps.key_map(model, abstract_variables(model), layout).items()}
+        src_names = {
+            "/".join(p): key for p, (key, _) in keymaps.key_map(model, abstract_variables(model), layout).items()
+        }
     if args.to == "flax":
         if hasattr(model, "num_classes"):
             overrides["num_classes"] = model.num_classes

@@ -27,16 +27,37 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-from collections.abc import Mapping
-from typing import Any, Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from jaxcnn import validation as v
 
 __all__ = [
-    "Rule", "Declared", "declare", "declared_rules", "optional", "choice", "int_at_least", "number_in", "int_tuple",
+    "Rule",
+    "Declared",
+    "declare",
+    "declared_rules",
+    "optional",
+    "choice",
+    "int_at_least",
+    "number_in",
+    "int_tuple",
     "int_pair",
-    "POSITIVE_INT", "NONNEGATIVE_INT", "PROBABILITY", "FLAG", "SIZES", "OPTIONAL_SIZES", "DTYPE", "AXIS_NAME",
-    "MODULE_DEF", "OPTIONAL_MODULE_DEF", "CALLABLE", "POSITIVE_NUMBER", "UNIT_INTERVAL", "ODD_KERNEL", "NAME",
+    "POSITIVE_INT",
+    "NONNEGATIVE_INT",
+    "PROBABILITY",
+    "FLAG",
+    "SIZES",
+    "OPTIONAL_SIZES",
+    "DTYPE",
+    "AXIS_NAME",
+    "MODULE_DEF",
+    "OPTIONAL_MODULE_DEF",
+    "CALLABLE",
+    "POSITIVE_NUMBER",
+    "UNIT_INTERVAL",
+    "ODD_KERNEL",
+    "NAME",
 ]
 
 
@@ -59,7 +80,7 @@ def declare(rule: Rule, default: Any = dataclasses.MISSING) -> Any:
     return dataclasses.field(default=default, metadata={"rule": rule})
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def declared_rules(cls: type) -> dict[str, Rule]:
     """``{field name: rule}`` of every declared field of a dataclass (or Flax module) class."""
     return {f.name: f.metadata["rule"] for f in dataclasses.fields(cls) if "rule" in f.metadata}
@@ -125,8 +146,11 @@ _NAN = math.nan
 
 def optional(rule: Rule) -> Rule:
     """``rule`` or ``None``."""
-    return Rule(f"optional_{rule.kind}", lambda x, n: None if x is None else rule(x, n),
-                tuple(b for b in rule.bad if b is not None))
+    return Rule(
+        f"optional_{rule.kind}",
+        lambda x, n: None if x is None else rule(x, n),
+        tuple(b for b in rule.bad if b is not None),
+    )
 
 
 def choice(*options: str) -> Rule:
@@ -139,16 +163,24 @@ def int_at_least(minimum: int) -> Rule:
     return Rule(f"int>={minimum}", lambda x, n: v.check_int(x, n, minimum=minimum), (minimum - 1, 2.0, True, "3"))
 
 
-def number_in(minimum: float | None = None, maximum: float | None = None, *, min_inclusive: bool = True,
-              max_inclusive: bool = True) -> Rule:
+def number_in(
+    minimum: float | None = None,
+    maximum: float | None = None,
+    *,
+    min_inclusive: bool = True,
+    max_inclusive: bool = True,
+) -> Rule:
     """A finite real number (not bool) in the given range."""
     bad = [_NAN, math.inf, True, "1"]
     if minimum is not None:
         bad.append(minimum - 1.0 if min_inclusive else minimum)
     if maximum is not None:
         bad.append(maximum + 1.0 if max_inclusive else maximum)
-    return Rule("number", lambda x, n: v.check_number(x, n, minimum, maximum, min_inclusive=min_inclusive,
-                                                      max_inclusive=max_inclusive), tuple(bad))
+    return Rule(
+        "number",
+        lambda x, n: v.check_number(x, n, minimum, maximum, min_inclusive=min_inclusive, max_inclusive=max_inclusive),
+        tuple(bad),
+    )
 
 
 def int_tuple(minimum: int | None = None, *, length: int | None = None, min_length: int = 1) -> Rule:
@@ -188,5 +220,8 @@ NAME = Rule("name", v.check_str, (3, "", None))  # a non-empty string (an rng st
 
 def int_pair(minimum: int) -> Rule:
     """An int or a pair of ints (torch's ``_pair``), each >= ``minimum``."""
-    return Rule(f"int_pair>={minimum}", lambda x, n: v.check_int_pair(x, n, minimum),
-                (minimum - 1, (minimum, minimum - 1), 1.5, (1, 2, 3), True))
+    return Rule(
+        f"int_pair>={minimum}",
+        lambda x, n: v.check_int_pair(x, n, minimum),
+        (minimum - 1, (minimum, minimum - 1), 1.5, (1, 2, 3), True),
+    )

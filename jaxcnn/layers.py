@@ -22,18 +22,45 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxcnn.declared import (CALLABLE, FLAG, OPTIONAL_SIZES, POSITIVE_INT, POSITIVE_NUMBER, SIZES, UNIT_INTERVAL,
-                             Declared, declare)
+from jaxcnn.declared import (
+    CALLABLE,
+    FLAG,
+    OPTIONAL_SIZES,
+    POSITIVE_INT,
+    POSITIVE_NUMBER,
+    SIZES,
+    UNIT_INTERVAL,
+    Declared,
+    declare,
+)
 from jaxcnn.validation import (
-    check_array, check_bool, check_callable, check_int, check_nhwc, check_number, check_odd_kernel, check_positive_int,
+    check_array,
+    check_bool,
+    check_callable,
+    check_int,
+    check_nhwc,
+    check_number,
+    check_odd_kernel,
+    check_positive_int,
     check_str,
 )
 
-
 __all__ = [
-    "ModuleDef", "Conv", "WeightStandardizedConv", "BatchNorm", "conv_args", "conv", "make_norm", "apply_norm",
-    "batch_norm", "kaiming_fan_out", "torch_padding", "make_divisible",
-    "global_avg_pool", "max_pool_torch", "avg_pool_ceil_exclude_pad",
+    "ModuleDef",
+    "Conv",
+    "WeightStandardizedConv",
+    "BatchNorm",
+    "conv_args",
+    "conv",
+    "make_norm",
+    "apply_norm",
+    "batch_norm",
+    "kaiming_fan_out",
+    "torch_padding",
+    "make_divisible",
+    "global_avg_pool",
+    "max_pool_torch",
+    "avg_pool_ceil_exclude_pad",
 ]
 
 # torchvision initialises convs with kaiming_normal_(mode="fan_out", nonlinearity="relu").
@@ -80,8 +107,9 @@ class Conv(Declared, nn.Conv):
 
     def check_relations(self):
         if self.features % self.feature_group_count:
-            raise self.field_error("features", f"groups={self.feature_group_count} must divide the output channels "
-                                               f"(feature_group_count)")
+            raise self.field_error(
+                "features", f"groups={self.feature_group_count} must divide the output channels (feature_group_count)"
+            )
 
     def __call__(self, inputs):
         check_array(inputs, "inputs")
@@ -128,15 +156,21 @@ def conv_args(kernel_size: int, stride: int = 1, groups: int = 1, dilation: int 
     ``dilation`` are integers >= 1.
     """
     torch_padding(kernel_size, dilation)
-    return _conv_kwargs(kernel_size, check_positive_int(stride, "stride"), check_positive_int(groups, "groups"),
-                        dilation)
+    return _conv_kwargs(
+        kernel_size, check_positive_int(stride, "stride"), check_positive_int(groups, "groups"), dilation
+    )
 
 
 def _conv_kwargs(kernel_size: int, stride: int = 1, groups: int = 1, dilation: int = 1) -> dict:
     """:func:`conv_args` for values already checked (the declared fields of a block or model)."""
     p = (kernel_size - 1) // 2 * dilation
-    return dict(kernel_size=(kernel_size, kernel_size), strides=(stride, stride), padding=((p, p), (p, p)),
-                kernel_dilation=(dilation, dilation), feature_group_count=groups)
+    return dict(
+        kernel_size=(kernel_size, kernel_size),
+        strides=(stride, stride),
+        padding=((p, p), (p, p)),
+        kernel_dilation=(dilation, dilation),
+        feature_group_count=groups,
+    )
 
 
 def conv(
@@ -164,12 +198,24 @@ def conv(
     check_callable(kernel_init, "kernel_init")
     if name is not None:
         check_str(name, "name")
-    return module(features, **conv_args(kernel_size, stride, groups, dilation), use_bias=use_bias,
-                  kernel_init=kernel_init, dtype=dtype, name=name)
+    return module(
+        features,
+        **conv_args(kernel_size, stride, groups, dilation),
+        use_bias=use_bias,
+        kernel_init=kernel_init,
+        dtype=dtype,
+        name=name,
+    )
 
 
-def make_norm(norm: ModuleDef, name: str | None = None, zero_init: bool = False,
-              axis_name: str | None = None, dtype: Any = None, **kwargs) -> nn.Module:
+def make_norm(
+    norm: ModuleDef,
+    name: str | None = None,
+    zero_init: bool = False,
+    axis_name: str | None = None,
+    dtype: Any = None,
+    **kwargs,
+) -> nn.Module:
     """Instantiate an injected ``norm``; ``zero_init`` sets its scale to 0 (last norm of a branch).
 
     ``axis_name`` and ``dtype`` are passed only when set, so any norm with the usual Flax
@@ -181,8 +227,14 @@ def make_norm(norm: ModuleDef, name: str | None = None, zero_init: bool = False,
     return _make_norm(norm, name, zero_init, axis_name, dtype, **kwargs)
 
 
-def _make_norm(norm: ModuleDef, name: str | None = None, zero_init: bool = False,
-               axis_name: str | None = None, dtype: Any = None, **kwargs) -> nn.Module:
+def _make_norm(
+    norm: ModuleDef,
+    name: str | None = None,
+    zero_init: bool = False,
+    axis_name: str | None = None,
+    dtype: Any = None,
+    **kwargs,
+) -> nn.Module:
     """:func:`make_norm` for values already checked (the declared fields of a block or model)."""
     kw: dict = {"name": name, **kwargs}
     if zero_init:

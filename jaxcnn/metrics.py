@@ -36,7 +36,7 @@ def _shave(image: np.ndarray, border: int, name: str) -> np.ndarray:
     border = check_int(border, name, minimum=0)
     if 2 * border >= min(image.shape[:2]):
         raise ValueError(f"{name}={border} leaves nothing of an image of shape {image.shape}")
-    return image[border:image.shape[0] - border, border:image.shape[1] - border] if border else image
+    return image[border : image.shape[0] - border, border : image.shape[1] - border] if border else image
 
 
 def modcrop(image, scale: int) -> np.ndarray:
@@ -74,8 +74,9 @@ def rgb_to_y(rgb, round: bool = True) -> np.ndarray:
             finite = x[np.isfinite(x)]
             span = f"[{finite.min()}, {finite.max()}]" if finite.size else "no finite values"
             nan = " and NaN" if np.isnan(x).any() else ""
-            raise ValueError(f"rgb must be uint8, or float in [0, 1], got float values {span}{nan}; "
-                             "divide a [0, 255] image by 255")
+            raise ValueError(
+                f"rgb must be uint8, or float in [0, 1], got float values {span}{nan}; divide a [0, 255] image by 255"
+            )
     else:
         raise ArgumentTypeError(f"rgb must be uint8 or float in [0, 1], got dtype {rgb.dtype}")
     y = Y_OFFSET + x @ Y_WEIGHTS
@@ -94,7 +95,7 @@ def psnr(reference, estimate, peak: float = 255.0, shave_border: int = 0) -> flo
     check_number(peak, "peak", 0.0, min_inclusive=False)
     ref, est = _shave(ref, shave_border, "shave_border"), _shave(est, shave_border, "shave_border")
     mse = np.mean((ref - est) ** 2)
-    return float("inf") if mse == 0 else float(10.0 * np.log10(peak ** 2 / mse))
+    return float("inf") if mse == 0 else float(10.0 * np.log10(peak**2 / mse))
 
 
 def psnr_y(reference_y, estimate_y, scale: int) -> float:
@@ -104,8 +105,7 @@ def psnr_y(reference_y, estimate_y, scale: int) -> float:
     for name, y in (("reference_y", reference_y), ("estimate_y", estimate_y)):
         y = _check_image(y, name)
         if y.ndim == 3 and y.shape[-1] != 1:
-            raise ValueError(f"{name} must be a Y image, (H, W) or (H, W, 1), got shape {y.shape}; "
-                             f"use rgb_to_y first")
+            raise ValueError(f"{name} must be a Y image, (H, W) or (H, W, 1), got shape {y.shape}; use rgb_to_y first")
         if 2 * scale >= min(y.shape[:2]):
             raise ValueError(f"scale={scale} shaves every pixel of {name} of shape {y.shape}")
     as_uint8 = lambda y: np.clip(np.round(np.asarray(y, np.float64)), 0, 255)

@@ -28,8 +28,8 @@ stochastic layers draw from the ``rngs`` stream ``'dropout'``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -82,13 +82,17 @@ def _check_input_shape(input_shape: Any, module: nn.Module) -> tuple[int, ...]:
     for field in ("in_channels", "channels"):  # ResNet/MobileNetV2, ESPCN
         declared = getattr(module, field, None)
         if isinstance(declared, int) and shape[-1] != declared:
-            raise ValueError(f"input_shape {shape} has {shape[-1]} channels but the model was built with {field}={declared}")
+            raise ValueError(
+                f"input_shape {shape} has {shape[-1]} channels but the model was built with {field}={declared}"
+            )
     return shape
 
 
 def _check_model(model: Any) -> None:
     if not isinstance(model, LinenModel):
-        raise ArgumentTypeError(f"model must be a jaxcnn.nnx.LinenModel (from jaxcnn.nnx.create_model), got {type(model).__name__}")
+        raise ArgumentTypeError(
+            f"model must be a jaxcnn.nnx.LinenModel (from jaxcnn.nnx.create_model), got {type(model).__name__}"
+        )
 
 
 def create_model(name: str, *, rngs: nnx.Rngs, input_shape: Sequence[int] | None = None, **overrides) -> LinenModel:
@@ -110,15 +114,20 @@ def load_variables(model: LinenModel, variables: dict) -> LinenModel:
     Returns ``model``."""
     _check_model(model)
     if not isinstance(variables, Mapping):
-        raise ArgumentTypeError(f"variables must be a mapping of collections, e.g. {{'params': ...}}, got {type(variables).__name__}")
+        raise ArgumentTypeError(
+            f"variables must be a mapping of collections, e.g. {{'params': ...}}, got {type(variables).__name__}"
+        )
     old = linen_variables(model)
-    if jax.tree_util.tree_structure(jax.tree_util.tree_map(jnp.shape, dict(variables))) != \
-            jax.tree_util.tree_structure(jax.tree_util.tree_map(jnp.shape, old)):
+    if jax.tree_util.tree_structure(jax.tree_util.tree_map(jnp.shape, dict(variables))) != jax.tree_util.tree_structure(
+        jax.tree_util.tree_map(jnp.shape, old)
+    ):
         raise ValueError("variables do not have the model's tree (collections and submodule names)")
     # the same tree with other shapes (weights of a 10-class head into a 100-class model) would load silently
     for (path, got), want in zip(jax.tree_util.tree_leaves_with_path(dict(variables)), jax.tree_util.tree_leaves(old)):
         if jnp.shape(got) != jnp.shape(want):
-            raise ValueError(f"variables{jax.tree_util.keystr(path)} has shape {jnp.shape(got)}, the model's is {jnp.shape(want)}")
+            raise ValueError(
+                f"variables{jax.tree_util.keystr(path)} has shape {jnp.shape(got)}, the model's is {jnp.shape(want)}"
+            )
     new = bridge_variables.linen_vars_to_nnx_attrs(variables)
     for attr, value in new.items():
         setattr(model.linen, attr, nnx.data(value))

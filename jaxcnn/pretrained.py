@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -30,8 +31,10 @@ WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 SOURCE_FORMATS = ("timm", "torchvision", "flax")
 
 # each family's classifier bias in each layout: its length is the class count (a bias cannot be transposed)
-_HEAD_KEYS = {"fc": ("fc.bias", "params/fc/bias"),
-              "classifier": ("classifier.1.bias", "classifier.bias", "params/classifier/bias")}
+_HEAD_KEYS = {
+    "fc": ("fc.bias", "params/fc/bias"),
+    "classifier": ("classifier.1.bias", "classifier.bias", "params/classifier/bias"),
+}
 
 
 def list_pretrained() -> list[str]:
@@ -42,8 +45,9 @@ def list_pretrained() -> list[str]:
 def model_card(name: str) -> str:
     """The model card (data, recipe, command, measured figure) of a shipped checkpoint."""
     if not isinstance(name, str) or name not in list_pretrained():
-        raise ValueError(f"name must be a shipped checkpoint: unknown shipped checkpoint {name!r}; "
-                         f"shipped: {list_pretrained()}")
+        raise ValueError(
+            f"name must be a shipped checkpoint: unknown shipped checkpoint {name!r}; shipped: {list_pretrained()}"
+        )
     return (WEIGHTS_DIR / f"{name}.md").read_text()
 
 
@@ -55,7 +59,9 @@ def resolve_source(source: str | Path) -> Path:
         return WEIGHTS_DIR / f"{source}.safetensors"
     path = Path(source)
     if not path.is_file():
-        raise ValueError(f"source {str(source)!r} is neither a file nor a shipped checkpoint; shipped: {list_pretrained()}")
+        raise ValueError(
+            f"source {str(source)!r} is neither a file nor a shipped checkpoint; shipped: {list_pretrained()}"
+        )
     return path
 
 
@@ -69,8 +75,15 @@ def _checkpoint_classes(state_dict: Mapping, head: str | None) -> int | None:
     return None
 
 
-def pretrained(source: Any, *, arch: str | None = None, source_format: str | None = None,
-               num_classes: int | None = None, key: jax.Array | None = None, **overrides) -> tuple[Any, dict]:
+def pretrained(
+    source: Any,
+    *,
+    arch: str | None = None,
+    source_format: str | None = None,
+    num_classes: int | None = None,
+    key: jax.Array | None = None,
+    **overrides,
+) -> tuple[Any, dict]:
     """``(model, variables)`` for a checkpoint: ``model.apply(variables, x, train=False)`` runs it.
 
     Args:
@@ -112,7 +125,9 @@ def pretrained(source: Any, *, arch: str | None = None, source_format: str | Non
     if layout == "flax":
         overrides = {**json.loads(meta.get("overrides", "{}")), **overrides}
     elif layout not in keymaps.layouts_of(arch):
-        raise ValueError(f"arch {arch!r} has no {layout} layout; it has {keymaps.layouts_of(arch) or 'none (flax only)'}")
+        raise ValueError(
+            f"arch {arch!r} has no {layout} layout; it has {keymaps.layouts_of(arch) or 'none (flax only)'}"
+        )
 
     head = keymaps.head_name(create_model(arch, **{k: v for k, v in overrides.items() if k != "num_classes"}))
     ckpt_classes = _checkpoint_classes(state_dict, head)

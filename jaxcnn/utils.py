@@ -27,5 +27,6 @@ def count_params(tree) -> int:
             where = f" at {jax.tree_util.keystr(path)}" if path else ""
             raise ArgumentTypeError(
                 f"tree must be a pytree of arrays (e.g. variables['params']), got a leaf{where} of type "
-                f"{type(leaf).__name__}: {leaf!r:.60}")
+                f"{type(leaf).__name__}: {leaf!r:.60}"
+            )
     return int(sum(int(np.prod(leaf.shape)) for _, leaf in leaves))

@@ -19,20 +19,42 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["MAX_OUTPUT_ELEMENTS", "ArgumentTypeError", "check_int", "check_positive_int",
-           "check_odd_kernel", "check_int_pair", "check_int_tuple", "check_rank", "check_number", "check_probability", "static_value",
-           "check_bool", "check_choice", "check_dtype", "check_axis_name", "check_callable", "check_str", "check_array", "check_nhwc",
-           "check_batched", "check_floating", "check_output_size", "check_key"]
+__all__ = [
+    "MAX_OUTPUT_ELEMENTS",
+    "ArgumentTypeError",
+    "check_int",
+    "check_positive_int",
+    "check_odd_kernel",
+    "check_int_pair",
+    "check_int_tuple",
+    "check_rank",
+    "check_number",
+    "check_probability",
+    "static_value",
+    "check_bool",
+    "check_choice",
+    "check_dtype",
+    "check_axis_name",
+    "check_callable",
+    "check_str",
+    "check_array",
+    "check_nhwc",
+    "check_batched",
+    "check_floating",
+    "check_output_size",
+    "check_key",
+]
 
 # int32 indexing bound: beyond 2**31 - 1 elements XLA, the int32 indices of max pooling and most
 # accelerators' memory give out. Raise it (``jaxcnn.validation.MAX_OUTPUT_ELEMENTS = ...``) if needed.
-MAX_OUTPUT_ELEMENTS = 2 ** 31 - 1
+MAX_OUTPUT_ELEMENTS = 2**31 - 1
 
 
 class ArgumentTypeError(TypeError, ValueError):
@@ -48,6 +70,7 @@ def _is_real(value: Any) -> bool:
 
 
 # ----------------------------------------------------------------------------- integers
+
 
 def check_int(value: Any, name: str, minimum: int | None = None, maximum: int | None = None) -> int:
     """A Python/NumPy integer (not bool, not a float) in [minimum, maximum]; returned as ``int``."""
@@ -91,15 +114,18 @@ def check_int_pair(value: Any, name: str, minimum: int) -> tuple[int, int]:
     return tuple(int(v) for v in items)
 
 
-def check_int_tuple(value: Any, name: str, minimum: int | None = None, length: int | None = None,
-                    min_length: int = 1) -> tuple[int, ...]:
+def check_int_tuple(
+    value: Any, name: str, minimum: int | None = None, length: int | None = None, min_length: int = 1
+) -> tuple[int, ...]:
     """A list/tuple of integers (``length`` of them if given, at least ``min_length``), each >= ``minimum``."""
     if not isinstance(value, (list, tuple)) or not all(_is_int(v) for v in value):
         raise ArgumentTypeError(f"{name} must be a tuple of integers, got {value!r}")
     if length is not None and len(value) != length:
         raise ValueError(f"{name} must have {length} entries, got {len(value)}: {value!r}")
     if len(value) < min_length:
-        raise ValueError(f"{name} must have at least {min_length} entr{'y' if min_length == 1 else 'ies'}, got {value!r}")
+        raise ValueError(
+            f"{name} must have at least {min_length} entr{'y' if min_length == 1 else 'ies'}, got {value!r}"
+        )
     if minimum is not None and any(v < minimum for v in value):
         raise ValueError(f"{name} entries must be >= {minimum}, got {value!r}")
     return tuple(int(v) for v in value)
@@ -107,8 +133,16 @@ def check_int_tuple(value: Any, name: str, minimum: int | None = None, length: i
 
 # ----------------------------------------------------------------------------- numbers, flags, choices
 
-def check_number(value: Any, name: str, minimum: float | None = None, maximum: float | None = None, *,
-                 min_inclusive: bool = True, max_inclusive: bool = True) -> float:
+
+def check_number(
+    value: Any,
+    name: str,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    *,
+    min_inclusive: bool = True,
+    max_inclusive: bool = True,
+) -> float:
     """A finite real number (not bool, not NaN or inf) within the given bounds; returned as ``float``."""
     if not _is_real(value):
         raise ArgumentTypeError(f"{name} must be a real number, got {value!r} ({type(value).__name__})")
@@ -192,6 +226,7 @@ def check_str(value: Any, name: str) -> str:
 
 # ----------------------------------------------------------------------------- module fields
 
+
 def check_dtype(dtype: Any, name: str = "dtype") -> None:
     """None (the inputs' dtype) or a floating dtype: an integer one would truncate every layer."""
     if dtype is None:
@@ -199,7 +234,9 @@ def check_dtype(dtype: Any, name: str = "dtype") -> None:
     try:
         d = jnp.dtype(dtype)
     except TypeError:
-        raise ArgumentTypeError(f"{name} must be None or a floating dtype such as jnp.bfloat16, got {dtype!r}") from None
+        raise ArgumentTypeError(
+            f"{name} must be None or a floating dtype such as jnp.bfloat16, got {dtype!r}"
+        ) from None
     if not jnp.issubdtype(d, jnp.floating):
         raise ArgumentTypeError(f"{name} must be None or a floating dtype such as jnp.bfloat16, got {d}")
 
@@ -213,6 +250,7 @@ def check_axis_name(value: Any, name: str = "bn_axis_name") -> None:
 
 # ----------------------------------------------------------------------------- arrays
 
+
 def check_array(x: Any, name: str = "x") -> None:
     if not hasattr(x, "shape") or not hasattr(x, "dtype"):
         raise ArgumentTypeError(f"{name} must be an array, got {type(x).__name__}")
@@ -225,7 +263,9 @@ def check_nhwc(x: Any, name: str = "x", channels: int | None = None, nonempty: b
         raise ValueError(f"{name} must be 4-D NHWC (batch, height, width, channels), got shape {tuple(x.shape)}")
     if channels is not None and x.shape[-1] != channels:
         hint = " It looks like NCHW; transpose with x.transpose(0, 2, 3, 1)." if x.shape[1] == channels else ""
-        raise ValueError(f"{name} must be NHWC with {channels} channels in the last axis, got shape {tuple(x.shape)}.{hint}")
+        raise ValueError(
+            f"{name} must be NHWC with {channels} channels in the last axis, got shape {tuple(x.shape)}.{hint}"
+        )
     if nonempty and (x.shape[1] < 1 or x.shape[2] < 1):
         raise ValueError(f"{name} must have a non-empty height and width, got shape {tuple(x.shape)}")
 
@@ -249,7 +289,9 @@ def check_batched(x: Any, name: str = "x") -> None:
 def check_floating(x: Any, name: str, why: str) -> None:
     """A floating-point array: integer and bool arrays would truncate a rescale (``why``)."""
     if not jnp.issubdtype(x.dtype, jnp.floating):
-        raise ArgumentTypeError(f"{name} must be floating point ({why}), got dtype {x.dtype}; cast it first, e.g. x.astype(jnp.float32)")
+        raise ArgumentTypeError(
+            f"{name} must be floating point ({why}), got dtype {x.dtype}; cast it first, e.g. x.astype(jnp.float32)"
+        )
 
 
 def check_output_size(shape: Sequence[int], name: str, what: str = "the output") -> tuple[int, ...]:
@@ -269,7 +311,8 @@ def check_output_size(shape: Sequence[int], name: str, what: str = "the output")
 
 # ----------------------------------------------------------------------------- PRNG keys
 
-@functools.lru_cache(maxsize=None)
+
+@functools.cache
 def _legacy_key_shape() -> tuple[int, ...]:
     # (2,) for threefry; another default PRNG impl (e.g. rbg) has a longer raw key.
     return tuple(jax.eval_shape(lambda: jax.random.PRNGKey(0)).shape)

@@ -23,7 +23,7 @@ def test_psnr_shave_drops_the_border_only():
     est[0, :] = 50.0  # an error on the top row only
     assert psnr(ref, est, shave_border=1) == float("inf")
     est[4, 4] = 8.0  # interior 6x6 MSE = 64 / 36
-    assert psnr(ref, est, shave_border=1) == pytest.approx(10 * math.log10(255 ** 2 * 36 / 64))
+    assert psnr(ref, est, shave_border=1) == pytest.approx(10 * math.log10(255**2 * 36 / 64))
 
 
 def test_y_weights_are_bt601_in_studio_range():
@@ -31,11 +31,17 @@ def test_y_weights_are_bt601_in_studio_range():
     np.testing.assert_allclose(Y_WEIGHTS, 219 * np.array([0.299, 0.587, 0.114]), atol=1e-9)
 
 
-@pytest.mark.parametrize("rgb, exact, matlab", [
-    ((0, 0, 0), 16.0, 16), ((255, 255, 255), 235.0, 235),
-    ((255, 0, 0), 81.481, 81), ((0, 255, 0), 144.553, 145), ((0, 0, 255), 40.966, 41),  # primaries
-    ((128, 64, 32), 16 + 17407.872 / 255, 84),
-])
+@pytest.mark.parametrize(
+    "rgb, exact, matlab",
+    [
+        ((0, 0, 0), 16.0, 16),
+        ((255, 255, 255), 235.0, 235),
+        ((255, 0, 0), 81.481, 81),
+        ((0, 255, 0), 144.553, 145),
+        ((0, 0, 255), 40.966, 41),  # primaries
+        ((128, 64, 32), 16 + 17407.872 / 255, 84),
+    ],
+)
 def test_rgb_to_y_matches_matlab(rgb, exact, matlab):
     img = np.array(rgb, np.uint8).reshape(1, 1, 3)
     assert rgb_to_y(img)[0, 0] == matlab  # MATLAB rgb2ycbcr on uint8 returns uint8
@@ -46,7 +52,7 @@ def test_rgb_to_y_matches_matlab(rgb, exact, matlab):
 def test_psnr_y_rounds_like_uint8():
     ref = np.full((10, 10), 100.0)
     assert psnr_y(ref, ref + 0.4, scale=3) == float("inf")  # 100.4 is stored as 100
-    assert psnr_y(ref, ref + 0.6, scale=3) == pytest.approx(10 * math.log10(255 ** 2))  # off by 1 everywhere
+    assert psnr_y(ref, ref + 0.6, scale=3) == pytest.approx(10 * math.log10(255**2))  # off by 1 everywhere
 
 
 def test_modcrop_and_shave_shapes():
@@ -56,16 +62,19 @@ def test_modcrop_and_shave_shapes():
     assert shave(img, 2).shape == (9, 7, 3)
 
 
-@pytest.mark.parametrize("call, match", [
-    (lambda: modcrop(np.zeros((5, 5)), 0), "scale"),
-    (lambda: modcrop(np.zeros((2, 2)), 3), "smaller than scale"),
-    (lambda: modcrop(np.zeros(5), 2), "image"),
-    (lambda: shave(np.zeros((4, 4)), 2), "border"),
-    (lambda: psnr(np.zeros((4, 4)), np.zeros((4, 5))), "same shape"),
-    (lambda: psnr(np.zeros((4, 4)), np.zeros((4, 4)), peak=0), "peak"),
-    (lambda: rgb_to_y(np.zeros((4, 4))), "rgb"),
-    (lambda: rgb_to_y(np.zeros((4, 4, 3), np.int32)), "dtype"),
-])
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda: modcrop(np.zeros((5, 5)), 0), "scale"),
+        (lambda: modcrop(np.zeros((2, 2)), 3), "smaller than scale"),
+        (lambda: modcrop(np.zeros(5), 2), "image"),
+        (lambda: shave(np.zeros((4, 4)), 2), "border"),
+        (lambda: psnr(np.zeros((4, 4)), np.zeros((4, 5))), "same shape"),
+        (lambda: psnr(np.zeros((4, 4)), np.zeros((4, 4)), peak=0), "peak"),
+        (lambda: rgb_to_y(np.zeros((4, 4))), "rgb"),
+        (lambda: rgb_to_y(np.zeros((4, 4, 3), np.int32)), "dtype"),
+    ],
+)
 def test_bad_input_names_the_argument(call, match):
     with pytest.raises(ValueError, match=match):
         call()

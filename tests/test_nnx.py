@@ -98,7 +98,9 @@ def test_train_eval_mode_is_the_nnx_way():
     assert model.deterministic is False  # NNX layers start in training mode
     model.eval()
     a = model(x)
-    np.testing.assert_array_equal(jnnx.linen_variables(model)["batch_stats"]["bn1"]["mean"], v["batch_stats"]["bn1"]["mean"])
+    np.testing.assert_array_equal(
+        jnnx.linen_variables(model)["batch_stats"]["bn1"]["mean"], v["batch_stats"]["bn1"]["mean"]
+    )
     model.train()
     b = model(x)  # batch statistics: a different output, and the running mean moves
     assert not np.allclose(a, b)

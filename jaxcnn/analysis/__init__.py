@@ -1,5 +1,6 @@
 """Receptive fields (analytic, measured, effective) and cost (parameters, MACs) of CNNs."""
 
+from jaxcnn.analysis.complexity import Complexity, count_macs, model_complexity
 from jaxcnn.analysis.receptive_field import (
     FieldError,
     LayerField,
@@ -11,7 +12,6 @@ from jaxcnn.analysis.receptive_field import (
     receptive_field,
     resolve_method,
 )
-from jaxcnn.analysis.complexity import Complexity, count_macs, model_complexity
 
 __all__ = [
     "FieldError",

@@ -15,11 +15,11 @@ by every unit (a global gate such as squeeze-and-excitation).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from fractions import Fraction
 from math import gcd
-from typing import Optional, Sequence
 
-Interval = Optional[tuple]  # (lo, hi) inclusive, or None for "sees nothing"
+Interval = tuple | None  # (lo, hi) inclusive, or None for "sees nothing"
 
 
 class FieldError(ValueError):
@@ -46,11 +46,11 @@ class AxisField:
     hi: tuple
 
     @staticmethod
-    def affine(src: int, start: int, jump: int, size: int) -> "AxisField":
+    def affine(src: int, start: int, jump: int, size: int) -> AxisField:
         return AxisField(src, 1, jump, (start,), (start + size - 1,))
 
     @staticmethod
-    def constant(src: int, interval: tuple) -> "AxisField":
+    def constant(src: int, interval: tuple) -> AxisField:
         return AxisField(src, 1, 0, (interval[0],), (interval[1],))
 
     @property
@@ -72,7 +72,7 @@ class AxisField:
         return [h - l + 1 for l, h in zip(self.lo, self.hi) if l is not None]
 
 
-def normalize(f: AxisField) -> Optional[AxisField]:
+def normalize(f: AxisField) -> AxisField | None:
     """Shortest period that describes the same field; ``None`` if no phase sees any input."""
     if all(l is None for l in f.lo):
         return None
@@ -90,7 +90,7 @@ def normalize(f: AxisField) -> Optional[AxisField]:
     return f
 
 
-def window(f: AxisField, k: int, stride: int, dilation: int, pad_lo: int, lhs_dilation: int = 1) -> Optional[AxisField]:
+def window(f: AxisField, k: int, stride: int, dilation: int, pad_lo: int, lhs_dilation: int = 1) -> AxisField | None:
     """Field after a sliding window (conv, pool, pad, slice) along the axis.
 
     Output unit i reads taps u = i*stride - pad_lo + t*dilation (t < k) of the input after
@@ -110,7 +110,7 @@ def window(f: AxisField, k: int, stride: int, dilation: int, pad_lo: int, lhs_di
     return normalize(AxisField(f.src, P, J, tuple(lo), tuple(hi)))
 
 
-def merge_outer(f: AxisField, inner: int) -> Optional[AxisField]:
+def merge_outer(f: AxisField, inner: int) -> AxisField | None:
     """Axis of unit v = i * inner + j (a spatial axis merged with a non-spatial inner one, as
     in pixel shuffle): unit v sees what unit v // inner saw."""
     P = f.period * inner
@@ -131,7 +131,7 @@ def contains(a: AxisField, b: AxisField, n: int) -> bool:
     return True
 
 
-def union(a: Optional[AxisField], b: Optional[AxisField], n: int, where: str = "") -> Optional[AxisField]:
+def union(a: AxisField | None, b: AxisField | None, n: int, where: str = "") -> AxisField | None:
     """Field of an axis combining two paths (add, concat, select): the per-unit hull.
 
     Paths at the same rate combine exactly; paths at different rates combine only when one
@@ -173,7 +173,10 @@ def fit_periodic(src: int, fields: Sequence[Interval], interior: Sequence[bool])
         ok = True
         for i in idx:
             q, r = divmod(i, P)
-            if ref.setdefault(r, (fields[i][0] - q * J, fields[i][1] - q * J)) != (fields[i][0] - q * J, fields[i][1] - q * J):
+            if ref.setdefault(r, (fields[i][0] - q * J, fields[i][1] - q * J)) != (
+                fields[i][0] - q * J,
+                fields[i][1] - q * J,
+            ):
                 ok = False
                 break
         if not ok or len(ref) != P:

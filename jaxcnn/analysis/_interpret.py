@@ -10,7 +10,7 @@ handled by family below; one that touches the input and is not listed raises
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, Optional
+from collections.abc import Callable
 
 import numpy as np
 from jax.extend import core as xcore
@@ -44,15 +44,35 @@ ELEMENTWISE = set(
     population_count clz stop_gradient""".split()
 )
 PASSTHROUGH = {"device_put", "optimization_barrier", "sharding_constraint", "mesh_cast", "reshard", "name"}
-REDUCTIONS = {"reduce_sum", "reduce_max", "reduce_min", "reduce_prod", "reduce_and", "reduce_or", "reduce_xor", "argmax", "argmin"}
+REDUCTIONS = {
+    "reduce_sum",
+    "reduce_max",
+    "reduce_min",
+    "reduce_prod",
+    "reduce_and",
+    "reduce_or",
+    "reduce_xor",
+    "argmax",
+    "argmin",
+}
 WINDOWED = {"reduce_window_sum", "reduce_window_max", "reduce_window_min", "reduce_window"}
-CALLS = {"pjit": "jaxpr", "jit": "jaxpr", "closed_call": "call_jaxpr", "core_call": "call_jaxpr", "checkpoint": "jaxpr",
-         "remat": "jaxpr", "remat2": "jaxpr", "custom_jvp_call": "call_jaxpr", "custom_vjp_call": "call_jaxpr", "custom_vjp_call_jaxpr": "fun_jaxpr",
-         "custom_lin": None}
+CALLS = {
+    "pjit": "jaxpr",
+    "jit": "jaxpr",
+    "closed_call": "call_jaxpr",
+    "core_call": "call_jaxpr",
+    "checkpoint": "jaxpr",
+    "remat": "jaxpr",
+    "remat2": "jaxpr",
+    "custom_jvp_call": "call_jaxpr",
+    "custom_vjp_call": "call_jaxpr",
+    "custom_vjp_call_jaxpr": "fun_jaxpr",
+    "custom_lin": None,
+}
 _CONCRETE_LIMIT = 1 << 16  # elements: evaluate small input-free subgraphs (resize matrices), nothing big
 
 
-def combine(deps, shape, where: str) -> Optional[Dep]:
+def combine(deps, shape, where: str) -> Dep | None:
     """Elementwise combination of operands of one shape: per-axis union of their fields."""
     deps = [d for d in deps if d is not None]
     if not deps:
@@ -80,7 +100,7 @@ def combine(deps, shape, where: str) -> Optional[Dep]:
     return _mk(axes, fixed)
 
 
-def collapse(d: Optional[Dep], dims, shape) -> Optional[Dep]:
+def collapse(d: Dep | None, dims, shape) -> Dep | None:
     """Remove array axes ``dims`` (a reduction or squeeze): spatial ones become fixed hulls."""
     if d is None:
         return None
@@ -133,8 +153,10 @@ class Interpreter:
                 outs = self.eqn(eqn, deps, vals)
             for v, d in zip(eqn.outvars, outs):
                 if d is not None and any(f is not None and n == 0 for f, n in zip(d.axes, v.aval.shape)):
-                    raise ValueError(f"the input is smaller than a kernel: {eqn.primitive.name} at "
-                                     f"{eqn.source_info.name_stack} gives an empty map of shape {v.aval.shape}")
+                    raise ValueError(
+                        f"the input is smaller than a kernel: {eqn.primitive.name} at "
+                        f"{eqn.source_info.name_stack} gives an empty map of shape {v.aval.shape}"
+                    )
                 env[v] = d
         return [read(a) for a in jaxpr.outvars], [read_val(a) for a in jaxpr.outvars]
 
@@ -228,8 +250,9 @@ class Interpreter:
     @staticmethod
     def _require_nonspatial(d, dims, where, what):
         if d is not None and any(d.axes[k] is not None for k in dims):
-            raise UnsupportedPrimitive(f"f: unsupported {where}: "
-                                       f"{what} along a spatial axis has no receptive-field rule")
+            raise UnsupportedPrimitive(
+                f"f: unsupported {where}: {what} along a spatial axis has no receptive-field rule"
+            )
 
     # -- families ------------------------------------------------------------------------------
 
@@ -247,8 +270,9 @@ class Interpreter:
     def _conv(self, eqn, deps, shapes, where):
         p = eqn.params
         if deps[1] is not None:
-            raise UnsupportedPrimitive(f"f: unsupported {where}: "
-                                       f"the conv kernel depends on the input (dynamic filters)")
+            raise UnsupportedPrimitive(
+                f"f: unsupported {where}: the conv kernel depends on the input (dynamic filters)"
+            )
         lhs, (lhs_spec, rhs_spec, out_spec) = deps[0], p["dimension_numbers"]
         if lhs.axes[lhs_spec[0]] is not None or lhs.axes[lhs_spec[1]] is not None:
             raise FieldError(f"{where}: a spatial input axis is used as the conv's batch or feature axis")
@@ -257,14 +281,24 @@ class Interpreter:
             f = lhs.axes[ld]
             if f is not None:
                 kernel = shapes[1][rhs_spec[2 + k]]
-                axes[od] = self._win(f, kernel, p["window_strides"][k], p["rhs_dilation"][k], p["padding"][k][0], p["lhs_dilation"][k], where)
+                axes[od] = self._win(
+                    f,
+                    kernel,
+                    p["window_strides"][k],
+                    p["rhs_dilation"][k],
+                    p["padding"][k][0],
+                    p["lhs_dilation"][k],
+                    where,
+                )
         return Dep(tuple(axes), lhs.fixed)
 
     @staticmethod
     def _win(f, k, s, d, pad_lo, L, where):
         g = window(f, int(k), int(s), int(d), int(pad_lo), int(L))
         if g is None:
-            raise FieldError(f"{where}: no output unit sees any input along this axis (kernel smaller than the input dilation)")
+            raise FieldError(
+                f"{where}: no output unit sees any input along this axis (kernel smaller than the input dilation)"
+            )
         return g
 
     def _reduce_window(self, eqn, deps, where):
@@ -276,8 +310,15 @@ class Interpreter:
         axes = list(d.axes)
         for k, f in enumerate(d.axes):
             if f is not None:
-                axes[k] = self._win(f, p["window_dimensions"][k], p["window_strides"][k], p["window_dilation"][k],
-                                    p["padding"][k][0], p["base_dilation"][k], where)
+                axes[k] = self._win(
+                    f,
+                    p["window_dimensions"][k],
+                    p["window_strides"][k],
+                    p["window_dilation"][k],
+                    p["padding"][k][0],
+                    p["base_dilation"][k],
+                    where,
+                )
         return [Dep(tuple(axes), d.fixed)] * n
 
     def _pad(self, p, deps, shapes, where):
@@ -292,7 +333,10 @@ class Interpreter:
 
     def _slice(self, p, d, shape):
         strides = p["strides"] or (1,) * len(shape)
-        axes = [None if f is None else window(f, 1, int(s), 1, -int(st)) for f, s, st in zip(d.axes, strides, p["start_indices"])]
+        axes = [
+            None if f is None else window(f, 1, int(s), 1, -int(st))
+            for f, s, st in zip(d.axes, strides, p["start_indices"])
+        ]
         return Dep(tuple(axes), d.fixed)
 
     def _broadcast(self, p, d, in_shape, out_shape):
@@ -332,8 +376,9 @@ class Interpreter:
     def _concatenate(self, p, deps, shapes, out_shape, where):
         dim = p["dimension"]
         if any(dd is not None and dd.axes[dim] is not None for dd in deps):
-            raise UnsupportedPrimitive(f"f: unsupported {where}: "
-                                       f"concatenation along a spatial axis has no receptive-field rule")
+            raise UnsupportedPrimitive(
+                f"f: unsupported {where}: concatenation along a spatial axis has no receptive-field rule"
+            )
         return combine(deps, tuple(out_shape), where)
 
     def _split(self, eqn, d, shape, where):
@@ -385,9 +430,14 @@ class Interpreter:
         m_axis = c_other[j]
         m_free = [k for k in range(mat.ndim) if k not in c_other]
         if len(m_free) != 1:
-            raise UnsupportedPrimitive(f"f: unsupported {where}: "
-                                       f"constant matrix along a spatial axis must have one free axis")
-        nz = np.moveaxis(mat != 0, (m_axis, m_free[0]), (0, 1)).reshape(mat.shape[m_axis], mat.shape[m_free[0]], -1).any(-1)
+            raise UnsupportedPrimitive(
+                f"f: unsupported {where}: constant matrix along a spatial axis must have one free axis"
+            )
+        nz = (
+            np.moveaxis(mat != 0, (m_axis, m_free[0]), (0, 1))
+            .reshape(mat.shape[m_axis], mat.shape[m_free[0]], -1)
+            .any(-1)
+        )
         f, n_in = d.axes[k_sp], nz.shape[0]
         fields, interior = [], []
         for o in range(nz.shape[1]):
@@ -397,7 +447,10 @@ class Interpreter:
         g = fit_periodic(f.src, fields, interior)
         self_free = [k for k in range(len(shapes[side])) if k not in c_self]
         reduced = collapse(d, set(c_self) - {k_sp}, shapes[side])
-        rest = [reduced.axes[[k for k in range(len(shapes[side])) if k not in set(c_self) - {k_sp}].index(k)] for k in self_free]
+        rest = [
+            reduced.axes[[k for k in range(len(shapes[side])) if k not in set(c_self) - {k_sp}].index(k)]
+            for k in self_free
+        ]
         axes = rest + [g] if side == 0 else [g] + rest
         return Dep(tuple(axes), reduced.fixed)
 
@@ -406,7 +459,9 @@ class Interpreter:
         outs = None
         for br in eqn.params["branches"]:
             o, _ = self.run_closed(br, ops, vals[1:])
-            outs = o if outs is None else [combine([a, b], v.aval.shape, where) for a, b, v in zip(outs, o, eqn.outvars)]
+            outs = (
+                o if outs is None else [combine([a, b], v.aval.shape, where) for a, b, v in zip(outs, o, eqn.outvars)]
+            )
         if idx is not None:  # the branch taken depends on the input: every output sees the predicate
             outs = [combine([o, Dep((), idx.fixed)], v.aval.shape, where) for o, v in zip(outs, eqn.outvars)]
         return outs
@@ -414,7 +469,7 @@ class Interpreter:
     def _scan(self, eqn, deps, vals, where):
         p = eqn.params
         nc, ncar, length = p["num_consts"], p["num_carry"], p["length"]
-        consts, carry, xs = deps[:nc], deps[nc:nc + ncar], deps[nc + ncar:]
+        consts, carry, xs = deps[:nc], deps[nc : nc + ncar], deps[nc + ncar :]
         for x in xs:
             if x is not None and x.axes[0] is not None:
                 raise UnsupportedPrimitive(f"f: unsupported {where}: scan over a spatial axis")
@@ -424,7 +479,11 @@ class Interpreter:
         for _ in range(length):  # unrolled abstract execution: fields grow with every step
             outs, _ = self.run_closed(body, list(consts) + list(carry) + x_slices)
             new_carry, y = outs[:ncar], outs[ncar:]
-            ys = y if ys is None else [combine([a, b], v.aval.shape[1:], where) for a, b, v in zip(ys, y, eqn.outvars[ncar:])]
+            ys = (
+                y
+                if ys is None
+                else [combine([a, b], v.aval.shape[1:], where) for a, b, v in zip(ys, y, eqn.outvars[ncar:])]
+            )
             if new_carry == list(carry):
                 break  # fixed point: later steps see the same carry and change nothing
             carry = new_carry
@@ -440,14 +499,26 @@ def _reshape_groups(in_shape, out_shape):
         ins, outs = [], []
         a = b = 1
         if i < n:
-            ins.append(i); a *= in_shape[i]; i += 1
+            ins.append(i)
+            a *= in_shape[i]
+            i += 1
         if j < m:
-            outs.append(j); b *= out_shape[j]; j += 1
-        while a != b or (i < n and in_shape[i] == 1 and a == b and j >= m) or (j < m and out_shape[j] == 1 and a == b and i >= n):
+            outs.append(j)
+            b *= out_shape[j]
+            j += 1
+        while (
+            a != b
+            or (i < n and in_shape[i] == 1 and a == b and j >= m)
+            or (j < m and out_shape[j] == 1 and a == b and i >= n)
+        ):
             if (a < b or j >= m) and i < n:
-                ins.append(i); a *= in_shape[i]; i += 1
+                ins.append(i)
+                a *= in_shape[i]
+                i += 1
             elif j < m:
-                outs.append(j); b *= out_shape[j]; j += 1
+                outs.append(j)
+                b *= out_shape[j]
+                j += 1
             else:
                 break
         groups.append((ins, outs))

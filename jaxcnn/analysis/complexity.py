@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import dataclasses
 from collections import OrderedDict
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -22,8 +23,15 @@ import numpy as np
 from jax.extend import core as xcore
 
 from jaxcnn.analysis._interpret import UnsupportedPrimitive
-from jaxcnn.analysis.receptive_field import (AUTO, INTERMEDIATES, _check_method, _check_model, _check_shape,
-                                            model_function, resolve_method)
+from jaxcnn.analysis.receptive_field import (
+    AUTO,
+    INTERMEDIATES,
+    _check_method,
+    _check_model,
+    _check_shape,
+    model_function,
+    resolve_method,
+)
 from jaxcnn.validation import check_callable
 
 __all__ = ["Complexity", "count_macs", "model_complexity", "xla_flops"]
@@ -37,7 +45,7 @@ class Complexity:
 
     params: int
     macs: int
-    stages: "OrderedDict[str, tuple]"
+    stages: OrderedDict[str, tuple]
 
 
 def _eqn_macs(eqn) -> int:
@@ -96,8 +104,10 @@ def _nested_macs(eqn) -> int:
             sub = _jaxpr_of(p[key])
             return _live(sub, set(sub.outvars))[0]
     if any(hasattr(_jaxpr_of(v), "eqns") for v in p.values()):  # e.g. a while loop: no static trip count
-        raise UnsupportedPrimitive(f"f: primitive {eqn.primitive.name!r} is unsupported by count_macs (its "
-                                   f"sub-computation has no static number of runs)")
+        raise UnsupportedPrimitive(
+            f"f: primitive {eqn.primitive.name!r} is unsupported by count_macs (its "
+            f"sub-computation has no static number of runs)"
+        )
     return 0
 
 
@@ -128,6 +138,7 @@ def model_complexity(model, input_shape: Sequence[int] = (1, 224, 224, 3), metho
     x = jax.ShapeDtypeStruct(shape, jnp.float32)
     feats_tree = jax.eval_shape(feat_fn, x, variables)
     names = [k for k in feats_tree if method != INTERMEDIATES or "/" not in k]
+
     def both(x, v):
         feats = feat_fn(x, v)  # one trace: stages share their equations
         return [feats[k] for k in names], logit_fn(x, v)
@@ -149,7 +160,7 @@ def model_complexity(model, input_shape: Sequence[int] = (1, 224, 224, 3), metho
         seen_vars |= used
     # the __call__ output is a separate trace of the same network: its MACs are the total, and
     # the head is what it needs beyond the stages
-    macs, used = _live(jaxpr, set(outvars[len(names):]))
+    macs, used = _live(jaxpr, set(outvars[len(names) :]))
     used = {k - 1 for k in used if k >= 1}
     rest = (sum(sizes[k] for k in used - seen_vars), macs - sum(m for _, m in stages.values()))
     stages["head" if "head" not in stages else "(rest)"] = rest

@@ -18,18 +18,31 @@ the support rather than one sample of it:
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from jaxcnn.analysis.receptive_field import _check_shape
-from jaxcnn.validation import (ArgumentTypeError, check_callable, check_dtype, check_int, check_int_tuple, check_number,
-                               check_positive_int)
+from jaxcnn.validation import (
+    ArgumentTypeError,
+    check_callable,
+    check_dtype,
+    check_int,
+    check_int_tuple,
+    check_number,
+    check_positive_int,
+)
 
-__all__ = ["MeasuredField", "measured_receptive_field", "effective_receptive_field", "positive_variables",
-           "input_gradient"]
+__all__ = [
+    "MeasuredField",
+    "measured_receptive_field",
+    "effective_receptive_field",
+    "positive_variables",
+    "input_gradient",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,8 +69,10 @@ def positive_variables(variables: Any, seed: int = 0, bn_scale: float = 0.5) -> 
     rng = np.random.default_rng(seed)  # numpy: hundreds of small leaves, no per-shape compiles
     leaves, treedef = jax.tree_util.tree_flatten_with_path(variables)
     if not all(hasattr(leaf, "shape") for _, leaf in leaves):
-        raise ArgumentTypeError(f"variables must be a pytree of arrays or ShapeDtypeStructs (a model's variables), "
-                                f"got {type(variables).__name__}")
+        raise ArgumentTypeError(
+            f"variables must be a pytree of arrays or ShapeDtypeStructs (a model's variables), "
+            f"got {type(variables).__name__}"
+        )
     out = []
     for path, leaf in leaves:
         name = str(getattr(path[-1], "key", path[-1]))
@@ -76,7 +91,8 @@ def positive_variables(variables: Any, seed: int = 0, bn_scale: float = 0.5) -> 
 
 def _cast(tree, dtype):
     return jax.tree_util.tree_map(
-        lambda a: np.asarray(a, dtype) if np.issubdtype(np.asarray(a).dtype, np.floating) else a, tree)
+        lambda a: np.asarray(a, dtype) if np.issubdtype(np.asarray(a).dtype, np.floating) else a, tree
+    )
 
 
 def input_gradient(f: Callable, x: jax.Array, *args: Any, unit: Sequence[int] | None = None) -> tuple:
@@ -124,8 +140,13 @@ class _Null:
 
 
 def measured_receptive_field(
-    f: Callable, input_shape: Sequence[int], *args: Any, unit: Sequence[int] | None = None, num_samples: int = 2,
-    key: int = 0, dtype=jnp.float64,
+    f: Callable,
+    input_shape: Sequence[int],
+    *args: Any,
+    unit: Sequence[int] | None = None,
+    num_samples: int = 2,
+    key: int = 0,
+    dtype=jnp.float64,
 ) -> MeasuredField:
     """Bounding box of the input-gradient support of one output unit of ``f(x, *args)``.
 
@@ -141,15 +162,21 @@ def measured_receptive_field(
         grad, ij, out_shape = input_gradient(f, x, *_cast(args, dtype), unit=unit)
         support = np.asarray(jnp.any(grad != 0, axis=(0, 3)))
     if not support.any():
-        raise ValueError(f"output unit {ij} has zero gradient everywhere: no input reaches it (or every path was "
-                         f"zeroed)")
+        raise ValueError(
+            f"output unit {ij} has zero gradient everywhere: no input reaches it (or every path was zeroed)"
+        )
     rows, cols = np.flatnonzero(support.any(1)), np.flatnonzero(support.any(0))
     return MeasuredField(((int(rows[0]), int(rows[-1])), (int(cols[0]), int(cols[-1]))), ij, out_shape)
 
 
 def effective_receptive_field(
-    f: Callable, input_shape: Sequence[int], *args: Any, unit: Sequence[int] | None = None, num_samples: int = 16,
-    key: int = 0, batch: int = 4,
+    f: Callable,
+    input_shape: Sequence[int],
+    *args: Any,
+    unit: Sequence[int] | None = None,
+    num_samples: int = 16,
+    key: int = 0,
+    batch: int = 4,
 ) -> np.ndarray:
     """Effective receptive field (Luo et al. 2016): the mean over random N(0, 1) inputs of
     |d f(x)[centre] / dx| summed over input channels, normalised to sum to 1; an (H, W) array.

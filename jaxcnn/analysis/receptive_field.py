@@ -20,8 +20,9 @@ from __future__ import annotations
 import dataclasses
 import inspect
 from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
 from fractions import Fraction
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -106,8 +107,10 @@ def _check_shape(input_shape) -> tuple:
 
 def _check_model(model) -> None:
     if isinstance(model, str):
-        raise ArgumentTypeError(f"model must be a flax.linen Module, got the string {model!r}; build it first, "
-                                f"e.g. jaxcnn.models.create_model({model!r})")
+        raise ArgumentTypeError(
+            f"model must be a flax.linen Module, got the string {model!r}; build it first, "
+            f"e.g. jaxcnn.models.create_model({model!r})"
+        )
     if not isinstance(model, nn.Module):
         raise ArgumentTypeError(f"model must be a flax.linen Module, got {type(model).__name__}")
 
@@ -119,8 +122,10 @@ def _check_method(model, method) -> None:
     if not isinstance(method, str):
         raise ArgumentTypeError(f"method must be a method name, None, {AUTO!r} or {INTERMEDIATES!r}, got {method!r}")
     if not callable(getattr(type(model), method, None)):
-        raise ValueError(f"method {method!r}: model {type(model).__name__} has no such method (use None for __call__, "
-                         f"{AUTO!r} or {INTERMEDIATES!r})")
+        raise ValueError(
+            f"method {method!r}: model {type(model).__name__} has no such method (use None for __call__, "
+            f"{AUTO!r} or {INTERMEDIATES!r})"
+        )
 
 
 def _trace(f: Callable, input_shape, args, dtype):
@@ -130,8 +135,9 @@ def _trace(f: Callable, input_shape, args, dtype):
     try:
         closed, out_tree = jax.make_jaxpr(f, return_shape=True)(x, *args)
     except (TypeError, ValueError) as e:
-        raise ValueError(f"f could not be traced at input shape {shape} (is the input smaller than a kernel?): "
-                         f"{e}") from e
+        raise ValueError(
+            f"f could not be traced at input shape {shape} (is the input smaller than a kernel?): {e}"
+        ) from e
     return closed, out_tree, shape
 
 
@@ -157,13 +163,20 @@ def _result(dep: Dep | None, out_shape, name: str, in_shape) -> ReceptiveField:
             "(it was pooled or flattened); pass a function returning a feature map, e.g. method='features'"
         )
     if (dep.axes[1].src, dep.axes[2].src) != (0, 1):
-        raise ValueError(f"{name}: output axes 1 and 2 index input axes {dep.axes[1].src} and {dep.axes[2].src}, "
-                         f"not H and W")
+        raise ValueError(
+            f"{name}: output axes 1 and 2 index input axes {dep.axes[1].src} and {dep.axes[2].src}, not H and W"
+        )
     if dep.axes[0] is not None or dep.axes[3] is not None:
         raise ValueError(f"{name}: a spatial input axis ended up in the batch or channel axis")
     (sh, jh, ph), (sw, jw, pw) = _summary(dep.axes[1], in_shape[1]), _summary(dep.axes[2], in_shape[2])
-    return ReceptiveField((sh, sw), (jh, jw), (ph, pw), _centred(dep.axes[1]) and _centred(dep.axes[2]),
-                          tuple(out_shape), (dep.axes[1], dep.axes[2]))
+    return ReceptiveField(
+        (sh, sw),
+        (jh, jw),
+        (ph, pw),
+        _centred(dep.axes[1]) and _centred(dep.axes[2]),
+        tuple(out_shape),
+        (dep.axes[1], dep.axes[2]),
+    )
 
 
 def _named_outputs(out_tree) -> list:
@@ -301,6 +314,7 @@ def model_receptive_fields(model, input_shape: Sequence[int] = (1, 224, 224, 3),
         spatial = [k for k, v in outs.items() if len(v.shape) == 4]
         if not spatial:
             raise ValueError(f"no named submodule of {type(model).__name__} returns a 4-D NHWC map")
+
         def fn4(x, v):
             outs = fn(x, v)
             return OrderedDict((k, outs[k]) for k in spatial)

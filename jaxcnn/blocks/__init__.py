@@ -16,7 +16,18 @@ from jaxcnn.blocks.resnext import ResNeXtBottleneck, ResNeXtBranches
 from jaxcnn.blocks.squeeze_excite import SqueezeExcite
 
 __all__ = [
-    "BLOCKS", "SHORTCUT_TYPES", "BasicBlock", "BottleneckBlock", "GroupedBlock", "PreActBasicBlock",
-    "PreActBottleneckBlock", "ResidualBlock", "zero_pad_shortcut", "ResNeXtBottleneck",
-    "ResNeXtBranches", "SqueezeExcite", "DepthwiseSeparableConv", "InvertedResidual",
+    "BLOCKS",
+    "SHORTCUT_TYPES",
+    "BasicBlock",
+    "BottleneckBlock",
+    "GroupedBlock",
+    "PreActBasicBlock",
+    "PreActBottleneckBlock",
+    "ResidualBlock",
+    "zero_pad_shortcut",
+    "ResNeXtBottleneck",
+    "ResNeXtBranches",
+    "SqueezeExcite",
+    "DepthwiseSeparableConv",
+    "InvertedResidual",
 ]

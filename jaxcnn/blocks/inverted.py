@@ -8,13 +8,27 @@ destroys information). The input is added back iff stride is 1 and in == out cha
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import flax.linen as nn
 import jax
 
-from jaxcnn.declared import (AXIS_NAME, CALLABLE, DTYPE, MODULE_DEF, ODD_KERNEL, OPTIONAL_MODULE_DEF, POSITIVE_INT,
-                             PROBABILITY, Declared, Rule, choice, declare, number_in)
+from jaxcnn.declared import (
+    AXIS_NAME,
+    CALLABLE,
+    DTYPE,
+    MODULE_DEF,
+    ODD_KERNEL,
+    OPTIONAL_MODULE_DEF,
+    POSITIVE_INT,
+    PROBABILITY,
+    Declared,
+    Rule,
+    choice,
+    declare,
+    number_in,
+)
 from jaxcnn.layers import BatchNorm, ModuleDef, _conv_kwargs, _make_norm, apply_norm
 from jaxcnn.regularizers import stochastic_residual
 from jaxcnn.regularizers.stochastic_depth import MODES, TEST_RULES
@@ -120,6 +134,12 @@ class InvertedResidual(Declared, nn.Module):
         if self.drop_path_rate == 0.0:
             return x + branch(self, x)
         return stochastic_residual(
-            self, branch, x, x, survival_prob=1.0 - float(self.drop_path_rate), deterministic=not train,
-            mode=self.drop_path_mode, test_rule=self.drop_path_test_rule,
+            self,
+            branch,
+            x,
+            x,
+            survival_prob=1.0 - float(self.drop_path_rate),
+            deterministic=not train,
+            mode=self.drop_path_mode,
+            test_rule=self.drop_path_test_rule,
         )

@@ -20,15 +20,28 @@ Shortcut types (ResNet paper, section 4.1, and Bag of Tricks for ResNet-D):
 
 from __future__ import annotations
 
-from typing import Any, Callable, ClassVar
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
 from jaxcnn.blocks.squeeze_excite import SqueezeExcite
-from jaxcnn.declared import (AXIS_NAME, CALLABLE, DTYPE, FLAG, MODULE_DEF, OPTIONAL_MODULE_DEF, POSITIVE_INT,
-                             PROBABILITY, Declared, choice, declare, optional)
+from jaxcnn.declared import (
+    AXIS_NAME,
+    CALLABLE,
+    DTYPE,
+    FLAG,
+    MODULE_DEF,
+    OPTIONAL_MODULE_DEF,
+    POSITIVE_INT,
+    PROBABILITY,
+    Declared,
+    choice,
+    declare,
+    optional,
+)
 from jaxcnn.layers import BatchNorm, ModuleDef, _conv_kwargs, _make_norm, apply_norm, avg_pool_ceil_exclude_pad
 from jaxcnn.regularizers import stochastic_residual
 from jaxcnn.regularizers.stochastic_depth import MODES, TEST_RULES
@@ -36,8 +49,15 @@ from jaxcnn.validation import check_bool, check_nhwc, check_positive_int
 from jaxcnn.xla_cpu import default_conv
 
 __all__ = [
-    "SHORTCUT_TYPES", "zero_pad_shortcut", "ResidualBlock", "GroupedBlock", "BasicBlock", "BottleneckBlock",
-    "PreActBasicBlock", "PreActBottleneckBlock", "BLOCKS",
+    "SHORTCUT_TYPES",
+    "zero_pad_shortcut",
+    "ResidualBlock",
+    "GroupedBlock",
+    "BasicBlock",
+    "BottleneckBlock",
+    "PreActBasicBlock",
+    "PreActBottleneckBlock",
+    "BLOCKS",
 ]
 
 SHORTCUT_TYPES = ("A", "B", "C", "D")
@@ -54,8 +74,7 @@ def zero_pad_shortcut(x: jax.Array, out_features: int, stride: int) -> jax.Array
     in_features = x.shape[-1]
     if out_features < in_features:
         raise ValueError(
-            f"shortcut 'A' can only widen: input has {in_features} channels, block outputs "
-            f"out_features={out_features}"
+            f"shortcut 'A' can only widen: input has {in_features} channels, block outputs out_features={out_features}"
         )
     if stride > 1:
         x = x[:, ::stride, ::stride, :]
@@ -100,8 +119,11 @@ class ResidualBlock(Declared, nn.Module):
 
     def check_relations(self):
         if self.preact and self.zero_init_last_bn:
-            raise self.field_error("zero_init_last_bn", "a pre-activation block has no BN after its last conv (its "
-                                                        "BNs come before the convs), so there is no last BN to zero")
+            raise self.field_error(
+                "zero_init_last_bn",
+                "a pre-activation block has no BN after its last conv (its "
+                "BNs come before the convs), so there is no last BN to zero",
+            )
 
     @property
     def out_features(self) -> int:
@@ -190,8 +212,11 @@ class GroupedBlock(ResidualBlock):
     def check_relations(self):
         super().check_relations()
         if self.width < 1:
-            raise self.field_error("features", f"the inner width int(features * base_width / 64) * groups is 0 with "
-                                               f"base_width={self.base_width}: features * base_width must be >= 64")
+            raise self.field_error(
+                "features",
+                f"the inner width int(features * base_width / 64) * groups is 0 with "
+                f"base_width={self.base_width}: features * base_width must be >= 64",
+            )
 
 
 class BasicBlock(ResidualBlock):
@@ -224,8 +249,11 @@ class BottleneckBlock(GroupedBlock):
     def check_relations(self):
         super().check_relations()
         if self.se_reduction is not None and self.out_features // self.se_reduction < 1:
-            raise self.field_error("se_reduction", f"it leaves no hidden units in the SE gate of {self.out_features} "
-                                                   f"channels (features * {self.expansion} // se_reduction must be >= 1)")
+            raise self.field_error(
+                "se_reduction",
+                f"it leaves no hidden units in the SE gate of {self.out_features} "
+                f"channels (features * {self.expansion} // se_reduction must be >= 1)",
+            )
 
     def setup_branch(self):
         s1, s3 = (1, self.strides) if self.stride_on_3x3 else (self.strides, 1)

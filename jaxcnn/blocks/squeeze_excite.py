@@ -6,7 +6,8 @@ Both FCs carry a bias, as in the SE-ResNet-50 of the paper (28,088,024 parameter
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import flax.linen as nn
 import jax

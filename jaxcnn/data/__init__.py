@@ -18,8 +18,24 @@ except ImportError as e:  # pragma: no cover - exercised only without the extra
 
 from jaxcnn.data import transforms
 from jaxcnn.data.loader import Loader, LoaderIterator, loader
-from jaxcnn.data.sources import (IMAGE_EXTENSIONS, ArraySource, ImageFolder, check_same_classes, dataset_source,
-                                 image_folder_splits)
+from jaxcnn.data.sources import (
+    IMAGE_EXTENSIONS,
+    ArraySource,
+    ImageFolder,
+    check_same_classes,
+    dataset_source,
+    image_folder_splits,
+)
 
-__all__ = ["IMAGE_EXTENSIONS", "ArraySource", "ImageFolder", "Loader", "LoaderIterator", "check_same_classes",
-           "dataset_source", "image_folder_splits", "loader", "transforms"]
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "ArraySource",
+    "ImageFolder",
+    "Loader",
+    "LoaderIterator",
+    "check_same_classes",
+    "dataset_source",
+    "image_folder_splits",
+    "loader",
+    "transforms",
+]

@@ -25,7 +25,7 @@ file for an ``ImageFolder``).
 from __future__ import annotations
 
 import os
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -106,7 +106,7 @@ class LoaderIterator:
 
     The state is a small JSON-able dict; ``set_state`` refuses one made with other settings."""
 
-    def __init__(self, loader: "Loader"):
+    def __init__(self, loader: Loader):
         self._loader, self._next, self._it = loader, 0, None
 
     def __iter__(self):
@@ -133,8 +133,10 @@ class LoaderIterator:
         mine = self._loader._settings()
         diff = {k: (state[k], mine[k]) for k in mine if state[k] != mine[k]}
         if diff:
-            raise ValueError("state was saved by a loader with other settings (saved, now): "
-                             + ", ".join(f"{k}={a!r}/{b!r}" for k, (a, b) in diff.items()))
+            raise ValueError(
+                "state was saved by a loader with other settings (saved, now): "
+                + ", ".join(f"{k}={a!r}/{b!r}" for k, (a, b) in diff.items())
+            )
         self._next = check_int(state["batch"], "state['batch']", minimum=0)
         self.close()
 
@@ -163,16 +165,23 @@ class Loader:
         self.drop_remainder = drop_remainder
         self.rank, self.process_count = _process_shard()
         if batch_size % self.process_count:
-            raise ValueError(f"batch_size={batch_size} (the global batch) is not divisible by the "
-                             f"{self.process_count} JAX processes")
+            raise ValueError(
+                f"batch_size={batch_size} (the global batch) is not divisible by the {self.process_count} JAX processes"
+            )
         self.local_batch_size = batch_size // self.process_count
         n = len(source)
         self.batches_per_epoch = n // batch_size if drop_remainder else -(-n // batch_size)
         self.num_batches = None if num_epochs is None else num_epochs * self.batches_per_epoch
 
     def _settings(self) -> dict:
-        return {"seed": self.seed, "batch_size": self.batch_size, "num_examples": len(self.source),
-                "shuffle": self.shuffle, "drop_remainder": self.drop_remainder, "num_epochs": self.num_epochs}
+        return {
+            "seed": self.seed,
+            "batch_size": self.batch_size,
+            "num_examples": len(self.source),
+            "shuffle": self.shuffle,
+            "drop_remainder": self.drop_remainder,
+            "num_epochs": self.num_epochs,
+        }
 
     def __len__(self) -> int:
         if self.num_batches is None:
@@ -188,8 +197,17 @@ class Loader:
         return self._reader()(number)
 
     def _reader(self) -> _ReadBatch:
-        return _ReadBatch(self.source, self.transform, self.seed, self.shuffle, self.batch_size,
-                          self.batches_per_epoch, self.rank, self.process_count, self.drop_remainder)
+        return _ReadBatch(
+            self.source,
+            self.transform,
+            self.seed,
+            self.shuffle,
+            self.batch_size,
+            self.batches_per_epoch,
+            self.rank,
+            self.process_count,
+            self.drop_remainder,
+        )
 
     def _grain_iter(self, start: int):
         import grain
@@ -203,8 +221,10 @@ class Loader:
         return iter(ds)
 
     def __repr__(self) -> str:
-        return (f"Loader({self.source!r}, batch_size={self.batch_size}, seed={self.seed}, shuffle={self.shuffle}, "
-                f"num_epochs={self.num_epochs}, worker_count={self.worker_count})")
+        return (
+            f"Loader({self.source!r}, batch_size={self.batch_size}, seed={self.seed}, shuffle={self.shuffle}, "
+            f"num_epochs={self.num_epochs}, worker_count={self.worker_count})"
+        )
 
 
 def _absl_flags_parsed() -> None:
@@ -221,8 +241,17 @@ def default_worker_count() -> int:
     return min(8, os.cpu_count() or 1)
 
 
-def loader(source, batch_size: int, *, transform: Callable | None = None, seed: int = 0, shuffle: bool = True,
-           num_epochs: int | None = None, worker_count: int | None = None, drop_remainder: bool = True) -> Loader:
+def loader(
+    source,
+    batch_size: int,
+    *,
+    transform: Callable | None = None,
+    seed: int = 0,
+    shuffle: bool = True,
+    num_epochs: int | None = None,
+    worker_count: int | None = None,
+    drop_remainder: bool = True,
+) -> Loader:
     """Batches of ``source`` (``len`` + ``source[i] -> {"image", "label"}``), read by grain workers.
 
     batch_size: the GLOBAL batch; each of the JAX processes reads ``batch_size / process_count`` rows.
@@ -233,21 +262,26 @@ def loader(source, batch_size: int, *, transform: Callable | None = None, seed: 
       add ``"mask"``.
     """
     if not hasattr(source, "__len__") or not hasattr(source, "__getitem__"):
-        raise ArgumentTypeError(f"source must support len() and [index] (e.g. ImageFolder), "
-                                f"got {type(source).__name__}")
+        raise ArgumentTypeError(
+            f"source must support len() and [index] (e.g. ImageFolder), got {type(source).__name__}"
+        )
     batch_size = check_positive_int(batch_size, "batch_size")
     if transform is not None and not callable(transform):
-        raise ArgumentTypeError(f"transform must be a callable (example, seed, index) -> example or None, "
-                                f"got {transform!r}")
+        raise ArgumentTypeError(
+            f"transform must be a callable (example, seed, index) -> example or None, got {transform!r}"
+        )
     seed = check_int(seed, "seed", minimum=0)
     shuffle, drop_remainder = check_bool(shuffle, "shuffle"), check_bool(drop_remainder, "drop_remainder")
     num_epochs = None if num_epochs is None else check_positive_int(num_epochs, "num_epochs")
-    worker_count = default_worker_count() if worker_count is None else check_int(worker_count, "worker_count",
-                                                                                   minimum=0)
+    worker_count = (
+        default_worker_count() if worker_count is None else check_int(worker_count, "worker_count", minimum=0)
+    )
     n = len(source)
     if n == 0:
         raise ValueError("source is empty")
     if drop_remainder and batch_size > n:
-        raise ValueError(f"batch_size={batch_size} is larger than the {n} examples of source and drop_remainder=True "
-                         "would leave no batch; lower batch_size or pass drop_remainder=False")
+        raise ValueError(
+            f"batch_size={batch_size} is larger than the {n} examples of source and drop_remainder=True "
+            "would leave no batch; lower batch_size or pass drop_remainder=False"
+        )
     return Loader(source, batch_size, transform, seed, shuffle, num_epochs, worker_count, drop_remainder)

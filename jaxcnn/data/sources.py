@@ -19,8 +19,15 @@ import numpy as np
 
 from jaxcnn.validation import ArgumentTypeError, check_choice, check_int, check_rank
 
-__all__ = ["IMAGE_EXTENSIONS", "ArraySource", "ImageFolder", "check_same_classes", "dataset_source",
-           "image_folder_splits", "read_image"]
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "ArraySource",
+    "ImageFolder",
+    "check_same_classes",
+    "dataset_source",
+    "image_folder_splits",
+    "read_image",
+]
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
 CLASSES_FILE = "classes.txt"
@@ -46,8 +53,9 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         with Image.open(path) as im:
             return np.asarray(im.convert("RGB"))  # convert() loads all the data: truncation raises here
     except (OSError, SyntaxError, ValueError, UnidentifiedImageError, Image.DecompressionBombError) as e:
-        raise ValueError(f"image file {os.fspath(path)!r} cannot be decoded ({type(e).__name__}: {e}); "
-                         "remove or replace it") from e
+        raise ValueError(
+            f"image file {os.fspath(path)!r} cannot be decoded ({type(e).__name__}: {e}); remove or replace it"
+        ) from e
 
 
 class ImageFolder:
@@ -72,8 +80,10 @@ class ImageFolder:
                 raise ValueError(f"{listed} lists a class more than once")
             missing, extra = sorted(set(classes) - set(folders)), sorted(set(folders) - set(classes))
             if missing or extra:
-                raise ValueError(f"{listed} does not match the sub-folders of {root}: listed without a folder "
-                                 f"{missing[:5]}, folders not listed {extra[:5]}")
+                raise ValueError(
+                    f"{listed} does not match the sub-folders of {root}: listed without a folder "
+                    f"{missing[:5]}, folders not listed {extra[:5]}"
+                )
         else:
             classes = folders
         if not classes:
@@ -85,8 +95,10 @@ class ImageFolder:
                 if entry.name.startswith(".") or not entry.is_file():
                     continue
                 if os.path.splitext(entry.name)[1].lower() not in IMAGE_EXTENSIONS:
-                    raise ValueError(f"{entry.path!r} is not an image file (extensions {IMAGE_EXTENSIONS}); "
-                                     "move it out of the class folder")
+                    raise ValueError(
+                        f"{entry.path!r} is not an image file (extensions {IMAGE_EXTENSIONS}); "
+                        "move it out of the class folder"
+                    )
                 found.append(entry.name)
             if not found:
                 raise ValueError(f"class folder {os.fspath(root / name)!r} holds no images")
@@ -132,8 +144,9 @@ class ArraySource:
         if not np.issubdtype(np.asarray(labels).dtype, np.integer):
             raise ArgumentTypeError(f"labels must be integers, got dtype {np.asarray(labels).dtype}")
         if len(images) != len(labels):
-            raise ValueError(f"images and labels must have the same length, got {len(images)} images and "
-                             f"{len(labels)} labels")
+            raise ValueError(
+                f"images and labels must have the same length, got {len(images)} images and {len(labels)} labels"
+            )
         if len(images) == 0:
             raise ValueError("images is empty: a source needs at least one example")
         self.images, self.labels = np.asarray(images), np.asarray(labels, np.int32)
@@ -174,8 +187,10 @@ def image_folder_splits(data_dir: str | os.PathLike) -> tuple[ImageFolder, Image
     data_dir = _check_dir(data_dir, "data_dir")
     for split in ("train", "test"):
         if not (data_dir / split).is_dir():
-            raise ValueError(f"data_dir={os.fspath(data_dir)!r} has no {split}/ folder (expected an ImageFolder "
-                             "root with train/<class>/ and test/<class>/)")
+            raise ValueError(
+                f"data_dir={os.fspath(data_dir)!r} has no {split}/ folder (expected an ImageFolder "
+                "root with train/<class>/ and test/<class>/)"
+            )
     splits = []
     for split in ("train", "test"):
         folder = ImageFolder(data_dir / split)
@@ -190,8 +205,10 @@ def image_folder_splits(data_dir: str | os.PathLike) -> tuple[ImageFolder, Image
 def _ordered(folder: ImageFolder, classes: list[str], listed: Path) -> ImageFolder:
     """``folder`` relabelled in the order of ``classes`` (read from ``listed``)."""
     if sorted(classes) != sorted(folder.classes) or len(set(classes)) != len(classes):
-        raise ValueError(f"{listed} does not match the class folders of {folder.root}: "
-                         f"{sorted(set(classes) ^ set(folder.classes))[:5]}")
+        raise ValueError(
+            f"{listed} does not match the class folders of {folder.root}: "
+            f"{sorted(set(classes) ^ set(folder.classes))[:5]}"
+        )
     new = {c: i for i, c in enumerate(classes)}
     order = sorted(range(len(folder)), key=lambda i: (new[folder.classes[folder.labels[i]]], folder.files[i]))
     folder.files = tuple(folder.files[i] for i in order)

@@ -17,15 +17,27 @@ Geometry follows torchvision's definitions on PIL images, so results are compara
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
 from jaxcnn.validation import ArgumentTypeError, check_int, check_number
 
-__all__ = ["Compose", "CifarTrain", "ImagenetTrain", "ImagenetEval", "Normalize", "compose", "cifar_train",
-           "imagenet_train", "imagenet_eval", "normalize", "example_rng", "resized_crop_params"]
+__all__ = [
+    "Compose",
+    "CifarTrain",
+    "ImagenetTrain",
+    "ImagenetEval",
+    "Normalize",
+    "compose",
+    "cifar_train",
+    "imagenet_train",
+    "imagenet_eval",
+    "normalize",
+    "example_rng",
+    "resized_crop_params",
+]
 
 # ImageNet's per-channel statistics (torchvision's); CIFAR-10 and MNIST come from jaxcnn.train.data.
 _IMAGENET_STATS = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
@@ -78,7 +90,7 @@ class CifarTrain:
         flip = rng.random() < 0.5
         p = self.pad
         padded = np.pad(img, ((p, p), (p, p), (0, 0)))
-        out = padded[top:top + h, left:left + w]
+        out = padded[top : top + h, left : left + w]
         return {**example, "image": np.ascontiguousarray(out[:, ::-1] if flip else out)}
 
 
@@ -87,8 +99,9 @@ def cifar_train(pad: int = 4) -> CifarTrain:
     return CifarTrain(check_int(pad, "pad", minimum=0))
 
 
-def resized_crop_params(height: int, width: int, rng: np.random.Generator, scale=(0.08, 1.0),
-                        ratio=(3 / 4, 4 / 3)) -> tuple[int, int, int, int]:
+def resized_crop_params(
+    height: int, width: int, rng: np.random.Generator, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3)
+) -> tuple[int, int, int, int]:
     """``(top, left, h, w)`` of a random crop with area fraction in ``scale`` and aspect ratio (w/h) in
     ``ratio`` (log-uniform), torchvision's algorithm: 10 tries, then the central crop clipped to ``ratio``."""
     area = height * width
@@ -155,8 +168,9 @@ def _pair(v, name: str, low: float, high: float | None = None) -> tuple[float, f
 
 def imagenet_train(size: int = 224, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3)) -> ImagenetTrain:
     """ImageNet training augmentation (``RandomResizedCrop(size, scale, ratio)`` + horizontal flip)."""
-    return ImagenetTrain(check_int(size, "size", minimum=1), _pair(scale, "scale", 0.0, 1.0),
-                         _pair(ratio, "ratio", 0.0))
+    return ImagenetTrain(
+        check_int(size, "size", minimum=1), _pair(scale, "scale", 0.0, 1.0), _pair(ratio, "ratio", 0.0)
+    )
 
 
 @dataclass(frozen=True)
@@ -177,14 +191,15 @@ class ImagenetEval:
         top, left = int(round((nh - self.size) / 2.0)), int(round((nw - self.size) / 2.0))
         if top < 0 or left < 0:
             raise ValueError(f"image of {h}x{w} resized to {nh}x{nw} is smaller than size={self.size}")
-        return {**example, "image": np.ascontiguousarray(img[top:top + self.size, left:left + self.size])}
+        return {**example, "image": np.ascontiguousarray(img[top : top + self.size, left : left + self.size])}
 
 
 def imagenet_eval(size: int = 224, crop_fraction: float = 0.875) -> ImagenetEval:
     """ImageNet evaluation: shorter side to ``size / crop_fraction`` (256 for 224), central crop."""
-    return ImagenetEval(check_int(size, "size", minimum=1),
-                        float(check_number(crop_fraction, "crop_fraction", minimum=0.0, maximum=1.0,
-                                           min_inclusive=False)))
+    return ImagenetEval(
+        check_int(size, "size", minimum=1),
+        float(check_number(crop_fraction, "crop_fraction", minimum=0.0, maximum=1.0, min_inclusive=False)),
+    )
 
 
 @dataclass(frozen=True)
@@ -209,8 +224,9 @@ def normalize(dataset_or_mean="cifar10", std=None) -> Normalize:
     stats = _stats()
     if isinstance(dataset_or_mean, str):
         if dataset_or_mean not in stats:
-            raise ValueError(f"dataset_or_mean: unknown dataset {dataset_or_mean!r}; choose from {sorted(stats)} "
-                             "or pass (mean, std)")
+            raise ValueError(
+                f"dataset_or_mean: unknown dataset {dataset_or_mean!r}; choose from {sorted(stats)} or pass (mean, std)"
+            )
         if std is not None:
             raise ValueError("std is given with a dataset name; pass normalize(name) or normalize(mean, std)")
         mean, std = stats[dataset_or_mean]

@@ -31,7 +31,9 @@ class TransposeArgs(NamedTuple):
 
 def _real(dtype) -> bool:
     # jnp.issubdtype knows bfloat16 (np.issubdtype(bfloat16, np.number) is False)
-    return (jnp.issubdtype(dtype, jnp.number) or dtype == bool) and not jnp.issubdtype(dtype, jnp.complexfloating)
+    return (jnp.issubdtype(dtype, jnp.number) or jnp.issubdtype(dtype, jnp.bool_)) and not jnp.issubdtype(
+        dtype, jnp.complexfloating
+    )
 
 
 def as_array(value: Any, name: str) -> np.ndarray:
@@ -72,7 +74,10 @@ def reference_args(y_shape, kernel_shape, stride, padding, output_padding, dilat
     The type checks are the shared ones (``jaxcnn.validation``); the size rules below are this
     module's own reading of torch's documentation."""
     stride, padding = check_int_pair(stride, "stride", 1), check_int_pair(padding, "padding", 0)
-    output_padding, dilation = check_int_pair(output_padding, "output_padding", 0), check_int_pair(dilation, "dilation", 1)
+    output_padding, dilation = (
+        check_int_pair(output_padding, "output_padding", 0),
+        check_int_pair(dilation, "dilation", 1),
+    )
     groups = check_positive_int(groups, "groups")
     check_y_kernel(y_shape, kernel_shape)
     if kernel_shape[3] != y_shape[-1]:
@@ -82,10 +87,17 @@ def reference_args(y_shape, kernel_shape, stride, padding, output_padding, dilat
     out = []
     for axis in (0, 1):
         if output_padding[axis] >= max(stride[axis], dilation[axis]):
-            raise ValueError(f"output_padding must be smaller than either stride or dilation, got output_padding="
-                             f"{output_padding}, stride={stride}, dilation={dilation}")
-        size = ((y_shape[1 + axis] - 1) * stride[axis] - 2 * padding[axis]
-                + dilation[axis] * (kernel_shape[axis] - 1) + output_padding[axis] + 1)
+            raise ValueError(
+                f"output_padding must be smaller than either stride or dilation, got output_padding="
+                f"{output_padding}, stride={stride}, dilation={dilation}"
+            )
+        size = (
+            (y_shape[1 + axis] - 1) * stride[axis]
+            - 2 * padding[axis]
+            + dilation[axis] * (kernel_shape[axis] - 1)
+            + output_padding[axis]
+            + 1
+        )
         out.append(size)
     if min(out) < 1:
         raise ValueError(f"output size {tuple(out)} is not positive: padding {padding} is too large")

@@ -7,7 +7,7 @@ nearest upsampling, index gather for unpooling, unshuffle for shuffle, conv for 
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp

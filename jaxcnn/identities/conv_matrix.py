@@ -10,14 +10,15 @@ input cells (h, w, c), both in NHWC ravel order, one image. For the worked examp
 from __future__ import annotations
 
 import functools
-from typing import Sequence
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from jaxcnn.identities._args import as_array, reference_args as conv_transpose_args
+from jaxcnn.identities._args import as_array
+from jaxcnn.identities._args import reference_args as conv_transpose_args
 from jaxcnn.validation import check_int_pair, check_positive_int
 
 __all__ = ["conv_matrix", "conv_transpose_matrix"]
@@ -47,29 +48,41 @@ def conv_matrix(
     dilation, groups = check_int_pair(dilation, "dilation", 1), check_positive_int(groups, "groups")
     if kernel.shape[3] % groups:
         raise ValueError(f"groups={groups} must divide the kernel's output channels ({kernel.shape[3]})")
-    full = tuple((n + 2 * p - d * (k - 1) - 1) // s + 1
-                 for n, p, d, k, s in zip(in_hw, padding, dilation, kernel.shape[:2], stride))
+    full = tuple(
+        (n + 2 * p - d * (k - 1) - 1) // s + 1
+        for n, p, d, k, s in zip(in_hw, padding, dilation, kernel.shape[:2], stride)
+    )
     if min(full) < 1:
-        raise ValueError(f"in_hw={in_hw} is too small for the kernel {kernel.shape[:2]} with padding {padding} and "
-                         f"dilation {dilation}: the conv output would be {full}")
+        raise ValueError(
+            f"in_hw={in_hw} is too small for the kernel {kernel.shape[:2]} with padding {padding} and "
+            f"dilation {dilation}: the conv output would be {full}"
+        )
     if out_hw is not None:
         out_hw = check_int_pair(out_hw, "out_hw", 1)
         if any(o > f for o, f in zip(out_hw, full)):
             raise ValueError(f"out_hw={out_hw} crops the conv's output, so it must be at most its size {full}")
     x_shape = (1, *in_hw, kernel.shape[2] * groups)
-    jac = _jacobian(jnp.zeros(x_shape, jnp.float32), jnp.asarray(kernel, jnp.float32), stride, padding, dilation,
-                    groups, out_hw)
+    jac = _jacobian(
+        jnp.zeros(x_shape, jnp.float32), jnp.asarray(kernel, jnp.float32), stride, padding, dilation, groups, out_hw
+    )
     return np.asarray(jac, np.float64).reshape(-1, int(np.prod(x_shape)))
 
 
 @functools.partial(jax.jit, static_argnames=("stride", "padding", "dilation", "groups", "out_hw"))
 def _jacobian(x, kernel, stride, padding, dilation, groups, out_hw):
     def forward(x):
-        y = lax.conv_general_dilated(x, kernel, stride, [(p, p) for p in padding], rhs_dilation=dilation,
-                                     dimension_numbers=("NHWC", "HWIO", "NHWC"), feature_group_count=groups,
-                                     precision=lax.Precision.HIGHEST)
+        y = lax.conv_general_dilated(
+            x,
+            kernel,
+            stride,
+            [(p, p) for p in padding],
+            rhs_dilation=dilation,
+            dimension_numbers=("NHWC", "HWIO", "NHWC"),
+            feature_group_count=groups,
+            precision=lax.Precision.HIGHEST,
+        )
         if out_hw is not None:
-            y = y[:, :out_hw[0], :out_hw[1], :]
+            y = y[:, : out_hw[0], : out_hw[1], :]
         return y.reshape(-1)
 
     return jax.jacfwd(forward)(x)
@@ -79,7 +92,9 @@ def conv_transpose_matrix(y, kernel, stride=1, padding=0, output_padding=0, dila
     """Transposed conv as Cᵀ y, image by image; float64 NumPy result (NHWC)."""
     y = as_array(y, "y").astype(np.float64)
     kernel = as_array(kernel, "kernel")
-    s, p, op, d, out_hw = conv_transpose_args(np.shape(y), np.shape(kernel), stride, padding, output_padding, dilation, groups)
+    s, p, op, d, out_hw = conv_transpose_args(
+        np.shape(y), np.shape(kernel), stride, padding, output_padding, dilation, groups
+    )
     c = conv_matrix(kernel, out_hw, s, p, d, groups, out_hw=y.shape[1:3])
     flat = y.reshape(y.shape[0], -1) @ c  # (Cᵀ y)ᵀ for every image at once
     return flat.reshape(y.shape[0], *out_hw, np.shape(kernel)[2] * groups)

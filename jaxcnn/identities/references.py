@@ -7,16 +7,17 @@
 
 from __future__ import annotations
 
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from jaxcnn.identities._args import array_shape, as_array
+from jaxcnn.identities._args import reference_args as conv_transpose_args
 from jaxcnn.identities.conv_grad import conv_transpose_closed_form
 from jaxcnn.identities.conv_matrix import conv_transpose_matrix
 from jaxcnn.identities.zero_insertion import conv_transpose_zero_insertion
-from jaxcnn.identities._args import array_shape, as_array, reference_args as conv_transpose_args
 from jaxcnn.upsample.transposed import conv_transpose
 from jaxcnn.validation import check_bool, check_choice, check_str
 
@@ -27,22 +28,32 @@ __all__ = ["conv_transpose_forms", "conv_transpose_lax", "conv_transpose_torch",
 
 def conv_transpose_lax(y, kernel, stride=1, padding=0, output_padding=0, dilation=1, groups=1, precision=None):
     """``lax.conv_transpose`` with torch's padding rule, group by group (JAX array result)."""
-    s, p, op, d, _ = conv_transpose_args(array_shape(y, "y"), array_shape(kernel, "kernel"), stride,
-                                         padding, output_padding, dilation, groups)
+    s, p, op, d, _ = conv_transpose_args(
+        array_shape(y, "y"), array_shape(kernel, "kernel"), stride, padding, output_padding, dilation, groups
+    )
     y, kernel = jnp.asarray(y), jnp.asarray(kernel)  # after the checks: a conversion may compile
     k = kernel.shape[:2]
     pads = [(di * (ki - 1) - pi, di * (ki - 1) - pi + opi) for ki, pi, opi, di in zip(k, p, op, d)]
     o_g = kernel.shape[3] // groups
     outs = [
-        lax.conv_transpose(y[..., g * o_g:(g + 1) * o_g], kernel[..., g * o_g:(g + 1) * o_g], s, pads,
-                           rhs_dilation=d, dimension_numbers=("NHWC", "HWIO", "NHWC"), transpose_kernel=True,
-                           precision=precision)
+        lax.conv_transpose(
+            y[..., g * o_g : (g + 1) * o_g],
+            kernel[..., g * o_g : (g + 1) * o_g],
+            s,
+            pads,
+            rhs_dilation=d,
+            dimension_numbers=("NHWC", "HWIO", "NHWC"),
+            transpose_kernel=True,
+            precision=precision,
+        )
         for g in range(groups)
     ]
     return outs[0] if groups == 1 else jnp.concatenate(outs, axis=-1)
 
 
-def conv_transpose_torch(y, kernel, stride=1, padding=0, output_padding=0, dilation=1, groups=1, dtype="float64") -> np.ndarray:
+def conv_transpose_torch(
+    y, kernel, stride=1, padding=0, output_padding=0, dilation=1, groups=1, dtype="float64"
+) -> np.ndarray:
     """PyTorch ``conv_transpose2d`` on NHWC data and an HWIO forward kernel; NumPy result."""
     y, kernel = as_array(y, "y"), as_array(kernel, "kernel")
     check_choice(dtype, "dtype", TORCH_DTYPES)
@@ -77,6 +88,7 @@ def conv_transpose_forms(y, kernel, include_torch: bool | None = None, **conv_ar
     if include_torch is None:
         try:
             import torch  # noqa: F401
+
             include_torch = True
         except ImportError:
             include_torch = False
@@ -115,6 +127,8 @@ def max_disagreement(results: dict[str, np.ndarray], reference: str = "vjp") -> 
     ref = arrays[reference]
     for k, v in arrays.items():
         if v.shape != ref.shape:
-            raise ValueError(f"results[{k!r}] has shape {v.shape}, the reference {reference!r} has {ref.shape}: every "
-                             "form must have the reference's shape")
+            raise ValueError(
+                f"results[{k!r}] has shape {v.shape}, the reference {reference!r} has {ref.shape}: every "
+                "form must have the reference's shape"
+            )
     return {k: float(np.max(np.abs(v - ref))) if v.size else 0.0 for k, v in arrays.items() if k != reference}

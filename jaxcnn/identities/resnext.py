@@ -12,7 +12,7 @@ grouped block's weights split exactly into C branches:
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 from jaxcnn.validation import check_positive_int
 
@@ -24,13 +24,17 @@ _NEEDED = ("conv1", "conv2", "conv3", "bn1", "bn2")
 def _check_block(variables) -> tuple:
     """``(params, batch_stats)`` of a grouped bottleneck block's variables, or an error naming ``variables``."""
     if not isinstance(variables, Mapping) or not isinstance(variables.get("params"), Mapping):
-        raise TypeError(f"variables must be a BottleneckBlock's variables {{'params': ..., 'batch_stats': ...}}, "
-                        f"got {type(variables).__name__}")
+        raise TypeError(
+            f"variables must be a BottleneckBlock's variables {{'params': ..., 'batch_stats': ...}}, "
+            f"got {type(variables).__name__}"
+        )
     params, stats = variables["params"], variables.get("batch_stats", {})
     missing = [k for k in _NEEDED if k not in params]
     if missing or any("kernel" not in params[k] for k in ("conv1", "conv2", "conv3")):
-        raise ValueError(f"variables['params'] lacks the bottleneck block's {missing or 'conv kernels'}; it has "
-                         f"{sorted(params)} (pass the variables of one BottleneckBlock, not of a whole model)")
+        raise ValueError(
+            f"variables['params'] lacks the bottleneck block's {missing or 'conv kernels'}; it has "
+            f"{sorted(params)} (pass the variables of one BottleneckBlock, not of a whole model)"
+        )
     return params, stats
 
 
@@ -46,8 +50,10 @@ def grouped_to_branches(variables: dict, groups: int) -> dict:
         raise ValueError(f"groups={groups} does not divide the block's inner width {width}")
     d = width // groups
     if params["conv2"]["kernel"].shape[2] != d:
-        raise ValueError(f"groups={groups} does not match the block: its grouped conv2 kernel has "
-                         f"{params['conv2']['kernel'].shape[2]} input channels per group, groups={groups} implies {d}")
+        raise ValueError(
+            f"groups={groups} does not match the block: its grouped conv2 kernel has "
+            f"{params['conv2']['kernel'].shape[2]} input channels per group, groups={groups} implies {d}"
+        )
     sl = lambda i: slice(i * d, (i + 1) * d)
     new_p, new_s = {}, {}
     for i in range(groups):

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from jaxcnn.identities._args import as_array, reference_args as conv_transpose_args
+from jaxcnn.identities._args import as_array
+from jaxcnn.identities._args import reference_args as conv_transpose_args
 from jaxcnn.validation import check_int_pair
 
 __all__ = ["conv_transpose_zero_insertion", "insert_zeros"]
@@ -27,7 +28,7 @@ def insert_zeros(y: np.ndarray, stride) -> np.ndarray:
     stride = check_int_pair(stride, "stride", 1)
     n, h, w, c = y.shape
     out = np.zeros((n, (h - 1) * stride[0] + 1, (w - 1) * stride[1] + 1, c), y.dtype)
-    out[:, ::stride[0], ::stride[1], :] = y
+    out[:, :: stride[0], :: stride[1], :] = y
     return out
 
 
@@ -56,9 +57,9 @@ def conv_transpose_zero_insertion(y, kernel, stride=1, padding=0, output_padding
     n = y.shape[0]
     out = np.zeros((n, *out_hw, c_g * groups))
     for g in range(groups):
-        zg = z[..., g * o_g:(g + 1) * o_g]
+        zg = z[..., g * o_g : (g + 1) * o_g]
         for m in range(k_h):
             for nn_ in range(k_w):
-                patch = zg[:, m * d[0]:m * d[0] + out_hw[0], nn_ * d[1]:nn_ * d[1] + out_hw[1], :]
-                out[..., g * c_g:(g + 1) * c_g] += patch @ flipped[m, nn_, :, g * o_g:(g + 1) * o_g].T
+                patch = zg[:, m * d[0] : m * d[0] + out_hw[0], nn_ * d[1] : nn_ * d[1] + out_hw[1], :]
+                out[..., g * c_g : (g + 1) * c_g] += patch @ flipped[m, nn_, :, g * o_g : (g + 1) * o_g].T
     return out

@@ -9,15 +9,25 @@ under ``collection/module/.../leaf`` keys, with the architecture in the safetens
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
 from jaxcnn.validation import ArgumentTypeError, check_str
 
-__all__ = ["TORCH_SUFFIXES", "FLAX_SUFFIXES", "read_safetensors", "write_safetensors", "read_checkpoint",
-           "flatten_variables", "unflatten_variables", "write_flax", "read_msgpack"]
+__all__ = [
+    "TORCH_SUFFIXES",
+    "FLAX_SUFFIXES",
+    "read_safetensors",
+    "write_safetensors",
+    "read_checkpoint",
+    "flatten_variables",
+    "unflatten_variables",
+    "write_flax",
+    "read_msgpack",
+]
 
 TORCH_SUFFIXES = (".pth", ".pt", ".bin")
 FLAX_SUFFIXES = (".safetensors", ".msgpack")
@@ -76,8 +86,11 @@ def write_safetensors(path: str | Path, tensors: Mapping[str, Any], metadata: Ma
     _check_mapping(tensors, "tensors")
     if metadata is not None:
         _check_mapping(metadata, "metadata", str_values=True)
-    save_file({k: np.ascontiguousarray(_np(v)) for k, v in tensors.items()}, str(path),
-              metadata=dict(metadata) if metadata else None)
+    save_file(
+        {k: np.ascontiguousarray(_np(v)) for k, v in tensors.items()},
+        str(path),
+        metadata=dict(metadata) if metadata else None,
+    )
 
 
 def _unwrap(sd: Any) -> dict:
@@ -89,7 +102,7 @@ def _unwrap(sd: Any) -> dict:
     if not isinstance(sd, dict):
         raise ValueError(f"checkpoint holds a {type(sd).__name__}, expected a state dict (a mapping of tensors)")
     if sd and all(k.startswith("module.") for k in sd):
-        sd = {k[len("module."):]: v for k, v in sd.items()}
+        sd = {k[len("module.") :]: v for k, v in sd.items()}
     return sd
 
 
@@ -119,9 +132,11 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, 
         sd = torch.load(str(path), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         why = [line.strip() for line in str(e).splitlines() if "Unpickler error" in line][:1]
-        raise ValueError(f"path {str(path)!r} holds pickled objects other than tensors, which are never unpickled "
-                         f"(that runs arbitrary code); save model.state_dict() with torch.save or convert the file "
-                         f"to .safetensors. {' '.join(why)}") from e
+        raise ValueError(
+            f"path {str(path)!r} holds pickled objects other than tensors, which are never unpickled "
+            f"(that runs arbitrary code); save model.state_dict() with torch.save or convert the file "
+            f"to .safetensors. {' '.join(why)}"
+        ) from e
     except (RuntimeError, OSError, EOFError) as e:
         raise ValueError(f"path {str(path)!r} is not a readable torch checkpoint (truncated or corrupt?): {e}") from e
     sd = _unwrap(sd)
@@ -145,8 +160,13 @@ def unflatten_variables(flat: Mapping[str, np.ndarray]) -> dict:
     return traverse_util.unflatten_dict(dict(flat), sep="/")
 
 
-def write_flax(path: str | Path, variables: Mapping, arch: str, overrides: Mapping | None = None,
-               extra_metadata: Mapping[str, str] | None = None) -> None:
+def write_flax(
+    path: str | Path,
+    variables: Mapping,
+    arch: str,
+    overrides: Mapping | None = None,
+    extra_metadata: Mapping[str, str] | None = None,
+) -> None:
     """Save Flax ``variables`` of registry model ``arch`` (built with ``overrides``) to ``.safetensors``
     or ``.msgpack``; both record ``arch`` and ``overrides`` so ``jaxcnn.pretrained(path)`` rebuilds the model."""
     path = _check_path(path)

@@ -20,23 +20,44 @@ SE gates) and ``'vector'`` (copied).
 from __future__ import annotations
 
 import re
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 
 from jaxcnn.validation import ArgumentTypeError, check_choice, check_str
 
-__all__ = ["LAYOUTS", "KINDS", "TIMM_NAMES", "TORCHVISION_NAMES", "layouts_of", "head_name", "key_map",
-           "bn_count_keys", "to_flax", "to_torch", "torch_shape", "detect_layout", "infer_arch"]
+__all__ = [
+    "LAYOUTS",
+    "KINDS",
+    "TIMM_NAMES",
+    "TORCHVISION_NAMES",
+    "layouts_of",
+    "head_name",
+    "key_map",
+    "bn_count_keys",
+    "to_flax",
+    "to_torch",
+    "torch_shape",
+    "detect_layout",
+    "infer_arch",
+]
 
 LAYOUTS = ("torchvision", "timm")
 
 # jaxcnn registry name -> the name of the same network in timm / torchvision (None: not there).
 TIMM_NAMES = {
-    "resnet18": "resnet18", "resnet34": "resnet34", "resnet50": "resnet50", "resnet101": "resnet101",
-    "resnet152": "resnet152", "resnet50d": "resnet50d", "se_resnet50": "seresnet50",
-    "resnext50_32x4d": "resnext50_32x4d", "resnext101_32x8d": "resnext101_32x8d",
-    "wide_resnet50_2": "wide_resnet50_2", "wide_resnet101_2": "wide_resnet101_2", "mobilenet_v2": "mobilenetv2_100",
+    "resnet18": "resnet18",
+    "resnet34": "resnet34",
+    "resnet50": "resnet50",
+    "resnet101": "resnet101",
+    "resnet152": "resnet152",
+    "resnet50d": "resnet50d",
+    "se_resnet50": "seresnet50",
+    "resnext50_32x4d": "resnext50_32x4d",
+    "resnext101_32x8d": "resnext101_32x8d",
+    "wide_resnet50_2": "wide_resnet50_2",
+    "wide_resnet101_2": "wide_resnet101_2",
+    "mobilenet_v2": "mobilenetv2_100",
 }
 TORCHVISION_NAMES = {k: k for k in TIMM_NAMES if k not in ("resnet50d", "se_resnet50")}
 
@@ -70,28 +91,50 @@ def _resnet_module(names: list[str], layout: str, model) -> str:
     m = re.fullmatch(r"layer(\d+)_(\d+)", names[0])
     if m is None:
         if names[0].endswith("_rest"):
-            raise ValueError("scan_stages=True layouts are not mapped; load the unrolled model and apply "
-                             "jaxcnn.models.unrolled_to_scan")
+            raise ValueError(
+                "scan_stages=True layouts are not mapped; load the unrolled model and apply "
+                "jaxcnn.models.unrolled_to_scan"
+            )
         return ".".join(names)  # bn1, fc
     first = 1 if model.shortcut == "D" else 0  # timm's ResNet-D puts its AvgPool at downsample.0
     rest = {"conv_proj": f"downsample.{first}", "norm_proj": f"downsample.{first + 1}"}.get(names[1], names[1])
     return ".".join([f"layer{m.group(1)}.{m.group(2)}", rest, *names[2:]])
 
 
-_TV_MB = {True: {"dw_conv": "conv.0.0", "dw_bn": "conv.0.1", "project_conv": "conv.1", "project_bn": "conv.2"},
-          False: {"expand_conv": "conv.0.0", "expand_bn": "conv.0.1", "dw_conv": "conv.1.0", "dw_bn": "conv.1.1",
-                  "project_conv": "conv.2", "project_bn": "conv.3"}}
-_TIMM_MB = {True: {"dw_conv": "conv_dw", "dw_bn": "bn1", "project_conv": "conv_pw", "project_bn": "bn2"},
-            False: {"expand_conv": "conv_pw", "expand_bn": "bn1", "dw_conv": "conv_dw", "dw_bn": "bn2",
-                    "project_conv": "conv_pwl", "project_bn": "bn3"}}
+_TV_MB = {
+    True: {"dw_conv": "conv.0.0", "dw_bn": "conv.0.1", "project_conv": "conv.1", "project_bn": "conv.2"},
+    False: {
+        "expand_conv": "conv.0.0",
+        "expand_bn": "conv.0.1",
+        "dw_conv": "conv.1.0",
+        "dw_bn": "conv.1.1",
+        "project_conv": "conv.2",
+        "project_bn": "conv.3",
+    },
+}
+_TIMM_MB = {
+    True: {"dw_conv": "conv_dw", "dw_bn": "bn1", "project_conv": "conv_pw", "project_bn": "bn2"},
+    False: {
+        "expand_conv": "conv_pw",
+        "expand_bn": "bn1",
+        "dw_conv": "conv_dw",
+        "dw_bn": "bn2",
+        "project_conv": "conv_pwl",
+        "project_bn": "bn3",
+    },
+}
 
 
 def _mobilenet_module(names: list[str], layout: str, model, no_expand: set[int]) -> str:
     n_blocks = sum(s[2] for s in model.settings)
     tv = layout == "torchvision"
-    top = {"stem_conv": ("features.0.0", "conv_stem"), "stem_bn": ("features.0.1", "bn1"),
-           "head_conv": (f"features.{n_blocks + 1}.0", "conv_head"), "head_bn": (f"features.{n_blocks + 1}.1", "bn2"),
-           "classifier": ("classifier.1", "classifier")}
+    top = {
+        "stem_conv": ("features.0.0", "conv_stem"),
+        "stem_bn": ("features.0.1", "bn1"),
+        "head_conv": (f"features.{n_blocks + 1}.0", "conv_head"),
+        "head_bn": (f"features.{n_blocks + 1}.1", "bn2"),
+        "classifier": ("classifier.1", "classifier"),
+    }
     if names[0] in top:
         return top[names[0]][0 if tv else 1]
     k = int(re.fullmatch(r"block(\d+)", names[0]).group(1))
@@ -118,11 +161,14 @@ def key_map(model, abstract_variables: Mapping, layout: str) -> dict[tuple[str, 
     family = type(model).__name__
     if family not in _HEADS:
         raise ValueError(f"no torch key map for {family}; mapped families: {sorted(_HEADS)}")
-    shapes = {tuple(getattr(k, "key", k) for k in p): v.shape
-              for p, v in jax.tree_util.tree_leaves_with_path(abstract_variables)}
+    shapes = {
+        tuple(getattr(k, "key", k) for k in p): v.shape
+        for p, v in jax.tree_util.tree_leaves_with_path(abstract_variables)
+    }
     paths = list(shapes)
-    no_expand = {int(p[1][5:]) for p in paths if p[1].startswith("block")} - \
-                {int(p[1][5:]) for p in paths if p[1].startswith("block") and p[2] == "expand_conv"}
+    no_expand = {int(p[1][5:]) for p in paths if p[1].startswith("block")} - {
+        int(p[1][5:]) for p in paths if p[1].startswith("block") and p[2] == "expand_conv"
+    }
     out = {}
     for path in paths:
         col, names, leaf = path[0], list(path[1:-1]), path[-1]
@@ -169,8 +215,9 @@ def _check_leaf(array, kind: str, side: int) -> np.ndarray:
     array = np.asarray(array)
     ndim = _KIND_NDIM[kind][side]
     if ndim is not None and array.ndim != ndim:
-        raise ValueError(f"array of kind {kind!r} must be {ndim}-D in the {('torch', 'Flax')[side]} layout, "
-                         f"got shape {array.shape}")
+        raise ValueError(
+            f"array of kind {kind!r} must be {ndim}-D in the {('torch', 'Flax')[side]} layout, got shape {array.shape}"
+        )
     if side == 0 and kind == "conv1x1_linear" and array.shape[2:] != (1, 1):
         raise ValueError(f"array of kind 'conv1x1_linear' must be a 1x1 conv (out, in, 1, 1), got shape {array.shape}")
     return array
@@ -202,8 +249,9 @@ def to_torch(array: np.ndarray, kind: str) -> np.ndarray:
 
 def torch_shape(flax_shape: tuple, kind: str) -> tuple:
     """The torch shape a Flax leaf of ``flax_shape`` and ``kind`` has in a state dict."""
-    if not isinstance(flax_shape, (tuple, list)) or not all(isinstance(d, (int, np.integer)) and d >= 0
-                                                            for d in flax_shape):
+    if not isinstance(flax_shape, (tuple, list)) or not all(
+        isinstance(d, (int, np.integer)) and d >= 0 for d in flax_shape
+    ):
         raise ArgumentTypeError(f"flax_shape must be a tuple of non-negative ints, got {flax_shape!r}")
     return tuple(to_torch(np.empty(flax_shape, np.bool_), kind).shape)
 
@@ -228,8 +276,9 @@ def detect_layout(keys: Iterable[str]) -> str:
         return "timm"
     if "conv1.weight" in ks and any(k.startswith("layer1.") for k in ks):
         return "torchvision"  # also timm's plain ResNets: the same keys
-    raise ValueError(f"cannot tell the layout (timm, torchvision or jaxcnn flax) from keys like {sorted(ks)[:6]}; "
-                     "pass source_format")
+    raise ValueError(
+        f"cannot tell the layout (timm, torchvision or jaxcnn flax) from keys like {sorted(ks)[:6]}; pass source_format"
+    )
 
 
 def infer_arch(state_dict: Mapping[str, np.ndarray], layout: str) -> str:
@@ -252,17 +301,28 @@ def infer_arch(state_dict: Mapping[str, np.ndarray], layout: str) -> str:
     bottleneck = "layer1.0.conv3.weight" in keys
     w2 = np.shape(state_dict["layer1.0.conv2.weight"])  # (width, width / groups, 3, 3)
     groups = w2[0] // w2[1]
-    config = dict(stage_sizes=sizes, block="bottleneck" if bottleneck else "basic",
-                  stem="deep" if "conv1.0.weight" in keys else "imagenet",
-                  se=any(".se." in k for k in keys), groups=groups, base_width=w2[0] // groups if bottleneck else 64)
+    config = dict(
+        stage_sizes=sizes,
+        block="bottleneck" if bottleneck else "basic",
+        stem="deep" if "conv1.0.weight" in keys else "imagenet",
+        se=any(".se." in k for k in keys),
+        groups=groups,
+        base_width=w2[0] // groups if bottleneck else 64,
+    )
     from jaxcnn.models import create_model
 
     for name in TIMM_NAMES:
         m = create_model(name)
         if type(m).__name__ != "ResNet":
             continue
-        have = dict(stage_sizes=tuple(m.stage_sizes), block=m.block, stem=m.stem, se=m.se_reduction is not None,
-                    groups=m.groups, base_width=m.base_width)
+        have = dict(
+            stage_sizes=tuple(m.stage_sizes),
+            block=m.block,
+            stem=m.stem,
+            se=m.se_reduction is not None,
+            groups=m.groups,
+            base_width=m.base_width,
+        )
         if have == config:
             return name
     raise ValueError(f"no mapped jaxcnn architecture has this checkpoint's structure {config}; pass arch")

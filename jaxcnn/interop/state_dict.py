@@ -11,7 +11,7 @@ checkpoint) is refused by name rather than cast to float.
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import jax
 import jax.numpy as jnp
@@ -38,8 +38,10 @@ def _check_model(model) -> None:
     import flax.linen as nn
 
     if not isinstance(model, nn.Module):
-        raise ArgumentTypeError(f"model must be a jaxcnn (flax.linen) Module, e.g. create_model('resnet50'), "
-                                f"got {model!r:.80} ({type(model).__name__})")
+        raise ArgumentTypeError(
+            f"model must be a jaxcnn (flax.linen) Module, e.g. create_model('resnet50'), "
+            f"got {model!r:.80} ({type(model).__name__})"
+        )
 
 
 def _check_mapping(value, name: str) -> None:
@@ -54,16 +56,21 @@ def _paths(tree) -> dict[tuple[str, ...], jax.ShapeDtypeStruct]:
 def mismatch_error(what: str, unknown, missing, bad, wrong_dtype=()) -> ValueError:
     """One ValueError listing unknown keys, missing keys, shape and dtype mismatches."""
     parts = []
-    for label, items in (("unknown keys", sorted(unknown)), ("missing keys", sorted(missing)),
-                         ("shape mismatches", bad), ("dtype mismatches", wrong_dtype)):
+    for label, items in (
+        ("unknown keys", sorted(unknown)),
+        ("missing keys", sorted(missing)),
+        ("shape mismatches", bad),
+        ("dtype mismatches", wrong_dtype),
+    ):
         if items:
             more = f" (+{len(items) - _SHOW} more)" if len(items) > _SHOW else ""
             parts.append(f"{len(items)} {label}: {list(items)[:_SHOW]}{more}")
     return ValueError(f"{what}: " + "; ".join(parts))
 
 
-def from_state_dict(state_dict: Mapping[str, np.ndarray], model, layout: str, *, arch: str = "model",
-                    skip: tuple[str, ...] = ()) -> dict:
+def from_state_dict(
+    state_dict: Mapping[str, np.ndarray], model, layout: str, *, arch: str = "model", skip: tuple[str, ...] = ()
+) -> dict:
     """Flax variables of ``model`` from a timm/torchvision ``state_dict`` (numpy or torch tensors).
 
     ``skip`` names top-level modules (e.g. the head ``'fc'``) left out on both sides: their
@@ -89,8 +96,11 @@ def from_state_dict(state_dict: Mapping[str, np.ndarray], model, layout: str, *,
     skipped = {key.rsplit(".", 1)[0] for p, (key, _) in full.items() if p[1] in skip}  # torch module names
     wanted = {key for key, _ in kmap.values()}
     counters = set(keymaps.bn_count_keys(wanted))
-    unknown = [k for k in state_dict if k not in wanted and k not in counters
-               and not any(k == s or k.startswith(s + ".") for s in skipped)]
+    unknown = [
+        k
+        for k in state_dict
+        if k not in wanted and k not in counters and not any(k == s or k.startswith(s + ".") for s in skipped)
+    ]
     missing = [key for key, _ in kmap.values() if key not in state_dict]
     bad, wrong_dtype, flat = [], [], {}
     for path, (key, kind) in kmap.items():
@@ -107,8 +117,9 @@ def from_state_dict(state_dict: Mapping[str, np.ndarray], model, layout: str, *,
         # jnp.array copies: on CPU jnp.asarray can alias the caller's (e.g. a live torch model's) buffers
         flat[path] = jnp.array(keymaps.to_flax(arr, kind), dtype=shapes[path].dtype)
     if unknown or missing or bad or wrong_dtype:
-        raise mismatch_error(f"state_dict does not match jaxcnn {arch} ({layout} layout)", unknown, missing, bad,
-                             wrong_dtype)
+        raise mismatch_error(
+            f"state_dict does not match jaxcnn {arch} ({layout} layout)", unknown, missing, bad, wrong_dtype
+        )
     from flax import traverse_util
 
     return traverse_util.unflatten_dict(flat)
@@ -136,8 +147,11 @@ def check_variables(variables: Mapping, model, arch: str = "model") -> None:
     """Raise a ValueError listing leaves of ``variables`` that are unknown, missing or misshapen for ``model``."""
     _check_mapping(variables, "variables")
     want, got = _paths(abstract_variables(model)), _paths(variables)
-    bad = [f"{'/'.join(p)}: checkpoint {tuple(np.shape(got[p]))}, expected {tuple(want[p].shape)}"
-           for p in want.keys() & got.keys() if tuple(np.shape(got[p])) != tuple(want[p].shape)]
+    bad = [
+        f"{'/'.join(p)}: checkpoint {tuple(np.shape(got[p]))}, expected {tuple(want[p].shape)}"
+        for p in want.keys() & got.keys()
+        if tuple(np.shape(got[p])) != tuple(want[p].shape)
+    ]
     unknown = ["/".join(p) for p in got.keys() - want.keys()]
     missing = ["/".join(p) for p in want.keys() - got.keys()]
     if unknown or missing or bad:

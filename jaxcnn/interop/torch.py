@@ -9,8 +9,9 @@ BN ``weight``/``bias`` <-> ``params`` ``scale``/``bias``; ``running_mean``/``run
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -36,8 +37,9 @@ def from_torchvision(name: str, state_dict: Mapping[str, Any], check: bool = Tru
     if not isinstance(name, str) or name not in TORCHVISION_MODELS:
         raise ValueError(f"name must be a model from_torchvision supports, one of {TORCHVISION_MODELS}, got {name!r}")
     if not isinstance(state_dict, Mapping):
-        raise ArgumentTypeError(f"state_dict must be a mapping of key -> tensor (e.g. model.state_dict()), "
-                                f"got {type(state_dict).__name__}")
+        raise ArgumentTypeError(
+            f"state_dict must be a mapping of key -> tensor (e.g. model.state_dict()), got {type(state_dict).__name__}"
+        )
     if not state_dict:
         raise ValueError(f"state_dict is empty: expected the {name} tensors")
     check_bool(check, "check")
@@ -49,8 +51,9 @@ def from_torchvision(name: str, state_dict: Mapping[str, Any], check: bool = Tru
     return from_state_dict(state_dict, model, "torchvision", arch=name)
 
 
-def export_state_dict(variables: Mapping, arch: str, path: str | Path | None = None, layout: str = "torchvision",
-                      **overrides) -> dict[str, np.ndarray]:
+def export_state_dict(
+    variables: Mapping, arch: str, path: str | Path | None = None, layout: str = "torchvision", **overrides
+) -> dict[str, np.ndarray]:
     """Flax ``variables`` of registry model ``arch`` as a ``layout`` (``'torchvision'`` or ``'timm'``) state dict
     of numpy arrays, written to ``path`` as safetensors when given. The head size is read from the
     variables. Load it in PyTorch with ``model.load_state_dict({k: torch.from_numpy(v) ...}, strict=True)``
@@ -61,8 +64,9 @@ def export_state_dict(variables: Mapping, arch: str, path: str | Path | None = N
         raise ArgumentTypeError(f"variables must be a mapping of Flax collections, got {type(variables).__name__}")
     check_str(arch, "arch")
     if not keymaps.layouts_of(arch):
-        raise ValueError(f"arch must be an architecture with a torch layout, one of {sorted(keymaps.TIMM_NAMES)}, "
-                         f"got {arch!r}")
+        raise ValueError(
+            f"arch must be an architecture with a torch layout, one of {sorted(keymaps.TIMM_NAMES)}, got {arch!r}"
+        )
     if layout not in keymaps.layouts_of(arch):
         raise ValueError(f"layout must be one of {keymaps.layouts_of(arch)} for arch {arch!r}, got {layout!r}")
     if path is not None and not str(path).endswith(".safetensors"):  # the file is safetensors whatever its name
@@ -70,7 +74,9 @@ def export_state_dict(variables: Mapping, arch: str, path: str | Path | None = N
     model = create_model(arch, **overrides)
     head = keymaps.head_name(model)
     if head is not None and head in variables.get("params", {}):
-        model = create_model(arch, **{**overrides, "num_classes": int(np.shape(variables["params"][head]["kernel"])[-1])})
+        model = create_model(
+            arch, **{**overrides, "num_classes": int(np.shape(variables["params"][head]["kernel"])[-1])}
+        )
     check_variables(variables, model, arch)
     sd = to_state_dict(variables, model, layout)
     if path is not None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Callable
+from collections.abc import Callable
 
 import flax.linen as nn
 
@@ -44,10 +44,15 @@ for _name, _block, _sizes in [
     ("resnet152", "bottleneck", (3, 8, 36, 3)),
 ]:
     register(_name, _resnet(**_IMAGENET, block=_block, stage_sizes=_sizes))
-    register(f"preact_{_name}", _resnet(**dict(_IMAGENET, stem="preact_imagenet"), block=f"preact_{_block}", stage_sizes=_sizes))
+    register(
+        f"preact_{_name}",
+        _resnet(**dict(_IMAGENET, stem="preact_imagenet"), block=f"preact_{_block}", stage_sizes=_sizes),
+    )
 
-_R50, _R101 = dict(_IMAGENET, block="bottleneck", stage_sizes=(3, 4, 6, 3)), dict(_IMAGENET, block="bottleneck",
-                                                                                   stage_sizes=(3, 4, 23, 3))
+_R50, _R101 = (
+    dict(_IMAGENET, block="bottleneck", stage_sizes=(3, 4, 6, 3)),
+    dict(_IMAGENET, block="bottleneck", stage_sizes=(3, 4, 23, 3)),
+)
 register("resnet50d", _resnet(**dict(_R50, stem="deep"), block_args=dict(shortcut_type="D")))
 register("resnext50_32x4d", _resnet(**_R50, block_args=dict(groups=32, base_width=4)))
 register("resnext101_32x8d", _resnet(**_R101, block_args=dict(groups=32, base_width=8)))
@@ -105,8 +110,10 @@ def create_model(name: str, **overrides) -> nn.Module:
         overrides, options = _block_overrides(factory, overrides)
     unknown = sorted(set(overrides) - fields)
     if unknown:
-        raise ArgumentTypeError(f"create_model({name!r}) got unknown option(s) {unknown}; {cls.__name__} accepts "
-                                f"{sorted(fields)}" + (f" and the block options {sorted(options)}" if options else ""))
+        raise ArgumentTypeError(
+            f"create_model({name!r}) got unknown option(s) {unknown}; {cls.__name__} accepts "
+            f"{sorted(fields)}" + (f" and the block options {sorted(options)}" if options else "")
+        )
     return factory(**overrides)
 
 
@@ -129,5 +136,16 @@ def _block_overrides(factory: Callable, overrides: dict) -> tuple[dict, set[str]
     return rest, options
 
 
-__all__ = ["create_model", "default_input_shape", "list_models", "register", "ResNet", "ResNetStage", "MobileNetV2",
-           "ESPCN", "espcn", "scan_to_unrolled", "unrolled_to_scan"]
+__all__ = [
+    "create_model",
+    "default_input_shape",
+    "list_models",
+    "register",
+    "ResNet",
+    "ResNetStage",
+    "MobileNetV2",
+    "ESPCN",
+    "espcn",
+    "scan_to_unrolled",
+    "unrolled_to_scan",
+]

@@ -20,5 +20,7 @@ def _check_input(x: Any, channels: int, field: str, train: Any = False, batch_st
     except ValueError as e:
         raise ValueError(f"{e} The model was built with {field}={channels}; set {field} to match the input.") from None
     if train and batch_stats and x.shape[0] == 0:
-        raise ValueError(f"x must hold at least one sample in training (train=True), got shape {tuple(x.shape)}: "
-                         f"batch statistics of an empty batch are NaN and would become the running statistics")
+        raise ValueError(
+            f"x must hold at least one sample in training (train=True), got shape {tuple(x.shape)}: "
+            f"batch statistics of an empty batch are NaN and would become the running statistics"
+        )

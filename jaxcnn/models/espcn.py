@@ -8,7 +8,8 @@ All the compute happens at low resolution, which is the point of the design.
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -17,8 +18,8 @@ import jax.numpy as jnp
 from jaxcnn.declared import CALLABLE, DTYPE, FLAG, POSITIVE_INT, Declared, Rule, declare, int_tuple
 from jaxcnn.layers import torch_padding
 from jaxcnn.models._checks import _check_input
-from jaxcnn.validation import check_int_tuple, check_odd_kernel
 from jaxcnn.upsample.subpixel import icnr, pixel_shuffle
+from jaxcnn.validation import check_int_tuple, check_odd_kernel
 
 __all__ = ["ESPCN", "espcn"]
 
@@ -56,9 +57,11 @@ class ESPCN(Declared, nn.Module):
         last_init = icnr(self.scale) if self.use_icnr else nn.initializers.lecun_normal()
         self.conv1 = nn.Conv(self.widths[0], (k1, k1), padding=torch_padding(k1), dtype=self.dtype)
         self.conv2 = nn.Conv(self.widths[1], (k2, k2), padding=torch_padding(k2), dtype=self.dtype)
-        self.conv3 = nn.Conv(self.channels * r2, (k3, k3), padding=torch_padding(k3), kernel_init=last_init, dtype=self.dtype)
+        self.conv3 = nn.Conv(
+            self.channels * r2, (k3, k3), padding=torch_padding(k3), kernel_init=last_init, dtype=self.dtype
+        )
 
-    def features(self, x: jax.Array, train: bool = False) -> "OrderedDict[str, jax.Array]":
+    def features(self, x: jax.Array, train: bool = False) -> OrderedDict[str, jax.Array]:
         """Named NHWC maps in order: conv1, conv2 (after tanh), conv3 (pre-shuffle), final."""
         del train  # no batch statistics or dropout in ESPCN; kept for the models' common signature
         _check_input(x, self.channels, "channels")

@@ -6,16 +6,29 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
 from jaxcnn.blocks.inverted import InvertedResidual
+from jaxcnn.declared import (
+    AXIS_NAME,
+    CALLABLE,
+    DTYPE,
+    MODULE_DEF,
+    OPTIONAL_MODULE_DEF,
+    POSITIVE_INT,
+    POSITIVE_NUMBER,
+    PROBABILITY,
+    Declared,
+    Rule,
+    choice,
+    declare,
+)
 from jaxcnn.layers import BatchNorm, ModuleDef, _conv_kwargs, _make_norm, apply_norm, global_avg_pool, make_divisible
-from jaxcnn.declared import (AXIS_NAME, CALLABLE, DTYPE, MODULE_DEF, OPTIONAL_MODULE_DEF, POSITIVE_INT, POSITIVE_NUMBER,
-                             PROBABILITY, Declared, Rule, choice, declare)
 from jaxcnn.models._checks import _check_input
 from jaxcnn.regularizers import survival_probabilities
 from jaxcnn.regularizers.stochastic_depth import MODES, SCHEDULE_RULES, TEST_RULES
@@ -25,7 +38,15 @@ from jaxcnn.xla_cpu import default_conv
 __all__ = ["MobileNetV2", "MOBILENET_V2_SETTINGS"]
 
 # (expand ratio t, output channels c, repeats n, first stride s): Table 2 of the paper.
-MOBILENET_V2_SETTINGS = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1))
+MOBILENET_V2_SETTINGS = (
+    (1, 16, 1, 1),
+    (6, 24, 2, 2),
+    (6, 32, 3, 2),
+    (6, 64, 4, 2),
+    (6, 96, 3, 1),
+    (6, 160, 3, 2),
+    (6, 320, 1, 1),
+)
 
 
 def _check_settings(settings, name: str = "settings") -> None:
@@ -118,9 +139,17 @@ class MobileNetV2(Declared, nn.Module):
             out = make_divisible(c * self.width_mult, 8)
             for i in range(n):
                 x = InvertedResidual(
-                    out, s if i == 0 else 1, t, bn_axis_name=self.bn_axis_name, dtype=self.dtype,
-                    drop_path_rate=next(rates), drop_path_mode=self.drop_path_mode,
-                    drop_path_test_rule=self.drop_path_test_rule, conv=self.conv, norm=self.norm, act=self.act,
+                    out,
+                    s if i == 0 else 1,
+                    t,
+                    bn_axis_name=self.bn_axis_name,
+                    dtype=self.dtype,
+                    drop_path_rate=next(rates),
+                    drop_path_mode=self.drop_path_mode,
+                    drop_path_test_rule=self.drop_path_test_rule,
+                    conv=self.conv,
+                    norm=self.norm,
+                    act=self.act,
                     name=f"block{k}",
                 )(x, train)
                 k += 1
@@ -131,5 +160,7 @@ class MobileNetV2(Declared, nn.Module):
         if head:
             y = global_avg_pool(x)
             y = nn.Dropout(self.dropout_rate, deterministic=not train)(y)
-            feats["logits"] = jnp.asarray(nn.Dense(self.num_classes, dtype=self.dtype, name="classifier")(y), jnp.float32)
+            feats["logits"] = jnp.asarray(
+                nn.Dense(self.num_classes, dtype=self.dtype, name="classifier")(y), jnp.float32
+            )
         return feats

@@ -12,8 +12,8 @@ import dataclasses
 import functools
 import re
 from collections import OrderedDict
-from collections.abc import Mapping
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -21,8 +21,18 @@ import jax.numpy as jnp
 from flax.core import FrozenDict
 
 from jaxcnn.blocks.residual import BLOCKS, ResidualBlock
-from jaxcnn.declared import (DTYPE, FLAG, MODULE_DEF, POSITIVE_INT, PROBABILITY, Declared, Rule, choice, declare,
-                             int_tuple)
+from jaxcnn.declared import (
+    DTYPE,
+    FLAG,
+    MODULE_DEF,
+    POSITIVE_INT,
+    PROBABILITY,
+    Declared,
+    Rule,
+    choice,
+    declare,
+    int_tuple,
+)
 from jaxcnn.layers import _conv_kwargs, _make_norm, apply_norm, global_avg_pool, max_pool_torch
 from jaxcnn.models._checks import _check_input
 from jaxcnn.regularizers import DropBlock, survival_probabilities
@@ -30,11 +40,19 @@ from jaxcnn.regularizers.stochastic_depth import SCHEDULE_RULES
 from jaxcnn.validation import ArgumentTypeError, check_int_tuple, check_probability
 from jaxcnn.xla_cpu import block_remat, default_conv
 
-__all__ = ["ResNet", "ResNetStage", "STEMS", "imagenet_stem", "deep_stem", "cifar_stem", "scan_to_unrolled",
-           "unrolled_to_scan"]
+__all__ = [
+    "ResNet",
+    "ResNetStage",
+    "STEMS",
+    "imagenet_stem",
+    "deep_stem",
+    "cifar_stem",
+    "scan_to_unrolled",
+    "unrolled_to_scan",
+]
 
 
-def imagenet_stem(model: "ResNet", x: jax.Array, train: bool, preact: bool = False) -> jax.Array:
+def imagenet_stem(model: ResNet, x: jax.Array, train: bool, preact: bool = False) -> jax.Array:
     """7x7/2 conv ``conv1`` + norm ``bn1`` + act, 3x3/2 max-pool; ``preact``: no norm/act (the
     blocks start with them). A stem is a function ``(model, x, train) -> x`` that builds its
     layers on ``model`` with ``model.make_conv``/``model.apply_norm``, so the names stay flat
@@ -45,7 +63,7 @@ def imagenet_stem(model: "ResNet", x: jax.Array, train: bool, preact: bool = Fal
     return max_pool_torch(x, 3, 2, 1)
 
 
-def deep_stem(model: "ResNet", x: jax.Array, train: bool) -> jax.Array:
+def deep_stem(model: ResNet, x: jax.Array, train: bool) -> jax.Array:
     """ResNet-D's stem: three 3x3 convs 32-32-width (first strided), norm + act after each, max-pool."""
     for i, f in enumerate((32, 32)):
         x = model.make_conv(f, 3, 2 if i == 0 else 1, name=f"conv1_{i}")(x)
@@ -54,7 +72,7 @@ def deep_stem(model: "ResNet", x: jax.Array, train: bool) -> jax.Array:
     return max_pool_torch(x, 3, 2, 1)
 
 
-def cifar_stem(model: "ResNet", x: jax.Array, train: bool, preact: bool = False) -> jax.Array:
+def cifar_stem(model: ResNet, x: jax.Array, train: bool, preact: bool = False) -> jax.Array:
     """3x3 conv ``conv1`` (+ norm ``bn1`` + act unless ``preact``), no pooling (CIFAR ResNets)."""
     x = model.make_conv(model.widths[0], 3, name="conv1")(x)
     return x if preact else model.act(model.apply_norm(x, train, "bn1"))
@@ -178,8 +196,12 @@ class ResNetStage(Declared, nn.Module):
         x = drop_block(x, 0)
         if self.scan and self.num_blocks > 1:
             cell = nn.remat(_ScanCell) if self.remat else _ScanCell
-            scan = nn.scan(cell, variable_axes={"params": 0, "batch_stats": 0},
-                           split_rngs={"params": True, "dropout": True}, length=self.num_blocks - 1)
+            scan = nn.scan(
+                cell,
+                variable_axes={"params": 0, "batch_stats": 0},
+                split_rngs={"params": True, "dropout": True},
+                length=self.num_blocks - 1,
+            )
             loop_conv = kw.get("conv") or default_conv(control_flow=True)
             cell_kw = tuple(sorted(dict(kw, features=self.features, conv=loop_conv).items()))
             x, _ = scan(cls, cell_kw, train, name=f"layer{self.index}_rest")(x, None)
@@ -264,16 +286,22 @@ class ResNet(Declared, nn.Module):
             raise self.field_error("widths", f"one entry per stage: stage_sizes {tuple(self.stage_sizes)} has {n}")
         missing = sorted(s for s in self.drop_block_stages if s > n)
         if self.drop_block_rate > 0 and missing:
-            raise self.field_error("drop_block_stages", f"stage(s) {missing} do not exist in this {n}-stage ResNet (stages "
-                                                        f"are 1..{n}); DropBlock would silently never run there")
+            raise self.field_error(
+                "drop_block_stages",
+                f"stage(s) {missing} do not exist in this {n}-stage ResNet (stages "
+                f"are 1..{n}); DropBlock would silently never run there",
+            )
         if self.scan_stages and (self.drop_path_rate > 0 or self.drop_block_rate > 0):
-            raise self.field_error("scan_stages", "a scanned stage does not support drop_path_rate or drop_block_rate yet")
+            raise self.field_error(
+                "scan_stages", "a scanned stage does not support drop_path_rate or drop_block_rate yet"
+            )
         cls = self.block_spec().func
         fields = {f.name for f in dataclasses.fields(cls)}
         bad = sorted(k for k in self.block_args if k in NETWORK_FIELDS or k not in fields)
         if bad:
-            raise self.field_error("block_args", f"{cls.__name__} options other than {list(NETWORK_FIELDS)} (set on "
-                                                 f"the ResNet), got {bad}")
+            raise self.field_error(
+                "block_args", f"{cls.__name__} options other than {list(NETWORK_FIELDS)} (set on the ResNet), got {bad}"
+            )
         for width in set(self.widths):  # the block checks its own options, once per width
             try:
                 self.block_spec()(features=width, dtype=self.dtype, parent=None)
@@ -295,7 +323,7 @@ class ResNet(Declared, nn.Module):
         """Class logits (float32) for an NHWC batch."""
         return self._forward(x, train, head=True)["logits"]
 
-    def features(self, x: jax.Array, train: bool = False) -> "OrderedDict[str, jax.Array]":
+    def features(self, x: jax.Array, train: bool = False) -> OrderedDict[str, jax.Array]:
         """Named NHWC feature maps: ``stem``, ``stage1``..``stageN``, ``final`` (before pooling)."""
         return self._forward(x, train, head=False)
 
@@ -329,9 +357,17 @@ class ResNet(Declared, nn.Module):
         first = 0
         for i, (n, width) in enumerate(zip(self.stage_sizes, self.widths)):
             stage = ResNetStage(
-                spec, width, n, index=i + 1, strides=1 if i == 0 else 2, drop_path_rates=tuple(rates[first:first + n]),
+                spec,
+                width,
+                n,
+                index=i + 1,
+                strides=1 if i == 0 else 2,
+                drop_path_rates=tuple(rates[first : first + n]),
                 drop_block_rate=self.drop_block_rate if i + 1 in tuple(self.drop_block_stages) else 0.0,
-                drop_block_size=self.drop_block_size, scan=self.scan_stages, remat=self.remat, name=f"stage{i + 1}",
+                drop_block_size=self.drop_block_size,
+                scan=self.scan_stages,
+                remat=self.remat,
+                name=f"stage{i + 1}",
             )
             nn.share_scope(self, stage)  # the blocks' names sit under the model's: layer{s}_{i}, as in torchvision
             x = stage(x, train)
@@ -373,11 +409,16 @@ def _check_layout(variables: Any, stage_sizes: Any, scanned: bool) -> tuple[int,
             if not 1 <= stage <= len(sizes):
                 raise ValueError(f"variables[{col!r}] has {key!r} but stage_sizes {sizes} has only {len(sizes)} stages")
         for stage, n in enumerate(sizes, 1):
-            blocks = sorted(int(m.group(2)) for m in map(_BLOCK_KEY.fullmatch, tree)
-                            if m and int(m.group(1)) == stage and m.group(2) not in ("0", "rest"))
+            blocks = sorted(
+                int(m.group(2))
+                for m in map(_BLOCK_KEY.fullmatch, tree)
+                if m and int(m.group(1)) == stage and m.group(2) not in ("0", "rest")
+            )
             where = f"variables[{col!r}] vs stage_sizes {sizes} (stage {stage} has {n} blocks)"
             if scanned and blocks:
-                raise ValueError(f"variables[{col!r}] mixes layouts: layer{stage}_{blocks[0]} in a scan_stages=True tree")
+                raise ValueError(
+                    f"variables[{col!r}] mixes layouts: layer{stage}_{blocks[0]} in a scan_stages=True tree"
+                )
             if scanned:
                 rest = tree.get(f"layer{stage}_rest")
                 if rest is None:
@@ -386,7 +427,9 @@ def _check_layout(variables: Any, stage_sizes: Any, scanned: bool) -> tuple[int,
                     continue
                 if not isinstance(rest, Mapping) or "block" not in rest:
                     raise ValueError(f"variables[{col!r}]['layer{stage}_rest'] must hold the scanned 'block'")
-                stacked = sorted({int(jnp.shape(a)[0]) if jnp.ndim(a) else 0 for a in jax.tree_util.tree_leaves(rest["block"])})
+                stacked = sorted(
+                    {int(jnp.shape(a)[0]) if jnp.ndim(a) else 0 for a in jax.tree_util.tree_leaves(rest["block"])}
+                )
                 if stacked != [n - 1]:
                     raise ValueError(f"{where}: 'layer{stage}_rest' stacks {stacked} blocks, not {n - 1}")
             elif (blocks or f"layer{stage}_0" in tree) and blocks != list(range(1, n)):
@@ -394,7 +437,9 @@ def _check_layout(variables: Any, stage_sizes: Any, scanned: bool) -> tuple[int,
                 raise ValueError(f"{where}: it holds blocks {names} after layer{stage}_0, not 1..{n - 1}")
     unseen = sorted(set(range(1, len(sizes) + 1)) - seen)
     if unseen:
-        raise ValueError(f"stage_sizes {sizes} has {len(sizes)} stages but variables hold no block of stage(s) {unseen}")
+        raise ValueError(
+            f"stage_sizes {sizes} has {len(sizes)} stages but variables hold no block of stage(s) {unseen}"
+        )
     return sizes
 
 
@@ -408,7 +453,7 @@ def scan_to_unrolled(variables: dict, stage_sizes: Sequence[int]) -> dict:
         for name, sub in tree.items():
             if _BLOCK_KEY.fullmatch(name) and name.endswith("_rest"):
                 stage = name[: -len("_rest")]
-                n = sizes[int(stage[len("layer"):]) - 1]
+                n = sizes[int(stage[len("layer") :]) - 1]
                 for j in range(1, n):
                     new[f"{stage}_{j}"] = jax.tree_util.tree_map(lambda a, j=j: a[j - 1], sub["block"])
             else:
@@ -423,7 +468,11 @@ def unrolled_to_scan(variables: dict, stage_sizes: Sequence[int]) -> dict:
     sizes = _check_layout(variables, stage_sizes, scanned=False)
     out = {}
     for col, tree in variables.items():
-        new = {k: v for k, v in tree.items() if not any(k == f"layer{s + 1}_{j}" for s, n in enumerate(sizes) for j in range(1, n))}
+        new = {
+            k: v
+            for k, v in tree.items()
+            if not any(k == f"layer{s + 1}_{j}" for s, n in enumerate(sizes) for j in range(1, n))
+        }
         for s, n in enumerate(sizes):
             blocks = [tree[f"layer{s + 1}_{j}"] for j in range(1, n) if f"layer{s + 1}_{j}" in tree]
             if blocks:

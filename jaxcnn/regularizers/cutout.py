@@ -27,14 +27,14 @@ __all__ = ["CIFAR100_SIZE", "CIFAR10_SIZE", "Cutout", "cutout"]
 
 CIFAR10_SIZE = 16
 CIFAR100_SIZE = 8
-MAX_SIZE = 2 ** 31 - 1  # the square's corners are int32 coordinates
+MAX_SIZE = 2**31 - 1  # the square's corners are int32 coordinates
 
 
 def _check_size(size: Any, name: str = "size") -> int:
     return check_int(size, name, minimum=1, maximum=MAX_SIZE)
 
 
-SIZE = Rule("cutout_size", _check_size, (0, 2 ** 40, 2.0, True))
+SIZE = Rule("cutout_size", _check_size, (0, 2**40, 2.0, True))
 
 
 def _check_fill(fill: Any, images: Any) -> None:
@@ -53,11 +53,16 @@ def _check_fill(fill: Any, images: Any) -> None:
         ok = np.all((values == 0) | (values == 1))
     else:
         info = np.iinfo(dtype)
-        ok = np.all(np.isfinite(values)) and np.all(values == np.round(values)) and \
-            np.all((values >= info.min) & (values <= info.max))
+        ok = (
+            np.all(np.isfinite(values))
+            and np.all(values == np.round(values))
+            and np.all((values >= info.min) & (values <= info.max))
+        )
     if not ok:
-        raise ValueError(f"fill must be exactly representable in the images' dtype {dtype} "
-                         f"(a whole number in its range), got {fill!r}")
+        raise ValueError(
+            f"fill must be exactly representable in the images' dtype {dtype} "
+            f"(a whole number in its range), got {fill!r}"
+        )
 
 
 def cutout(key: Any, images: jax.Array, size: int, fill: Any = 0.0) -> jax.Array:

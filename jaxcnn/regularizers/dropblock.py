@@ -40,8 +40,17 @@ import numpy as np
 
 from jaxcnn.declared import FLAG, NAME, POSITIVE_INT, PROBABILITY, Declared, choice, declare, optional
 from jaxcnn.regularizers.stochastic_depth import require_rng
-from jaxcnn.validation import (ArgumentTypeError, check_bool, check_choice, check_floating, check_key, check_nhwc,
-                               check_positive_int, check_probability, static_value)
+from jaxcnn.validation import (
+    ArgumentTypeError,
+    check_bool,
+    check_choice,
+    check_floating,
+    check_key,
+    check_nhwc,
+    check_positive_int,
+    check_probability,
+    static_value,
+)
 
 __all__ = ["DropBlock", "GAMMA_RULES", "SEED_REGIONS", "drop_block", "dropblock_gamma", "scheduled_drop_rate"]
 
@@ -122,8 +131,12 @@ def drop_block(
     seeds = jax.random.bernoulli(key, gamma, (n, nh, nw, c if per_channel else 1)).astype(jnp.float32)
     # Max over a rectangle is separable: two 1-D max-pools grow seeds into blocks.
     ones = (1, 1, 1, 1)
-    dropped = jax.lax.reduce_window(seeds, jnp.zeros((), seeds.dtype), jax.lax.max, (1, bh, 1, 1), ones, ((0, 0), pad_h, (0, 0), (0, 0)))
-    dropped = jax.lax.reduce_window(dropped, jnp.zeros((), seeds.dtype), jax.lax.max, (1, 1, bw, 1), ones, ((0, 0), (0, 0), pad_w, (0, 0)))
+    dropped = jax.lax.reduce_window(
+        seeds, jnp.zeros((), seeds.dtype), jax.lax.max, (1, bh, 1, 1), ones, ((0, 0), pad_h, (0, 0), (0, 0))
+    )
+    dropped = jax.lax.reduce_window(
+        dropped, jnp.zeros((), seeds.dtype), jax.lax.max, (1, 1, bw, 1), ones, ((0, 0), (0, 0), pad_w, (0, 0))
+    )
     keep = 1.0 - dropped
     if normalize:
         kept = jnp.sum(keep)
@@ -140,18 +153,23 @@ def _check_args(x, drop_rate, block_size, per_channel, gamma_rule, seed_region, 
     check_bool(per_channel, "per_channel")
     if check_bool(normalize, "normalize"):
         # whatever the rate: a call that works at rate 0 must not fail at the first nonzero one
-        check_floating(x, "x", "normalize=True rescales kept pixels by count / count_kept; pass normalize=False "
-                               "to mask integers")
+        check_floating(
+            x, "x", "normalize=True rescales kept pixels by count / count_kept; pass normalize=False to mask integers"
+        )
     return drop_rate, bs
 
 
 def _check_step(step: Any) -> None:
     if isinstance(step, (bool, np.bool_)) or not (isinstance(step, (int, float, np.number)) or hasattr(step, "dtype")):
-        raise ArgumentTypeError(f"step must be a number or a numeric scalar array, got {step!r} ({type(step).__name__})")
+        raise ArgumentTypeError(
+            f"step must be a number or a numeric scalar array, got {step!r} ({type(step).__name__})"
+        )
     if hasattr(step, "shape") and tuple(step.shape) != ():
         raise ValueError(f"step must be a scalar, got an array of shape {tuple(step.shape)}")
-    if not (np.issubdtype(np.dtype(getattr(step, "dtype", type(step))), np.integer)
-            or np.issubdtype(np.dtype(getattr(step, "dtype", type(step))), np.floating)):
+    if not (
+        np.issubdtype(np.dtype(getattr(step, "dtype", type(step))), np.integer)
+        or np.issubdtype(np.dtype(getattr(step, "dtype", type(step))), np.floating)
+    ):
         raise ArgumentTypeError(f"step must be an integer or float, got dtype {getattr(step, 'dtype', type(step))}")
     v = static_value(step)
     if v is not None and not v >= 0:  # NaN fails too
@@ -189,11 +207,20 @@ class DropBlock(Declared, nn.Module):
         rate = self.drop_rate if drop_rate is None else check_probability(drop_rate, "drop_rate")
         check_nhwc(x, "x")
         if self.normalize:
-            check_floating(x, "x", "normalize=True rescales kept pixels by count / count_kept; pass normalize=False "
-                                   "to mask integers")
+            check_floating(
+                x,
+                "x",
+                "normalize=True rescales kept pixels by count / count_kept; pass normalize=False to mask integers",
+            )
         if deterministic or static_value(rate) == 0.0:
             return x
         return drop_block(
-            require_rng(self, self.rng_collection, "DropBlock"), x, rate, self.block_size, self.per_channel,
-            gamma_rule=self.gamma_rule, seed_region=self.seed_region, normalize=self.normalize,
+            require_rng(self, self.rng_collection, "DropBlock"),
+            x,
+            rate,
+            self.block_size,
+            self.per_channel,
+            gamma_rule=self.gamma_rule,
+            seed_region=self.seed_region,
+            normalize=self.normalize,
         )

@@ -26,19 +26,39 @@ one key for every device for coins.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
 from jaxcnn.declared import FLAG, NAME, PROBABILITY, Declared, choice, declare, optional
-from jaxcnn.validation import (ArgumentTypeError, check_array, check_batched, check_bool, check_callable, check_choice,
-                               check_floating, check_key, check_positive_int, check_probability, check_str,
-                               static_value)
+from jaxcnn.validation import (
+    ArgumentTypeError,
+    check_array,
+    check_batched,
+    check_bool,
+    check_callable,
+    check_choice,
+    check_floating,
+    check_key,
+    check_positive_int,
+    check_probability,
+    check_str,
+    static_value,
+)
 
-__all__ = ["MODES", "SCHEDULE_RULES", "StochasticDepth", "TEST_RULES", "require_rng", "stochastic_depth",
-           "stochastic_residual", "survival_probabilities"]
+__all__ = [
+    "MODES",
+    "SCHEDULE_RULES",
+    "StochasticDepth",
+    "TEST_RULES",
+    "require_rng",
+    "stochastic_depth",
+    "stochastic_residual",
+    "survival_probabilities",
+]
 
 MODES = ("row", "batch")
 TEST_RULES = ("paper", "inverted")
@@ -99,7 +119,9 @@ def survival_probabilities(num_blocks: int, final_survival: float = 0.5, rule: s
     return (1.0 - r,) * n
 
 
-def stochastic_depth(key: Any, x: jax.Array, drop_rate: Any, mode: str = "row", scale_by_keep: bool = True) -> jax.Array:
+def stochastic_depth(
+    key: Any, x: jax.Array, drop_rate: Any, mode: str = "row", scale_by_keep: bool = True
+) -> jax.Array:
     """Train-time stochastic depth on a branch output ``x`` (batch axis first, any rank).
 
     ``mode='row'`` drops each sample's branch with probability ``drop_rate`` (torchvision
@@ -116,8 +138,11 @@ def stochastic_depth(key: Any, x: jax.Array, drop_rate: Any, mode: str = "row", 
     drop_rate = check_probability(drop_rate, "drop_rate")
     check_choice(mode, "mode", MODES)
     if check_bool(scale_by_keep, "scale_by_keep"):
-        check_floating(x, "x", "scale_by_keep=True divides kept samples by 1 - drop_rate; pass scale_by_keep=False "
-                               "to mask integers")
+        check_floating(
+            x,
+            "x",
+            "scale_by_keep=True divides kept samples by 1 - drop_rate; pass scale_by_keep=False to mask integers",
+        )
     if static_value(drop_rate) == 0.0:
         return x
     survival = 1.0 - drop_rate
@@ -157,8 +182,11 @@ class StochasticDepth(Declared, nn.Module):
         if static_value(drop_rate) == 0.0:
             return x
         what = "StochasticDepth"
-        key = _coin_key(self, self.rng_collection, what) if self.mode == "batch" else \
-            require_rng(self, self.rng_collection, what)
+        key = (
+            _coin_key(self, self.rng_collection, what)
+            if self.mode == "batch"
+            else require_rng(self, self.rng_collection, what)
+        )
         return stochastic_depth(key, x, drop_rate, self.mode, scale_by_keep=self.test_rule == "inverted")
 
 
@@ -200,7 +228,9 @@ def stochastic_residual(
       With p static and equal to 1 no coin is drawn.
     """
     if not isinstance(module, nn.Module):
-        raise ArgumentTypeError(f"module must be a flax.linen Module (the caller, usually self), got {type(module).__name__}")
+        raise ArgumentTypeError(
+            f"module must be a flax.linen Module (the caller, usually self), got {type(module).__name__}"
+        )
     check_callable(branch_fn, "branch_fn")
     check_choice(mode, "mode", MODES)
     check_choice(test_rule, "test_rule", TEST_RULES)
@@ -208,16 +238,20 @@ def stochastic_residual(
     check_bool(deterministic, "deterministic")
     check_str(rng_collection, "rng_collection")
     check_array(shortcut, "shortcut")
-    check_floating(shortcut, "shortcut", "the branch is scaled by the survival probability or its inverse and "
-                                         "added in the shortcut's dtype")
+    check_floating(
+        shortcut,
+        "shortcut",
+        "the branch is scaled by the survival probability or its inverse and added in the shortcut's dtype",
+    )
     dtype = shortcut.dtype
     inverted = test_rule == "inverted"
 
     def run(mdl, x):
         y = branch_fn(mdl, x)
         if jnp.shape(y) != shortcut.shape:  # a broadcast sum would hide a wrong branch
-            raise ValueError(f"branch_fn must return an array shaped like shortcut {shortcut.shape}, got "
-                             f"{jnp.shape(y)}")
+            raise ValueError(
+                f"branch_fn must return an array shaped like shortcut {shortcut.shape}, got {jnp.shape(y)}"
+            )
         return y
 
     if deterministic or module.is_initializing() or static_value(p) == 1.0:

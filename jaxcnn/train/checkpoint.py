@@ -25,8 +25,13 @@ __all__ = ["checksums", "Checkpointer", "restore_arrays"]
 
 def _to_tree(state: TrainState) -> dict:
     # Typed PRNG keys are not serialisable; store their raw uint32 data.
-    return {"step": state.step, "params": state.params, "batch_stats": state.batch_stats,
-            "opt_state": state.opt_state, "rng": jax.random.key_data(state.rng)}
+    return {
+        "step": state.step,
+        "params": state.params,
+        "batch_stats": state.batch_stats,
+        "opt_state": state.opt_state,
+        "rng": jax.random.key_data(state.rng),
+    }
 
 
 def _host(x) -> np.ndarray:
@@ -38,9 +43,11 @@ def _host(x) -> np.ndarray:
 
 def checksums(tree) -> dict[str, str]:
     """``{path: 'dtype(shape):crc32'}`` of every array leaf of ``tree``."""
+
     def one(x):
         a = np.ascontiguousarray(_host(x))
         return f"{a.dtype}{tuple(a.shape)}:{zlib.crc32(a.tobytes()):08x}"
+
     flat, _ = jax.tree_util.tree_flatten_with_path(tree)
     return {jax.tree_util.keystr(path): one(x) for path, x in flat}
 
@@ -63,8 +70,13 @@ def _check_state(state, name: str) -> None:
 
 def _from_tree(tree: dict, template: TrainState) -> TrainState:
     impl = jax.random.key_impl(template.rng)
-    return template.replace(step=tree["step"], params=tree["params"], batch_stats=tree["batch_stats"],
-                            opt_state=tree["opt_state"], rng=jax.random.wrap_key_data(tree["rng"], impl=impl))
+    return template.replace(
+        step=tree["step"],
+        params=tree["params"],
+        batch_stats=tree["batch_stats"],
+        opt_state=tree["opt_state"],
+        rng=jax.random.wrap_key_data(tree["rng"], impl=impl),
+    )
 
 
 class Checkpointer:
@@ -78,8 +90,9 @@ class Checkpointer:
         _check_path(directory)
         every, keep = check_positive_int(every, "every"), check_positive_int(keep, "keep")
         self.directory, self.every = os.path.abspath(directory), every
-        options = ocp.CheckpointManagerOptions(save_interval_steps=every, max_to_keep=keep,
-                                               enable_async_checkpointing=False, cleanup_tmp_directories=True)
+        options = ocp.CheckpointManagerOptions(
+            save_interval_steps=every, max_to_keep=keep, enable_async_checkpointing=False, cleanup_tmp_directories=True
+        )
         self._manager = ocp.CheckpointManager(self.directory, options=options)
 
     def save(self, state: TrainState, force: bool = False, data_state=None) -> bool:
@@ -124,8 +137,10 @@ class Checkpointer:
         steps = self.all_steps()
         step = steps[-1] if step is None and steps else step
         if step is None or step not in steps:
-            raise ValueError(f"no checkpoint{'' if step is None else f' for step {step}'} in {self.directory}"
-                             f" (steps on disk: {steps})")
+            raise ValueError(
+                f"no checkpoint{'' if step is None else f' for step {step}'} in {self.directory}"
+                f" (steps on disk: {steps})"
+            )
         target = jax.tree.map(ocp.utils.to_shape_dtype_struct, _to_tree(template))
         try:
             tree = self._manager.restore(step, args=ocp.args.StandardRestore(target))
@@ -149,10 +164,15 @@ class Checkpointer:
 
     def _bad(self, step, steps, why) -> ValueError:
         older = [s for s in steps if s < step]
-        hint = f"; earlier checkpoints {older} are untouched (remove step {step} to resume from {older[-1]})" \
-            if older else ""
-        return ValueError(f"checkpoint step {step} in {self.directory} is corrupt or incompatible with the "
-                          f"model/optimiser: {str(why)[:300]}{hint}")
+        hint = (
+            f"; earlier checkpoints {older} are untouched (remove step {step} to resume from {older[-1]})"
+            if older
+            else ""
+        )
+        return ValueError(
+            f"checkpoint step {step} in {self.directory} is corrupt or incompatible with the "
+            f"model/optimiser: {str(why)[:300]}{hint}"
+        )
 
     def close(self):
         """Finish pending work and release the manager."""
@@ -173,8 +193,9 @@ def restore_arrays(directory: str | os.PathLike, step: int | None = None) -> dic
     step = _check_step(step)
     if not os.path.isdir(directory):
         raise ValueError(f"directory {os.fspath(directory)!r} does not exist (or is not a directory)")
-    with ocp.CheckpointManager(os.path.abspath(directory),
-                               options=ocp.CheckpointManagerOptions(read_only=True)) as manager:
+    with ocp.CheckpointManager(
+        os.path.abspath(directory), options=ocp.CheckpointManagerOptions(read_only=True)
+    ) as manager:
         steps = sorted(manager.all_steps())
         if step is not None and step not in steps:
             raise ValueError(f"step {step} is not saved in {os.fspath(directory)} (steps on disk: {steps})")

@@ -14,11 +14,21 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxcnn.validation import (ArgumentTypeError, check_bool, check_int, check_number,
-                               check_positive_int, check_rank)
+from jaxcnn.validation import ArgumentTypeError, check_bool, check_int, check_number, check_positive_int, check_rank
 
-__all__ = ["DATA_ENV", "DATASETS", "Split", "Dataset", "stratified_split", "load_dataset", "normalize",
-           "batch_indices", "augment", "train_batch", "eval_batches"]
+__all__ = [
+    "DATA_ENV",
+    "DATASETS",
+    "Split",
+    "Dataset",
+    "stratified_split",
+    "load_dataset",
+    "normalize",
+    "batch_indices",
+    "augment",
+    "train_batch",
+    "eval_batches",
+]
 
 # Data locations come from the caller or from JAXCNN_DATA, never from the package's own path (an
 # installed package has no ../shared beside it).
@@ -43,8 +53,10 @@ class Split:
         check_rank(self.images, "images", 4, "NHWC (batch, height, width, channels)")
         check_rank(self.labels, "labels", 1, "(one class index per image)")
         if len(self.images) != len(self.labels):
-            raise ValueError(f"images and labels must have the same length, got {len(self.images)} images "
-                             f"and {len(self.labels)} labels")
+            raise ValueError(
+                f"images and labels must have the same length, got {len(self.images)} images "
+                f"and {len(self.labels)} labels"
+            )
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -67,8 +79,10 @@ class Dataset:
             if not isinstance(split, Split):
                 raise ArgumentTypeError(f"{name} must be a Split, got {type(split).__name__}")
         if self.train.images.shape[1:] != self.test.images.shape[1:]:
-            raise ValueError(f"train and test images must have the same (H, W, C), got "
-                             f"{self.train.images.shape[1:]} and {self.test.images.shape[1:]}")
+            raise ValueError(
+                f"train and test images must have the same (H, W, C), got "
+                f"{self.train.images.shape[1:]} and {self.test.images.shape[1:]}"
+            )
         _check_stats(self.mean, self.std, self.train.images.shape[-1])
 
     @property
@@ -92,7 +106,7 @@ def _read_idx(path: Path, magic: int) -> np.ndarray:
     if got != magic:
         raise ValueError(f"{path}: IDX magic {got}, expected {magic}")
     ndim = magic & 0xFF
-    dims = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
+    dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
     return np.frombuffer(raw, np.uint8, offset=4 + 4 * ndim).reshape(dims)
 
 
@@ -106,7 +120,7 @@ def _allocate(total: int, counts: np.ndarray) -> np.ndarray:
     """Split ``total`` over classes in proportion to ``counts`` (largest remainder, exact sum)."""
     quota = total * counts / counts.sum()
     alloc = np.floor(quota).astype(int)
-    alloc[np.argsort(-(quota - alloc), kind="stable")[:total - alloc.sum()]] += 1
+    alloc[np.argsort(-(quota - alloc), kind="stable")[: total - alloc.sum()]] += 1
     return alloc
 
 
@@ -130,12 +144,13 @@ def stratified_split(labels: np.ndarray, n_train: int, n_test: int, seed: int = 
     for c, a, b in zip(classes, k_train, k_test):
         idx = rng.permutation(np.flatnonzero(labels == c))
         train.append(idx[:a])
-        test.append(idx[a:a + b])
+        test.append(idx[a : a + b])
     return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
 
 
-def load_dataset(name: str, data_dir: str | os.PathLike | None = None, n_train: int | None = None,
-                 n_test: int | None = None) -> Dataset:
+def load_dataset(
+    name: str, data_dir: str | os.PathLike | None = None, n_train: int | None = None, n_test: int | None = None
+) -> Dataset:
     """Load ``name`` ('cifar10' or 'mnist') from ``data_dir`` (the folder holding ``cifar10/`` and
     ``mnist/``; default: ``$JAXCNN_DATA``).
 
@@ -153,8 +168,10 @@ def load_dataset(name: str, data_dir: str | os.PathLike | None = None, n_train: 
     if data_dir is None:
         data_dir = os.environ.get(DATA_ENV)
         if not data_dir:
-            raise ValueError(f"data_dir is None and {DATA_ENV} is not set: pass data_dir= (the folder holding "
-                             f"{name}/) or set {DATA_ENV}")
+            raise ValueError(
+                f"data_dir is None and {DATA_ENV} is not set: pass data_dir= (the folder holding "
+                f"{name}/) or set {DATA_ENV}"
+            )
     folder = Path(data_dir) / name
     if not folder.is_dir():
         raise ValueError(f"data_dir: {folder} does not exist (pass data_dir= or set {DATA_ENV})")
@@ -162,8 +179,7 @@ def load_dataset(name: str, data_dir: str | os.PathLike | None = None, n_train: 
     d_tr, d_te = _SPLITS[name]
     tr, te = stratified_split(labels, n_train or d_tr, n_test or d_te)
     mean, std = _STATS[name]
-    return Dataset(name, Split(images[tr], labels[tr]), Split(images[te], labels[te]),
-                   int(labels.max()) + 1, mean, std)
+    return Dataset(name, Split(images[tr], labels[tr]), Split(images[te], labels[te]), int(labels.max()) + 1, mean, std)
 
 
 def _check_stats(mean, std, channels: int) -> None:
@@ -207,7 +223,7 @@ def batch_indices(n: int, batch_size: int, step: int, seed: int) -> np.ndarray:
     per_epoch = n // batch_size
     epoch, i = divmod(step, per_epoch)
     perm = np.random.default_rng([seed, epoch]).permutation(n)
-    return perm[i * batch_size:(i + 1) * batch_size]
+    return perm[i * batch_size : (i + 1) * batch_size]
 
 
 def augment(images: np.ndarray, seed: int, step: int, pad: int = 4) -> np.ndarray:
@@ -224,7 +240,7 @@ def augment(images: np.ndarray, seed: int, step: int, pad: int = 4) -> np.ndarra
     padded = np.pad(images, ((0, 0), (pad, pad), (pad, pad), (0, 0)), mode="reflect")
     dy, dx = rng.integers(0, 2 * pad + 1, size=(2, n))
     flip = rng.random(n) < 0.5
-    out = np.stack([padded[k, dy[k]:dy[k] + h, dx[k]:dx[k] + w] for k in range(n)])
+    out = np.stack([padded[k, dy[k] : dy[k] + h, dx[k] : dx[k] + w] for k in range(n)])
     out[flip] = out[flip, :, ::-1]
     return out
 

@@ -34,8 +34,10 @@ def _encode(state):
     try:
         json.dumps(state)
     except TypeError as e:
-        raise ArgumentTypeError(f"train_data's iterator get_state() gave a state that is neither JSON-able nor "
-                                f"bytes ({e}); it cannot be saved with a checkpoint") from e
+        raise ArgumentTypeError(
+            f"train_data's iterator get_state() gave a state that is neither JSON-able nor "
+            f"bytes ({e}); it cannot be saved with a checkpoint"
+        ) from e
     return state
 
 
@@ -56,8 +58,9 @@ class Feed:
             self._fn = train_data
             return
         if not isinstance(train_data, Iterable):
-            raise ArgumentTypeError(f"train_data must be a function step -> batch or an iterable of batches, "
-                                    f"got {train_data!r}")
+            raise ArgumentTypeError(
+                f"train_data must be a function step -> batch or an iterable of batches, got {train_data!r}"
+            )
         self._it = iter(train_data)
         self._own = self._it is not train_data  # an iterator we made is ours to close
         if start and data_state is not None and hasattr(self._it, "set_state"):
@@ -94,9 +97,12 @@ def put_local_batch(local_batch: dict, mesh) -> dict:
         x = np.asarray(x)
         rows = x.shape[0] * nproc if x.ndim else 0
         if x.ndim == 0 or rows % n_dev:
-            raise ValueError(f"local batch {jax.tree_util.keystr(path)}: {x.shape[0] if x.ndim else 'scalar'} rows on "
-                             f"each of {nproc} process(es) = {rows} do not split over the {n_dev} devices")
+            raise ValueError(
+                f"local batch {jax.tree_util.keystr(path)}: {x.shape[0] if x.ndim else 'scalar'} rows on "
+                f"each of {nproc} process(es) = {rows} do not split over the {n_dev} devices"
+            )
         return jax.make_array_from_process_local_data(sharding, x, (rows,) + x.shape[1:])
+
     return jax.tree_util.tree_map_with_path(put, local_batch)
 
 

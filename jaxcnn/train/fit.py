@@ -20,10 +20,10 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -37,7 +37,7 @@ from jaxcnn.train.checkpoint import Checkpointer
 from jaxcnn.train.feed import Feed, put_for
 from jaxcnn.train.state import TrainState, check_optimizer, create_train_state
 from jaxcnn.train.steps import LossFn, check_step_args, make_eval_step, make_train_step
-from jaxcnn.validation import (ArgumentTypeError, check_bool, check_callable, check_int, check_positive_int)
+from jaxcnn.validation import ArgumentTypeError, check_bool, check_callable, check_int, check_positive_int
 
 __all__ = ["FitResult", "fit", "truncate_metrics"]
 
@@ -86,9 +86,11 @@ def _check_labels(batch: dict, num_classes: int, step: int):
     labels = np.asarray(batch["label"])
     bad = (labels < 0) | (labels >= num_classes)
     if bad.any():
-        raise ValueError(f"train batch of step {step}: label(s) {sorted(set(labels[bad].tolist()))[:8]} at rows "
-                         f"{np.flatnonzero(bad.reshape(-1))[:8].tolist()} outside [0, {num_classes}) "
-                         "(num_classes from the model's output)")
+        raise ValueError(
+            f"train batch of step {step}: label(s) {sorted(set(labels[bad].tolist()))[:8]} at rows "
+            f"{np.flatnonzero(bad.reshape(-1))[:8].tolist()} outside [0, {num_classes}) "
+            "(num_classes from the model's output)"
+        )
 
 
 def _as_floats(metrics: dict) -> dict:
@@ -159,16 +161,36 @@ def fit(
     ``TypeError`` naming it); each batch must be a dict holding ``input_key`` (and ``'label'`` for
     the built-in classification loss).
     """
-    _check_fit_args(model_or_state, train_data, steps, tx=tx, seed=seed, eval_data=eval_data, eval_fn=eval_fn,
-                    eval_every=eval_every, out=out, ckpt_every=ckpt_every, keep=keep, resume=resume, devices=devices,
-                    mesh=mesh, max_skipped=max_skipped, log_every=log_every, progress=progress, desc=desc,
-                    on_step=on_step)
+    _check_fit_args(
+        model_or_state,
+        train_data,
+        steps,
+        tx=tx,
+        seed=seed,
+        eval_data=eval_data,
+        eval_fn=eval_fn,
+        eval_every=eval_every,
+        out=out,
+        ckpt_every=ckpt_every,
+        keep=keep,
+        resume=resume,
+        devices=devices,
+        mesh=mesh,
+        max_skipped=max_skipped,
+        log_every=log_every,
+        progress=progress,
+        desc=desc,
+        on_step=on_step,
+    )
     check_step_args(task, label_smoothing, compute_dtype, None, loss_fn, rng_streams, input_key)
 
     # ---- mesh ----------------------------------------------------------------------------------
     if mesh is None:
-        chosen = parallel.select_devices(devices, "devices") if devices is None or isinstance(devices, (int, np.integer)) \
+        chosen = (
+            parallel.select_devices(devices, "devices")
+            if devices is None or isinstance(devices, (int, np.integer))
             else list(devices)
+        )
         mesh = parallel.make_mesh(chosen)
     n_dev = mesh.devices.size
     main_process = jax.process_index() == 0
@@ -217,8 +239,12 @@ def fit(
     put = put_for(train_data)
 
     # ---- steps ---------------------------------------------------------------------------------
-    step_fn = parallel.mesh_step(make_train_step(task, label_smoothing, compute_dtype, loss_fn=loss_fn,
-                                                 rng_streams=rng_streams, input_key=input_key), mesh)
+    step_fn = parallel.mesh_step(
+        make_train_step(
+            task, label_smoothing, compute_dtype, loss_fn=loss_fn, rng_streams=rng_streams, input_key=input_key
+        ),
+        mesh,
+    )
     evaluate = _evaluator(eval_data, eval_fn, mesh, task, compute_dtype, loss_fn, input_key, put_for(eval_data))
     eval_at = _eval_steps(eval_every, steps) if evaluate is not None else set()
 
@@ -227,8 +253,10 @@ def fit(
     log = open(metrics_path, "a") if metrics_path is not None and main_process else None
     window, run_skipped, t0 = [], 0, time.perf_counter()
     try:
-        with tqdm(total=steps, initial=start, disable=not progress or not main_process, desc=desc,
-                  mininterval=1.0) as bar:
+        with tqdm(
+            total=steps, initial=start, disable=not progress or not main_process, desc=desc, mininterval=1.0
+        ) as bar:
+
             def prepare(step, batch):  # host checks, then straight into the batch sharding
                 nonlocal num_classes
                 _check_batch(batch, input_key, check_labels, step)
@@ -252,17 +280,30 @@ def fit(
                 run_skipped = run_skipped + 1 if m["skipped"] else 0
                 result.skipped_steps += m["skipped"]
                 if run_skipped >= max_skipped:
-                    why = "labels out of range" if m.get("bad_labels") else \
-                        "the update made params non-finite (learning rate?)" if m["nonfinite_update"] else \
-                        "loss or gradients non-finite"
-                    raise FloatingPointError(f"{run_skipped} steps in a row skipped (last step {step + 1}: {why}); "
-                                             "lower the learning rate or use float32")
+                    why = (
+                        "labels out of range"
+                        if m.get("bad_labels")
+                        else "the update made params non-finite (learning rate?)"
+                        if m["nonfinite_update"]
+                        else "loss or gradients non-finite"
+                    )
+                    raise FloatingPointError(
+                        f"{run_skipped} steps in a row skipped (last step {step + 1}: {why}); "
+                        "lower the learning rate or use float32"
+                    )
                 window.append(m)
                 done = step + 1
                 row = None
                 if done % log_every == 0 or done == steps or done in eval_at:
-                    row = {"step": done, **{k: float(np.mean([w[k] for w in window])) if isinstance(m[k], float)
-                                            else int(sum(w[k] for w in window)) for k in m}}
+                    row = {
+                        "step": done,
+                        **{
+                            k: float(np.mean([w[k] for w in window]))
+                            if isinstance(m[k], float)
+                            else int(sum(w[k] for w in window))
+                            for k in m
+                        },
+                    }
                     window = []
                     if done in eval_at:
                         row.update({f"test_{k}": v for k, v in evaluate(state).items()})
@@ -295,14 +336,38 @@ def _num_classes(state: TrainState, sample) -> int:
     return int(out.shape[-1])
 
 
-def _check_fit_args(model_or_state, train_data, steps, *, tx, seed, eval_data, eval_fn, eval_every, out, ckpt_every,
-                    keep, resume, devices, mesh, max_skipped, log_every, progress, desc, on_step) -> None:
+def _check_fit_args(
+    model_or_state,
+    train_data,
+    steps,
+    *,
+    tx,
+    seed,
+    eval_data,
+    eval_fn,
+    eval_every,
+    out,
+    ckpt_every,
+    keep,
+    resume,
+    devices,
+    mesh,
+    max_skipped,
+    log_every,
+    progress,
+    desc,
+    on_step,
+) -> None:
     """Every argument of :func:`fit` that is not a step argument, before anything is built or traced."""
     is_state = isinstance(model_or_state, TrainState)
     if not is_state and not isinstance(model_or_state, nn.Module):
-        raise ArgumentTypeError(f"model_or_state must be a flax Module or a TrainState, got {type(model_or_state).__name__}")
+        raise ArgumentTypeError(
+            f"model_or_state must be a flax Module or a TrainState, got {type(model_or_state).__name__}"
+        )
     if not callable(train_data) and not isinstance(train_data, Iterable):
-        raise ArgumentTypeError(f"train_data must be a function step -> batch or an iterable of batches, got {train_data!r}")
+        raise ArgumentTypeError(
+            f"train_data must be a function step -> batch or an iterable of batches, got {train_data!r}"
+        )
     check_int(steps, "steps", minimum=0)
     if is_state:
         if tx is not None:  # it would be silently ignored
@@ -316,9 +381,13 @@ def _check_fit_args(model_or_state, train_data, steps, *, tx, seed, eval_data, e
         raise ValueError("pass eval_data or eval_fn, not both")
     if eval_data is not None and not callable(eval_data):
         if not isinstance(eval_data, Iterable):
-            raise ArgumentTypeError(f"eval_data must be a list of batches or a function returning them, got {eval_data!r}")
+            raise ArgumentTypeError(
+                f"eval_data must be a list of batches or a function returning them, got {eval_data!r}"
+            )
         if iter(eval_data) is eval_data:
-            raise ArgumentTypeError("eval_data must be re-iterable (a list) or a function returning batches, not an iterator")
+            raise ArgumentTypeError(
+                "eval_data must be re-iterable (a list) or a function returning batches, not an iterator"
+            )
     check_callable(eval_fn, "eval_fn", allow_none=True)
     if eval_every is not None:
         if eval_data is None and eval_fn is None:
@@ -365,17 +434,20 @@ def _evaluator(eval_data, eval_fn, mesh, task, compute_dtype, loss_fn, input_key
         return eval_fn
     if eval_data is None:
         return None
-    step = jax.jit(make_eval_step(task, compute_dtype, loss_fn=loss_fn, input_key=input_key),
-                   in_shardings=(parallel.replicated(mesh), parallel.batch_sharding(mesh)),
-                   out_shardings=parallel.replicated(mesh))
+    step = jax.jit(
+        make_eval_step(task, compute_dtype, loss_fn=loss_fn, input_key=input_key),
+        in_shardings=(parallel.replicated(mesh), parallel.batch_sharding(mesh)),
+        out_shardings=parallel.replicated(mesh),
+    )
 
     def evaluate(state) -> dict:
         totals = None
-        for batch in (eval_data() if callable(eval_data) else eval_data):
+        for batch in eval_data() if callable(eval_data) else eval_data:
             sums = jax.device_get(step(state, put(batch, mesh)))
             totals = sums if totals is None else {k: totals[k] + sums[k] for k in sums}
         if totals is None:
             raise ValueError("eval_data gave no batches")
         count = totals.pop("count")
         return {k: float(v / count) for k, v in totals.items()}
+
     return evaluate

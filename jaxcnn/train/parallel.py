@@ -15,18 +15,33 @@
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import flax.jax_utils
 import jax
 import numpy as np
-from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
 
 from jaxcnn.validation import ArgumentTypeError, check_bool, check_callable, check_positive_int
 
-__all__ = ["AXIS", "select_devices", "check_devices", "check_mesh", "check_batch_size", "replicate", "unreplicate",
-           "shard_batch", "pmap_step", "make_mesh", "replicated", "batch_sharding", "put_replicated", "put_batch",
-           "mesh_step"]
+__all__ = [
+    "AXIS",
+    "select_devices",
+    "check_devices",
+    "check_mesh",
+    "check_batch_size",
+    "replicate",
+    "unreplicate",
+    "shard_batch",
+    "pmap_step",
+    "make_mesh",
+    "replicated",
+    "batch_sharding",
+    "put_replicated",
+    "put_batch",
+    "mesh_step",
+]
 
 AXIS = "batch"
 
@@ -39,8 +54,10 @@ def select_devices(n: int | None = None, name: str = "n") -> list:
         return devices
     n = check_positive_int(n, name)
     if n > len(devices):
-        raise ValueError(f"{name}: devices={n} requested but only {len(devices)} {devices[0].platform} device(s) exist"
-                         " (on CPU set XLA_FLAGS=--xla_force_host_platform_device_count=N before importing jax)")
+        raise ValueError(
+            f"{name}: devices={n} requested but only {len(devices)} {devices[0].platform} device(s) exist"
+            " (on CPU set XLA_FLAGS=--xla_force_host_platform_device_count=N before importing jax)"
+        )
     return devices[:n]
 
 
@@ -54,6 +71,7 @@ def check_batch_size(batch_size: int, num_devices: int) -> int:
 
 
 # ---- pmap -------------------------------------------------------------------------------------
+
 
 def check_devices(devices, name: str = "devices") -> list:
     """A non-empty sequence of distinct ``jax.Device`` objects (an empty one would give an empty mesh)."""
@@ -85,8 +103,10 @@ def _split_rows(tree, num_devices: int, name: str) -> None:
         if len(shape) < 1:
             raise ValueError(f"{name}: {where} is a scalar; every entry needs a leading batch axis")
         if shape[0] % num_devices:
-            raise ValueError(f"{name}: {where}: batch_size={shape[0]} is not divisible by the device count "
-                             f"{num_devices} (num_devices); use a batch size that is a multiple of it")
+            raise ValueError(
+                f"{name}: {where}: batch_size={shape[0]} is not divisible by the device count "
+                f"{num_devices} (num_devices); use a batch size that is a multiple of it"
+            )
 
 
 def replicate(tree, devices: Sequence):
@@ -97,11 +117,15 @@ def replicate(tree, devices: Sequence):
 
 def unreplicate(tree):
     """Replica 0 of a replicated tree: every leaf has a leading device axis (as ``replicate`` gives)."""
+
     def first(path, x):
         if len(np.shape(x)) < 1:
-            raise ValueError(f"tree: {jax.tree_util.keystr(path) or 'the leaf'} is a scalar; unreplicate takes "
-                             f"replica 0 of a leading device axis (the output of replicate or pmap)")
+            raise ValueError(
+                f"tree: {jax.tree_util.keystr(path) or 'the leaf'} is a scalar; unreplicate takes "
+                f"replica 0 of a leading device axis (the output of replicate or pmap)"
+            )
         return x[0]
+
     return jax.tree_util.tree_map_with_path(first, tree)
 
 
@@ -123,6 +147,7 @@ def pmap_step(step_fn: Callable, devices: Sequence, donate: bool = True) -> Call
 
 
 # ---- jit + mesh (single or multi-host) --------------------------------------------------------
+
 
 def make_mesh(devices: Sequence | None = None) -> Mesh:
     """A 1-D data-parallel mesh named ``AXIS`` over ``devices`` (default: all, every process)."""
@@ -156,6 +181,7 @@ def put_replicated(tree, mesh: Mesh):
         if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
             return jax.random.wrap_key_data(put(jax.random.key_data(x)), impl=jax.random.key_impl(x))
         return jax.make_array_from_process_local_data(sharding, np.asarray(x))
+
     return jax.tree.map(put, tree)
 
 
@@ -172,7 +198,8 @@ def put_batch(global_batch: dict, mesh: Mesh) -> dict:
     def put(x):
         x = np.asarray(x)
         local = x.shape[0] // nproc
-        return jax.make_array_from_process_local_data(sharding, x[pid * local:(pid + 1) * local], x.shape)
+        return jax.make_array_from_process_local_data(sharding, x[pid * local : (pid + 1) * local], x.shape)
+
     return jax.tree.map(put, global_batch)
 
 
@@ -181,5 +208,9 @@ def mesh_step(step_fn: Callable, mesh: Mesh, donate: bool = True) -> Callable:
     check_callable(step_fn, "step_fn")
     check_mesh(mesh)
     check_bool(donate, "donate")
-    return jax.jit(step_fn, in_shardings=(replicated(mesh), batch_sharding(mesh)),
-                   out_shardings=replicated(mesh), donate_argnums=(0,) if donate else ())
+    return jax.jit(
+        step_fn,
+        in_shardings=(replicated(mesh), batch_sharding(mesh)),
+        out_shardings=replicated(mesh),
+        donate_argnums=(0,) if donate else (),
+    )

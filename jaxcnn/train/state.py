@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import flax.linen as nn
 import flax.struct
@@ -30,11 +31,15 @@ class TrainState(flax.struct.PyTreeNode):
     apply_fn: Callable = flax.struct.field(pytree_node=False)
     tx: optax.GradientTransformation = flax.struct.field(pytree_node=False)
 
-    def apply_gradients(self, grads, batch_stats) -> "TrainState":
+    def apply_gradients(self, grads, batch_stats) -> TrainState:
         """One optimiser update; the step counter advances."""
         updates, opt_state = self.tx.update(grads, self.opt_state, self.params)
-        return self.replace(step=self.step + 1, params=optax.apply_updates(self.params, updates),
-                            batch_stats=batch_stats, opt_state=opt_state)
+        return self.replace(
+            step=self.step + 1,
+            params=optax.apply_updates(self.params, updates),
+            batch_stats=batch_stats,
+            opt_state=opt_state,
+        )
 
     @property
     def variables(self) -> dict:
@@ -44,12 +49,12 @@ class TrainState(flax.struct.PyTreeNode):
 
 def kernel_mask(params) -> Any:
     """True for conv/dense kernels only: weight decay must skip biases and BatchNorm scale/bias."""
-    return jax.tree_util.tree_map_with_path(
-        lambda path, _: getattr(path[-1], "key", None) == "kernel", params)
+    return jax.tree_util.tree_map_with_path(lambda path, _: getattr(path[-1], "key", None) == "kernel", params)
 
 
-def make_optimizer(learning_rate: float | optax.Schedule, momentum: float = 0.9, weight_decay: float = 5e-4,
-                   nesterov: bool = True) -> optax.GradientTransformation:
+def make_optimizer(
+    learning_rate: float | optax.Schedule, momentum: float = 0.9, weight_decay: float = 5e-4, nesterov: bool = True
+) -> optax.GradientTransformation:
     """SGD with momentum and L2 weight decay applied to kernels only (added to the gradient,
     as torch.optim.SGD does).
 
@@ -70,26 +75,36 @@ def make_optimizer(learning_rate: float | optax.Schedule, momentum: float = 0.9,
 def check_optimizer(tx, name: str = "tx") -> None:
     """An optax ``GradientTransformation`` (an ``init`` and an ``update``), e.g. from :func:`make_optimizer`."""
     if not (callable(getattr(tx, "init", None)) and callable(getattr(tx, "update", None))):
-        raise ArgumentTypeError(f"{name} must be an optax GradientTransformation (e.g. make_optimizer(0.1) or "
-                                f"optax.sgd(0.1)), got {tx!r} ({type(tx).__name__})")
+        raise ArgumentTypeError(
+            f"{name} must be an optax GradientTransformation (e.g. make_optimizer(0.1) or "
+            f"optax.sgd(0.1)), got {tx!r} ({type(tx).__name__})"
+        )
 
 
-def create_train_state(model: nn.Module, key: jax.Array, sample_input: jax.Array,
-                       tx: optax.GradientTransformation) -> TrainState:
+def create_train_state(
+    model: nn.Module, key: jax.Array, sample_input: jax.Array, tx: optax.GradientTransformation
+) -> TrainState:
     """Initialise ``model`` on ``sample_input`` (any batch size) and wrap it with ``tx``.
 
     ``key`` is split into the init key and the state's own RNG, from which per-step keys
     are folded (``fold_in(rng, step)``).
     """
     if not isinstance(model, nn.Module):
-        raise ArgumentTypeError(f"model must be a flax.linen Module (e.g. create_model('resnet18')), "
-                                f"got {model!r} ({type(model).__name__})")
+        raise ArgumentTypeError(
+            f"model must be a flax.linen Module (e.g. create_model('resnet18')), got {model!r} ({type(model).__name__})"
+        )
     check_key(key, "key")
     check_array(sample_input, "sample_input")
     check_optimizer(tx, "tx")
     init_key, rng = jax.random.split(key)
     variables = jax.jit(lambda k, x: model.init(k, x, train=False))(init_key, sample_input)
     params = variables["params"]
-    return TrainState(step=jnp.zeros((), jnp.int32), params=params,
-                      batch_stats=variables.get("batch_stats", {}), opt_state=tx.init(params),
-                      rng=rng, apply_fn=model.apply, tx=tx)
+    return TrainState(
+        step=jnp.zeros((), jnp.int32),
+        params=params,
+        batch_stats=variables.get("batch_stats", {}),
+        opt_state=tx.init(params),
+        rng=rng,
+        apply_fn=model.apply,
+        tx=tx,
+    )

@@ -14,7 +14,8 @@ divergence (``fit`` stops with a message; it also refuses bad labels on the host
 from __future__ import annotations
 
 import zlib
-from typing import Any, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -23,12 +24,32 @@ import optax
 
 from jaxcnn.regularizers.stochastic_depth import global_stream
 from jaxcnn.train.state import TrainState
-from jaxcnn.validation import (ArgumentTypeError, check_array, check_axis_name, check_callable, check_choice,
-                               check_dtype, check_key, check_number, check_positive_int, check_probability,
-                               check_rank, check_str, static_value)
+from jaxcnn.validation import (
+    ArgumentTypeError,
+    check_array,
+    check_axis_name,
+    check_callable,
+    check_choice,
+    check_dtype,
+    check_key,
+    check_number,
+    check_positive_int,
+    check_probability,
+    check_rank,
+    check_str,
+    static_value,
+)
 
-__all__ = ["TASKS", "classification_loss", "regression_loss", "count_bad_labels", "step_rngs",
-           "make_train_step", "make_eval_step", "check_step_args"]
+__all__ = [
+    "TASKS",
+    "classification_loss",
+    "regression_loss",
+    "count_bad_labels",
+    "step_rngs",
+    "make_train_step",
+    "make_eval_step",
+    "check_step_args",
+]
 
 TASKS = ("classify", "regress")
 LossFn = Callable[[Any, dict], tuple[jax.Array, dict]]
@@ -55,8 +76,10 @@ def _check_classification(logits, labels, label_smoothing, mask) -> None:
     if not jnp.issubdtype(labels.dtype, jnp.integer):
         raise ArgumentTypeError(f"labels must be integer class indices, got dtype {labels.dtype}")
     if tuple(labels.shape) != tuple(logits.shape[:-1]):
-        raise ValueError(f"labels must have shape {tuple(logits.shape[:-1])} (logits {tuple(logits.shape)} without "
-                         f"the class axis), got {tuple(labels.shape)}")
+        raise ValueError(
+            f"labels must have shape {tuple(logits.shape[:-1])} (logits {tuple(logits.shape)} without "
+            f"the class axis), got {tuple(labels.shape)}"
+        )
     check_probability(label_smoothing, "label_smoothing")
     if static_value(label_smoothing) == 1.0:
         raise ValueError("label_smoothing must be < 1, got 1.0 (uniform targets: nothing to learn)")
@@ -148,15 +171,25 @@ def step_rngs(rng: jax.Array, step, streams: Sequence[str] = ("dropout",), axis_
 
 
 def _check_streams(streams, name: str) -> None:
-    if isinstance(streams, str) or not isinstance(streams, (list, tuple)) or \
-            not all(isinstance(s, str) and s for s in streams):
+    if (
+        isinstance(streams, str)
+        or not isinstance(streams, (list, tuple))
+        or not all(isinstance(s, str) and s for s in streams)
+    ):
         raise ArgumentTypeError(f"{name} must be a list or tuple of stream names, got {streams!r}")
     if len(set(streams)) != len(streams):
         raise ValueError(f"{name} has duplicates: {streams!r}")
 
 
-def check_step_args(task="classify", label_smoothing=0.0, compute_dtype=None, axis_name=None, loss_fn=None,
-                    rng_streams=("dropout",), input_key="image") -> None:
+def check_step_args(
+    task="classify",
+    label_smoothing=0.0,
+    compute_dtype=None,
+    axis_name=None,
+    loss_fn=None,
+    rng_streams=("dropout",),
+    input_key="image",
+) -> None:
     """The arguments of :func:`make_train_step` (``fit`` checks them before building anything)."""
     check_choice(task, "task", TASKS)
     check_number(label_smoothing, "label_smoothing", 0.0, 1.0, max_inclusive=False)
@@ -193,10 +226,16 @@ def _loss(task, label_smoothing, loss_fn, outputs, batch):
     return loss, aux, None
 
 
-def make_train_step(task: str = "classify", label_smoothing: float = 0.0, compute_dtype: Any = None,
-                    axis_name: str | None = None, *, loss_fn: LossFn | None = None,
-                    rng_streams: Sequence[str] = ("dropout",),
-                    input_key: str = "image") -> Callable[[TrainState, dict], tuple[TrainState, dict]]:
+def make_train_step(
+    task: str = "classify",
+    label_smoothing: float = 0.0,
+    compute_dtype: Any = None,
+    axis_name: str | None = None,
+    *,
+    loss_fn: LossFn | None = None,
+    rng_streams: Sequence[str] = ("dropout",),
+    input_key: str = "image",
+) -> Callable[[TrainState, dict], tuple[TrainState, dict]]:
     """Build ``train_step(state, batch) -> (state, metrics)`` (not yet jitted).
 
     Model contract: the step calls ``state.apply_fn({'params': ..., 'batch_stats': ...},
@@ -258,8 +297,14 @@ def make_train_step(task: str = "classify", label_smoothing: float = 0.0, comput
     return train_step
 
 
-def make_eval_step(task: str = "classify", compute_dtype: Any = None, axis_name: str | None = None, *,
-                   loss_fn: LossFn | None = None, input_key: str = "image"):
+def make_eval_step(
+    task: str = "classify",
+    compute_dtype: Any = None,
+    axis_name: str | None = None,
+    *,
+    loss_fn: LossFn | None = None,
+    input_key: str = "image",
+):
     """Build ``eval_step(state, batch) -> sums`` with ``'count'`` and per-metric sums.
 
     Sums (not means) so padded last batches, marked by ``batch['mask']``, and several devices

@@ -25,7 +25,7 @@ __all__ = ["imresize", "resize_matrix"]
 def _keys_cubic(x: np.ndarray, a: float = -0.5) -> np.ndarray:
     """Keys' cubic convolution kernel; MATLAB's ``cubic`` is a = -0.5."""
     ax = np.abs(x)
-    near = ((a + 2) * ax - (a + 3)) * ax ** 2 + 1
+    near = ((a + 2) * ax - (a + 3)) * ax**2 + 1
     far = ((a * ax - 5 * a) * ax + 8 * a) * ax - 4 * a
     return np.where(ax <= 1, near, np.where(ax < 2, far, 0.0))
 
@@ -79,8 +79,10 @@ def imresize(image, scale: float, antialias: bool = True) -> np.ndarray:
     scale = check_number(scale, "scale", minimum=0.0, min_inclusive=False)
     antialias = check_bool(antialias, "antialias")
     if hasattr(image, "dtype") and not np.issubdtype(np.dtype(image.dtype), np.floating):
-        raise ArgumentTypeError(f"image must be floating point (MATLAB rounds and clips integer images; this is its "
-                                f"float path), got dtype {image.dtype}; cast it first, e.g. image.astype(np.float64)")
+        raise ArgumentTypeError(
+            f"image must be floating point (MATLAB rounds and clips integer images; this is its "
+            f"float path), got dtype {image.dtype}; cast it first, e.g. image.astype(np.float64)"
+        )
     try:
         image = np.asarray(image, np.float64)
     except (TypeError, ValueError):

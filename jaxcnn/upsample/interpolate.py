@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -63,8 +64,9 @@ def interpolate(
       (N, H_out, W_out, C) array of ``x.dtype``.
     """
     check_nhwc(x, "x", nonempty=True)
-    out_hw, scales, align = _resolve_args(x.shape[1:3], size, scale_factor, mode, align_corners,
-                                          recompute_scale_factor, antialias)
+    out_hw, scales, align = _resolve_args(
+        x.shape[1:3], size, scale_factor, mode, align_corners, recompute_scale_factor, antialias
+    )
     name = "size" if size is not None else "scale_factor"
     check_output_size((x.shape[0], *out_hw, x.shape[3]), name)
     if mode in ("bilinear", "bicubic"):  # each axis is a dense (out, in) matrix
@@ -128,7 +130,9 @@ def _pair(value: Any, name: str, kind) -> tuple:
         items = (value, value)
     for v in items:
         if isinstance(v, (bool, np.bool_)) or not isinstance(v, kind):
-            raise TypeError(f"{name} must hold {'ints' if int in kind and float not in kind else 'numbers'}, got {value!r}")
+            raise TypeError(
+                f"{name} must hold {'ints' if int in kind and float not in kind else 'numbers'}, got {value!r}"
+            )
     return items
 
 

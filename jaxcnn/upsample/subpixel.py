@@ -12,7 +12,8 @@ which removes the checkerboard pattern at initialisation. In torch's order that 
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -57,7 +58,9 @@ def icnr(r: int, base_init: Callable = nn.initializers.lecun_normal()) -> Callab
 
     def init(key, shape, dtype=jnp.float32):
         if len(shape) != 4 or shape[-1] % (r * r):
-            raise ValueError(f"icnr: shape must be a 4-D HWIO kernel shape whose output channels are divisible by r^2 = {r * r}, got shape {tuple(shape)}")
+            raise ValueError(
+                f"icnr: shape must be a 4-D HWIO kernel shape whose output channels are divisible by r^2 = {r * r}, got shape {tuple(shape)}"
+            )
         base = base_init(key, (*shape[:-1], shape[-1] // (r * r)), dtype)
         return jnp.repeat(base, r * r, axis=-1)
 
@@ -83,7 +86,12 @@ class SubPixelConv(Declared, nn.Module):
         check_nhwc(x, "x")
         r, k = self.scale, self.kernel_size
         x = nn.Conv(
-            self.features * r * r, (k, k), padding=torch_padding(k), use_bias=self.use_bias,
-            kernel_init=self.kernel_init or icnr(r), dtype=self.dtype, name="conv",
+            self.features * r * r,
+            (k, k),
+            padding=torch_padding(k),
+            use_bias=self.use_bias,
+            kernel_init=self.kernel_init or icnr(r),
+            dtype=self.dtype,
+            name="conv",
         )(x)
         return pixel_shuffle(x, r)

@@ -13,7 +13,8 @@ forward conv came from; rows it adds that the forward conv never reads get zero 
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -22,7 +23,8 @@ import numpy as np
 from jax import lax
 
 from jaxcnn.declared import CALLABLE, DTYPE, FLAG, POSITIVE_INT, Declared, Rule, declare, int_pair, optional
-from jaxcnn.validation import check_floating, check_int_pair as _pair, check_nhwc, check_output_size, check_positive_int
+from jaxcnn.validation import check_floating, check_nhwc, check_output_size, check_positive_int
+from jaxcnn.validation import check_int_pair as _pair
 
 __all__ = ["ConvTranspose", "conv_transpose", "conv_transpose_args", "torch_fan_in_uniform"]
 
@@ -63,7 +65,9 @@ def conv_transpose_args(y_shape, kernel_shape, stride, padding, output_padding, 
         for n, k, si, pi, opi, di in zip(y_shape[1:3], (kh, kw), s, p, op, d)
     )
     if min(out) < 1:
-        raise ValueError(f"output size {out} is not positive: padding {p} is too large for y {tuple(y_shape)} and kernel {tuple(kernel_shape)}")
+        raise ValueError(
+            f"output size {out} is not positive: padding {p} is too large for y {tuple(y_shape)} and kernel {tuple(kernel_shape)}"
+        )
     check_output_size((y_shape[0], *out, c_out_g * groups), "stride, dilation and kernel")
     return s, p, op, d, out
 
@@ -85,8 +89,10 @@ def _check_precision(precision: Any) -> None:
             except ValueError:
                 if len(items) == 1 and item in lax.DotAlgorithmPreset.__members__:
                     continue
-        raise ValueError(f"precision must be None, a jax.lax.Precision or its name ('default', 'high', 'highest'), "
-                         f"a pair of them or a jax.lax.DotAlgorithmPreset, got {precision!r}")
+        raise ValueError(
+            f"precision must be None, a jax.lax.Precision or its name ('default', 'high', 'highest'), "
+            f"a pair of them or a jax.lax.DotAlgorithmPreset, got {precision!r}"
+        )
 
 
 PRECISION = Rule("precision", lambda x, n: _check_precision(x), ("medium", 3, ("high", lax.Precision.HIGH)))
@@ -132,8 +138,14 @@ def _conv_transpose(y, kernel, s, p, op, d, groups, out_hw, precision):
 
     def forward(x):
         return lax.conv_general_dilated(
-            x, kernel, s, pads, rhs_dilation=d, dimension_numbers=_DIMS,
-            feature_group_count=groups, precision=precision,
+            x,
+            kernel,
+            s,
+            pads,
+            rhs_dilation=d,
+            dimension_numbers=_DIMS,
+            feature_group_count=groups,
+            precision=precision,
         )
 
     dtype = jnp.result_type(y.dtype, kernel.dtype)
@@ -190,10 +202,18 @@ class ConvTranspose(Declared, nn.Module):
         kernel = self.param("kernel", self.kernel_init or torch_fan_in_uniform(fan_in), shape, self.param_dtype)
         dtype = self.dtype or jnp.result_type(y.dtype, self.param_dtype)
         x = conv_transpose(
-            y.astype(dtype), kernel.astype(dtype), self.stride, self.padding, self.output_padding,
-            self.dilation, self.groups, self.precision,
+            y.astype(dtype),
+            kernel.astype(dtype),
+            self.stride,
+            self.padding,
+            self.output_padding,
+            self.dilation,
+            self.groups,
+            self.precision,
         )
         if self.use_bias:
-            bias = self.param("bias", self.bias_init or torch_fan_in_uniform(fan_in), (self.features,), self.param_dtype)
+            bias = self.param(
+                "bias", self.bias_init or torch_fan_in_uniform(fan_in), (self.features,), self.param_dtype
+            )
             x = x + bias.astype(dtype)
         return x

@@ -9,13 +9,14 @@ its window as in torch; with several NaNs this picks the first, ATen the last.
 from __future__ import annotations
 
 import functools
-from typing import Sequence
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxcnn.validation import check_bool, check_int_pair as _pair, check_nhwc, check_output_size
+from jaxcnn.validation import check_bool, check_nhwc, check_output_size
+from jaxcnn.validation import check_int_pair as _pair
 
 __all__ = ["max_pool_with_indices", "max_unpool", "pool_output_size", "unpool_output_size"]
 
@@ -25,8 +26,9 @@ def _pool_args(kernel_size, stride, padding):
     s = k if stride is None else _pair(stride, "stride", 1)
     p = _pair(padding, "padding", 0)
     if any(pi > ki // 2 for pi, ki in zip(p, k)):
-        raise ValueError(f"padding should be at most half of kernel_size, got padding={padding!r}, "
-                         f"kernel_size={kernel_size!r}")
+        raise ValueError(
+            f"padding should be at most half of kernel_size, got padding={padding!r}, kernel_size={kernel_size!r}"
+        )
     return k, s, p
 
 
@@ -104,8 +106,9 @@ def unpool_output_size(in_hw, kernel_size, stride=None, padding=0, output_size=N
     for d in range(2):
         lo, hi = default[d] - s[d], default[d] + s[d]
         if not lo < size[d] < hi:
-            raise ValueError(f"invalid output_size {tuple(output_size)!r} (dim {d} must be between {lo} and {hi}, "
-                             f"exclusive)")
+            raise ValueError(
+                f"invalid output_size {tuple(output_size)!r} (dim {d} must be between {lo} and {hi}, exclusive)"
+            )
     return tuple(int(v) for v in size)
 
 
@@ -137,8 +140,9 @@ def max_unpool(
     if not isinstance(indices, jax.core.Tracer):
         idx = np.asarray(indices)
         if idx.size and (idx.min() < 0 or idx.max() >= h * w):
-            raise ValueError(f"indices must lie in [0, {h * w}) for output size {(h, w)}, got range "
-                             f"[{idx.min()}, {idx.max()}]")
+            raise ValueError(
+                f"indices must lie in [0, {h * w}) for output size {(h, w)}, got range [{idx.min()}, {idx.max()}]"
+            )
     return _unpool(y, indices, (h, w))
 
 

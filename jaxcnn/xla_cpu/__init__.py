@@ -22,7 +22,8 @@ injected; ``conv=jaxcnn.layers.Conv`` keeps XLA's conv everywhere.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from jax import lax
 
@@ -30,14 +31,26 @@ from jaxcnn.layers import Conv, ModuleDef
 from jaxcnn.validation import check_bool
 from jaxcnn.xla_cpu.conv import CanonicalGradConv, GemmGradConv, canonical_grad_conv, gemm_grad_conv, weight_grad_gemm
 from jaxcnn.xla_cpu.onednn import OneDNNConv, onednn_available, onednn_conv, onednn_conv_general_dilated
-from jaxcnn.xla_cpu.transposed import onednn_conv_transpose
 from jaxcnn.xla_cpu.remat import _check_remat_args, platform_remat, remat, tied_checkpoint
+from jaxcnn.xla_cpu.transposed import onednn_conv_transpose
 
 __all__ = [
-    "CanonicalGradConv", "GemmGradConv", "canonical_grad_conv", "gemm_grad_conv", "weight_grad_gemm",
-    "OneDNNConv", "onednn_conv", "onednn_conv_general_dilated", "onednn_available",
+    "CanonicalGradConv",
+    "GemmGradConv",
+    "canonical_grad_conv",
+    "gemm_grad_conv",
+    "weight_grad_gemm",
+    "OneDNNConv",
+    "onednn_conv",
+    "onednn_conv_general_dilated",
+    "onednn_available",
     "onednn_conv_transpose",
-    "ControlFlowConv", "remat", "platform_remat", "tied_checkpoint", "default_conv", "block_remat",
+    "ControlFlowConv",
+    "remat",
+    "platform_remat",
+    "tied_checkpoint",
+    "default_conv",
+    "block_remat",
     "CONV_LOWERINGS",
 ]
 
@@ -45,9 +58,11 @@ __all__ = [
 def _canonical_on_cpu(lhs, rhs, *args, **kwargs):
     """``canonical_grad_conv`` where lowered for CPU, ``lax.conv_general_dilated`` elsewhere."""
     return lax.platform_dependent(
-        lhs, rhs,
+        lhs,
+        rhs,
         cpu=lambda a, b: canonical_grad_conv(a, b, *args, **kwargs),
-        default=lambda a, b: lax.conv_general_dilated(a, b, *args, **kwargs))
+        default=lambda a, b: lax.conv_general_dilated(a, b, *args, **kwargs),
+    )
 
 
 class ControlFlowConv(Conv):

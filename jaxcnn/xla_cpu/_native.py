@@ -36,9 +36,11 @@ _STATE: dict = {}
 def _handler_library() -> str:
     found = sorted(glob.glob(os.path.join(_HERE, "_onednn_conv*.so")))
     if not found:
-        raise OSError(f"the compiled handlers (_onednn_conv*.so) are not in {_HERE}; build them with "
-                      "`pip install -e .` or `python setup.py build_ext --inplace` (needs g++ and "
-                      "onednn-devel-cpu-gomp==2023.2.0)")
+        raise OSError(
+            f"the compiled handlers (_onednn_conv*.so) are not in {_HERE}; build them with "
+            "`pip install -e .` or `python setup.py build_ext --inplace` (needs g++ and "
+            "onednn-devel-cpu-gomp==2023.2.0)"
+        )
     return found[-1]
 
 
@@ -98,5 +100,8 @@ def warn_unavailable() -> None:
     if available() or _STATE.get("warned"):
         return
     _STATE["warned"] = True
-    warnings.warn(f"jaxcnn: oneDNN convolutions unavailable, using XLA's conv on CPU ({unavailable_reason()})",
-                  RuntimeWarning, stacklevel=3)
+    warnings.warn(
+        f"jaxcnn: oneDNN convolutions unavailable, using XLA's conv on CPU ({unavailable_reason()})",
+        RuntimeWarning,
+        stacklevel=3,
+    )

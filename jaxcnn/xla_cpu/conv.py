@@ -57,8 +57,9 @@ def _is_nhwc(dimension_numbers) -> bool:
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4, 5, 6))
 def _conv(x, k, strides, padding, dilation, weight_grad, groups):
-    return lax.conv_general_dilated(x, k, strides, padding, rhs_dilation=dilation, dimension_numbers=_NHWC,
-                                    feature_group_count=groups)
+    return lax.conv_general_dilated(
+        x, k, strides, padding, rhs_dilation=dilation, dimension_numbers=_NHWC, feature_group_count=groups
+    )
 
 
 def _fwd(x, k, strides, padding, dilation, weight_grad, groups):
@@ -83,7 +84,9 @@ def weight_grad_gemm(x, g, kernel_hw, strides, padding, dilation, groups: int = 
     zero = jnp.zeros((), x.dtype)
     xp = lax.pad(x, zero, ((0, 0, 0), (*padding[0], 0), (*padding[1], 0), (0, 0, 0)))  # lax.pad: negative crops
     xt = jnp.transpose(xp, (1, 0, 2, 3))  # (Hp, N, Wp, C): a row tap is one contiguous slab
-    cols = jnp.concatenate([lax.slice_in_dim(xt, j * dw, j * dw + sw * (wo - 1) + 1, sw, axis=2) for j in range(kw)], -1)
+    cols = jnp.concatenate(
+        [lax.slice_in_dim(xt, j * dw, j * dw + sw * (wo - 1) + 1, sw, axis=2) for j in range(kw)], -1
+    )
     gt = jnp.transpose(g, (1, 0, 2, 3)).reshape(-1, g.shape[-1])  # (ho N wo, O)
     rows = [lax.slice_in_dim(cols, i * dh, i * dh + sh * (ho - 1) + 1, sh, axis=0) for i in range(kh)]
     if groups == 1:
@@ -101,7 +104,10 @@ def _bwd(strides, padding, dilation, weight_grad, groups, res, g):
     (h, w), (kh, kw) = x.shape[1:3], k.shape[:2]
     ho, wo = g.shape[1:3]
     dx_pad, dk_pad = [], []
-    for size, ks, s, d, (lo, _), out in ((h, kh, strides[0], dilation[0], padding[0], ho), (w, kw, strides[1], dilation[1], padding[1], wo)):
+    for size, ks, s, d, (lo, _), out in (
+        (h, kh, strides[0], dilation[0], padding[0], ho),
+        (w, kw, strides[1], dilation[1], padding[1], wo),
+    ):
         eff = d * (ks - 1) + 1
         # dX = correlation of the s-dilated g with the flipped kernel (see module docstring).
         dx_pad.append((eff - 1 - lo, size + lo - (out - 1) * s - 1))
@@ -109,16 +115,31 @@ def _bwd(strides, padding, dilation, weight_grad, groups, res, g):
         dk_pad.append((lo, (ks - 1) * d + (out - 1) * s + 1 - size - lo))
     cg, og = k.shape[2], k.shape[3] // groups
     # Within each group swap in/out channels: (kh, kw, Cg, G Og) -> (kh, kw, Og, G Cg), flipped.
-    k_flip = jnp.flip(k, (0, 1)).reshape(kh, kw, cg, groups, og).transpose(0, 1, 4, 3, 2).reshape(kh, kw, og, groups * cg)
-    dx = lax.conv_general_dilated(g, k_flip, (1, 1), dx_pad, lhs_dilation=strides, rhs_dilation=dilation,
-                                  dimension_numbers=_NHWC, feature_group_count=groups)
+    k_flip = (
+        jnp.flip(k, (0, 1)).reshape(kh, kw, cg, groups, og).transpose(0, 1, 4, 3, 2).reshape(kh, kw, og, groups * cg)
+    )
+    dx = lax.conv_general_dilated(
+        g,
+        k_flip,
+        (1, 1),
+        dx_pad,
+        lhs_dilation=strides,
+        rhs_dilation=dilation,
+        dimension_numbers=_NHWC,
+        feature_group_count=groups,
+    )
     if weight_grad == "gemm":
         dk = weight_grad_gemm(x, g, (kh, kw), strides, padding, dilation, groups)
     else:
         # Batch axis N becomes the contracted feature axis; input channels C become the batch.
         dk = lax.conv_general_dilated(
-            x.transpose(3, 1, 2, 0), g.transpose(1, 2, 0, 3), dilation, dk_pad, rhs_dilation=strides,
-            dimension_numbers=_NHWC).transpose(1, 2, 0, 3)
+            x.transpose(3, 1, 2, 0),
+            g.transpose(1, 2, 0, 3),
+            dilation,
+            dk_pad,
+            rhs_dilation=strides,
+            dimension_numbers=_NHWC,
+        ).transpose(1, 2, 0, 3)
     return dx.astype(x.dtype), dk.astype(k.dtype)
 
 
@@ -131,11 +152,15 @@ _PADDINGS = ("SAME", "VALID", "SAME_LOWER")
 def _check_pads(padding, spatial: int | None) -> None:
     """A (low, high) int pair per spatial axis (negative values crop, as in ``lax.pad``)."""
     ok = isinstance(padding, (list, tuple)) and all(
-        isinstance(p, (list, tuple)) and len(p) == 2 and all(
-            isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) for v in p)
-        for p in padding)
+        isinstance(p, (list, tuple))
+        and len(p) == 2
+        and all(isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) for v in p)
+        for p in padding
+    )
     if not ok:
-        raise ArgumentTypeError(f"padding must be one of {_PADDINGS} or a sequence of (low, high) int pairs, got {padding!r}")
+        raise ArgumentTypeError(
+            f"padding must be one of {_PADDINGS} or a sequence of (low, high) int pairs, got {padding!r}"
+        )
     if spatial is not None and len(padding) != spatial:
         raise ValueError(f"padding must have {spatial} (low, high) pairs, one per spatial axis, got {padding!r}")
 
@@ -147,7 +172,9 @@ def _check_conv_args(lhs, window_strides, padding, lhs_dilation, rhs_dilation, f
     check_int_tuple(window_strides, "window_strides", minimum=1, length=spatial)
     if isinstance(padding, str):
         if padding.upper() not in _PADDINGS:  # lax accepts any case
-            raise ValueError(f"padding must be one of {_PADDINGS} or a sequence of (low, high) int pairs, got {padding!r}")
+            raise ValueError(
+                f"padding must be one of {_PADDINGS} or a sequence of (low, high) int pairs, got {padding!r}"
+            )
     else:
         _check_pads(padding, spatial)
     for value, name in ((lhs_dilation, "lhs_dilation"), (rhs_dilation, "rhs_dilation")):
@@ -156,9 +183,20 @@ def _check_conv_args(lhs, window_strides, padding, lhs_dilation, rhs_dilation, f
     check_positive_int(feature_group_count, "feature_group_count")
 
 
-def canonical_grad_conv(lhs, rhs, window_strides, padding, lhs_dilation=None, rhs_dilation=None,
-                        dimension_numbers=None, feature_group_count=1, precision=None, *, weight_grad="conv",
-                        **kwargs):
+def canonical_grad_conv(
+    lhs,
+    rhs,
+    window_strides,
+    padding,
+    lhs_dilation=None,
+    rhs_dilation=None,
+    dimension_numbers=None,
+    feature_group_count=1,
+    precision=None,
+    *,
+    weight_grad="conv",
+    **kwargs,
+):
     """Drop-in for ``lax.conv_general_dilated`` (as ``nn.Conv`` calls it) with canonical gradients;
     ``weight_grad`` is ``'conv'`` or ``'gemm'`` (see the module docstring). Strides, dilations,
     padding and ``feature_group_count`` are checked and named before anything is traced."""
@@ -172,11 +210,22 @@ def canonical_grad_conv(lhs, rhs, window_strides, padding, lhs_dilation=None, rh
         or kwargs.get("batch_group_count", 1) != 1
     )
     if plain:
-        return lax.conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation, rhs_dilation,
-                                        dimension_numbers, feature_group_count, precision=precision, **kwargs)
+        return lax.conv_general_dilated(
+            lhs,
+            rhs,
+            window_strides,
+            padding,
+            lhs_dilation,
+            rhs_dilation,
+            dimension_numbers,
+            feature_group_count,
+            precision=precision,
+            **kwargs,
+        )
     padding = tuple(tuple(int(v) for v in p) for p in padding)
-    return _conv(lhs, rhs, tuple(window_strides), padding, tuple(rhs_dilation or (1, 1)), weight_grad,
-                 int(feature_group_count))
+    return _conv(
+        lhs, rhs, tuple(window_strides), padding, tuple(rhs_dilation or (1, 1)), weight_grad, int(feature_group_count)
+    )
 
 
 gemm_grad_conv = functools.partial(canonical_grad_conv, weight_grad="gemm")

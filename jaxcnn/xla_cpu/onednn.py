@@ -46,15 +46,22 @@ def onednn_available() -> bool:
 
 def _xla_conv(x, w, cfg):
     strides, padding, dilation, groups = cfg
-    return lax.conv_general_dilated(x, w, strides, padding, rhs_dilation=dilation, dimension_numbers=_NHWC,
-                                    feature_group_count=groups)
+    return lax.conv_general_dilated(
+        x, w, strides, padding, rhs_dilation=dilation, dimension_numbers=_NHWC, feature_group_count=groups
+    )
 
 
 def _ffi(target, out_shape, a, b, cfg):
     strides, padding, dilation, groups = cfg
     call = jax.ffi.ffi_call(target, jax.ShapeDtypeStruct(out_shape, jnp.float32), vmap_method="sequential")
-    return call(a, b, strides=np.asarray(strides, np.int64), padding=np.asarray(padding, np.int64).ravel(),
-                dilation=np.asarray(dilation, np.int64), groups=np.int64(groups))
+    return call(
+        a,
+        b,
+        strides=np.asarray(strides, np.int64),
+        padding=np.asarray(padding, np.int64).ravel(),
+        dilation=np.asarray(dilation, np.int64),
+        groups=np.int64(groups),
+    )
 
 
 def _on_cpu(native, xla, *args):
@@ -82,7 +89,7 @@ def _grouped(cfg, size):
     return (*cfg[:3], cfg[3] * size)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _forward(cfg):
     """y = conv(x, w) as a custom_vmap primitive for one static configuration."""
 
@@ -109,7 +116,7 @@ def _forward(cfg):
     return fwd
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _backward_data(cfg, x_hw):
     """dx from (dy, w) for inputs of spatial size ``x_hw``."""
 
@@ -139,7 +146,7 @@ def _backward_data(cfg, x_hw):
     return bwd
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _backward_weights(cfg, k_hw):
     """dw from (x, dy) for kernels of spatial size ``k_hw``."""
 
@@ -165,7 +172,7 @@ def _backward_weights(cfg, k_hw):
     return bwd
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _conv(cfg):
     @jax.custom_vjp
     def conv(x, w):
@@ -191,12 +198,18 @@ def _pairs(value, name):
 
 
 def _supported(x, w, padding) -> bool:
-    return (x.dtype == jnp.float32 and w.dtype == jnp.float32 and x.size > 0 and w.size > 0
-            and all(p >= 0 for pair in padding for p in pair))
+    return (
+        x.dtype == jnp.float32
+        and w.dtype == jnp.float32
+        and x.size > 0
+        and w.size > 0
+        and all(p >= 0 for pair in padding for p in pair)
+    )
 
 
-def onednn_conv(x: jax.Array, w: jax.Array, strides=(1, 1), padding=((0, 0), (0, 0)), dilation=(1, 1),
-                groups: int = 1) -> jax.Array:
+def onednn_conv(
+    x: jax.Array, w: jax.Array, strides=(1, 1), padding=((0, 0), (0, 0)), dilation=(1, 1), groups: int = 1
+) -> jax.Array:
     """``lax.conv_general_dilated(x, w, strides, padding, rhs_dilation=dilation,
     dimension_numbers=('NHWC', 'HWIO', 'NHWC'), feature_group_count=groups)``, by oneDNN on CPU.
 
@@ -212,8 +225,10 @@ def onednn_conv(x: jax.Array, w: jax.Array, strides=(1, 1), padding=((0, 0), (0,
     padding = tuple(tuple(int(v) for v in p) for p in padding)
     groups = check_positive_int(groups, "groups")
     if x.shape[-1] != w.shape[2] * groups or w.shape[3] % groups:
-        raise ValueError(f"groups={groups}: x has {x.shape[-1]} channels and w has shape {tuple(w.shape)}; expected "
-                         f"x channels = w.shape[2] * groups and w.shape[3] divisible by groups")
+        raise ValueError(
+            f"groups={groups}: x has {x.shape[-1]} channels and w has shape {tuple(w.shape)}; expected "
+            f"x channels = w.shape[2] * groups and w.shape[3] divisible by groups"
+        )
     cfg = (strides, padding, dilation, groups)
     _native.warn_unavailable()
     if not _supported(x, w, padding):
@@ -221,9 +236,19 @@ def onednn_conv(x: jax.Array, w: jax.Array, strides=(1, 1), padding=((0, 0), (0,
     return _conv(cfg)(x, w)
 
 
-def onednn_conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None, rhs_dilation=None,
-                                dimension_numbers=None, feature_group_count=1, batch_group_count=1, precision=None,
-                                preferred_element_type=None):
+def onednn_conv_general_dilated(
+    lhs,
+    rhs,
+    window_strides,
+    padding,
+    lhs_dilation=None,
+    rhs_dilation=None,
+    dimension_numbers=None,
+    feature_group_count=1,
+    batch_group_count=1,
+    precision=None,
+    preferred_element_type=None,
+):
     """Drop-in for ``lax.conv_general_dilated`` (as ``nn.Conv`` calls it) that runs :func:`onednn_conv`
     for 2-D NHWC/HWIO float32 convs without input dilation, and XLA's conv for anything else."""
     _check_conv_args(lhs, window_strides, padding, lhs_dilation, rhs_dilation, feature_group_count)
@@ -235,15 +260,26 @@ def onednn_conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=
         or preferred_element_type is not None
     )
     if plain:
-        return lax.conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation, rhs_dilation,
-                                        dimension_numbers, feature_group_count, batch_group_count, precision=precision,
-                                        preferred_element_type=preferred_element_type)
+        return lax.conv_general_dilated(
+            lhs,
+            rhs,
+            window_strides,
+            padding,
+            lhs_dilation,
+            rhs_dilation,
+            dimension_numbers,
+            feature_group_count,
+            batch_group_count,
+            precision=precision,
+            preferred_element_type=preferred_element_type,
+        )
     dilation = tuple(rhs_dilation or (1, 1))
     if isinstance(padding, str):
         window = [(k - 1) * d + 1 for k, d in zip(rhs.shape[:2], dilation)]
         padding = lax.padtype_to_pads(lhs.shape[1:3], window, window_strides, padding)
-    return onednn_conv(lhs, rhs, tuple(window_strides), tuple(tuple(p) for p in padding), dilation,
-                       int(feature_group_count))
+    return onednn_conv(
+        lhs, rhs, tuple(window_strides), tuple(tuple(p) for p in padding), dilation, int(feature_group_count)
+    )
 
 
 class OneDNNConv(Conv):

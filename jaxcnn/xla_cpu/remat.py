@@ -22,14 +22,15 @@ NaN, as it would make the gradient NaN anyway.
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 from flax.core import lift
-from jax import lax
 from flax.linen import module as nn_module
 from flax.linen import transforms as nn_transforms
+from jax import lax
 
 from jaxcnn.validation import ArgumentTypeError, check_callable, check_int, check_int_tuple
 
@@ -50,7 +51,9 @@ def _argnums(value, name: str, minimum: int = 0) -> tuple[int, ...]:
 def _check_in_range(argnums, name: str, count: int) -> None:
     bad = [i for i in argnums if i >= count]
     if bad:
-        raise ValueError(f"{name} {tuple(argnums)} refers to argument(s) {bad}, but the function was called with {count} positional argument(s)")
+        raise ValueError(
+            f"{name} {tuple(argnums)} refers to argument(s) {bad}, but the function was called with {count} positional argument(s)"
+        )
 
 
 def tied_checkpoint(fun: Callable, static_argnums: int | Sequence[int] = (), tie_argnums: Sequence[int] | None = None):
@@ -66,7 +69,9 @@ def tied_checkpoint(fun: Callable, static_argnums: int | Sequence[int] = (), tie
     static = set(_argnums(static_argnums, "static_argnums"))
     ties = None if tie_argnums is None else _argnums(tie_argnums, "tie_argnums")
     if ties is not None and static & set(ties):
-        raise ValueError(f"tie_argnums {ties} and static_argnums {tuple(sorted(static))} overlap: a static argument cannot be tied")
+        raise ValueError(
+            f"tie_argnums {ties} and static_argnums {tuple(sorted(static))} overlap: a static argument cannot be tied"
+        )
 
     @functools.wraps(fun)
     def wrapped(*args):
@@ -131,7 +136,8 @@ def _lift_tied_checkpoint(fn, variables=True, rngs=True, static_argnums=()):
         n = len(args) + 2
         ties = [i for i in range(2, n) if i - 2 not in static]
         return tied_checkpoint(rematted, static_argnums=tuple(s + 2 for s in static), tie_argnums=ties)(
-            variable_groups, rng_groups, *args)
+            variable_groups, rng_groups, *args
+        )
 
     return lift.pack(inner, (variables,), (variables,), (rngs,), name="remat")
 
@@ -140,7 +146,9 @@ def _check_remat_args(target, static_argnums) -> tuple[int, ...]:
     """``target`` a Module class or callable, ``static_argnums`` ints >= 1; returned as a tuple."""
     check_callable(target, "target")
     if isinstance(target, type) and not issubclass(target, nn_module.Module):
-        raise ArgumentTypeError(f"target must be a flax.linen Module class (or a function taking a module first), got class {target.__name__}")
+        raise ArgumentTypeError(
+            f"target must be a flax.linen Module class (or a function taking a module first), got class {target.__name__}"
+        )
     return _argnums(static_argnums, "static_argnums", minimum=1)
 
 
@@ -150,8 +158,9 @@ def remat(target, static_argnums: int | Sequence[int] = ()):
     ``target`` must be a Module class (or a function taking a module first); ``static_argnums``
     are ints >= 1 (``self`` cannot be static)."""
     static = _check_remat_args(target, static_argnums)
-    return nn_transforms.lift_transform(_lift_tied_checkpoint, target, variables=True, rngs=True,
-                                        static_argnums=tuple(s - 1 for s in static))
+    return nn_transforms.lift_transform(
+        _lift_tied_checkpoint, target, variables=True, rngs=True, static_argnums=tuple(s - 1 for s in static)
+    )
 
 
 def _lift_platform_checkpoint(fn, variables=True, rngs=True, static_argnums=()):
@@ -172,8 +181,7 @@ def _lift_platform_checkpoint(fn, variables=True, rngs=True, static_argnums=()):
         # Arguments 0, 1 are the variable and rng groups; tie the activations (2, 3, ...) only.
         cpu = tied_checkpoint(rematted, tie_argnums=tuple(range(2, 2 + len(dyn_idx))))
         other = jax.checkpoint(rematted, prevent_cse=True)
-        return lax.platform_dependent(variable_groups, rng_groups, *[args[i] for i in dyn_idx],
-                                      cpu=cpu, default=other)
+        return lax.platform_dependent(variable_groups, rng_groups, *[args[i] for i in dyn_idx], cpu=cpu, default=other)
 
     return lift.pack(inner, (variables,), (variables,), (rngs,), name="remat")
 
@@ -183,5 +191,6 @@ def platform_remat(target, static_argnums: int | Sequence[int] = ()):
     one module: the choice is made by ``jax.lax.platform_dependent`` at lowering. Same arguments as
     :func:`remat`; the non-static arguments must be arrays (or pytrees of them)."""
     static = _check_remat_args(target, static_argnums)
-    return nn_transforms.lift_transform(_lift_platform_checkpoint, target, variables=True, rngs=True,
-                                        static_argnums=tuple(s - 1 for s in static))
+    return nn_transforms.lift_transform(
+        _lift_platform_checkpoint, target, variables=True, rngs=True, static_argnums=tuple(s - 1 for s in static)
+    )

@@ -9,7 +9,7 @@ bench_conv_transpose.py``).
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
@@ -21,9 +21,15 @@ from jaxcnn.xla_cpu.onednn import onednn_conv
 __all__ = ["onednn_conv_transpose"]
 
 
-def onednn_conv_transpose(y: jax.Array, kernel: jax.Array, stride: int | Sequence[int] = 1,
-                          padding: int | Sequence[int] = 0, output_padding: int | Sequence[int] = 0,
-                          dilation: int | Sequence[int] = 1, groups: int = 1) -> jax.Array:
+def onednn_conv_transpose(
+    y: jax.Array,
+    kernel: jax.Array,
+    stride: int | Sequence[int] = 1,
+    padding: int | Sequence[int] = 0,
+    output_padding: int | Sequence[int] = 0,
+    dilation: int | Sequence[int] = 1,
+    groups: int = 1,
+) -> jax.Array:
     """``jaxcnn.upsample.conv_transpose(y, kernel, ...)`` computed by oneDNN's backward-data on CPU.
 
     ``y``: (N, H, W, C_in); ``kernel``: the forward conv's HWIO kernel (kH, kW, C_out / groups, C_in);

@@ -2,7 +2,6 @@
 named submodule outputs (``capture_intermediates``) against hand-computed values."""
 
 import flax.linen as nn
-import jax
 import jax.numpy as jnp
 import pytest
 

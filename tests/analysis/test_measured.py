@@ -69,7 +69,6 @@ def test_analytic_equals_measured_box(name):
 
 def test_measured_detects_a_wrong_field():
     # the oracle can fail: a 5x5 conv measured against its own 5-wide box, not 3
-    import jax.numpy as jnp
     from jax import lax
 
     def f(x, w):
@@ -94,8 +93,8 @@ def test_effective_field_is_a_peaked_distribution_inside_the_field():
     (h0, h1), (w0, w1) = r.field_of(12, 12)
     assert erf.shape == (96, 96) and np.isclose(erf.sum(), 1.0)
     inside = np.zeros_like(erf, bool)
-    inside[h0:h1 + 1, w0:w1 + 1] = True
+    inside[h0 : h1 + 1, w0 : w1 + 1] = True
     assert erf[~inside].sum() == 0
     # Luo et al.: the mass concentrates in the middle of the theoretical field
     c, q = (h0 + h1) // 2, (h1 - h0 + 1) // 4
-    assert erf[c - q:c + q + 1, c - q:c + q + 1].sum() > 0.5
+    assert erf[c - q : c + q + 1, c - q : c + q + 1].sum() > 0.5

@@ -23,8 +23,9 @@ def araujo(layers):
 
 def conv(x, k=3, s=1, pad=1, d=1, feats=2):
     w = jnp.ones((k, k, x.shape[-1], feats))
-    return lax.conv_general_dilated(x, w, (s, s), ((pad, pad), (pad, pad)), rhs_dilation=(d, d),
-                                    dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    return lax.conv_general_dilated(
+        x, w, (s, s), ((pad, pad), (pad, pad)), rhs_dilation=(d, d), dimension_numbers=("NHWC", "HWIO", "NHWC")
+    )
 
 
 def max_pool(x, k=2, s=2, pad=0):
@@ -97,7 +98,9 @@ def test_scan_and_remat_give_the_same_field():
 @pytest.mark.parametrize("depth", [20, 56, 110])
 def test_cifar_resnet_closed_form(depth):
     n = (depth - 2) // 6  # 3x3 stem, 2n convs at jump 1, 2n at jump 2, 2n at jump 4: r = 28n - 3
-    assert model_receptive_fields(create_model(f"cifar_resnet{depth}"), (1, 32, 32, 3))["final"].size == (28 * n - 3,) * 2
+    assert (
+        model_receptive_fields(create_model(f"cifar_resnet{depth}"), (1, 32, 32, 3))["final"].size == (28 * n - 3,) * 2
+    )
 
 
 def test_squeeze_excite_is_global():

@@ -35,7 +35,7 @@ def conv(x, kernel, stride=1, groups=1):
     out = np.zeros((n, ho, wo, groups, cout // groups))
     for i in range(kh):
         for j in range(kw):
-            patch = xp[:, i:i + stride * (ho - 1) + 1:stride, j:j + stride * (wo - 1) + 1:stride]
+            patch = xp[:, i : i + stride * (ho - 1) + 1 : stride, j : j + stride * (wo - 1) + 1 : stride]
             out += np.einsum("nhwgc,cgo->nhwgo", patch.reshape(n, ho, wo, groups, cin_g), k[i, j])
     return out.reshape(n, ho, wo, cout)
 

@@ -89,8 +89,11 @@ RESIDUAL_CASES = [
 ]
 
 
-@pytest.mark.parametrize("cls, kind, features, cin, strides, extra", RESIDUAL_CASES,
-                         ids=[f"{c[1]}-s{c[4]}-{'-'.join(f'{k}{v}' for k, v in c[5].items())}" for c in RESIDUAL_CASES])
+@pytest.mark.parametrize(
+    "cls, kind, features, cin, strides, extra",
+    RESIDUAL_CASES,
+    ids=[f"{c[1]}-s{c[4]}-{'-'.join(f'{k}{v}' for k, v in c[5].items())}" for c in RESIDUAL_CASES],
+)
 def test_residual_block_matches_numpy_reference(cls, kind, features, cin, strides, extra):
     x = _x((4, 6, 6, cin))
     block = cls(features, strides=strides, **extra)

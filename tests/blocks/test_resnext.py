@@ -32,7 +32,9 @@ def test_grouped_equals_branches(groups, features, strides, in_ch):
     yg, yb = grouped.apply(vg, x), branches.apply(vb, x)
     np.testing.assert_allclose(np.asarray(yb), np.asarray(yg), atol=1e-5, rtol=1e-5)
     # Train mode too: per-branch batch statistics equal the grouped block's per-channel ones.
-    (tg, sg), (tb, sb) = (m.apply(v, x, train=True, mutable=["batch_stats"]) for m, v in ((grouped, vg), (branches, vb)))
+    (tg, sg), (tb, sb) = (
+        m.apply(v, x, train=True, mutable=["batch_stats"]) for m, v in ((grouped, vg), (branches, vb))
+    )
     np.testing.assert_allclose(np.asarray(tb), np.asarray(tg), atol=1e-5, rtol=1e-5)
     mapped = grouped_to_branches({"params": vg["params"], "batch_stats": sg["batch_stats"]}, groups)["batch_stats"]
     for name, stat in sb["batch_stats"].items():

@@ -39,6 +39,11 @@ def array_loader(**kw):
 
     rng = np.random.default_rng(0)
     src = ArraySource(rng.integers(0, 256, (40, 8, 8, 3), dtype=np.uint8), rng.integers(0, 10, 40))
-    return loader(src, 8, transform=transforms.compose(transforms.cifar_train(2),
-                                                        transforms.normalize((0.5,) * 3, (0.25,) * 3)),
-                  seed=0, worker_count=0, **kw)
+    return loader(
+        src,
+        8,
+        transform=transforms.compose(transforms.cifar_train(2), transforms.normalize((0.5,) * 3, (0.25,) * 3)),
+        seed=0,
+        worker_count=0,
+        **kw,
+    )

@@ -4,8 +4,8 @@ run only after the steps before it are logged and checkpointed."""
 import numpy as np
 import optax
 import pytest
-
 from data_helpers import make_tiny
+
 from jaxcnn.train import fit
 from jaxcnn.train.checkpoint import Checkpointer
 
@@ -26,6 +26,6 @@ def test_a_generator_is_replayed_on_resume_and_a_bad_batch_stops_after_the_saved
     with Checkpointer(tmp_path / "ckpt") as c:
         assert c.all_steps() == [3] and c.data_state(3) is None  # steps 0-2 done and saved; no iterator state
     resumed = fit(make_tiny(), _batches(), 6, out=tmp_path, resume=True, **kw)  # replays 3 batches
-    full = fit(make_tiny(), _batches(), 6, out=tmp_path / "full", **kw)
+    fit(make_tiny(), _batches(), 6, out=tmp_path / "full", **kw)
     assert resumed.start_step == 3
     assert (tmp_path / "metrics.jsonl").read_text() == (tmp_path / "full" / "metrics.jsonl").read_text()

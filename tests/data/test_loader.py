@@ -2,15 +2,14 @@
 
 import shutil
 
-import optax
-
 import flax.linen as nn
 import jax
 import numpy as np
+import optax
 import pytest
+from data_helpers import array_loader
 from PIL import Image
 
-from data_helpers import array_loader
 from jaxcnn.data import ImageFolder, loader, transforms
 from jaxcnn.train import fit
 from jaxcnn.train.checkpoint import Checkpointer
@@ -31,8 +30,8 @@ def _by_hand(root, files, labels, order, seed, first_pos, count, n, pad=4):
         flip = rng.random() < 0.5
         h, w = px.shape[:2]
         big = np.zeros((h + 2 * pad, w + 2 * pad, 3), np.uint8)
-        big[pad:pad + h, pad:pad + w] = px
-        crop = big[top:top + h, left:left + w]
+        big[pad : pad + h, pad : pad + w] = px
+        crop = big[top : top + h, left : left + w]
         imgs.append(crop[:, ::-1] if flip else crop)
         labs.append(labels[i])
     return np.stack(imgs), np.array(labs)
@@ -79,8 +78,9 @@ def test_state_restores_the_same_following_batches(folder):
     again = iter(ld)
     again.set_state(state)
     got = [next(again) for _ in range(4)]
-    assert all(np.array_equal(a["image"], b["image"]) and np.array_equal(a["label"], b["label"])
-               for a, b in zip(want, got))
+    assert all(
+        np.array_equal(a["image"], b["image"]) and np.array_equal(a["label"], b["label"]) for a, b in zip(want, got)
+    )
     assert np.array_equal(ld.batch(3)["image"], want[0]["image"])
     other = iter(loader(src, 2, seed=4, worker_count=0))
     with pytest.raises(ValueError, match="other settings.*seed=3/4"):

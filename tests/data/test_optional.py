@@ -19,7 +19,13 @@ except ImportError as e:
 
 
 def test_core_imports_without_grain_and_data_names_the_extra():
-    out = subprocess.run([sys.executable, "-c", CODE], cwd=REPO, capture_output=True, text=True, timeout=120,
-                         env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
+    out = subprocess.run(
+        [sys.executable, "-c", CODE],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     assert "IMPORT-ERROR:" in out.stdout and "pip install jaxcnn[data]" in out.stdout

@@ -2,9 +2,9 @@
 
 import numpy as np
 import pytest
+from data_helpers import write_folder
 from PIL import Image
 
-from data_helpers import write_folder
 from jaxcnn.data import ArraySource, ImageFolder, image_folder_splits
 
 
@@ -23,8 +23,9 @@ def test_classes_txt_sets_the_label_order(folder):
     (root / "classes.txt").write_text("eel\ncat\ndog\n")
     src = ImageFolder(root)
     assert src.classes == ("eel", "cat", "dog")
-    assert {src.files[i]: int(src.labels[i]) for i in range(len(src))} == \
-        {f: {"eel": 0, "cat": 1, "dog": 2}[f.split("/")[0]] for f in truth}
+    assert {src.files[i]: int(src.labels[i]) for i in range(len(src))} == {
+        f: {"eel": 0, "cat": 1, "dog": 2}[f.split("/")[0]] for f in truth
+    }
     (root / "classes.txt").write_text("eel\ncat\n")
     with pytest.raises(ValueError, match=r"classes.txt does not match.*not listed \['dog'\]"):
         ImageFolder(root)

@@ -33,8 +33,7 @@ def test_imagenet_train_is_a_resized_crop_then_flip():
         rng = T.example_rng(4, index)
         top, left, h, w = T.resized_crop_params(70, 90, rng)
         assert 0.08 * 70 * 90 * 0.9 <= h * w <= 70 * 90 and 3 / 4 * 0.9 <= w / h <= 4 / 3 * 1.1
-        ref = F.resized_crop(Image.fromarray(x), top, left, h, w, [24, 24],
-                             interpolation=F.InterpolationMode.BILINEAR)
+        ref = F.resized_crop(Image.fromarray(x), top, left, h, w, [24, 24], interpolation=F.InterpolationMode.BILINEAR)
         ref = np.asarray(F.hflip(ref) if rng.random() < 0.5 else ref)
         assert np.array_equal(got, ref), index
 

@@ -11,8 +11,8 @@ import jax
 import numpy as np
 import optax
 import pytest
-
 from data_helpers import array_loader, make_tiny
+
 from jaxcnn.train import fit
 
 HERE = Path(__file__).resolve().parent
@@ -30,8 +30,17 @@ def test_two_processes_read_their_rows_and_match_one_process(tmp_path):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), str(HERE)]))
     env.pop("XLA_FLAGS", None)  # one CPU device per process
     port, out = _free_port(), str(tmp_path / "p")
-    procs = [subprocess.Popen([sys.executable, "two_process_worker.py", str(port), str(i), "2", out], cwd=HERE,
-                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for i in range(2)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "two_process_worker.py", str(port), str(i), "2", out],
+            cwd=HERE,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for i in range(2)
+    ]
     try:
         logs = [p.communicate(timeout=240)[0] for p in procs]
     finally:

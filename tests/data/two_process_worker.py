@@ -13,8 +13,8 @@ jax.distributed.initialize(f"127.0.0.1:{port}", num_processes=nproc, process_id=
 
 import numpy as np  # noqa: E402
 import optax  # noqa: E402
-
 from data_helpers import array_loader, make_tiny  # noqa: E402
+
 from jaxcnn.train import fit  # noqa: E402
 
 STEPS = 3
@@ -22,7 +22,11 @@ ld = array_loader()
 rows = [ld.batch(i) for i in range(STEPS)]
 res = fit(make_tiny(), ld, STEPS, tx=optax.sgd(0.1, 0.9), progress=False)
 leaves = [np.asarray(x.addressable_data(0)) for x in jax.tree.leaves((res.state.params, res.state.batch_stats))]
-np.savez(f"{out}{pid}.npz", local=ld.local_batch_size, processes=jax.process_count(),
-         **{f"image{i}": r["image"] for i, r in enumerate(rows)},
-         **{f"leaf{i}": x for i, x in enumerate(leaves)})
+np.savez(
+    f"{out}{pid}.npz",
+    local=ld.local_batch_size,
+    processes=jax.process_count(),
+    **{f"image{i}": r["image"] for i, r in enumerate(rows)},
+    **{f"leaf{i}": x for i, x in enumerate(leaves)},
+)
 jax.distributed.shutdown()

@@ -7,10 +7,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from experiments import sr_data
 from experiments.espcn_refit import image_tiles, refit_last_layer, training_system
 from experiments.espcn_sr import main
 from experiments.espcn_sr_loop import build_model, init_params
-from experiments import sr_data
 from experiments.lstsq import conv_normal_equations
 from jaxcnn.upsample.subpixel import pixel_unshuffle
 
@@ -26,13 +26,16 @@ def whole_image_system(model, params, pairs, context):
     the image, against the unshuffled HR -- no tiles, no masks."""
     total = None
     for p in pairs:
-        x = jnp.pad(jnp.asarray(p.lr, jnp.float32)[None, ..., None], ((0, 0), (context,) * 2, (context,) * 2, (0, 0)),
-                    mode="symmetric")
+        x = jnp.pad(
+            jnp.asarray(p.lr, jnp.float32)[None, ..., None],
+            ((0, 0), (context,) * 2, (context,) * 2, (0, 0)),
+            mode="symmetric",
+        )
         f = model.apply({"params": params}, x, method=lambda m, x: m.features(x)["conv2"])
         h, w = p.lr.shape
         # conv3 on the cropped map with SAME zero padding would see zeros at the crop edge; keep one
         # ring of real features around instead and mask it out of the loss
-        f = np.asarray(f)[:, context - 1:context + h + 1, context - 1:context + w + 1]
+        f = np.asarray(f)[:, context - 1 : context + h + 1, context - 1 : context + w + 1]
         t = np.zeros(f.shape[:3] + (9,))
         t[0, 1:-1, 1:-1] = np.asarray(pixel_unshuffle(jnp.asarray(p.hr, jnp.float32)[None, ..., None], 3))[0]
         mask = np.zeros(f.shape[:3], bool)
@@ -68,7 +71,9 @@ def test_refit_lowers_the_training_error_to_the_least_squares_optimum(small_pair
     for p in small_pairs:
         for t in range(8):
             lr, hr = sr_data.dihedral(p.lr, t), sr_data.dihedral(p.hr, t)
-            x = jnp.pad(jnp.asarray(lr, jnp.float32)[None, ..., None], ((0, 0), (4, 4), (4, 4), (0, 0)), mode="symmetric")
+            x = jnp.pad(
+                jnp.asarray(lr, jnp.float32)[None, ..., None], ((0, 0), (4, 4), (4, 4), (0, 0)), mode="symmetric"
+            )
             y = model.apply({"params": new}, x)[0, 12:-12, 12:-12, 0]
             errs.append(np.asarray((y - hr) ** 2).ravel())
     assert np.mean(np.concatenate(errs)) == pytest.approx(info["train_mse_after"], rel=1e-4)
@@ -77,13 +82,36 @@ def test_refit_lowers_the_training_error_to_the_least_squares_optimum(small_pair
 
 def test_cli_refit_last(tmp_path, data_dir):
     sr = data_dir / "sr"
-    summary = main(["--train-dir", str(sr / "T91"), "--eval-dir", str(sr / "Set5"), "--out", str(tmp_path),
-                    "--quick", "--steps", "5", "--refit-last", "--no-progress"])
+    summary = main(
+        [
+            "--train-dir",
+            str(sr / "T91"),
+            "--eval-dir",
+            str(sr / "Set5"),
+            "--out",
+            str(tmp_path),
+            "--quick",
+            "--steps",
+            "5",
+            "--refit-last",
+            "--no-progress",
+        ]
+    )
     info = json.loads((tmp_path / "summary.json").read_text())["refit_last"]
     assert info["train_mse_after"] < info["train_mse_before"]
     assert summary["mean_psnr_y"]["espcn"] > info["psnr_y_before"]  # 5 steps leave conv3 far from its optimum
-    again = main(["--checkpoint", str(tmp_path / "params.npz"), "--eval-only", "--out", str(tmp_path / "e"),
-                  "--eval-dir", str(sr / "Set5"), "--no-progress"])
+    again = main(
+        [
+            "--checkpoint",
+            str(tmp_path / "params.npz"),
+            "--eval-only",
+            "--out",
+            str(tmp_path / "e"),
+            "--eval-dir",
+            str(sr / "Set5"),
+            "--no-progress",
+        ]
+    )
     assert again["mean_psnr_y"]["espcn"] == pytest.approx(summary["mean_psnr_y"]["espcn"], abs=1e-6)
     # the report shows the refit, and the command it prints parses back to the same configuration
     from experiments import report

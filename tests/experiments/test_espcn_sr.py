@@ -6,8 +6,8 @@ import json
 import numpy as np
 import pytest
 
-from experiments.espcn_sr import main
 from experiments import sr_data
+from experiments.espcn_sr import main
 
 # Bicubic x3 on Set5, Y channel (SRCNN, Dong et al. TPAMI 2016, Table; ESPCN's table repeats the mean).
 PUBLISHED_BICUBIC = {"baby": 33.91, "bird": 32.58, "butterfly": 24.04, "head": 32.88, "woman": 28.56}
@@ -21,6 +21,7 @@ def set5(data_dir):
 
 def _bicubic_psnr(pairs, resize="matlab"):
     from jaxcnn.metrics import psnr_y
+
     return {p.name: psnr_y(p.hr * 255, sr_data.upscale_bicubic(p.lr, 3, resize) * 255, 3) for p in pairs}
 
 
@@ -86,8 +87,20 @@ def test_patch_pairs_are_aligned_and_deterministic(set5):
 def test_quick_study_then_eval_only(tmp_path, data_dir):
     sr = data_dir / "sr"
     out = tmp_path / "run"
-    summary = main(["--train-dir", str(sr / "T91"), "--eval-dir", str(sr / "Set5"), "--scale", "3",
-                    "--out", str(out), "--quick", "--no-progress"])
+    summary = main(
+        [
+            "--train-dir",
+            str(sr / "T91"),
+            "--eval-dir",
+            str(sr / "Set5"),
+            "--scale",
+            "3",
+            "--out",
+            str(out),
+            "--quick",
+            "--no-progress",
+        ]
+    )
     disk = json.loads((out / "summary.json").read_text())
     assert disk["mean_psnr_y"] == summary["mean_psnr_y"]
     assert [r["image"] for r in disk["per_image"]] == sorted(PUBLISHED_BICUBIC)
@@ -95,17 +108,30 @@ def test_quick_study_then_eval_only(tmp_path, data_dir):
     assert np.isfinite(disk["mean_psnr_y"]["espcn"])
     losses = [json.loads(ln)["loss"] for ln in (out / "metrics.jsonl").read_text().splitlines()]
     assert losses[-1] < losses[0]  # training moves
-    again = main(["--checkpoint", str(out / "params.npz"), "--eval-only", "--eval-dir", str(sr / "Set5"),
-                  "--out", str(tmp_path / "eval"), "--no-progress"])
+    again = main(
+        [
+            "--checkpoint",
+            str(out / "params.npz"),
+            "--eval-only",
+            "--eval-dir",
+            str(sr / "Set5"),
+            "--out",
+            str(tmp_path / "eval"),
+            "--no-progress",
+        ]
+    )
     assert again["mean_psnr_y"]["espcn"] == pytest.approx(summary["mean_psnr_y"]["espcn"], abs=1e-6)
     assert "training" not in again
 
 
-@pytest.mark.parametrize("argv, match", [
-    (["--eval-only"], "--checkpoint"),
-    (["--scale", "0"], "--scale"),
-    (["--lr-final", "1.0"], "--lr-final"),
-])
+@pytest.mark.parametrize(
+    "argv, match",
+    [
+        (["--eval-only"], "--checkpoint"),
+        (["--scale", "0"], "--scale"),
+        (["--lr-final", "1.0"], "--lr-final"),
+    ],
+)
 def test_bad_arguments_exit_with_a_message(argv, match, capsys):
     with pytest.raises(SystemExit):
         main(argv)
@@ -114,19 +140,47 @@ def test_bad_arguments_exit_with_a_message(argv, match, capsys):
 
 def test_missing_folder_and_bad_checkpoint_name_the_problem(tmp_path, data_dir):
     with pytest.raises(ValueError, match="does not exist"):
-        main(["--eval-only", "--checkpoint", str(tmp_path / "nope.npz"), "--eval-dir", str(data_dir / "sr" / "Set5"),
-              "--out", str(tmp_path)])
+        main(
+            [
+                "--eval-only",
+                "--checkpoint",
+                str(tmp_path / "nope.npz"),
+                "--eval-dir",
+                str(data_dir / "sr" / "Set5"),
+                "--out",
+                str(tmp_path),
+            ]
+        )
     with pytest.raises(ValueError, match="missing does not exist"):
         sr_data.list_images(tmp_path / "missing")
     np.savez(tmp_path / "bad.npz", w=np.zeros(3))
     with pytest.raises(ValueError, match="does not fit the model"):
-        main(["--eval-only", "--checkpoint", str(tmp_path / "bad.npz"), "--eval-dir", str(data_dir / "sr" / "Set5"),
-              "--out", str(tmp_path)])
+        main(
+            [
+                "--eval-only",
+                "--checkpoint",
+                str(tmp_path / "bad.npz"),
+                "--eval-dir",
+                str(data_dir / "sr" / "Set5"),
+                "--out",
+                str(tmp_path),
+            ]
+        )
 
 
 def test_missing_eval_dir_is_an_argparse_error(tmp_path, capsys):
     with pytest.raises(SystemExit):
-        main(["--eval-only", "--weights", "espcn_x3_t91", "--eval-dir", str(tmp_path / "missing"), "--out", str(tmp_path)])
+        main(
+            [
+                "--eval-only",
+                "--weights",
+                "espcn_x3_t91",
+                "--eval-dir",
+                str(tmp_path / "missing"),
+                "--out",
+                str(tmp_path),
+            ]
+        )
     assert "argument --eval-dir" in capsys.readouterr().err
 
 
@@ -141,6 +195,7 @@ def test_loss_ignores_the_context_ring():
     import jax.numpy as jnp
 
     from experiments.espcn_sr_loop import crop_loss
+
     pred = jnp.asarray(np.random.default_rng(0).random((2, 27, 27, 1), np.float32))
     hr = np.zeros((2, 27, 27, 1), np.float32)
     ring = hr.copy()
@@ -157,6 +212,7 @@ def test_predict_with_mirrored_context_keeps_the_size():
     import jax
 
     from experiments.espcn_sr_loop import build_model, init_params, predict, super_resolve
+
     model = build_model(3)
     params = init_params(model, jax.random.PRNGKey(0))
     lr = np.random.default_rng(1).random((7, 10), np.float32)
@@ -176,8 +232,9 @@ def test_dihedral_patches_are_patches_of_the_transformed_image(set5):
     hr = set5[0].hr[:60, :75]
     for k in range(8):
         t = sr_data.dihedral(hr, k)
-        np.testing.assert_allclose(sr_data.dihedral(sr_data.imresize(hr, 1 / 3), k), sr_data.imresize(t, 1 / 3),
-                                   atol=1e-12)
+        np.testing.assert_allclose(
+            sr_data.dihedral(sr_data.imresize(hr, 1 / 3), k), sr_data.imresize(t, 1 / 3), atol=1e-12
+        )
     assert len({sr_data.dihedral(np.arange(4).reshape(2, 2), k).tobytes() for k in range(8)}) == 8
     lr, hr = sr_data.patch_batch(set5, 3, 17, 16, seed=2, step=0, augment=True)
     for a, b in zip(lr, hr):  # still aligned after the per-patch transform
@@ -202,14 +259,17 @@ def test_mirror_padded_patches_reach_every_border_pixel_with_test_time_context(s
     c, patch, r = 4, 5, 3
     p = set5[1]
     (q,) = sr_data.mirror_padded([p], c, r)
-    assert q.lr.shape == (p.lr.shape[0] + 2 * c, p.lr.shape[1] + 2 * c) and q.hr.shape == tuple(3 * n for n in q.lr.shape)
+    assert q.lr.shape == (p.lr.shape[0] + 2 * c, p.lr.shape[1] + 2 * c) and q.hr.shape == tuple(
+        3 * n for n in q.lr.shape
+    )
     side = patch + 2 * c
     h, w = p.lr.shape
     for y, x in [(0, 0), (h - patch, w - patch)]:  # the first and last loss-region origins
-        lr, hr = q.lr[y:y + side, x:x + side], q.hr[y * r:(y + side) * r, x * r:(x + side) * r]
-        np.testing.assert_array_equal(lr[c:c + patch, c:c + patch], p.lr[y:y + patch, x:x + patch])
-        np.testing.assert_array_equal(hr[c * r:(c + patch) * r, c * r:(c + patch) * r],
-                                      p.hr[y * r:(y + patch) * r, x * r:(x + patch) * r])
+        lr, hr = q.lr[y : y + side, x : x + side], q.hr[y * r : (y + side) * r, x * r : (x + side) * r]
+        np.testing.assert_array_equal(lr[c : c + patch, c : c + patch], p.lr[y : y + patch, x : x + patch])
+        np.testing.assert_array_equal(
+            hr[c * r : (c + patch) * r, c * r : (c + patch) * r], p.hr[y * r : (y + patch) * r, x * r : (x + patch) * r]
+        )
     test_time = np.asarray(jnp.pad(jnp.asarray(p.lr), c, mode="symmetric"))
     np.testing.assert_allclose(q.lr, test_time, atol=1e-7)
     with pytest.raises(ValueError, match="context"):

@@ -50,7 +50,7 @@ def test_solution_is_a_stationary_point_of_the_flax_conv_loss():
 
     def loss(p):
         err = conv.apply({"params": p}, jnp.asarray(f, jnp.float64)) - t
-        return jnp.sum(jnp.where(mask[..., None], err ** 2, 0.0)) / (mask.sum() * 5)
+        return jnp.sum(jnp.where(mask[..., None], err**2, 0.0)) / (mask.sum() * 5)
 
     with jax.enable_x64():
         p = {"kernel": jnp.asarray(kernel), "bias": jnp.asarray(bias)}

@@ -41,14 +41,19 @@ def test_cutout_arm_is_the_plain_net_behind_cutout():
     fresh = lambda m: create_train_state(m, jax.random.key(0), batch["image"][:1], make_optimizer(0.1))
     a, b = fresh(plain), fresh(with_cutout(plain, 8))
     copy = lambda t: jax.tree.map(jnp.array, t)  # the steps donate their state
-    b = b.replace(params={"inner": copy(a.params)}, batch_stats={"inner": copy(a.batch_stats)},
-                  opt_state=b.tx.init({"inner": copy(a.params)}))
+    b = b.replace(
+        params={"inner": copy(a.params)},
+        batch_stats={"inner": copy(a.batch_stats)},
+        opt_state=b.tx.init({"inner": copy(a.params)}),
+    )
     np.testing.assert_array_equal(a.apply_fn(a.variables, batch["image"]), b.apply_fn(b.variables, batch["image"]))
     with pytest.raises(Exception, match="augment"):
         make_step(None)(b, batch)
     a_new, _ = make_step(None)(a, batch)
     b_new, _ = make_step(8)(b, batch)
-    diff = [float(jnp.max(jnp.abs(x - y))) for x, y in zip(jax.tree.leaves(a_new.params), jax.tree.leaves(b_new.params))]
+    diff = [
+        float(jnp.max(jnp.abs(x - y))) for x, y in zip(jax.tree.leaves(a_new.params), jax.tree.leaves(b_new.params))
+    ]
     assert max(diff) > 1e-4
 
 
@@ -99,8 +104,17 @@ def test_report_from_results(data_dir, outputs):
         argv += ["--results", f"{s}={outputs / s}"]
     report.main(argv)
     text = (out / "REPORT.md").read_text()
-    for heading in ("## 2. Classification", "## 3. Block trade-offs", "### Transposed convolution", "### Cutout vs DropBlock",
-                    "### MBConv", "### Squeeze-and-Excitation", "### ResNeXt", "### Pre-activation", "### Stochastic depth"):
+    for heading in (
+        "## 2. Classification",
+        "## 3. Block trade-offs",
+        "### Transposed convolution",
+        "### Cutout vs DropBlock",
+        "### MBConv",
+        "### Squeeze-and-Excitation",
+        "### ResNeXt",
+        "### Pre-activation",
+        "### Stochastic depth",
+    ):
         assert heading in text, heading
     assert "```python" in text  # the code behind the numbers is embedded
     assert json.loads((out / "summary.json").read_text())["mode"] == "smoke"
@@ -114,6 +128,8 @@ def test_help_of_every_cli_shows_defaults():
     import sys
 
     for cli in CLIS:
-        res = subprocess.run([sys.executable, "-m", f"experiments.{cli}", "--help"], capture_output=True, text=True, timeout=60)
+        res = subprocess.run(
+            [sys.executable, "-m", f"experiments.{cli}", "--help"], capture_output=True, text=True, timeout=60
+        )
         assert res.returncode == 0 and "usage" in res.stdout, (cli, res.stderr[-500:])
         assert "(default:" in res.stdout, cli

@@ -28,8 +28,15 @@ def test_nearest_transpose_is_sum_pool(r):
 
 def test_conv_transpose_and_conv_are_adjoint():
     k = _rand((3, 2, 2, 6), 2)
-    conv = lambda a: jax.lax.conv_general_dilated(a, k, (2, 1), [(1, 1), (0, 0)], rhs_dilation=(1, 2),
-                                                  dimension_numbers=("NHWC", "HWIO", "NHWC"), feature_group_count=3)
+    conv = lambda a: jax.lax.conv_general_dilated(
+        a,
+        k,
+        (2, 1),
+        [(1, 1), (0, 0)],
+        rhs_dilation=(1, 2),
+        dimension_numbers=("NHWC", "HWIO", "NHWC"),
+        feature_group_count=3,
+    )
     ct = lambda b: conv_transpose(b, k, (2, 1), (1, 0), (1, 0), (1, 2), 3)
     x = _rand((1, 8, 6, 6), 3)
     y = _rand(conv(x).shape, 4)
@@ -47,7 +54,6 @@ def test_pixel_shuffle_adjoint_gap():
 def test_interpolation_is_linear_with_exact_adjoint(mode, align):
     x, z = _rand((1, 4, 5, 2)), _rand((1, 7, 9, 2), 1)
     assert adjoint_gap(lambda a: interpolate(a, size=(7, 9), mode=mode, align_corners=align), x, z) < 1e-5
-
 
 
 def test_adjoint_gap_is_not_vacuous():

@@ -30,10 +30,17 @@ def test_agrees_with_the_checked_code_over_a_sweep():
         assert tuple(reference_args(y, k, s, p, op, d, g)) == tuple(want)
 
 
-@pytest.mark.parametrize("kw, exc", [
-    (dict(stride=0), ValueError), (dict(stride=(1, 2, 3)), TypeError), (dict(padding=-1), ValueError),
-    (dict(output_padding=2, stride=2), ValueError), (dict(groups=4), ValueError), (dict(groups=True), ValueError),
-])
+@pytest.mark.parametrize(
+    "kw, exc",
+    [
+        (dict(stride=0), ValueError),
+        (dict(stride=(1, 2, 3)), TypeError),
+        (dict(padding=-1), ValueError),
+        (dict(output_padding=2, stride=2), ValueError),
+        (dict(groups=4), ValueError),
+        (dict(groups=True), ValueError),
+    ],
+)
 def test_refusals(kw, exc):
     args = dict(stride=1, padding=0, output_padding=0, dilation=1, groups=1) | kw
     with pytest.raises(exc):

@@ -5,20 +5,27 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jaxcnn.identities import (conv_matrix, conv_transpose_closed_form, conv_transpose_forms,
-                               conv_transpose_zero_insertion, insert_zeros,
-                               max_disagreement)
+from jaxcnn.identities import (
+    conv_matrix,
+    conv_transpose_closed_form,
+    conv_transpose_forms,
+    conv_transpose_zero_insertion,
+    insert_zeros,
+    max_disagreement,
+)
 from jaxcnn.upsample import conv_transpose
 
 # The worked example (4x4 input, 3x3 kernel, stride 1, no padding), numbers typed by hand.
 SEED_INPUT = np.array([[4, 5, 8, 7], [1, 8, 8, 8], [3, 6, 6, 4], [6, 5, 7, 8]], np.float32)
 SEED_KERNEL = np.array([[1, 4, 1], [1, 4, 3], [3, 3, 1]], np.float32)
-SEED_C = np.array([
-    [1, 4, 1, 0, 1, 4, 3, 0, 3, 3, 1, 0, 0, 0, 0, 0],
-    [0, 1, 4, 1, 0, 1, 4, 3, 0, 3, 3, 1, 0, 0, 0, 0],
-    [0, 0, 0, 0, 1, 4, 1, 0, 1, 4, 3, 0, 3, 3, 1, 0],
-    [0, 0, 0, 0, 0, 1, 4, 1, 0, 1, 4, 3, 0, 3, 3, 1],
-])
+SEED_C = np.array(
+    [
+        [1, 4, 1, 0, 1, 4, 3, 0, 3, 3, 1, 0, 0, 0, 0, 0],
+        [0, 1, 4, 1, 0, 1, 4, 3, 0, 3, 3, 1, 0, 0, 0, 0],
+        [0, 0, 0, 0, 1, 4, 1, 0, 1, 4, 3, 0, 3, 3, 1, 0],
+        [0, 0, 0, 0, 0, 1, 4, 1, 0, 1, 4, 3, 0, 3, 3, 1],
+    ]
+)
 SEED_Y = np.array([[2, 1], [4, 4]], np.float32)
 SEED_CT_Y = np.array([[2, 9, 6, 1], [6, 29, 30, 7], [10, 29, 33, 13], [12, 24, 16, 4]])
 
@@ -45,7 +52,9 @@ def test_forms_can_disagree():
     # the harness is not vacuous: a wrong stride or an unflipped kernel is caught
     rng = np.random.default_rng(0)
     y, k = rng.standard_normal((1, 3, 3, 2)), rng.standard_normal((3, 2, 1, 2))
-    assert np.abs(conv_transpose_closed_form(y, k, 2, 0, 1) - conv_transpose_zero_insertion(y, k, 2, 0, 1)).max() < 1e-12
+    assert (
+        np.abs(conv_transpose_closed_form(y, k, 2, 0, 1) - conv_transpose_zero_insertion(y, k, 2, 0, 1)).max() < 1e-12
+    )
     unflipped = conv_transpose_zero_insertion(y, k[::-1, ::-1], 2, 0, 1)
     assert np.abs(conv_transpose_closed_form(y, k, 2, 0, 1) - unflipped).max() > 1e-3
 
@@ -69,8 +78,15 @@ def test_five_forms_agree(data):
     rng = np.random.default_rng(sum(hw) + sum(k))
     y = rng.standard_normal((2, *hw, c_in)).astype(np.float32)
     kernel = rng.standard_normal((*k, c_out // args["groups"], c_in)).astype(np.float32)
-    if min((n - 1) * s - 2 * p + dd * (kk - 1) + o + 1 for n, kk, s, p, o, dd in
-           zip(hw, k, args["stride"], args["padding"], args["output_padding"], args["dilation"])) < 1:
+    if (
+        min(
+            (n - 1) * s - 2 * p + dd * (kk - 1) + o + 1
+            for n, kk, s, p, o, dd in zip(
+                hw, k, args["stride"], args["padding"], args["output_padding"], args["dilation"]
+            )
+        )
+        < 1
+    ):
         with pytest.raises(ValueError, match="not positive"):
             conv_transpose(y, kernel, **args)
         return

@@ -10,9 +10,8 @@ import pytest
 torch = pytest.importorskip("torch", reason="torchvision/timm state dicts are the checkpoints; install [torch]")
 torchvision = pytest.importorskip("torchvision", reason="install the [torch] extra")
 timm = pytest.importorskip("timm", reason="install the [torch] extra")
-from safetensors.torch import save_file  # noqa: E402
-
 import jax  # noqa: E402
+from safetensors.torch import save_file  # noqa: E402
 
 import jaxcnn  # noqa: E402
 
@@ -91,8 +90,11 @@ def test_wrong_architecture_names_the_keys(r18):
     path, _ = r18
     with pytest.raises(ValueError, match=r"jaxcnn resnet34.*missing keys.*layer1\.2\.conv1\.weight"):
         jaxcnn.pretrained(str(path), arch="resnet34")
-    with pytest.raises(ValueError, match=r"missing keys.*layer1\.0\.conv3\.weight.*shape mismatches.*"
-                                         r"fc\.weight: checkpoint \(1000, 512\), expected \(1000, 2048\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"missing keys.*layer1\.0\.conv3\.weight.*shape mismatches.*"
+        r"fc\.weight: checkpoint \(1000, 512\), expected \(1000, 2048\)",
+    ):
         jaxcnn.pretrained(str(path), arch="resnet50")
 
 
@@ -112,8 +114,13 @@ def test_missing_and_unknown_keys_are_named(r18):
 @pytest.mark.torch
 def test_transposed_tensors_are_named_with_their_shapes(r18):
     _, sd = r18
-    sd = dict(sd, **{"fc.weight": sd["fc.weight"].T,  # (512, 1000): a Flax kernel left untransposed
-                     "layer2.0.conv1.weight": sd["layer2.0.conv1.weight"].transpose(1, 0, 2, 3)})
+    sd = dict(
+        sd,
+        **{
+            "fc.weight": sd["fc.weight"].T,  # (512, 1000): a Flax kernel left untransposed
+            "layer2.0.conv1.weight": sd["layer2.0.conv1.weight"].transpose(1, 0, 2, 3),
+        },
+    )
     with pytest.raises(ValueError) as e:
         jaxcnn.pretrained(sd, arch="resnet18", source_format="torchvision")
     msg = str(e.value)

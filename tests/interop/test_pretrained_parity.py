@@ -26,9 +26,16 @@ WORKER = Path(__file__).with_name("torchfree_worker.py")
 CASES = [(a, lay) for a in TIMM_NAMES for lay in layouts_of(a)]
 # The default suite keeps one case of every family and key layout; the big nets, and timm's copies of
 # torchvision's plain ResNet keys beyond resnet18, run with the slow tests.
-FAST = [("resnet18", "torchvision"), ("resnet18", "timm"), ("resnet50", "torchvision"), ("resnet50d", "timm"),
-        ("se_resnet50", "timm"), ("resnext50_32x4d", "torchvision"), ("mobilenet_v2", "torchvision"),
-        ("mobilenet_v2", "timm")]
+FAST = [
+    ("resnet18", "torchvision"),
+    ("resnet18", "timm"),
+    ("resnet50", "torchvision"),
+    ("resnet50d", "timm"),
+    ("se_resnet50", "timm"),
+    ("resnext50_32x4d", "torchvision"),
+    ("mobilenet_v2", "torchvision"),
+    ("mobilenet_v2", "timm"),
+]
 SLOW = [c for c in CASES if c not in FAST]
 RTOL = 1e-4  # max |jax - torch| / max |torch|
 
@@ -36,7 +43,11 @@ RTOL = 1e-4  # max |jax - torch| / max |torch|
 def torch_model(arch, layout, seed=0):
     """A randomly initialised timm or torchvision model with non-trivial BN, in eval mode."""
     torch.manual_seed(seed)
-    m = timm.create_model(TIMM_NAMES[arch], pretrained=False) if layout == "timm" else getattr(torchvision.models, arch)()
+    m = (
+        timm.create_model(TIMM_NAMES[arch], pretrained=False)
+        if layout == "timm"
+        else getattr(torchvision.models, arch)()
+    )
     g = torch.Generator().manual_seed(seed + 1)
     with torch.no_grad():  # so a swapped mean/var or scale/bias shows
         for mod in m.modules():
@@ -60,18 +71,32 @@ def run_cases(cases, tmp: Path) -> dict:
             ref = m(x).numpy()
         ckpt = tmp / f"{arch}-{layout}.safetensors"
         save_file({k: v.contiguous() for k, v in m.state_dict().items()}, str(ckpt))
-        jobs.append({"ckpt": str(ckpt), "input": str(tmp / "x.npy"), "layout": layout,
-                     "logits_out": str(tmp / f"{arch}-{layout}.npy"),
-                     "export_out": str(tmp / f"{arch}-{layout}-export.safetensors")})
+        jobs.append(
+            {
+                "ckpt": str(ckpt),
+                "input": str(tmp / "x.npy"),
+                "layout": layout,
+                "logits_out": str(tmp / f"{arch}-{layout}.npy"),
+                "export_out": str(tmp / f"{arch}-{layout}-export.safetensors"),
+            }
+        )
         refs[(arch, layout)] = ref
     (tmp / "jobs.json").write_text(json.dumps(jobs))
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
-    proc = subprocess.run([sys.executable, str(WORKER), str(tmp / "jobs.json")], capture_output=True, text=True,
-                          env=env, cwd=ROOT, timeout=1800)
+    proc = subprocess.run(
+        [sys.executable, str(WORKER), str(tmp / "jobs.json")],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=1800,
+    )
     assert proc.returncode == 0, proc.stderr[-4000:]
     reports = {json.loads(ln)["ckpt"]: json.loads(ln) for ln in proc.stdout.splitlines() if ln.startswith("{")}
-    return {c: (refs[c], np.load(j["logits_out"]), j["export_out"], reports[j["ckpt"]], x, j["ckpt"])
-            for c, j in zip(cases, jobs)}
+    return {
+        c: (refs[c], np.load(j["logits_out"]), j["export_out"], reports[j["ckpt"]], x, j["ckpt"])
+        for c, j in zip(cases, jobs)
+    }
 
 
 @pytest.fixture(scope="module")

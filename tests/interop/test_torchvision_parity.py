@@ -48,7 +48,9 @@ def test_eval_logits_and_train_bn_update_match_torchvision(name):
     with torch.no_grad():
         tm(x)
     torch_after = from_torchvision(name, tm.state_dict())["batch_stats"]
-    train_fwd = jax.jit(lambda v, x: model.apply(v, x, train=True, mutable=["batch_stats"], rngs={"dropout": jax.random.key(0)}))
+    train_fwd = jax.jit(
+        lambda v, x: model.apply(v, x, train=True, mutable=["batch_stats"], rngs={"dropout": jax.random.key(0)})
+    )
     _, state = train_fwd(variables, xj)
     got = {jax.tree_util.keystr(k): v for k, v in jax.tree_util.tree_leaves_with_path(state["batch_stats"])}
     want = {jax.tree_util.keystr(k): v for k, v in jax.tree_util.tree_leaves_with_path(torch_after)}
@@ -56,8 +58,18 @@ def test_eval_logits_and_train_bn_update_match_torchvision(name):
     means = [k for k in got if k.endswith("['mean']")]
     assert len(means) > 10
     worst = max(float(np.abs(got[k] - want[k]).max()) for k in means)
-    moved = max(float(np.abs(got[k] - v).max()) for k, v in
-                ((k, {jax.tree_util.keystr(p): a for p, a in jax.tree_util.tree_leaves_with_path(variables["batch_stats"])}[k]) for k in means))
+    moved = max(
+        float(np.abs(got[k] - v).max())
+        for k, v in (
+            (
+                k,
+                {jax.tree_util.keystr(p): a for p, a in jax.tree_util.tree_leaves_with_path(variables["batch_stats"])}[
+                    k
+                ],
+            )
+            for k in means
+        )
+    )
     assert moved > 1e-3  # the update is real, so agreement below is meaningful
     assert worst <= 1e-4
 
@@ -96,6 +108,9 @@ def test_converter_refuses_integer_tensors_by_name():
     sd = _torch_model("resnet18").state_dict()  # num_batches_tracked is int64 there and is accepted
     sd["conv1.weight"] = sd["conv1.weight"].long()
     sd["bn1.running_var"] = sd["bn1.running_var"].int()
-    with pytest.raises(ValueError, match=r"bn1\.running_var: checkpoint dtype int32, expected floating point.*"
-                                         r"conv1\.weight: checkpoint dtype int64"):
+    with pytest.raises(
+        ValueError,
+        match=r"bn1\.running_var: checkpoint dtype int32, expected floating point.*"
+        r"conv1\.weight: checkpoint dtype int64",
+    ):
         from_torchvision("resnet18", sd)

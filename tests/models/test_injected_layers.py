@@ -78,8 +78,9 @@ def test_weight_standardized_conv_equals_numpy_standardisation():
     v = conv.init(KEY, x)
     k = np.asarray(v["params"]["kernel"], np.float64)
     k_hat = (k - k.mean(axis=(0, 1, 2))) / np.sqrt(k.var(axis=(0, 1, 2)) + 1e-5)
-    want = lax.conv_general_dilated(x, jnp.asarray(k_hat, jnp.float32), (1, 1), ((1, 1), (1, 1)),
-                                    dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    want = lax.conv_general_dilated(
+        x, jnp.asarray(k_hat, jnp.float32), (1, 1), ((1, 1), (1, 1)), dimension_numbers=("NHWC", "HWIO", "NHWC")
+    )
     np.testing.assert_allclose(conv.apply(v, x), want, rtol=1e-5, atol=1e-5)
 
 
@@ -90,7 +91,9 @@ def test_injected_act_is_used():
     block = BasicBlock(4, act=zero)
     np.testing.assert_array_equal(block.apply(block.init(KEY, x), x), 0.0)
     for name, head in (("cifar_resnet20", "fc"), ("mobilenet_v2", "classifier")):
-        model = create_model(name, act=zero, **({"stage_sizes": (1, 1, 1)} if "cifar" in name else {"width_mult": 0.25}))
+        model = create_model(
+            name, act=zero, **({"stage_sizes": (1, 1, 1)} if "cifar" in name else {"width_mult": 0.25})
+        )
         xi = jax.random.normal(KEY, (2, 32, 32, 3))
         v = model.init(KEY, xi)
         bias = v["params"][head]["bias"] + 0.5  # a non-zero bias, so the check can fail

@@ -22,8 +22,15 @@ def test_dropped_blocks_get_zero_gradient_and_keep_bn_stats():
     @jax.jit
     def grads(key):
         def loss(p):
-            y, st = m.apply({"params": p, "batch_stats": v["batch_stats"]}, x, train=True, mutable=["batch_stats"], rngs={"dropout": key})
-            return jnp.sum(y ** 2), st
+            y, st = m.apply(
+                {"params": p, "batch_stats": v["batch_stats"]},
+                x,
+                train=True,
+                mutable=["batch_stats"],
+                rngs={"dropout": key},
+            )
+            return jnp.sum(y**2), st
+
         return jax.grad(loss, has_aux=True)(v["params"])
 
     g, st = grads(jax.random.key(5))
@@ -32,7 +39,9 @@ def test_dropped_blocks_get_zero_gradient_and_keep_bn_stats():
     kept = [k for k in blocks if k not in dropped]
     assert dropped and kept  # survival 0.5 over 6 blocks: both happen for this key
     for k in dropped:
-        for a, b in zip(jax.tree_util.tree_leaves(st["batch_stats"][k]), jax.tree_util.tree_leaves(v["batch_stats"][k])):
+        for a, b in zip(
+            jax.tree_util.tree_leaves(st["batch_stats"][k]), jax.tree_util.tree_leaves(v["batch_stats"][k])
+        ):
             np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     for k in kept:
         assert any(float(jnp.abs(a).max()) > 0 for a in jax.tree_util.tree_leaves(g[k]))

@@ -8,10 +8,26 @@ from jaxcnn.blocks import BasicBlock, DepthwiseSeparableConv
 from jaxcnn.models import create_model, list_models
 
 REQUIRED = [
-    "resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "resnet50d", "resnext50_32x4d",
-    "resnext101_32x8d", "wide_resnet50_2", "se_resnet50", "preact_resnet18", "preact_resnet50",
-    "cifar_resnet20", "cifar_resnet32", "cifar_resnet44", "cifar_resnet56", "cifar_resnet110",
-    "preact_cifar_resnet110", "preact_cifar_resnet164", "mobilenet_v2",
+    "resnet18",
+    "resnet34",
+    "resnet50",
+    "resnet101",
+    "resnet152",
+    "resnet50d",
+    "resnext50_32x4d",
+    "resnext101_32x8d",
+    "wide_resnet50_2",
+    "se_resnet50",
+    "preact_resnet18",
+    "preact_resnet50",
+    "cifar_resnet20",
+    "cifar_resnet32",
+    "cifar_resnet44",
+    "cifar_resnet56",
+    "cifar_resnet110",
+    "preact_cifar_resnet110",
+    "preact_cifar_resnet164",
+    "mobilenet_v2",
 ]
 
 
@@ -19,7 +35,23 @@ def test_required_models_registered():
     assert set(REQUIRED) <= set(list_models())
 
 
-@pytest.mark.parametrize("name", [n for n in REQUIRED if n in ("resnet18", "resnet50", "preact_resnet50", "cifar_resnet20", "preact_cifar_resnet164", "mobilenet_v2", "resnet50d")])
+@pytest.mark.parametrize(
+    "name",
+    [
+        n
+        for n in REQUIRED
+        if n
+        in (
+            "resnet18",
+            "resnet50",
+            "preact_resnet50",
+            "cifar_resnet20",
+            "preact_cifar_resnet164",
+            "mobilenet_v2",
+            "resnet50d",
+        )
+    ],
+)
 def test_features_are_ordered_named_maps_ending_in_final(name):
     model = create_model(name)
     size = 32 if "cifar" in name else 64
@@ -72,7 +104,9 @@ def test_groups_that_do_not_divide_channels():
     with pytest.raises(ValueError, match="groups=4 must divide"):
         DepthwiseSeparableConv(6).apply({}, jnp.zeros((1, 8, 8, 4)), method=lambda m, x: conv(6, 3, groups=4)(x))
     with pytest.raises(ValueError, match="inner width"):
-        create_model("resnext50_32x4d", base_width=1, widths=(16, 32, 64, 128)).init(jax.random.key(0), jnp.zeros((1, 32, 32, 3)))
+        create_model("resnext50_32x4d", base_width=1, widths=(16, 32, 64, 128)).init(
+            jax.random.key(0), jnp.zeros((1, 32, 32, 3))
+        )
 
 
 def test_shortcut_a_cannot_narrow():
@@ -97,9 +131,11 @@ def test_an_explicit_block_option_reaches_the_block_even_at_the_resnet_default()
     from jaxcnn.models import ResNet
 
     small = dict(stage_sizes=(1, 1, 1, 1), num_classes=10)
-    for model in (ResNet(block=ResNeXtBottleneck, block_args=dict(groups=1), **small),
-                  create_model("resnet50", block=ResNeXtBottleneck, groups=1, **small),
-                  create_model("resnext50_32x4d", groups=1, **small)):
+    for model in (
+        ResNet(block=ResNeXtBottleneck, block_args=dict(groups=1), **small),
+        create_model("resnet50", block=ResNeXtBottleneck, groups=1, **small),
+        create_model("resnext50_32x4d", groups=1, **small),
+    ):
         shapes = jax.eval_shape(lambda m=model: m.init(jax.random.key(0), jnp.zeros((1, 32, 32, 3))))
         assert shapes["params"]["layer1_0"]["conv2"]["kernel"].shape == (3, 3, 4, 4), model.block_args
     grouped = create_model("resnet50", block=ResNeXtBottleneck, **small)  # the class's default, 32 groups

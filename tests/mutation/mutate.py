@@ -88,9 +88,12 @@ def main(argv=None) -> int:
     ap.add_argument("--marker", default="not slow", help="pytest -m expression (default: the CI suite's)")
     ap.add_argument("--no-baseline", action="store_true", help="skip the unmutated run of the listed tests")
     ap.add_argument("--json", help="write per-mutation results to this file")
-    ap.add_argument("--jax-cache", default=str(Path(tempfile.gettempdir()) / "jaxcnn-mutation-jax-cache"),
-                    help="JAX persistent compilation cache shared by the runs ('' to disable): most programs "
-                         "are the same from one mutation to the next, and XLA compiles dominate the run time")
+    ap.add_argument(
+        "--jax-cache",
+        default=str(Path(tempfile.gettempdir()) / "jaxcnn-mutation-jax-cache"),
+        help="JAX persistent compilation cache shared by the runs ('' to disable): most programs "
+        "are the same from one mutation to the next, and XLA compiles dominate the run time",
+    )
     args = ap.parse_args(argv)
 
     selected = [m for m in MUTATIONS if not args.only or m["name"] in args.only]
@@ -108,8 +111,11 @@ def main(argv=None) -> int:
     env.setdefault("JAXCNN_DATA", str(root.parent / "shared" / "data"))
     env.pop("PYTHONPATH", None)
     if args.jax_cache:  # keyed by the program's hash: a mutated program misses, an unchanged one hits
-        env.update(JAX_COMPILATION_CACHE_DIR=args.jax_cache, JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
-                   JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
+        env.update(
+            JAX_COMPILATION_CACHE_DIR=args.jax_cache,
+            JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+            JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0",
+        )
     results = []
     with tempfile.TemporaryDirectory(prefix="jaxcnn-mut-") as tmp:
         copy = Path(tmp) / "repo"
@@ -137,7 +143,7 @@ def main(argv=None) -> int:
             elif not tests:
                 status, secs, tail = "no-tests", 0.0, "none of the listed test paths exist"
             else:
-                path.write_text(text[:pos] + m["new"] + text[pos + len(m["old"]):])
+                path.write_text(text[:pos] + m["new"] + text[pos + len(m["old"]) :])
                 try:
                     status, secs, tail = run_tests(copy, tests, args.timeout, env, args.marker)
                 finally:
@@ -147,9 +153,11 @@ def main(argv=None) -> int:
 
     counted = [r for r in results if r["status"] in ("killed", "survived", "timeout")]
     killed = [r for r in counted if r["status"] != "survived"]
-    print(f"\nscore: {len(killed)}/{len(counted)} killed"
-          f" ({sum(r['status'] == 'timeout' for r in counted)} by timeout);"
-          f" stale {sum(r['status'] == 'stale' for r in results)}, no-tests {sum(r['status'] == 'no-tests' for r in results)}")
+    print(
+        f"\nscore: {len(killed)}/{len(counted)} killed"
+        f" ({sum(r['status'] == 'timeout' for r in counted)} by timeout);"
+        f" stale {sum(r['status'] == 'stale' for r in results)}, no-tests {sum(r['status'] == 'no-tests' for r in results)}"
+    )
     survivors = [r["name"] for r in counted if r["status"] == "survived"]
     if survivors:
         print("survivors: " + ", ".join(survivors))

@@ -55,8 +55,11 @@ def _exception_name(node: ast.Raise) -> str | None:
 
 def validation_raises(source: str) -> list[ast.Raise]:
     """The ``raise ValueError/TypeError/ArgumentTypeError`` statements of one file, last first."""
-    raises = [node for node in ast.walk(ast.parse(source))
-              if isinstance(node, ast.Raise) and node.exc is not None and _exception_name(node) in EXCEPTIONS]
+    raises = [
+        node
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Raise) and node.exc is not None and _exception_name(node) in EXCEPTIONS
+    ]
     return sorted(raises, key=lambda n: (n.lineno, n.col_offset), reverse=True)
 
 
@@ -66,8 +69,8 @@ def strip_raises(source: str) -> tuple[str, int]:
     raises = validation_raises(source)
     for node in raises:  # last first, so earlier offsets stay valid
         first, last = node.lineno - 1, node.end_lineno - 1
-        head, tail = lines[first][:node.col_offset], lines[last][node.end_col_offset:]
-        lines[first:last + 1] = [head + "pass" + tail]
+        head, tail = lines[first][: node.col_offset], lines[last][node.end_col_offset :]
+        lines[first : last + 1] = [head + "pass" + tail]
     mutated = "".join(lines)
     ast.parse(mutated)  # the copy must still be valid Python
     return mutated, len(raises)
@@ -87,8 +90,9 @@ def mutate_tree(root: Path) -> dict[str, int]:
 
 def _limit_memory(gib: float):
     def apply():
-        limit = int(gib * 2 ** 30)
+        limit = int(gib * 2**30)
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
     return apply
 
 
@@ -102,29 +106,53 @@ def _failed_tests(report: Path) -> list[str]:
     return sorted(set(failed))
 
 
-def run_suite(copy: Path, marker: str, workers: int, memory: float, timeout: float, test_timeout: float,
-              extra: list[str]) -> dict:
+def run_suite(
+    copy: Path, marker: str, workers: int, memory: float, timeout: float, test_timeout: float, extra: list[str]
+) -> dict:
     report = copy / "junit.xml"
-    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", marker,
-           "-n", str(workers), f"--junitxml={report}", *extra]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "-m",
+        marker,
+        "-n",
+        str(workers),
+        f"--junitxml={report}",
+        *extra,
+    ]
     if importlib.util.find_spec("pytest_timeout"):  # mutated code can hang a worker on a lock
         cmd.append(f"--timeout={test_timeout:g}")
     else:
         print("pytest-timeout is not installed: a hanging test would stall the run (pip install pytest-timeout)")
     t0 = time.time()
-    proc = subprocess.run(cmd, cwd=copy, capture_output=True, text=True, timeout=timeout,
-                          preexec_fn=_limit_memory(memory))
+    proc = subprocess.run(
+        cmd, cwd=copy, capture_output=True, text=True, timeout=timeout, preexec_fn=_limit_memory(memory)
+    )
     out = proc.stdout + proc.stderr
     failed = _failed_tests(report) if report.exists() else []
-    summary = next((line for line in reversed(out.splitlines()) if " in " in line and ("passed" in line or "failed" in line)), "")
+    summary = next(
+        (line for line in reversed(out.splitlines()) if " in " in line and ("passed" in line or "failed" in line)), ""
+    )
     counts = {k: int(v) for v, k in re.findall(r"(\d+) (passed|failed|errors?|xfailed|xpassed|skipped)", summary)}
-    return {"command": " ".join(cmd), "returncode": proc.returncode, "seconds": round(time.time() - t0, 1),
-            "summary": summary, "counts": counts, "failed": failed, "tail": out.splitlines()[-40:]}
+    return {
+        "command": " ".join(cmd),
+        "returncode": proc.returncode,
+        "seconds": round(time.time() - t0, 1),
+        "summary": summary,
+        "counts": counts,
+        "failed": failed,
+        "tail": out.splitlines()[-40:],
+    }
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     p.add_argument("--list", action="store_true", help="print the raises per file and stop")
     p.add_argument("--marker", default="not slow", help="pytest -m expression (the default suite)")
     p.add_argument("-n", "--workers", type=int, default=2, help="pytest-xdist workers")
@@ -149,9 +177,14 @@ def main(argv=None) -> int:
             print(f"  {n:4d}  {path}")
         if args.list:
             return 0
-        subprocess.run([sys.executable, "-c", "import jaxcnn, jaxcnn.models, jaxcnn.train, experiments.classify"],
-                       cwd=copy, check=True)
-        result = run_suite(copy, args.marker, args.workers, args.memory, args.timeout, args.test_timeout, args.pytest_args)
+        subprocess.run(
+            [sys.executable, "-c", "import jaxcnn, jaxcnn.models, jaxcnn.train, experiments.classify"],
+            cwd=copy,
+            check=True,
+        )
+        result = run_suite(
+            copy, args.marker, args.workers, args.memory, args.timeout, args.test_timeout, args.pytest_args
+        )
     by_file = Counter(name.split("::")[0] for name in result["failed"])
     print(result["summary"])
     print(f"{len(result['failed'])} tests fail without validation ({result['seconds']} s); by file:")

@@ -41,8 +41,16 @@ def check_fraction(d, target):
 
 # (h, w, block_size, rate, maps): square, non-square, even sizes, block >= map. `maps` gives a
 # standard error of the realised fraction under 0.0025 (per-map variance measured, x1.5 margin).
-CASES = [(7, 7, 3, 0.2, 9000), (7, 7, 7, 0.1, 33000), (14, 14, 3, 0.3, 3000), (56, 56, 7, 0.2, 900),
-         (12, 20, 5, 0.15, 4000), (16, 16, 4, 0.2, 3200), (9, 13, 6, 0.25, 16000), (5, 6, 7, 0.3, 76000)]
+CASES = [
+    (7, 7, 3, 0.2, 9000),
+    (7, 7, 7, 0.1, 33000),
+    (14, 14, 3, 0.3, 3000),
+    (56, 56, 7, 0.2, 900),
+    (12, 20, 5, 0.15, 4000),
+    (16, 16, 4, 0.2, 3200),
+    (9, 13, 6, 0.25, 16000),
+    (5, 6, 7, 0.3, 76000),
+]
 
 
 @pytest.mark.parametrize("h, w, bs, rate, maps", CASES)
@@ -75,8 +83,9 @@ def test_paper_gamma_underdrops_and_everywhere_overdrops():
     assert expected(7, 7, 0.1, "everywhere") > 0.9
 
 
-@pytest.mark.parametrize("h, w, bs, region", [(10, 10, 3, "valid"), (9, 12, 4, "valid"), (10, 10, 3, "everywhere"),
-                                              (8, 11, 4, "everywhere")])
+@pytest.mark.parametrize(
+    "h, w, bs, region", [(10, 10, 3, "valid"), (9, 12, 4, "valid"), (10, 10, 3, "everywhere"), (8, 11, 4, "everywhere")]
+)
 def test_dropped_regions_are_whole_blocks(h, w, bs, region):
     d = dropped_masks(jax.random.key(3), 1500, h, w, 1, 0.15, bs, seed_region=region)[..., 0].astype(bool)
     rects = blocks(h, w, bs, region)

@@ -7,8 +7,13 @@ import numpy as np
 import pytest
 
 from jaxcnn.regularizers import (
-    cutout, drop_block, dropblock_gamma, scheduled_drop_rate,
-    stochastic_depth, stochastic_residual, survival_probabilities,
+    cutout,
+    drop_block,
+    dropblock_gamma,
+    scheduled_drop_rate,
+    stochastic_depth,
+    stochastic_residual,
+    survival_probabilities,
 )
 
 K = jax.random.key(0)

@@ -25,6 +25,7 @@ def within_binomial(k, n, p, z=4.5):
 
 # ---- stochastic depth: the batch-mode coin ---------------------------------------------------
 
+
 class PlusOne(nn.Module):
     """A residual whose branch adds exactly 1: kept and dropped outputs are told apart exactly."""
 
@@ -33,8 +34,16 @@ class PlusOne(nn.Module):
 
     @nn.compact
     def __call__(self, x, train):
-        return stochastic_residual(self, lambda mdl, h: jnp.ones_like(h), x, x, survival_prob=self.p,
-                                   deterministic=not train, mode="batch", test_rule=self.test_rule)
+        return stochastic_residual(
+            self,
+            lambda mdl, h: jnp.ones_like(h),
+            x,
+            x,
+            survival_prob=self.p,
+            deterministic=not train,
+            mode="batch",
+            test_rule=self.test_rule,
+        )
 
 
 @pytest.mark.parametrize("p, rule", [(0.9, "paper"), (0.25, "paper"), (0.8, "inverted")])
@@ -43,8 +52,11 @@ def test_batch_coin_keeps_with_probability_p(p, rule):
     x = jnp.zeros((2, 3))
     block = PlusOne(p, rule)
     # lax.map keeps nn.cond a real conditional (vmap would turn it into a select).
-    ys = np.asarray(jax.jit(lambda keys: jax.lax.map(
-        lambda k: block.apply({}, x, True, rngs={"dropout": k}), keys))(jax.random.split(jax.random.key(0), n)))
+    ys = np.asarray(
+        jax.jit(lambda keys: jax.lax.map(lambda k: block.apply({}, x, True, rngs={"dropout": k}), keys))(
+            jax.random.split(jax.random.key(0), n)
+        )
+    )
     flat = ys.reshape(n, -1)
     scale = 1 / p if rule == "inverted" else 1.0
     kept = np.all(np.isclose(flat, scale, rtol=1e-6), axis=1)
@@ -69,6 +81,7 @@ def test_block_drop_path_rate_is_the_drop_probability():
 
 
 # ---- DropBlock: renormalisation in both mask modes ----------------------------------------
+
 
 @pytest.mark.parametrize("per_channel", [True, False])
 @pytest.mark.parametrize("channels", [1, 4])
@@ -95,6 +108,7 @@ def test_dropblock_shared_mask_is_unbiased():
 
 # ---- Cutout: where the square lands, odd and even sizes ---------------------------------------
 
+
 def coverage_probability(n, size):
     """P(line y is inside the square) for a centre c uniform on [0, n): c - size//2 <= y < c - size//2 + size."""
     c = np.arange(n)
@@ -116,5 +130,4 @@ def test_cutout_square_position_against_uniform_centres(h, w, size):
         assert np.all(np.abs(freq - q) <= bound), (freq.round(3), q.round(3))
     # Rows and columns come from independent centre coordinates.
     joint = m.mean(axis=0)
-    np.testing.assert_allclose(joint, np.outer(coverage_probability(h, size), coverage_probability(w, size)),
-                               atol=0.03)
+    np.testing.assert_allclose(joint, np.outer(coverage_probability(h, size), coverage_probability(w, size)), atol=0.03)

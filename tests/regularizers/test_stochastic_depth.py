@@ -8,8 +8,8 @@ import pytest
 
 from jaxcnn.regularizers import StochasticDepth, stochastic_depth, stochastic_residual, survival_probabilities
 
-
 # ---- schedules: exact hand-computed lists --------------------------------------------------
+
 
 @pytest.mark.parametrize(
     "n, p_last, rule, expected",
@@ -36,6 +36,7 @@ def test_paper_schedule_resnet110():
 
 
 # ---- pure function ------------------------------------------------------------------------
+
 
 def test_row_mode_binomial_and_scale():
     n, rate = 20000, 0.3
@@ -79,6 +80,7 @@ def test_edge_rates():
 
 # ---- E[train] equals test, error ~ 1/sqrt(n) ----------------------------------------------
 
+
 @pytest.mark.parametrize("mode, rule", [("batch", "paper"), ("row", "inverted"), ("row", "paper")])
 def test_expected_train_output_equals_test(mode, rule):
     p = 0.7
@@ -109,6 +111,7 @@ def test_module_needs_rng_in_training():
 
 # ---- stochastic_residual on a test-local residual block ------------------------------------
 
+
 class Block(nn.Module):
     p: float
     mode: str = "batch"
@@ -121,7 +124,13 @@ class Block(nn.Module):
             return nn.BatchNorm(use_running_average=not train, momentum=0.9, name="bn")(y)
 
         return stochastic_residual(
-            self, branch, x, x, survival_prob=self.p, deterministic=not train, mode=self.mode,
+            self,
+            branch,
+            x,
+            x,
+            survival_prob=self.p,
+            deterministic=not train,
+            mode=self.mode,
             test_rule=self.test_rule,
         )
 
@@ -131,10 +140,14 @@ X = jax.random.normal(jax.random.key(1), (4, 5, 5, 3))
 
 def _train_step(block, variables):
     """Jitted ``key -> ((loss, (y, new_state)), grads)`` for one training step on X."""
+
     def loss(params, key):
         y, new = block.apply(
-            {"params": params, "batch_stats": variables["batch_stats"]}, X, True,
-            rngs={"dropout": key}, mutable=["batch_stats"],
+            {"params": params, "batch_stats": variables["batch_stats"]},
+            X,
+            True,
+            rngs={"dropout": key},
+            mutable=["batch_stats"],
         )
         return jnp.sum(y**2), (y, new)
 

@@ -11,23 +11,30 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+from train_tiny import small_resnet
 
 from jaxcnn.regularizers import StochasticDepth
-from jaxcnn.train import fit, parallel, state as st, steps
-from train_tiny import small_resnet
+from jaxcnn.train import fit, parallel, steps
+from jaxcnn.train import state as st
 
 N, STEPS, BATCH, SIZE = 4, 3, 16, 8
 
 
 def batches():
     rng = np.random.default_rng(0)
-    return [{"image": rng.normal(size=(BATCH, SIZE, SIZE, 3)).astype(np.float32),
-             "label": rng.integers(0, 10, BATCH).astype(np.int32)} for _ in range(STEPS)]
+    return [
+        {
+            "image": rng.normal(size=(BATCH, SIZE, SIZE, 3)).astype(np.float32),
+            "label": rng.integers(0, 10, BATCH).astype(np.int32),
+        }
+        for _ in range(STEPS)
+    ]
 
 
 def init(**kw):
-    return st.create_train_state(small_resnet(num_classes=10, **kw), jax.random.key(0),
-                                 jnp.zeros((1, SIZE, SIZE, 3)), st.make_optimizer(0.1))
+    return st.create_train_state(
+        small_resnet(num_classes=10, **kw), jax.random.key(0), jnp.zeros((1, SIZE, SIZE, 3)), st.make_optimizer(0.1)
+    )
 
 
 def run_one(**kw):
@@ -57,7 +64,9 @@ def run_fit_mesh():
 
 
 def max_diff(a, b):
-    return max(float(np.max(np.abs(np.asarray(x) - np.asarray(y)))) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+    return max(
+        float(np.max(np.abs(np.asarray(x) - np.asarray(y)))) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b))
+    )
 
 
 class Masks(nn.Module):
@@ -65,13 +74,16 @@ class Masks(nn.Module):
 
     @nn.compact
     def __call__(self, x):
-        return (StochasticDepth(0.5, mode="row")(x, deterministic=False),
-                StochasticDepth(0.5, mode="batch")(x, deterministic=False))
+        return (
+            StochasticDepth(0.5, mode="row")(x, deterministic=False),
+            StochasticDepth(0.5, mode="batch")(x, deterministic=False),
+        )
 
 
 def device_masks():
     def f(x):
         return Masks().apply({}, x, rngs=steps.step_rngs(jax.random.key(0), 0, ("dropout",), parallel.AXIS))
+
     row, batch = jax.pmap(f, axis_name=parallel.AXIS)(jnp.ones((N, 8, 1)))
     return np.asarray(row)[..., 0].tolist(), np.asarray(batch)[..., 0].tolist()
 
@@ -82,15 +94,28 @@ if __name__ == "__main__":
     pm_state, pm_losses = run_pmap()
     row, batch = device_masks()
     fit_state, fit_losses, fit_devices = run_fit_mesh()
-    print(json.dumps({
-        "devices": jax.device_count(), "pmap_losses": pm_losses, "ref_losses": ref_losses, "plain_losses": plain_losses,
-        "pmap_vs_one": {"loss": float(np.max(np.abs(np.array(pm_losses)[:, 0] - ref_losses))),
-                        "params": max_diff(pm_state.params, ref_state.params),
-                        "batch_stats": max_diff(pm_state.batch_stats, ref_state.batch_stats),
-                        "opt_state": max_diff(pm_state.opt_state, ref_state.opt_state)},
-        "fit_devices": fit_devices,
-        "fit_vs_one": {"loss": float(np.max(np.abs(np.array(fit_losses) - ref_losses))),
-                       "params": max_diff(fit_state.params, ref_state.params),
-                       "batch_stats": max_diff(fit_state.batch_stats, ref_state.batch_stats),
-                       "opt_state": max_diff(fit_state.opt_state, ref_state.opt_state)},
-        "row_masks": row, "batch_masks": batch}))
+    print(
+        json.dumps(
+            {
+                "devices": jax.device_count(),
+                "pmap_losses": pm_losses,
+                "ref_losses": ref_losses,
+                "plain_losses": plain_losses,
+                "pmap_vs_one": {
+                    "loss": float(np.max(np.abs(np.array(pm_losses)[:, 0] - ref_losses))),
+                    "params": max_diff(pm_state.params, ref_state.params),
+                    "batch_stats": max_diff(pm_state.batch_stats, ref_state.batch_stats),
+                    "opt_state": max_diff(pm_state.opt_state, ref_state.opt_state),
+                },
+                "fit_devices": fit_devices,
+                "fit_vs_one": {
+                    "loss": float(np.max(np.abs(np.array(fit_losses) - ref_losses))),
+                    "params": max_diff(fit_state.params, ref_state.params),
+                    "batch_stats": max_diff(fit_state.batch_stats, ref_state.batch_stats),
+                    "opt_state": max_diff(fit_state.opt_state, ref_state.opt_state),
+                },
+                "row_masks": row,
+                "batch_masks": batch,
+            }
+        )
+    )

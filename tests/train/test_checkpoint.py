@@ -8,10 +8,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-
-from jaxcnn.train import state as st, steps
-from jaxcnn.train.checkpoint import Checkpointer
 from train_tiny import TinyCNN
+
+from jaxcnn.train import state as st
+from jaxcnn.train import steps
+from jaxcnn.train.checkpoint import Checkpointer
 
 
 @functools.lru_cache
@@ -48,7 +49,9 @@ def test_corrupt_latest_raises_and_keeps_the_good_one(tmp_path):
         if f.is_file():
             f.write_bytes(b"garbage")
     with Checkpointer(tmp_path, every=1, keep=3) as ckpt:  # a restarted run
-        with pytest.raises(ValueError, match=r"checkpoint step 2 .* corrupt or incompatible.*earlier checkpoints \[1\]"):
+        with pytest.raises(
+            ValueError, match=r"checkpoint step 2 .* corrupt or incompatible.*earlier checkpoints \[1\]"
+        ):
             ckpt.restore(s)
         assert ckpt.all_steps() == [1, 2] and os.path.isdir(tmp_path / "1")
         assert _equal(ckpt.restore(s, step=1).params, s.params)
@@ -75,18 +78,25 @@ def test_flipped_bytes_in_the_largest_data_file_are_caught(tmp_path):
     # OCDBT is log-structured: a step is sometimes written as two data files, and the middle of the
     # larger one can hold superseded bytes that no array reads. Flip the middle of every data file
     # of the array data (the largest file among them), so live array bytes are certainly hit.
-    files = [f for f in Path(tmp_path, "2").rglob("*")
-             if f.is_file() and f.parent.name == "d" and f.parent.parent.name.startswith("ocdbt.process")]
-    assert max(files, key=lambda f: f.stat().st_size) == max(Path(tmp_path, "2").rglob("*"), key=lambda f: f.stat().st_size if f.is_file() else -1)
+    files = [
+        f
+        for f in Path(tmp_path, "2").rglob("*")
+        if f.is_file() and f.parent.name == "d" and f.parent.parent.name.startswith("ocdbt.process")
+    ]
+    assert max(files, key=lambda f: f.stat().st_size) == max(
+        Path(tmp_path, "2").rglob("*"), key=lambda f: f.stat().st_size if f.is_file() else -1
+    )
     for f in files:
         raw = bytearray(f.read_bytes())
         mid = len(raw) // 2
-        raw[mid:mid + 64] = bytes(b ^ 0xFF for b in raw[mid:mid + 64])
+        raw[mid : mid + 64] = bytes(b ^ 0xFF for b in raw[mid : mid + 64])
         f.write_bytes(bytes(raw))
     with Checkpointer(tmp_path, every=1, keep=3) as ckpt:
         # a flip inside a compressed chunk fails to decode, one elsewhere decodes to wrong values and
         # only the checksums see it: either way a ValueError naming the step
-        with pytest.raises(ValueError, match=r"(?s)checkpoint step 2 .*(checksum mismatch|corrupt).*earlier checkpoints \[1\]"):
+        with pytest.raises(
+            ValueError, match=r"(?s)checkpoint step 2 .*(checksum mismatch|corrupt).*earlier checkpoints \[1\]"
+        ):
             ckpt.restore(s)
         assert ckpt.all_steps() == [1, 2]
         r = ckpt.restore(s, step=1)

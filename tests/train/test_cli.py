@@ -9,14 +9,30 @@ import time
 
 import numpy as np
 import pytest
+from train_helpers import REPO, worker_env
 
 from experiments.classify import main
 from jaxcnn.train.checkpoint import restore_arrays
-from train_helpers import REPO, worker_env
 
 STEPS = 60
-ARGS = ["--model", "train_tiny:make_tiny", "--dataset", "mnist", "--steps", str(STEPS), "--batch-size", "64",
-        "--ckpt-every", "7", "--keep", "2", "--augment", "--no-progress", "--seed", "3"]
+ARGS = [
+    "--model",
+    "train_tiny:make_tiny",
+    "--dataset",
+    "mnist",
+    "--steps",
+    str(STEPS),
+    "--batch-size",
+    "64",
+    "--ckpt-every",
+    "7",
+    "--keep",
+    "2",
+    "--augment",
+    "--no-progress",
+    "--seed",
+    "3",
+]
 
 
 def _lines(out):
@@ -53,26 +69,67 @@ def test_sigkill_then_resume_is_bit_identical(tmp_path, data_dir):
     assert all(np.array_equal(x, y) for x, y in leaves)
 
 
-@pytest.mark.parametrize("argv, match", [
-    (["--model", "resnet9000"], "argument --model: unknown model 'resnet9000'"),
-    (["--dataset", "svhn"], "argument --dataset: unknown dataset 'svhn'"),
-])
+@pytest.mark.parametrize(
+    "argv, match",
+    [
+        (["--model", "resnet9000"], "argument --model: unknown model 'resnet9000'"),
+        (["--dataset", "svhn"], "argument --dataset: unknown dataset 'svhn'"),
+    ],
+)
 def test_bad_names_are_argparse_errors(tmp_path, data_dir, argv, match, capsys):
     with pytest.raises(SystemExit):
-        main(["--steps", "1", "--out", str(tmp_path), "--data", str(data_dir), "--dataset", "mnist",
-              "--no-progress", *argv])
+        main(
+            [
+                "--steps",
+                "1",
+                "--out",
+                str(tmp_path),
+                "--data",
+                str(data_dir),
+                "--dataset",
+                "mnist",
+                "--no-progress",
+                *argv,
+            ]
+        )
     assert match in capsys.readouterr().err
 
 
 def test_too_many_devices(tmp_path, data_dir):
     with pytest.raises(ValueError, match="devices=64 requested but only"):
-        main(["--steps", "1", "--out", str(tmp_path), "--data", str(data_dir), "--dataset", "mnist",
-              "--no-progress", "--parallel", "mesh", "--devices", "64"])
+        main(
+            [
+                "--steps",
+                "1",
+                "--out",
+                str(tmp_path),
+                "--data",
+                str(data_dir),
+                "--dataset",
+                "mnist",
+                "--no-progress",
+                "--parallel",
+                "mesh",
+                "--devices",
+                "64",
+            ]
+        )
 
 
 def test_resume_guards(tmp_path, data_dir):
-    base = ARGS[:4] + ["--steps", "2", "--batch-size", "8", "--ckpt-every", "1", "--no-progress",
-                       "--out", str(tmp_path), "--data", str(data_dir)]
+    base = ARGS[:4] + [
+        "--steps",
+        "2",
+        "--batch-size",
+        "8",
+        "--ckpt-every",
+        "1",
+        "--no-progress",
+        "--out",
+        str(tmp_path),
+        "--data",
+        str(data_dir),
+    ]
     summary = main(base)
     assert summary["steps"] == 2 and 0 <= summary["test_accuracy"] <= 1 and summary["images_per_sec"] > 0
     with pytest.raises(ValueError, match="already holds checkpoints"):

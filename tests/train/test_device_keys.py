@@ -13,7 +13,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxcnn.train import parallel, state as st, steps
+from jaxcnn.train import parallel, steps
+from jaxcnn.train import state as st
 
 DEVICES = 4
 RNG = np.random.default_rng(0)
@@ -33,7 +34,8 @@ class Linear(nn.Module):
     @nn.compact
     def __call__(self, x, train=False):
         return nn.Dense(3, kernel_init=nn.initializers.normal(0.5), bias_init=nn.initializers.normal(0.5))(
-            x.reshape(x.shape[0], -1))
+            x.reshape(x.shape[0], -1)
+        )
 
 
 def _replicate(tree, n=DEVICES):
@@ -48,8 +50,12 @@ def test_dropout_masks_differ_across_devices():
     x = RNG.uniform(1.0, 2.0, size=(8, 2, 2, 4)).astype(np.float32)
     shard = {"image": x, "label": RNG.integers(0, 3, 8).astype(np.int32)}
     batch = jax.tree.map(lambda a: np.stack([a] * DEVICES), shard)  # every device gets the same rows
-    state = st.create_train_state(DropoutThenNorm(), jax.random.key(0), jnp.zeros((1, 2, 2, 4)),
-                                  st.make_optimizer(0.1, momentum=0.0, weight_decay=0.0))
+    state = st.create_train_state(
+        DropoutThenNorm(),
+        jax.random.key(0),
+        jnp.zeros((1, 2, 2, 4)),
+        st.make_optimizer(0.1, momentum=0.0, weight_decay=0.0),
+    )
     new, _ = _sharded_step()(_replicate(state), batch)
     means = np.asarray(new.batch_stats["BatchNorm_0"]["mean"])  # (devices, features)
     # Same rows, same params: only the dropout masks can make the devices' statistics differ.
@@ -65,8 +71,9 @@ def test_gradients_are_averaged_over_devices():
     n, lr = 16, 0.5
     x = RNG.normal(size=(n, 2, 2, 1)).astype(np.float32)
     y = RNG.integers(0, 3, n).astype(np.int32)
-    state = st.create_train_state(Linear(), jax.random.key(1), jnp.zeros((1, 2, 2, 1)),
-                                  st.make_optimizer(lr, momentum=0.0, weight_decay=0.0))
+    state = st.create_train_state(
+        Linear(), jax.random.key(1), jnp.zeros((1, 2, 2, 1)), st.make_optimizer(lr, momentum=0.0, weight_decay=0.0)
+    )
     w, b = (np.asarray(state.params["Dense_0"][k], np.float64) for k in ("kernel", "bias"))
     new, m = _sharded_step()(_replicate(state), parallel.shard_batch({"image": x, "label": y}, DEVICES))
     # Closed form on the global batch: grad = x^T (softmax - onehot) / n.
@@ -91,7 +98,8 @@ def test_eval_sums_add_up_over_devices():
     batch = {"image": x, "label": y, "mask": mask}
     want = jax.jit(steps.make_eval_step())(state, batch)
     got = jax.jit(jax.vmap(steps.make_eval_step(axis_name=parallel.AXIS), axis_name=parallel.AXIS))(
-        _replicate(state), parallel.shard_batch(batch, DEVICES))
+        _replicate(state), parallel.shard_batch(batch, DEVICES)
+    )
     assert float(want["count"]) == mask.sum()
     for k in want:
         np.testing.assert_allclose(np.asarray(got[k]), float(want[k]), rtol=1e-5, err_msg=k)

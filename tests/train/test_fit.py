@@ -9,26 +9,29 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-
-from jaxcnn.train import create_train_state, fit, make_optimizer, make_train_step, state as st
-from jaxcnn.train.checkpoint import restore_arrays
 from train_tiny import CutoutNet, TinyCNN, cut_loss
+
+from jaxcnn.train import create_train_state, fit, make_optimizer, make_train_step
+from jaxcnn.train.checkpoint import restore_arrays
 
 B, SIZE = 8, 8
 
 
 def batch_at(step, labels=None):
     rng = np.random.default_rng([7, step])
-    return {"image": rng.normal(size=(B, SIZE, SIZE, 3)).astype(np.float32),
-            "label": rng.integers(0, 10, B).astype(np.int32) if labels is None else np.asarray(labels, np.int32)}
+    return {
+        "image": rng.normal(size=(B, SIZE, SIZE, 3)).astype(np.float32),
+        "label": rng.integers(0, 10, B).astype(np.int32) if labels is None else np.asarray(labels, np.int32),
+    }
 
 
 EVAL = [{**batch_at(100), "mask": np.array([1, 1, 1, 1, 1, 1, 0, 0], np.float32)}]
 
 
 def _fresh():
-    return create_train_state(TinyCNN(dropout=0.3), jax.random.key(0), jnp.zeros((1, SIZE, SIZE, 3)),
-                              make_optimizer(0.1))
+    return create_train_state(
+        TinyCNN(dropout=0.3), jax.random.key(0), jnp.zeros((1, SIZE, SIZE, 3)), make_optimizer(0.1)
+    )
 
 
 def _leaves(s):
@@ -69,8 +72,13 @@ def test_resume_is_bit_identical(tmp_path):
     assert (tmp_path / "full" / "metrics.jsonl").read_text() == (tmp_path / "cut" / "metrics.jsonl").read_text()
 
 
-@pytest.mark.parametrize("labels, match", [([10, 10] + [0] * 6, r"step 1: label\(s\) \[10\] at rows \[0, 1\]"),
-                                           ([-1, 3] + [0] * 6, r"step 1: label\(s\) \[-1\] at rows \[0\]")])
+@pytest.mark.parametrize(
+    "labels, match",
+    [
+        ([10, 10] + [0] * 6, r"step 1: label\(s\) \[10\] at rows \[0, 1\]"),
+        ([-1, 3] + [0] * 6, r"step 1: label\(s\) \[-1\] at rows \[0\]"),
+    ],
+)
 def test_bad_labels_raise_before_the_step(labels, match):
     data = lambda step: batch_at(step, labels if step == 1 else None)
     with pytest.raises(ValueError, match=match + r" outside \[0, 10\)"):
@@ -85,8 +93,15 @@ def test_nan_learning_rate_stops_with_the_reason():
 
 def test_custom_loss_and_augment_stream_through_fit():
     data = lambda step: {"image": np.ones((16, 8, 8, 1), np.float32), "label": np.arange(16, dtype=np.int32) % 10}
-    res = fit(CutoutNet(), data, 3, tx=make_optimizer(0.1), loss_fn=cut_loss, rng_streams=("dropout", "augment"),
-              progress=False)
+    res = fit(
+        CutoutNet(),
+        data,
+        3,
+        tx=make_optimizer(0.1),
+        loss_fn=cut_loss,
+        rng_streams=("dropout", "augment"),
+        progress=False,
+    )
     fractions = [r["cut_fraction"] for r in res.history]
     assert all(4 / 64 <= f <= 16 / 64 for f in fractions) and len(set(fractions)) > 1
     assert "bad_labels" not in res.history[0]  # a custom loss owns its targets

@@ -9,11 +9,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-
 from train_helpers import HERE, run_python, worker_env
-from jaxcnn.train import parallel, state as st, steps
 from train_tiny import small_resnet
 from train_worker import run_none
+
+from jaxcnn.train import parallel, steps
+from jaxcnn.train import state as st
 
 TOL = 1e-5
 
@@ -37,9 +38,17 @@ def _free_port() -> int:
 
 def test_two_processes_over_loopback_match_one_process(tmp_path):
     out, port = tmp_path / "mh.npz", _free_port()
-    procs = [subprocess.Popen([sys.executable, "train_multihost_worker.py", str(port), str(i), "2", str(out)],
-                              cwd=HERE, env=worker_env(devices=2), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              text=True) for i in range(2)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "train_multihost_worker.py", str(port), str(i), "2", str(out)],
+            cwd=HERE,
+            env=worker_env(devices=2),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for i in range(2)
+    ]
     try:
         logs = [p.communicate(timeout=100)[0] for p in procs]
     finally:
@@ -60,8 +69,10 @@ def test_registry_model_batchnorm_sync_under_named_axis():
     """The registry ResNet with ``bn_axis_name`` under ``vmap(axis_name)`` (collectives as in pmap)
     equals the global-batch step; 4 shards of 4 images."""
     rng = np.random.default_rng(1)
-    batch = {"image": rng.normal(size=(16, 8, 8, 3)).astype(np.float32),
-             "label": rng.integers(0, 10, 16).astype(np.int32)}
+    batch = {
+        "image": rng.normal(size=(16, 8, 8, 3)).astype(np.float32),
+        "label": rng.integers(0, 10, 16).astype(np.int32),
+    }
     tx = st.make_optimizer(0.1)
     x0 = jnp.zeros((1, 8, 8, 3))
     ref = st.create_train_state(small_resnet(num_classes=10), jax.random.key(0), x0, tx)

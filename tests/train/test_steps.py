@@ -5,9 +5,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from train_tiny import CutoutNet, TinyCNN
+from train_tiny import cut_loss as _cut_loss
 
-from jaxcnn.train import state as st, steps
-from train_tiny import CutoutNet, TinyCNN, cut_loss as _cut_loss
+from jaxcnn.train import state as st
+from jaxcnn.train import steps
 
 RNG = np.random.default_rng(0)
 
@@ -18,7 +20,8 @@ class Linear(nn.Module):
     @nn.compact
     def __call__(self, x, train=False):
         return nn.Dense(3, kernel_init=nn.initializers.normal(0.5), bias_init=nn.initializers.normal(0.5))(
-            x.reshape(x.shape[0], -1))
+            x.reshape(x.shape[0], -1)
+        )
 
 
 def _softmax(z):
@@ -31,8 +34,9 @@ def test_sgd_step_matches_closed_form(smoothing):
     x = RNG.normal(size=(6, 2, 2, 1)).astype(np.float32)
     y = np.array([0, 1, 2, 2, 1, 0], np.int32)
     lr, wd = 0.3, 0.01
-    state = st.create_train_state(Linear(), jax.random.key(1), jnp.zeros((1, 2, 2, 1)),
-                                  st.make_optimizer(lr, momentum=0.0, weight_decay=wd))
+    state = st.create_train_state(
+        Linear(), jax.random.key(1), jnp.zeros((1, 2, 2, 1)), st.make_optimizer(lr, momentum=0.0, weight_decay=wd)
+    )
     w, b = (np.asarray(state.params["Dense_0"][k]) for k in ("kernel", "bias"))
     new, m = jax.jit(steps.make_train_step(label_smoothing=smoothing))(state, {"image": x, "label": y})
     xf = x.reshape(6, -1)
@@ -62,8 +66,7 @@ def _tiny_state(**kw):
 
 
 def _batch(n=8):
-    return {"image": RNG.normal(size=(n, 8, 8, 3)).astype(np.float32),
-            "label": RNG.integers(0, 10, n).astype(np.int32)}
+    return {"image": RNG.normal(size=(n, 8, 8, 3)).astype(np.float32), "label": RNG.integers(0, 10, n).astype(np.int32)}
 
 
 def test_nonfinite_step_is_skipped_but_counted():
@@ -71,8 +74,10 @@ def test_nonfinite_step_is_skipped_but_counted():
     batch["image"][0, 0, 0, 0] = np.nan
     new, m = TRAIN_STEP(state, batch)
     assert int(m["nonfinite"]) == 1 and int(new.step) == 1
-    for a, b in zip(jax.tree.leaves((state.params, state.batch_stats, state.opt_state)),
-                    jax.tree.leaves((new.params, new.batch_stats, new.opt_state))):
+    for a, b in zip(
+        jax.tree.leaves((state.params, state.batch_stats, state.opt_state)),
+        jax.tree.leaves((new.params, new.batch_stats, new.opt_state)),
+    ):
         np.testing.assert_array_equal(a, b)
 
 
@@ -152,8 +157,10 @@ def test_bad_arguments_are_named():
 
 
 def _unchanged(old, new):
-    for a, b in zip(jax.tree.leaves((old.params, old.batch_stats, old.opt_state)),
-                    jax.tree.leaves((new.params, new.batch_stats, new.opt_state))):
+    for a, b in zip(
+        jax.tree.leaves((old.params, old.batch_stats, old.opt_state)),
+        jax.tree.leaves((new.params, new.batch_stats, new.opt_state)),
+    ):
         np.testing.assert_array_equal(a, b)
 
 
@@ -192,8 +199,9 @@ def test_custom_regression_loss_matches_closed_form():
     def mse(outputs, batch):
         return jnp.mean((outputs - batch["target"]) ** 2), {"mae": jnp.mean(jnp.abs(outputs - batch["target"]))}
 
-    state = st.create_train_state(Linear(), jax.random.key(1), jnp.zeros((1, 2, 2, 1)),
-                                  st.make_optimizer(lr, momentum=0.0, weight_decay=0.0))
+    state = st.create_train_state(
+        Linear(), jax.random.key(1), jnp.zeros((1, 2, 2, 1)), st.make_optimizer(lr, momentum=0.0, weight_decay=0.0)
+    )
     w, b = (np.asarray(state.params["Dense_0"][k], np.float64) for k in ("kernel", "bias"))
     new, m = jax.jit(steps.make_train_step(loss_fn=mse))(state, {"image": x, "target": t})
     xf = x.reshape(5, -1).astype(np.float64)

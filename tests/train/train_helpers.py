@@ -20,8 +20,9 @@ def worker_env(devices: int | None = None) -> dict:
 
 def run_python(args, devices=None, timeout=120, check=True) -> subprocess.CompletedProcess:
     """Run ``python ARGS`` in tests/train; killed (TimeoutExpired) after ``timeout`` seconds."""
-    proc = subprocess.run([sys.executable, *args], cwd=HERE, env=worker_env(devices), capture_output=True,
-                          text=True, timeout=timeout)
+    proc = subprocess.run(
+        [sys.executable, *args], cwd=HERE, env=worker_env(devices), capture_output=True, text=True, timeout=timeout
+    )
     if check:
         assert proc.returncode == 0, proc.stderr[-3000:]
     return proc

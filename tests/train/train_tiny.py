@@ -23,8 +23,7 @@ class TinyCNN(nn.Module):
     def __call__(self, x, train: bool = False):
         for i, stride in enumerate((1, 2)):
             x = nn.Conv(self.width * (i + 1), (3, 3), strides=stride, padding=1, use_bias=False)(x)
-            x = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
-                             axis_name=self.bn_axis_name)(x)
+            x = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5, axis_name=self.bn_axis_name)(x)
             x = nn.relu(x)
         x = jnp.mean(x, axis=(1, 2))
         x = nn.Dropout(self.dropout, deterministic=not train)(x)
@@ -47,6 +46,7 @@ class CutoutNet(nn.Module):
     @nn.compact
     def __call__(self, x, train: bool = False):
         from jaxcnn.regularizers import Cutout
+
         cut = Cutout(4, rng_collection="augment")(x, deterministic=not train)
         return {"logits": nn.Dense(10)(cut.reshape(x.shape[0], -1)), "cut": cut}
 
@@ -54,5 +54,6 @@ class CutoutNet(nn.Module):
 def cut_loss(outputs, batch):
     """Classification loss on ``CutoutNet``'s logits; reports the fraction of cut-out (zero) pixels."""
     from jaxcnn.train import classification_loss
+
     loss, aux = classification_loss(outputs["logits"], batch["label"])
     return loss, {**aux, "cut_fraction": jnp.mean(outputs["cut"] == 0)}

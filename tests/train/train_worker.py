@@ -5,22 +5,27 @@ The single-device global-batch jit step is the oracle for the other paths.
 """
 
 import json
-import sys
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-
-from jaxcnn.train import parallel, state as st, steps
 from train_tiny import TinyCNN
+
+from jaxcnn.train import parallel, steps
+from jaxcnn.train import state as st
 
 STEPS, BATCH, SIZE = 3, 16, 8
 
 
 def batches():
     rng = np.random.default_rng(0)
-    return [{"image": rng.normal(size=(BATCH, SIZE, SIZE, 3)).astype(np.float32),
-             "label": rng.integers(0, 10, BATCH).astype(np.int32)} for _ in range(STEPS)]
+    return [
+        {
+            "image": rng.normal(size=(BATCH, SIZE, SIZE, 3)).astype(np.float32),
+            "label": rng.integers(0, 10, BATCH).astype(np.int32),
+        }
+        for _ in range(STEPS)
+    ]
 
 
 def init(model):
@@ -62,10 +67,14 @@ def run_mesh(n):
 def diff(a, b):
     (sa, la), (sb, lb) = a, b
     tree = lambda s: jax.tree.leaves((s.params, s.batch_stats, s.opt_state))
-    return {"loss": float(np.max(np.abs(np.subtract(la, lb)))),
-            "params": max(float(np.max(np.abs(np.asarray(x) - np.asarray(y)))) for x, y in zip(tree(sa), tree(sb))),
-            "batch_stats": max(float(np.max(np.abs(np.asarray(x) - np.asarray(y))))
-                               for x, y in zip(jax.tree.leaves(sa.batch_stats), jax.tree.leaves(sb.batch_stats)))}
+    return {
+        "loss": float(np.max(np.abs(np.subtract(la, lb)))),
+        "params": max(float(np.max(np.abs(np.asarray(x) - np.asarray(y)))) for x, y in zip(tree(sa), tree(sb))),
+        "batch_stats": max(
+            float(np.max(np.abs(np.asarray(x) - np.asarray(y))))
+            for x, y in zip(jax.tree.leaves(sa.batch_stats), jax.tree.leaves(sb.batch_stats))
+        ),
+    }
 
 
 def bad_batch_errors():
@@ -83,6 +92,11 @@ def bad_batch_errors():
 
 if __name__ == "__main__":
     ref = run_none()
-    out = {"devices": jax.device_count(), "pmap": diff(ref, run_pmap(8)), "mesh": diff(ref, run_mesh(8)),
-           "pmap_unsynced_bn": diff(ref, run_pmap(8, sync_bn=False)), "bad_batch": bad_batch_errors()}
+    out = {
+        "devices": jax.device_count(),
+        "pmap": diff(ref, run_pmap(8)),
+        "mesh": diff(ref, run_mesh(8)),
+        "pmap_unsynced_bn": diff(ref, run_pmap(8, sync_bn=False)),
+        "bad_batch": bad_batch_errors(),
+    }
     print(json.dumps(out))

@@ -13,12 +13,15 @@ def _rand(shape, seed=0):
     return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
 
 
-@pytest.mark.parametrize("hw,k,s,p,op,d,expected", [
-    ((4, 5), 3, 2, 1, 1, 1, (8, 10)),  # (H-1)s - 2p + d(k-1) + op + 1
-    ((3, 3), 4, 2, 1, 0, 1, (6, 6)),  # the DCGAN doubling layer
-    ((2, 6), 3, 1, 0, 1, 2, (7, 11)),  # output_padding 1 >= stride 1, allowed since dilation 2
-    ((5, 5), 1, 3, 0, 2, 1, (15, 15)),
-])
+@pytest.mark.parametrize(
+    "hw,k,s,p,op,d,expected",
+    [
+        ((4, 5), 3, 2, 1, 1, 1, (8, 10)),  # (H-1)s - 2p + d(k-1) + op + 1
+        ((3, 3), 4, 2, 1, 0, 1, (6, 6)),  # the DCGAN doubling layer
+        ((2, 6), 3, 1, 0, 1, 2, (7, 11)),  # output_padding 1 >= stride 1, allowed since dilation 2
+        ((5, 5), 1, 3, 0, 2, 1, (15, 15)),
+    ],
+)
 def test_output_size_rule(hw, k, s, p, op, d, expected):
     y = jnp.zeros((1, *hw, 2))
     out = conv_transpose(y, jnp.zeros((k, k, 3, 2)), s, p, op, d)
@@ -28,7 +31,9 @@ def test_output_size_rule(hw, k, s, p, op, d, expected):
 def test_is_gradient_of_conv():
     # <conv(x), y> differentiated in x is conv_transpose(y): checked with jax.grad, a different API
     x, y, k = _rand((1, 7, 6, 4)), _rand((1, 4, 4, 6), 1), _rand((3, 2, 2, 6), 2)
-    conv = lambda a: jax.lax.conv_general_dilated(a, k, (2, 2), [(1, 1), (1, 1)], dimension_numbers=("NHWC", "HWIO", "NHWC"), feature_group_count=2)
+    conv = lambda a: jax.lax.conv_general_dilated(
+        a, k, (2, 2), [(1, 1), (1, 1)], dimension_numbers=("NHWC", "HWIO", "NHWC"), feature_group_count=2
+    )
     grad = jax.grad(lambda a: jnp.sum(conv(a) * y))(x)
     np.testing.assert_allclose(conv_transpose(y, k, 2, 1, 0, 1, 2), grad, atol=1e-5)
 

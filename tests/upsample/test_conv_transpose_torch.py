@@ -16,8 +16,13 @@ def _rand(shape, seed=0):
 
 
 @settings(max_examples=25, deadline=None)
-@given(s=st.integers(1, 3), d=st.integers(1, 2), k=st.tuples(st.integers(1, 4), st.integers(1, 3)),
-       groups=st.sampled_from([1, 2]), data=st.data())
+@given(
+    s=st.integers(1, 3),
+    d=st.integers(1, 2),
+    k=st.tuples(st.integers(1, 4), st.integers(1, 3)),
+    groups=st.sampled_from([1, 2]),
+    data=st.data(),
+)
 def test_torch_parity(s, d, k, groups, data):
     op = data.draw(st.integers(0, max(s, d) - 1))
     p = data.draw(st.integers(0, d * (min(k) - 1)))
@@ -27,8 +32,13 @@ def test_torch_parity(s, d, k, groups, data):
         with pytest.raises(ValueError, match="not positive"):
             conv_transpose(y, w.transpose(2, 3, 1, 0), s, p, op, d, groups)
         return
-    ref = torch.nn.functional.conv_transpose2d(torch.from_numpy(y).permute(0, 3, 1, 2), torch.from_numpy(w),
-                                               None, s, p, op, groups, d).permute(0, 2, 3, 1).numpy()
+    ref = (
+        torch.nn.functional.conv_transpose2d(
+            torch.from_numpy(y).permute(0, 3, 1, 2), torch.from_numpy(w), None, s, p, op, groups, d
+        )
+        .permute(0, 2, 3, 1)
+        .numpy()
+    )
     out = conv_transpose(y, w.transpose(2, 3, 1, 0), s, p, op, d, groups)
     np.testing.assert_allclose(out, ref, atol=1e-5, rtol=0)
 
@@ -47,6 +57,6 @@ def test_kernel_gradient_matches_torch_autograd():
     y, w = _rand((1, 4, 3, 2), 8), _rand((2, 3, 3, 3), 9)
     w_t = torch.from_numpy(w).requires_grad_()
     out = torch.nn.functional.conv_transpose2d(torch.from_numpy(y).permute(0, 3, 1, 2), w_t, None, 2, 1, 1)
-    (out ** 2).sum().backward()
+    (out**2).sum().backward()
     grad = jax.grad(lambda kk: (conv_transpose(y, kk, 2, 1, 1) ** 2).sum())(w.transpose(2, 3, 1, 0))
     np.testing.assert_allclose(grad, w_t.grad.numpy().transpose(2, 3, 1, 0), rtol=1e-5, atol=1e-4)

@@ -21,12 +21,12 @@ def test_shapes_features_and_params(scale, channels):
     feats, out = both(v, x)
     assert isinstance(feats, OrderedDict) and list(feats) == ["conv1", "conv2", "conv3", "final"]
     assert feats["conv1"].shape == (2, 7, 5, 64) and feats["conv2"].shape == (2, 7, 5, 32)
-    assert feats["conv3"].shape == (2, 7, 5, channels * scale ** 2)
+    assert feats["conv3"].shape == (2, 7, 5, channels * scale**2)
     assert out.shape == (2, 7 * scale, 5 * scale, channels)
     np.testing.assert_array_equal(out, feats["final"])
     np.testing.assert_array_equal(out, pixel_shuffle(feats["conv3"], scale))
     assert np.abs(feats["conv2"]).max() <= 1  # tanh
-    r2c = channels * scale ** 2
+    r2c = channels * scale**2
     assert count_params(v) == (25 * channels * 64 + 64) + (9 * 64 * 32 + 32) + (9 * 32 * r2c + r2c)
 
 

@@ -15,9 +15,9 @@ def _keys(t):
     """Keys' cubic (a = -0.5), written out piece by piece."""
     t = abs(t)
     if t <= 1:
-        return 1.5 * t ** 3 - 2.5 * t ** 2 + 1
+        return 1.5 * t**3 - 2.5 * t**2 + 1
     if t < 2:
-        return -0.5 * t ** 3 + 2.5 * t ** 2 - 4 * t + 2
+        return -0.5 * t**3 + 2.5 * t**2 - 4 * t + 2
     return 0.0
 
 
@@ -31,8 +31,9 @@ def _row(n_in, s, x):
 def test_half_scale_row_is_the_widened_kernel():
     # u(5) = 9.5: taps 6..13 (1-based) at distances +-0.5, +-1.5, +-2.5, +-3.5, i.e. Keys at +-0.25 .. +-1.75
     want = np.zeros(20)
-    want[5:13] = np.array([-0.0234375, -0.0703125, 0.2265625, 0.8671875,
-                           0.8671875, 0.2265625, -0.0703125, -0.0234375]) / 2
+    want[5:13] = (
+        np.array([-0.0234375, -0.0703125, 0.2265625, 0.8671875, 0.8671875, 0.2265625, -0.0703125, -0.0234375]) / 2
+    )
     np.testing.assert_allclose(_row(20, 0.5, 5), want, atol=1e-15)
     np.testing.assert_allclose(resize_matrix(20, 10, 0.5)[4], want, atol=1e-12)
 

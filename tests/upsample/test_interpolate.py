@@ -54,8 +54,9 @@ def _bilinear_1d(v, n_out, scale):
 @pytest.mark.parametrize("recompute", [None, True])
 def test_bilinear_scale_factor_rule(recompute):
     v = np.array([1.0, -2.0, 4.0], np.float32)
-    out = np.ravel(interpolate(v.reshape(1, 3, 1, 1), scale_factor=(1.7, 1), mode="bilinear",
-                               recompute_scale_factor=recompute))
+    out = np.ravel(
+        interpolate(v.reshape(1, 3, 1, 1), scale_factor=(1.7, 1), mode="bilinear", recompute_scale_factor=recompute)
+    )
     scale = 3 / 5 if recompute else 1 / 1.7
     np.testing.assert_allclose(out, _bilinear_1d(v, 5, scale), atol=1e-6)
 
@@ -68,12 +69,15 @@ def test_nearest_exact_ties_round_up():
 
 
 @pytest.mark.parametrize("size", [(5, 4), (7, 3), (24, 25), (9, 17)])
-@pytest.mark.parametrize("mode,antialias,jax_method", [
-    ("bilinear", False, "linear"),
-    ("bicubic", False, "cubic-pytorch"),
-    ("bilinear", True, "linear"),  # jax's triangle filter, stretched and renormalised
-    ("bicubic", True, "cubic"),  # Keys a=-0.5, as torch's antialiased bicubic
-])
+@pytest.mark.parametrize(
+    "mode,antialias,jax_method",
+    [
+        ("bilinear", False, "linear"),
+        ("bicubic", False, "cubic-pytorch"),
+        ("bilinear", True, "linear"),  # jax's triangle filter, stretched and renormalised
+        ("bicubic", True, "cubic"),  # Keys a=-0.5, as torch's antialiased bicubic
+    ],
+)
 def test_matches_jax_image_resize(size, mode, antialias, jax_method):
     x = _rand((1, 12, 10, 2))
     ours = interpolate(x, size=size, mode=mode, antialias=antialias)

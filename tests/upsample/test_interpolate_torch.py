@@ -75,13 +75,29 @@ def test_torch_antialias_width_one_bug(mode):
     ours = np.ravel(interpolate(col.reshape(1, 3, 1, 1), size=(2, 1), mode=mode, antialias=True))
     as_row = np.ravel(_torch_interpolate(col.reshape(1, 1, 3, 1), size=(1, 2), mode=mode, antialias=True))
     np.testing.assert_allclose(ours, as_row, atol=1e-6)
-    np.testing.assert_allclose(ours, np.ravel(jax.image.resize(col.reshape(1, 3, 1, 1), (1, 2, 1, 1),
-                               "linear" if mode == "bilinear" else "cubic", antialias=True)), atol=1e-6)
+    np.testing.assert_allclose(
+        ours,
+        np.ravel(
+            jax.image.resize(
+                col.reshape(1, 3, 1, 1), (1, 2, 1, 1), "linear" if mode == "bilinear" else "cubic", antialias=True
+            )
+        ),
+        atol=1e-6,
+    )
     # once torch fixes it, the exclusion in the sweep can go (it then checks nothing extra)
 
 
-@pytest.mark.parametrize("mode,antialias", [("nearest", False), ("nearest-exact", False), ("bilinear", False),
-                                            ("bilinear", True), ("bicubic", False), ("bicubic", True)])
+@pytest.mark.parametrize(
+    "mode,antialias",
+    [
+        ("nearest", False),
+        ("nearest-exact", False),
+        ("bilinear", False),
+        ("bilinear", True),
+        ("bicubic", False),
+        ("bicubic", True),
+    ],
+)
 def test_torch_same_size_rules(mode, antialias):
     # 5 * 1.0886 floors to 5: torch copies for nearest/bilinear/antialias, not for bicubic/nearest-exact
     x = _rand((1, 5, 7, 2), 3)

@@ -60,8 +60,12 @@ def test_icnr_subpixel_equals_nearest_upsampling_of_base_conv():
     params = m.init(jax.random.PRNGKey(1), x)["params"]["conv"]
     params = {"kernel": params["kernel"], "bias": jnp.arange(2 * r * r, dtype=jnp.float32) // (r * r)}
     out = m.apply({"params": {"conv": params}}, x)
-    base = jax.lax.conv_general_dilated(x, params["kernel"][..., ::r * r], (1, 1), [(1, 1), (1, 1)],
-                                        dimension_numbers=("NHWC", "HWIO", "NHWC")) + params["bias"][::r * r]
+    base = (
+        jax.lax.conv_general_dilated(
+            x, params["kernel"][..., :: r * r], (1, 1), [(1, 1), (1, 1)], dimension_numbers=("NHWC", "HWIO", "NHWC")
+        )
+        + params["bias"][:: r * r]
+    )
     nearest = np.repeat(np.repeat(base, r, axis=1), r, axis=2)
     np.testing.assert_allclose(out, nearest, atol=1e-5)
     # no checkerboard: every r x r block is constant

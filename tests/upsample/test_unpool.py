@@ -29,7 +29,9 @@ def _pool_loop(x, k, s, p, ceil_mode):
     return y, idx
 
 
-@pytest.mark.parametrize("k,s,p,ceil_mode", [(2, 2, 0, False), (3, 2, 1, False), (3, 2, 1, True), (2, 3, 1, True), (3, 1, 0, False)])
+@pytest.mark.parametrize(
+    "k,s,p,ceil_mode", [(2, 2, 0, False), (3, 2, 1, False), (3, 2, 1, True), (2, 3, 1, True), (3, 1, 0, False)]
+)
 def test_pool_matches_loop_with_ties(k, s, p, ceil_mode):
     x = np.random.default_rng(0).integers(0, 3, (2, 7, 6, 2)).astype(np.float32)  # many ties
     x[0, :3, :3, 0] = -np.inf  # a window of -inf points at its first real cell

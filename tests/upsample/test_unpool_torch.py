@@ -20,8 +20,14 @@ _nhwc = lambda t: t.permute(0, 2, 3, 1).numpy()
 
 
 @settings(max_examples=20, deadline=None)
-@given(k=st.integers(1, 3), s=st.integers(1, 3), ceil_mode=st.booleans(), data=st.data(),
-       shape=st.sampled_from([(1, 7, 6, 2), (2, 5, 5, 1), (1, 4, 9, 3)]), use_size=st.booleans())
+@given(
+    k=st.integers(1, 3),
+    s=st.integers(1, 3),
+    ceil_mode=st.booleans(),
+    data=st.data(),
+    shape=st.sampled_from([(1, 7, 6, 2), (2, 5, 5, 1), (1, 4, 9, 3)]),
+    use_size=st.booleans(),
+)
 def test_torch_parity(k, s, ceil_mode, data, shape, use_size):
     p = data.draw(st.integers(0, k // 2))
     x = np.random.default_rng(k * 7 + s).integers(-3, 4, shape).astype(np.float32)  # ties included

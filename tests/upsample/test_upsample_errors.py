@@ -6,8 +6,16 @@ import numpy as np
 import pytest
 
 from jaxcnn.identities import conv_transpose_closed_form, conv_transpose_zero_insertion
-from jaxcnn.upsample import (ConvTranspose, conv_transpose, icnr, interpolate, max_pool_with_indices,
-                             max_unpool, pixel_shuffle, pixel_unshuffle)
+from jaxcnn.upsample import (
+    ConvTranspose,
+    conv_transpose,
+    icnr,
+    interpolate,
+    max_pool_with_indices,
+    max_unpool,
+    pixel_shuffle,
+    pixel_unshuffle,
+)
 
 X = jnp.zeros((1, 4, 4, 2))
 Y, IDX = max_pool_with_indices(jnp.arange(32.0).reshape(1, 4, 4, 2), 2)
@@ -65,4 +73,3 @@ CASES = [
 def test_bad_input_raises_clear_error(call, exc, match):
     with pytest.raises(exc, match=match):
         call()
-

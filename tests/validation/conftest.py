@@ -30,8 +30,9 @@ def assert_bad_input(thunk, exc, argument: str):
     if exc is ValueError:  # a wrong *type* must be a TypeError, a wrong value a plain ValueError
         assert not isinstance(info.value, TypeError), f"expected a ValueError, got {info.type.__name__}: {info.value}"
     message = str(info.value)
-    assert re.search(rf"(?<![\w-]){re.escape(argument)}(?![\w-])", message), \
+    assert re.search(rf"(?<![\w-]){re.escape(argument)}(?![\w-])", message), (
         f"message does not name {argument!r}: {message}"
+    )
     assert not _COMPILES, f"{len(_COMPILES)} XLA compile(s) before the error: validate earlier"
     return message
 

@@ -31,7 +31,7 @@ import resource
 import sys
 import tempfile
 import time
-from collections import OrderedDict, defaultdict
+from collections import OrderedDict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -55,15 +55,19 @@ def add(module: str, names, label: str, thunk) -> None:
 
 # ----------------------------------------------------------------------------- shared fixtures
 
-@functools.lru_cache(maxsize=None)
+
+@functools.cache
 def fx():
+    from types import SimpleNamespace
+
     import jax
     import jax.numpy as jnp
     import numpy as np
-    from types import SimpleNamespace
 
     return SimpleNamespace(
-        jax=jax, jnp=jnp, np=np,
+        jax=jax,
+        jnp=jnp,
+        np=np,
         K=jax.random.key(0),
         X=jnp.ones((1, 8, 8, 4)),
         X1=jnp.ones((2, 8, 8, 1)),
@@ -82,16 +86,18 @@ def init(model, x, **kwargs):
 
 # ----------------------------------------------------------------------------- upsample
 
+
 @group
 def _interpolate():
     from jaxcnn.upsample import interpolate
+
     f = fx()
     X, m = f.X, "upsample.interpolate"
     bad = [
         ("scale_factor", "scale_factor=1e9 (huge output)", lambda: interpolate(X, scale_factor=1e9)),
         ("scale_factor", "scale_factor=(1, 1e8)", lambda: interpolate(X, scale_factor=(1.0, 1e8))),
-        ("size", "size=10**6 (huge output)", lambda: interpolate(X, size=10 ** 6)),
-        ("size", "size=(4, 10**9)", lambda: interpolate(X, size=(4, 10 ** 9))),
+        ("size", "size=10**6 (huge output)", lambda: interpolate(X, size=10**6)),
+        ("size", "size=(4, 10**9)", lambda: interpolate(X, size=(4, 10**9))),
         ("size", "size=0", lambda: interpolate(X, size=0)),
         ("size", "size=-3", lambda: interpolate(X, size=-3)),
         ("size", "size=(0, 4)", lambda: interpolate(X, size=(0, 4))),
@@ -119,12 +125,20 @@ def _interpolate():
         ("mode", "mode=['bilinear'] (unhashable)", lambda: interpolate(X, scale_factor=2, mode=["bilinear"])),
         ("align_corners", "align_corners with nearest", lambda: interpolate(X, scale_factor=2, align_corners=True)),
         ("align_corners", "align_corners=1", lambda: interpolate(X, scale_factor=2, mode="bilinear", align_corners=1)),
-        ("align_corners", "align_corners='yes'", lambda: interpolate(X, scale_factor=2, mode="bilinear", align_corners="yes")),
+        (
+            "align_corners",
+            "align_corners='yes'",
+            lambda: interpolate(X, scale_factor=2, mode="bilinear", align_corners="yes"),
+        ),
         ("antialias", "antialias with nearest", lambda: interpolate(X, scale_factor=2, antialias=True)),
         ("antialias", "antialias='yes'", lambda: interpolate(X, scale_factor=0.5, mode="bilinear", antialias="yes")),
         ("antialias", "antialias=None", lambda: interpolate(X, scale_factor=0.5, mode="bilinear", antialias=None)),
         ("recompute_scale_factor", "recompute with size", lambda: interpolate(X, size=4, recompute_scale_factor=True)),
-        ("recompute_scale_factor", "recompute='yes'", lambda: interpolate(X, scale_factor=2, recompute_scale_factor="yes")),
+        (
+            "recompute_scale_factor",
+            "recompute='yes'",
+            lambda: interpolate(X, scale_factor=2, recompute_scale_factor="yes"),
+        ),
         ("x", "x 3-D", lambda: interpolate(f.jnp.ones((8, 8, 4)), size=4)),
         ("x", "x a list", lambda: interpolate([[1.0]], size=4)),
         ("x", "x int, bilinear", lambda: interpolate(f.XI, size=4, mode="bilinear")),
@@ -139,6 +153,7 @@ def _interpolate():
 @group
 def _unpool():
     from jaxcnn.upsample import max_pool_with_indices, max_unpool
+
     f = fx()
     X, m = f.X, "upsample.unpool"
     Y, IDX = max_pool_with_indices(f.jnp.arange(64.0).reshape(1, 4, 4, 4), 2)
@@ -170,8 +185,12 @@ def _unpool():
         ("output_size", "output_size=(4,)", lambda: max_unpool(Y, IDX, 2, output_size=(4,))),
         ("kernel_size", "unpool kernel_size=0", lambda: max_unpool(Y, IDX, 0)),
         ("stride", "unpool stride=1.5", lambda: max_unpool(Y, IDX, 2, stride=1.5)),
-        (("kernel_size", "output"), "unpool kernel_size=10**5 (huge output)", lambda: max_unpool(Y, IDX, 10 ** 5, padding=0)),
-        (("stride", "output"), "unpool stride=10**5 (huge output)", lambda: max_unpool(Y, IDX, 2, stride=10 ** 5)),
+        (
+            ("kernel_size", "output"),
+            "unpool kernel_size=10**5 (huge output)",
+            lambda: max_unpool(Y, IDX, 10**5, padding=0),
+        ),
+        (("stride", "output"), "unpool stride=10**5 (huge output)", lambda: max_unpool(Y, IDX, 2, stride=10**5)),
     ]
     for names, label, thunk in bad:
         add(m, names, label, thunk)
@@ -180,6 +199,7 @@ def _unpool():
 @group
 def _transposed():
     from jaxcnn.upsample import ConvTranspose, conv_transpose
+
     f = fx()
     X, m, jnp = f.X, "upsample.transposed", f.jnp
     Kn = jnp.zeros((3, 3, 2, 4))
@@ -187,7 +207,7 @@ def _transposed():
         ("stride", "stride=0", lambda: conv_transpose(X, Kn, stride=0)),
         ("stride", "stride=1.5", lambda: conv_transpose(X, Kn, stride=1.5)),
         ("stride", "stride=(1,2,3)", lambda: conv_transpose(X, Kn, stride=(1, 2, 3))),
-        (("stride", "output"), "stride=10**5 (huge output)", lambda: conv_transpose(X, Kn, stride=10 ** 5)),
+        (("stride", "output"), "stride=10**5 (huge output)", lambda: conv_transpose(X, Kn, stride=10**5)),
         ("padding", "padding=-1", lambda: conv_transpose(X, Kn, padding=-1)),
         ("padding", "padding=9 (empty output)", lambda: conv_transpose(X, Kn, padding=9)),
         ("padding", "padding=0.5", lambda: conv_transpose(X, Kn, padding=0.5)),
@@ -195,7 +215,7 @@ def _transposed():
         ("output_padding", "output_padding=-1", lambda: conv_transpose(X, Kn, output_padding=-1)),
         ("dilation", "dilation=0", lambda: conv_transpose(X, Kn, dilation=0)),
         ("dilation", "dilation=1.5", lambda: conv_transpose(X, Kn, dilation=1.5)),
-        (("dilation", "output"), "dilation=10**5 (huge output)", lambda: conv_transpose(X, Kn, dilation=10 ** 5)),
+        (("dilation", "output"), "dilation=10**5 (huge output)", lambda: conv_transpose(X, Kn, dilation=10**5)),
         ("groups", "groups=0", lambda: conv_transpose(X, Kn, groups=0)),
         ("groups", "groups=1.5", lambda: conv_transpose(X, Kn, groups=1.5)),
         ("groups", "groups=True", lambda: conv_transpose(X, Kn, groups=True)),
@@ -226,8 +246,9 @@ def _transposed():
 @group
 def _subpixel():
     from jaxcnn.upsample import SubPixelConv, icnr, pixel_shuffle, pixel_unshuffle
+
     f = fx()
-    X, m, jnp, np = f.X, "upsample.subpixel", f.jnp, f.np
+    X, m, jnp, _np = f.X, "upsample.subpixel", f.jnp, f.np
     bad = [
         ("r", "shuffle r=0", lambda: pixel_shuffle(X, 0)),
         ("r", "shuffle r=1.5", lambda: pixel_shuffle(X, 1.5)),
@@ -265,9 +286,11 @@ def _subpixel():
 
 # ----------------------------------------------------------------------------- regularizers
 
+
 @group
 def _cutout():
     from jaxcnn.regularizers import Cutout, cutout
+
     f = fx()
     X, K, m, jnp = f.X, f.K, "regularizers.cutout", f.jnp
     bad = [
@@ -276,7 +299,7 @@ def _cutout():
         ("size", "size=2.5", lambda: cutout(K, X, 2.5)),
         ("size", "size=4.0", lambda: cutout(K, X, 4.0)),
         ("size", "size=True", lambda: cutout(K, X, True)),
-        ("size", "size=2**40 (int32 corners)", lambda: cutout(K, X, 2 ** 40)),
+        ("size", "size=2**40 (int32 corners)", lambda: cutout(K, X, 2**40)),
         ("size", "size='4'", lambda: cutout(K, X, "4")),
         ("fill", "fill='mean'", lambda: cutout(K, X, 4, fill="mean")),
         ("fill", "fill wrong shape", lambda: cutout(K, X, 4, fill=jnp.zeros(3))),
@@ -293,7 +316,11 @@ def _cutout():
         ("size", "Cutout size=2.5", lambda: Cutout(2.5).apply({}, X, deterministic=False, rngs={"dropout": K})),
         ("fill", "Cutout fill='mean' (deterministic)", lambda: Cutout(4, fill="mean").apply({}, X, deterministic=True)),
         ("deterministic", "Cutout deterministic='no'", lambda: Cutout(4).apply({}, X, deterministic="no")),
-        ("rng_collection", "Cutout rng_collection=5", lambda: Cutout(4, rng_collection=5).apply({}, X, deterministic=False, rngs={"dropout": K})),
+        (
+            "rng_collection",
+            "Cutout rng_collection=5",
+            lambda: Cutout(4, rng_collection=5).apply({}, X, deterministic=False, rngs={"dropout": K}),
+        ),
     ]
     for names, label, thunk in bad:
         add(m, names, label, thunk)
@@ -302,6 +329,7 @@ def _cutout():
 @group
 def _dropblock():
     from jaxcnn.regularizers import DropBlock, drop_block, dropblock_gamma, scheduled_drop_rate
+
     f = fx()
     X, K, m, jnp = f.X, f.K, "regularizers.dropblock", f.jnp
     bad = [
@@ -341,8 +369,16 @@ def _dropblock():
         ("step", "schedule step='3'", lambda: scheduled_drop_rate("3", 10, 0.1)),
         ("step", "schedule step=nan", lambda: scheduled_drop_rate(NAN, 10, 0.1)),
         ("drop_rate", "DropBlock drop_rate=nan", lambda: DropBlock(NAN).apply({}, X, deterministic=True)),
-        ("block_size", "DropBlock block_size=0 (deterministic)", lambda: DropBlock(0.1, block_size=0).apply({}, X, deterministic=True)),
-        ("gamma_rule", "DropBlock gamma_rule='x' (deterministic)", lambda: DropBlock(0.1, gamma_rule="x").apply({}, X, deterministic=True)),
+        (
+            "block_size",
+            "DropBlock block_size=0 (deterministic)",
+            lambda: DropBlock(0.1, block_size=0).apply({}, X, deterministic=True),
+        ),
+        (
+            "gamma_rule",
+            "DropBlock gamma_rule='x' (deterministic)",
+            lambda: DropBlock(0.1, gamma_rule="x").apply({}, X, deterministic=True),
+        ),
         ("x", "DropBlock x int32", lambda: DropBlock(0.3, 3).apply({}, f.XI, deterministic=False, rngs={"dropout": K})),
         ("deterministic", "DropBlock deterministic='no'", lambda: DropBlock(0.1).apply({}, X, deterministic="no")),
     ]
@@ -353,6 +389,7 @@ def _dropblock():
 @group
 def _stochastic_depth():
     from jaxcnn.regularizers import StochasticDepth, stochastic_depth, survival_probabilities
+
     f = fx()
     X, K, m, jnp = f.X, f.K, "regularizers.stochastic_depth", f.jnp
 
@@ -371,8 +408,16 @@ def _stochastic_depth():
         ("final_survival", "schedule final_survival=nan", lambda: survival_probabilities(4, NAN)),
         ("rule", "schedule rule='x'", lambda: survival_probabilities(4, 0.5, "x")),
         ("drop_rate", "StochasticDepth drop_rate=nan", lambda: StochasticDepth(NAN).apply({}, X, deterministic=True)),
-        ("mode", "StochasticDepth mode='x' (deterministic)", lambda: StochasticDepth(0.1, mode="x").apply({}, X, deterministic=True)),
-        ("x", "StochasticDepth x int", lambda: StochasticDepth(0.5).apply({}, f.XI, deterministic=False, rngs={"dropout": K})),
+        (
+            "mode",
+            "StochasticDepth mode='x' (deterministic)",
+            lambda: StochasticDepth(0.1, mode="x").apply({}, X, deterministic=True),
+        ),
+        (
+            "x",
+            "StochasticDepth x int",
+            lambda: StochasticDepth(0.5).apply({}, f.XI, deterministic=False, rngs={"dropout": K}),
+        ),
         ("x", "x int32, rate 0 (fails at the first nonzero rate otherwise)", lambda: stochastic_depth(K, f.XI, 0.0)),
         ("x", "x a scalar", lambda: stochastic_depth(K, jnp.ones(()), 0.1)),
         ("x", "x a list", lambda: stochastic_depth(K, [1.0, 2.0], 0.1)),
@@ -384,18 +429,36 @@ def _stochastic_depth():
         ("final_survival", "schedule final_survival=1.5", lambda: survival_probabilities(4, 1.5)),
         ("final_survival", "schedule final_survival array", lambda: survival_probabilities(4, jnp.float32(0.5))),
         ("num_blocks", "schedule num_blocks=True", lambda: survival_probabilities(True)),
-        ("x", "StochasticDepth x int, paper rule at test (p-scale truncated)",
-         lambda: StochasticDepth(0.3, test_rule="paper").apply({}, f.XI, deterministic=True)),
-        ("test_rule", "StochasticDepth test_rule='x'", lambda: StochasticDepth(0.1, test_rule="x").apply({}, X, deterministic=True)),
+        (
+            "x",
+            "StochasticDepth x int, paper rule at test (p-scale truncated)",
+            lambda: StochasticDepth(0.3, test_rule="paper").apply({}, f.XI, deterministic=True),
+        ),
+        (
+            "test_rule",
+            "StochasticDepth test_rule='x'",
+            lambda: StochasticDepth(0.1, test_rule="x").apply({}, X, deterministic=True),
+        ),
         ("drop_rate", "StochasticDepth drop_rate=1.5", lambda: StochasticDepth(1.5).apply({}, X, deterministic=True)),
-        ("deterministic", "StochasticDepth deterministic='no'", lambda: StochasticDepth(0.1).apply({}, X, deterministic="no")),
-        ("rng_collection", "StochasticDepth rng_collection=5",
-         lambda: StochasticDepth(0.1, rng_collection=5).apply({}, X, deterministic=True)),
+        (
+            "deterministic",
+            "StochasticDepth deterministic='no'",
+            lambda: StochasticDepth(0.1).apply({}, X, deterministic="no"),
+        ),
+        (
+            "rng_collection",
+            "StochasticDepth rng_collection=5",
+            lambda: StochasticDepth(0.1, rng_collection=5).apply({}, X, deterministic=True),
+        ),
         ("x", "StochasticDepth x a scalar", lambda: StochasticDepth(0.1).apply({}, jnp.ones(()), deterministic=True)),
         ("module", "stochastic_residual module=5", lambda: residual(module=5)),
         ("branch_fn", "stochastic_residual branch_fn=None", lambda: residual(branch_fn=None)),
         ("shortcut", "stochastic_residual shortcut a list", lambda: residual(shortcut=[1.0])),
-        ("shortcut", "stochastic_residual shortcut int (scale truncated)", lambda: residual(shortcut=f.XI[:1, :, :, :1])),
+        (
+            "shortcut",
+            "stochastic_residual shortcut int (scale truncated)",
+            lambda: residual(shortcut=f.XI[:1, :, :, :1]),
+        ),
         ("survival_prob", "stochastic_residual survival_prob=nan", lambda: residual(survival_prob=NAN)),
         ("deterministic", "stochastic_residual deterministic='no'", lambda: residual(deterministic="no")),
         ("mode", "stochastic_residual mode='x'", lambda: residual(mode="x")),
@@ -408,9 +471,11 @@ def _stochastic_depth():
 
 # ----------------------------------------------------------------------------- metrics, utils
 
+
 @group
 def _metrics():
     from jaxcnn.metrics import modcrop, psnr, psnr_y, rgb_to_y, shave
+
     f = fx()
     np, m, IMG = f.np, "metrics", f.IMG
     G = np.zeros((8, 8))
@@ -457,6 +522,7 @@ def _metrics():
 @group
 def _utils():
     from jaxcnn import count_params
+
     f = fx()
     bad = [
         ("tree", "count_params(5)", lambda: count_params(5)),
@@ -471,10 +537,24 @@ def _utils():
 
 # ----------------------------------------------------------------------------- layers, backend
 
+
 @group
 def _layers():
-    from jaxcnn.layers import (BatchNorm, Conv, WeightStandardizedConv, apply_norm, avg_pool_ceil_exclude_pad, batch_norm,
-                               conv, conv_args, global_avg_pool, make_divisible, make_norm, max_pool_torch, torch_padding)
+    from jaxcnn.layers import (
+        BatchNorm,
+        Conv,
+        WeightStandardizedConv,
+        avg_pool_ceil_exclude_pad,
+        batch_norm,
+        conv,
+        conv_args,
+        global_avg_pool,
+        make_divisible,
+        make_norm,
+        max_pool_torch,
+        torch_padding,
+    )
+
     f = fx()
     X, m, jnp = f.X, "layers", f.jnp
     bad = [
@@ -561,8 +641,19 @@ def _layers():
 @group
 def _backend():
     import flax.linen as nn
-    from jaxcnn.xla_cpu import (CanonicalGradConv, GemmGradConv, block_remat, canonical_grad_conv, default_conv,
-                                gemm_grad_conv, remat, tied_checkpoint, weight_grad_gemm)
+
+    from jaxcnn.xla_cpu import (
+        CanonicalGradConv,
+        GemmGradConv,
+        block_remat,
+        canonical_grad_conv,
+        default_conv,
+        gemm_grad_conv,
+        remat,
+        tied_checkpoint,
+        weight_grad_gemm,
+    )
+
     f = fx()
     X, jnp = f.X, f.jnp
     Kc = jnp.ones((3, 3, 4, 2))
@@ -592,10 +683,20 @@ def _backend():
         (c, "rhs_dilation", "rhs_dilation=(0, 1)", lambda: cgc((1, 1), P1, rhs_dilation=(0, 1))),
         (c, "lhs_dilation", "lhs_dilation=(1.5, 1)", lambda: cgc((1, 1), P1, lhs_dilation=(1.5, 1))),
         (c, "feature_group_count", "feature_group_count=0", lambda: cgc((1, 1), P1, feature_group_count=0)),
-        (c, "rhs", "rhs channels mismatch",
-         lambda: canonical_grad_conv(X, jnp.ones((3, 3, 5, 2)), (1, 1), "SAME", dimension_numbers=dn, weight_grad="gemm")),
-        (c, "window_strides", "gemm_grad_conv window_strides=(0, 1)",
-         lambda: gemm_grad_conv(X, Kc, (0, 1), P1, dimension_numbers=dn)),
+        (
+            c,
+            "rhs",
+            "rhs channels mismatch",
+            lambda: canonical_grad_conv(
+                X, jnp.ones((3, 3, 5, 2)), (1, 1), "SAME", dimension_numbers=dn, weight_grad="gemm"
+            ),
+        ),
+        (
+            c,
+            "window_strides",
+            "gemm_grad_conv window_strides=(0, 1)",
+            lambda: gemm_grad_conv(X, Kc, (0, 1), P1, dimension_numbers=dn),
+        ),
         (c, "strides", "CanonicalGradConv strides=0", lambda: init(CanonicalGradConv(4, (3, 3), strides=0), X)),
         (c, "features", "GemmGradConv features=0", lambda: init(GemmGradConv(0, (3, 3)), X)),
         (c, "strides", "weight_grad_gemm strides=(0, 1)", lambda: weight_grad_gemm(X, G, (3, 3), (0, 1), P1, (1, 1))),
@@ -605,14 +706,42 @@ def _backend():
         (c, "g", "weight_grad_gemm g 3-D", lambda: weight_grad_gemm(X, G[0], (3, 3), (1, 1), P1, (1, 1))),
         (c, "control_flow", "default_conv control_flow='yes'", lambda: default_conv("yes")),
         ("remat", "fun", "tied_checkpoint(5)", lambda: tied_checkpoint(5)),
-        ("remat", "static_argnums", "tied_checkpoint static_argnums=1.5", lambda: tied_checkpoint(lambda x: x, static_argnums=1.5)),
-        ("remat", "static_argnums", "tied_checkpoint static_argnums=-1", lambda: tied_checkpoint(lambda x: x, static_argnums=-1)),
-        ("remat", "static_argnums", "tied_checkpoint static_argnums=(3,) with 1 argument",
-         lambda: tied_checkpoint(lambda x: x, static_argnums=(3,))(X)),
-        ("remat", "tie_argnums", "tied_checkpoint tie_argnums=(7,)", lambda: tied_checkpoint(lambda x: x, tie_argnums=(7,))(X)),
-        ("remat", "tie_argnums", "tied_checkpoint tie_argnums='0'", lambda: tied_checkpoint(lambda x: x, tie_argnums="0")),
-        ("remat", "tie_argnums", "tied_checkpoint tie_argnums overlaps static_argnums",
-         lambda: tied_checkpoint(lambda x, n: x, static_argnums=1, tie_argnums=(0, 1))),
+        (
+            "remat",
+            "static_argnums",
+            "tied_checkpoint static_argnums=1.5",
+            lambda: tied_checkpoint(lambda x: x, static_argnums=1.5),
+        ),
+        (
+            "remat",
+            "static_argnums",
+            "tied_checkpoint static_argnums=-1",
+            lambda: tied_checkpoint(lambda x: x, static_argnums=-1),
+        ),
+        (
+            "remat",
+            "static_argnums",
+            "tied_checkpoint static_argnums=(3,) with 1 argument",
+            lambda: tied_checkpoint(lambda x: x, static_argnums=(3,))(X),
+        ),
+        (
+            "remat",
+            "tie_argnums",
+            "tied_checkpoint tie_argnums=(7,)",
+            lambda: tied_checkpoint(lambda x: x, tie_argnums=(7,))(X),
+        ),
+        (
+            "remat",
+            "tie_argnums",
+            "tied_checkpoint tie_argnums='0'",
+            lambda: tied_checkpoint(lambda x: x, tie_argnums="0"),
+        ),
+        (
+            "remat",
+            "tie_argnums",
+            "tied_checkpoint tie_argnums overlaps static_argnums",
+            lambda: tied_checkpoint(lambda x, n: x, static_argnums=1, tie_argnums=(0, 1)),
+        ),
         ("remat", "target", "remat('block')", lambda: remat("block")),
         ("remat", "target", "remat(int) (a class, not a Module)", lambda: remat(int)),
         ("remat", "static_argnums", "remat static_argnums=0 (self)", lambda: remat(Block, static_argnums=0)),
@@ -626,10 +755,22 @@ def _backend():
 
 # ----------------------------------------------------------------------------- blocks, models
 
+
 @group
 def _blocks():
-    from jaxcnn.blocks import (BasicBlock, BottleneckBlock, DepthwiseSeparableConv, InvertedResidual, PreActBasicBlock,
-                               PreActBottleneckBlock, ResNeXtBottleneck, ResNeXtBranches, SqueezeExcite, zero_pad_shortcut)
+    from jaxcnn.blocks import (
+        BasicBlock,
+        BottleneckBlock,
+        DepthwiseSeparableConv,
+        InvertedResidual,
+        PreActBasicBlock,
+        PreActBottleneckBlock,
+        ResNeXtBottleneck,
+        ResNeXtBranches,
+        SqueezeExcite,
+        zero_pad_shortcut,
+    )
+
     f = fx()
     X, m, jnp = f.X, "blocks", f.jnp
     X3 = jnp.ones((8, 8, 4))
@@ -644,9 +785,21 @@ def _blocks():
         ("strides", "DepthwiseSeparableConv strides=0", lambda: init(DepthwiseSeparableConv(16, strides=0), X)),
         ("strides", "DepthwiseSeparableConv strides=1.5", lambda: init(DepthwiseSeparableConv(16, strides=1.5), X)),
         ("features", "DepthwiseSeparableConv features=0", lambda: init(DepthwiseSeparableConv(0), X)),
-        ("kernel_size", "DepthwiseSeparableConv kernel_size=4 (even)", lambda: init(DepthwiseSeparableConv(16, kernel_size=4), X)),
-        ("kernel_size", "DepthwiseSeparableConv kernel_size=0", lambda: init(DepthwiseSeparableConv(16, kernel_size=0), X)),
-        ("kernel_size", "DepthwiseSeparableConv kernel_size=2.5", lambda: init(DepthwiseSeparableConv(16, kernel_size=2.5), X)),
+        (
+            "kernel_size",
+            "DepthwiseSeparableConv kernel_size=4 (even)",
+            lambda: init(DepthwiseSeparableConv(16, kernel_size=4), X),
+        ),
+        (
+            "kernel_size",
+            "DepthwiseSeparableConv kernel_size=0",
+            lambda: init(DepthwiseSeparableConv(16, kernel_size=0), X),
+        ),
+        (
+            "kernel_size",
+            "DepthwiseSeparableConv kernel_size=2.5",
+            lambda: init(DepthwiseSeparableConv(16, kernel_size=2.5), X),
+        ),
         ("act", "DepthwiseSeparableConv act=None", lambda: init(DepthwiseSeparableConv(16, act=None), X)),
         ("norm", "DepthwiseSeparableConv norm='bn'", lambda: init(DepthwiseSeparableConv(16, norm="bn"), X)),
         ("train", "DepthwiseSeparableConv train='no'", lambda: init(DepthwiseSeparableConv(16), X, train="no")),
@@ -658,15 +811,30 @@ def _blocks():
         ("shortcut_type", "BasicBlock shortcut_type='E'", lambda: init(BasicBlock(4, shortcut_type="E"), X)),
         ("shortcut_type", "BasicBlock shortcut_type=None", lambda: init(BasicBlock(4, shortcut_type=None), X)),
         ("shortcut_type", "BasicBlock shortcut_type='b' (case)", lambda: init(BasicBlock(4, shortcut_type="b"), X)),
-        ("zero_init_last_bn", "BasicBlock zero_init_last_bn='yes'", lambda: init(BasicBlock(4, zero_init_last_bn="yes"), X)),
+        (
+            "zero_init_last_bn",
+            "BasicBlock zero_init_last_bn='yes'",
+            lambda: init(BasicBlock(4, zero_init_last_bn="yes"), X),
+        ),
         ("drop_path_rate", "BasicBlock drop_path_rate=1.5", lambda: init(BasicBlock(4, drop_path_rate=1.5), X)),
         ("drop_path_rate", "BasicBlock drop_path_rate=nan", lambda: init(BasicBlock(4, drop_path_rate=NAN), X)),
         ("drop_path_rate", "BasicBlock drop_path_rate=-0.1", lambda: init(BasicBlock(4, drop_path_rate=-0.1), X)),
         ("drop_path_rate", "BasicBlock drop_path_rate='0.1'", lambda: init(BasicBlock(4, drop_path_rate="0.1"), X)),
-        ("drop_path_mode", "BasicBlock drop_path_mode='x'", lambda: init(BasicBlock(4, drop_path_rate=0.1, drop_path_mode="x"), X, train=True)),
-        ("drop_path_mode", "BasicBlock drop_path_mode='x' at rate 0", lambda: init(BasicBlock(4, drop_path_mode="x"), X)),
-        ("drop_path_test_rule", "BasicBlock drop_path_test_rule='x'",
-         lambda: init(BasicBlock(4, drop_path_rate=0.1, drop_path_test_rule="x"), X)),
+        (
+            "drop_path_mode",
+            "BasicBlock drop_path_mode='x'",
+            lambda: init(BasicBlock(4, drop_path_rate=0.1, drop_path_mode="x"), X, train=True),
+        ),
+        (
+            "drop_path_mode",
+            "BasicBlock drop_path_mode='x' at rate 0",
+            lambda: init(BasicBlock(4, drop_path_mode="x"), X),
+        ),
+        (
+            "drop_path_test_rule",
+            "BasicBlock drop_path_test_rule='x'",
+            lambda: init(BasicBlock(4, drop_path_rate=0.1, drop_path_test_rule="x"), X),
+        ),
         ("conv", "BasicBlock conv='x'", lambda: init(BasicBlock(4, conv="x"), X)),
         ("norm", "BasicBlock norm=None", lambda: init(BasicBlock(4, norm=None), X)),
         ("act", "BasicBlock act='relu'", lambda: init(BasicBlock(4, act="relu"), X)),
@@ -677,19 +845,45 @@ def _blocks():
         ("groups", "BottleneckBlock groups=1.5", lambda: init(BottleneckBlock(4, groups=1.5), X)),
         ("base_width", "BottleneckBlock base_width=0", lambda: init(BottleneckBlock(4, base_width=0), X)),
         ("base_width", "BottleneckBlock base_width=2.5", lambda: init(BottleneckBlock(4, base_width=2.5), X)),
-        ("base_width", "BottleneckBlock features=4, base_width=8 (width 0)", lambda: init(BottleneckBlock(4, base_width=8), X)),
-        ("stride_on_3x3", "BottleneckBlock stride_on_3x3='no'", lambda: init(BottleneckBlock(4, stride_on_3x3="no"), X)),
+        (
+            "base_width",
+            "BottleneckBlock features=4, base_width=8 (width 0)",
+            lambda: init(BottleneckBlock(4, base_width=8), X),
+        ),
+        (
+            "stride_on_3x3",
+            "BottleneckBlock stride_on_3x3='no'",
+            lambda: init(BottleneckBlock(4, stride_on_3x3="no"), X),
+        ),
         ("se_reduction", "BottleneckBlock se_reduction=0", lambda: init(BottleneckBlock(4, se_reduction=0), X)),
         ("se_reduction", "BottleneckBlock se_reduction=2.5", lambda: init(BottleneckBlock(4, se_reduction=2.5), X)),
-        ("se_reduction", "BottleneckBlock se_reduction=32 > 16 channels", lambda: init(BottleneckBlock(4, se_reduction=32), X)),
-        ("zero_init_last_bn", "PreActBasicBlock zero_init_last_bn=True (no last BN)",
-         lambda: init(PreActBasicBlock(4, zero_init_last_bn=True), X)),
-        ("zero_init_last_bn", "PreActBottleneckBlock zero_init_last_bn=True (no last BN)",
-         lambda: init(PreActBottleneckBlock(4, zero_init_last_bn=True), X)),
+        (
+            "se_reduction",
+            "BottleneckBlock se_reduction=32 > 16 channels",
+            lambda: init(BottleneckBlock(4, se_reduction=32), X),
+        ),
+        (
+            "zero_init_last_bn",
+            "PreActBasicBlock zero_init_last_bn=True (no last BN)",
+            lambda: init(PreActBasicBlock(4, zero_init_last_bn=True), X),
+        ),
+        (
+            "zero_init_last_bn",
+            "PreActBottleneckBlock zero_init_last_bn=True (no last BN)",
+            lambda: init(PreActBottleneckBlock(4, zero_init_last_bn=True), X),
+        ),
         ("groups", "PreActBottleneckBlock groups=0", lambda: init(PreActBottleneckBlock(4, groups=0), X)),
-        ("base_width", "PreActBottleneckBlock base_width=8 (width 0)", lambda: init(PreActBottleneckBlock(4, base_width=8), X)),
+        (
+            "base_width",
+            "PreActBottleneckBlock base_width=8 (width 0)",
+            lambda: init(PreActBottleneckBlock(4, base_width=8), X),
+        ),
         ("groups", "ResNeXtBottleneck groups=0", lambda: init(ResNeXtBottleneck(4, groups=0), X)),
-        ("base_width", "ResNeXtBottleneck default base_width=4 with features=4 (width 0)", lambda: init(ResNeXtBottleneck(4), X)),
+        (
+            "base_width",
+            "ResNeXtBottleneck default base_width=4 with features=4 (width 0)",
+            lambda: init(ResNeXtBottleneck(4), X),
+        ),
         ("expand_ratio", "InvertedResidual expand_ratio=0", lambda: init(InvertedResidual(4, expand_ratio=0), X)),
         ("expand_ratio", "InvertedResidual expand_ratio=-1", lambda: init(InvertedResidual(4, expand_ratio=-1), X)),
         ("expand_ratio", "InvertedResidual expand_ratio=nan", lambda: init(InvertedResidual(4, expand_ratio=NAN), X)),
@@ -698,11 +892,21 @@ def _blocks():
         ("strides", "InvertedResidual strides=3", lambda: init(InvertedResidual(4, strides=3), X)),
         ("strides", "InvertedResidual strides=0", lambda: init(InvertedResidual(4, strides=0), X)),
         ("strides", "InvertedResidual strides=1.5", lambda: init(InvertedResidual(4, strides=1.5), X)),
-        ("drop_path_rate", "InvertedResidual drop_path_rate=1.5", lambda: init(InvertedResidual(4, drop_path_rate=1.5), X)),
-        ("drop_path_mode", "InvertedResidual drop_path_mode='x'",
-         lambda: init(InvertedResidual(4, drop_path_rate=0.1, drop_path_mode="x"), X, train=True)),
-        ("drop_path_test_rule", "InvertedResidual drop_path_test_rule='x'",
-         lambda: init(InvertedResidual(4, drop_path_rate=0.1, drop_path_test_rule="x"), X, train=True)),
+        (
+            "drop_path_rate",
+            "InvertedResidual drop_path_rate=1.5",
+            lambda: init(InvertedResidual(4, drop_path_rate=1.5), X),
+        ),
+        (
+            "drop_path_mode",
+            "InvertedResidual drop_path_mode='x'",
+            lambda: init(InvertedResidual(4, drop_path_rate=0.1, drop_path_mode="x"), X, train=True),
+        ),
+        (
+            "drop_path_test_rule",
+            "InvertedResidual drop_path_test_rule='x'",
+            lambda: init(InvertedResidual(4, drop_path_rate=0.1, drop_path_test_rule="x"), X, train=True),
+        ),
         ("act", "InvertedResidual act=None", lambda: init(InvertedResidual(4, act=None), X)),
         ("train", "InvertedResidual train='no'", lambda: init(InvertedResidual(4), X, train="no")),
         ("features", "InvertedResidual features=0", lambda: init(InvertedResidual(0), X)),
@@ -714,9 +918,16 @@ def _blocks():
         ("act", "SqueezeExcite act=5", lambda: init(SqueezeExcite(2, act=5), X)),
         ("x", "SqueezeExcite x 3-D", lambda: init(SqueezeExcite(2), X3)),
         ("groups", "ResNeXtBranches groups=0", lambda: init(ResNeXtBranches(4, groups=0), X)),
-        (("features", "base_width"), "ResNeXtBranches features=4, base_width=4 (branch width 0)",
-         lambda: init(ResNeXtBranches(4, groups=3, base_width=4), X)),
-        ("stride_on_3x3", "ResNeXtBranches stride_on_3x3='no'", lambda: init(ResNeXtBranches(64, groups=2, stride_on_3x3="no"), X)),
+        (
+            ("features", "base_width"),
+            "ResNeXtBranches features=4, base_width=4 (branch width 0)",
+            lambda: init(ResNeXtBranches(4, groups=3, base_width=4), X),
+        ),
+        (
+            "stride_on_3x3",
+            "ResNeXtBranches stride_on_3x3='no'",
+            lambda: init(ResNeXtBranches(64, groups=2, stride_on_3x3="no"), X),
+        ),
     ]
     for names, label, thunk in bad:
         add(m, names, label, thunk)
@@ -727,9 +938,20 @@ def _models():
     import flax.linen as nn
     import jax
     from flax import nnx as fnnx
+
     from jaxcnn import nnx as jnnx
-    from jaxcnn.models import (ESPCN, MobileNetV2, ResNet, create_model, default_input_shape, espcn, register,
-                               scan_to_unrolled, unrolled_to_scan)
+    from jaxcnn.models import (
+        ESPCN,
+        MobileNetV2,
+        ResNet,
+        create_model,
+        default_input_shape,
+        espcn,
+        register,
+        scan_to_unrolled,
+        unrolled_to_scan,
+    )
+
     f = fx()
     m, jnp = "models", f.jnp
     C = jnp.ones((1, 32, 32, 3))
@@ -745,14 +967,21 @@ def _models():
     bad = [
         ("num_classes", "create_model num_classes=0", lambda: init(create_model("cifar_resnet20", num_classes=0), C)),
         ("num_classes", "create_model num_classes=-1", lambda: init(create_model("cifar_resnet20", num_classes=-1), C)),
-        ("num_classes", "create_model num_classes=2.5", lambda: init(create_model("cifar_resnet20", num_classes=2.5), C)),
+        (
+            "num_classes",
+            "create_model num_classes=2.5",
+            lambda: init(create_model("cifar_resnet20", num_classes=2.5), C),
+        ),
         ("name", "create_model unknown name", lambda: create_model("resnet7")),
         ("name", "create_model name=None", lambda: create_model(None)),
         ("foo", "create_model unknown option", lambda: create_model("cifar_resnet20", foo=1)),
         ("foo", "create_model('espcn') unknown option", lambda: create_model("espcn", foo=1)),
         ("scale", "create_model('espcn', scale=0)", lambda: create_model("espcn", scale=0)),
-        ("zero_init_last_bn", "create_model preact zero_init_last_bn=True",
-         lambda: create_model("preact_resnet18", zero_init_last_bn=True)),
+        (
+            "zero_init_last_bn",
+            "create_model preact zero_init_last_bn=True",
+            lambda: create_model("preact_resnet18", zero_init_last_bn=True),
+        ),
         ("name", "default_input_shape unknown", lambda: default_input_shape("resnet7")),
         ("name", "default_input_shape name=None", lambda: default_input_shape(None)),
         ("batch", "default_input_shape batch=0", lambda: default_input_shape("resnet18", batch=0)),
@@ -784,14 +1013,24 @@ def _models():
         ("x", "ResNet 3-D input", lambda: init(ResNet(**tiny), jnp.ones((32, 32, 3)))),
         ("x", "ResNet x a list", lambda: init(ResNet(**tiny), [[1.0]])),
         ("train", "ResNet train='no'", lambda: init(ResNet(**tiny), C, train="no")),
-        ("x", "ResNet empty batch in training (NaN running statistics)",
-         lambda: init(ResNet(**tiny), jnp.ones((0, 32, 32, 3)), train=True)),
-        ("block_args", "ResNet block_args=dict(groups=2) on a basic block",
-         lambda: init(ResNet(**tiny, block_args=dict(groups=2)), C)),
-        ("dropout", "ResNet drop_path_rate=0.5 trained without the dropout rng",
-         lambda: jax.eval_shape(
-             lambda v: ResNet(**tiny, drop_path_rate=0.5).apply(v, C, train=True, mutable=["batch_stats"]),
-             jax.eval_shape(lambda: ResNet(**tiny).init(f.K, C)))),
+        (
+            "x",
+            "ResNet empty batch in training (NaN running statistics)",
+            lambda: init(ResNet(**tiny), jnp.ones((0, 32, 32, 3)), train=True),
+        ),
+        (
+            "block_args",
+            "ResNet block_args=dict(groups=2) on a basic block",
+            lambda: init(ResNet(**tiny, block_args=dict(groups=2)), C),
+        ),
+        (
+            "dropout",
+            "ResNet drop_path_rate=0.5 trained without the dropout rng",
+            lambda: jax.eval_shape(
+                lambda v: ResNet(**tiny, drop_path_rate=0.5).apply(v, C, train=True, mutable=["batch_stats"]),
+                jax.eval_shape(lambda: ResNet(**tiny).init(f.K, C)),
+            ),
+        ),
         ("groups", "ResNet groups=0", lambda: R(groups=0, block="bottleneck")),
         ("groups", "ResNet groups=2 on a basic block", lambda: R(groups=2)),
         ("base_width", "ResNet base_width=0", lambda: R(base_width=0, block="bottleneck")),
@@ -801,10 +1040,16 @@ def _models():
         ("se_reduction", "ResNet se_reduction=2.5", lambda: R(se_reduction=2.5, block="bottleneck")),
         ("se_reduction", "ResNet se_reduction on a basic block", lambda: R(se_reduction=4)),
         ("zero_init_last_bn", "ResNet zero_init_last_bn='yes'", lambda: R(zero_init_last_bn="yes")),
-        ("zero_init_last_bn", "ResNet zero_init_last_bn=True, preact_basic (ignored)",
-         lambda: R(zero_init_last_bn=True, block="preact_basic", stem="preact_cifar")),
-        ("zero_init_last_bn", "ResNet zero_init_last_bn=True, preact_bottleneck (ignored)",
-         lambda: R(zero_init_last_bn=True, block="preact_bottleneck", stem="preact_cifar")),
+        (
+            "zero_init_last_bn",
+            "ResNet zero_init_last_bn=True, preact_basic (ignored)",
+            lambda: R(zero_init_last_bn=True, block="preact_basic", stem="preact_cifar"),
+        ),
+        (
+            "zero_init_last_bn",
+            "ResNet zero_init_last_bn=True, preact_bottleneck (ignored)",
+            lambda: R(zero_init_last_bn=True, block="preact_bottleneck", stem="preact_cifar"),
+        ),
         ("drop_path_rate", "ResNet drop_path_rate=1.5", lambda: R(drop_path_rate=1.5)),
         ("drop_path_rate", "ResNet drop_path_rate=nan", lambda: R(drop_path_rate=NAN)),
         ("drop_path_rate", "ResNet drop_path_rate='0.1'", lambda: R(drop_path_rate="0.1")),
@@ -816,12 +1061,27 @@ def _models():
         ("drop_block_rate", "ResNet drop_block_rate=1.5", lambda: R(drop_block_rate=1.5)),
         ("drop_block_size", "ResNet drop_block_size=0", lambda: R(drop_block_rate=0.1, drop_block_size=0)),
         ("drop_block_size", "ResNet drop_block_size=2.5", lambda: R(drop_block_size=2.5)),
-        ("drop_block_stages", "ResNet drop_block_stages=(7,) on 2 stages", lambda: R(drop_block_rate=0.1, drop_block_stages=(7,))),
+        (
+            "drop_block_stages",
+            "ResNet drop_block_stages=(7,) on 2 stages",
+            lambda: R(drop_block_rate=0.1, drop_block_stages=(7,)),
+        ),
         ("drop_block_stages", "ResNet drop_block_stages=(0,)", lambda: R(drop_block_rate=0.1, drop_block_stages=(0,))),
-        ("drop_block_stages", "ResNet drop_block_stages=2 (an int)", lambda: R(drop_block_rate=0.1, drop_block_stages=2)),
-        ("drop_block_stages", "ResNet drop_block_stages=(2.0,)", lambda: R(drop_block_rate=0.1, drop_block_stages=(2.0,))),
-        ("drop_block_stages", "cifar_resnet20 drop_block_rate with default stages (3, 4)",
-         lambda: create_model("cifar_resnet20", drop_block_rate=0.1)),
+        (
+            "drop_block_stages",
+            "ResNet drop_block_stages=2 (an int)",
+            lambda: R(drop_block_rate=0.1, drop_block_stages=2),
+        ),
+        (
+            "drop_block_stages",
+            "ResNet drop_block_stages=(2.0,)",
+            lambda: R(drop_block_rate=0.1, drop_block_stages=(2.0,)),
+        ),
+        (
+            "drop_block_stages",
+            "cifar_resnet20 drop_block_rate with default stages (3, 4)",
+            lambda: create_model("cifar_resnet20", drop_block_rate=0.1),
+        ),
         ("scan_stages", "ResNet scan_stages='yes'", lambda: R(scan_stages="yes")),
         ("scan_stages", "ResNet scan_stages with drop_path_rate", lambda: R(scan_stages=True, drop_path_rate=0.1)),
         ("remat", "ResNet remat='yes'", lambda: R(remat="yes")),
@@ -879,8 +1139,16 @@ def _models():
         ("channels", "espcn(channels=2.5)", lambda: espcn(channels=2.5)),
         ("stage_sizes", "scan_to_unrolled stage_sizes=(0,)", lambda: scan_to_unrolled({"params": {}}, (0,))),
         ("variables", "scan_to_unrolled variables=5", lambda: scan_to_unrolled(5, (1, 1))),
-        ("stage_sizes", "scan_to_unrolled stage_sizes=(4,) on a 3-block stage", lambda: scan_to_unrolled(stacked, (4,))),
-        ("stage_sizes", "scan_to_unrolled stage_sizes=(1,) on a 3-block stage", lambda: scan_to_unrolled(stacked, (1,))),
+        (
+            "stage_sizes",
+            "scan_to_unrolled stage_sizes=(4,) on a 3-block stage",
+            lambda: scan_to_unrolled(stacked, (4,)),
+        ),
+        (
+            "stage_sizes",
+            "scan_to_unrolled stage_sizes=(1,) on a 3-block stage",
+            lambda: scan_to_unrolled(stacked, (1,)),
+        ),
         ("stage_sizes", "scan_to_unrolled stage_sizes=(3, 2) (extra stage)", lambda: scan_to_unrolled(stacked, (3, 2))),
         ("stage_sizes", "unrolled_to_scan stage_sizes=(0,)", lambda: unrolled_to_scan(flat, (0,))),
         ("stage_sizes", "unrolled_to_scan stage_sizes=(2.0,)", lambda: unrolled_to_scan(flat, (2.0,))),
@@ -896,10 +1164,26 @@ def _models():
     bad = [
         ("name", "nnx.create_model unknown name", lambda: jnnx.create_model("resnet7", rngs=fnnx.Rngs(0))),
         ("rngs", "nnx.create_model rngs=0", lambda: jnnx.create_model("espcn", rngs=0)),
-        ("input_shape", "nnx.create_model input_shape 3-D", lambda: jnnx.create_model("espcn", rngs=fnnx.Rngs(0), input_shape=(1, 8, 8))),
-        ("input_shape", "nnx.create_model input_shape with 0", lambda: jnnx.create_model("espcn", rngs=fnnx.Rngs(0), input_shape=(1, 0, 8, 1))),
-        ("input_shape", "nnx.create_model input_shape RGB for espcn", lambda: jnnx.create_model("espcn", rngs=fnnx.Rngs(0), input_shape=(1, 8, 8, 3))),
-        ("num_classes", "nnx.create_model num_classes=0", lambda: jnnx.create_model("cifar_resnet20", rngs=fnnx.Rngs(0), num_classes=0)),
+        (
+            "input_shape",
+            "nnx.create_model input_shape 3-D",
+            lambda: jnnx.create_model("espcn", rngs=fnnx.Rngs(0), input_shape=(1, 8, 8)),
+        ),
+        (
+            "input_shape",
+            "nnx.create_model input_shape with 0",
+            lambda: jnnx.create_model("espcn", rngs=fnnx.Rngs(0), input_shape=(1, 0, 8, 1)),
+        ),
+        (
+            "input_shape",
+            "nnx.create_model input_shape RGB for espcn",
+            lambda: jnnx.create_model("espcn", rngs=fnnx.Rngs(0), input_shape=(1, 8, 8, 3)),
+        ),
+        (
+            "num_classes",
+            "nnx.create_model num_classes=0",
+            lambda: jnnx.create_model("cifar_resnet20", rngs=fnnx.Rngs(0), num_classes=0),
+        ),
         ("module", "nnx.LinenModel module=5", lambda: jnnx.LinenModel(5, (1, 8, 8, 1), rngs=fnnx.Rngs(0))),
         ("model", "nnx.load_variables model=5", lambda: jnnx.load_variables(5, {"params": {}})),
         ("model", "nnx.linen_variables model=5", lambda: jnnx.linen_variables(5)),
@@ -910,18 +1194,37 @@ def _models():
 
 # ----------------------------------------------------------------------------- identities, analysis
 
+
 @group
 def _identities():
-    from jaxcnn.identities import (adjoint_gap, conv_matrix, conv_transpose_closed_form, conv_transpose_forms,
-                                   conv_transpose_lax, conv_transpose_matrix, conv_transpose_torch,
-                                   conv_transpose_zero_insertion, grouped_to_branches, insert_zeros, max_disagreement,
-                                   transpose_of)
+    from jaxcnn.identities import (
+        adjoint_gap,
+        conv_matrix,
+        conv_transpose_closed_form,
+        conv_transpose_forms,
+        conv_transpose_lax,
+        conv_transpose_matrix,
+        conv_transpose_torch,
+        conv_transpose_zero_insertion,
+        grouped_to_branches,
+        insert_zeros,
+        max_disagreement,
+        transpose_of,
+    )
+
     f = fx()
-    m, jnp, np = "identities", f.jnp, f.np
+    m, _jnp, np = "identities", f.jnp, f.np
     k = np.ones((3, 3, 2, 4))
     y = np.ones((1, 4, 4, 4))
-    block = {"params": {"conv1": {"kernel": np.ones((1, 1, 8, 8))}, "conv2": {"kernel": np.ones((3, 3, 2, 8))},
-                        "conv3": {"kernel": np.ones((1, 1, 8, 8))}, "bn1": {}, "bn2": {}}}  # groups=4
+    block = {
+        "params": {
+            "conv1": {"kernel": np.ones((1, 1, 8, 8))},
+            "conv2": {"kernel": np.ones((3, 3, 2, 8))},
+            "conv3": {"kernel": np.ones((1, 1, 8, 8))},
+            "bn1": {},
+            "bn2": {},
+        }
+    }  # groups=4
     lin = lambda x: 2.0 * x
     # valid by decision (not listed): conv_matrix in_hw=4 and insert_zeros stride=2 read an int as a
     # pair, like torch's _pair and every stride/padding argument here
@@ -950,7 +1253,11 @@ def _identities():
         ("y", "closed_form y empty", lambda: conv_transpose_closed_form(np.ones((1, 0, 4, 4)), k)),
         ("kernel", "closed_form kernel 3-D", lambda: conv_transpose_closed_form(y, k[0])),
         ("groups", "closed_form groups=True", lambda: conv_transpose_closed_form(y, k, groups=True)),
-        ("output_padding", "closed_form output_padding=1 with stride 1", lambda: conv_transpose_closed_form(y, k, output_padding=1)),
+        (
+            "output_padding",
+            "closed_form output_padding=1 with stride 1",
+            lambda: conv_transpose_closed_form(y, k, output_padding=1),
+        ),
         ("padding", "closed_form padding=(1, 1.5)", lambda: conv_transpose_closed_form(y, k, padding=(1, 1.5))),
         ("stride", "zero_insertion stride=0", lambda: conv_transpose_zero_insertion(y, k, stride=0)),
         ("dilation", "zero_insertion dilation=0", lambda: conv_transpose_zero_insertion(y, k, dilation=0)),
@@ -968,15 +1275,31 @@ def _identities():
         ("groups", "grouped_to_branches groups=2 (block has 4)", lambda: grouped_to_branches(block, 2)),
         ("groups", "grouped_to_branches groups=3 (does not divide)", lambda: grouped_to_branches(block, 3)),
         ("variables", "grouped_to_branches variables=5", lambda: grouped_to_branches(5, 2)),
-        ("variables", "grouped_to_branches a model's variables", lambda: grouped_to_branches({"params": {"stem": {}}}, 2)),
+        (
+            "variables",
+            "grouped_to_branches a model's variables",
+            lambda: grouped_to_branches({"params": {"stem": {}}}, 2),
+        ),
         ("reference", "max_disagreement reference missing", lambda: max_disagreement({"a": np.zeros(2)}, "vjp")),
         ("reference", "max_disagreement reference=None", lambda: max_disagreement({"vjp": np.zeros(2)}, None)),
         ("results", "max_disagreement results={}", lambda: max_disagreement({}, "vjp")),
         ("results", "max_disagreement results a list", lambda: max_disagreement([np.zeros(2)], "vjp")),
-        ("results", "max_disagreement shapes differ", lambda: max_disagreement({"vjp": np.zeros((2, 2)), "a": np.zeros(2)})),
+        (
+            "results",
+            "max_disagreement shapes differ",
+            lambda: max_disagreement({"vjp": np.zeros((2, 2)), "a": np.zeros(2)}),
+        ),
         ("stride", "conv_transpose_forms stride=0", lambda: conv_transpose_forms(y, k, include_torch=False, stride=0)),
-        ("include_torch", "conv_transpose_forms include_torch='no'", lambda: conv_transpose_forms(y, k, include_torch="no")),
-        ("strides", "conv_transpose_forms strides=2 (typo)", lambda: conv_transpose_forms(y, k, include_torch=False, strides=2)),
+        (
+            "include_torch",
+            "conv_transpose_forms include_torch='no'",
+            lambda: conv_transpose_forms(y, k, include_torch="no"),
+        ),
+        (
+            "strides",
+            "conv_transpose_forms strides=2 (typo)",
+            lambda: conv_transpose_forms(y, k, include_torch=False, strides=2),
+        ),
         ("y", "conv_transpose_forms y 3-D", lambda: conv_transpose_forms(y[0], k, include_torch=False)),
         ("linear_fn", "adjoint_gap linear_fn=5", lambda: adjoint_gap(5, np.ones(3), np.ones(3))),
         ("y", "adjoint_gap y of another shape", lambda: adjoint_gap(lin, np.ones((2, 3)), np.ones((3, 2)))),
@@ -992,9 +1315,14 @@ def _identities():
 def _analysis():
     from jaxcnn.analysis import layerwise_receptive_fields, model_function, model_receptive_fields, receptive_field
     from jaxcnn.analysis.complexity import count_macs, model_complexity, xla_flops
-    from jaxcnn.analysis.measured import (effective_receptive_field, input_gradient, measured_receptive_field,
-                                          positive_variables)
+    from jaxcnn.analysis.measured import (
+        effective_receptive_field,
+        input_gradient,
+        measured_receptive_field,
+        positive_variables,
+    )
     from jaxcnn.models import ResNet
+
     f = fx()
     m, jnp = "analysis", f.jnp
     fn = lambda x: x[:, 1:, 1:, :] + x[:, :-1, :-1, :]
@@ -1018,11 +1346,19 @@ def _analysis():
         ("method", "model_complexity method=5", lambda: model_complexity(net, (1, 32, 32, 3), method=5)),
         ("f", "count_macs f=5", lambda: count_macs(5, jnp.ones(3))),
         ("f", "xla_flops f=5", lambda: xla_flops(5, jnp.ones(3))),
-        ("method", "model_receptive_fields method='nope'", lambda: model_receptive_fields(net, (1, 32, 32, 3), method="nope")),
+        (
+            "method",
+            "model_receptive_fields method='nope'",
+            lambda: model_receptive_fields(net, (1, 32, 32, 3), method="nope"),
+        ),
         ("model", "model_receptive_fields model='resnet18'", lambda: model_receptive_fields("resnet18")),
         ("input_shape", "model_receptive_fields input_shape=(32, 32)", lambda: model_receptive_fields(net, (32, 32))),
         ("model", "model_function model=5", lambda: model_function(5, (1, 32, 32, 3))),
-        ("method", "model_function method=['features']", lambda: model_function(net, (1, 32, 32, 3), method=["features"])),
+        (
+            "method",
+            "model_function method=['features']",
+            lambda: model_function(net, (1, 32, 32, 3), method=["features"]),
+        ),
         ("num_samples", "measured num_samples=0", lambda: measured_receptive_field(fn, S, num_samples=0)),
         ("num_samples", "measured num_samples=2.5", lambda: measured_receptive_field(fn, S, num_samples=2.5)),
         ("unit", "measured unit out of range", lambda: measured_receptive_field(fn, S, unit=(99, 99))),
@@ -1053,16 +1389,46 @@ def _analysis():
 
 # ----------------------------------------------------------------------------- train
 
+
 @group
 def _train():
     import numpy as np
-    import optax
-    from jaxcnn.train import (classification_loss, count_bad_labels, make_eval_step, make_optimizer, make_train_step,
-                              regression_loss, step_rngs)
-    from jaxcnn.train.data import Dataset, Split, augment, batch_indices, eval_batches, load_dataset, normalize, stratified_split, train_batch
     from jax.sharding import Mesh
-    from jaxcnn.train.parallel import (batch_sharding, check_batch_size, make_mesh, mesh_step, pmap_step, put_batch,
-                                       put_replicated, replicate, replicated, select_devices, shard_batch)
+
+    from jaxcnn.train import (
+        classification_loss,
+        count_bad_labels,
+        make_eval_step,
+        make_optimizer,
+        make_train_step,
+        regression_loss,
+        step_rngs,
+    )
+    from jaxcnn.train.data import (
+        Dataset,
+        Split,
+        augment,
+        batch_indices,
+        eval_batches,
+        load_dataset,
+        normalize,
+        stratified_split,
+        train_batch,
+    )
+    from jaxcnn.train.parallel import (
+        batch_sharding,
+        check_batch_size,
+        make_mesh,
+        mesh_step,
+        pmap_step,
+        put_batch,
+        put_replicated,
+        replicate,
+        replicated,
+        select_devices,
+        shard_batch,
+    )
+
     f = fx()
     jnp = f.jnp
     imgs = np.zeros((20, 8, 8, 3), np.uint8)
@@ -1071,7 +1437,11 @@ def _train():
     logits = jnp.zeros((4, 10))
     m = "train.data"
     for names, label, thunk in [
-        ("mean", "normalize 3-channel mean on 1-channel images", lambda: normalize(np.zeros((2, 4, 4, 1), np.uint8), (0.5,) * 3, (0.2,) * 3)),
+        (
+            "mean",
+            "normalize 3-channel mean on 1-channel images",
+            lambda: normalize(np.zeros((2, 4, 4, 1), np.uint8), (0.5,) * 3, (0.2,) * 3),
+        ),
         ("std", "normalize std=0", lambda: normalize(imgs, (0.5,) * 3, (0.0,) * 3)),
         ("std", "normalize std has 2 entries", lambda: normalize(imgs, (0.5,) * 3, (0.2, 0.2))),
         ("images", "normalize images 3-D", lambda: normalize(np.zeros((8, 8, 3), np.uint8), (0.5,) * 3, (0.2,) * 3)),
@@ -1089,7 +1459,11 @@ def _train():
         (("n_train", "n_test"), "stratified_split more than available", lambda: stratified_split(labels, 15, 10)),
         ("n_train", "stratified_split n_train=2.5", lambda: stratified_split(labels, 2.5, 4)),
         ("name", "load_dataset unknown name", lambda: load_dataset("imagenet22k")),
-        (("data_dir", "/nonexistent"), "load_dataset missing data_dir", lambda: load_dataset("cifar10", data_dir="/nonexistent")),
+        (
+            ("data_dir", "/nonexistent"),
+            "load_dataset missing data_dir",
+            lambda: load_dataset("cifar10", data_dir="/nonexistent"),
+        ),
         ("batch_size", "train_batch batch_size=0", lambda: train_batch(ds, 0, 0, 0)),
         ("batch_size", "train_batch batch_size=100 > n", lambda: train_batch(ds, 100, 0, 0)),
         ("batch_size", "eval_batches batch_size=0", lambda: list(eval_batches(ds, 0))),
@@ -1103,7 +1477,11 @@ def _train():
         ("n_test", "load_dataset n_test=2.5", lambda: load_dataset("mnist", "/tmp", n_test=2.5)),
         ("data_dir", "load_dataset data_dir=5", lambda: load_dataset("mnist", 5)),
         ("name", "load_dataset name=None", lambda: load_dataset(None)),
-        ("images", "normalize float images (/255 twice)", lambda: normalize(imgs.astype(np.float32), (0.5,) * 3, (0.2,) * 3)),
+        (
+            "images",
+            "normalize float images (/255 twice)",
+            lambda: normalize(imgs.astype(np.float32), (0.5,) * 3, (0.2,) * 3),
+        ),
         ("std", "normalize std negative", lambda: normalize(imgs, (0.5,) * 3, (-0.2,) * 3)),
         ("mean", "normalize mean nan", lambda: normalize(imgs, (NAN,) * 3, (0.2,) * 3)),
         ("mean", "normalize mean='0.5'", lambda: normalize(imgs, "0.5", (0.2,) * 3)),
@@ -1117,21 +1495,53 @@ def _train():
         ("step", "train_batch step=-1", lambda: train_batch(ds, 4, -1, 0)),
         ("images", "Split images 3-D", lambda: Split(imgs[0], labels)),
         (("images", "labels"), "Split length mismatch", lambda: Split(imgs, labels[:5])),
-        ("num_classes", "Dataset num_classes=0", lambda: Dataset("t", Split(imgs, labels), Split(imgs, labels), 0, (0.5,) * 3, (0.2,) * 3)),
-        ("mean", "Dataset mean of 1 entry on 3 channels", lambda: Dataset("t", Split(imgs, labels), Split(imgs, labels), 4, (0.5,), (0.2,) * 3)),
+        (
+            "num_classes",
+            "Dataset num_classes=0",
+            lambda: Dataset("t", Split(imgs, labels), Split(imgs, labels), 0, (0.5,) * 3, (0.2,) * 3),
+        ),
+        (
+            "mean",
+            "Dataset mean of 1 entry on 3 channels",
+            lambda: Dataset("t", Split(imgs, labels), Split(imgs, labels), 4, (0.5,), (0.2,) * 3),
+        ),
         ("train", "Dataset train=None", lambda: Dataset("t", None, Split(imgs, labels), 4, (0.5,) * 3, (0.2,) * 3)),
     ]:
         add(m, names, label, thunk)
     m = "train.steps"
     for names, label, thunk in [
-        ("labels", "classification_loss labels (B, 1)", lambda: classification_loss(logits, jnp.zeros((4, 1), jnp.int32))),
+        (
+            "labels",
+            "classification_loss labels (B, 1)",
+            lambda: classification_loss(logits, jnp.zeros((4, 1), jnp.int32)),
+        ),
         ("labels", "classification_loss labels float", lambda: classification_loss(logits, jnp.zeros(4))),
         ("labels", "classification_loss labels out of range", lambda: classification_loss(logits, jnp.full(4, 12))),
-        ("labels", "classification_loss labels wrong batch", lambda: classification_loss(logits, jnp.zeros(3, jnp.int32))),
-        ("label_smoothing", "classification_loss label_smoothing=1.5", lambda: classification_loss(logits, jnp.zeros(4, jnp.int32), 1.5)),
-        ("mask", "classification_loss mask wrong shape", lambda: classification_loss(logits, jnp.zeros(4, jnp.int32), mask=jnp.ones(3))),
-        ("logits", "classification_loss logits 1-D", lambda: classification_loss(jnp.zeros(10), jnp.zeros((), jnp.int32))),
-        ("target", "regression_loss target shape mismatch", lambda: regression_loss(jnp.zeros((2, 4, 4, 1)), jnp.zeros((2, 4, 4, 3)))),
+        (
+            "labels",
+            "classification_loss labels wrong batch",
+            lambda: classification_loss(logits, jnp.zeros(3, jnp.int32)),
+        ),
+        (
+            "label_smoothing",
+            "classification_loss label_smoothing=1.5",
+            lambda: classification_loss(logits, jnp.zeros(4, jnp.int32), 1.5),
+        ),
+        (
+            "mask",
+            "classification_loss mask wrong shape",
+            lambda: classification_loss(logits, jnp.zeros(4, jnp.int32), mask=jnp.ones(3)),
+        ),
+        (
+            "logits",
+            "classification_loss logits 1-D",
+            lambda: classification_loss(jnp.zeros(10), jnp.zeros((), jnp.int32)),
+        ),
+        (
+            "target",
+            "regression_loss target shape mismatch",
+            lambda: regression_loss(jnp.zeros((2, 4, 4, 1)), jnp.zeros((2, 4, 4, 3))),
+        ),
         ("pred", "regression_loss pred 3-D", lambda: regression_loss(jnp.zeros((2, 4, 4)), jnp.zeros((2, 4, 4)))),
         ("task", "make_train_step task='x'", lambda: make_train_step("x")),
         ("label_smoothing", "make_train_step label_smoothing=1.5", lambda: make_train_step(label_smoothing=1.5)),
@@ -1141,14 +1551,36 @@ def _train():
         ("task", "make_eval_step task='x'", lambda: make_eval_step("x")),
         ("label", "train_step batch without 'label'", lambda: _step_without_label(make_train_step())),
         ("label", "jitted train_step batch without 'label'", lambda: _step_without_label(f.jax.jit(make_train_step()))),
-        ("target", "regress train_step batch without 'target'", lambda: _step_without_label(make_train_step("regress"))),
+        (
+            "target",
+            "regress train_step batch without 'target'",
+            lambda: _step_without_label(make_train_step("regress")),
+        ),
         ("batch", "train_step batch a tuple", lambda: make_train_step()(_state(), (f.jnp.ones((2, 4, 4, 1)),))),
-        ("image", "train_step input_key missing", lambda: make_train_step(input_key="x")(_state(), {"image": f.jnp.ones((2, 4, 4, 1)), "label": f.jnp.zeros(2, f.jnp.int32)})),
+        (
+            "image",
+            "train_step input_key missing",
+            lambda: make_train_step(input_key="x")(
+                _state(), {"image": f.jnp.ones((2, 4, 4, 1)), "label": f.jnp.zeros(2, f.jnp.int32)}
+            ),
+        ),
         ("label", "eval_step batch without 'label'", lambda: _step_without_label(make_eval_step())),
         ("labels", "classification_loss labels a list", lambda: classification_loss(logits, [0, 1, 2, 3])),
-        ("label_smoothing", "classification_loss label_smoothing=nan", lambda: classification_loss(logits, jnp.zeros(4, jnp.int32), NAN)),
-        ("label_smoothing", "classification_loss label_smoothing=1.0", lambda: classification_loss(logits, jnp.zeros(4, jnp.int32), 1.0)),
-        ("mask", "regression_loss mask wrong shape", lambda: regression_loss(jnp.zeros((2, 4, 4, 1)), jnp.zeros((2, 4, 4, 1)), mask=jnp.ones(3))),
+        (
+            "label_smoothing",
+            "classification_loss label_smoothing=nan",
+            lambda: classification_loss(logits, jnp.zeros(4, jnp.int32), NAN),
+        ),
+        (
+            "label_smoothing",
+            "classification_loss label_smoothing=1.0",
+            lambda: classification_loss(logits, jnp.zeros(4, jnp.int32), 1.0),
+        ),
+        (
+            "mask",
+            "regression_loss mask wrong shape",
+            lambda: regression_loss(jnp.zeros((2, 4, 4, 1)), jnp.zeros((2, 4, 4, 1)), mask=jnp.ones(3)),
+        ),
         ("target", "regression_loss target a list", lambda: regression_loss(jnp.zeros((2, 4, 4, 1)), [0.0])),
         ("num_classes", "count_bad_labels num_classes=0", lambda: count_bad_labels(jnp.zeros(4, jnp.int32), 0)),
         ("num_classes", "count_bad_labels num_classes=2.5", lambda: count_bad_labels(jnp.zeros(4, jnp.int32), 2.5)),
@@ -1208,7 +1640,11 @@ def _train():
         ("step_fn", "pmap_step step_fn=None", lambda: pmap_step(None, f.jax.devices())),
         ("donate", "pmap_step donate='yes'", lambda: pmap_step(lambda s, b: s, f.jax.devices(), donate="yes")),
         ("mesh", "replicated mesh=None", lambda: replicated(None)),
-        ("mesh", "batch_sharding mesh with another axis", lambda: batch_sharding(Mesh(np.asarray(f.jax.devices()), ("data",)))),
+        (
+            "mesh",
+            "batch_sharding mesh with another axis",
+            lambda: batch_sharding(Mesh(np.asarray(f.jax.devices()), ("data",))),
+        ),
         ("mesh", "put_replicated mesh='x'", lambda: put_replicated({"a": np.zeros(2)}, "x")),
         ("global_batch", "put_batch a scalar leaf", lambda: put_batch({"image": np.zeros(())}, make_mesh())),
         ("step_fn", "mesh_step step_fn=None", lambda: mesh_step(None, make_mesh())),
@@ -1228,8 +1664,10 @@ def _step_without_label(step):
 def _fit():
     """``fit``: every argument, checked before anything is built (cases that pass a model never init it)."""
     import numpy as np
+
     from jaxcnn.train import fit, make_optimizer
-    f = fx()
+
+    fx()
     tx = make_optimizer(0.1)
     data = lambda step: {"image": np.ones((2, 4, 4, 1), np.float32), "label": np.zeros(2, np.int32)}
     no_label = lambda step: {"image": np.ones((2, 4, 4, 1), np.float32)}
@@ -1257,7 +1695,11 @@ def _fit():
         ("eval_data", "eval_data=5", lambda: fit(st(), data, 1, eval_data=5)),
         ("eval_data", "eval_data an iterator", lambda: fit(st(), data, 1, eval_data=iter(ev))),
         ("eval_fn", "eval_fn=5", lambda: fit(st(), data, 1, eval_fn=5)),
-        (("eval_data", "eval_fn"), "eval_data and eval_fn", lambda: fit(st(), data, 1, eval_data=ev, eval_fn=lambda s: {})),
+        (
+            ("eval_data", "eval_fn"),
+            "eval_data and eval_fn",
+            lambda: fit(st(), data, 1, eval_data=ev, eval_fn=lambda s: {}),
+        ),
         ("eval_every", "eval_every=0", lambda: fit(st(), data, 1, eval_data=ev, eval_every=0)),
         ("eval_every", "eval_every=2.5", lambda: fit(st(), data, 4, eval_data=ev, eval_every=2.5)),
         ("eval_every", "eval_every=[0]", lambda: fit(st(), data, 4, eval_data=ev, eval_every=[0])),
@@ -1292,6 +1734,7 @@ def _fit():
 
 def _mesh():
     from jaxcnn.train import make_mesh
+
     return make_mesh()
 
 
@@ -1308,19 +1751,39 @@ def _tiny_model():
 
 def _state(key=None, tx=None, model=None, sample_input=None):
     import optax
+
     from jaxcnn.train import create_train_state
+
     f = fx()
-    return create_train_state(_tiny_model() if model is None else model, f.K if key is None else key,
-                              f.jnp.ones((1, 4, 4, 1)) if sample_input is None else sample_input,
-                              optax.sgd(0.1) if tx is None else tx)
+    return create_train_state(
+        _tiny_model() if model is None else model,
+        f.K if key is None else key,
+        f.jnp.ones((1, 4, 4, 1)) if sample_input is None else sample_input,
+        optax.sgd(0.1) if tx is None else tx,
+    )
 
 
 def _train_io():
     import numpy as np
-    from jaxcnn.train.checkpoint import Checkpointer, restore_arrays
+
     from experiments.lstsq import conv_normal_equations, solve_conv_lstsq
-    from experiments.sr_data import (SRPair, dihedral, imresize, jax_resize, list_images, load_pairs, load_y, make_pair,
-                                      mirror_padded, patch_batch, rescaled_pairs, resize_matrix, upscale_bicubic)
+    from experiments.sr_data import (
+        SRPair,
+        dihedral,
+        imresize,
+        jax_resize,
+        list_images,
+        load_pairs,
+        load_y,
+        make_pair,
+        mirror_padded,
+        patch_batch,
+        rescaled_pairs,
+        resize_matrix,
+        upscale_bicubic,
+    )
+    from jaxcnn.train.checkpoint import Checkpointer, restore_arrays
+
     tmp = tempfile.mkdtemp(prefix="jaxcnn_sweep_")
     m = "train.checkpoint"
     for names, label, thunk in [
@@ -1328,7 +1791,11 @@ def _train_io():
         ("every", "Checkpointer every=2.5", lambda: Checkpointer(os.path.join(tmp, "b"), every=2.5)),
         ("keep", "Checkpointer keep=0", lambda: Checkpointer(os.path.join(tmp, "c"), keep=0)),
         ("keep", "Checkpointer keep='3'", lambda: Checkpointer(os.path.join(tmp, "d"), keep="3")),
-        (("directory", "/nonexistent"), "restore_arrays missing directory", lambda: restore_arrays("/nonexistent/ckpt")),
+        (
+            ("directory", "/nonexistent"),
+            "restore_arrays missing directory",
+            lambda: restore_arrays("/nonexistent/ckpt"),
+        ),
         ("step", "restore_arrays step=-1 in empty dir", lambda: restore_arrays(tmp, step=-1)),
         ("step", "restore_arrays step=1.5", lambda: restore_arrays(tmp, step=1.5)),
         ("step", "restore_arrays step=5 not saved", lambda: restore_arrays(tmp, step=5)),
@@ -1349,19 +1816,51 @@ def _train_io():
         ("kernel_size", "conv_normal_equations kernel_size=0", lambda: conv_normal_equations(feats, targets, 0)),
         ("kernel_size", "conv_normal_equations kernel_size=2 (even)", lambda: conv_normal_equations(feats, targets, 2)),
         ("kernel_size", "conv_normal_equations kernel_size=2.5", lambda: conv_normal_equations(feats, targets, 2.5)),
-        (("features", "targets"), "conv_normal_equations H mismatch", lambda: conv_normal_equations(feats, np.ones((2, 5, 6, 4)), 3)),
+        (
+            ("features", "targets"),
+            "conv_normal_equations H mismatch",
+            lambda: conv_normal_equations(feats, np.ones((2, 5, 6, 4)), 3),
+        ),
         ("features", "conv_normal_equations features 3-D", lambda: conv_normal_equations(feats[0], targets[0], 3)),
-        ("mask", "conv_normal_equations mask wrong shape", lambda: conv_normal_equations(feats, targets, 3, mask=np.ones((2, 3)))),
-        ("ridge", "solve_conv_lstsq ridge=-1", lambda: solve_conv_lstsq(conv_normal_equations(feats, targets, 3), 3, ridge=-1.0)),
-        ("ridge", "solve_conv_lstsq ridge=nan", lambda: solve_conv_lstsq(conv_normal_equations(feats, targets, 3), 3, ridge=NAN)),
-        ("kernel_size", "solve_conv_lstsq kernel_size mismatch", lambda: solve_conv_lstsq(conv_normal_equations(feats, targets, 3), 5)),
+        (
+            "mask",
+            "conv_normal_equations mask wrong shape",
+            lambda: conv_normal_equations(feats, targets, 3, mask=np.ones((2, 3))),
+        ),
+        (
+            "ridge",
+            "solve_conv_lstsq ridge=-1",
+            lambda: solve_conv_lstsq(conv_normal_equations(feats, targets, 3), 3, ridge=-1.0),
+        ),
+        (
+            "ridge",
+            "solve_conv_lstsq ridge=nan",
+            lambda: solve_conv_lstsq(conv_normal_equations(feats, targets, 3), 3, ridge=NAN),
+        ),
+        (
+            "kernel_size",
+            "solve_conv_lstsq kernel_size mismatch",
+            lambda: solve_conv_lstsq(conv_normal_equations(feats, targets, 3), 5),
+        ),
         ("kernel_size", "conv_normal_equations kernel_size=True", lambda: conv_normal_equations(feats, targets, True)),
         ("features", "conv_normal_equations features of str", lambda: conv_normal_equations([["a"]], targets, 3)),
         ("targets", "conv_normal_equations targets 3-D", lambda: conv_normal_equations(feats, targets[0], 3)),
         ("system", "solve_conv_lstsq system=None", lambda: solve_conv_lstsq(None, 3)),
-        ("ridge", "solve_conv_lstsq ridge='0.1'", lambda: solve_conv_lstsq(conv_normal_equations(feats, targets, 3), 3, ridge="0.1")),
-        ("ridge", "solve_conv_lstsq ridge=inf", lambda: solve_conv_lstsq(conv_normal_equations(feats, targets, 3), 3, ridge=INF)),
-        ("kernel_size", "solve_conv_lstsq kernel_size=2.5", lambda: solve_conv_lstsq(conv_normal_equations(feats, targets, 3), 2.5)),
+        (
+            "ridge",
+            "solve_conv_lstsq ridge='0.1'",
+            lambda: solve_conv_lstsq(conv_normal_equations(feats, targets, 3), 3, ridge="0.1"),
+        ),
+        (
+            "ridge",
+            "solve_conv_lstsq ridge=inf",
+            lambda: solve_conv_lstsq(conv_normal_equations(feats, targets, 3), 3, ridge=INF),
+        ),
+        (
+            "kernel_size",
+            "solve_conv_lstsq kernel_size=2.5",
+            lambda: solve_conv_lstsq(conv_normal_equations(feats, targets, 3), 2.5),
+        ),
     ]:
         add(m, names, label, thunk)
     img = np.zeros((12, 12))
@@ -1403,12 +1902,12 @@ def _train_io():
         ("n_out", "resize_matrix n_out=2.5", lambda: resize_matrix(4, 2.5, 2.0)),
         ("antialias", "resize_matrix antialias=1", lambda: resize_matrix(4, 8, 2.0, 1)),
         ("scale", "resize_matrix scale=-1", lambda: resize_matrix(4, 8, -1.0)),
-        ("n_out", "resize_matrix n_out=10**6, n_in=10**4 (huge)", lambda: resize_matrix(10 ** 4, 10 ** 6, 100.0)),
+        ("n_out", "resize_matrix n_out=10**6, n_in=10**4 (huge)", lambda: resize_matrix(10**4, 10**6, 100.0)),
         ("n_in", "resize_matrix n_in=[4] (unhashable)", lambda: resize_matrix([4], 8, 2.0)),
         ("up", "jax_resize up='yes'", lambda: jax_resize(img, 2, "yes")),
         ("image", "jax_resize image 1-D", lambda: jax_resize(np.zeros(12), 2, True)),
         ("scale", "jax_resize scale=20 shrinks to nothing", lambda: jax_resize(img, 20, False)),
-        ("scale", "jax_resize scale=10**6 (huge output)", lambda: jax_resize(img, 10 ** 6, True)),
+        ("scale", "jax_resize scale=10**6 (huge output)", lambda: jax_resize(img, 10**6, True)),
         ("image", "dihedral image 1-D", lambda: dihedral(np.zeros(4), 1)),
         ("k", "dihedral k=True", lambda: dihedral(img, True)),
         ("name", "make_pair name=None", lambda: make_pair(None, img, 3)),
@@ -1439,35 +1938,55 @@ def _train_io():
 
 def _ckpt(tmp, name):
     from jaxcnn.train.checkpoint import Checkpointer
+
     return Checkpointer(os.path.join(tmp, name), every=1)
 
 
 # ----------------------------------------------------------------------------- interop, CLIs
 
+
 @group
 def _interop():
     from jaxcnn.interop import from_torchvision, load_state_dict
+
     add("interop", "name", "from_torchvision unknown name", lambda: from_torchvision("resnet7", {}))
     add("interop", "state_dict", "from_torchvision empty state_dict", lambda: from_torchvision("resnet18", {}))
     add("interop", "state_dict", "from_torchvision state_dict=None", lambda: from_torchvision("resnet18", None))
-    add("interop", ("path", "/nonexistent"), "load_state_dict missing file", lambda: load_state_dict("/nonexistent/w.pth"))
+    add(
+        "interop",
+        ("path", "/nonexistent"),
+        "load_state_dict missing file",
+        lambda: load_state_dict("/nonexistent/w.pth"),
+    )
     _interop_more()
 
 
 def _interop_more():
     """Every public name of interop/, pretrained and the convert CLI."""
     import numpy as np
+
     import jaxcnn
     from jaxcnn import convert
-    from jaxcnn.interop import (detect_layout, export_state_dict, from_state_dict, from_torchvision, infer_arch,
-                                layouts_of, read_checkpoint, read_safetensors, to_state_dict, write_flax,
-                                write_safetensors)
+    from jaxcnn.interop import (
+        detect_layout,
+        export_state_dict,
+        from_state_dict,
+        from_torchvision,
+        infer_arch,
+        layouts_of,
+        read_checkpoint,
+        read_safetensors,
+        to_state_dict,
+        write_flax,
+        write_safetensors,
+    )
     from jaxcnn.interop.files import flatten_variables, read_msgpack, unflatten_variables
     from jaxcnn.interop.keymaps import key_map, to_flax, to_torch, torch_shape
     from jaxcnn.interop.state_dict import abstract_variables, check_variables
     from jaxcnn.models import create_model
     from jaxcnn.pretrained import model_card, resolve_source
-    f = fx()
+
+    fx()
     tmp = tempfile.mkdtemp(prefix="jaxcnn_sweep_interop_")
     txt = os.path.join(tmp, "w.txt")
     Path(txt).write_text("x")
@@ -1500,23 +2019,68 @@ def _interop_more():
         ("interop.files", "path", "load_state_dict path=None", lambda: jaxcnn.interop.load_state_dict(None)),
         ("interop.files", ("path", tmp), "read_checkpoint a directory", lambda: read_checkpoint(tmp)),
         ("interop.files", ("path", "w.txt"), "read_checkpoint suffix .txt", lambda: read_checkpoint(txt)),
-        ("interop.files", ("path", "/nonexistent"), "read_safetensors missing", lambda: read_safetensors("/nonexistent/a.safetensors")),
-        ("interop.files", "tensors", "write_safetensors tensors=None", lambda: write_safetensors(os.path.join(tmp, "b.safetensors"), None)),
-        ("interop.files", "metadata", "write_safetensors metadata non-str", lambda: write_safetensors(os.path.join(tmp, "c.safetensors"), {"w": np.zeros(2)}, {"n": 1})),
+        (
+            "interop.files",
+            ("path", "/nonexistent"),
+            "read_safetensors missing",
+            lambda: read_safetensors("/nonexistent/a.safetensors"),
+        ),
+        (
+            "interop.files",
+            "tensors",
+            "write_safetensors tensors=None",
+            lambda: write_safetensors(os.path.join(tmp, "b.safetensors"), None),
+        ),
+        (
+            "interop.files",
+            "metadata",
+            "write_safetensors metadata non-str",
+            lambda: write_safetensors(os.path.join(tmp, "c.safetensors"), {"w": np.zeros(2)}, {"n": 1}),
+        ),
         ("interop.files", "path", "write_safetensors path=None", lambda: write_safetensors(None, {"w": np.zeros(2)})),
-        ("interop.files", "path", "write_flax suffix .pkl", lambda: write_flax(os.path.join(tmp, "v.pkl"), {}, "resnet18")),
+        (
+            "interop.files",
+            "path",
+            "write_flax suffix .pkl",
+            lambda: write_flax(os.path.join(tmp, "v.pkl"), {}, "resnet18"),
+        ),
         ("interop.files", "arch", "write_flax arch=None", lambda: write_flax(os.path.join(tmp, "v.msgpack"), {}, None)),
-        ("interop.files", "overrides", "write_flax overrides not JSON", lambda: write_flax(os.path.join(tmp, "v.msgpack"), {}, "espcn", {"dtype": np.float32})),
-        ("interop.files", "variables", "write_flax variables=None", lambda: write_flax(os.path.join(tmp, "v.msgpack"), None, "espcn")),
-        ("interop.files", "extra_metadata", "write_flax extra_metadata non-str", lambda: write_flax(os.path.join(tmp, "v.msgpack"), {}, "espcn", None, {"a": 1})),
-        ("interop.files", ("path", "/nonexistent"), "read_msgpack missing", lambda: read_msgpack("/nonexistent/a.msgpack")),
+        (
+            "interop.files",
+            "overrides",
+            "write_flax overrides not JSON",
+            lambda: write_flax(os.path.join(tmp, "v.msgpack"), {}, "espcn", {"dtype": np.float32}),
+        ),
+        (
+            "interop.files",
+            "variables",
+            "write_flax variables=None",
+            lambda: write_flax(os.path.join(tmp, "v.msgpack"), None, "espcn"),
+        ),
+        (
+            "interop.files",
+            "extra_metadata",
+            "write_flax extra_metadata non-str",
+            lambda: write_flax(os.path.join(tmp, "v.msgpack"), {}, "espcn", None, {"a": 1}),
+        ),
+        (
+            "interop.files",
+            ("path", "/nonexistent"),
+            "read_msgpack missing",
+            lambda: read_msgpack("/nonexistent/a.msgpack"),
+        ),
         ("interop.files", "variables", "flatten_variables None", lambda: flatten_variables(None)),
         ("interop.files", "flat", "unflatten_variables int keys", lambda: unflatten_variables({1: np.zeros(2)})),
         ("interop.keymaps", "arch", "layouts_of None", lambda: layouts_of(None)),
         ("interop.keymaps", "layout", "key_map layout='x'", lambda: key_map(r18, {}, "x")),
         ("interop.keymaps", "kind", "to_flax kind='x' (silently copied)", lambda: to_flax(np.zeros((2, 2)), "x")),
         ("interop.keymaps", "kind", "to_flax conv of a 2-D array", lambda: to_flax(np.zeros((2, 2)), "conv")),
-        ("interop.keymaps", "kind", "to_flax conv1x1_linear 3x3", lambda: to_flax(np.zeros((2, 2, 3, 3)), "conv1x1_linear")),
+        (
+            "interop.keymaps",
+            "kind",
+            "to_flax conv1x1_linear 3x3",
+            lambda: to_flax(np.zeros((2, 2, 3, 3)), "conv1x1_linear"),
+        ),
         ("interop.keymaps", "kind", "to_torch kind='x'", lambda: to_torch(np.zeros((2, 2)), "x")),
         ("interop.keymaps", "flax_shape", "torch_shape flax_shape='x'", lambda: torch_shape("x", "conv")),
         ("interop.keymaps", "keys", "detect_layout []", lambda: detect_layout([])),
@@ -1524,35 +2088,110 @@ def _interop_more():
         ("interop.keymaps", "keys", "detect_layout int keys", lambda: detect_layout([1, 2])),
         ("interop.keymaps", "state_dict", "infer_arch state_dict=None", lambda: infer_arch(None, "timm")),
         ("interop.keymaps", "layout", "infer_arch layout='x'", lambda: infer_arch(sd, "x")),
-        ("interop.state_dict", "state_dict", "from_state_dict state_dict=None", lambda: from_state_dict(None, r18, "timm")),
+        (
+            "interop.state_dict",
+            "state_dict",
+            "from_state_dict state_dict=None",
+            lambda: from_state_dict(None, r18, "timm"),
+        ),
         ("interop.state_dict", "layout", "from_state_dict layout='x'", lambda: from_state_dict(sd, r18, "x")),
-        ("interop.state_dict", "skip", "from_state_dict skip=('nope',) (silently nothing)", lambda: from_state_dict(sd, r18, "timm", skip=("nope",))),
-        ("interop.state_dict", "skip", "from_state_dict skip='fc'", lambda: from_state_dict(sd, r18, "timm", skip="fc")),
-        ("interop.state_dict", "model", "from_state_dict model='resnet18'", lambda: from_state_dict(sd, "resnet18", "timm")),
+        (
+            "interop.state_dict",
+            "skip",
+            "from_state_dict skip=('nope',) (silently nothing)",
+            lambda: from_state_dict(sd, r18, "timm", skip=("nope",)),
+        ),
+        (
+            "interop.state_dict",
+            "skip",
+            "from_state_dict skip='fc'",
+            lambda: from_state_dict(sd, r18, "timm", skip="fc"),
+        ),
+        (
+            "interop.state_dict",
+            "model",
+            "from_state_dict model='resnet18'",
+            lambda: from_state_dict(sd, "resnet18", "timm"),
+        ),
         ("interop.state_dict", "variables", "to_state_dict variables=None", lambda: to_state_dict(None, r18, "timm")),
         ("interop.state_dict", "layout", "to_state_dict layout='x'", lambda: to_state_dict({}, r18, "x")),
         ("interop.state_dict", "variables", "check_variables variables=None", lambda: check_variables(None, r18)),
         ("interop.state_dict", "model", "abstract_variables model=None", lambda: abstract_variables(None)),
         ("interop.pretrained", "source", "pretrained source=5", lambda: jaxcnn.pretrained(5)),
-        ("interop.pretrained", ("source", "/nonexistent"), "pretrained missing file", lambda: jaxcnn.pretrained("/nonexistent/w.safetensors")),
+        (
+            "interop.pretrained",
+            ("source", "/nonexistent"),
+            "pretrained missing file",
+            lambda: jaxcnn.pretrained("/nonexistent/w.safetensors"),
+        ),
         ("interop.pretrained", "source", "pretrained source={}", lambda: jaxcnn.pretrained({})),
-        ("interop.pretrained", "source_format", "pretrained source_format='keras'", lambda: jaxcnn.pretrained(sd, source_format="keras")),
+        (
+            "interop.pretrained",
+            "source_format",
+            "pretrained source_format='keras'",
+            lambda: jaxcnn.pretrained(sd, source_format="keras"),
+        ),
         ("interop.pretrained", "num_classes", "pretrained num_classes=0", lambda: jaxcnn.pretrained(sd, num_classes=0)),
-        ("interop.pretrained", "num_classes", "pretrained num_classes=2.5", lambda: jaxcnn.pretrained(sd, num_classes=2.5)),
-        ("interop.pretrained", "num_classes", "pretrained num_classes=True", lambda: jaxcnn.pretrained(sd, num_classes=True)),
+        (
+            "interop.pretrained",
+            "num_classes",
+            "pretrained num_classes=2.5",
+            lambda: jaxcnn.pretrained(sd, num_classes=2.5),
+        ),
+        (
+            "interop.pretrained",
+            "num_classes",
+            "pretrained num_classes=True",
+            lambda: jaxcnn.pretrained(sd, num_classes=True),
+        ),
         ("interop.pretrained", "arch", "pretrained arch='resnet7'", lambda: jaxcnn.pretrained(sd, arch="resnet7")),
         ("interop.pretrained", "key", "pretrained key=0", lambda: jaxcnn.pretrained(sd, key=0)),
         ("interop.pretrained", "name", "model_card unknown name", lambda: model_card("nope")),
         ("interop.pretrained", "source", "resolve_source None", lambda: resolve_source(None)),
-        ("interop.convert", "--arch", "convert --arch resnet7", lambda: cli([sf, os.path.join(tmp, "o.msgpack"), "--arch", "resnet7"])),
-        ("interop.convert", "--num-classes", "convert --num-classes 0", lambda: cli([sf, os.path.join(tmp, "o.msgpack"), "--num-classes", "0"])),
-        ("interop.convert", "--num-classes", "convert --num-classes 2.5", lambda: cli([sf, os.path.join(tmp, "o.msgpack"), "--num-classes", "2.5"])),
-        ("interop.convert", "--source-format", "convert --source-format keras", lambda: cli([sf, os.path.join(tmp, "o.msgpack"), "--source-format", "keras"])),
-        ("interop.convert", ("src", "/nonexistent"), "convert src missing", lambda: cli(["/nonexistent/a.safetensors", os.path.join(tmp, "o.msgpack")])),
+        (
+            "interop.convert",
+            "--arch",
+            "convert --arch resnet7",
+            lambda: cli([sf, os.path.join(tmp, "o.msgpack"), "--arch", "resnet7"]),
+        ),
+        (
+            "interop.convert",
+            "--num-classes",
+            "convert --num-classes 0",
+            lambda: cli([sf, os.path.join(tmp, "o.msgpack"), "--num-classes", "0"]),
+        ),
+        (
+            "interop.convert",
+            "--num-classes",
+            "convert --num-classes 2.5",
+            lambda: cli([sf, os.path.join(tmp, "o.msgpack"), "--num-classes", "2.5"]),
+        ),
+        (
+            "interop.convert",
+            "--source-format",
+            "convert --source-format keras",
+            lambda: cli([sf, os.path.join(tmp, "o.msgpack"), "--source-format", "keras"]),
+        ),
+        (
+            "interop.convert",
+            ("src", "/nonexistent"),
+            "convert src missing",
+            lambda: cli(["/nonexistent/a.safetensors", os.path.join(tmp, "o.msgpack")]),
+        ),
         ("interop.convert", "DST", "convert dst .pkl", lambda: cli([sf, os.path.join(tmp, "o.pkl")])),
         ("interop.convert", "dst", "convert dst is src", lambda: cli([sf, sf])),
-        ("interop.convert", "--to", "convert --to timm into .msgpack", lambda: cli([sf, os.path.join(tmp, "o.msgpack"), "--to", "timm"])),
-        ("interop.convert", "--set", "convert --set foo (no =)", lambda: cli([sf, os.path.join(tmp, "o.msgpack"), "--set", "foo"])),
+        (
+            "interop.convert",
+            "--to",
+            "convert --to timm into .msgpack",
+            lambda: cli([sf, os.path.join(tmp, "o.msgpack"), "--to", "timm"]),
+        ),
+        (
+            "interop.convert",
+            "--set",
+            "convert --set foo (no =)",
+            lambda: cli([sf, os.path.join(tmp, "o.msgpack"), "--set", "foo"]),
+        ),
     ]:
         add(m, names, label, thunk)
 
@@ -1560,36 +2199,115 @@ def _interop_more():
 _NO = "/nonexistent"
 CLI_CASES = {
     "classify": [
-        ["--steps", "-1"], ["--steps", "0"], ["--batch-size", "0"], ["--lr", "-1"], ["--lr", "nan"], ["--momentum", "1.5"],
-        ["--weight-decay", "-1"], ["--label-smoothing", "1.5"], ["--devices", "0"], ["--keep", "0"],
-        ["--ckpt-every", "0"], ["--max-nonfinite", "0"], ["--model", "resnet7"], ["--model-kw", "foo"],
-        ["--model-kw", "num_classes=abc"], ["--model-kw", "nope=1"], ["--dataset", "imagenet22k"], ["--steps", "1.5"],
-        ["--schedule", "linear"], ["--lr", "inf"], ["--batch-size", "1.5"], ["--momentum", "-0.1"], ["--devices", "1.5"],
-        ["--seed", "-1"], ["--seed", "x"], ["--data", _NO], ["--model", ":make"], ["--model-kw", "scan_stages=1"],
-        ["--model-kw", "drop_path_rate=high"], ["--model-kw", "=3"], ["--dtype", "float16"], ["--parallel", "pmap"],
+        ["--steps", "-1"],
+        ["--steps", "0"],
+        ["--batch-size", "0"],
+        ["--lr", "-1"],
+        ["--lr", "nan"],
+        ["--momentum", "1.5"],
+        ["--weight-decay", "-1"],
+        ["--label-smoothing", "1.5"],
+        ["--devices", "0"],
+        ["--keep", "0"],
+        ["--ckpt-every", "0"],
+        ["--max-nonfinite", "0"],
+        ["--model", "resnet7"],
+        ["--model-kw", "foo"],
+        ["--model-kw", "num_classes=abc"],
+        ["--model-kw", "nope=1"],
+        ["--dataset", "imagenet22k"],
+        ["--steps", "1.5"],
+        ["--schedule", "linear"],
+        ["--lr", "inf"],
+        ["--batch-size", "1.5"],
+        ["--momentum", "-0.1"],
+        ["--devices", "1.5"],
+        ["--seed", "-1"],
+        ["--seed", "x"],
+        ["--data", _NO],
+        ["--model", ":make"],
+        ["--model-kw", "scan_stages=1"],
+        ["--model-kw", "drop_path_rate=high"],
+        ["--model-kw", "=3"],
+        ["--dtype", "float16"],
+        ["--parallel", "pmap"],
         ["--devices", "2", "--parallel", "none"],
     ],
     "espcn_sr": [
-        ["--scale", "0"], ["--scale", "-3"], ["--steps", "-1"], ["--batch-size", "0"], ["--patch", "0"], ["--context", "-1"],
-        ["--lr", "-1"], ["--lr-final", "-1"], ["--last-layer-lr", "-1"], ["--eval-every", "-1"], ["--rescale", "-1"],
-        ["--rescale", "0"], ["--eval-only"], ["--train-dir", _NO], ["--scale", "1.5"], ["--lr", "nan"], ["--lr-final", "1"],
-        ["--rescale", "1.5"], ["--seed", "-1"], ["--patch", "2.5"], ["--weights", "nope", "--eval-only"],
-        ["--weights", "espcn_x3_t91"], ["--refit-last", "--eval-only", "--weights", "espcn_x3_t91"],
-        ["--eval-dir", _NO], ["--optimizer", "adamw"], ["--resize", "pil"],
+        ["--scale", "0"],
+        ["--scale", "-3"],
+        ["--steps", "-1"],
+        ["--batch-size", "0"],
+        ["--patch", "0"],
+        ["--context", "-1"],
+        ["--lr", "-1"],
+        ["--lr-final", "-1"],
+        ["--last-layer-lr", "-1"],
+        ["--eval-every", "-1"],
+        ["--rescale", "-1"],
+        ["--rescale", "0"],
+        ["--eval-only"],
+        ["--train-dir", _NO],
+        ["--scale", "1.5"],
+        ["--lr", "nan"],
+        ["--lr-final", "1"],
+        ["--rescale", "1.5"],
+        ["--seed", "-1"],
+        ["--patch", "2.5"],
+        ["--weights", "nope", "--eval-only"],
+        ["--weights", "espcn_x3_t91"],
+        ["--refit-last", "--eval-only", "--weights", "espcn_x3_t91"],
+        ["--eval-dir", _NO],
+        ["--optimizer", "adamw"],
+        ["--resize", "pil"],
     ],
     "classification_study": [
-        ["--seeds", "0"], ["--steps", "-1"], ["--mnist-steps", "-1"], ["--batch-size", "0"], ["--lr", "-1"],
-        ["--evals", "0"], ["--arms", "nope"], ["--datasets", "imagenet"], ["--datasets", ","], ["--arms", ""],
-        ["--seeds", "1.5"], ["--lr", "nan"], ["--data", _NO],
+        ["--seeds", "0"],
+        ["--steps", "-1"],
+        ["--mnist-steps", "-1"],
+        ["--batch-size", "0"],
+        ["--lr", "-1"],
+        ["--evals", "0"],
+        ["--arms", "nope"],
+        ["--datasets", "imagenet"],
+        ["--datasets", ","],
+        ["--arms", ""],
+        ["--seeds", "1.5"],
+        ["--lr", "nan"],
+        ["--data", _NO],
     ],
-    "gallery": [["--steps", "-1"], ["--steps", "1.5"], ["--train-images", "0"], ["--image", "nope"],
-                ["--data", _NO], ["--espcn-weights", "nope"]],
+    "gallery": [
+        ["--steps", "-1"],
+        ["--steps", "1.5"],
+        ["--train-images", "0"],
+        ["--image", "nope"],
+        ["--data", _NO],
+        ["--espcn-weights", "nope"],
+    ],
     "receptive_fields": [["--samples", "0"], ["--samples", "-1"], ["--samples", "1.5"], ["--checkpoint", _NO]],
-    "tradeoffs": [["--steps", "-1"], ["--batch-size", "0"], ["--depths", "0"], ["--depths", "a,b"], ["--repeats", "0"],
-                  ["--warmup", "-1"], ["--depths", ","], ["--depths", "1.5"], ["--warmup", "5", "--steps", "2"],
-                  ["--conv-grad", "fast"], ["--data", _NO], ["--steps", "1.5"]],
-    "report": [["--only", "nope"], ["--results", "nope"], ["--results", "gallery=" + _NO], ["--only", ""],
-               ["--data", _NO], ["--espcn-weights", "nope"], ["--quick", "--full"]],
+    "tradeoffs": [
+        ["--steps", "-1"],
+        ["--batch-size", "0"],
+        ["--depths", "0"],
+        ["--depths", "a,b"],
+        ["--repeats", "0"],
+        ["--warmup", "-1"],
+        ["--depths", ","],
+        ["--depths", "1.5"],
+        ["--warmup", "5", "--steps", "2"],
+        ["--conv-grad", "fast"],
+        ["--data", _NO],
+        ["--steps", "1.5"],
+    ],
+    "report": [
+        ["--only", "nope"],
+        ["--results", "nope"],
+        ["--results", "gallery=" + _NO],
+        ["--only", ""],
+        ["--data", _NO],
+        ["--espcn-weights", "nope"],
+        ["--quick", "--full"],
+    ],
     "demo": [["--skip", "nope"], ["--data", _NO], ["--espcn-weights", "nope"]],
     # (name, argv) where the argument is positional
     "espcn_ship": [("run", [_NO]), ("run", ["."]), ["--name", "a/b", "."], ["--eval-dir", _NO, "."]],
@@ -1611,6 +2329,7 @@ _WITH_DATA = {
 def _cli(module, argv):
     """Parse only: a CLI validates its flags before doing any work. argparse's exit counts as an error."""
     import importlib
+
     mod = importlib.import_module(f"experiments.{module}")
     err = io.StringIO()
     with contextlib.redirect_stderr(err):
@@ -1619,7 +2338,9 @@ def _cli(module, argv):
                 return mod.parse_args(argv)
             raise RuntimeError("no parse_args")
         except SystemExit as e:
-            raise _ArgparseError(err.getvalue().strip().splitlines()[-1] if err.getvalue().strip() else f"exit {e.code}")
+            raise _ArgparseError(
+                err.getvalue().strip().splitlines()[-1] if err.getvalue().strip() else f"exit {e.code}"
+            )
 
 
 class _ArgparseError(Exception):
@@ -1634,11 +2355,16 @@ def _clis():
             # every fake data folder but the one the case is about
             extra = [a for k, v in _WITH_DATA.get(module, {}).items() if k != flag for a in (k, v)]
             label = " ".join(argv) if flag in argv else f"{flag}: {' '.join(argv)}"
-            add(f"cli.{module}", (flag, flag.lstrip("-"), flag.lstrip("-").replace("-", "_")), label,
-                functools.partial(_cli, module, extra + list(argv)))
+            add(
+                f"cli.{module}",
+                (flag, flag.lstrip("-"), flag.lstrip("-").replace("-", "_")),
+                label,
+                functools.partial(_cli, module, extra + list(argv)),
+            )
 
 
 # ----------------------------------------------------------------------------- runner
+
 
 def classify(exc: BaseException | None, names: tuple[str, ...]) -> tuple[str, str]:
     if exc is None:
@@ -1666,6 +2392,7 @@ def main(argv=None) -> dict:
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     os.environ.setdefault("JAX_PLATFORMS", "cpu")
     import warnings
+
     warnings.filterwarnings("ignore")
 
     for g in _GROUPS:
@@ -1690,8 +2417,16 @@ def main(argv=None) -> dict:
             exc = e
         outcome, msg = classify(exc, names)
         counts.setdefault(module, {"clear": 0, "unclear": 0, "silent": 0})[outcome] += 1
-        rows.append(dict(module=module, case=label, argument=names[0], outcome=outcome, message=msg[:300],
-                         seconds=round(time.time() - start, 3)))
+        rows.append(
+            dict(
+                module=module,
+                case=label,
+                argument=names[0],
+                outcome=outcome,
+                message=msg[:300],
+                seconds=round(time.time() - start, 3),
+            )
+        )
         if args.all or (args.verbose and outcome != "clear"):
             print(f"  {outcome:7s} {module:32s} {label:48s} {msg[:150]}", flush=True)
     total = {"clear": 0, "unclear": 0, "silent": 0}
@@ -1700,8 +2435,10 @@ def main(argv=None) -> dict:
         print(f"{module:34s} {c['clear']:6d} {c['unclear']:8d} {c['silent']:7d}")
         for k in total:
             total[k] += c[k]
-    print(f"{'TOTAL':34s} {total['clear']:6d} {total['unclear']:8d} {total['silent']:7d}"
-          f"   ({sum(total.values())} cases, {time.time() - t0:.0f} s)")
+    print(
+        f"{'TOTAL':34s} {total['clear']:6d} {total['unclear']:8d} {total['silent']:7d}"
+        f"   ({sum(total.values())} cases, {time.time() - t0:.0f} s)"
+    )
     if args.json:
         Path(args.json).write_text(json.dumps(dict(counts=counts, total=total, cases=rows), indent=1))
     return dict(counts=counts, total=total, cases=rows)

@@ -7,8 +7,12 @@ import pytest
 
 from jaxcnn.analysis import layerwise_receptive_fields, model_function, model_receptive_fields, receptive_field
 from jaxcnn.analysis.complexity import count_macs, model_complexity
-from jaxcnn.analysis.measured import (effective_receptive_field, input_gradient, measured_receptive_field,
-                                      positive_variables)
+from jaxcnn.analysis.measured import (
+    effective_receptive_field,
+    input_gradient,
+    measured_receptive_field,
+    positive_variables,
+)
 from jaxcnn.models import ResNet
 
 FN = lambda x: x[:, 1:, 1:, :] + x[:, :-1, :-1, :]  # noqa: E731 -- a 2x2 box, field 2

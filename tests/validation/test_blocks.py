@@ -10,8 +10,16 @@ import numpy as np
 import pytest
 
 from jaxcnn.blocks import (
-    BasicBlock, BottleneckBlock, DepthwiseSeparableConv, InvertedResidual, PreActBasicBlock, PreActBottleneckBlock,
-    ResNeXtBottleneck, ResNeXtBranches, SqueezeExcite, zero_pad_shortcut,
+    BasicBlock,
+    BottleneckBlock,
+    DepthwiseSeparableConv,
+    InvertedResidual,
+    PreActBasicBlock,
+    PreActBottleneckBlock,
+    ResNeXtBottleneck,
+    ResNeXtBranches,
+    SqueezeExcite,
+    zero_pad_shortcut,
 )
 
 K = jax.random.key(0)

@@ -37,18 +37,39 @@ def _required(cls: type) -> dict:
     rules = declared_rules(cls)
     import dataclasses
 
-    return {f.name: REQUIRED[f.name] for f in dataclasses.fields(cls)
-            if f.name in rules and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING}
+    return {
+        f.name: REQUIRED[f.name]
+        for f in dataclasses.fields(cls)
+        if f.name in rules and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    }
 
 
-CASES = [pytest.param(cls, field, bad, id=f"{cls.__name__}-{field}-{bad!r}")
-         for cls in CLASSES for field, rule in declared_rules(cls).items() for bad in rule.bad]
+CASES = [
+    pytest.param(cls, field, bad, id=f"{cls.__name__}-{field}-{bad!r}")
+    for cls in CLASSES
+    for field, rule in declared_rules(cls).items()
+    for bad in rule.bad
+]
 
 
 def test_the_walk_finds_the_declared_classes():
     names = {c.__name__ for c in CLASSES}
-    assert {"Conv", "BatchNorm", "BasicBlock", "ResNet", "ResNetStage", "MobileNetV2", "ESPCN", "DropBlock",
-            "StochasticDepth", "Cutout", "ConvTranspose", "SubPixelConv", "SqueezeExcite", "InvertedResidual"} <= names
+    assert {
+        "Conv",
+        "BatchNorm",
+        "BasicBlock",
+        "ResNet",
+        "ResNetStage",
+        "MobileNetV2",
+        "ESPCN",
+        "DropBlock",
+        "StochasticDepth",
+        "Cutout",
+        "ConvTranspose",
+        "SubPixelConv",
+        "SqueezeExcite",
+        "InvertedResidual",
+    } <= names
     assert len(CASES) > 300
 
 
@@ -70,8 +91,13 @@ def test_bad_field_is_refused_naming_class_field_and_value(cls, field, bad):
 RELATIONS = [
     (lambda: Conv(6, (3, 3), feature_group_count=4), "Conv", "features"),
     (lambda: ConvTranspose(3, 3, groups=2), "ConvTranspose", "features"),
-    (lambda: BasicBlock(4, zero_init_last_bn=False, shortcut_type="A") and
-     PreActBasicBlock(4, zero_init_last_bn=True), "PreActBasicBlock", "zero_init_last_bn"),
+    (
+        lambda: (
+            BasicBlock(4, zero_init_last_bn=False, shortcut_type="A") and PreActBasicBlock(4, zero_init_last_bn=True)
+        ),
+        "PreActBasicBlock",
+        "zero_init_last_bn",
+    ),
     (lambda: PreActBottleneckBlock(16, zero_init_last_bn=True), "PreActBottleneckBlock", "zero_init_last_bn"),
     (lambda: BottleneckBlock(1, base_width=4), "BottleneckBlock", "features"),
     (lambda: BottleneckBlock(1, se_reduction=16), "BottleneckBlock", "se_reduction"),
@@ -81,8 +107,11 @@ RELATIONS = [
     (lambda: ResNet(block_args=dict(groups=2)), "ResNet", "block_args"),
     (lambda: ResNet(block_args=dict(features=3)), "ResNet", "block_args"),
     (lambda: ResNet(block="bottleneck", block_args=dict(groups=0)), "BottleneckBlock", "groups"),
-    (lambda: ResNet(block="preact_basic", block_args=dict(zero_init_last_bn=True)), "PreActBasicBlock",
-     "zero_init_last_bn"),
+    (
+        lambda: ResNet(block="preact_basic", block_args=dict(zero_init_last_bn=True)),
+        "PreActBasicBlock",
+        "zero_init_last_bn",
+    ),
     (lambda: ResNetStage(BasicBlock, 4, 2, drop_path_rates=(0.1,)), "ResNetStage", "drop_path_rates"),
     (lambda: ResNetStage(BasicBlock, 4, 2, scan=True, drop_block_rate=0.1), "ResNetStage", "scan"),
 ]

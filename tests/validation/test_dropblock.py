@@ -59,13 +59,21 @@ CASES = [
     ("schedule step -1", lambda: scheduled_drop_rate(-1, 10, 0.1), ValueError, "step"),
     ("schedule step vector", lambda: scheduled_drop_rate(STEPS, 10, 0.1), ValueError, "step"),
     ("schedule step None", lambda: scheduled_drop_rate(None, 10, 0.1), TypeError, "step"),
-    ("module call drop_rate 2", lambda: DropBlock(0.1).apply({}, X, deterministic=True, drop_rate=2.0), ValueError,
-     "drop_rate"),
+    (
+        "module call drop_rate 2",
+        lambda: DropBlock(0.1).apply({}, X, deterministic=True, drop_rate=2.0),
+        ValueError,
+        "drop_rate",
+    ),
     ("module x int", lambda: DropBlock(0.3, 3).apply({}, XI, deterministic=False, rngs={"dropout": K}), TypeError, "x"),
     ("module x int deterministic", lambda: DropBlock(0.3, 3).apply({}, XI, deterministic=True), TypeError, "x"),
     ("module deterministic str", lambda: DropBlock(0.1).apply({}, X, deterministic="no"), TypeError, "deterministic"),
-    ("module training without the dropout rng", lambda: DropBlock(0.1).apply({}, X, deterministic=False), ValueError,
-     "dropout"),
+    (
+        "module training without the dropout rng",
+        lambda: DropBlock(0.1).apply({}, X, deterministic=False),
+        ValueError,
+        "dropout",
+    ),
 ]
 
 

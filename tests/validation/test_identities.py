@@ -5,16 +5,32 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxcnn.identities import (adjoint_gap, conv_matrix, conv_transpose_closed_form, conv_transpose_forms,
-                               conv_transpose_lax, conv_transpose_torch,
-                               conv_transpose_zero_insertion, grouped_to_branches, insert_zeros, max_disagreement,
-                               transpose_of)
+from jaxcnn.identities import (
+    adjoint_gap,
+    conv_matrix,
+    conv_transpose_closed_form,
+    conv_transpose_forms,
+    conv_transpose_lax,
+    conv_transpose_torch,
+    conv_transpose_zero_insertion,
+    grouped_to_branches,
+    insert_zeros,
+    max_disagreement,
+    transpose_of,
+)
 
 K = np.ones((3, 3, 2, 4))
 Y = np.ones((1, 4, 4, 4))
 # a grouped bottleneck block's variables (width 8, groups 4: conv2's kernel has 8 / 4 = 2 inputs per group)
-BLOCK = {"params": {"conv1": {"kernel": np.ones((1, 1, 8, 8))}, "conv2": {"kernel": np.ones((3, 3, 2, 8))},
-                    "conv3": {"kernel": np.ones((1, 1, 8, 8))}, "bn1": {}, "bn2": {}}}
+BLOCK = {
+    "params": {
+        "conv1": {"kernel": np.ones((1, 1, 8, 8))},
+        "conv2": {"kernel": np.ones((3, 3, 2, 8))},
+        "conv3": {"kernel": np.ones((1, 1, 8, 8))},
+        "bn1": {},
+        "bn2": {},
+    }
+}
 LIN = lambda x: 2.0 * x  # noqa: E731
 
 CASES = [
@@ -31,8 +47,12 @@ CASES = [
     ("closed_form y str", lambda: conv_transpose_closed_form("y", K), TypeError, "y"),
     ("closed_form y empty", lambda: conv_transpose_closed_form(np.ones((1, 0, 4, 4)), K), ValueError, "y"),
     ("closed_form kernel 3-D", lambda: conv_transpose_closed_form(Y, K[0]), ValueError, "kernel"),
-    ("closed_form output_padding >= stride", lambda: conv_transpose_closed_form(Y, K, output_padding=1), ValueError,
-     "output_padding"),
+    (
+        "closed_form output_padding >= stride",
+        lambda: conv_transpose_closed_form(Y, K, output_padding=1),
+        ValueError,
+        "output_padding",
+    ),
     ("zero_insertion dilation 0", lambda: conv_transpose_zero_insertion(Y, K, dilation=0), ValueError, "dilation"),
     ("torch dtype", lambda: conv_transpose_torch(Y, K, dtype="float8"), ValueError, "dtype"),
     ("insert_zeros stride 0", lambda: insert_zeros(Y, (0, 0)), ValueError, "stride"),
@@ -42,16 +62,32 @@ CASES = [
     ("grouped_to_branches groups not the block's", lambda: grouped_to_branches(BLOCK, 2), ValueError, "groups"),
     ("grouped_to_branches groups not dividing", lambda: grouped_to_branches(BLOCK, 3), ValueError, "groups"),
     ("grouped_to_branches variables int", lambda: grouped_to_branches(5, 2), TypeError, "variables"),
-    ("grouped_to_branches a model's variables", lambda: grouped_to_branches({"params": {"stem": {}}}, 2), ValueError,
-     "variables"),
-    ("max_disagreement reference missing", lambda: max_disagreement({"a": np.zeros(2)}, "vjp"), ValueError,
-     "reference"),
+    (
+        "grouped_to_branches a model's variables",
+        lambda: grouped_to_branches({"params": {"stem": {}}}, 2),
+        ValueError,
+        "variables",
+    ),
+    (
+        "max_disagreement reference missing",
+        lambda: max_disagreement({"a": np.zeros(2)}, "vjp"),
+        ValueError,
+        "reference",
+    ),
     ("max_disagreement results empty", lambda: max_disagreement({}, "vjp"), ValueError, "results"),
-    ("max_disagreement shapes differ", lambda: max_disagreement({"vjp": np.zeros((2, 2)), "a": np.zeros(2)}),
-     ValueError, "results"),
+    (
+        "max_disagreement shapes differ",
+        lambda: max_disagreement({"vjp": np.zeros((2, 2)), "a": np.zeros(2)}),
+        ValueError,
+        "results",
+    ),
     ("forms include_torch str", lambda: conv_transpose_forms(Y, K, include_torch="no"), TypeError, "include_torch"),
-    ("forms unknown conv arg", lambda: conv_transpose_forms(Y, K, include_torch=False, strides=2), TypeError,
-     "strides"),
+    (
+        "forms unknown conv arg",
+        lambda: conv_transpose_forms(Y, K, include_torch=False, strides=2),
+        TypeError,
+        "strides",
+    ),
     ("forms stride 0", lambda: conv_transpose_forms(Y, K, include_torch=False, stride=0), ValueError, "stride"),
     ("adjoint_gap linear_fn int", lambda: adjoint_gap(5, np.ones(3), np.ones(3)), TypeError, "linear_fn"),
     ("adjoint_gap y of another shape", lambda: adjoint_gap(LIN, np.ones((2, 3)), np.ones((3, 2))), ValueError, "y"),

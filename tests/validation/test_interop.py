@@ -7,9 +7,19 @@ import pytest
 
 import jaxcnn
 from jaxcnn import convert
-from jaxcnn.interop import (detect_layout, export_state_dict, from_state_dict, from_torchvision, infer_arch,
-                            layouts_of, load_state_dict, read_checkpoint, to_state_dict,
-                            write_flax, write_safetensors)
+from jaxcnn.interop import (
+    detect_layout,
+    export_state_dict,
+    from_state_dict,
+    from_torchvision,
+    infer_arch,
+    layouts_of,
+    load_state_dict,
+    read_checkpoint,
+    to_state_dict,
+    write_flax,
+    write_safetensors,
+)
 from jaxcnn.interop.files import flatten_variables, unflatten_variables
 from jaxcnn.interop.keymaps import to_flax, to_torch, torch_shape
 from jaxcnn.interop.state_dict import abstract_variables, check_variables
@@ -33,13 +43,21 @@ CASES = [
     ("read_checkpoint suffix", lambda d: read_checkpoint(_file(d / "w.txt")), ValueError, "path"),
     ("read_checkpoint truncated safetensors", lambda d: read_checkpoint(_cut(d / "w.safetensors")), ValueError, "path"),
     ("write_safetensors tensors None", lambda d: write_safetensors(d / "a.safetensors", None), TypeError, "tensors"),
-    ("write_safetensors metadata int", lambda d: write_safetensors(d / "a.safetensors", {"w": Z2}, {"n": 1}),
-     TypeError, "metadata"),
+    (
+        "write_safetensors metadata int",
+        lambda d: write_safetensors(d / "a.safetensors", {"w": Z2}, {"n": 1}),
+        TypeError,
+        "metadata",
+    ),
     ("write_safetensors path None", lambda d: write_safetensors(None, {"w": Z2}), TypeError, "path"),
     ("write_flax suffix .pkl", lambda d: write_flax(d / "v.pkl", {}, "espcn"), ValueError, "path"),
     ("write_flax arch None", lambda d: write_flax(d / "v.msgpack", {}, None), TypeError, "arch"),
-    ("write_flax overrides not JSON", lambda d: write_flax(d / "v.msgpack", {}, "espcn", {"dtype": np.float32}),
-     TypeError, "overrides"),
+    (
+        "write_flax overrides not JSON",
+        lambda d: write_flax(d / "v.msgpack", {}, "espcn", {"dtype": np.float32}),
+        TypeError,
+        "overrides",
+    ),
     ("flatten_variables None", lambda d: flatten_variables(None), TypeError, "variables"),
     ("unflatten_variables int keys", lambda d: unflatten_variables({1: Z2}), TypeError, "flat"),
     ("layouts_of None", lambda d: layouts_of(None), TypeError, "arch"),
@@ -51,8 +69,12 @@ CASES = [
     ("infer_arch state_dict None", lambda d: infer_arch(None, "timm"), TypeError, "state_dict"),
     ("from_state_dict state_dict None", lambda d: from_state_dict(None, R18, "timm"), TypeError, "state_dict"),
     ("from_state_dict layout", lambda d: from_state_dict(SD, R18, "x"), ValueError, "layout"),
-    ("from_state_dict skip unknown (skipped nothing)", lambda d: from_state_dict(SD, R18, "timm", skip=("nope",)),
-     ValueError, "skip"),
+    (
+        "from_state_dict skip unknown (skipped nothing)",
+        lambda d: from_state_dict(SD, R18, "timm", skip=("nope",)),
+        ValueError,
+        "skip",
+    ),
     ("from_state_dict model str", lambda d: from_state_dict(SD, "resnet18", "timm"), TypeError, "model"),
     ("to_state_dict variables None", lambda d: to_state_dict(None, R18, "timm"), TypeError, "variables"),
     ("check_variables variables None", lambda d: check_variables(None, R18), TypeError, "variables"),

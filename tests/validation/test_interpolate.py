@@ -9,16 +9,15 @@ from jaxcnn.upsample import interpolate
 X = jnp.ones((1, 8, 8, 4))
 XI = jnp.ones((1, 8, 8, 4), jnp.int32)
 X_EMPTY_H = jnp.ones((1, 0, 4, 1))
-X_LONG = jnp.ones((1, 1, 2 ** 16, 1))
+X_LONG = jnp.ones((1, 1, 2**16, 1))
 X3 = jnp.ones((8, 8, 4))
 NAN = float("nan")
 
 CASES = [
     # output-size bound: refused before the index tables or the output are allocated
     ("scale 1e9", lambda: interpolate(X, scale_factor=1e9), ValueError, "scale_factor"),
-    ("size 10**6", lambda: interpolate(X, size=10 ** 6), ValueError, "size"),
-    ("bilinear matrix too big", lambda: interpolate(X_LONG, size=(1, 2 ** 16 - 1), mode="bilinear"),
-     ValueError, "size"),
+    ("size 10**6", lambda: interpolate(X, size=10**6), ValueError, "size"),
+    ("bilinear matrix too big", lambda: interpolate(X_LONG, size=(1, 2**16 - 1), mode="bilinear"), ValueError, "size"),
     # size
     ("size 0", lambda: interpolate(X, size=0), ValueError, "size"),
     ("size 4.0 (not truncated)", lambda: interpolate(X, size=4.0), TypeError, "size"),
@@ -37,13 +36,31 @@ CASES = [
     ("mode linear", lambda: interpolate(X, scale_factor=2, mode="linear"), ValueError, "mode"),
     ("mode upper case", lambda: interpolate(X, scale_factor=2, mode="BILINEAR"), ValueError, "mode"),
     ("align_corners nearest", lambda: interpolate(X, scale_factor=2, align_corners=True), ValueError, "align_corners"),
-    ("align_corners 1", lambda: interpolate(X, scale_factor=2, mode="bilinear", align_corners=1), TypeError, "align_corners"),
+    (
+        "align_corners 1",
+        lambda: interpolate(X, scale_factor=2, mode="bilinear", align_corners=1),
+        TypeError,
+        "align_corners",
+    ),
     ("antialias nearest", lambda: interpolate(X, scale_factor=2, antialias=True), ValueError, "antialias"),
-    ("antialias str", lambda: interpolate(X, scale_factor=0.5, mode="bilinear", antialias="yes"), TypeError, "antialias"),
-    ("recompute with size", lambda: interpolate(X, size=4, recompute_scale_factor=True), ValueError,
-     "recompute_scale_factor"),
-    ("recompute str", lambda: interpolate(X, scale_factor=2, recompute_scale_factor="yes"), TypeError,
-     "recompute_scale_factor"),
+    (
+        "antialias str",
+        lambda: interpolate(X, scale_factor=0.5, mode="bilinear", antialias="yes"),
+        TypeError,
+        "antialias",
+    ),
+    (
+        "recompute with size",
+        lambda: interpolate(X, size=4, recompute_scale_factor=True),
+        ValueError,
+        "recompute_scale_factor",
+    ),
+    (
+        "recompute str",
+        lambda: interpolate(X, scale_factor=2, recompute_scale_factor="yes"),
+        TypeError,
+        "recompute_scale_factor",
+    ),
     # x
     ("x 3-D", lambda: interpolate(X3, size=4), ValueError, "x"),
     ("x list", lambda: interpolate([[1.0]], size=4), TypeError, "x"),

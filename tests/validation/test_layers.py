@@ -12,8 +12,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from jaxcnn.layers import (
-    BatchNorm, Conv, avg_pool_ceil_exclude_pad, batch_norm, conv, conv_args,
-    global_avg_pool, make_divisible, make_norm, max_pool_torch, torch_padding,
+    BatchNorm,
+    Conv,
+    avg_pool_ceil_exclude_pad,
+    batch_norm,
+    conv,
+    conv_args,
+    global_avg_pool,
+    make_divisible,
+    make_norm,
+    max_pool_torch,
+    torch_padding,
 )
 
 K = jax.random.key(0)
@@ -50,8 +59,12 @@ CASES = [
     ("conv kernel_init str", lambda: conv(4, kernel_init="kaiming"), TypeError, "kernel_init"),
     ("conv name int", lambda: conv(4, name=5), TypeError, "name"),
     # Conv: fields are declared (test_declared.py); the input's channels against groups on call
-    ("Conv feature_group_count 3 on 4", lambda: init(Conv(6, (3, 3), feature_group_count=3)), ValueError,
-     "feature_group_count"),
+    (
+        "Conv feature_group_count 3 on 4",
+        lambda: init(Conv(6, (3, 3), feature_group_count=3)),
+        ValueError,
+        "feature_group_count",
+    ),
     ("Conv inputs list", lambda: Conv(4, (3, 3)).init(K, [[1.0]]), TypeError, "inputs"),
     # conv_args / torch_padding: 'same' padding exists only for odd kernels
     ("conv_args kernel_size 2", lambda: conv_args(2), ValueError, "kernel_size"),
@@ -146,7 +159,9 @@ def _outcome(fn):
 def _compare(ours, theirs, what):
     assert ours[0] == theirs[0], f"{what}: jaxcnn {ours[0]} ({ours[1]}) but torch {theirs[0]} ({theirs[1]})"
     if ours[0] == "ok":
-        np.testing.assert_allclose(np.asarray(ours[1]), theirs[1].permute(0, 2, 3, 1).numpy(), rtol=1e-6, err_msg=str(what))
+        np.testing.assert_allclose(
+            np.asarray(ours[1]), theirs[1].permute(0, 2, 3, 1).numpy(), rtol=1e-6, err_msg=str(what)
+        )
 
 
 _hw = st.sampled_from([(1, 1), (1, 3), (4, 5), (7, 6)])
@@ -168,8 +183,11 @@ def test_max_pool_torch_refuses_and_computes_what_torch_does(window, stride, pad
 def test_avg_pool_ceil_exclude_pad_refuses_and_computes_what_torch_does(window, stride, hw):
     x = np.random.default_rng(1).normal(size=(1, *hw, 2)).astype(np.float32)
     ours = _outcome(lambda: avg_pool_ceil_exclude_pad(jnp.asarray(x), window, stride))
-    theirs = _outcome(lambda: F.avg_pool2d(torch.from_numpy(x).permute(0, 3, 1, 2), window, stride,
-                                           ceil_mode=True, count_include_pad=False))
+    theirs = _outcome(
+        lambda: F.avg_pool2d(
+            torch.from_numpy(x).permute(0, 3, 1, 2), window, stride, ceil_mode=True, count_include_pad=False
+        )
+    )
     _compare(ours, theirs, (window, stride, hw))
 
 

@@ -8,12 +8,22 @@ import numpy as np
 import pytest
 from flax import nnx
 from flax.core import FrozenDict
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from jaxcnn import nnx as jnnx
 from jaxcnn.blocks import PreActBasicBlock
-from jaxcnn.models import (ESPCN, MobileNetV2, ResNet, create_model, default_input_shape, espcn, register,
-                           scan_to_unrolled, unrolled_to_scan)
+from jaxcnn.models import (
+    ESPCN,
+    MobileNetV2,
+    ResNet,
+    create_model,
+    default_input_shape,
+    espcn,
+    register,
+    scan_to_unrolled,
+    unrolled_to_scan,
+)
 
 K = jax.random.key(0)
 C = jnp.ones((1, 32, 32, 3))
@@ -59,23 +69,42 @@ CASES = [
     ("create_model unknown option", lambda: create_model("cifar_resnet20", foo=1), TypeError, "foo"),
     ("create_model num_classes 0", lambda: create_model("cifar_resnet20", num_classes=0), ValueError, "num_classes"),
     ("create_model espcn scale 0", lambda: create_model("espcn", scale=0), ValueError, "scale"),
-    ("create_model preact zero_init", lambda: create_model("preact_resnet18", zero_init_last_bn=True), ValueError,
-     "zero_init_last_bn"),
-    ("create_model cifar default DropBlock stages", lambda: create_model("cifar_resnet20", drop_block_rate=0.1),
-     ValueError, "drop_block_stages"),
+    (
+        "create_model preact zero_init",
+        lambda: create_model("preact_resnet18", zero_init_last_bn=True),
+        ValueError,
+        "zero_init_last_bn",
+    ),
+    (
+        "create_model cifar default DropBlock stages",
+        lambda: create_model("cifar_resnet20", drop_block_rate=0.1),
+        ValueError,
+        "drop_block_stages",
+    ),
     ("create_model shortcut 'E'", lambda: create_model("cifar_resnet20", shortcut="E"), ValueError, "shortcut_type"),
     ("create_model groups 0", lambda: create_model("resnet50", groups=0), ValueError, "groups"),
     ("create_model groups on basic", lambda: create_model("resnet18", groups=2), TypeError, "groups"),
-    ("create_model base_width 1 (inner width 0)", lambda: create_model("resnet50", widths=(8, 8, 8, 8), base_width=1),
-     ValueError, "features"),
-    ("create_model se_reduction on basic", lambda: create_model("resnet18", se_reduction=4), TypeError,
-     "se_reduction"),
-    ("create_model drop_path_mode 'x'", lambda: create_model("resnet18", drop_path_mode="x"), ValueError,
-     "drop_path_mode"),
+    (
+        "create_model base_width 1 (inner width 0)",
+        lambda: create_model("resnet50", widths=(8, 8, 8, 8), base_width=1),
+        ValueError,
+        "features",
+    ),
+    ("create_model se_reduction on basic", lambda: create_model("resnet18", se_reduction=4), TypeError, "se_reduction"),
+    (
+        "create_model drop_path_mode 'x'",
+        lambda: create_model("resnet18", drop_path_mode="x"),
+        ValueError,
+        "drop_path_mode",
+    ),
     ("create_model conv 'x'", lambda: create_model("resnet18", conv="x"), TypeError, "conv"),
     ("ResNet block nn.Dense", lambda: R(block=nn.Dense), ValueError, "block"),
-    ("ResNet preact subclass zero_init", lambda: R(block=MyPreAct, block_args=dict(zero_init_last_bn=True)),
-     ValueError, "zero_init_last_bn"),
+    (
+        "ResNet preact subclass zero_init",
+        lambda: R(block=MyPreAct, block_args=dict(zero_init_last_bn=True)),
+        ValueError,
+        "zero_init_last_bn",
+    ),
     ("default_input_shape unknown", lambda: default_input_shape("resnet7"), ValueError, "name"),
     ("default_input_shape None", lambda: default_input_shape(None), TypeError, "name"),
     ("default_input_shape batch 0", lambda: default_input_shape("resnet18", batch=0), ValueError, "batch"),
@@ -92,8 +121,7 @@ CASES = [
     ("features train 1", lambda: init(ResNet(**TINY), C, train=1, method="features"), TypeError, "train"),
     ("mbv2 in_channels 1 on RGB", lambda: M(in_channels=1), ValueError, "in_channels"),
     ("mbv2 train 'no'", lambda: init(MobileNetV2(10), C, train="no"), TypeError, "train"),
-    ("mbv2 x empty batch in training", lambda: init(MobileNetV2(10), EMPTY, train=True),
-     ValueError, "x"),
+    ("mbv2 x empty batch in training", lambda: init(MobileNetV2(10), EMPTY, train=True), ValueError, "x"),
     ("espcn channels 3 on 1-channel x", lambda: E(channels=3), ValueError, "channels"),
     ("espcn x 3-D", lambda: init(ESPCN(), HW1), ValueError, "x"),
     ("espcn() scale 0", lambda: espcn(scale=0), ValueError, "scale"),
@@ -103,20 +131,31 @@ CASES = [
     ("scan_to_unrolled too many blocks", lambda: scan_to_unrolled(STACKED, (4,)), ValueError, "stage_sizes"),
     ("scan_to_unrolled too few blocks", lambda: scan_to_unrolled(STACKED, (1,)), ValueError, "stage_sizes"),
     ("scan_to_unrolled extra stage", lambda: scan_to_unrolled(STACKED, (3, 2)), ValueError, "stage_sizes"),
-    ("scan_to_unrolled missing stage", lambda: scan_to_unrolled({"params": {"layer2_0": W}}, (3,)), ValueError,
-     "stage_sizes"),
-    ("unrolled_to_scan variables {'params': 5}", lambda: unrolled_to_scan({"params": 5}, (3,)), TypeError,
-     "variables"),
+    (
+        "scan_to_unrolled missing stage",
+        lambda: scan_to_unrolled({"params": {"layer2_0": W}}, (3,)),
+        ValueError,
+        "stage_sizes",
+    ),
+    ("unrolled_to_scan variables {'params': 5}", lambda: unrolled_to_scan({"params": 5}, (3,)), TypeError, "variables"),
     ("unrolled_to_scan stage_sizes float", lambda: unrolled_to_scan(FLAT, (3.0,)), TypeError, "stage_sizes"),
     ("unrolled_to_scan too few blocks", lambda: unrolled_to_scan(FLAT, (2,)), ValueError, "stage_sizes"),
     ("unrolled_to_scan too many blocks", lambda: unrolled_to_scan(FLAT, (4,)), ValueError, "stage_sizes"),
     # nnx (failing before any model is built)
     ("nnx unknown name", lambda: jnnx.create_model("resnet7", rngs=RNGS), ValueError, "name"),
     ("nnx rngs 0", lambda: jnnx.create_model("espcn", rngs=0), TypeError, "rngs"),
-    ("nnx input_shape 3-D", lambda: jnnx.create_model("espcn", rngs=RNGS, input_shape=(1, 8, 8)), ValueError,
-     "input_shape"),
-    ("nnx input_shape channels", lambda: jnnx.create_model("espcn", rngs=RNGS, input_shape=(1, 8, 8, 3)),
-     ValueError, "input_shape"),
+    (
+        "nnx input_shape 3-D",
+        lambda: jnnx.create_model("espcn", rngs=RNGS, input_shape=(1, 8, 8)),
+        ValueError,
+        "input_shape",
+    ),
+    (
+        "nnx input_shape channels",
+        lambda: jnnx.create_model("espcn", rngs=RNGS, input_shape=(1, 8, 8, 3)),
+        ValueError,
+        "input_shape",
+    ),
     ("nnx LinenModel module 5", lambda: jnnx.LinenModel(5, (1, 8, 8, 1), rngs=RNGS), TypeError, "module"),
     ("nnx load_variables model 5", lambda: jnnx.load_variables(5, {"params": {}}), TypeError, "model"),
     ("nnx linen_variables model 5", lambda: jnnx.linen_variables(5), TypeError, "model"),
@@ -181,7 +220,9 @@ def test_espcn_odd_kernels_keep_the_promised_size(kernel_sizes, scale):
 
 
 def _unrolled(sizes):
-    tree = {f"layer{s + 1}_{j}": {"w": np.full((2,), 10 * s + j, np.float32)} for s, n in enumerate(sizes) for j in range(n)}
+    tree = {
+        f"layer{s + 1}_{j}": {"w": np.full((2,), 10 * s + j, np.float32)} for s, n in enumerate(sizes) for j in range(n)
+    }
     return {"params": dict(tree, fc={"kernel": np.ones((2, 3))}), "batch_stats": {k: v for k, v in tree.items()}}
 
 

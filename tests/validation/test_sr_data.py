@@ -6,8 +6,19 @@ import numpy as np
 import pytest
 
 from experiments.lstsq import conv_normal_equations, solve_conv_lstsq
-from experiments.sr_data import (SRPair, dihedral, jax_resize, list_images, load_pairs, load_y, make_pair,
-                                 mirror_padded, patch_batch, rescaled_pairs, upscale_bicubic)
+from experiments.sr_data import (
+    SRPair,
+    dihedral,
+    jax_resize,
+    list_images,
+    load_pairs,
+    load_y,
+    make_pair,
+    mirror_padded,
+    patch_batch,
+    rescaled_pairs,
+    upscale_bicubic,
+)
 from jaxcnn.upsample.imresize import imresize, resize_matrix
 
 NAN, INF = float("nan"), float("inf")
@@ -24,7 +35,7 @@ CASES = [
     ("resize_matrix scale nan", lambda: resize_matrix(4, 8, NAN), ValueError, "scale"),
     ("resize_matrix scale -1", lambda: resize_matrix(4, 8, -1.0), ValueError, "scale"),
     ("resize_matrix antialias 1", lambda: resize_matrix(4, 8, 2.0, 1), TypeError, "antialias"),
-    ("resize_matrix huge", lambda: resize_matrix(10 ** 4, 10 ** 6, 100.0), ValueError, "n_out"),
+    ("resize_matrix huge", lambda: resize_matrix(10**4, 10**6, 100.0), ValueError, "n_out"),
     ("imresize scale 0", lambda: imresize(IMG, 0.0), ValueError, "scale"),
     ("imresize scale -2", lambda: imresize(IMG, -2.0), ValueError, "scale"),
     ("imresize scale nan", lambda: imresize(IMG, NAN), ValueError, "scale"),
@@ -42,7 +53,7 @@ CASES = [
     ("jax_resize up str", lambda: jax_resize(IMG, 2, "yes"), TypeError, "up"),
     ("jax_resize image 1-D", lambda: jax_resize(np.zeros(12), 2, True), ValueError, "image"),
     ("jax_resize to nothing", lambda: jax_resize(IMG, 20, False), ValueError, "scale"),
-    ("jax_resize huge", lambda: jax_resize(IMG, 10 ** 6, True), ValueError, "scale"),
+    ("jax_resize huge", lambda: jax_resize(IMG, 10**6, True), ValueError, "scale"),
     ("dihedral k 8", lambda: dihedral(IMG, 8), ValueError, "k"),
     ("dihedral k -1", lambda: dihedral(IMG, -1), ValueError, "k"),
     ("dihedral k 1.5", lambda: dihedral(IMG, 1.5), TypeError, "k"),
@@ -84,13 +95,27 @@ CASES = [
     ("normal equations kernel_size 0", lambda: conv_normal_equations(FEATS, TARGETS, 0), ValueError, "kernel_size"),
     ("normal equations kernel_size 2", lambda: conv_normal_equations(FEATS, TARGETS, 2), ValueError, "kernel_size"),
     ("normal equations kernel_size 2.5", lambda: conv_normal_equations(FEATS, TARGETS, 2.5), TypeError, "kernel_size"),
-    ("normal equations kernel_size True", lambda: conv_normal_equations(FEATS, TARGETS, True), TypeError, "kernel_size"),
+    (
+        "normal equations kernel_size True",
+        lambda: conv_normal_equations(FEATS, TARGETS, True),
+        TypeError,
+        "kernel_size",
+    ),
     ("normal equations features 3-D", lambda: conv_normal_equations(FEATS[0], TARGETS, 3), ValueError, "features"),
     ("normal equations targets 3-D", lambda: conv_normal_equations(FEATS, TARGETS[0], 3), ValueError, "targets"),
     ("normal equations features of str", lambda: conv_normal_equations([["a"]], TARGETS, 3), TypeError, "features"),
-    ("normal equations H mismatch", lambda: conv_normal_equations(FEATS, np.ones((2, 5, 6, 4)), 3), ValueError, "targets"),
-    ("normal equations mask shape", lambda: conv_normal_equations(FEATS, TARGETS, 3, mask=np.ones((2, 3))), ValueError,
-     "mask"),
+    (
+        "normal equations H mismatch",
+        lambda: conv_normal_equations(FEATS, np.ones((2, 5, 6, 4)), 3),
+        ValueError,
+        "targets",
+    ),
+    (
+        "normal equations mask shape",
+        lambda: conv_normal_equations(FEATS, TARGETS, 3, mask=np.ones((2, 3))),
+        ValueError,
+        "mask",
+    ),
     ("solve ridge -1", lambda: solve_conv_lstsq(SYSTEM, 3, ridge=-1.0), ValueError, "ridge"),
     ("solve ridge nan", lambda: solve_conv_lstsq(SYSTEM, 3, ridge=NAN), ValueError, "ridge"),
     ("solve ridge inf", lambda: solve_conv_lstsq(SYSTEM, 3, ridge=INF), ValueError, "ridge"),

@@ -37,8 +37,9 @@ def residual(**kw):
 
 
 def sd_module(x, deterministic=True, **fields):
-    return StochasticDepth(**dict(dict(drop_rate=0.3), **fields)).apply({}, x, deterministic=deterministic,
-                                                                        rngs={"dropout": K})
+    return StochasticDepth(**dict(dict(drop_rate=0.3), **fields)).apply(
+        {}, x, deterministic=deterministic, rngs={"dropout": K}
+    )
 
 
 CASES = [
@@ -69,10 +70,18 @@ CASES = [
     ("module x int, inverted at test", lambda: sd_module(XI), TypeError, "x"),
     ("module x int, paper rule at test", lambda: sd_module(XI, test_rule="paper"), TypeError, "x"),
     ("module x scalar", lambda: sd_module(SCALAR), ValueError, "x"),
-    ("residual branch wider than shortcut, test", lambda: residual(shortcut=X1, deterministic=True), ValueError,
-     "branch_fn"),
-    ("module training without the dropout rng", lambda: StochasticDepth(0.3).apply({}, X, deterministic=False),
-     ValueError, "dropout"),
+    (
+        "residual branch wider than shortcut, test",
+        lambda: residual(shortcut=X1, deterministic=True),
+        ValueError,
+        "branch_fn",
+    ),
+    (
+        "module training without the dropout rng",
+        lambda: StochasticDepth(0.3).apply({}, X, deterministic=False),
+        ValueError,
+        "dropout",
+    ),
     ("residual module 5", lambda: residual(module=5), TypeError, "module"),
     ("residual branch_fn None", lambda: residual(branch_fn=None), TypeError, "branch_fn"),
     ("residual shortcut list", lambda: residual(shortcut=[1.0]), TypeError, "shortcut"),

@@ -12,7 +12,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jaxcnn.upsample import conv_transpose, interpolate, max_pool_with_indices, max_unpool, pixel_shuffle, pixel_unshuffle
+from jaxcnn.upsample import (
+    conv_transpose,
+    interpolate,
+    max_pool_with_indices,
+    max_unpool,
+    pixel_shuffle,
+    pixel_unshuffle,
+)
 
 torch = pytest.importorskip("torch", reason="PyTorch is the boundary oracle; install the [torch] extra")
 pytestmark = pytest.mark.torch
@@ -41,12 +48,24 @@ _scale = st.one_of(st.none(), _factor, st.tuples(_factor, _factor))
 
 
 @settings(max_examples=150, deadline=None)
-@given(size=_size, scale=_scale, mode=st.sampled_from(["nearest", "nearest-exact", "bilinear", "bicubic"]),
-       align=st.sampled_from([None, False, True]), antialias=st.booleans(),
-       recompute=st.sampled_from([None, False, True]), hw=st.sampled_from([(4, 5), (1, 3), (6, 6)]))
+@given(
+    size=_size,
+    scale=_scale,
+    mode=st.sampled_from(["nearest", "nearest-exact", "bilinear", "bicubic"]),
+    align=st.sampled_from([None, False, True]),
+    antialias=st.booleans(),
+    recompute=st.sampled_from([None, False, True]),
+    hw=st.sampled_from([(4, 5), (1, 3), (6, 6)]),
+)
 def test_interpolate_refuses_what_torch_refuses(size, scale, mode, align, antialias, recompute, hw):
-    kw = dict(size=size, scale_factor=scale, mode=mode, align_corners=align, antialias=antialias,
-              recompute_scale_factor=recompute)
+    kw = dict(
+        size=size,
+        scale_factor=scale,
+        mode=mode,
+        align_corners=align,
+        antialias=antialias,
+        recompute_scale_factor=recompute,
+    )
     x = np.zeros((1, *hw, 2), np.float32)
     ours = _outcome(lambda: jax.eval_shape(lambda: interpolate(x, **kw)).shape)
     theirs = _outcome(lambda: F.interpolate(torch.zeros(1, 2, *hw), **kw).permute(0, 2, 3, 1).shape)
@@ -57,8 +76,15 @@ _int = st.integers(-1, 3)
 
 
 @settings(max_examples=150, deadline=None)
-@given(stride=st.integers(0, 3), padding=_int, output_padding=_int, dilation=st.integers(0, 3),
-       groups=st.sampled_from([0, 1, 2, 3]), k=st.integers(1, 3), hw=st.sampled_from([(1, 1), (3, 4)]))
+@given(
+    stride=st.integers(0, 3),
+    padding=_int,
+    output_padding=_int,
+    dilation=st.integers(0, 3),
+    groups=st.sampled_from([0, 1, 2, 3]),
+    k=st.integers(1, 3),
+    hw=st.sampled_from([(1, 1), (3, 4)]),
+)
 def test_conv_transpose_refuses_what_torch_refuses(stride, padding, output_padding, dilation, groups, k, hw):
     c_in, c_out_g = 6, 2
     y = np.zeros((1, *hw, c_in), np.float32)
@@ -85,8 +111,13 @@ def test_pixel_shuffle_refuses_what_torch_refuses(r, h, w, c):
 
 
 @settings(max_examples=80, deadline=None)
-@given(k=st.integers(0, 3), s=st.one_of(st.none(), st.integers(0, 3)), p=st.integers(-1, 2), ceil=st.booleans(),
-       out=st.one_of(st.none(), st.tuples(st.integers(1, 9), st.integers(1, 9))))
+@given(
+    k=st.integers(0, 3),
+    s=st.one_of(st.none(), st.integers(0, 3)),
+    p=st.integers(-1, 2),
+    ceil=st.booleans(),
+    out=st.one_of(st.none(), st.tuples(st.integers(1, 9), st.integers(1, 9))),
+)
 def test_max_pool_and_unpool_refuse_what_torch_refuses(k, s, p, ceil, out):
     x = np.arange(2 * 5 * 6, dtype=np.float32).reshape(1, 5, 6, 2)
     pool = dict(kernel_size=k, stride=s, padding=p)

@@ -3,8 +3,17 @@
 import numpy as np
 import pytest
 
-from jaxcnn.train.data import (Dataset, Split, augment, batch_indices, eval_batches, load_dataset, normalize,
-                               stratified_split, train_batch)
+from jaxcnn.train.data import (
+    Dataset,
+    Split,
+    augment,
+    batch_indices,
+    eval_batches,
+    load_dataset,
+    normalize,
+    stratified_split,
+    train_batch,
+)
 
 NAN = float("nan")
 IMGS = np.zeros((20, 8, 8, 3), np.uint8)
@@ -13,7 +22,12 @@ DS = Dataset("t", Split(IMGS, LABELS), Split(IMGS, LABELS), 4, (0.5,) * 3, (0.25
 M3, S3 = (0.5,) * 3, (0.2,) * 3
 
 CASES = [
-    ("normalize 3-channel mean on 1 channel", lambda: normalize(np.zeros((2, 4, 4, 1), np.uint8), M3, S3), ValueError, "mean"),
+    (
+        "normalize 3-channel mean on 1 channel",
+        lambda: normalize(np.zeros((2, 4, 4, 1), np.uint8), M3, S3),
+        ValueError,
+        "mean",
+    ),
     ("normalize std=0", lambda: normalize(IMGS, M3, (0.0,) * 3), ValueError, "std"),
     ("normalize std negative", lambda: normalize(IMGS, M3, (-0.2,) * 3), ValueError, "std"),
     ("normalize std 2 entries", lambda: normalize(IMGS, M3, (0.2, 0.2)), ValueError, "std"),
@@ -47,7 +61,12 @@ CASES = [
     ("load_dataset name None", lambda: load_dataset(None), ValueError, "name"),
     ("load_dataset data_dir=5", lambda: load_dataset("mnist", 5), TypeError, "data_dir"),
     ("load_dataset missing data_dir", lambda: load_dataset("mnist", "/nonexistent"), ValueError, "data_dir"),
-    ("load_dataset n_train=0 (would mean default)", lambda: load_dataset("mnist", "/tmp", n_train=0), ValueError, "n_train"),
+    (
+        "load_dataset n_train=0 (would mean default)",
+        lambda: load_dataset("mnist", "/tmp", n_train=0),
+        ValueError,
+        "n_train",
+    ),
     ("load_dataset n_test=2.5", lambda: load_dataset("mnist", "/tmp", n_test=2.5), TypeError, "n_test"),
     ("train_batch batch_size=0", lambda: train_batch(DS, 0, 0, 0), ValueError, "batch_size"),
     ("train_batch ds a dict", lambda: train_batch({"train": None}, 4, 0, 0), TypeError, "ds"),

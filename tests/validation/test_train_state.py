@@ -11,9 +11,20 @@ from jax.sharding import Mesh
 
 from jaxcnn.train import create_train_state, make_optimizer
 from jaxcnn.train.checkpoint import Checkpointer, restore_arrays
-from jaxcnn.train.parallel import (batch_sharding, check_batch_size, make_mesh, mesh_step, pmap_step, put_batch,
-                                   put_replicated, replicate, replicated, select_devices, shard_batch,
-                                   unreplicate)
+from jaxcnn.train.parallel import (
+    batch_sharding,
+    check_batch_size,
+    make_mesh,
+    mesh_step,
+    pmap_step,
+    put_batch,
+    put_replicated,
+    replicate,
+    replicated,
+    select_devices,
+    shard_batch,
+    unreplicate,
+)
 
 NAN = float("nan")
 K = jax.random.key(0)
@@ -52,8 +63,12 @@ CASES = [
     ("create_train_state tx str", lambda: create_train_state(Tiny(), K, X, "sgd"), TypeError, "tx"),
     ("create_train_state model str", lambda: create_train_state("resnet18", K, X, optax.sgd(0.1)), TypeError, "model"),
     ("create_train_state key int", lambda: create_train_state(Tiny(), 0, X, optax.sgd(0.1)), TypeError, "key"),
-    ("create_train_state sample_input list", lambda: create_train_state(Tiny(), K, [[1.0]], optax.sgd(0.1)),
-     TypeError, "sample_input"),
+    (
+        "create_train_state sample_input list",
+        lambda: create_train_state(Tiny(), K, [[1.0]], optax.sgd(0.1)),
+        TypeError,
+        "sample_input",
+    ),
     ("select_devices 0", lambda: select_devices(0), ValueError, "n"),
     ("select_devices 99", lambda: select_devices(99), ValueError, "n"),
     ("select_devices 1.5", lambda: select_devices(1.5), TypeError, "n"),

@@ -8,8 +8,15 @@ import numpy as np
 import optax
 import pytest
 
-from jaxcnn.train import (classification_loss, count_bad_labels, create_train_state, make_eval_step,
-                          make_train_step, regression_loss, step_rngs)
+from jaxcnn.train import (
+    classification_loss,
+    count_bad_labels,
+    create_train_state,
+    make_eval_step,
+    make_train_step,
+    regression_loss,
+    step_rngs,
+)
 
 K = jax.random.key(0)
 LOGITS, LOGITS1 = jnp.zeros((4, 10)), jnp.zeros(10)
@@ -46,10 +53,18 @@ CASES = [
     ("step_rngs rng int", lambda: step_rngs(0, 0), TypeError, "rng"),
     ("step_rngs axis_name int", lambda: step_rngs(K, 0, ("dropout",), 5), TypeError, "axis_name"),
     ("make_train_step task", lambda: make_train_step("x"), ValueError, "task"),
-    ("make_train_step label_smoothing str", lambda: make_train_step(label_smoothing="0.1"), TypeError,
-     "label_smoothing"),
-    ("make_train_step compute_dtype int32", lambda: make_train_step(compute_dtype=jnp.int32), TypeError,
-     "compute_dtype"),
+    (
+        "make_train_step label_smoothing str",
+        lambda: make_train_step(label_smoothing="0.1"),
+        TypeError,
+        "label_smoothing",
+    ),
+    (
+        "make_train_step compute_dtype int32",
+        lambda: make_train_step(compute_dtype=jnp.int32),
+        TypeError,
+        "compute_dtype",
+    ),
     ("make_train_step axis_name empty", lambda: make_train_step(axis_name=""), TypeError, "axis_name"),
     ("make_train_step loss_fn 5", lambda: make_train_step(loss_fn=5), TypeError, "loss_fn"),
     ("make_train_step rng_streams str", lambda: make_train_step(rng_streams="dropout"), TypeError, "rng_streams"),

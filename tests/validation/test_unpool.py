@@ -31,8 +31,8 @@ CASES = [
     ("output_size int", lambda: max_unpool(Y, IDX, 2, output_size=4), TypeError, "output_size"),
     ("output_size range", lambda: max_unpool(Y, IDX, 2, output_size=(9, 4)), ValueError, "output_size"),
     ("unpool kernel_size 0", lambda: max_unpool(Y, IDX, 0), ValueError, "kernel_size"),
-    ("unpool huge kernel", lambda: max_unpool(Y, IDX, 10 ** 5), ValueError, "kernel_size"),
-    ("unpool huge stride", lambda: max_unpool(Y, IDX, 2, stride=10 ** 5), ValueError, "stride"),
+    ("unpool huge kernel", lambda: max_unpool(Y, IDX, 10**5), ValueError, "kernel_size"),
+    ("unpool huge stride", lambda: max_unpool(Y, IDX, 2, stride=10**5), ValueError, "stride"),
 ]
 
 

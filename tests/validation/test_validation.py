@@ -47,8 +47,8 @@ CASES = [
     ("nhwc channels", lambda: v.check_nhwc(X, "x", channels=1), ValueError, "x"),
     ("nhwc empty", lambda: v.check_nhwc(X_EMPTY, "x", nonempty=True), ValueError, "x"),
     ("floating", lambda: v.check_floating(XI, "x", "a rescale"), TypeError, "x"),
-    ("output bound", lambda: v.check_output_size((1, 2 ** 20, 2 ** 20, 3), "scale_factor"), ValueError, "scale_factor"),
-    ("output bound huge", lambda: v.check_output_size((10 ** 400, 1), "size"), ValueError, "size"),
+    ("output bound", lambda: v.check_output_size((1, 2**20, 2**20, 3), "scale_factor"), ValueError, "scale_factor"),
+    ("output bound huge", lambda: v.check_output_size((10**400, 1), "size"), ValueError, "size"),
     ("key int", lambda: v.check_key(0), TypeError, "key"),
 ]
 
@@ -76,8 +76,9 @@ def test_traced_probability_passes():
     assert jax.jit(lambda p: v.check_probability(p, "p") * 2)(0.25) == 0.5
 
 
-@given(st.one_of(st.integers(-10 ** 6, 10 ** 6), st.integers(-100, 100).map(np.int32),
-                 st.integers(-100, 100).map(np.int64)))
+@given(
+    st.one_of(st.integers(-(10**6), 10**6), st.integers(-100, 100).map(np.int32), st.integers(-100, 100).map(np.int64))
+)
 def test_every_integer_is_accepted_unchanged(n):
     out = v.check_int(n, "n")
     assert type(out) is int and out == int(n)

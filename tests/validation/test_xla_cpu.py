@@ -11,8 +11,13 @@ import numpy as np
 import pytest
 
 from jaxcnn.xla_cpu import (
-    block_remat, canonical_grad_conv, default_conv, gemm_grad_conv, remat,
-    tied_checkpoint, weight_grad_gemm,
+    block_remat,
+    canonical_grad_conv,
+    default_conv,
+    gemm_grad_conv,
+    remat,
+    tied_checkpoint,
+    weight_grad_gemm,
 )
 
 K = jax.random.key(0)
@@ -47,8 +52,12 @@ CASES = [
     ("rhs_dilation 0", lambda: cgc((1, 1), P1, rhs_dilation=(0, 1)), ValueError, "rhs_dilation"),
     ("lhs_dilation 1.5", lambda: cgc((1, 1), P1, lhs_dilation=(1.5, 1)), TypeError, "lhs_dilation"),
     ("feature_group_count 0", lambda: cgc((1, 1), P1, feature_group_count=0), ValueError, "feature_group_count"),
-    ("gemm_grad_conv window_strides 0", lambda: gemm_grad_conv(X, KC, (0, 1), P1, dimension_numbers=DN), ValueError,
-     "window_strides"),
+    (
+        "gemm_grad_conv window_strides 0",
+        lambda: gemm_grad_conv(X, KC, (0, 1), P1, dimension_numbers=DN),
+        ValueError,
+        "window_strides",
+    ),
     ("weight_grad_gemm strides 0", lambda: weight_grad_gemm(X, G, (3, 3), (0, 1), P1, (1, 1)), ValueError, "strides"),
     ("weight_grad_gemm kernel_hw int", lambda: weight_grad_gemm(X, G, 3, (1, 1), P1, (1, 1)), TypeError, "kernel_hw"),
     ("weight_grad_gemm dilation 0", lambda: weight_grad_gemm(X, G, (3, 3), (1, 1), P1, (0, 1)), ValueError, "dilation"),
@@ -57,17 +66,37 @@ CASES = [
     ("weight_grad_gemm g 3-D", lambda: weight_grad_gemm(X, G3, (3, 3), (1, 1), P1, (1, 1)), ValueError, "g"),
     ("default_conv control_flow str", lambda: default_conv("yes"), TypeError, "control_flow"),
     ("tied_checkpoint fun int", lambda: tied_checkpoint(5), TypeError, "fun"),
-    ("tied_checkpoint static_argnums 1.5", lambda: tied_checkpoint(abs, static_argnums=1.5), TypeError,
-     "static_argnums"),
-    ("tied_checkpoint static_argnums -1", lambda: tied_checkpoint(abs, static_argnums=-1), ValueError,
-     "static_argnums"),
-    ("tied_checkpoint static_argnums out of range", lambda: tied_checkpoint(lambda x: x, static_argnums=(3,))(X),
-     ValueError, "static_argnums"),
-    ("tied_checkpoint tie_argnums out of range", lambda: tied_checkpoint(lambda x: x, tie_argnums=(7,))(X),
-     ValueError, "tie_argnums"),
+    (
+        "tied_checkpoint static_argnums 1.5",
+        lambda: tied_checkpoint(abs, static_argnums=1.5),
+        TypeError,
+        "static_argnums",
+    ),
+    (
+        "tied_checkpoint static_argnums -1",
+        lambda: tied_checkpoint(abs, static_argnums=-1),
+        ValueError,
+        "static_argnums",
+    ),
+    (
+        "tied_checkpoint static_argnums out of range",
+        lambda: tied_checkpoint(lambda x: x, static_argnums=(3,))(X),
+        ValueError,
+        "static_argnums",
+    ),
+    (
+        "tied_checkpoint tie_argnums out of range",
+        lambda: tied_checkpoint(lambda x: x, tie_argnums=(7,))(X),
+        ValueError,
+        "tie_argnums",
+    ),
     ("tied_checkpoint tie_argnums str", lambda: tied_checkpoint(abs, tie_argnums="0"), TypeError, "tie_argnums"),
-    ("tied_checkpoint tie_argnums static", lambda: tied_checkpoint(lambda x, n: x, static_argnums=1, tie_argnums=(0, 1)),
-     ValueError, "tie_argnums"),
+    (
+        "tied_checkpoint tie_argnums static",
+        lambda: tied_checkpoint(lambda x, n: x, static_argnums=1, tie_argnums=(0, 1)),
+        ValueError,
+        "tie_argnums",
+    ),
     ("remat target str", lambda: remat("block"), TypeError, "target"),
     ("remat target non-module class", lambda: remat(int), TypeError, "target"),
     ("remat static_argnums 0 (self)", lambda: remat(Block, static_argnums=0), ValueError, "static_argnums"),

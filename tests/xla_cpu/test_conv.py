@@ -1,8 +1,6 @@
 """The opt-in XLA:CPU convs have exactly JAX's conv gradients (JAX's transpose rule and the default
 conv are the oracles), and the backend default is chosen in one place."""
 
-import itertools
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -13,7 +11,13 @@ from jaxcnn.blocks import BasicBlock
 from jaxcnn.layers import Conv
 from jaxcnn.models import create_model
 from jaxcnn.xla_cpu import (
-    CanonicalGradConv, ControlFlowConv, GemmGradConv, block_remat, canonical_grad_conv, default_conv, gemm_grad_conv,
+    CanonicalGradConv,
+    ControlFlowConv,
+    GemmGradConv,
+    block_remat,
+    canonical_grad_conv,
+    default_conv,
+    gemm_grad_conv,
 )
 
 NHWC = ("NHWC", "HWIO", "NHWC")
@@ -67,8 +71,14 @@ def test_falls_back_for_groups():
 
 def test_unknown_weight_grad_is_refused():
     with pytest.raises(ValueError, match="weight_grad"):
-        canonical_grad_conv(jnp.ones((1, 4, 4, 1)), jnp.ones((3, 3, 1, 1)), (1, 1), ((1, 1), (1, 1)),
-                            dimension_numbers=NHWC, weight_grad="fft")
+        canonical_grad_conv(
+            jnp.ones((1, 4, 4, 1)),
+            jnp.ones((3, 3, 1, 1)),
+            (1, 1),
+            ((1, 1), (1, 1)),
+            dimension_numbers=NHWC,
+            weight_grad="fft",
+        )
 
 
 @pytest.mark.parametrize("groups,cin,cout", [(2, 4, 6), (4, 8, 8), (6, 6, 12)])  # 6, 6: depthwise x2
@@ -78,8 +88,9 @@ def test_grouped_gemm_gradients_equal_jax(case, groups, cin, cout):
     kx, kk, kg = jax.random.split(jax.random.key(groups * 7 + cin), 3)
     x = jax.random.normal(kx, (2, h, w, cin))
     k = jax.random.normal(kk, (kh, kw, cin // groups, cout))
-    ref = lambda x, k: lax.conv_general_dilated(x, k, s, p, rhs_dilation=d, dimension_numbers=NHWC,
-                                                feature_group_count=groups)
+    ref = lambda x, k: lax.conv_general_dilated(
+        x, k, s, p, rhs_dilation=d, dimension_numbers=NHWC, feature_group_count=groups
+    )
     new = lambda x, k: gemm_grad_conv(x, k, s, p, rhs_dilation=d, dimension_numbers=NHWC, feature_group_count=groups)
     y_ref, vjp_ref = jax.vjp(ref, x, k)
     y_new, vjp_new = jax.vjp(new, x, k)
@@ -100,7 +111,7 @@ def test_opt_in_conv_equals_default_conv_in_a_model(conv_cls):
 
     def loss(model, params):
         out, _ = model.apply({**v, "params": params}, x, train=True, mutable=["batch_stats"])
-        return jnp.sum(out ** 2)
+        return jnp.sum(out**2)
 
     np.testing.assert_allclose(opt_in.apply(v, x), plain.apply(v, x), rtol=1e-5, atol=1e-5)
     g0, g1 = jax.grad(lambda p: loss(plain, p))(v["params"]), jax.grad(lambda p: loss(opt_in, p))(v["params"])
@@ -129,8 +140,9 @@ def test_platform_choices_are_made_at_lowering():
     assert cpu.count("[b, 0, 1, f]x[0, 1, i, o]->[b, 0, 1, f]") == cpu.count("stablehlo.convolution")
     assert cuda.count("stablehlo.convolution") > cuda.count("[b, 0, 1, f]x[0, 1, i, o]->[b, 0, 1, f]")
     ref = jax.grad(lambda p: BasicBlock(4).apply({**v, "params": p}, x, False).sum())(v["params"])
-    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5), jax.jit(jax.grad(loss))(
-        v["params"]), ref)
+    jax.tree.map(
+        lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5), jax.jit(jax.grad(loss))(v["params"]), ref
+    )
 
 
 def test_batch_sd_blocks_get_the_canonical_conv_on_cpu():
@@ -139,7 +151,12 @@ def test_batch_sd_blocks_get_the_canonical_conv_on_cpu():
     block = BasicBlock(4, drop_path_rate=0.5)
     x = jnp.ones((1, 4, 4, 4))
     v = block.init(jax.random.key(0), x)
-    jaxpr = str(jax.make_jaxpr(lambda p: block.apply({**v, "params": p}, x, True, rngs={"dropout": jax.random.key(1)},
-                                                     mutable=["batch_stats"]))(v["params"]))
+    jaxpr = str(
+        jax.make_jaxpr(
+            lambda p: block.apply(
+                {**v, "params": p}, x, True, rngs={"dropout": jax.random.key(1)}, mutable=["batch_stats"]
+            )
+        )(v["params"])
+    )
     assert "custom_vjp" in jaxpr
     assert "custom_vjp" not in str(jax.make_jaxpr(lambda p: BasicBlock(4).apply({**v, "params": p}, x))(v["params"]))

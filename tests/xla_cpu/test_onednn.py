@@ -19,21 +19,27 @@ from jaxcnn.models import create_model
 from jaxcnn.train.state import create_train_state, make_optimizer
 from jaxcnn.train.steps import make_train_step
 from jaxcnn.xla_cpu import _native
-from jaxcnn.xla_cpu.transposed import onednn_conv_transpose
 from jaxcnn.xla_cpu.onednn import OneDNNConv, onednn_available, onednn_conv, onednn_conv_general_dilated
+from jaxcnn.xla_cpu.transposed import onednn_conv_transpose
 
 NHWC = ("NHWC", "HWIO", "NHWC")
-needs_native = pytest.mark.skipif(not onednn_available(), reason="oneDNN handlers not built or not loadable: "
-                                  f"{_native.unavailable_reason()} (build with `python setup.py build_ext --inplace`)")
+needs_native = pytest.mark.skipif(
+    not onednn_available(),
+    reason="oneDNN handlers not built or not loadable: "
+    f"{_native.unavailable_reason()} (build with `python setup.py build_ext --inplace`)",
+)
 
 
 def _oracle(x, w, g, strides, padding, dilation, groups):
     """y, dx, dw of lax.conv_general_dilated in float64."""
     with jax.enable_x64(True):
         x64, w64, g64 = (jnp.asarray(np.asarray(a, np.float64)) for a in (x, w, g))
+
         def conv(x, w):
-            return lax.conv_general_dilated(x, w, strides, padding, rhs_dilation=dilation, dimension_numbers=NHWC,
-                                            feature_group_count=groups)
+            return lax.conv_general_dilated(
+                x, w, strides, padding, rhs_dilation=dilation, dimension_numbers=NHWC, feature_group_count=groups
+            )
+
         y, vjp = jax.vjp(conv, x64, w64)
         return [np.asarray(a) for a in (y, *vjp(g64))]
 
@@ -111,9 +117,11 @@ def test_vmap_folds_batches_and_groups(case):
     x_shape, w_shape, cfg = case
     x1, w1, g1 = _data(1, x_shape, w_shape, cfg)
     x, w = jnp.stack([x1, -2 * x1, x1[::-1]]), jnp.stack([w1, w1[::-1], 0.5 * w1])
+
     def xla(x, w):
-        return lax.conv_general_dilated(x, w, cfg[0], cfg[1], rhs_dilation=cfg[2], dimension_numbers=NHWC,
-                                        feature_group_count=cfg[3])
+        return lax.conv_general_dilated(
+            x, w, cfg[0], cfg[1], rhs_dilation=cfg[2], dimension_numbers=NHWC, feature_group_count=cfg[3]
+        )
 
     def new(x, w):
         return onednn_conv(x, w, *cfg)
@@ -141,6 +149,7 @@ def test_inside_cond_and_scan():
             x = lax.cond(flag, lambda x: conv(x, w), lambda x: x * 2.0, x)
             y, _ = lax.scan(lambda h, _: (jnp.tanh(conv(h, w)), None), x, None, length=3)
             return jnp.sum(y * g)
+
         return jax.jit(jax.value_and_grad(f, (0, 1)))
 
     def xla(x, w):
@@ -177,10 +186,18 @@ def test_lowering_picks_onednn_for_cpu_and_xla_conv_for_cuda():
 @needs_native
 def test_onednn_conv_module_is_conv_with_same_parameters():
     x = jax.random.normal(jax.random.key(3), (2, 9, 9, 6))
-    for kw in [dict(features=8, kernel_size=(3, 3), strides=2, padding="SAME"),
-               dict(features=6, kernel_size=(3, 3), feature_group_count=3, padding=((1, 2), (0, 1)),
-                    kernel_dilation=2, use_bias=True),
-               dict(features=4, kernel_size=(1, 1), padding="VALID")]:
+    for kw in [
+        dict(features=8, kernel_size=(3, 3), strides=2, padding="SAME"),
+        dict(
+            features=6,
+            kernel_size=(3, 3),
+            feature_group_count=3,
+            padding=((1, 2), (0, 1)),
+            kernel_dilation=2,
+            use_bias=True,
+        ),
+        dict(features=4, kernel_size=(1, 1), padding="VALID"),
+    ]:
         ref_model, new_model = Conv(**kw), OneDNNConv(**kw)
         params = ref_model.init(jax.random.key(1), x)
         assert jax.tree.structure(new_model.init(jax.random.key(1), x)) == jax.tree.structure(params)
@@ -188,11 +205,14 @@ def test_onednn_conv_module_is_conv_with_same_parameters():
 
 
 @needs_native
-@pytest.mark.parametrize("args", [
-    dict(stride=2, padding=1, output_padding=1),
-    dict(stride=3, padding=0, dilation=2, groups=2),
-    dict(stride=1, padding=2, groups=2),
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        dict(stride=2, padding=1, output_padding=1),
+        dict(stride=3, padding=0, dilation=2, groups=2),
+        dict(stride=1, padding=2, groups=2),
+    ],
+)
 def test_transposed_conv_equals_closed_form(args):
     """The transposed conv is the input gradient of a conv (oneDNN's backward-data here)."""
     y = np.asarray(jax.random.normal(jax.random.key(4), (2, 5, 4, 4)))
@@ -206,13 +226,16 @@ def test_transposed_conv_equals_closed_form(args):
 
 
 @needs_native
-@pytest.mark.parametrize("name, overrides", [
-    ("cifar_resnet20", dict(stage_sizes=(1, 1, 1))),
-    pytest.param("cifar_resnet20", {}, marks=pytest.mark.slow),
-    pytest.param("resnext50_32x4d", dict(stage_sizes=(1, 1, 1, 1)), marks=pytest.mark.slow),
-    pytest.param("mobilenet_v2", {}, marks=pytest.mark.slow),
-    pytest.param("resnet18", {}, marks=pytest.mark.slow),
-])
+@pytest.mark.parametrize(
+    "name, overrides",
+    [
+        ("cifar_resnet20", dict(stage_sizes=(1, 1, 1))),
+        pytest.param("cifar_resnet20", {}, marks=pytest.mark.slow),
+        pytest.param("resnext50_32x4d", dict(stage_sizes=(1, 1, 1, 1)), marks=pytest.mark.slow),
+        pytest.param("mobilenet_v2", {}, marks=pytest.mark.slow),
+        pytest.param("resnet18", {}, marks=pytest.mark.slow),
+    ],
+)
 def test_registry_model_logits_and_train_step_equal_xla_conv(name, overrides):
     size = 32 if name.startswith("cifar") else 64
     x = jax.random.normal(jax.random.key(6), (2, size, size, 3))
@@ -256,15 +279,18 @@ def test_unsupported_inputs_run_xla_conv():
     np.testing.assert_array_equal(y, ref)
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(strides=0), "strides"),
-    (dict(strides=(1, 1.5)), "strides"),
-    (dict(dilation=(1, 1, 1)), "dilation"),
-    (dict(padding=((1, 1),)), "padding"),
-    (dict(padding="SAME"), "padding"),
-    (dict(groups=0), "groups"),
-    (dict(groups=3), "groups=3"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(strides=0), "strides"),
+        (dict(strides=(1, 1.5)), "strides"),
+        (dict(dilation=(1, 1, 1)), "dilation"),
+        (dict(padding=((1, 1),)), "padding"),
+        (dict(padding="SAME"), "padding"),
+        (dict(groups=0), "groups"),
+        (dict(groups=3), "groups=3"),
+    ],
+)
 def test_bad_arguments_are_named(kwargs, match):
     with pytest.raises((ValueError, TypeError), match=match):
         onednn_conv(jnp.ones((1, 5, 5, 4)), jnp.ones((3, 3, 4, 4)), **kwargs)

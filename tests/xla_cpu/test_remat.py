@@ -7,8 +7,9 @@ import numpy as np
 from jax import lax
 
 from jaxcnn.models import create_model
+from jaxcnn.train import state as st
+from jaxcnn.train import steps
 from jaxcnn.xla_cpu import tied_checkpoint
-from jaxcnn.train import state as st, steps
 
 
 def _block(x, w, scale):
@@ -21,7 +22,7 @@ def _loss(w, x, wrap):
     f = wrap(_block)
     for _ in range(2):
         x = f(x, w, 0.5)
-    return jnp.sum(x ** 2)
+    return jnp.sum(x**2)
 
 
 def _n_convs(fn, *args):
@@ -53,8 +54,10 @@ def _step_pair(model_kw, batch, key=0):
 def test_model_remat_train_step_equals_plain_with_rngs():
     # DropBlock draws from the 'dropout' rng inside the rematted blocks: the rng groups must be lifted.
     rng = np.random.default_rng(1)
-    batch = {"image": rng.normal(size=(8, 16, 16, 3)).astype(np.float32),
-             "label": rng.integers(0, 10, 8).astype(np.int32)}
+    batch = {
+        "image": rng.normal(size=(8, 16, 16, 3)).astype(np.float32),
+        "label": rng.integers(0, 10, 8).astype(np.int32),
+    }
     results = []
     for step, state in _step_pair(dict(drop_block_rate=0.2, drop_block_size=3, drop_block_stages=(2, 3)), batch):
         state, m = step(state, batch)
@@ -72,10 +75,13 @@ def test_model_remat_saves_temp_memory():
     temps = []
     for remat in (False, True):
         model = create_model("cifar_resnet20", remat=remat)
-        state = jax.eval_shape(lambda: st.create_train_state(model, jax.random.key(0), jnp.zeros((1,) + shape),
-                                                             st.make_optimizer(0.1)))
-        b = {"image": jax.ShapeDtypeStruct((batch,) + shape, jnp.float32),
-             "label": jax.ShapeDtypeStruct((batch,), jnp.int32)}
+        state = jax.eval_shape(
+            lambda: st.create_train_state(model, jax.random.key(0), jnp.zeros((1,) + shape), st.make_optimizer(0.1))
+        )
+        b = {
+            "image": jax.ShapeDtypeStruct((batch,) + shape, jnp.float32),
+            "label": jax.ShapeDtypeStruct((batch,), jnp.int32),
+        }
         compiled = jax.jit(steps.make_train_step()).lower(state, b).compile()
         temps.append(compiled.memory_analysis().temp_size_in_bytes)
     assert temps[1] < 0.6 * temps[0], temps
