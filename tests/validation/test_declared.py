@@ -20,6 +20,8 @@ from jaxcnn.upsample import ConvTranspose
 def _declared_classes() -> list[type]:
     found = set()
     for info in pkgutil.walk_packages(jaxcnn.__path__, "jaxcnn."):
+        if info.name.rsplit(".", 1)[-1].startswith("_"):
+            continue  # private modules (and the native handler library, which is no Python module)
         module = importlib.import_module(info.name)
         for name in getattr(module, "__all__", ()):
             obj = getattr(module, name, None)

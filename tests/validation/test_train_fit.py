@@ -43,7 +43,7 @@ CASES = [
     ("tx str with a model", lambda: run(Tiny(), data, 1, tx="sgd"), TypeError, "tx"),
     ("tx missing with a model", lambda: run(Tiny(), data, 1), ValueError, "tx"),
     ("tx with a TrainState (ignored)", lambda: run(STATE, data, 1, tx=TX), ValueError, "tx"),
-    ("train_data a list with a model", lambda: run(Tiny(), [data(0)], 1, tx=TX), ValueError, "train_data"),
+    ("train_data neither a function nor an iterable", lambda: run(Tiny(), 5, 1, tx=TX), TypeError, "train_data"),
     ("seed 1.5", lambda: run(Tiny(), data, 1, tx=TX, seed=1.5), TypeError, "seed"),
     ("task", lambda: run(STATE, data, 1, task="x"), ValueError, "task"),
     ("label_smoothing 1.5", lambda: run(STATE, data, 1, label_smoothing=1.5), ValueError, "label_smoothing"),
