@@ -85,13 +85,22 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--batch-size", type=positive_int, default=128, help="global batch (all devices, all processes)")
     p.add_argument("--lr", type=positive_float, default=0.1, help="peak learning rate (SGD)")
     p.add_argument("--momentum", type=probability, default=0.9, help="SGD momentum, in [0, 1]")
-    p.add_argument("--weight-decay", type=nonnegative_float, default=5e-4, help="decoupled L2 on the kernels")
+    p.add_argument("--nesterov", action=argparse.BooleanOptionalAction, default=True, help="Nesterov momentum")
+    p.add_argument(
+        "--weight-decay", type=nonnegative_float, default=5e-4, help="L2 on the kernels, added to the gradient"
+    )
     p.add_argument("--label-smoothing", type=probability, default=0.0, help="in [0, 1]")
     p.add_argument("--schedule", choices=("cosine", "constant"), default="cosine", help="learning-rate schedule")
     p.add_argument(
         "--augment",
         action="store_true",
         help="random crop + flip (an ImageFolder with --dataset imagenet: random resized crop + flip)",
+    )
+    p.add_argument(
+        "--conv",
+        choices=("xla", "onednn"),
+        default="xla",
+        help="convolution: XLA's, or oneDNN's on CPU (jaxcnn.xla_cpu.OneDNNConv; XLA's on other platforms)",
     )
     p.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32", help="compute dtype")
     p.add_argument(
@@ -104,6 +113,17 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--seed", type=nonnegative_int, default=0, help="initialisation, shuffle and augmentation seed")
     p.add_argument("--out", default="runs/classify", help="output folder (metrics.jsonl, ckpt/, summary.json)")
     p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --out")
+    p.add_argument(
+        "--eval-every", type=positive_int, default=None, help="evaluate every N steps (default: at the last step only)"
+    )
+    p.add_argument(
+        "--eval-only",
+        action="store_true",
+        help="no training: evaluate --weights (a shipped name, jaxcnn.list_pretrained(), or a file) on the test split",
+    )
+    p.add_argument(
+        "--weights", default=None, metavar="NAME_OR_FILE", help="checkpoint evaluated by --eval-only (required there)"
+    )
     p.add_argument("--ckpt-every", type=positive_int, default=100, help="checkpoint interval in steps")
     p.add_argument("--keep", type=positive_int, default=3, help="newest checkpoints kept")
     p.add_argument(
@@ -116,6 +136,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.parallel == "none" and args.devices not in (None, 1):
         p.error(f"--parallel none runs on one device; got --devices {args.devices}")
+    if args.eval_only != (args.weights is not None):
+        p.error("--eval-only and --weights go together: --eval-only --weights NAME_OR_FILE")
     force_host_devices(args.devices)  # before the registries below import jax
     _check_names(p, args)
     return args
@@ -206,9 +228,9 @@ def force_host_devices(n: int | None):
 def main(argv=None) -> dict:
     args = parse_args(argv)
     force_host_devices(args.devices)
-    from experiments.classify_loop import run  # imports jax, after the device flags are set
+    from experiments.classify_loop import evaluate_weights, run  # imports jax, after the device flags are set
 
-    summary = run(args)
+    summary = (evaluate_weights if args.eval_only else run)(args)
     acc = summary.get("test_accuracy")
     print(f"test accuracy: {acc:.4f}" if acc is not None else "test accuracy: n/a", flush=True)
     return summary

@@ -16,9 +16,16 @@ from experiments._paths import is_image_folder
 from jaxcnn.train import data, fit, make_optimizer
 
 
-def build_model(name: str, num_classes: int, in_channels: int, bn_axis_name: str | None, extra: list[str]):
-    """A registry model, or ``module:factory`` called with the same keyword overrides."""
+def build_model(
+    name: str, num_classes: int, in_channels: int, bn_axis_name: str | None, extra: list[str], conv: str = "xla"
+):
+    """A registry model, or ``module:factory`` called with the same keyword overrides; ``conv='onednn'``
+    injects ``jaxcnn.xla_cpu.OneDNNConv`` (same parameters as the default conv)."""
     kw = dict(num_classes=num_classes, in_channels=in_channels)
+    if conv == "onednn":
+        from jaxcnn.xla_cpu import OneDNNConv
+
+        kw["conv"] = OneDNNConv
     for item in extra:
         key, sep, value = item.partition("=")
         if not sep:
@@ -81,14 +88,15 @@ def image_folder_data(args):
 def run(args) -> dict:
     folder = is_image_folder(args.data)
     train_data, eval_data, num_classes, channels = (image_folder_data if folder else in_memory_data)(args)
-    model = build_model(args.model, num_classes, channels, None, args.model_kw)
+    model = build_model(args.model, num_classes, channels, None, args.model_kw, args.conv)
     lr = optax.cosine_decay_schedule(args.lr, args.steps) if args.schedule == "cosine" else args.lr
     devices = 1 if args.parallel == "none" else args.devices
     result = fit(
         model,
         train_data,
         args.steps,
-        tx=make_optimizer(lr, args.momentum, args.weight_decay),
+        tx=make_optimizer(lr, args.momentum, args.weight_decay, nesterov=args.nesterov),
+        eval_every=args.eval_every,
         seed=args.seed,
         label_smoothing=args.label_smoothing,
         compute_dtype=None if args.dtype == "float32" else jnp.bfloat16,
@@ -122,5 +130,32 @@ def run(args) -> dict:
         "first_step_s": result.step_s[0] if result.step_s else None,
         **{k: v for k, v in last.items() if k.startswith("test_")},
     }
+    (Path(args.out) / "summary.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def evaluate_weights(args) -> dict:
+    """``--eval-only``: accuracy of ``args.weights`` (``jaxcnn.pretrained``) on the whole test split."""
+    import jax
+    import numpy as np
+
+    import jaxcnn
+
+    folder = is_image_folder(args.data)
+    _, eval_data, num_classes, channels = (image_folder_data if folder else in_memory_data)(args)
+    model, variables = jaxcnn.pretrained(args.weights)
+    if getattr(model, "num_classes", num_classes) != num_classes:
+        raise ValueError(
+            f"--weights {args.weights!r} has {model.num_classes} classes, the test split of {args.data} {num_classes}"
+        )
+    predict = jax.jit(lambda v, x: model.apply(v, x, train=False).argmax(-1))
+    correct = count = 0
+    for batch in eval_data() if callable(eval_data) else eval_data:
+        mask = np.asarray(batch.get("mask", np.ones(len(batch["label"]))), bool)
+        hits = np.asarray(predict(variables, batch["image"])) == np.asarray(batch["label"])
+        correct, count = correct + int(hits[mask].sum()), count + int(mask.sum())
+    summary = {"weights": str(args.weights), "data": str(args.data), "test_examples": count}
+    summary["test_accuracy"] = correct / count
+    Path(args.out).mkdir(parents=True, exist_ok=True)
     (Path(args.out) / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
