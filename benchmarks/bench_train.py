@@ -88,7 +88,7 @@ def torch_runner(batch, size=32):
     import torch
     import torchvision
 
-    torch.set_num_threads(os.cpu_count())
+    torch.set_num_threads(len(os.sched_getaffinity(0)))  # the cores this process may use (taskset)
     model = torchvision.models.resnet18(num_classes=10)
     model.conv1 = torch.nn.Conv2d(3, 64, 3, 1, 1, bias=False)  # CIFAR stem, as stem='cifar'
     model.maxpool = torch.nn.Identity()
@@ -114,7 +114,7 @@ def throughput(args):
     t = _interleaved(runs, args.steps)
     for conv in args.convs.split(","):
         print(
-            f"throughput  CIFAR ResNet-18 b{args.batch} fp32 on {os.cpu_count()} cores, conv={conv}: "
+            f"throughput  CIFAR ResNet-18 b{args.batch} fp32 on {len(os.sched_getaffinity(0))} cores, conv={conv}: "
             f"JAX {args.batch / t[conv]:.1f} img/s, torch {args.batch / t['torch']:.1f} img/s, "
             f"JAX/torch = {t['torch'] / t[conv]:.2f}x  (XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r})",
             flush=True,
@@ -148,7 +148,7 @@ def _torch_model_runner(name, batch, size):
     import torch
     import torchvision
 
-    torch.set_num_threads(os.cpu_count())
+    torch.set_num_threads(len(os.sched_getaffinity(0)))  # the cores this process may use (taskset)
     model = getattr(torchvision.models, _TORCH_MODELS[name])(num_classes=1000)
     model = model.to(memory_format=torch.channels_last).train()
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)

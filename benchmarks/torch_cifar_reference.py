@@ -135,7 +135,7 @@ def main(argv=None) -> dict:
     p.add_argument("--epochs", type=int, default=30, help="epochs of 390 steps (default: 30, the recipe's)")
     p.add_argument("--eval-every", type=int, default=5, help="evaluate every N epochs (and after the last)")
     p.add_argument("--seed", type=int, default=0, help="init, shuffle and augmentation seed")
-    p.add_argument("--threads", type=int, default=os.cpu_count(), help="torch intra-op threads")
+    p.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)), help="torch intra-op threads")
     p.add_argument("--resume", action="store_true", help="continue from OUT/ckpt.pt")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)

@@ -183,9 +183,13 @@ def _model_kw_problem(name: str, items: list[str]) -> str | None:
     fields = {f.name: f for f in dataclasses.fields(model) if f.name not in ("parent", "name")}
     for item in items:
         key, _, text = item.partition("=")
-        if key not in fields:
-            return f"{name} has no option {key!r} (in {item!r}); options: {sorted(fields)}"
         value = parse_value(text)
+        if key not in fields:  # a block option (groups=, shortcut_type=, ...) or unknown: create_model decides
+            try:
+                create_model(name, **{key: value})
+            except (TypeError, ValueError) as e:
+                return f"{name} does not take {item!r}: {e}"
+            continue
         default = getattr(model, key)  # the registry's preset, else the field's default
         expected = _expected_type(default)
         if expected is not None and not _fits(value, expected):

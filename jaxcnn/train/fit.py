@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,7 +36,7 @@ from jaxcnn.train import parallel
 from jaxcnn.train.checkpoint import Checkpointer
 from jaxcnn.train.feed import Feed, put_for
 from jaxcnn.train.state import TrainState, check_optimizer, create_train_state
-from jaxcnn.train.steps import LossFn, check_step_args, make_eval_step, make_train_step
+from jaxcnn.train.steps import LossFn, batch_keys, check_batch, check_step_args, make_eval_step, make_train_step
 from jaxcnn.validation import ArgumentTypeError, check_bool, check_callable, check_int, check_positive_int
 
 __all__ = ["FitResult", "fit", "truncate_metrics"]
@@ -71,15 +71,6 @@ def truncate_metrics(path: Path, last_step: int):
     if path.exists():
         lines = [ln for ln in path.read_text().splitlines() if ln.strip() and json.loads(ln)["step"] <= last_step]
         path.write_text("".join(ln + "\n" for ln in lines))
-
-
-def _check_batch(batch, input_key: str, need_label: bool, step: int) -> None:
-    """Host side, per step (a dict lookup): the entries the step reads exist."""
-    if not isinstance(batch, Mapping):
-        raise ArgumentTypeError(f"train_data gave a {type(batch).__name__} at step {step}; expected a dict of arrays")
-    for k in (input_key, "label") if need_label else (input_key,):
-        if k not in batch:
-            raise ValueError(f"train_data: the batch of step {step} has no {k!r} entry (keys: {list(batch)})")
 
 
 def _check_labels(batch: dict, num_classes: int, step: int):
@@ -219,7 +210,7 @@ def fit(
             # A copy: the jitted step donates its input state, and the caller's must stay valid.
             state = jax.tree.map(jnp.array, model_or_state)
         else:
-            _check_batch(first, input_key, False, start)
+            check_batch(first, (input_key,), f"train_data's batch of step {start}")
             sample = jnp.asarray(np.asarray(first[input_key])[:1])
             state = create_train_state(model_or_state, jax.random.key(seed), sample, tx)
         state = parallel.put_replicated(state, mesh)
@@ -230,6 +221,7 @@ def fit(
             ckpt.close()
         raise
     check_labels, num_classes = task == "classify" and loss_fn is None, None
+    keys = batch_keys(task, loss_fn, input_key)
     start = int(jax.device_get(state.step))  # a trained TrainState continues from its own step
     if metrics_path is not None and main_process:
         if resume:
@@ -259,7 +251,7 @@ def fit(
 
             def prepare(step, batch):  # host checks, then straight into the batch sharding
                 nonlocal num_classes
-                _check_batch(batch, input_key, check_labels, step)
+                check_batch(batch, keys, f"train_data's batch of step {step}")
                 if check_labels:
                     num_classes = num_classes or _num_classes(state, batch[input_key])
                     _check_labels(batch, num_classes, step)

@@ -200,15 +200,18 @@ def check_step_args(
     check_str(input_key, "input_key")
 
 
-def _check_batch(batch, task: str, loss_fn, input_key: str) -> None:
-    """At trace time (free): the entries the step reads exist."""
+def batch_keys(task: str, loss_fn, input_key: str) -> tuple[str, ...]:
+    """The entries of a batch a step reads: the input, and the built-in loss's ``label``/``target``."""
+    return (input_key,) + (() if loss_fn is not None else ("label" if task == "classify" else "target",))
+
+
+def check_batch(batch, keys: tuple[str, ...], where: str = "batch") -> None:
+    """The entries a step reads exist (a dict lookup: at trace time in the step, per step on the host in ``fit``)."""
     if not isinstance(batch, Mapping):
-        raise ArgumentTypeError(f"batch must be a dict of arrays, got {type(batch).__name__}")
-    need = [input_key] + ([] if loss_fn is not None else ["label" if task == "classify" else "target"])
-    for k in need:
+        raise ArgumentTypeError(f"{where} must be a dict of arrays, got {type(batch).__name__}")
+    for k in keys:
         if k not in batch:
-            why = "input_key" if k == input_key else f"task={task!r} without loss_fn"
-            raise ValueError(f"batch has no {k!r} entry ({why} reads batch[{k!r}]); it has {list(batch)}")
+            raise ValueError(f"{where} has no {k!r} entry (the step reads {list(keys)}); it has {list(batch)}")
 
 
 def _loss(task, label_smoothing, loss_fn, outputs, batch):
@@ -264,7 +267,7 @@ def make_train_step(
     rng_streams = tuple(rng_streams)
 
     def train_step(state: TrainState, batch: dict):
-        _check_batch(batch, task, loss_fn, input_key)
+        check_batch(batch, batch_keys(task, loss_fn, input_key))
         rngs = step_rngs(state.rng, state.step, rng_streams, axis_name)
 
         def objective(params):
@@ -314,7 +317,7 @@ def make_eval_step(
     check_step_args(task, 0.0, compute_dtype, axis_name, loss_fn, input_key=input_key)
 
     def eval_step(state: TrainState, batch: dict):
-        _check_batch(batch, task, loss_fn, input_key)
+        check_batch(batch, batch_keys(task, loss_fn, input_key))
         variables = {"params": _cast_floats(state.params, compute_dtype), "batch_stats": state.batch_stats}
         x = batch[input_key] if compute_dtype is None else batch[input_key].astype(compute_dtype)
         out = state.apply_fn(variables, x, train=False)

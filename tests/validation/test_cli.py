@@ -67,6 +67,7 @@ CASES = [
     ("classify", "--model-kw", ["--model-kw", "num_classes=abc"]),
     ("classify", "--model-kw", ["--model-kw", "nope=1"]),
     ("classify", "--model-kw", ["--model-kw", "scan_stages=1"]),
+    ("classify", "--model-kw", ["--model-kw", "shortcut_type=E"]),
     ("classify", "--dataset", ["--dataset", "imagenet22k"]),
     ("classify", "--schedule", ["--schedule", "linear"]),
     ("espcn_sr", "--scale", ["--scale", "0"]),
@@ -140,6 +141,9 @@ def test_defaults_and_valid_values_parse_unchanged(data):
         ],
     )
     assert a.model_kw == ["drop_path_rate=0", "stage_sizes=(1,1,1)"] and a.lr == 1e-3 and a.data == str(data)
+    # block options reach the block through create_model (ResNet keeps them in block_args)
+    b = _parse("classify", ["--model", "resnext50_32x4d", "--model-kw", "groups=8", "--data", str(data)])
+    assert b.model_kw == ["groups=8"]
     assert (
         _parse("classify", ["--model", "train_tiny:make_tiny", "--model-kw", "anything=1"]).model
         == "train_tiny:make_tiny"

@@ -90,20 +90,25 @@ BATCH_CASES = [
         "batch without label",
         lambda: run(STATE, lambda s: {"image": data(s)["image"]}, 1),
         ValueError,
-        r"train_data: the batch of step 0 has no 'label' entry",
+        r"train_data's batch of step 0 has no 'label' entry",
     ),
     (
         "batch without input_key",
         lambda: run(STATE, data, 1, input_key="x"),
         ValueError,
-        r"train_data: the batch of step 0 has no 'x' entry",
+        r"train_data's batch of step 0 has no 'x' entry",
     ),
-    ("batch a tuple", lambda: run(STATE, lambda s: (1, 2), 1), TypeError, r"train_data gave a tuple at step 0"),
+    (
+        "batch a tuple",
+        lambda: run(STATE, lambda s: (1, 2), 1),
+        TypeError,
+        r"train_data's batch of step 0 must be a dict of arrays, got tuple",
+    ),
     (
         "second batch without label",
         lambda: run(STATE, lambda s: data(s) if s == 0 else {"image": 0}, 2),
         ValueError,
-        r"train_data: the batch of step 1 has no 'label' entry",
+        r"train_data's batch of step 1 has no 'label' entry",
     ),
 ]
 
