@@ -273,10 +273,47 @@ def remat(args):
         )
 
 
+def control_flow(args):
+    """Convs inside ``lax.cond`` (batch-mode stochastic depth) and a scan body (``scan_stages``): the
+    canonical-gradient conv vs oneDNN's (``ControlFlowConv``'s choice on CPU) vs JAX's own rules."""
+    from jaxcnn.xla_cpu import CanonicalGradConv, ControlFlowConv, OneDNNConv
+
+    b = jax.device_put(_batch(args.batch, (32, 32, 3)))
+    for label, kw in (
+        ("batch-mode SD 0.2", dict(drop_path_rate=0.2, drop_path_mode="batch")),
+        ("scan_stages", dict(scan_stages=True)),
+    ):
+        runs = {}
+        for name, conv in (("canonical", CanonicalGradConv), ("onednn", OneDNNConv), ("default", ControlFlowConv)):
+            model = create_model("cifar_resnet20", conv=conv, **kw)
+            state = st.create_train_state(model, jax.random.key(0), b["image"][:1], st.make_optimizer(0.1))
+            step = jax.jit(steps.make_train_step(), donate_argnums=0)
+            box = [state]
+
+            def run(step=step, box=box):
+                box[0], m = step(
+                    box[0],
+                    b,
+                )
+                m["loss"].block_until_ready()
+
+            runs[name] = run
+        t = _interleaved(runs, args.steps)
+        print(
+            f"controlflow cifar_resnet20 b{args.batch} {label}: canonical {t['canonical']:.3f}s, "
+            f"onednn {t['onednn']:.3f}s, ControlFlowConv {t['default']:.3f}s; "
+            f"onednn/canonical = {t['onednn'] / t['canonical']:.2f}x",
+            flush=True,
+        )
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument(
-        "what", nargs="?", default="all", choices=("throughput", "models", "convgrad", "compile", "remat", "all")
+        "what",
+        nargs="?",
+        default="all",
+        choices=("throughput", "models", "convgrad", "compile", "remat", "controlflow", "all"),
     )
     p.add_argument("--convs", default="default,xla,onednn", help="JAX convs of `throughput`, comma-separated")
     p.add_argument("--models", default=",".join(_TORCH_MODELS), help="models of `models`, comma-separated")
@@ -293,6 +330,7 @@ def main():
         ("convgrad", conv_grad_layers),
         ("compile", compile_times),
         ("remat", remat),
+        ("controlflow", control_flow),
     ):
         if args.what in (name, "all"):
             fn(args)

@@ -67,6 +67,7 @@ CALLS = {
     "custom_jvp_call": "call_jaxpr",
     "custom_vjp_call": "call_jaxpr",
     "custom_vjp_call_jaxpr": "fun_jaxpr",
+    "custom_vmap_call": "call",
     "custom_lin": None,
 }
 _CONCRETE_LIMIT = 1 << 16  # elements: evaluate small input-free subgraphs (resize matrices), nothing big
@@ -119,6 +120,7 @@ class Interpreter:
     """Runs a jaxpr on ``Dep`` values; ``on_layer(eqn, dep, shape)`` sees every conv/pool output."""
 
     def __init__(self, on_layer: Callable | None = None):
+        self._platform_cond = False
         self.on_layer = on_layer
 
     # -- driver ------------------------------------------------------------------------------
@@ -141,9 +143,14 @@ class Interpreter:
         def read_val(a):
             return np.asarray(a.val) if isinstance(a, xcore.Literal) else val.get(a)
 
+        platform = set()  # variables computed from lax.platform_dependent's platform index
         for eqn in jaxpr.eqns:
             deps = [read(a) for a in eqn.invars]
             vals = [read_val(a) for a in eqn.invars]
+            on_platform = [isinstance(a, xcore.Var) and a in platform for a in eqn.invars]
+            if eqn.primitive.name == "platform_index" or (eqn.primitive.name != "cond" and any(on_platform)):
+                platform.update(eqn.outvars)
+            self._platform_cond = eqn.primitive.name == "cond" and on_platform[0]
             if all(d is None for d in deps):
                 outs = [None] * len(eqn.outvars)
                 for v, c in zip(eqn.outvars, self._concrete(eqn, vals)):
@@ -456,6 +463,13 @@ class Interpreter:
 
     def _cond(self, eqn, deps, vals, where):
         idx, ops = deps[0], deps[1:]
+        if self._platform_cond:  # lax.platform_dependent: every branch computes the same function
+            for i, br in enumerate(eqn.params["branches"]):  # e.g. a CPU custom call, then XLA's own ops
+                try:
+                    return self.run_closed(br, ops, vals[1:])[0]
+                except UnsupportedPrimitive:
+                    if i == len(eqn.params["branches"]) - 1:
+                        raise
         outs = None
         for br in eqn.params["branches"]:
             o, _ = self.run_closed(br, ops, vals[1:])

@@ -36,7 +36,7 @@ from jaxcnn.validation import check_callable
 
 __all__ = ["Complexity", "count_macs", "model_complexity", "xla_flops"]
 
-_SUBJAXPRS = ("jaxpr", "call_jaxpr", "fun_jaxpr")
+_SUBJAXPRS = ("jaxpr", "call_jaxpr", "fun_jaxpr", "call")  # "call": custom_vmap_call (OneDNNConv)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -6,6 +6,7 @@ import pytest
 
 from jaxcnn.analysis.complexity import count_macs, model_complexity, xla_flops
 from jaxcnn.models import create_model
+from jaxcnn.xla_cpu import OneDNNConv
 
 # torchvision model docs: (GFLOPS at 224x224 -- which are MACs --, params)
 PUBLISHED = {
@@ -33,6 +34,16 @@ def test_resnet18_stage_macs_by_hand():
     stage1 = 4 * 56 * 56 * 64 * 9 * 64
     assert c.stages["stem"][1] == stem and c.stages["stage1"][1] == stage1
     assert c.stages["head"] == (512 * 1000 + 1000, 512 * 1000)
+
+
+@pytest.mark.parametrize(
+    "kw", [dict(conv=OneDNNConv), dict(scan_stages=True), dict(drop_path_rate=0.2, drop_path_mode="batch")]
+)
+def test_platform_dependent_convs_count_as_convs(kw):
+    """oneDNN custom calls, scanned stages and cond branches: the torchvision figure of resnet18."""
+    gflops, n_params = PUBLISHED["resnet18"]
+    c = model_complexity(create_model("resnet18", **kw))
+    assert abs(c.macs / 1e9 - gflops) <= 0.01 * gflops and c.params == n_params
 
 
 def test_count_macs_conv_transpose_and_dense():

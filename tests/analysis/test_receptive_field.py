@@ -7,6 +7,7 @@ from jax import lax
 
 from jaxcnn.analysis import UnsupportedPrimitive, layerwise_receptive_fields, model_receptive_fields, receptive_field
 from jaxcnn.models import create_model
+from jaxcnn.xla_cpu import OneDNNConv
 
 
 def araujo(layers):
@@ -91,7 +92,8 @@ def test_resnet50_stages_and_layouts():
 
 def test_scan_and_remat_give_the_same_field():
     base = model_receptive_fields(create_model("resnet34"), (1, 64, 64, 3))
-    for kw in (dict(scan_stages=True), dict(remat=True)):
+    # scanned stages and OneDNNConv lower to lax.platform_dependent choices (a CPU custom call or XLA's conv)
+    for kw in (dict(scan_stages=True), dict(remat=True), dict(conv=OneDNNConv)):
         assert model_receptive_fields(create_model("resnet34", **kw), (1, 64, 64, 3)) == base
 
 
