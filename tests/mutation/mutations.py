@@ -290,15 +290,15 @@ MUTATIONS = [
     m(
         "zero_insertion_strides_swapped",
         "jaxcnn/identities/zero_insertion.py",
-        "out[:, ::stride[0], ::stride[1], :] = y",
-        "out[:, ::stride[1], ::stride[0], :] = y",
+        "out[:, :: stride[0], :: stride[1], :] = y",
+        "out[:, :: stride[1], :: stride[0], :] = y",
         ["tests/identities/test_five_forms.py"],
     ),
     m(
         "closed_form_crop_off_by_one",
         "jaxcnn/identities/conv_grad.py",
-        "return grad_pad[:, p_h:p_h + h_out,",
-        "return grad_pad[:, p_w:p_w + h_out,",
+        "return grad_pad[:, p_h : p_h + h_out,",
+        "return grad_pad[:, p_w : p_w + h_out,",
         ["tests/identities/test_five_forms.py"],
     ),
     m(
