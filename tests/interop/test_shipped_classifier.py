@@ -51,7 +51,6 @@ def test_eval_only_reproduces_the_recorded_test_accuracy(tmp_path, data_dir):
     assert written["test_examples"] == 10_000
     assert written["test_accuracy"] == summary["test_accuracy"]
     assert summary["test_accuracy"] == pytest.approx(recorded_accuracy(), abs=5e-4)
-    assert summary["test_accuracy"] >= 0.89
 
 
 def test_eval_only_needs_weights_and_weights_need_eval_only(capsys):
