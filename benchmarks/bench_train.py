@@ -275,8 +275,8 @@ def remat(args):
 
 def control_flow(args):
     """Convs inside ``lax.cond`` (batch-mode stochastic depth) and a scan body (``scan_stages``): the
-    canonical-gradient conv vs oneDNN's (``ControlFlowConv``'s choice on CPU) vs JAX's own rules."""
-    from jaxcnn.xla_cpu import CanonicalGradConv, ControlFlowConv, OneDNNConv
+    canonical-gradient conv (``ControlFlowConv``, the CPU default there) vs oneDNN's."""
+    from jaxcnn.xla_cpu import CanonicalGradConv, OneDNNConv
 
     b = jax.device_put(_batch(args.batch, (32, 32, 3)))
     for label, kw in (
@@ -284,7 +284,7 @@ def control_flow(args):
         ("scan_stages", dict(scan_stages=True)),
     ):
         runs = {}
-        for name, conv in (("canonical", CanonicalGradConv), ("onednn", OneDNNConv), ("default", ControlFlowConv)):
+        for name, conv in (("canonical", CanonicalGradConv), ("onednn", OneDNNConv)):
             model = create_model("cifar_resnet20", conv=conv, **kw)
             state = st.create_train_state(model, jax.random.key(0), b["image"][:1], st.make_optimizer(0.1))
             step = jax.jit(steps.make_train_step(), donate_argnums=0)
@@ -301,7 +301,7 @@ def control_flow(args):
         t = _interleaved(runs, args.steps)
         print(
             f"controlflow cifar_resnet20 b{args.batch} {label}: canonical {t['canonical']:.3f}s, "
-            f"onednn {t['onednn']:.3f}s, ControlFlowConv {t['default']:.3f}s; "
+            f"onednn {t['onednn']:.3f}s; "
             f"onednn/canonical = {t['onednn'] / t['canonical']:.2f}x",
             flush=True,
         )

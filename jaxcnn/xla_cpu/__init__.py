@@ -25,7 +25,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import jax.numpy as jnp
 from jax import lax
 
 from jaxcnn.layers import Conv, ModuleDef
@@ -66,21 +65,11 @@ def _canonical_on_cpu(lhs, rhs, *args, **kwargs):
     )
 
 
-def _control_flow_conv(lhs, rhs, *args, **kwargs):
-    """oneDNN's conv (float32, when built) or else the canonical-gradient conv where lowered for CPU;
-    XLA's conv on other platforms. Both are ``custom_vjp``s: first-order reverse mode only."""
-    if onednn_available() and lhs.dtype == jnp.float32 and rhs.dtype == jnp.float32:
-        return onednn_conv_general_dilated(lhs, rhs, *args, **kwargs)
-    return _canonical_on_cpu(lhs, rhs, *args, **kwargs)
-
-
 class ControlFlowConv(Conv):
-    """:class:`jaxcnn.layers.Conv` for convs inside ``lax.cond`` branches and scan bodies, where XLA:CPU
-    runs JAX's own conv gradients 20-30x slower: when lowered for CPU, oneDNN's conv
-    (:class:`OneDNNConv`, float32, when the native part is built), else canonical gradients
-    (:class:`CanonicalGradConv`); XLA's conv for other platforms."""
+    """:class:`jaxcnn.layers.Conv` for convs inside ``lax.cond`` branches and scan bodies: canonical
+    gradients (:class:`CanonicalGradConv`) when lowered for CPU, XLA's conv for other platforms."""
 
-    conv_general_dilated: Any = _control_flow_conv
+    conv_general_dilated: Any = _canonical_on_cpu
 
 
 # Conv classes by name, for command lines and benchmarks (``ResNet(conv=CONV_LOWERINGS['onednn'])``):
@@ -92,9 +81,8 @@ def default_conv(control_flow: bool = False) -> ModuleDef:
     """The conv a block uses when none is injected: :class:`ControlFlowConv` for a block whose convs
     run inside ``lax.cond`` (batch-mode stochastic depth) or a scan body (``ResNet(scan_stages=True)``),
     :class:`jaxcnn.layers.Conv` everywhere else. Both lower to XLA's plain conv on GPU/TPU.
-    Everywhere else :class:`OneDNNConv` stays opt-in: its ``custom_vjp`` rules out forward-mode and
-    second-order differentiation, which the default conv keeps (a control-flow block's conv is a
-    ``custom_vjp`` either way)."""
+    :class:`OneDNNConv` stays opt-in: its ``custom_vjp`` rules out forward-mode and second-order
+    differentiation, which the default conv keeps."""
     check_bool(control_flow, "control_flow")
     return ControlFlowConv if control_flow else Conv
 
