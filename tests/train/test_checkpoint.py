@@ -68,28 +68,24 @@ def test_incompatible_or_missing_checkpoint(tmp_path):
         Checkpointer(tmp_path / "b", every=0)
 
 
-def test_flipped_bytes_in_the_largest_data_file_are_caught(tmp_path):
+def test_flipped_bytes_in_the_data_files_are_caught(tmp_path):
     """Orbax itself restores such a file silently (changed weights, some 1e38 or NaN); the stored
     checksums must catch it, name the step, and leave the earlier checkpoint restorable."""
     s = _state()
     with Checkpointer(tmp_path, every=1, keep=3) as ckpt:
         ckpt.save(s.replace(step=jnp.int32(1)))
         ckpt.save(s.replace(step=jnp.int32(2)))
-    # OCDBT is log-structured: a step is sometimes written as two data files, and the middle of the
-    # larger one can hold superseded bytes that no array reads. Flip the middle of every data file
-    # of the array data (the largest file among them), so live array bytes are certainly hit.
+    # OCDBT is log-structured: a step is sometimes written as several data files, some of whose bytes
+    # no array reads. Flip every 16th byte of every data file, so live array bytes are certainly hit.
     files = [
         f
         for f in Path(tmp_path, "2").rglob("*")
         if f.is_file() and f.parent.name == "d" and f.parent.parent.name.startswith("ocdbt.process")
     ]
-    assert max(files, key=lambda f: f.stat().st_size) == max(
-        Path(tmp_path, "2").rglob("*"), key=lambda f: f.stat().st_size if f.is_file() else -1
-    )
+    assert files, "no OCDBT data files under step 2"
     for f in files:
         raw = bytearray(f.read_bytes())
-        mid = len(raw) // 2
-        raw[mid : mid + 64] = bytes(b ^ 0xFF for b in raw[mid : mid + 64])
+        raw[::16] = bytes(b ^ 0xFF for b in raw[::16])
         f.write_bytes(bytes(raw))
     with Checkpointer(tmp_path, every=1, keep=3) as ckpt:
         # a flip inside a compressed chunk fails to decode, one elsewhere decodes to wrong values and
