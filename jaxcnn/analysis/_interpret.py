@@ -16,6 +16,7 @@ import numpy as np
 from jax.extend import core as xcore
 
 from jaxcnn.analysis._field import AxisField, FieldError, _hull, fit_periodic, merge_outer, union, window
+from jaxcnn.xla_cpu.onednn import xla_jaxpr
 
 
 class UnsupportedPrimitive(ValueError, NotImplementedError):
@@ -67,7 +68,6 @@ CALLS = {
     "custom_jvp_call": "call_jaxpr",
     "custom_vjp_call": "call_jaxpr",
     "custom_vjp_call_jaxpr": "fun_jaxpr",
-    "custom_vmap_call": "call",
     "custom_lin": None,
 }
 _CONCRETE_LIMIT = 1 << 16  # elements: evaluate small input-free subgraphs (resize matrices), nothing big
@@ -198,6 +198,8 @@ class Interpreter:
             return list(deps[: len(eqn.outvars)])
         if name in CALLS:
             return self._call(eqn, deps, vals, name)
+        if (sub := xla_jaxpr(eqn)) is not None:  # a custom-call conv: read as XLA computes it
+            return self.run_closed(sub, deps, vals)[0]
         if name == "conv_general_dilated":
             out = [self._conv(eqn, deps, shapes, where)]
         elif name in WINDOWED:

@@ -33,10 +33,11 @@ from jaxcnn.analysis.receptive_field import (
     resolve_method,
 )
 from jaxcnn.validation import check_callable
+from jaxcnn.xla_cpu.onednn import xla_jaxpr
 
 __all__ = ["Complexity", "count_macs", "model_complexity", "xla_flops"]
 
-_SUBJAXPRS = ("jaxpr", "call_jaxpr", "fun_jaxpr", "call")  # "call": custom_vmap_call (OneDNNConv)
+_SUBJAXPRS = ("jaxpr", "call_jaxpr", "fun_jaxpr")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,6 +98,8 @@ def _nested_macs(eqn) -> int:
     if eqn.primitive.name == "scan":
         body = _jaxpr_of(p["jaxpr"])
         return p["length"] * _live(body, set(body.outvars))[0]
+    if (sub := xla_jaxpr(eqn)) is not None:  # a custom-call conv (OneDNNConv): as XLA computes it
+        return _live(sub.jaxpr, set(sub.jaxpr.outvars))[0]
     if eqn.primitive.name == "cond":  # the most expensive branch (an upper bound)
         return max(_live(_jaxpr_of(b), set(_jaxpr_of(b).outvars))[0] for b in p["branches"])
     for key in _SUBJAXPRS:

@@ -81,8 +81,8 @@ def default_conv(control_flow: bool = False) -> ModuleDef:
     """The conv a block uses when none is injected: :class:`ControlFlowConv` for a block whose convs
     run inside ``lax.cond`` (batch-mode stochastic depth) or a scan body (``ResNet(scan_stages=True)``),
     :class:`jaxcnn.layers.Conv` everywhere else. Both lower to XLA's plain conv on GPU/TPU.
-    :class:`OneDNNConv` stays opt-in: its ``custom_vjp`` rules out forward-mode and second-order
-    differentiation, which the default conv keeps."""
+    :class:`OneDNNConv` stays opt-in (``conv=OneDNNConv``): its OpenMP threads are not XLA's thread
+    pool, and several CPU devices each running it oversubscribe the cores."""
     check_bool(control_flow, "control_flow")
     return ControlFlowConv if control_flow else Conv
 

@@ -1,21 +1,21 @@
 """2-D convolutions computed by oneDNN on CPU and by XLA's own conv everywhere else.
 
 Why: XLA:CPU's convolution kernels are several times slower than oneDNN's (the library PyTorch
-uses on CPU), forward and backward; see ``benchmarks/README.md``. :func:`onednn_conv` calls three
-XLA FFI handlers (forward, backward-data, backward-weights; ``csrc/onednn_conv.cc``) under a
-``jax.custom_vjp``. Each call is a ``jax.lax.platform_dependent`` choice: the handlers when the
-computation is lowered for ``cpu``, ``lax.conv_general_dilated`` (and its transpose rules) for any
-other platform, so a model built once compiles to oneDNN on CPU and to cuDNN on GPU.
+uses on CPU), forward and backward; see ``benchmarks/README.md``. :func:`onednn_conv` binds three
+primitives (forward, backward-data, backward-weights), each lowered to an XLA FFI handler
+(``csrc/onednn_conv.cc``) for the ``cpu`` platform and to ``lax.conv_general_dilated`` (or its
+transpose) for every other platform, so a model built once compiles to oneDNN on CPU and to cuDNN on
+GPU.
 
 Scope: NHWC activations, HWIO weights, float32, strides, non-negative explicit padding, kernel
 dilation and groups. Anything else (other dtypes, input dilation, negative padding, empty arrays)
 goes to ``lax.conv_general_dilated`` unchanged. When the handlers are not built or fail to load,
 everything goes to XLA's conv, with one warning naming why.
 
-Transformations: ``jit``, ``grad`` (first order: the handlers have no derivative of their own),
-``vmap`` (a batched input is folded into the conv's batch; batched weights are folded into the
-groups, so per-example gradients stay one call), and use inside ``lax.cond``/``lax.scan``.
-``jax.custom_vjp`` rules out forward-mode differentiation.
+Transformations: the three primitives are bilinear and each one's transposes are the other two (as
+for XLA's conv), so ``jit``, ``grad``, ``jvp`` and every higher order (Hessians) close over them;
+``vmap`` folds a batched activation into the conv's batch and batched weights into the groups (so
+per-example gradients stay one call); they work inside ``lax.cond``/``lax.scan``.
 """
 
 from __future__ import annotations
@@ -27,7 +27,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
-from jax.custom_batching import custom_vmap
+from jax.core import ShapedArray
+from jax.extend.core import Primitive
+from jax.interpreters import ad, batching, mlir
 
 from jaxcnn.layers import Conv
 from jaxcnn.validation import check_int_tuple, check_nhwc, check_positive_int
@@ -53,7 +55,7 @@ def _xla_conv(x, w, cfg):
 
 def _ffi(target, out_shape, a, b, cfg):
     strides, padding, dilation, groups = cfg
-    call = jax.ffi.ffi_call(target, jax.ShapeDtypeStruct(out_shape, jnp.float32), vmap_method="sequential")
+    call = jax.ffi.ffi_call(target, jax.ShapeDtypeStruct(out_shape, jnp.float32))
     return call(
         a,
         b,
@@ -64,11 +66,82 @@ def _ffi(target, out_shape, a, b, cfg):
     )
 
 
-def _on_cpu(native, xla, *args):
-    """``native`` where the computation is lowered for CPU, ``xla`` elsewhere (or everywhere without oneDNN)."""
-    if not _native.available():
-        return xla(*args)
-    return lax.platform_dependent(*args, cpu=native, default=xla)
+# Three primitives: y = conv(x, w), dx = bwd_data(dy, w), dw = bwd_weights(x, dy). Each is bilinear and
+# the transpose of each argument is one of the three, so JVP, VJP and every higher order close over
+# them (as for lax.conv_general_dilated). Each lowers to its oneDNN handler for "cpu" and to XLA's
+# conv (or its transpose) for any other platform.
+
+
+def _fwd_shape(x, w, cfg):
+    return jax.eval_shape(lambda a, b: _xla_conv(a, b, cfg), x, w).shape
+
+
+def _bwd_data_shape(dy, w, cfg, x_hw):
+    return (dy.shape[0], *x_hw, w.shape[2] * cfg[3])
+
+
+def _bwd_weights_shape(x, dy, cfg, k_hw):
+    return (*k_hw, x.shape[-1] // cfg[3], dy.shape[-1])
+
+
+def _fwd_xla(x, w, *, cfg):
+    return _xla_conv(x, w, cfg)
+
+
+def _bwd_data_xla(dy, w, *, cfg, x_hw):
+    zeros = jnp.zeros(_bwd_data_shape(dy, w, cfg, x_hw), dy.dtype)
+    return jax.vjp(lambda x: _xla_conv(x, w, cfg), zeros)[1](dy)[0]
+
+
+def _bwd_weights_xla(x, dy, *, cfg, k_hw):
+    zeros = jnp.zeros(_bwd_weights_shape(x, dy, cfg, k_hw), x.dtype)
+    return jax.vjp(lambda w: _xla_conv(x, w, cfg), zeros)[1](dy)[0]
+
+
+def _primitive(name, shape, xla):
+    prim = Primitive(f"onednn_conv_{name}")
+    prim.def_impl(lambda a, b, **params: jax.jit(functools.partial(prim.bind, **params))(a, b))
+    prim.def_abstract_eval(lambda a, b, **params: ShapedArray(shape(a, b, **params), a.dtype))
+    mlir.register_lowering(prim, mlir.lower_fun(xla, multiple_results=False))
+
+    def native(a, b, **params):
+        return _ffi(f"jaxcnn_onednn_conv_{name}", shape(a, b, **params), a, b, params["cfg"])
+
+    mlir.register_lowering(prim, mlir.lower_fun(native, multiple_results=False), platform="cpu")
+    XLA_EQUIVALENTS[prim] = xla
+    return prim
+
+
+XLA_EQUIVALENTS: dict = {}  # primitive -> its XLA computation, for jaxpr interpreters (analysis)
+conv_fwd_p = _primitive("fwd", lambda x, w, cfg: _fwd_shape(x, w, cfg), _fwd_xla)
+conv_bwd_data_p = _primitive("bwd_data", _bwd_data_shape, _bwd_data_xla)
+conv_bwd_weights_p = _primitive("bwd_weights", _bwd_weights_shape, _bwd_weights_xla)
+
+
+def xla_jaxpr(eqn):
+    """The jaxpr of XLA's computation of a oneDNN conv equation (None for any other equation), so
+    jaxpr interpreters (``jaxcnn.analysis``) read these primitives as the convs they are."""
+    xla = XLA_EQUIVALENTS.get(eqn.primitive)
+    if xla is None:
+        return None
+    return jax.make_jaxpr(functools.partial(xla, **eqn.params))(*(v.aval for v in eqn.invars))
+
+
+ad.defbilinear(
+    conv_fwd_p,
+    lambda ct, x, w, cfg: conv_bwd_data_p.bind(ct, w, cfg=cfg, x_hw=tuple(x.aval.shape[1:3])),
+    lambda ct, x, w, cfg: conv_bwd_weights_p.bind(x, ct, cfg=cfg, k_hw=tuple(w.aval.shape[:2])),
+)
+ad.defbilinear(
+    conv_bwd_data_p,
+    lambda ct, dy, w, cfg, x_hw: conv_fwd_p.bind(ct, w, cfg=cfg),
+    lambda ct, dy, w, cfg, x_hw: conv_bwd_weights_p.bind(ct, dy, cfg=cfg, k_hw=tuple(w.aval.shape[:2])),
+)
+ad.defbilinear(
+    conv_bwd_weights_p,
+    lambda ct, x, dy, cfg, k_hw: conv_bwd_data_p.bind(dy, ct, cfg=cfg, x_hw=tuple(x.aval.shape[1:3])),
+    lambda ct, x, dy, cfg, k_hw: conv_fwd_p.bind(x, ct, cfg=cfg),
+)
 
 
 def _fold_groups(a, size):
@@ -81,114 +154,32 @@ def _unfold_groups(a, size):
     return jnp.moveaxis(a.reshape(*a.shape[:-1], size, a.shape[-1] // size), -2, 0)
 
 
-def _batched(a, is_batched, size):
-    return a if is_batched else jnp.broadcast_to(a, (size, *a.shape))
+def _batch_rule(prim, fold_batch_of):
+    """vmap: a batched activation alone folds into the conv's batch (``fold_batch_of`` names which
+    argument is the activation, or None for bwd_weights, whose output sums over the batch); otherwise
+    both arguments are broadcast and the batch folds into the groups."""
+
+    def rule(args, dims, cfg, **params):
+        size = next(a.shape[d] for a, d in zip(args, dims) if d is not None)
+        args = [a if d is None else jnp.moveaxis(a, d, 0) for a, d in zip(args, dims)]
+        if fold_batch_of is not None and dims[1 - fold_batch_of] is None:
+            act = args[fold_batch_of]
+            args[fold_batch_of] = act.reshape(-1, *act.shape[2:])
+            out = prim.bind(*args, cfg=cfg, **params)
+            return out.reshape(size, -1, *out.shape[1:]), 0
+        args = [
+            _fold_groups(a if d is not None else jnp.broadcast_to(a, (size, *a.shape)), size)
+            for a, d in zip(args, dims)
+        ]
+        out = prim.bind(*args, cfg=(*cfg[:3], cfg[3] * size), **params)
+        return _unfold_groups(out, size), 0
+
+    batching.primitive_batchers[prim] = rule
 
 
-def _grouped(cfg, size):
-    return (*cfg[:3], cfg[3] * size)
-
-
-@functools.cache
-def _forward(cfg):
-    """y = conv(x, w) as a custom_vmap primitive for one static configuration."""
-
-    def native(x, w):
-        n, h, wd, _ = x.shape
-        kh, kw, _, o = w.shape
-        ho, wo = jax.eval_shape(lambda: _xla_conv(x, w, cfg)).shape[1:3]
-        return _ffi("jaxcnn_onednn_conv_fwd", (n, ho, wo, o), x, w, cfg)
-
-    @custom_vmap
-    def fwd(x, w):
-        return _on_cpu(native, lambda a, b: _xla_conv(a, b, cfg), x, w)
-
-    @fwd.def_vmap
-    def _rule(size, in_batched, x, w):
-        x_b, w_b = in_batched
-        if not w_b:
-            y = fwd(x.reshape(-1, *x.shape[2:]), w)
-            return y.reshape(size, -1, *y.shape[1:]), True
-        x = _batched(x, x_b, size)
-        y = _forward(_grouped(cfg, size))(_fold_groups(x, size), _fold_groups(w, size))
-        return _unfold_groups(y, size), True
-
-    return fwd
-
-
-@functools.cache
-def _backward_data(cfg, x_hw):
-    """dx from (dy, w) for inputs of spatial size ``x_hw``."""
-
-    def shape_of(dy, w):
-        return (dy.shape[0], *x_hw, w.shape[2] * cfg[3])
-
-    def native(dy, w):
-        return _ffi("jaxcnn_onednn_conv_bwd_data", shape_of(dy, w), dy, w, cfg)
-
-    def xla(dy, w):
-        return jax.vjp(lambda x: _xla_conv(x, w, cfg), jnp.zeros(shape_of(dy, w), dy.dtype))[1](dy)[0]
-
-    @custom_vmap
-    def bwd(dy, w):
-        return _on_cpu(native, xla, dy, w)
-
-    @bwd.def_vmap
-    def _rule(size, in_batched, dy, w):
-        dy_b, w_b = in_batched
-        if not w_b:
-            dx = bwd(dy.reshape(-1, *dy.shape[2:]), w)
-            return dx.reshape(size, -1, *dx.shape[1:]), True
-        dy = _batched(dy, dy_b, size)
-        dx = _backward_data(_grouped(cfg, size), x_hw)(_fold_groups(dy, size), _fold_groups(w, size))
-        return _unfold_groups(dx, size), True
-
-    return bwd
-
-
-@functools.cache
-def _backward_weights(cfg, k_hw):
-    """dw from (x, dy) for kernels of spatial size ``k_hw``."""
-
-    def shape_of(x, dy):
-        return (*k_hw, x.shape[-1] // cfg[3], dy.shape[-1])
-
-    def native(x, dy):
-        return _ffi("jaxcnn_onednn_conv_bwd_weights", shape_of(x, dy), x, dy, cfg)
-
-    def xla(x, dy):
-        return jax.vjp(lambda w: _xla_conv(x, w, cfg), jnp.zeros(shape_of(x, dy), x.dtype))[1](dy)[0]
-
-    @custom_vmap
-    def bwd(x, dy):
-        return _on_cpu(native, xla, x, dy)
-
-    @bwd.def_vmap
-    def _rule(size, in_batched, x, dy):
-        x, dy = _batched(x, in_batched[0], size), _batched(dy, in_batched[1], size)
-        dw = _backward_weights(_grouped(cfg, size), k_hw)(_fold_groups(x, size), _fold_groups(dy, size))
-        return _unfold_groups(dw, size), True
-
-    return bwd
-
-
-@functools.cache
-def _conv(cfg):
-    @jax.custom_vjp
-    def conv(x, w):
-        return _forward(cfg)(x, w)
-
-    def fwd(x, w):
-        return conv(x, w), (x, w)
-
-    def bwd(res, dy):
-        x, w = res
-        dx = _backward_data(cfg, tuple(x.shape[1:3]))(dy, w)
-        dw = _backward_weights(cfg, tuple(w.shape[:2]))(x, dy)
-        return dx, dw
-
-    conv.defvjp(fwd, bwd)
-    return conv
+_batch_rule(conv_fwd_p, 0)
+_batch_rule(conv_bwd_data_p, 0)
+_batch_rule(conv_bwd_weights_p, None)
 
 
 def _pairs(value, name):
@@ -231,9 +222,9 @@ def onednn_conv(
         )
     cfg = (strides, padding, dilation, groups)
     _native.warn_unavailable()
-    if not _supported(x, w, padding):
+    if not (_native.available() and _supported(x, w, padding)):
         return _xla_conv(x, w, cfg)
-    return _conv(cfg)(x, w)
+    return conv_fwd_p.bind(x, w, cfg=cfg)
 
 
 def onednn_conv_general_dilated(

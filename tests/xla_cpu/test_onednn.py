@@ -1,5 +1,5 @@
 """oneDNN convolutions equal XLA's conv computed in float64 (the oracle), forward and both gradients,
-under jit/grad/vmap/cond/scan; lowered for CPU they are FFI calls, for CUDA plain convolutions; without
+under jit/grad/jvp/Hessians/vmap/cond/scan; lowered for CPU they are FFI calls, for CUDA plain convolutions; without
 the native library everything is XLA's conv with one warning."""
 
 import warnings
@@ -140,6 +140,43 @@ def test_vmap_folds_batches_and_groups(case):
 
 
 @needs_native
+@pytest.mark.parametrize("case", [CASES[2], CASES[3]])
+def test_forward_mode_and_second_order_equal_float64_conv(case):
+    """jvp, and Hessian-vector products (forward over reverse, reverse over reverse) w.r.t. both
+    arguments, against XLA's conv in float64: the three primitives' JVP and transpose rules close
+    over each other."""
+    x_shape, w_shape, cfg = case
+    x, w, g = _data(4, x_shape, w_shape, cfg)
+    tx, tw = jax.random.normal(jax.random.key(5), x.shape), jax.random.normal(jax.random.key(6), w.shape)
+
+    def derivatives(conv, x, w, tx, tw, g):
+        def loss(x, w):
+            return jnp.sum(jnp.sin(conv(x, w)) * g)
+
+        def directional(x, w):  # <grad loss, (tx, tw)>: reverse over reverse transposes the gradients
+            gx, gw = jax.grad(loss, (0, 1))(x, w)
+            return jnp.sum(gx * tx) + jnp.sum(gw * tw)
+
+        _, jvp = jax.jvp(conv, (x, w), (tx, tw))
+        _, hvp = jax.jvp(jax.grad(loss, (0, 1)), (x, w), (tx, tw))
+        return [jvp, *hvp, *jax.grad(directional, (0, 1))(x, w)]
+
+    got = jax.jit(lambda *a: derivatives(lambda x, w: onednn_conv(x, w, *cfg), *a))(x, w, tx, tw, g)
+    with jax.enable_x64(True):
+        ref = derivatives(
+            lambda x, w: lax.conv_general_dilated(
+                x, w, cfg[0], cfg[1], rhs_dilation=cfg[2], dimension_numbers=NHWC, feature_group_count=cfg[3]
+            ),
+            *(jnp.asarray(np.asarray(a, np.float64)) for a in (x, w, tx, tw, g)),
+        )
+        ref = [np.asarray(r) for r in ref]
+    for a, r, name in zip(got, ref, ("jvp", "hvp x", "hvp w", "reverse hvp x", "reverse hvp w"), strict=True):
+        _close(a, r, f"{name} of {x_shape} * {w_shape}, cfg {cfg}")
+    hlo = jax.jit(lambda *a: derivatives(lambda x, w: onednn_conv(x, w, *cfg), *a)).lower(x, w, tx, tw, g).as_text()
+    assert "jaxcnn_onednn_conv_bwd_data" in hlo and "stablehlo.convolution" not in hlo
+
+
+@needs_native
 def test_inside_cond_and_scan():
     x, w, g = _data(2, (2, 8, 8, 4), (3, 3, 4, 4), CASES[0][2])
     cfg = CASES[0][2]
@@ -246,8 +283,9 @@ def test_registry_model_logits_and_train_step_equal_xla_conv(name, overrides):
         logits = jax.jit(lambda s, x: s.apply_fn({"params": s.params, "batch_stats": s.batch_stats}, x))(state, x)
         state, metrics = jax.jit(make_train_step())(state, {"image": x, "label": jnp.array([1, 2])})
         results.append((logits, state.params, metrics["loss"]))
+    # atol 5e-4: BatchNorm over a batch of 2 in MobileNetV2's 17 blocks amplifies float32 rounding
     for a, b in zip(jax.tree.leaves(results[0]), jax.tree.leaves(results[1])):
-        np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-4)
+        np.testing.assert_allclose(a, b, rtol=2e-4, atol=5e-4)
 
 
 def test_fallback_without_native_library_is_xla_conv_with_one_warning(monkeypatch):
