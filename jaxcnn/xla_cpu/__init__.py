@@ -82,7 +82,8 @@ def default_conv(control_flow: bool = False) -> ModuleDef:
     run inside ``lax.cond`` (batch-mode stochastic depth) or a scan body (``ResNet(scan_stages=True)``),
     :class:`jaxcnn.layers.Conv` everywhere else. Both lower to XLA's plain conv on GPU/TPU.
     :class:`OneDNNConv` stays opt-in (``conv=OneDNNConv``): its OpenMP threads are not XLA's thread
-    pool, and several CPU devices each running it oversubscribe the cores."""
+    pool, and with several CPU devices in one process they stall XLA's collectives (a 4-device
+    all-reduce missed its 40 s rendezvous)."""
     check_bool(control_flow, "control_flow")
     return ControlFlowConv if control_flow else Conv
 
