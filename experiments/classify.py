@@ -98,9 +98,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     p.add_argument(
         "--conv",
-        choices=("xla", "onednn"),
-        default="xla",
-        help="convolution: XLA's, or oneDNN's on CPU (jaxcnn.xla_cpu.OneDNNConv; XLA's on other platforms)",
+        choices=("default", "xla", "onednn"),
+        default="default",
+        help="convolution: the library's default (oneDNN on CPU, canonical-gradient convs in control flow), "
+        "XLA's everywhere, or oneDNN's everywhere on CPU (jaxcnn.xla_cpu.OneDNNConv; XLA's on other platforms)",
     )
     p.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32", help="compute dtype")
     p.add_argument(

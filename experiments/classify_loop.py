@@ -17,15 +17,16 @@ from jaxcnn.train import data, fit, make_optimizer
 
 
 def build_model(
-    name: str, num_classes: int, in_channels: int, bn_axis_name: str | None, extra: list[str], conv: str = "xla"
+    name: str, num_classes: int, in_channels: int, bn_axis_name: str | None, extra: list[str], conv: str = "default"
 ):
-    """A registry model, or ``module:factory`` called with the same keyword overrides; ``conv='onednn'``
-    injects ``jaxcnn.xla_cpu.OneDNNConv`` (same parameters as the default conv)."""
+    """A registry model, or ``module:factory`` called with the same keyword overrides; ``conv`` 'default'
+    leaves the library's choice, 'xla'/'onednn' inject ``jaxcnn.xla_cpu.CONV_LOWERINGS[conv]`` into
+    every block (same parameters as the default conv)."""
     kw = dict(num_classes=num_classes, in_channels=in_channels)
-    if conv == "onednn":
-        from jaxcnn.xla_cpu import OneDNNConv
+    if conv != "default":
+        from jaxcnn.xla_cpu import CONV_LOWERINGS
 
-        kw["conv"] = OneDNNConv
+        kw["conv"] = CONV_LOWERINGS[conv]
     for item in extra:
         key, sep, value = item.partition("=")
         if not sep:

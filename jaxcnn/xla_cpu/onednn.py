@@ -5,7 +5,9 @@ uses on CPU), forward and backward; see ``benchmarks/README.md``. :func:`onednn_
 primitives (forward, backward-data, backward-weights), each lowered to an XLA FFI handler
 (``csrc/onednn_conv.cc``) for the ``cpu`` platform and to ``lax.conv_general_dilated`` (or its
 transpose) for every other platform, so a model built once compiles to oneDNN on CPU and to cuDNN on
-GPU.
+GPU. A CPU computation spanning several devices of one process (a mesh of forced host devices)
+lowers to XLA's conv with canonical-gradient convs (:func:`canonical_grad_conv`) instead: oneDNN's
+OpenMP threads would stall XLA's collectives there.
 
 Scope: NHWC activations, HWIO weights, float32, strides, non-negative explicit padding, kernel
 dilation and groups. Anything else (other dtypes, input dilation, negative padding, empty arrays)
@@ -34,7 +36,7 @@ from jax.interpreters import ad, batching, mlir
 from jaxcnn.layers import Conv
 from jaxcnn.validation import check_int_tuple, check_nhwc, check_positive_int
 from jaxcnn.xla_cpu import _native
-from jaxcnn.xla_cpu.conv import _check_conv_args, _check_pads, _is_nhwc
+from jaxcnn.xla_cpu.conv import _check_conv_args, _check_pads, _is_nhwc, canonical_grad_conv
 
 __all__ = ["onednn_conv", "onednn_conv_general_dilated", "OneDNNConv", "onednn_available"]
 
@@ -84,18 +86,40 @@ def _bwd_weights_shape(x, dy, cfg, k_hw):
     return (*k_hw, x.shape[-1] // cfg[3], dy.shape[-1])
 
 
-def _fwd_xla(x, w, *, cfg):
-    return _xla_conv(x, w, cfg)
+def _canonical_conv(x, w, cfg):
+    strides, padding, dilation, groups = cfg
+    return canonical_grad_conv(
+        x, w, strides, padding, rhs_dilation=dilation, dimension_numbers=_NHWC, feature_group_count=groups
+    )
 
 
-def _bwd_data_xla(dy, w, *, cfg, x_hw):
+def _fwd_xla(x, w, *, cfg, conv=_xla_conv):
+    return conv(x, w, cfg)
+
+
+def _bwd_data_xla(dy, w, *, cfg, x_hw, conv=_xla_conv):
     zeros = jnp.zeros(_bwd_data_shape(dy, w, cfg, x_hw), dy.dtype)
-    return jax.vjp(lambda x: _xla_conv(x, w, cfg), zeros)[1](dy)[0]
+    return jax.vjp(lambda x: conv(x, w, cfg), zeros)[1](dy)[0]
 
 
-def _bwd_weights_xla(x, dy, *, cfg, k_hw):
+def _bwd_weights_xla(x, dy, *, cfg, k_hw, conv=_xla_conv):
     zeros = jnp.zeros(_bwd_weights_shape(x, dy, cfg, k_hw), x.dtype)
-    return jax.vjp(lambda w: _xla_conv(x, w, cfg), zeros)[1](dy)[0]
+    return jax.vjp(lambda w: conv(x, w, cfg), zeros)[1](dy)[0]
+
+
+def _local_devices(ctx) -> int | None:
+    """How many of this process's devices the computation being lowered spans (None: unknown).
+
+    oneDNN runs its own OpenMP threads, outside XLA's thread pool; several CPU devices of one process
+    running it at once stall XLA's collectives (a 4-device all-reduce missed its 40 s rendezvous), so
+    a computation over several local devices is lowered to XLA's conv instead."""
+    context = ctx.module_context.axis_context  # ShardingContext (jit) or SPMDAxisContext (shard_map, pmap)
+    devices = getattr(context, "device_assignment", None)
+    if devices is None and getattr(context, "mesh", None) is not None:
+        devices = context.mesh.devices.ravel()
+    if devices is None:
+        return getattr(context, "num_devices", None)
+    return sum(d.process_index == jax.process_index() for d in devices)
 
 
 def _primitive(name, shape, xla):
@@ -107,7 +131,12 @@ def _primitive(name, shape, xla):
     def native(a, b, **params):
         return _ffi(f"jaxcnn_onednn_conv_{name}", shape(a, b, **params), a, b, params["cfg"])
 
-    mlir.register_lowering(prim, mlir.lower_fun(native, multiple_results=False), platform="cpu")
+    def cpu(ctx, a, b, **params):
+        # several local devices: XLA's conv, its gradients as canonical convs (fast in cond/scan on CPU)
+        impl = native if _local_devices(ctx) == 1 else functools.partial(xla, conv=_canonical_conv)
+        return mlir.lower_fun(impl, multiple_results=False)(ctx, a, b, **params)
+
+    mlir.register_lowering(prim, cpu, platform="cpu")
     XLA_EQUIVALENTS[prim] = xla
     return prim
 

@@ -2,6 +2,9 @@
 under jit/grad/jvp/Hessians/vmap/cond/scan; lowered for CPU they are FFI calls, for CUDA plain convolutions; without
 the native library everything is XLA's conv with one warning."""
 
+import os
+import subprocess
+import sys
 import warnings
 
 import flax.linen as nn
@@ -218,6 +221,35 @@ def test_lowering_picks_onednn_for_cpu_and_xla_conv_for_cuda():
     assert "jaxcnn_onednn" not in cuda and "stablehlo.convolution" in cuda
     both = traced.lower(lowering_platforms=("cpu", "cuda")).as_text()
     assert "jaxcnn_onednn_conv_fwd" in both and "stablehlo.convolution" in both
+
+
+_MESH_SCRIPT = """
+import jax, jax.numpy as jnp, numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+from jaxcnn.xla_cpu import onednn_conv
+def grads(x, w):
+    return jax.grad(lambda x, w: jnp.sum(onednn_conv(x, w, 1, ((1, 1), (1, 1))) ** 2), (0, 1))(x, w)
+x, w = jnp.ones((4, 6, 6, 3)), jnp.ones((3, 3, 3, 5))
+mesh = Mesh(np.array(jax.devices()), ("d",))
+for where, xs in (("one", jax.device_put(x, jax.devices()[1])), ("mesh", jax.device_put(x, NamedSharding(mesh, P("d"))))):
+    hlo = jax.jit(grads).lower(xs, w).as_text()
+    print(where, hlo.count("jaxcnn_onednn_conv"), hlo.count("stablehlo.convolution"),
+          hlo.count("[b, 0, 1, f]x[0, 1, i, o]->[b, 0, 1, f]"))
+"""
+
+
+@needs_native
+def test_several_local_devices_lower_to_canonical_convs():
+    """oneDNN's OpenMP threads stall XLA's collectives when several CPU devices of one process run it:
+    a computation over a mesh of 2 lowers to canonical convs, one on a single device to oneDNN."""
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu")
+    out = subprocess.run(
+        [sys.executable, "-c", _MESH_SCRIPT], env=env, capture_output=True, text=True, timeout=120, check=True
+    ).stdout.split()
+    counts = {out[i]: [int(v) for v in out[i + 1 : i + 4]] for i in range(0, len(out), 4)}
+    assert counts["one"] == [3, 0, 0]  # forward, backward-data, backward-weights
+    ffi, convs, canonical = counts["mesh"]
+    assert ffi == 0 and convs == canonical > 0  # every conv canonical (XLA drops the dead forwards)
 
 
 @needs_native
