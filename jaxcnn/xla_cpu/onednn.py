@@ -124,7 +124,9 @@ def _local_devices(ctx) -> int | None:
 
 def _primitive(name, shape, xla):
     prim = Primitive(f"onednn_conv_{name}")
-    prim.def_impl(lambda a, b, **params: jax.jit(functools.partial(prim.bind, **params))(a, b))
+    # eager calls: one jitted bind per static configuration (a fresh jit per call would recompile)
+    jitted = functools.cache(lambda params: jax.jit(functools.partial(prim.bind, **dict(params))))
+    prim.def_impl(lambda a, b, **params: jitted(tuple(sorted(params.items())))(a, b))
     prim.def_abstract_eval(lambda a, b, **params: ShapedArray(shape(a, b, **params), a.dtype))
     mlir.register_lowering(prim, mlir.lower_fun(xla, multiple_results=False))
 
