@@ -112,7 +112,7 @@ def _local_devices(ctx) -> int | None:
 
     oneDNN runs its own OpenMP threads, outside XLA's thread pool; several CPU devices of one process
     running it at once stall XLA's collectives (a 4-device all-reduce missed its 40 s rendezvous), so
-    a computation over several local devices is lowered to XLA's conv instead."""
+    a computation over several local devices is lowered to XLA's conv with canonical gradients instead."""
     context = ctx.module_context.axis_context  # ShardingContext (jit) or SPMDAxisContext (shard_map, pmap)
     devices = getattr(context, "device_assignment", None)
     if devices is None and getattr(context, "mesh", None) is not None:
@@ -144,7 +144,7 @@ def _primitive(name, shape, xla):
 
 
 XLA_EQUIVALENTS: dict = {}  # primitive -> its XLA computation, for jaxpr interpreters (analysis)
-conv_fwd_p = _primitive("fwd", lambda x, w, cfg: _fwd_shape(x, w, cfg), _fwd_xla)
+conv_fwd_p = _primitive("fwd", _fwd_shape, _fwd_xla)
 conv_bwd_data_p = _primitive("bwd_data", _bwd_data_shape, _bwd_data_xla)
 conv_bwd_weights_p = _primitive("bwd_weights", _bwd_weights_shape, _bwd_weights_xla)
 

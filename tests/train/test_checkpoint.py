@@ -69,8 +69,9 @@ def test_incompatible_or_missing_checkpoint(tmp_path):
 
 
 def test_flipped_bytes_in_the_data_files_are_caught(tmp_path):
-    """Orbax itself restores such a file silently (changed weights, some 1e38 or NaN); the stored
-    checksums must catch it, name the step, and leave the earlier checkpoint restorable."""
+    """Corrupted data files are refused (a chunk that fails to decode, or one that decodes to wrong
+    values and fails its checksum), naming the step and leaving the earlier checkpoint restorable.
+    The checksum path alone is pinned by ``test_wrong_but_decodable_data_fails_its_checksum``."""
     s = _state()
     with Checkpointer(tmp_path, every=1, keep=3) as ckpt:
         ckpt.save(s.replace(step=jnp.int32(1)))
