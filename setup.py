@@ -1,7 +1,7 @@
 """Builds the oneDNN convolution handlers (``csrc/onednn_conv.cc``) into ``jaxcnn/xla_cpu/``.
 
 The metadata lives in ``pyproject.toml``; this file only adds the native part. Headers and the
-library to link come from the build requirements: oneDNN 3.2 from ``onednn-devel-cpu-gomp`` and XLA's
+library to link come from the build requirements: oneDNN 3.2 (TBB runtime) from ``onednn-devel-cpu-tbb`` and XLA's
 FFI headers from ``jaxlib`` (``jax.ffi.include_dir()``'s folder). The build is optional: without a
 compiler, without those wheels (any platform but x86-64 Linux) or on a compile error the package
 installs without the handlers, and ``jaxcnn.xla_cpu`` falls back to XLA's conv with one warning.
@@ -36,8 +36,8 @@ class OptionalBuildExt(build_ext):
 
     def run(self):
         try:
-            dnnl_include = os.path.dirname(_wheel_file("onednn-devel-cpu-gomp", "include/dnnl.hpp"))
-            dnnl_lib = os.path.dirname(_wheel_file("onednn-cpu-gomp", "libdnnl.so.3"))
+            dnnl_include = os.path.dirname(_wheel_file("onednn-devel-cpu-tbb", "include/dnnl.hpp"))
+            dnnl_lib = os.path.dirname(_wheel_file("onednn-cpu-tbb", "libdnnl.so.3"))
             for ext in self.extensions:
                 ext.include_dirs += [dnnl_include, _jaxlib_include()]
                 ext.library_dirs += [dnnl_lib]

@@ -277,7 +277,7 @@ def remat(args):
 
 def control_flow(args):
     """Convs inside ``lax.cond`` (batch-mode stochastic depth) and a scan body (``scan_stages``): the
-    canonical-gradient conv (``ControlFlowConv``, the CPU default there) vs oneDNN's."""
+    canonical-gradient conv (the CPU choice there without oneDNN) vs oneDNN's (the default)."""
     from jaxcnn.xla_cpu import CanonicalGradConv, OneDNNConv
 
     b = jax.device_put(_batch(args.batch, (32, 32, 3)))

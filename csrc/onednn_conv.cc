@@ -1,6 +1,7 @@
 // 2-D convolutions (forward, backward-data, backward-weights) for XLA:CPU through oneDNN, as XLA FFI handlers.
 //
-// Layouts: activations NHWC, weights HWIO (I = input channels per group, O = all output channels), float32.
+// Layouts: activations NHWC, weights HWIO (I = input channels per group, O = all output channels); float32, or
+// bfloat16 where the CPU has oneDNN's bf16 kernels (accumulation in float32 inside oneDNN).
 // The activations stay NHWC (oneDNN's plain nhwc kernels are fast; reordering them to blocked layouts costs
 // more than it saves). The weights are described to oneDNN as HWIO through strides and oneDNN chooses the
 // layout its kernel wants (format "any"); the weights are reordered into that layout on each call. Plain
@@ -38,6 +39,7 @@ struct ConvSpec {
   int64_t kh, kw, ci, o;      // w (ci = c / groups)
   int64_t ho, wo;             // y
   int64_t sh, sw, pt, pb, pl, pr, dh, dw, groups;
+  int64_t bf16;               // 1: every operand is bfloat16, 0: float32 (int64_t: the key has no padding bytes)
 
   std::string key(int kind) const {
     std::string k(sizeof(*this) + sizeof(kind), '\0');
@@ -45,18 +47,19 @@ struct ConvSpec {
     std::memcpy(&k[sizeof(*this)], &kind, sizeof(kind));
     return k;
   }
-  memory::desc x_md() const { return memory::desc({n, c, h, w}, dt::f32, tag::nhwc); }
-  memory::desc y_md() const { return memory::desc({n, o, ho, wo}, dt::f32, tag::nhwc); }
+  dt type() const { return bf16 ? dt::bf16 : dt::f32; }
+  memory::desc x_md() const { return memory::desc({n, c, h, w}, type(), tag::nhwc); }
+  memory::desc y_md() const { return memory::desc({n, o, ho, wo}, type(), tag::nhwc); }
   memory::dims w_dims() const {
     if (groups == 1) return {o, ci, kh, kw};
     return {groups, o / groups, ci, kh, kw};
   }
   // HWIO described by strides: element (kh, kw, i, o) sits at ((kh * KW + kw) * I + i) * O + o.
   memory::desc w_user_md() const {
-    if (groups == 1) return memory::desc(w_dims(), dt::f32, memory::dims{1, o, kw * ci * o, ci * o});
-    return memory::desc(w_dims(), dt::f32, memory::dims{o / groups, 1, o, kw * ci * o, ci * o});
+    if (groups == 1) return memory::desc(w_dims(), type(), memory::dims{1, o, kw * ci * o, ci * o});
+    return memory::desc(w_dims(), type(), memory::dims{o / groups, 1, o, kw * ci * o, ci * o});
   }
-  memory::desc w_any_md() const { return memory::desc(w_dims(), dt::f32, tag::any); }
+  memory::desc w_any_md() const { return memory::desc(w_dims(), type(), tag::any); }
   memory::dims strides() const { return {sh, sw}; }
   memory::dims dilation() const { return {dh - 1, dw - 1}; }  // oneDNN counts the holes: 0 = dense
   memory::dims pad_l() const { return {pt, pl}; }
@@ -147,23 +150,27 @@ Entry& lookup(const ConvSpec& s, Kind kind) {
   return *slot;
 }
 
-ffi::Error make_spec(ffi::Span<const int64_t> xd, ffi::Span<const int64_t> wd, ffi::Span<const int64_t> yd,
+ffi::Error make_spec(const ffi::AnyBuffer& a, const ffi::AnyBuffer& b, const ffi::AnyBuffer& c,
+                     ffi::Span<const int64_t> xd, ffi::Span<const int64_t> wd, ffi::Span<const int64_t> yd,
                      ffi::Span<const int64_t> strides, ffi::Span<const int64_t> padding,
                      ffi::Span<const int64_t> dilation, int64_t groups, ConvSpec* s) {
+  const auto t = a.element_type();
+  if ((t != ffi::F32 && t != ffi::BF16) || b.element_type() != t || c.element_type() != t)
+    return ffi::Error::InvalidArgument("onednn conv: operands must all be float32 or all bfloat16");
   if (xd.size() != 4 || wd.size() != 4 || yd.size() != 4)
     return ffi::Error::InvalidArgument("onednn conv: x, w and y must have rank 4 (NHWC, HWIO, NHWC)");
   if (strides.size() != 2 || padding.size() != 4 || dilation.size() != 2 || groups < 1)
     return ffi::Error::InvalidArgument("onednn conv: strides/dilation need 2 values, padding 4, groups >= 1");
   *s = ConvSpec{xd[0], xd[1], xd[2], xd[3], wd[0], wd[1], wd[2], wd[3], yd[1], yd[2],
                 strides[0], strides[1], padding[0], padding[1], padding[2], padding[3], dilation[0], dilation[1],
-                groups};
+                groups, t == ffi::BF16 ? 1 : 0};
   if (s->c != s->ci * groups || s->o % groups != 0 || yd[0] != s->n || yd[3] != s->o)
     return ffi::Error::InvalidArgument("onednn conv: channel counts do not match the groups or the output");
   return ffi::Error::Success();
 }
 
 // Runs one cached primitive; `w` is the user's HWIO weights (or weight gradient for backward-weights).
-ffi::Error run(const ConvSpec& s, Kind kind, float* x, float* w, float* y) {
+ffi::Error run(const ConvSpec& s, Kind kind, void* x, void* w, void* y) {
   try {
     Entry& e = lookup(s, kind);
     auto& eng = cpu_engine();
@@ -196,31 +203,54 @@ ffi::Error run(const ConvSpec& s, Kind kind, float* x, float* w, float* y) {
   return ffi::Error::Success();
 }
 
-ffi::Error ConvFwd(ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::F32> w, ffi::ResultBuffer<ffi::F32> y,
+ffi::Error ConvFwd(ffi::AnyBuffer x, ffi::AnyBuffer w, ffi::Result<ffi::AnyBuffer> y,
                    ffi::Span<const int64_t> strides, ffi::Span<const int64_t> padding,
                    ffi::Span<const int64_t> dilation, int64_t groups) {
   ConvSpec s;
-  auto err = make_spec(x.dimensions(), w.dimensions(), y->dimensions(), strides, padding, dilation, groups, &s);
+  auto err = make_spec(x, w, *y, x.dimensions(), w.dimensions(), y->dimensions(), strides, padding, dilation, groups,
+                       &s);
   if (!err.success()) return err;
-  return run(s, kFwd, x.typed_data(), w.typed_data(), y->typed_data());
+  return run(s, kFwd, x.untyped_data(), w.untyped_data(), y->untyped_data());
 }
 
-ffi::Error ConvBwdData(ffi::Buffer<ffi::F32> dy, ffi::Buffer<ffi::F32> w, ffi::ResultBuffer<ffi::F32> dx,
+ffi::Error ConvBwdData(ffi::AnyBuffer dy, ffi::AnyBuffer w, ffi::Result<ffi::AnyBuffer> dx,
                        ffi::Span<const int64_t> strides, ffi::Span<const int64_t> padding,
                        ffi::Span<const int64_t> dilation, int64_t groups) {
   ConvSpec s;
-  auto err = make_spec(dx->dimensions(), w.dimensions(), dy.dimensions(), strides, padding, dilation, groups, &s);
+  auto err = make_spec(dy, w, *dx, dx->dimensions(), w.dimensions(), dy.dimensions(), strides, padding, dilation,
+                       groups, &s);
   if (!err.success()) return err;
-  return run(s, kBwdData, dx->typed_data(), w.typed_data(), dy.typed_data());
+  return run(s, kBwdData, dx->untyped_data(), w.untyped_data(), dy.untyped_data());
 }
 
-ffi::Error ConvBwdWeights(ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::F32> dy, ffi::ResultBuffer<ffi::F32> dw,
+ffi::Error ConvBwdWeights(ffi::AnyBuffer x, ffi::AnyBuffer dy, ffi::Result<ffi::AnyBuffer> dw,
                           ffi::Span<const int64_t> strides, ffi::Span<const int64_t> padding,
                           ffi::Span<const int64_t> dilation, int64_t groups) {
   ConvSpec s;
-  auto err = make_spec(x.dimensions(), dw->dimensions(), dy.dimensions(), strides, padding, dilation, groups, &s);
+  auto err = make_spec(x, dy, *dw, x.dimensions(), dw->dimensions(), dy.dimensions(), strides, padding, dilation,
+                       groups, &s);
   if (!err.success()) return err;
-  return run(s, kBwdWeights, x.typed_data(), dw->typed_data(), dy.typed_data());
+  return run(s, kBwdWeights, x.untyped_data(), dw->untyped_data(), dy.untyped_data());
+}
+
+// Whether oneDNN has fast bf16 convolutions on this CPU: it refuses some where the ISA lacks them and would
+// run others on its reference kernels ("ref:..."), far slower than XLA's conv.
+int Bf16Supported() {
+  try {
+    ConvSpec s{1, 4, 4, 16, 3, 3, 16, 16, 4, 4, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
+    auto fwd = s.fwd_pd();
+    auto bwd_data = dnnl::convolution_backward_data::primitive_desc(
+        cpu_engine(), dnnl::algorithm::convolution_direct, s.x_md(), s.w_any_md(), s.y_md(), s.strides(),
+        s.dilation(), s.pad_l(), s.pad_r(), fwd);
+    auto bwd_weights = dnnl::convolution_backward_weights::primitive_desc(
+        cpu_engine(), dnnl::algorithm::convolution_direct, s.x_md(), s.w_any_md(), s.y_md(), s.strides(),
+        s.dilation(), s.pad_l(), s.pad_r(), fwd);
+    for (const std::string impl : {fwd.impl_info_str(), bwd_data.impl_info_str(), bwd_weights.impl_info_str()})
+      if (impl.rfind("ref", 0) == 0) return 0;
+    return 1;
+  } catch (const std::exception&) {
+    return 0;
+  }
 }
 
 }  // namespace
@@ -229,9 +259,9 @@ ffi::Error ConvBwdWeights(ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::F32> dy, ffi
 
 #define CONV_BINDING                                                    \
   ffi::Ffi::Bind()                                                       \
-      .Arg<ffi::Buffer<ffi::F32>>()                                      \
-      .Arg<ffi::Buffer<ffi::F32>>()                                      \
-      .Ret<ffi::Buffer<ffi::F32>>()                                      \
+      .Arg<ffi::AnyBuffer>()                                             \
+      .Arg<ffi::AnyBuffer>()                                             \
+      .Ret<ffi::AnyBuffer>()                                             \
       .Attr<ffi::Span<const int64_t>>("strides")                         \
       .Attr<ffi::Span<const int64_t>>("padding")                         \
       .Attr<ffi::Span<const int64_t>>("dilation")                        \
@@ -248,6 +278,12 @@ JAXCNN_EXPORT int jaxcnn_onednn_version() {
   const dnnl_version_t* v = dnnl_version();
   return static_cast<int>(v->major * 10000 + v->minor * 100 + v->patch);
 }
+
+// 1 where oneDNN builds bfloat16 convolutions on this CPU, else 0.
+JAXCNN_EXPORT int jaxcnn_onednn_bf16() { return Bf16Supported(); }
+
+// DNNL_RUNTIME_* of the loaded library's CPU threading (TBB is 4, OpenMP 2).
+JAXCNN_EXPORT unsigned jaxcnn_onednn_cpu_runtime() { return dnnl_version()->cpu_runtime; }
 }
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(jaxcnn_onednn_conv_fwd, ConvFwd, CONV_BINDING);

@@ -100,7 +100,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--conv",
         choices=("default", "xla", "onednn"),
         default="default",
-        help="convolution: the library's default (XLA's; canonical-gradient convs in control flow on CPU), "
+        help="convolution: the library's default (oneDNN on CPU, canonical-gradient convs in control flow), "
         "XLA's everywhere, or oneDNN's everywhere on CPU (jaxcnn.xla_cpu.OneDNNConv; XLA's on other platforms)",
     )
     p.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32", help="compute dtype")

@@ -9,9 +9,10 @@ Two XLA:CPU behaviours shaped this package (measured on jax 0.10.2, see its modu
 * the CPU pipeline expands ``jax.checkpoint``'s optimisation barriers before CSE, so
   ``nn.remat`` saves no memory: :func:`remat` ties the recomputation to the cotangent.
 
-On top of XLA, :class:`OneDNNConv` (``onednn.py``) runs convolutions and both gradients through
-oneDNN (the library PyTorch uses on CPU) as XLA FFI custom calls, several times faster than XLA:CPU's
-own conv; it needs the native part built at install and falls back to XLA's conv otherwise.
+On top of XLA, :class:`OneDNNConv` (``onednn.py``, the default conv) runs convolutions and both
+gradients through oneDNN (the library PyTorch uses on CPU) as XLA FFI custom calls, several times
+faster than XLA:CPU's own conv; it needs the native part built at install and falls back to XLA's
+conv otherwise.
 
 Every platform-specific choice here is made for the platform a computation is *lowered* for
 (``jax.lax.platform_dependent``), never by ``jax.default_backend()`` at trace time: a model built
@@ -55,8 +56,11 @@ __all__ = [
 ]
 
 
-def _canonical_on_cpu(lhs, rhs, *args, **kwargs):
-    """``canonical_grad_conv`` where lowered for CPU, ``lax.conv_general_dilated`` elsewhere."""
+def _control_flow_conv(lhs, rhs, *args, **kwargs):
+    """oneDNN where built (its CPU lowering over several devices uses canonical gradients), else
+    ``canonical_grad_conv`` where lowered for CPU and ``lax.conv_general_dilated`` elsewhere."""
+    if onednn_available():
+        return onednn_conv_general_dilated(lhs, rhs, *args, **kwargs)
     return lax.platform_dependent(
         lhs,
         rhs,
@@ -66,10 +70,12 @@ def _canonical_on_cpu(lhs, rhs, *args, **kwargs):
 
 
 class ControlFlowConv(Conv):
-    """:class:`jaxcnn.layers.Conv` for convs inside ``lax.cond`` branches and scan bodies: canonical
-    gradients (:class:`CanonicalGradConv`) when lowered for CPU, XLA's conv for other platforms."""
+    """:class:`jaxcnn.layers.Conv` for convs inside ``lax.cond`` branches and scan bodies, where JAX's
+    own conv gradients run 20-30x slower on XLA:CPU: oneDNN on CPU where its native part is built,
+    else canonical gradients (:class:`CanonicalGradConv`) when lowered for CPU; XLA's conv on other
+    platforms."""
 
-    conv_general_dilated: Any = _canonical_on_cpu
+    conv_general_dilated: Any = _control_flow_conv
 
 
 # Conv classes by name, for command lines and benchmarks (``ResNet(conv=CONV_LOWERINGS['onednn'])``):
@@ -80,12 +86,11 @@ CONV_LOWERINGS = {"xla": Conv, "canonical": CanonicalGradConv, "gemm": GemmGradC
 def default_conv(control_flow: bool = False) -> ModuleDef:
     """The conv a block uses when none is injected: :class:`ControlFlowConv` for a block whose convs
     run inside ``lax.cond`` (batch-mode stochastic depth) or a scan body (``ResNet(scan_stages=True)``),
-    :class:`jaxcnn.layers.Conv` everywhere else. Both lower to XLA's plain conv on GPU/TPU.
-    :class:`OneDNNConv` stays opt-in (``conv=OneDNNConv``): its OpenMP threads are not XLA's thread
-    pool, and on a loaded machine oneDNN's spin barriers can stall a step (a ResNet-50 step in its
-    1x1 backward-weights kernel ran for minutes with another process on one of 2 cores)."""
+    :class:`OneDNNConv` everywhere else. On GPU/TPU both are XLA's plain conv; on CPU the second is
+    oneDNN where its native part is built (else XLA's conv, with one warning).
+    ``conv=jaxcnn.layers.Conv`` keeps XLA's conv everywhere."""
     check_bool(control_flow, "control_flow")
-    return ControlFlowConv if control_flow else Conv
+    return ControlFlowConv if control_flow else OneDNNConv
 
 
 def block_remat(target, static_argnums: int | Sequence[int] = ()):

@@ -1,10 +1,13 @@
 """Finding, loading and registering the oneDNN convolution handlers (``csrc/onednn_conv.cc``).
 
 The handlers are a shared library built with the package (``setup.py``) next to this file, linked
-against ``libdnnl.so.3`` from the ``onednn-cpu-gomp`` wheel. That library lives in the environment's
-``lib/`` folder, which the dynamic loader does not search, so it is loaded first by its full path
-(``RTLD_GLOBAL``); the handler library then resolves its ``DT_NEEDED`` entry against it. The
-handlers are registered as XLA FFI targets for the ``cpu`` platform only.
+against ``libdnnl.so.3`` from the ``onednn-cpu-tbb`` wheel (oneDNN on TBB, not OpenMP: its kernels
+then take no spin barriers, which stalled steps on a loaded machine, and concurrent XLA ops share one
+thread pool). That library and what it needs (``libtbb.so.12``; ``libintlc.so.5`` and ``libimf.so``
+of the Intel compiler runtime) live in the environment's ``lib/`` folder, which the dynamic loader
+does not search, so they are loaded first by their full paths (``RTLD_GLOBAL``), dependencies first;
+the handler library then resolves its ``DT_NEEDED`` entry against them. The handlers are registered
+as XLA FFI targets for the ``cpu`` platform only.
 
 When anything is missing (no compiled library, no oneDNN wheel, a load error), :func:`available`
 is False and callers use XLA's own convolution; :func:`warn_unavailable` says why, once, in one line.
@@ -21,7 +24,15 @@ import warnings
 
 import jax
 
-__all__ = ["TARGETS", "available", "unavailable_reason", "warn_unavailable", "onednn_version"]
+__all__ = [
+    "TARGETS",
+    "available",
+    "unavailable_reason",
+    "warn_unavailable",
+    "onednn_version",
+    "onednn_runtime",
+    "bf16_supported",
+]
 
 # FFI target name -> exported handler symbol.
 TARGETS = {
@@ -31,6 +42,7 @@ TARGETS = {
 }
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _STATE: dict = {}
+_RUNTIMES = {1: "seq", 2: "omp", 4: "tbb", 8: "threadpool"}  # oneDNN's DNNL_RUNTIME_* values
 
 
 def _handler_library() -> str:
@@ -39,26 +51,37 @@ def _handler_library() -> str:
         raise OSError(
             f"the compiled handlers (_onednn_conv*.so) are not in {_HERE}; build them with "
             "`pip install -e .` or `python setup.py build_ext --inplace` (needs g++ and "
-            "onednn-devel-cpu-gomp==2023.2.0)"
+            "onednn-devel-cpu-tbb==2023.2.0)"
         )
     return found[-1]
 
 
-def _load_onednn() -> None:
-    """``libdnnl.so.3`` from the installed ``onednn-cpu-gomp`` wheel, else wherever the loader finds it."""
+# (wheel, file) in load order: each library's dependencies before it.
+RUNTIME = (
+    ("intel-cmplr-lib-rt", "libintlc.so.5"),
+    ("intel-cmplr-lib-rt", "libimf.so"),
+    ("tbb", "libtbb.so.12"),
+    ("onednn-cpu-tbb", "libdnnl.so.3"),
+)
+
+
+def _wheel_path(dist_name: str, name: str) -> str | None:
+    """The installed file ``name`` of wheel ``dist_name``, or None."""
     try:
-        dist = importlib.metadata.distribution("onednn-cpu-gomp")
-        paths = [dist.locate_file(f) for f in dist.files or () if str(f).endswith("libdnnl.so.3")]
+        dist = importlib.metadata.distribution(dist_name)
     except importlib.metadata.PackageNotFoundError:
-        paths = []
-    for path in paths:
-        if os.path.exists(path):
-            ctypes.CDLL(os.fspath(path), mode=ctypes.RTLD_GLOBAL)
-            return
-    try:
-        ctypes.CDLL("libdnnl.so.3", mode=ctypes.RTLD_GLOBAL)
-    except OSError as err:
-        raise OSError("libdnnl.so.3 not found (install onednn-cpu-gomp==2023.2.0)") from err
+        return None
+    paths = [os.fspath(dist.locate_file(f)) for f in dist.files or () if os.path.basename(str(f)) == name]
+    return next((p for p in paths if os.path.exists(p)), None)
+
+
+def _load_onednn() -> None:
+    """oneDNN and its runtime from their wheels (:data:`RUNTIME`), else wherever the loader finds them."""
+    for dist_name, name in RUNTIME:
+        try:
+            ctypes.CDLL(_wheel_path(dist_name, name) or name, mode=ctypes.RTLD_GLOBAL)
+        except OSError as err:
+            raise OSError(f"{name} not found (install {dist_name}; see pyproject.toml for the version)") from err
 
 
 def _load() -> None:
@@ -71,9 +94,14 @@ def _load() -> None:
         for target, symbol in TARGETS.items():
             jax.ffi.register_ffi_target(target, jax.ffi.pycapsule(getattr(lib, symbol)), platform="cpu")
         lib.jaxcnn_onednn_version.restype = ctypes.c_int
-        _STATE.update(ok=True, reason="", version=lib.jaxcnn_onednn_version())
+        lib.jaxcnn_onednn_cpu_runtime.restype = ctypes.c_uint
+        runtime = _RUNTIMES.get(lib.jaxcnn_onednn_cpu_runtime(), "other")
+        bf16 = bool(lib.jaxcnn_onednn_bf16())
+        _STATE.update(ok=True, reason="", version=lib.jaxcnn_onednn_version(), runtime=runtime, bf16=bf16)
     except Exception as err:  # any failure means: use XLA's conv, and say why
-        _STATE.update(ok=False, reason=f"{type(err).__name__}: {err}".splitlines()[0], version=None)
+        _STATE.update(
+            ok=False, reason=f"{type(err).__name__}: {err}".splitlines()[0], version=None, runtime=None, bf16=False
+        )
 
 
 def available() -> bool:
@@ -93,6 +121,20 @@ def onednn_version() -> tuple[int, int, int] | None:
     _load()
     v = _STATE["version"]
     return None if v is None else (v // 10000, v // 100 % 100, v % 100)
+
+
+def onednn_runtime() -> str | None:
+    """The threading runtime of the loaded oneDNN ('tbb', 'omp', 'seq', 'threadpool'), or None when
+    the handlers are unavailable."""
+    _load()
+    return _STATE.get("runtime")
+
+
+def bf16_supported() -> bool:
+    """Whether oneDNN runs bfloat16 convolutions on this CPU with its fast kernels (not its reference
+    ones); False when the handlers are unavailable."""
+    _load()
+    return _STATE.get("bf16", False)
 
 
 def warn_unavailable() -> None:

@@ -235,8 +235,8 @@ gemm_grad_conv.__doc__ = "``canonical_grad_conv`` whose weight gradient is compu
 class CanonicalGradConv(Conv):
     """:class:`jaxcnn.layers.Conv` whose gradients are canonical NHWC x HWIO convolutions
     (``canonical_grad_conv``): fast inside ``lax.cond`` / loop bodies on XLA:CPU. Opt in with
-    ``ResNet(conv=CanonicalGradConv)``; on CPU it is already the default for blocks whose
-    branch runs in a cond or a scan (``jaxcnn.xla_cpu.default_conv``)."""
+    ``ResNet(conv=CanonicalGradConv)``; on CPU without the oneDNN handlers it is already what blocks
+    whose branch runs in a cond or a scan get (``jaxcnn.xla_cpu.default_conv``)."""
 
     conv_general_dilated: Any = canonical_grad_conv
 

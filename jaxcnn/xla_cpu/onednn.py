@@ -7,9 +7,10 @@ primitives (forward, backward-data, backward-weights), each lowered to an XLA FF
 transpose) for every other platform, so a model built once compiles to oneDNN on CPU and to cuDNN on
 GPU. A CPU computation spanning several devices of one process (a mesh of forced host devices)
 lowers to XLA's conv with canonical-gradient convs (:func:`canonical_grad_conv`) instead: oneDNN's
-OpenMP threads would stall XLA's collectives there.
+threads are not XLA's, and there they stalled XLA's collectives.
 
-Scope: NHWC activations, HWIO weights, float32, strides, non-negative explicit padding, kernel
+Scope: NHWC activations, HWIO weights, float32 (and bfloat16 where this CPU has oneDNN's bf16
+kernels, :func:`jaxcnn.xla_cpu._native.bf16_supported`), strides, non-negative explicit padding, kernel
 dilation and groups. Anything else (other dtypes, input dilation, negative padding, empty arrays)
 goes to ``lax.conv_general_dilated`` unchanged. When the handlers are not built or fail to load,
 everything goes to XLA's conv, with one warning naming why.
@@ -57,7 +58,7 @@ def _xla_conv(x, w, cfg):
 
 def _ffi(target, out_shape, a, b, cfg):
     strides, padding, dilation, groups = cfg
-    call = jax.ffi.ffi_call(target, jax.ShapeDtypeStruct(out_shape, jnp.float32))
+    call = jax.ffi.ffi_call(target, jax.ShapeDtypeStruct(out_shape, a.dtype))
     return call(
         a,
         b,
@@ -110,8 +111,8 @@ def _bwd_weights_xla(x, dy, *, cfg, k_hw, conv=_xla_conv):
 def _local_devices(ctx) -> int | None:
     """How many of this process's devices the computation being lowered spans (None: unknown).
 
-    oneDNN runs its own OpenMP threads, outside XLA's thread pool; several CPU devices of one process
-    running it at once stall XLA's collectives (a 4-device all-reduce missed its 40 s rendezvous), so
+    oneDNN runs its own threads, outside XLA's thread pool; several CPU devices of one process
+    running it at once stalled XLA's collectives (a 4-device all-reduce missed its 40 s rendezvous), so
     a computation over several local devices is lowered to XLA's conv with canonical gradients instead."""
     context = ctx.module_context.axis_context  # ShardingContext (jit) or SPMDAxisContext (shard_map, pmap)
     devices = getattr(context, "device_assignment", None)
@@ -220,9 +221,10 @@ def _pairs(value, name):
 
 
 def _supported(x, w, padding) -> bool:
+    dtypes = (jnp.float32, jnp.bfloat16) if _native.bf16_supported() else (jnp.float32,)
     return (
-        x.dtype == jnp.float32
-        and w.dtype == jnp.float32
+        x.dtype == w.dtype
+        and x.dtype in dtypes
         and x.size > 0
         and w.size > 0
         and all(p >= 0 for pair in padding for p in pair)
@@ -237,7 +239,8 @@ def onednn_conv(
 
     ``x``: (N, H, W, C); ``w``: (kh, kw, C / groups, O); ``strides``/``dilation``: an int or a pair of
     ints >= 1; ``padding``: ((top, bottom), (left, right)) ints (negative ones crop, via XLA's conv).
-    float32 runs on oneDNN; other dtypes (and empty arrays) on XLA's conv.
+    float32 (and bfloat16 where this CPU has oneDNN's bf16 kernels) runs on oneDNN; other or mixed
+    dtypes (and empty arrays) on XLA's conv.
     """
     check_nhwc(x, "x")
     if not hasattr(w, "shape") or len(w.shape) != 4:

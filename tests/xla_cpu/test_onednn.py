@@ -105,6 +105,26 @@ def test_forward_and_gradients_equal_float64_conv_many(config, seed):
     _check_against_oracle(config, seed)
 
 
+@needs_native
+@pytest.mark.skipif(not _native.bf16_supported(), reason="this CPU has no oneDNN bf16 convolution kernels")
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(conv_configs(), st.integers(0, 2**16))
+def test_bfloat16_runs_on_onednn_and_equals_float64_conv(config, seed):
+    """bfloat16 operands run on oneDNN (the jaxprs hold its primitives, outputs stay bfloat16) and equal
+    the float64 conv of the same bfloat16 values to bfloat16 rounding of the output: oneDNN accumulates
+    in float32, so the error is the final rounding (2^-8 relative) plus float32 sums."""
+    x_shape, w_shape, cfg = config
+    x, w, g = (a.astype(jnp.bfloat16) for a in _data(seed, x_shape, w_shape, cfg))
+    fn = lambda x, w: onednn_conv(x, w, *cfg)
+    jaxpr = str(jax.make_jaxpr(lambda x, w, g: jax.vjp(fn, x, w)[1](g))(x, w, g))
+    assert "onednn_conv_bwd_data" in jaxpr and "onednn_conv_bwd_weights" in jaxpr
+    got = _run(x, w, g, cfg)
+    for a, ref, name in zip(got, _oracle(x, w, g, *cfg), ("y", "dx", "dw")):
+        assert a.dtype == jnp.bfloat16, name
+        tol = 2.0**-7 * max(1.0, float(np.abs(ref).max(initial=0.0)))
+        np.testing.assert_allclose(np.asarray(a, np.float64), ref, rtol=2.0**-7, atol=tol, err_msg=name)
+
+
 # (x shape, w shape, (strides, padding, dilation, groups)): plain, strided, depthwise, grouped+dilated.
 CASES = [
     ((2, 8, 8, 4), (3, 3, 4, 6), ((1, 1), ((1, 1), (1, 1)), (1, 1), 1)),
@@ -313,11 +333,33 @@ def test_registry_model_logits_and_train_step_equal_xla_conv(name, overrides):
         model = create_model(name, conv=conv, **overrides)
         state = create_train_state(model, jax.random.key(7), x, make_optimizer(0.1))
         logits = jax.jit(lambda s, x: s.apply_fn({"params": s.params, "batch_stats": s.batch_stats}, x))(state, x)
-        state, metrics = jax.jit(make_train_step())(state, {"image": x, "label": jnp.array([1, 2])})
-        results.append((logits, state.params, metrics["loss"]))
-    # atol 5e-4: BatchNorm over a batch of 2 in MobileNetV2's 17 blocks amplifies float32 rounding
-    for a, b in zip(jax.tree.leaves(results[0]), jax.tree.leaves(results[1])):
-        np.testing.assert_allclose(a, b, rtol=2e-4, atol=5e-4)
+        new, metrics = jax.jit(make_train_step())(state, {"image": x, "label": jnp.array([1, 2])})
+        update = jax.tree.map(
+            lambda a, b: np.asarray(a, np.float64) - np.asarray(b, np.float64), new.params, state.params
+        )
+        results.append((logits, metrics["loss"], update))
+    (logits, loss, update), (logits1, loss1, update1) = results
+    np.testing.assert_allclose(logits1, logits, rtol=2e-4, atol=2e-4)
+    np.testing.assert_allclose(loss1, loss, rtol=2e-4)
+    # Each tensor's update, relative to its norm (an elementwise bound measures conditioning, not the conv:
+    # BatchNorm over a batch of 2, on 2x2 maps in MobileNetV2's last stages, amplifies the float32 rounding
+    # of either conv into single entries). The 1e-5 floor: biases of BatchNorms followed by another
+    # BatchNorm get updates of 1e-7, zero but for rounding (the next BatchNorm removes any shift).
+    for (path, a), b in zip(jax.tree_util.tree_leaves_with_path(update), jax.tree.leaves(update1)):
+        err = np.linalg.norm(b - a) / max(np.linalg.norm(a), 1e-12)
+        assert np.linalg.norm(b - a) <= 2e-3 * np.linalg.norm(a) + 1e-5, (jax.tree_util.keystr(path), err)
+
+
+@pytest.mark.skipif(
+    not (sys.platform == "linux" and os.uname().machine == "x86_64"),
+    reason="the oneDNN wheels exist for x86-64 Linux only",
+)
+def test_native_part_is_built_and_runs_on_tbb():
+    """Where the wheels exist the install builds the handlers (a failed build would otherwise only skip
+    the tests above), and the loaded oneDNN threads with TBB: its OpenMP build spins in barriers and
+    stalled train steps on a loaded machine."""
+    assert onednn_available(), _native.unavailable_reason()
+    assert _native.onednn_runtime() == "tbb"
 
 
 def test_fallback_without_native_library_is_xla_conv_with_one_warning(monkeypatch):
