@@ -65,7 +65,7 @@ def _interleaved(runs: dict, n_steps: int) -> dict:
     return {k: statistics.median(v) for k, v in times.items()}
 
 
-def jax_runner(batch, size=32, conv_grad=None):
+def jax_runner(batch, size=32, conv_grad=None, dtype="float32"):
     from jaxcnn.xla_cpu import CONV_LOWERINGS
 
     conv = None if conv_grad is None else CONV_LOWERINGS[conv_grad]  # None: the backend's default conv
@@ -74,7 +74,8 @@ def jax_runner(batch, size=32, conv_grad=None):
         model, jax.random.key(0), jnp.zeros((1, size, size, 3)), st.make_optimizer(0.1, nesterov=False)
     )
     b = jax.device_put(_batch(batch, (size, size, 3)))
-    step = jax.jit(steps.make_train_step(), donate_argnums=0)
+    compute_dtype = None if dtype == "float32" else jnp.dtype(dtype)  # bf16 compute, fp32 master params
+    step = jax.jit(steps.make_train_step(compute_dtype=compute_dtype), donate_argnums=0)
     box = [state]
 
     def run():
@@ -84,7 +85,7 @@ def jax_runner(batch, size=32, conv_grad=None):
     return run
 
 
-def torch_runner(batch, size=32):
+def torch_runner(batch, size=32, dtype="float32"):
     import torch
     import torchvision
 
@@ -100,7 +101,9 @@ def torch_runner(batch, size=32):
 
     def run():
         opt.zero_grad(set_to_none=True)
-        torch.nn.functional.cross_entropy(model(x), y).backward()
+        with torch.autocast("cpu", dtype=getattr(torch, dtype), enabled=dtype != "float32"):
+            loss = torch.nn.functional.cross_entropy(model(x), y)
+        loss.backward()
         opt.step()
 
     return run
@@ -108,13 +111,13 @@ def torch_runner(batch, size=32):
 
 def throughput(args):
     """torch and each JAX conv take turns step by step; medians, so the ratios share the machine's load."""
-    runs = {"torch": torch_runner(args.batch)}
+    runs = {"torch": torch_runner(args.batch, dtype=args.dtype)}
     for conv in args.convs.split(","):
-        runs[conv] = jax_runner(args.batch, conv_grad=None if conv == "default" else conv)
+        runs[conv] = jax_runner(args.batch, conv_grad=None if conv == "default" else conv, dtype=args.dtype)
     t = _interleaved(runs, args.steps)
     for conv in args.convs.split(","):
         print(
-            f"throughput  CIFAR ResNet-18 b{args.batch} fp32 on {len(os.sched_getaffinity(0))} cores, conv={conv}: "
+            f"throughput  CIFAR ResNet-18 b{args.batch} {args.dtype} on {len(os.sched_getaffinity(0))} cores, conv={conv}: "
             f"JAX {args.batch / t[conv]:.1f} img/s, torch {args.batch / t['torch']:.1f} img/s, "
             f"JAX/torch = {t['torch'] / t[conv]:.2f}x  (XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r})",
             flush=True,
@@ -324,6 +327,12 @@ def main():
     p.add_argument("--models-convs", default="xla,onednn", help="JAX convs of `models`, comma-separated")
     p.add_argument("--steps", type=int, default=3)
     p.add_argument("--batch", type=int, default=128)
+    p.add_argument(
+        "--dtype",
+        choices=("float32", "bfloat16"),
+        default="float32",
+        help="compute dtype of `throughput` (bfloat16: JAX's compute_dtype from float32 params, torch's autocast)",
+    )
     p.add_argument("--size", type=int, default=224, help="image size of the remat benchmark")
     p.add_argument("--remat-batch", type=int, default=8)
     args = p.parse_args()
