@@ -260,8 +260,9 @@ for where, xs in (("one", jax.device_put(x, jax.devices()[1])), ("mesh", jax.dev
 
 @needs_native
 def test_several_local_devices_lower_to_canonical_convs():
-    """oneDNN's OpenMP threads stall XLA's collectives when several CPU devices of one process run it:
-    a computation over a mesh of 2 lowers to canonical convs, one on a single device to oneDNN."""
+    """oneDNN's threads (its OpenMP build's, measured) stalled XLA's collectives when several CPU devices of
+    one process ran it: a computation over a mesh of 2 lowers to canonical convs, one on a single device to
+    oneDNN."""
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu")
     out = subprocess.run(
         [sys.executable, "-c", _MESH_SCRIPT], env=env, capture_output=True, text=True, timeout=120, check=True
