@@ -70,6 +70,18 @@ struct ConvSpec {
         cpu_engine(), dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, x_md(), w_any_md(),
         y_md(), strides(), dilation(), pad_l(), pad_r());
   }
+  dnnl::convolution_backward_data::primitive_desc bwd_data_pd(
+      const dnnl::convolution_forward::primitive_desc& fwd) const {
+    return dnnl::convolution_backward_data::primitive_desc(cpu_engine(), dnnl::algorithm::convolution_direct, x_md(),
+                                                           w_any_md(), y_md(), strides(), dilation(), pad_l(),
+                                                           pad_r(), fwd);
+  }
+  dnnl::convolution_backward_weights::primitive_desc bwd_weights_pd(
+      const dnnl::convolution_forward::primitive_desc& fwd) const {
+    return dnnl::convolution_backward_weights::primitive_desc(cpu_engine(), dnnl::algorithm::convolution_direct,
+                                                              x_md(), w_any_md(), y_md(), strides(), dilation(),
+                                                              pad_l(), pad_r(), fwd);
+  }
 };
 
 // A pool of scratch buffers for reordered weights: one per concurrent call, reused across calls.
@@ -112,15 +124,11 @@ std::unique_ptr<Entry> build(const ConvSpec& s, Kind kind) {
     e->conv = dnnl::convolution_forward(fwd);
     e->w_opt = fwd.weights_desc();
   } else if (kind == kBwdData) {
-    auto pd = dnnl::convolution_backward_data::primitive_desc(
-        cpu_engine(), dnnl::algorithm::convolution_direct, s.x_md(), s.w_any_md(), s.y_md(), s.strides(),
-        s.dilation(), s.pad_l(), s.pad_r(), fwd);
+    auto pd = s.bwd_data_pd(fwd);
     e->conv = dnnl::convolution_backward_data(pd);
     e->w_opt = pd.weights_desc();
   } else {
-    auto pd = dnnl::convolution_backward_weights::primitive_desc(
-        cpu_engine(), dnnl::algorithm::convolution_direct, s.x_md(), s.w_any_md(), s.y_md(), s.strides(),
-        s.dilation(), s.pad_l(), s.pad_r(), fwd);
+    auto pd = s.bwd_weights_pd(fwd);
     e->conv = dnnl::convolution_backward_weights(pd);
     e->w_opt = pd.diff_weights_desc();
   }
@@ -239,13 +247,8 @@ int Bf16Supported() {
   try {
     ConvSpec s{1, 4, 4, 16, 3, 3, 16, 16, 4, 4, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
     auto fwd = s.fwd_pd();
-    auto bwd_data = dnnl::convolution_backward_data::primitive_desc(
-        cpu_engine(), dnnl::algorithm::convolution_direct, s.x_md(), s.w_any_md(), s.y_md(), s.strides(),
-        s.dilation(), s.pad_l(), s.pad_r(), fwd);
-    auto bwd_weights = dnnl::convolution_backward_weights::primitive_desc(
-        cpu_engine(), dnnl::algorithm::convolution_direct, s.x_md(), s.w_any_md(), s.y_md(), s.strides(),
-        s.dilation(), s.pad_l(), s.pad_r(), fwd);
-    for (const std::string impl : {fwd.impl_info_str(), bwd_data.impl_info_str(), bwd_weights.impl_info_str()})
+    for (const std::string impl : {fwd.impl_info_str(), s.bwd_data_pd(fwd).impl_info_str(),
+                                   s.bwd_weights_pd(fwd).impl_info_str()})
       if (impl.rfind("ref", 0) == 0) return 0;
     return 1;
   } catch (const std::exception&) {
