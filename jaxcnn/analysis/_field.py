@@ -17,17 +17,13 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from fractions import Fraction
-from math import gcd
+from math import gcd, lcm
 
 Interval = tuple | None  # (lo, hi) inclusive, or None for "sees nothing"
 
 
 class FieldError(ValueError):
     """The dependence pattern cannot be written as one (periodic) affine field per axis."""
-
-
-def _lcm(a: int, b: int) -> int:
-    return a * b // gcd(a, b)
 
 
 def _hull(parts: Sequence[Interval]) -> Interval:
@@ -44,10 +40,6 @@ class AxisField:
     jump: int
     lo: tuple
     hi: tuple
-
-    @staticmethod
-    def affine(src: int, start: int, jump: int, size: int) -> AxisField:
-        return AxisField(src, 1, jump, (start,), (start + size - 1,))
 
     @staticmethod
     def constant(src: int, interval: tuple) -> AxisField:
@@ -70,6 +62,13 @@ class AxisField:
 
     def sizes(self) -> list:
         return [h - l + 1 for l, h in zip(self.lo, self.hi) if l is not None]
+
+
+def _periodic(src: int, period: int, jump: int, parts: Sequence[Interval]) -> AxisField | None:
+    """The normalized field whose phase r sees ``parts[r]``."""
+    lo = tuple(None if p is None else p[0] for p in parts)
+    hi = tuple(None if p is None else p[1] for p in parts)
+    return normalize(AxisField(src, period, jump, lo, hi))
 
 
 def normalize(f: AxisField) -> AxisField | None:
@@ -101,34 +100,23 @@ def window(f: AxisField, k: int, stride: int, dilation: int, pad_lo: int, lhs_di
     fine_period = L * f.period
     P = fine_period // gcd(stride, fine_period)
     J = f.jump * stride * P // fine_period
-    lo, hi = [], []
+    parts = []
     for i in range(P):
         taps = [i * stride - pad_lo + t * dilation for t in range(k)]
-        iv = _hull([f.at(u // L) for u in taps if u % L == 0])
-        lo.append(None if iv is None else iv[0])
-        hi.append(None if iv is None else iv[1])
-    return normalize(AxisField(f.src, P, J, tuple(lo), tuple(hi)))
+        parts.append(_hull([f.at(u // L) for u in taps if u % L == 0]))
+    return _periodic(f.src, P, J, parts)
 
 
 def merge_outer(f: AxisField, inner: int) -> AxisField | None:
     """Axis of unit v = i * inner + j (a spatial axis merged with a non-spatial inner one, as
     in pixel shuffle): unit v sees what unit v // inner saw."""
     P = f.period * inner
-    lo, hi = [], []
-    for v in range(P):
-        iv = f.at(v // inner)
-        lo.append(None if iv is None else iv[0])
-        hi.append(None if iv is None else iv[1])
-    return normalize(AxisField(f.src, P, f.jump, tuple(lo), tuple(hi)))
+    return _periodic(f.src, P, f.jump, [f.at(v // inner) for v in range(P)])
 
 
 def contains(a: AxisField, b: AxisField, n: int) -> bool:
     """Whether a's field holds b's for every unit 0..n-1."""
-    for i in range(n):
-        x, y = a.at(i), b.at(i)
-        if y is not None and (x is None or x[0] > y[0] or x[1] < y[1]):
-            return False
-    return True
+    return all(_hull([a.at(i), b.at(i)]) == a.at(i) for i in range(n))
 
 
 def union(a: AxisField | None, b: AxisField | None, n: int, where: str = "") -> AxisField | None:
@@ -142,12 +130,8 @@ def union(a: AxisField | None, b: AxisField | None, n: int, where: str = "") -> 
     if a.src != b.src:
         raise FieldError(f"{where}: one array axis combines input axes {a.src} and {b.src} (H mixed with W)")
     if a.rate == b.rate:
-        P = _lcm(a.period, b.period)
-        J = int(a.rate * P)
-        parts = [_hull([a.at(i), b.at(i)]) for i in range(P)]
-        lo = tuple(None if p is None else p[0] for p in parts)
-        hi = tuple(None if p is None else p[1] for p in parts)
-        return normalize(AxisField(a.src, P, J, lo, hi))
+        P = lcm(a.period, b.period)
+        return _periodic(a.src, P, int(a.rate * P), [_hull([a.at(i), b.at(i)]) for i in range(P)])
     if contains(a, b, n):
         return a
     if contains(b, a, n):
@@ -169,19 +153,11 @@ def fit_periodic(src: int, fields: Sequence[Interval], interior: Sequence[bool])
         if first is None:
             break
         J = fields[first + P][0] - fields[first][0]
-        ref = {}
-        ok = True
-        for i in idx:
-            q, r = divmod(i, P)
-            if ref.setdefault(r, (fields[i][0] - q * J, fields[i][1] - q * J)) != (
-                fields[i][0] - q * J,
-                fields[i][1] - q * J,
-            ):
-                ok = False
-                break
-        if not ok or len(ref) != P:
+        # every interior unit, shifted back by its whole periods, must give its phase's interval
+        shifted = {(i % P, fields[i][0] - i // P * J, fields[i][1] - i // P * J) for i in idx}
+        if len(shifted) != P or len({r for r, _, _ in shifted}) != P:
             continue
-        f = AxisField(src, P, J, tuple(ref[r][0] for r in range(P)), tuple(ref[r][1] for r in range(P)))
+        f = _periodic(src, P, J, [iv for _, *iv in sorted(shifted)])
         if all(iv is None or (f.at(i)[0] <= iv[0] and iv[1] <= f.at(i)[1]) for i, iv in enumerate(fields)):
-            return normalize(f)
+            return f
     raise FieldError("resize: the per-unit fields are not periodic away from the border, so no stride describes them")

@@ -9,7 +9,9 @@ handled by family below; one that touches the input and is not listed raises
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -27,14 +29,11 @@ class UnsupportedPrimitive(ValueError, NotImplementedError):
 @dataclasses.dataclass(frozen=True)
 class Dep:
     axes: tuple  # per array axis: AxisField | None
-    fixed: tuple  # ((src, lo, hi), ...) for input axes not indexed by any array axis
-
-    def fixed_map(self) -> dict:
-        return {s: (lo, hi) for s, lo, hi in self.fixed}
+    fixed: tuple  # sorted ((src, (lo, hi)), ...) for input axes not indexed by any array axis
 
 
 def _mk(axes, fixed: dict) -> Dep:
-    return Dep(tuple(axes), tuple(sorted((s, iv[0], iv[1]) for s, iv in fixed.items())))
+    return Dep(tuple(axes), tuple(sorted(fixed.items())))
 
 
 ELEMENTWISE = set(
@@ -45,31 +44,13 @@ ELEMENTWISE = set(
     population_count clz stop_gradient""".split()
 )
 PASSTHROUGH = {"device_put", "optimization_barrier", "sharding_constraint", "mesh_cast", "reshard", "name"}
-REDUCTIONS = {
-    "reduce_sum",
-    "reduce_max",
-    "reduce_min",
-    "reduce_prod",
-    "reduce_and",
-    "reduce_or",
-    "reduce_xor",
-    "argmax",
-    "argmin",
-}
+REDUCTIONS = set("reduce_sum reduce_max reduce_min reduce_prod reduce_and reduce_or reduce_xor argmax argmin".split())
+CUMULATIVE = {"cumsum", "cumprod", "cummax", "cummin", "cumlogsumexp"}
 WINDOWED = {"reduce_window_sum", "reduce_window_max", "reduce_window_min", "reduce_window"}
-CALLS = {
-    "pjit": "jaxpr",
-    "jit": "jaxpr",
-    "closed_call": "call_jaxpr",
-    "core_call": "call_jaxpr",
-    "checkpoint": "jaxpr",
-    "remat": "jaxpr",
-    "remat2": "jaxpr",
-    "custom_jvp_call": "call_jaxpr",
-    "custom_vjp_call": "call_jaxpr",
-    "custom_vjp_call_jaxpr": "fun_jaxpr",
-    "custom_lin": None,
-}
+# call-like primitive -> the param holding its body (None: no body to read)
+CALLS = dict.fromkeys(("pjit", "jit", "checkpoint", "remat", "remat2"), "jaxpr")
+CALLS |= dict.fromkeys(("closed_call", "core_call", "custom_jvp_call", "custom_vjp_call"), "call_jaxpr")
+CALLS |= {"custom_vjp_call_jaxpr": "fun_jaxpr", "custom_lin": None}
 _CONCRETE_LIMIT = 1 << 16  # elements: evaluate small input-free subgraphs (resize matrices), nothing big
 
 
@@ -86,18 +67,14 @@ def combine(deps, shape, where: str) -> Dep | None:
                 axes[k] = union(axes[k], f, shape[k], where)
         elif len(d.axes) != 0:
             raise FieldError(f"{where}: operand of rank {len(d.axes)} in an elementwise op of rank {len(shape)}")
-        for s, iv in d.fixed_map().items():
+        for s, iv in d.fixed:
             fixed[s] = _hull([fixed.get(s), iv])
-    attached = {}
+    srcs = [f.src for f in axes if f is not None]
+    if len(set(srcs)) < len(srcs):
+        raise FieldError(f"{where}: one input axis indexes two array axes (their input axes: {srcs})")
     for k, f in enumerate(axes):
-        if f is not None:
-            if f.src in attached:
-                raise FieldError(f"{where}: input axis {f.src} indexes two array axes ({attached[f.src]} and {k})")
-            attached[f.src] = k
-    for s in list(fixed):
-        if s in attached:  # a reduced (global) path meets a spatial one: e.g. SE gate * feature map
-            k = attached[s]
-            axes[k] = union(axes[k], AxisField.constant(s, fixed.pop(s)), shape[k], where)
+        if f is not None and f.src in fixed:  # a reduced (global) path meets a spatial one: SE gate * map
+            axes[k] = union(f, AxisField.constant(f.src, fixed.pop(f.src)), shape[k], where)
     return _mk(axes, fixed)
 
 
@@ -105,7 +82,7 @@ def collapse(d: Dep | None, dims, shape) -> Dep | None:
     """Remove array axes ``dims`` (a reduction or squeeze): spatial ones become fixed hulls."""
     if d is None:
         return None
-    fixed = d.fixed_map()
+    fixed = dict(d.fixed)
     axes = []
     for k, f in enumerate(d.axes):
         if k in dims:
@@ -127,15 +104,9 @@ class Interpreter:
 
     def run(self, jaxpr, consts, in_deps, in_vals=None):
         """Returns (out_deps, out_concrete_values) of an open jaxpr."""
-        env, val = {}, {}
-        in_vals = in_vals or [None] * len(in_deps)
-        for v, c in zip(jaxpr.constvars, consts):
-            env[v] = None
-            val[v] = c
-        for v, d, c in zip(jaxpr.invars, in_deps, in_vals):
-            env[v] = d
-            if c is not None:
-                val[v] = c
+        env = dict(zip(jaxpr.invars, in_deps))  # a variable not in env does not depend on the input
+        val = dict(zip(jaxpr.constvars, consts))
+        val.update((v, c) for v, c in zip(jaxpr.invars, in_vals or ()) if c is not None)
 
         def read(a):
             return None if isinstance(a, xcore.Literal) else env.get(a)
@@ -153,9 +124,7 @@ class Interpreter:
             self._platform_cond = eqn.primitive.name == "cond" and on_platform[0]
             if all(d is None for d in deps):
                 outs = [None] * len(eqn.outvars)
-                for v, c in zip(eqn.outvars, self._concrete(eqn, vals)):
-                    if c is not None:
-                        val[v] = c
+                val.update(zip(eqn.outvars, self._concrete(eqn, vals)))
             else:
                 outs = self.eqn(eqn, deps, vals)
             for v, d in zip(eqn.outvars, outs):
@@ -172,15 +141,15 @@ class Interpreter:
 
     @staticmethod
     def _concrete(eqn, vals):
-        n_out = len(eqn.outvars)
+        """Values of an input-free equation's outputs when small and computable, else []."""
         if any(v is None for v in vals) or any(np.prod(o.aval.shape, dtype=int) > _CONCRETE_LIMIT for o in eqn.outvars):
-            return [None] * n_out
+            return []
         try:
             bound = eqn.primitive.get_bind_params(eqn.params)
             subfuns, params = bound if isinstance(bound, tuple) else ((), bound)
             outs = eqn.primitive.bind(*subfuns, *vals, **params)
         except Exception:  # noqa: BLE001 - best effort; a missing value only disables the resize rule
-            return [None] * n_out
+            return []
         outs = outs if eqn.primitive.multiple_results else [outs]
         return [np.asarray(o) for o in outs]
 
@@ -212,11 +181,6 @@ class Interpreter:
             return [self._slice(p, deps[0], shapes[0])]
         elif name == "squeeze":
             return [collapse(deps[0], set(d % len(shapes[0]) for d in p["dimensions"]), shapes[0])]
-        elif name == "expand_dims":
-            axes = list(deps[0].axes)
-            for d in sorted(p["dimensions"]):
-                axes.insert(d, None)
-            return [Dep(tuple(axes), deps[0].fixed)]
         elif name == "broadcast_in_dim":
             return [self._broadcast(p, deps[0], shapes[0], out_shape)]
         elif name == "reshape":
@@ -226,11 +190,13 @@ class Interpreter:
         elif name == "rev":
             self._require_nonspatial(deps[0], p["dimensions"], where, "reversal")
             return [deps[0]]
-        elif name in ("cumsum", "cumprod", "cummax", "cummin", "cumlogsumexp"):
+        elif name in CUMULATIVE:
             self._require_nonspatial(deps[0], [p["axis"]], where, "a cumulative scan")
             return [deps[0]]
         elif name == "concatenate":
-            return [self._concatenate(p, deps, shapes, out_shape, where)]
+            for d in deps:
+                self._require_nonspatial(d, [p["dimension"]], where, "concatenation")
+            return [combine(deps, tuple(out_shape), where)]
         elif name == "split":
             return self._split(eqn, deps[0], shapes[0], where)
         elif name == "dot_general":
@@ -269,12 +235,8 @@ class Interpreter:
         key = CALLS[name]
         if key is None:
             raise UnsupportedPrimitive(f"f: primitive {name!r} is unsupported by receptive_field")
-        sub = eqn.params[key]
-        if hasattr(sub, "consts"):  # ClosedJaxpr; checkpoint carries an open Jaxpr
-            outs, _ = self.run_closed(sub, deps, vals)
-        else:
-            outs, _ = self.run(sub, [], deps, vals)
-        return outs
+        sub = eqn.params[key]  # a ClosedJaxpr; checkpoint carries an open Jaxpr
+        return self.run(getattr(sub, "jaxpr", sub), getattr(sub, "consts", ()), deps, vals)[0]
 
     def _conv(self, eqn, deps, shapes, where):
         p = eqn.params
@@ -289,26 +251,9 @@ class Interpreter:
         for k, (ld, od) in enumerate(zip(lhs_spec[2:], out_spec[2:])):
             f = lhs.axes[ld]
             if f is not None:
-                kernel = shapes[1][rhs_spec[2 + k]]
-                axes[od] = self._win(
-                    f,
-                    kernel,
-                    p["window_strides"][k],
-                    p["rhs_dilation"][k],
-                    p["padding"][k][0],
-                    p["lhs_dilation"][k],
-                    where,
-                )
+                s, dil, L = (p[key][k] for key in ("window_strides", "rhs_dilation", "lhs_dilation"))
+                axes[od] = _win(where, f, shapes[1][rhs_spec[2 + k]], s, dil, p["padding"][k][0], L)
         return Dep(tuple(axes), lhs.fixed)
-
-    @staticmethod
-    def _win(f, k, s, d, pad_lo, L, where):
-        g = window(f, int(k), int(s), int(d), int(pad_lo), int(L))
-        if g is None:
-            raise FieldError(
-                f"{where}: no output unit sees any input along this axis (kernel smaller than the input dilation)"
-            )
-        return g
 
     def _reduce_window(self, eqn, deps, where):
         p = eqn.params
@@ -319,15 +264,8 @@ class Interpreter:
         axes = list(d.axes)
         for k, f in enumerate(d.axes):
             if f is not None:
-                axes[k] = self._win(
-                    f,
-                    p["window_dimensions"][k],
-                    p["window_strides"][k],
-                    p["window_dilation"][k],
-                    p["padding"][k][0],
-                    p["base_dilation"][k],
-                    where,
-                )
+                w, s, dil = (p[key][k] for key in ("window_dimensions", "window_strides", "window_dilation"))
+                axes[k] = _win(where, f, w, s, dil, p["padding"][k][0], p["base_dilation"][k])
         return [Dep(tuple(axes), d.fixed)] * n
 
     def _pad(self, p, deps, shapes, where):
@@ -337,15 +275,13 @@ class Interpreter:
         axes = list(d.axes)
         for k, (lo, _, interior) in enumerate(p["padding_config"]):
             if d.axes[k] is not None:
-                axes[k] = self._win(d.axes[k], 1, 1, 1, int(lo), int(interior) + 1, where)
+                axes[k] = _win(where, d.axes[k], 1, 1, 1, lo, interior + 1)
         return Dep(tuple(axes), d.fixed)
 
     def _slice(self, p, d, shape):
         strides = p["strides"] or (1,) * len(shape)
-        axes = [
-            None if f is None else window(f, 1, int(s), 1, -int(st))
-            for f, s, st in zip(d.axes, strides, p["start_indices"])
-        ]
+        fields = zip(d.axes, strides, p["start_indices"])
+        axes = [None if f is None else window(f, 1, int(s), 1, -int(st)) for f, s, st in fields]
         return Dep(tuple(axes), d.fixed)
 
     def _broadcast(self, p, d, in_shape, out_shape):
@@ -358,7 +294,7 @@ class Interpreter:
         return Dep(tuple(axes), d.fixed)
 
     def _reshape(self, d, in_shape, out_shape, where):
-        fixed = d.fixed_map()
+        fixed = dict(d.fixed)
         axes = [None] * len(out_shape)
         for ins, outs in _reshape_groups(in_shape, out_shape):
             spatial = [k for k in ins if d.axes[k] is not None]
@@ -382,14 +318,6 @@ class Interpreter:
                     fixed[g.src] = _hull([fixed.get(g.src), g.hull(in_shape[k])])
         return _mk(axes, fixed)
 
-    def _concatenate(self, p, deps, shapes, out_shape, where):
-        dim = p["dimension"]
-        if any(dd is not None and dd.axes[dim] is not None for dd in deps):
-            raise UnsupportedPrimitive(
-                f"f: unsupported {where}: concatenation along a spatial axis has no receptive-field rule"
-            )
-        return combine(deps, tuple(out_shape), where)
-
     def _split(self, eqn, d, shape, where):
         axis = eqn.params["axis"]
         f = d.axes[axis]
@@ -412,41 +340,31 @@ class Interpreter:
                 spatial_c = [k for k in c if d.axes[k] is not None]
                 if len(spatial_c) == 1:  # a constant matrix along one spatial axis: resize / interpolation
                     return self._resize_matrix(eqn, side, d, spatial_c[0], vals[other], shapes, out_shape, where)
-        # generic: contracted spatial axes become hulls, batch axes combine, free axes carry over
-        free = []
-        batch_axes = [None] * len(lb)
-        fixed_deps = []
-        for side in (0, 1):
-            d, (c, b) = deps[side], specs[side]
-            n = len(shapes[side])
-            if d is None:
-                free.extend([None] * (n - len(c) - len(b)))
-                continue
-            reduced = collapse(d, set(c), shapes[side])
-            fixed_deps.append(Dep((), reduced.fixed))
-            for i, k in enumerate(b):
-                batch_axes[i] = union(batch_axes[i], d.axes[k], shapes[side][k], where)
-            free.extend(d.axes[k] for k in range(n) if k not in c and k not in b)
-        base = Dep(tuple(batch_axes + free), ())
-        return combine([base] + fixed_deps, tuple(out_shape), where)
+        # generic: each side laid out as the output (batch, lhs free, rhs free axes), contracted
+        # spatial axes become hulls; the two sides then combine
+        n_free = [len(s) - len(c) - len(b) for s, (c, b) in zip(shapes, specs)]
+        aligned = []
+        for side, (d, (c, b)) in enumerate(zip(deps, specs)):
+            if d is not None:
+                free = [d.axes[k] for k in range(len(shapes[side])) if k not in c and k not in b]
+                pad = [None] * n_free[1 - side]
+                axes = [d.axes[k] for k in b] + (free + pad if side == 0 else pad + free)
+                aligned.append(Dep(tuple(axes), collapse(d, set(c), shapes[side]).fixed))
+        return combine(aligned, tuple(out_shape), where)
 
     def _resize_matrix(self, eqn, side, d, k_sp, mat, shapes, out_shape, where):
         (lc, rc), (lb, rb) = eqn.params["dimension_numbers"]
         c_self, c_other = (lc, rc) if side == 0 else (rc, lc)
         if lb or rb:
             raise UnsupportedPrimitive(f"f: unsupported {where}: batched dot_general with a constant spatial matrix")
-        j = list(c_self).index(k_sp)
-        m_axis = c_other[j]
+        m_axis = c_other[list(c_self).index(k_sp)]
         m_free = [k for k in range(mat.ndim) if k not in c_other]
         if len(m_free) != 1:
             raise UnsupportedPrimitive(
                 f"f: unsupported {where}: constant matrix along a spatial axis must have one free axis"
             )
-        nz = (
-            np.moveaxis(mat != 0, (m_axis, m_free[0]), (0, 1))
-            .reshape(mat.shape[m_axis], mat.shape[m_free[0]], -1)
-            .any(-1)
-        )
+        nz = np.moveaxis(mat != 0, (m_axis, m_free[0]), (0, 1))
+        nz = nz.reshape(*nz.shape[:2], -1).any(-1)  # nz[k, o]: output o reads input unit k
         f, n_in = d.axes[k_sp], nz.shape[0]
         fields, interior = [], []
         for o in range(nz.shape[1]):
@@ -454,30 +372,21 @@ class Interpreter:
             fields.append(_hull([f.at(int(k)) for k in ks]))
             interior.append(len(ks) > 0 and ks[0] > 0 and ks[-1] < n_in - 1)
         g = fit_periodic(f.src, fields, interior)
-        self_free = [k for k in range(len(shapes[side])) if k not in c_self]
-        reduced = collapse(d, set(c_self) - {k_sp}, shapes[side])
-        rest = [
-            reduced.axes[[k for k in range(len(shapes[side])) if k not in set(c_self) - {k_sp}].index(k)]
-            for k in self_free
-        ]
-        axes = rest + [g] if side == 0 else [g] + rest
-        return Dep(tuple(axes), reduced.fixed)
+        fixed = collapse(d, set(c_self) - {k_sp}, shapes[side]).fixed
+        rest = [d.axes[k] for k in range(len(shapes[side])) if k not in c_self]
+        return Dep(tuple(rest + [g] if side == 0 else [g] + rest), fixed)
 
     def _cond(self, eqn, deps, vals, where):
-        idx, ops = deps[0], deps[1:]
+        idx, ops, branches = deps[0], deps[1:], eqn.params["branches"]
         if self._platform_cond:  # lax.platform_dependent: every branch computes the same function
-            for i, br in enumerate(eqn.params["branches"]):  # e.g. a CPU custom call, then XLA's own ops
-                try:
+            for br in branches[:-1]:  # e.g. a CPU custom call, then XLA's own ops
+                with contextlib.suppress(UnsupportedPrimitive):
                     return self.run_closed(br, ops, vals[1:])[0]
-                except UnsupportedPrimitive:
-                    if i == len(eqn.params["branches"]) - 1:
-                        raise
+            return self.run_closed(branches[-1], ops, vals[1:])[0]
+        shapes = [v.aval.shape for v in eqn.outvars]
         outs = None
-        for br in eqn.params["branches"]:
-            o, _ = self.run_closed(br, ops, vals[1:])
-            outs = (
-                o if outs is None else [combine([a, b], v.aval.shape, where) for a, b, v in zip(outs, o, eqn.outvars)]
-            )
+        for br in branches:
+            outs = _join(outs, self.run_closed(br, ops, vals[1:])[0], shapes, where)
         if idx is not None:  # the branch taken depends on the input: every output sees the predicate
             outs = [combine([o, Dep((), idx.fixed)], v.aval.shape, where) for o, v in zip(outs, eqn.outvars)]
         return outs
@@ -487,19 +396,13 @@ class Interpreter:
         nc, ncar, length = p["num_consts"], p["num_carry"], p["length"]
         consts, carry, xs = deps[:nc], deps[nc : nc + ncar], deps[nc + ncar :]
         for x in xs:
-            if x is not None and x.axes[0] is not None:
-                raise UnsupportedPrimitive(f"f: unsupported {where}: scan over a spatial axis")
+            self._require_nonspatial(x, [0], where, "a scan")
         x_slices = [None if x is None else Dep(x.axes[1:], x.fixed) for x in xs]
         ys = None
-        body = p["jaxpr"]
         for _ in range(length):  # unrolled abstract execution: fields grow with every step
-            outs, _ = self.run_closed(body, list(consts) + list(carry) + x_slices)
-            new_carry, y = outs[:ncar], outs[ncar:]
-            ys = (
-                y
-                if ys is None
-                else [combine([a, b], v.aval.shape[1:], where) for a, b, v in zip(ys, y, eqn.outvars[ncar:])]
-            )
+            outs, _ = self.run_closed(p["jaxpr"], list(consts) + list(carry) + x_slices)
+            new_carry = outs[:ncar]
+            ys = _join(ys, outs[ncar:], [v.aval.shape[1:] for v in eqn.outvars[ncar:]], where)
             if new_carry == list(carry):
                 break  # fixed point: later steps see the same carry and change nothing
             carry = new_carry
@@ -507,33 +410,35 @@ class Interpreter:
         return list(carry) + [None if y is None else Dep((None,) + y.axes, y.fixed) for y in ys]
 
 
+def _join(acc, deps, shapes, where):
+    """Per-output union of two paths' results (``deps`` alone when ``acc`` is None)."""
+    return deps if acc is None else [combine([a, b], s, where) for a, b, s in zip(acc, deps, shapes)]
+
+
+def _win(where, f, *args):
+    """``window(f, kernel, stride, dilation, pad_lo, lhs_dilation)``, refusing a field that sees nothing."""
+    g = window(f, *map(int, args))
+    if g is None:
+        raise FieldError(
+            f"{where}: no output unit sees any input along this axis (kernel smaller than the input dilation)"
+        )
+    return g
+
+
 def _reshape_groups(in_shape, out_shape):
     """Pair runs of input and output axes with equal products (size-1 axes join a neighbour)."""
     groups, i, j = [], 0, 0
     n, m = len(in_shape), len(out_shape)
     while i < n or j < m:
-        ins, outs = [], []
-        a = b = 1
-        if i < n:
-            ins.append(i)
-            a *= in_shape[i]
-            i += 1
-        if j < m:
-            outs.append(j)
-            b *= out_shape[j]
-            j += 1
-        while (
-            a != b
-            or (i < n and in_shape[i] == 1 and a == b and j >= m)
-            or (j < m and out_shape[j] == 1 and a == b and i >= n)
-        ):
-            if (a < b or j >= m) and i < n:
+        ins, outs = [i] if i < n else [], [j] if j < m else []  # one axis of each side, then
+        i, j = i + len(ins), j + len(outs)  # the side with the smaller product until they match
+        while True:
+            a, b = math.prod(in_shape[k] for k in ins), math.prod(out_shape[k] for k in outs)
+            if i < n and (a < b or (j >= m and (a != b or in_shape[i] == 1))):
                 ins.append(i)
-                a *= in_shape[i]
                 i += 1
-            elif j < m:
+            elif j < m and (a != b or (i >= n and out_shape[j] == 1)):
                 outs.append(j)
-                b *= out_shape[j]
                 j += 1
             else:
                 break

@@ -1,13 +1,10 @@
 """Parameter and multiply-accumulate counts, per model and per stage, from the jaxpr.
 
-MACs are counted from the traced jaxpr: each ``conv_general_dilated`` costs
-out_elements * (in_channels / groups) * kernel_area (divided by the lhs dilation, whose inserted
-zeros a transposed conv does not multiply), each ``dot_general`` the product of its batch,
-free and contracted sizes. Why the jaxpr and not XLA's ``cost_analysis()``: it needs no compile
-(resnet152 traces in seconds), it attributes cost to a chosen output, so stages come from the
-model's named features, and it follows the convention of torchvision's published GFLOPS
-(conv and linear MACs only), where XLA counts 2 flops per MAC plus every elementwise op and
-may fuse or rewrite ops. ``xla_flops`` is kept as a cross-check.
+A ``conv_general_dilated`` costs out_elements * (in_channels / groups) * kernel_area (divided by
+the lhs dilation: a transposed conv does not multiply the inserted zeros), a ``dot_general`` the
+product of its batch, free and contracted sizes. The jaxpr, not XLA's ``cost_analysis()``
+(``xla_flops``, a cross-check): no compile, cost attributed to chosen outputs (stages), and
+torchvision's convention (conv and linear MACs only).
 """
 
 from __future__ import annotations
@@ -23,15 +20,7 @@ import numpy as np
 from jax.extend import core as xcore
 
 from jaxcnn.analysis._interpret import UnsupportedPrimitive
-from jaxcnn.analysis.receptive_field import (
-    AUTO,
-    INTERMEDIATES,
-    _check_method,
-    _check_model,
-    _check_shape,
-    model_function,
-    resolve_method,
-)
+from jaxcnn.analysis.receptive_field import AUTO, INTERMEDIATES, _check_shape, model_function, resolve_method
 from jaxcnn.validation import check_callable
 from jaxcnn.xla_cpu.onednn import xla_jaxpr
 
@@ -87,25 +76,23 @@ def _eqns_macs(jaxpr, eqns) -> int:
     return sum(_eqn_macs(jaxpr.eqns[k]) + _nested_macs(jaxpr.eqns[k]) for k in eqns)
 
 
-def _live(jaxpr, wanted: set) -> tuple:
-    """(MACs of the equations ``wanted`` outputs depend on, indices of the invars they use)."""
-    eqns, used = _live_eqns(jaxpr, wanted)
-    return _eqns_macs(jaxpr, eqns), used
+def _macs(jaxpr) -> int:
+    """MACs of the equations a (closed or open) jaxpr's outputs depend on."""
+    jaxpr = _jaxpr_of(jaxpr)
+    return _eqns_macs(jaxpr, _live_eqns(jaxpr, set(jaxpr.outvars))[0])
 
 
 def _nested_macs(eqn) -> int:
     p = eqn.params
     if eqn.primitive.name == "scan":
-        body = _jaxpr_of(p["jaxpr"])
-        return p["length"] * _live(body, set(body.outvars))[0]
+        return p["length"] * _macs(p["jaxpr"])
     if (sub := xla_jaxpr(eqn)) is not None:  # a custom-call conv (OneDNNConv): as XLA computes it
-        return _live(sub.jaxpr, set(sub.jaxpr.outvars))[0]
+        return _macs(sub)
     if eqn.primitive.name == "cond":  # the most expensive branch (an upper bound)
-        return max(_live(_jaxpr_of(b), set(_jaxpr_of(b).outvars))[0] for b in p["branches"])
+        return max(_macs(b) for b in p["branches"])
     for key in _SUBJAXPRS:
         if key in p and hasattr(_jaxpr_of(p[key]), "eqns"):
-            sub = _jaxpr_of(p[key])
-            return _live(sub, set(sub.outvars))[0]
+            return _macs(p[key])
     if any(hasattr(_jaxpr_of(v), "eqns") for v in p.values()):  # e.g. a while loop: no static trip count
         raise UnsupportedPrimitive(
             f"f: primitive {eqn.primitive.name!r} is unsupported by count_macs (its "
@@ -117,27 +104,21 @@ def _nested_macs(eqn) -> int:
 def count_macs(f: Callable, *args: Any) -> int:
     """Multiply-accumulates of ``f(*args)`` (arrays or ShapeDtypeStructs), from its jaxpr."""
     check_callable(f, "f")
-    closed = jax.make_jaxpr(f)(*args)
-    return _live(closed.jaxpr, set(closed.jaxpr.outvars))[0]
+    return _macs(jax.make_jaxpr(f)(*args))
 
 
 def model_complexity(model, input_shape: Sequence[int] = (1, 224, 224, 3), method: str | None = AUTO) -> Complexity:
     """Parameters and MACs of a flax module, total and per stage.
 
     Stages are the model's named features in order ('stem', 'stage1', ..., 'final') -- or, for
-    a module without a ``features`` method, the outputs of its top-level named submodules in
-    call order (``capture_intermediates``) -- plus 'head' ('(rest)' if a submodule is called
-    'head': whatever the ``__call__`` output
-    needs beyond them: pooling and classifier). Each stage costs the equations and parameters
-    its output needs that no earlier stage needed, so stages sum to the totals. Parameters
-    are counted in the 'params' collection only (not BN statistics).
+    a module without a ``features`` method, its top-level named submodules' outputs in call order
+    -- plus 'head' ('(rest)' if a submodule is called 'head'): what the ``__call__`` output needs
+    beyond them. Each stage costs the equations and parameters its output needs that no earlier
+    stage needed, so stages sum to the totals. Parameters count the 'params' collection only.
     """
-    _check_model(model)
-    shape = _check_shape(input_shape)
-    _check_method(model, method)
-    method = resolve_method(model, method)
-    feat_fn, variables = model_function(model, shape, method)
-    logit_fn, _ = model_function(model, shape, None)
+    feat_fn, variables = model_function(model, input_shape, method)  # checks model, shape and method
+    logit_fn, _ = model_function(model, input_shape, None)
+    method, shape = resolve_method(model, method), _check_shape(input_shape)
     x = jax.ShapeDtypeStruct(shape, jnp.float32)
     feats_tree = jax.eval_shape(feat_fn, x, variables)
     names = [k for k in feats_tree if method != INTERMEDIATES or "/" not in k]
@@ -148,23 +129,22 @@ def model_complexity(model, input_shape: Sequence[int] = (1, 224, 224, 3), metho
 
     closed = jax.make_jaxpr(both)(x, variables)
     jaxpr = closed.jaxpr
-    # invar k >= 1 is the k-1-th leaf of variables; count only leaves of the 'params' collection
+    # parameters per invar: invar 0 is x, then the leaves of variables ('params' collection only)
     leaves = jax.tree_util.tree_flatten_with_path(variables)[0]
-    sizes = [int(np.prod(l.shape)) if str(getattr(p[0], "key", "")) == "params" else 0 for p, l in leaves]
+    sizes = [0] + [int(np.prod(l.shape)) if str(getattr(p[0], "key", "")) == "params" else 0 for p, l in leaves]
     outvars = jaxpr.outvars
 
     stages = OrderedDict()
     seen_eqns, seen_vars = set(), set()
     for name, var in zip(names, outvars[: len(names)]):
         eqns, used = _live_eqns(jaxpr, {var})
-        used = {k - 1 for k in used if k >= 1}
         stages[name] = (sum(sizes[k] for k in used - seen_vars), _eqns_macs(jaxpr, eqns - seen_eqns))
         seen_eqns |= eqns
         seen_vars |= used
     # the __call__ output is a separate trace of the same network: its MACs are the total, and
     # the head is what it needs beyond the stages
-    macs, used = _live(jaxpr, set(outvars[len(names) :]))
-    used = {k - 1 for k in used if k >= 1}
+    eqns, used = _live_eqns(jaxpr, set(outvars[len(names) :]))
+    macs = _eqns_macs(jaxpr, eqns)
     rest = (sum(sizes[k] for k in used - seen_vars), macs - sum(m for _, m in stages.values()))
     stages["head" if "head" not in stages else "(rest)"] = rest
     return Complexity(sum(sizes), macs, stages)

@@ -1,22 +1,16 @@
 """Receptive fields measured by gradients: the support box and Luo et al.'s effective field.
 
-The gradient of one output unit with respect to the input is nonzero only inside its field,
-but it can also be *silently zero* inside it: a dead ReLU cuts a path, max-pool routes the
-gradient to one element per window, ReLU6 saturates, and deep products underflow. To measure
-the support rather than one sample of it:
-
-* ``positive_variables`` makes every kernel positive and fan-in normalised (each output is a
-  convex combination of its inputs), BatchNorm the identity and biases zero, so that with a
-  positive input every pre-activation is positive: no ReLU is dead, no ReLU6 saturates (values
-  stay near the input's range) and no sum cancels;
-* the input is random and positive, and ``num_samples`` images are stacked on the batch axis,
-  so a max-pool window's argmax differs across channels and samples;
-* |grad| is summed over samples and channels, and ``dtype=float64`` (default) keeps the
-  extreme-path gradient of deep nets (about 3^-depth of the total) from underflowing.
+An output unit's input gradient is nonzero only inside its field, but can be *silently zero*
+inside it too (dead ReLU, max-pool routing, ReLU6 saturation, underflow). So the support is
+measured with ``positive_variables`` (positive fan-in-normalised kernels, identity BatchNorm,
+zero biases: every pre-activation stays positive and near the input's range), random positive
+inputs stacked on the batch axis (max-pool argmaxes differ across samples), |grad| summed over
+samples and channels, and float64 (deep nets' extreme-path gradients are about 3^-depth).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -80,12 +74,8 @@ def positive_variables(variables: Any, seed: int = 0, bn_scale: float = 0.5) -> 
         if name == "kernel":
             w = rng.uniform(0.5, 1.5, shape).astype(np.float32)
             out.append(w / w.sum(axis=tuple(range(len(shape) - 1)), keepdims=True))
-        elif name == "scale":
-            out.append(np.full(shape, bn_scale, np.float32))
-        elif name == "var":
-            out.append(np.ones(shape, np.float32))
         else:  # bias, mean and anything else: zero keeps sums positive without shifting them
-            out.append(np.zeros(shape, np.float32))
+            out.append(np.full(shape, {"scale": bn_scale, "var": 1.0}.get(name, 0.0), np.float32))
     return jax.tree_util.tree_unflatten(treedef, out)
 
 
@@ -98,8 +88,6 @@ def _cast(tree, dtype):
 def input_gradient(f: Callable, x: jax.Array, *args: Any, unit: Sequence[int] | None = None) -> tuple:
     """``(d sum_c f(x)[:, i, j, c] / dx, (i, j), output_shape)`` for the output ``unit`` (centre by default)."""
     check_callable(f, "f")
-    if unit is not None:
-        unit = check_int_tuple(unit, "unit", length=2)
     out_shape, (i, j) = _output_unit(f, jax.ShapeDtypeStruct(x.shape, x.dtype), args, unit)
     grad = jax.jit(jax.grad(lambda x: jnp.sum(f(x, *args)[:, i, j, :])))(x)
     return grad, (i, j), tuple(out_shape)
@@ -107,6 +95,8 @@ def input_gradient(f: Callable, x: jax.Array, *args: Any, unit: Sequence[int] | 
 
 def _output_unit(f, x, args, unit) -> tuple:
     """(output shape, (i, j)) of ``f`` at ``x`` (abstract: nothing runs), ``unit`` checked against it."""
+    if unit is not None:
+        unit = check_int_tuple(unit, "unit", length=2)
     out_shape = jax.eval_shape(lambda x: f(x, *args), x).shape
     if len(out_shape) != 4:
         raise ValueError(f"f must return a 4-D NHWC map, got shape {tuple(out_shape)}")
@@ -122,21 +112,7 @@ def _check_args(f, input_shape, num_samples, key, unit, args) -> None:
         raise ValueError(f"input_shape must be (1, H, W, C): samples go on the batch axis, got {tuple(input_shape)}")
     check_positive_int(num_samples, "num_samples")
     check_int(key, "key")  # a seed for jax.random.key
-    if unit is not None:
-        unit = check_int_tuple(unit, "unit", length=2)
     _output_unit(f, jax.ShapeDtypeStruct((num_samples, *input_shape[1:]), jnp.float32), args, unit)
-
-
-def _enable_x64(dtype):
-    return jax.enable_x64(True) if jnp.dtype(dtype) == jnp.float64 else _Null()
-
-
-class _Null:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *a):
-        return False
 
 
 def measured_receptive_field(
@@ -157,7 +133,7 @@ def measured_receptive_field(
     check_dtype(dtype, "dtype")  # the input is random in [0.5, 1.5): an integer dtype would make it constant
     dtype = jnp.float64 if dtype is None else dtype
     _check_args(f, input_shape, num_samples, key, unit, args)
-    with _enable_x64(dtype):
+    with jax.enable_x64(True) if jnp.dtype(dtype) == jnp.float64 else contextlib.nullcontext():
         x = jax.random.uniform(jax.random.key(key), (num_samples,) + tuple(input_shape[1:]), dtype, 0.5, 1.5)
         grad, ij, out_shape = input_gradient(f, x, *_cast(args, dtype), unit=unit)
         support = np.asarray(jnp.any(grad != 0, axis=(0, 3)))
@@ -188,13 +164,10 @@ def effective_receptive_field(
     _check_args(f, input_shape, num_samples, key, unit, args)
     total = np.zeros(tuple(input_shape[1:3]), np.float64)
     keys = jax.random.split(jax.random.key(key), -(-num_samples // batch))
-    done = 0
-    for k in keys:
-        n = min(batch, num_samples - done)
-        x = jax.random.normal(k, (n,) + tuple(input_shape[1:]), jnp.float32)
+    for k, start in zip(keys, range(0, num_samples, batch)):
+        x = jax.random.normal(k, (min(batch, num_samples - start), *input_shape[1:]), jnp.float32)
         grad, _, _ = input_gradient(f, x, *args, unit=unit)
         total += np.asarray(jnp.abs(grad).sum(axis=(0, 3)), np.float64)
-        done += n
     if total.sum() == 0:
         raise ValueError("the gradient of the chosen unit is zero for every sample")
     return total / total.sum()

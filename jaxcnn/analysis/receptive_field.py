@@ -8,11 +8,9 @@ Araujo-Norris-Sim recurrence (Distill 2019):
     r_0 = 1 + sum_l (k_l - 1) prod_{i<l} s_i,   k_l -> d_l (k_l - 1) + 1 for dilation,
     jump = prod_l s_l,   padding (start of unit 0's field, negated) = sum_l p_l prod_{i<l} s_i,
 
-but the propagation works on the jaxpr itself, so residual additions and concatenations take
-the union of their paths' fields, global gates (squeeze-and-excitation) make the field global
-(stride 0), and upsampling (lhs dilation, pixel shuffle, resize matrices) gives fractional
-strides with a per-phase size. The field is the bounding interval on the infinite input plane:
-padding counts as virtual input, as in the recurrence and in google-research/receptive_field.
+but on the jaxpr itself: residual sums and concatenations take the union of their paths' fields,
+global gates (squeeze-and-excitation) make the field global (stride 0), upsampling gives fractional
+strides. Padding counts as virtual input, as in google-research/receptive_field.
 """
 
 from __future__ import annotations
@@ -141,15 +139,10 @@ def _trace(f: Callable, input_shape, args, dtype):
     return closed, out_tree, shape
 
 
-def _input_dep(shape) -> Dep:
-    # the image itself: unit h of axis 1 sees input row h, unit w of axis 2 sees column w
-    return Dep((None, AxisField.affine(0, 0, 1, 1), AxisField.affine(1, 0, 1, 1), None), ())
-
-
-def _run(closed, shape, on_layer=None):
-    in_deps = [_input_dep(shape)] + [None] * (len(closed.jaxpr.invars) - 1)
-    outs, _ = Interpreter(on_layer).run_closed(closed, in_deps)
-    return outs
+def _run(closed, on_layer=None) -> list:
+    # the image: unit h of axis 1 sees input row h, unit w of axis 2 sees column w; other inputs nothing
+    image = Dep((None, AxisField(0, 1, 1, (0,), (0,)), AxisField(1, 1, 1, (0,), (0,)), None), ())
+    return Interpreter(on_layer).run_closed(closed, [image] + [None] * (len(closed.jaxpr.invars) - 1))[0]
 
 
 def _result(dep: Dep | None, out_shape, name: str, in_shape) -> ReceptiveField:
@@ -168,20 +161,9 @@ def _result(dep: Dep | None, out_shape, name: str, in_shape) -> ReceptiveField:
         )
     if dep.axes[0] is not None or dep.axes[3] is not None:
         raise ValueError(f"{name}: a spatial input axis ended up in the batch or channel axis")
-    (sh, jh, ph), (sw, jw, pw) = _summary(dep.axes[1], in_shape[1]), _summary(dep.axes[2], in_shape[2])
-    return ReceptiveField(
-        (sh, sw),
-        (jh, jw),
-        (ph, pw),
-        _centred(dep.axes[1]) and _centred(dep.axes[2]),
-        tuple(out_shape),
-        (dep.axes[1], dep.axes[2]),
-    )
-
-
-def _named_outputs(out_tree) -> list:
-    leaves, _ = jax.tree_util.tree_flatten_with_path(out_tree)
-    return [(jax.tree_util.keystr(p) or "output", leaf.shape) for p, leaf in leaves]
+    h, w = dep.axes[1:3]
+    size, stride, padding = zip(_summary(h, in_shape[1]), _summary(w, in_shape[2]))
+    return ReceptiveField(size, stride, padding, _centred(h) and _centred(w), tuple(out_shape), (h, w))
 
 
 def receptive_field(f: Callable, input_shape: Sequence[int], *args: Any, dtype=jnp.float32):
@@ -195,7 +177,7 @@ def receptive_field(f: Callable, input_shape: Sequence[int], *args: Any, dtype=j
     trace, ``UnsupportedPrimitive`` naming a primitive the analyser does not understand.
     """
     closed, out_tree, shape = _trace(f, input_shape, args, dtype)
-    outs = _run(closed, shape)
+    outs = _run(closed)
     if isinstance(out_tree, Mapping):
         names = list(out_tree)
         leaves = jax.tree_util.tree_leaves(out_tree)
@@ -209,7 +191,7 @@ def receptive_field(f: Callable, input_shape: Sequence[int], *args: Any, dtype=j
 
 def layerwise_receptive_fields(f: Callable, input_shape: Sequence[int], *args: Any, dtype=jnp.float32) -> list:
     """Field after every conv / pooling equation of ``f`` in program order (``LayerField``s)."""
-    closed, _, shape = _trace(f, input_shape, args, dtype)
+    closed, _, _ = _trace(f, input_shape, args, dtype)
     layers: list = []
 
     def record(eqn, dep, shape):
@@ -221,7 +203,7 @@ def layerwise_receptive_fields(f: Callable, input_shape: Sequence[int], *args: A
         stride = tuple(_as_int(spatial[s].rate) for s in (0, 1))
         layers.append(LayerField(len(layers), name, eqn.primitive.name, size, stride))
 
-    _run(closed, shape, record)
+    _run(closed, record)
     return layers
 
 
@@ -284,10 +266,7 @@ def model_function(model, input_shape: Sequence[int], method: str | None = "feat
             return OrderedDict(_submodule_outputs(state[INTERMEDIATES]))
 
         return fn, variables
-    target = type(model).__call__ if method is None else getattr(type(model), method, None)
-    if method is not None and target is None:
-        raise ValueError(f"model {type(model).__name__} has no method {method!r}")
-    if _accepts(target, "train"):
+    if _accepts(getattr(type(model), method or "__call__", None), "train"):
         kwargs.setdefault("train", False)
     if method is not None:
         kwargs["method"] = method
@@ -306,18 +285,14 @@ def model_receptive_fields(model, input_shape: Sequence[int] = (1, 224, 224, 3),
     its path (``'conv1'``, ``'block1/conv2'``), in call order. ``method=None`` analyses the
     ``__call__`` output itself.
     """
-    _check_model(model)
-    _check_shape(input_shape)
     fn, variables = model_function(model, input_shape, method)
-    if resolve_method(model, method) == INTERMEDIATES:
-        outs = jax.eval_shape(fn, jax.ShapeDtypeStruct(_check_shape(input_shape), jnp.float32), variables)
-        spatial = [k for k, v in outs.items() if len(v.shape) == 4]
-        if not spatial:
-            raise ValueError(f"no named submodule of {type(model).__name__} returns a 4-D NHWC map")
+    if resolve_method(model, method) != INTERMEDIATES:
+        return receptive_field(fn, input_shape, variables)
 
-        def fn4(x, v):
-            outs = fn(x, v)
-            return OrderedDict((k, outs[k]) for k in spatial)
+    def maps(x, v):  # the 4-D outputs only
+        return OrderedDict((k, o) for k, o in fn(x, v).items() if o.ndim == 4)
 
-        return receptive_field(fn4, input_shape, variables)
-    return receptive_field(fn, input_shape, variables)
+    fields = receptive_field(maps, input_shape, variables)
+    if not fields:
+        raise ValueError(f"no named submodule of {type(model).__name__} returns a 4-D NHWC map")
+    return fields

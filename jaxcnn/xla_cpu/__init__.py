@@ -1,24 +1,16 @@
 """Everything jaxcnn does only because of XLA's CPU backend, in one place.
 
-Two XLA:CPU behaviours shaped this package (measured on jax 0.10.2, see its modules):
+* In a ``lax.cond`` branch or loop body XLA:CPU runs JAX's conv gradients 20-30x slower:
+  :class:`CanonicalGradConv` writes them as canonical convs (:class:`GemmGradConv`: weight
+  gradients as GEMMs).
+* XLA:CPU expands ``jax.checkpoint``'s barriers before CSE, so ``nn.remat`` saves no memory:
+  :func:`remat` ties the recomputation to the cotangent.
+* :class:`OneDNNConv` (the default conv) runs convs and their gradients on oneDNN as XLA FFI custom
+  calls, several times faster than XLA:CPU's conv; XLA's conv when the native part is not built.
 
-* inside a ``lax.cond`` branch or a loop body, JAX's conv gradients are not canonicalised and
-  run 20-30x slower: :class:`CanonicalGradConv` writes them as canonical convs, and
-  :class:`GemmGradConv` also computes weight gradients as GEMMs (faster for grouped and
-  strided 1x1 convs even outside control flow);
-* the CPU pipeline expands ``jax.checkpoint``'s optimisation barriers before CSE, so
-  ``nn.remat`` saves no memory: :func:`remat` ties the recomputation to the cotangent.
-
-On top of XLA, :class:`OneDNNConv` (``onednn.py``, the default conv) runs convolutions and both
-gradients through oneDNN (the library PyTorch uses on CPU) as XLA FFI custom calls, several times
-faster than XLA:CPU's own conv; it needs the native part built at install and falls back to XLA's
-conv otherwise.
-
-Every platform-specific choice here is made for the platform a computation is *lowered* for
-(``jax.lax.platform_dependent``), never by ``jax.default_backend()`` at trace time: a model built
-once compiles to the CPU choice on CPU and to the plain conv / ``jax.checkpoint`` on GPU and TPU.
-:func:`default_conv` and :func:`block_remat` are the choices blocks and models make when nothing is
-injected; ``conv=jaxcnn.layers.Conv`` keeps XLA's conv everywhere.
+Every platform choice is made for the platform a computation is *lowered* for
+(``jax.lax.platform_dependent``), never by ``jax.default_backend()`` at trace time, so one model
+compiles to the CPU choice on CPU and to the plain conv / ``jax.checkpoint`` elsewhere.
 """
 
 from __future__ import annotations
@@ -32,7 +24,7 @@ from jaxcnn.layers import Conv, ModuleDef
 from jaxcnn.validation import check_bool
 from jaxcnn.xla_cpu.conv import CanonicalGradConv, GemmGradConv, canonical_grad_conv, gemm_grad_conv, weight_grad_gemm
 from jaxcnn.xla_cpu.onednn import OneDNNConv, onednn_available, onednn_conv, onednn_conv_general_dilated
-from jaxcnn.xla_cpu.remat import _check_remat_args, platform_remat, remat, tied_checkpoint
+from jaxcnn.xla_cpu.remat import platform_remat, remat, tied_checkpoint
 from jaxcnn.xla_cpu.transposed import onednn_conv_transpose
 
 __all__ = [
@@ -70,10 +62,9 @@ def _control_flow_conv(lhs, rhs, *args, **kwargs):
 
 
 class ControlFlowConv(Conv):
-    """:class:`jaxcnn.layers.Conv` for convs inside ``lax.cond`` branches and scan bodies, where JAX's
-    own conv gradients run 20-30x slower on XLA:CPU: oneDNN on CPU where its native part is built,
-    else canonical gradients (:class:`CanonicalGradConv`) when lowered for CPU; XLA's conv on other
-    platforms."""
+    """:class:`jaxcnn.layers.Conv` for convs inside ``lax.cond`` branches and scan bodies (slow JAX conv
+    gradients on XLA:CPU): oneDNN where built, else canonical gradients when lowered for CPU; XLA's
+    conv on other platforms."""
 
     conv_general_dilated: Any = _control_flow_conv
 
@@ -98,5 +89,4 @@ def block_remat(target, static_argnums: int | Sequence[int] = ()):
     (:func:`platform_remat`): the cotangent-tied :func:`remat` on CPU, where ``nn.remat`` is undone
     by CSE, ``nn.remat``'s ``jax.checkpoint`` elsewhere. ``static_argnums`` count ``self`` as 0,
     as ``nn.remat``'s do."""
-    static_argnums = _check_remat_args(target, static_argnums)
-    return platform_remat(target, static_argnums=static_argnums)
+    return platform_remat(target, static_argnums)

@@ -1,17 +1,11 @@
 """Finding, loading and registering the oneDNN convolution handlers (``csrc/onednn_conv.cc``).
 
-The handlers are a shared library built with the package (``setup.py``) next to this file, linked
-against ``libdnnl.so.3`` from the ``onednn-cpu-tbb`` wheel (oneDNN on TBB, not OpenMP: its kernels
-then take no spin barriers, which stalled steps on a loaded machine, and concurrent XLA ops share one
-thread pool). That library and what it needs (``libtbb.so.12``; ``libintlc.so.5`` and ``libimf.so``
-of the Intel compiler runtime) live in the environment's ``lib/`` folder, which the dynamic loader
-does not search, so they are loaded first by their full paths (``RTLD_GLOBAL``), dependencies first;
-the handler library then resolves its ``DT_NEEDED`` entry against them. The handlers are registered
-as XLA FFI targets for the ``cpu`` platform only.
-
-When anything is missing (no compiled library, no oneDNN wheel, a load error), :func:`available`
-is False and callers use XLA's own convolution; :func:`warn_unavailable` says why, once, in one line.
-Nothing is downloaded or compiled at run time.
+The handler library is built with the package (``setup.py``) next to this file and linked against
+``libdnnl.so.3`` of the ``onednn-cpu-tbb`` wheel (TBB, not OpenMP: no spin barriers stalling a loaded
+machine). oneDNN and its runtime live in the environment's ``lib/``, which the dynamic loader does not
+search, so they are loaded first by full path (``RTLD_GLOBAL``). The handlers are registered as XLA
+FFI targets for ``cpu`` only. When anything is missing, :func:`available` is False, callers use XLA's
+conv and :func:`warn_unavailable` says why, once. Nothing is downloaded or compiled at run time.
 """
 
 from __future__ import annotations
@@ -35,11 +29,7 @@ __all__ = [
 ]
 
 # FFI target name -> exported handler symbol.
-TARGETS = {
-    "jaxcnn_onednn_conv_fwd": "jaxcnn_onednn_conv_fwd",
-    "jaxcnn_onednn_conv_bwd_data": "jaxcnn_onednn_conv_bwd_data",
-    "jaxcnn_onednn_conv_bwd_weights": "jaxcnn_onednn_conv_bwd_weights",
-}
+TARGETS = {f"jaxcnn_onednn_conv_{n}": f"jaxcnn_onednn_conv_{n}" for n in ("fwd", "bwd_data", "bwd_weights")}
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _STATE: dict = {}
 _RUNTIMES = {1: "seq", 2: "omp", 4: "tbb", 8: "threadpool"}  # oneDNN's DNNL_RUNTIME_* values
@@ -93,48 +83,44 @@ def _load() -> None:
         lib = ctypes.CDLL(path)
         for target, symbol in TARGETS.items():
             jax.ffi.register_ffi_target(target, jax.ffi.pycapsule(getattr(lib, symbol)), platform="cpu")
-        lib.jaxcnn_onednn_version.restype = ctypes.c_int
-        lib.jaxcnn_onednn_cpu_runtime.restype = ctypes.c_uint
         runtime = _RUNTIMES.get(lib.jaxcnn_onednn_cpu_runtime(), "other")
         bf16 = bool(lib.jaxcnn_onednn_bf16())
         _STATE.update(ok=True, reason="", version=lib.jaxcnn_onednn_version(), runtime=runtime, bf16=bf16)
     except Exception as err:  # any failure means: use XLA's conv, and say why
-        _STATE.update(
-            ok=False, reason=f"{type(err).__name__}: {err}".splitlines()[0], version=None, runtime=None, bf16=False
-        )
+        _STATE.update(ok=False, reason=f"{type(err).__name__}: {err}".splitlines()[0])
+
+
+def _get(key: str, default=None):
+    _load()
+    return _STATE.get(key, default)
 
 
 def available() -> bool:
     """Whether the oneDNN handlers are built, loaded and registered for the ``cpu`` platform."""
-    _load()
-    return _STATE["ok"]
+    return _get("ok")
 
 
 def unavailable_reason() -> str:
     """Why :func:`available` is False ('' when it is True)."""
-    _load()
-    return _STATE["reason"]
+    return _get("reason")
 
 
 def onednn_version() -> tuple[int, int, int] | None:
     """The oneDNN version the handlers run with, or None when they are unavailable."""
-    _load()
-    v = _STATE["version"]
+    v = _get("version")
     return None if v is None else (v // 10000, v // 100 % 100, v % 100)
 
 
 def onednn_runtime() -> str | None:
     """The threading runtime of the loaded oneDNN ('tbb', 'omp', 'seq', 'threadpool'), or None when
     the handlers are unavailable."""
-    _load()
-    return _STATE.get("runtime")
+    return _get("runtime")
 
 
 def bf16_supported() -> bool:
     """Whether oneDNN runs bfloat16 convolutions on this CPU with its fast kernels (not its reference
     ones); False when the handlers are unavailable."""
-    _load()
-    return _STATE.get("bf16", False)
+    return _get("bf16", False)
 
 
 def warn_unavailable() -> None:

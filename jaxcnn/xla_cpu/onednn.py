@@ -1,24 +1,19 @@
 """2-D convolutions computed by oneDNN on CPU and by XLA's own conv everywhere else.
 
-Why: XLA:CPU's convolution kernels are several times slower than oneDNN's (the library PyTorch
-uses on CPU), forward and backward; see ``benchmarks/README.md``. :func:`onednn_conv` binds three
-primitives (forward, backward-data, backward-weights), each lowered to an XLA FFI handler
-(``csrc/onednn_conv.cc``) for the ``cpu`` platform and to ``lax.conv_general_dilated`` (or its
-transpose) for every other platform, so a model built once compiles to oneDNN on CPU and to cuDNN on
-GPU. A CPU computation spanning several devices of one process (a mesh of forced host devices)
-lowers to XLA's conv with canonical-gradient convs (:func:`canonical_grad_conv`) instead: oneDNN's
-threads are not XLA's, and there they stalled XLA's collectives.
+Why: XLA:CPU's conv kernels are several times slower than oneDNN's (the library PyTorch uses on
+CPU), forward and backward (``benchmarks/README.md``). :func:`onednn_conv` binds three primitives
+(forward, backward-data, backward-weights), each lowered to an XLA FFI handler
+(``csrc/onednn_conv.cc``) for ``cpu`` and to ``lax.conv_general_dilated`` (or its transpose) for
+every other platform. A CPU computation over several devices of one process lowers to XLA's conv
+with canonical gradients instead: oneDNN's own threads stalled XLA's collectives there.
 
-Scope: NHWC activations, HWIO weights, float32 (and bfloat16 where this CPU has oneDNN's bf16
-kernels, :func:`jaxcnn.xla_cpu._native.bf16_supported`), strides, non-negative explicit padding, kernel
-dilation and groups. Anything else (other dtypes, input dilation, negative padding, empty arrays)
-goes to ``lax.conv_general_dilated`` unchanged. When the handlers are not built or fail to load,
-everything goes to XLA's conv, with one warning naming why.
+Scope: NHWC x HWIO, float32 (and bfloat16 where :func:`jaxcnn.xla_cpu._native.bf16_supported`),
+strides, non-negative explicit padding, kernel dilation and groups; anything else, or no built
+handlers (one warning says why), goes to ``lax.conv_general_dilated`` unchanged.
 
-Transformations: the three primitives are bilinear and each one's transposes are the other two (as
-for XLA's conv), so ``jit``, ``grad``, ``jvp`` and every higher order (Hessians) close over them;
-``vmap`` folds a batched activation into the conv's batch and batched weights into the groups (so
-per-example gradients stay one call); they work inside ``lax.cond``/``lax.scan``.
+The primitives are bilinear and each one's transposes are the other two, so ``jit``, ``grad``,
+``jvp`` and every higher order close over them; ``vmap`` folds a batched activation into the conv's
+batch and batched weights into the groups.
 """
 
 from __future__ import annotations
@@ -35,13 +30,11 @@ from jax.extend.core import Primitive
 from jax.interpreters import ad, batching, mlir
 
 from jaxcnn.layers import Conv
-from jaxcnn.validation import check_int_tuple, check_nhwc, check_positive_int
+from jaxcnn.validation import check_int_pair, check_nhwc, check_positive_int
 from jaxcnn.xla_cpu import _native
-from jaxcnn.xla_cpu.conv import _check_conv_args, _check_pads, _is_nhwc, canonical_grad_conv
+from jaxcnn.xla_cpu.conv import _NHWC, _check_conv_args, _check_pads, _is_nhwc, canonical_grad_conv
 
 __all__ = ["onednn_conv", "onednn_conv_general_dilated", "OneDNNConv", "onednn_available"]
-
-_NHWC = ("NHWC", "HWIO", "NHWC")
 
 
 def onednn_available() -> bool:
@@ -49,24 +42,18 @@ def onednn_available() -> bool:
     return _native.available()
 
 
-def _xla_conv(x, w, cfg):
+def _xla_conv(x, w, cfg, conv=lax.conv_general_dilated):
     strides, padding, dilation, groups = cfg
-    return lax.conv_general_dilated(
-        x, w, strides, padding, rhs_dilation=dilation, dimension_numbers=_NHWC, feature_group_count=groups
-    )
+    return conv(x, w, strides, padding, None, dilation, _NHWC, groups)
+
+
+_canonical_conv = functools.partial(_xla_conv, conv=canonical_grad_conv)
 
 
 def _ffi(target, out_shape, a, b, cfg):
-    strides, padding, dilation, groups = cfg
+    strides, padding, dilation = (np.asarray(v, np.int64).ravel() for v in cfg[:3])
     call = jax.ffi.ffi_call(target, jax.ShapeDtypeStruct(out_shape, a.dtype))
-    return call(
-        a,
-        b,
-        strides=np.asarray(strides, np.int64),
-        padding=np.asarray(padding, np.int64).ravel(),
-        dilation=np.asarray(dilation, np.int64),
-        groups=np.int64(groups),
-    )
+    return call(a, b, strides=strides, padding=padding, dilation=dilation, groups=np.int64(cfg[3]))
 
 
 # Three primitives: y = conv(x, w), dx = bwd_data(dy, w), dw = bwd_weights(x, dy). Each is bilinear and
@@ -87,13 +74,6 @@ def _bwd_weights_shape(x, dy, cfg, k_hw):
     return (*k_hw, x.shape[-1] // cfg[3], dy.shape[-1])
 
 
-def _canonical_conv(x, w, cfg):
-    strides, padding, dilation, groups = cfg
-    return canonical_grad_conv(
-        x, w, strides, padding, rhs_dilation=dilation, dimension_numbers=_NHWC, feature_group_count=groups
-    )
-
-
 def _fwd_xla(x, w, *, cfg, conv=_xla_conv):
     return conv(x, w, cfg)
 
@@ -109,11 +89,8 @@ def _bwd_weights_xla(x, dy, *, cfg, k_hw, conv=_xla_conv):
 
 
 def _local_devices(ctx) -> int | None:
-    """How many of this process's devices the computation being lowered spans (None: unknown).
-
-    oneDNN runs its own threads, outside XLA's thread pool; several CPU devices of one process
-    running it at once stalled XLA's collectives (a 4-device all-reduce missed its 40 s rendezvous), so
-    a computation over several local devices is lowered to XLA's conv with canonical gradients instead."""
+    """How many of this process's devices the computation being lowered spans (None: unknown): over
+    several, oneDNN's own threads stalled XLA's collectives (a 4-device all-reduce missed its rendezvous)."""
     context = ctx.module_context.axis_context  # ShardingContext (jit) or SPMDAxisContext (shard_map, pmap)
     devices = getattr(context, "device_assignment", None)
     if devices is None and getattr(context, "mesh", None) is not None:
@@ -214,21 +191,9 @@ _batch_rule(conv_bwd_data_p, 0)
 _batch_rule(conv_bwd_weights_p, None)
 
 
-def _pairs(value, name):
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-        value = (value, value)
-    return tuple(int(v) for v in check_int_tuple(value, name, minimum=1, length=2))
-
-
 def _supported(x, w, padding) -> bool:
     dtypes = (jnp.float32, jnp.bfloat16) if _native.bf16_supported() else (jnp.float32,)
-    return (
-        x.dtype == w.dtype
-        and x.dtype in dtypes
-        and x.size > 0
-        and w.size > 0
-        and all(p >= 0 for pair in padding for p in pair)
-    )
+    return x.dtype == w.dtype and x.dtype in dtypes and x.size > 0 and w.size > 0 and np.min(padding) >= 0
 
 
 def onednn_conv(
@@ -245,7 +210,7 @@ def onednn_conv(
     check_nhwc(x, "x")
     if not hasattr(w, "shape") or len(w.shape) != 4:
         raise ValueError(f"w must be an HWIO array of rank 4, got shape {getattr(w, 'shape', type(w).__name__)}")
-    strides, dilation = _pairs(strides, "strides"), _pairs(dilation, "dilation")
+    strides, dilation = check_int_pair(strides, "strides", 1), check_int_pair(dilation, "dilation", 1)
     _check_pads(padding, 2)
     padding = tuple(tuple(int(v) for v in p) for p in padding)
     groups = check_positive_int(groups, "groups")
@@ -277,27 +242,10 @@ def onednn_conv_general_dilated(
     """Drop-in for ``lax.conv_general_dilated`` (as ``nn.Conv`` calls it) that runs :func:`onednn_conv`
     for 2-D NHWC/HWIO float32 convs without input dilation, and XLA's conv for anything else."""
     _check_conv_args(lhs, window_strides, padding, lhs_dilation, rhs_dilation, feature_group_count)
-    plain = (
-        len(lhs.shape) != 4
-        or any(d != 1 for d in (lhs_dilation or (1, 1)))
-        or not _is_nhwc(dimension_numbers)
-        or batch_group_count != 1
-        or preferred_element_type is not None
-    )
-    if plain:
-        return lax.conv_general_dilated(
-            lhs,
-            rhs,
-            window_strides,
-            padding,
-            lhs_dilation,
-            rhs_dilation,
-            dimension_numbers,
-            feature_group_count,
-            batch_group_count,
-            precision=precision,
-            preferred_element_type=preferred_element_type,
-        )
+    nhwc = len(lhs.shape) == 4 and _is_nhwc(dimension_numbers, lhs_dilation, batch_group_count)
+    if not nhwc or preferred_element_type is not None:
+        args = (window_strides, padding, lhs_dilation, rhs_dilation, dimension_numbers, feature_group_count)
+        return lax.conv_general_dilated(lhs, rhs, *args, batch_group_count, precision, preferred_element_type)
     dilation = tuple(rhs_dilation or (1, 1))
     if isinstance(padding, str):
         window = [(k - 1) * d + 1 for k, d in zip(rhs.shape[:2], dilation)]

@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxcnn.upsample.transposed import conv_transpose_args
-from jaxcnn.validation import check_floating, check_nhwc
+from jaxcnn.validation import check_array, check_floating, check_nhwc
 from jaxcnn.xla_cpu.onednn import onednn_conv
 
 __all__ = ["onednn_conv_transpose"]
@@ -36,8 +36,7 @@ def onednn_conv_transpose(
     the other arguments have torch's meanings. Returns (N, H_out, W_out, C_out).
     """
     check_nhwc(y, "y")
-    if not hasattr(kernel, "shape") or not hasattr(kernel, "dtype"):
-        raise TypeError(f"kernel must be an array, got {type(kernel).__name__}")
+    check_array(kernel, "kernel")
     why = "the transposed conv is the gradient of a conv"
     check_floating(y, "y", why)
     check_floating(kernel, "kernel", why)
