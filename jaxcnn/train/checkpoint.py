@@ -1,11 +1,9 @@
 """Orbax checkpoints of a ``TrainState``: periodic, atomic, keep-last-N, checksummed, restore latest.
 
-Orbax writes each step into a temporary directory and renames it when complete, so a run
-killed mid-save leaves only whole checkpoints (partial ones are cleaned up on the next start).
-Orbax catches truncated or missing files but not flipped bytes, so every array's CRC-32 (with
-its dtype and shape) is stored in the step's metadata and checked on restore. Restoring never
-deletes anything: if the latest checkpoint is corrupt or does not fit the model, ``restore``
-raises ``ValueError`` naming the step and the earlier ones stay on disk.
+Orbax renames a step's directory only when it is complete, and catches truncated or missing files,
+but not flipped bytes: every array's CRC-32 (with dtype and shape) is stored in the step's metadata
+and checked on restore. Restoring never deletes anything: a corrupt or incompatible checkpoint
+raises ``ValueError`` naming the step, and the earlier ones stay on disk.
 """
 
 from __future__ import annotations
@@ -22,16 +20,12 @@ from jaxcnn.validation import ArgumentTypeError, check_bool, check_int, check_po
 
 __all__ = ["checksums", "Checkpointer", "restore_arrays"]
 
+_FIELDS = ("step", "params", "batch_stats", "opt_state")
+
 
 def _to_tree(state: TrainState) -> dict:
     # Typed PRNG keys are not serialisable; store their raw uint32 data.
-    return {
-        "step": state.step,
-        "params": state.params,
-        "batch_stats": state.batch_stats,
-        "opt_state": state.opt_state,
-        "rng": jax.random.key_data(state.rng),
-    }
+    return {**{k: getattr(state, k) for k in _FIELDS}, "rng": jax.random.key_data(state.rng)}
 
 
 def _host(x) -> np.ndarray:
@@ -48,8 +42,7 @@ def checksums(tree) -> dict[str, str]:
         a = np.ascontiguousarray(_host(x))
         return f"{a.dtype}{tuple(a.shape)}:{zlib.crc32(a.tobytes()):08x}"
 
-    flat, _ = jax.tree_util.tree_flatten_with_path(tree)
-    return {jax.tree_util.keystr(path): one(x) for path, x in flat}
+    return {jax.tree_util.keystr(path): one(x) for path, x in jax.tree_util.tree_leaves_with_path(tree)}
 
 
 def _check_path(directory, name: str = "directory") -> None:
@@ -68,22 +61,10 @@ def _check_state(state, name: str) -> None:
         raise ArgumentTypeError(f"{name} must be a TrainState, got {type(state).__name__}")
 
 
-def _from_tree(tree: dict, template: TrainState) -> TrainState:
-    impl = jax.random.key_impl(template.rng)
-    return template.replace(
-        step=tree["step"],
-        params=tree["params"],
-        batch_stats=tree["batch_stats"],
-        opt_state=tree["opt_state"],
-        rng=jax.random.wrap_key_data(tree["rng"], impl=impl),
-    )
-
-
 class Checkpointer:
     """Save a ``TrainState`` every ``every`` steps into ``directory``, keeping the newest ``keep``.
 
-    Saves are synchronous and atomic; each carries the checksums of its arrays, verified by
-    :meth:`restore`. Use as a context manager, or call :meth:`close`.
+    Saves are synchronous, atomic and checksummed. Use as a context manager, or call :meth:`close`.
     """
 
     def __init__(self, directory: str | os.PathLike, every: int = 100, keep: int = 3):
@@ -97,9 +78,7 @@ class Checkpointer:
 
     def save(self, state: TrainState, force: bool = False, data_state=None) -> bool:
         """Save if ``state.step`` is on the interval (or ``force``); returns whether it saved.
-
-        ``data_state`` (JSON-able, e.g. the input iterator's position) is stored with the step and read
-        back by :meth:`data_state`."""
+        ``data_state`` (JSON-able: the input iterator's position) is stored with the step."""
         _check_state(state, "state")
         check_bool(force, "force")
         step = int(state.step)
@@ -150,10 +129,6 @@ class Checkpointer:
         want = jax.tree.map(lambda a: (a.shape, np.dtype(a.dtype)), target)
         if got != want:
             raise self._bad(step, steps, "shapes or dtypes differ from the model's")
-        self._verify(step, steps, tree)
-        return _from_tree(tree, template)
-
-    def _verify(self, step, steps, tree):
         stored = (self._manager.metadata(step).custom_metadata or {}).get("checksums")
         if stored is None:
             raise self._bad(step, steps, "no checksums stored with it (saved by an older version?)")
@@ -161,14 +136,12 @@ class Checkpointer:
         wrong = sorted(k for k in stored if stored[k] != now.get(k)) + sorted(set(now) - set(stored))
         if wrong:
             raise self._bad(step, steps, f"checksum mismatch in {len(wrong)} array(s), e.g. {wrong[:3]}")
+        rng = jax.random.wrap_key_data(tree["rng"], impl=jax.random.key_impl(template.rng))
+        return template.replace(**{**tree, "rng": rng})
 
     def _bad(self, step, steps, why) -> ValueError:
         older = [s for s in steps if s < step]
-        hint = (
-            f"; earlier checkpoints {older} are untouched (remove step {step} to resume from {older[-1]})"
-            if older
-            else ""
-        )
+        hint = f"; earlier checkpoints {older} are untouched (remove step {step} to resume from them)" if older else ""
         return ValueError(
             f"checkpoint step {step} in {self.directory} is corrupt or incompatible with the "
             f"model/optimiser: {str(why)[:300]}{hint}"

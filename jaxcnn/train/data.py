@@ -100,8 +100,7 @@ def _read_cifar10(folder: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _read_idx(path: Path, magic: int) -> np.ndarray:
-    with gzip.open(path, "rb") as f:
-        raw = f.read()
+    raw = gzip.decompress(path.read_bytes())
     got = int.from_bytes(raw[:4], "big")
     if got != magic:
         raise ValueError(f"{path}: IDX magic {got}, expected {magic}")
@@ -111,9 +110,8 @@ def _read_idx(path: Path, magic: int) -> np.ndarray:
 
 
 def _read_mnist(folder: Path) -> tuple[np.ndarray, np.ndarray]:
-    images = _read_idx(folder / "t10k-images-idx3-ubyte.gz", 2051)[..., None]
     labels = _read_idx(folder / "t10k-labels-idx1-ubyte.gz", 2049).astype(np.int32)
-    return images, labels
+    return _read_idx(folder / "t10k-images-idx3-ubyte.gz", 2051)[..., None], labels
 
 
 def _allocate(total: int, counts: np.ndarray) -> np.ndarray:
@@ -125,11 +123,8 @@ def _allocate(total: int, counts: np.ndarray) -> np.ndarray:
 
 
 def stratified_split(labels: np.ndarray, n_train: int, n_test: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Fixed train/test indices with each class in proportion to its share of ``labels``.
-
-    The split depends only on ``seed`` (default 0), never on the run's seed, so every run
-    of a study trains and tests on the same images.
-    """
+    """Fixed train/test indices with each class in proportion to its share of ``labels``; they depend
+    only on ``seed`` (not the run's), so every run of a study trains and tests on the same images."""
     check_rank(labels, "labels", 1, "(one class index per image)")
     check_positive_int(n_train, "n_train")
     check_int(n_test, "n_test", minimum=0)
@@ -152,11 +147,8 @@ def load_dataset(
     name: str, data_dir: str | os.PathLike | None = None, n_train: int | None = None, n_test: int | None = None
 ) -> Dataset:
     """Load ``name`` ('cifar10' or 'mnist') from ``data_dir`` (the folder holding ``cifar10/`` and
-    ``mnist/``; default: ``$JAXCNN_DATA``).
-
-    Splits are stratified and fixed: 4,000 / 1,000 for CIFAR-10, 8,000 / 2,000 for MNIST
-    (only the public test sets are on disk, so both splits come from them). The whole CIFAR-10 as
-    image files is read by ``jaxcnn.data.ImageFolder`` instead.
+    ``mnist/``; default: ``$JAXCNN_DATA``). Both fixed stratified splits (default 4,000 / 1,000 for
+    CIFAR-10, 8,000 / 2,000 for MNIST) come from the public test set, the only one on disk.
     """
     if not isinstance(name, str) or name not in DATASETS:
         raise ValueError(f"name must be one of {DATASETS}: unknown dataset {name!r}")
@@ -191,18 +183,11 @@ def _check_stats(mean, std, channels: int) -> None:
         if len(v) != channels:
             raise ValueError(f"{name} must have one entry per channel ({channels}), got {len(v)}: {tuple(v)!r}")
         for x in v:
-            if name == "std":
-                check_number(x, name, minimum=0.0, min_inclusive=False)
-            else:
-                check_number(x, name)
+            check_number(x, name, minimum=0.0 if name == "std" else None, min_inclusive=False)
 
 
 def normalize(images: np.ndarray, mean, std) -> np.ndarray:
-    """uint8 NHWC -> float32, per-channel standardised.
-
-    ``images`` must be uint8 NHWC (the /255 assumes it); ``mean`` and ``std`` hold one finite number
-    per channel, ``std`` > 0.
-    """
+    """uint8 NHWC -> float32, per-channel standardised (``mean``, ``std``: one number per channel)."""
     check_rank(images, "images", 4, "NHWC (batch, height, width, channels)")
     if images.dtype != np.uint8:
         raise ArgumentTypeError(f"images must be uint8 (normalize divides by 255), got dtype {images.dtype}")
@@ -212,10 +197,8 @@ def normalize(images: np.ndarray, mean, std) -> np.ndarray:
 
 
 def batch_indices(n: int, batch_size: int, step: int, seed: int) -> np.ndarray:
-    """Indices of batch ``step``: epoch ``e`` is a permutation seeded by ``(seed, e)``.
-
-    The remainder of each epoch is dropped so every batch has ``batch_size`` examples.
-    """
+    """Indices of batch ``step``: epoch ``e`` is a permutation seeded by ``(seed, e)``, its remainder
+    dropped so every batch has ``batch_size`` examples."""
     check_positive_int(n, "n")
     check_int(batch_size, "batch_size", minimum=1, maximum=n)
     check_int(step, "step", minimum=0)
@@ -228,9 +211,7 @@ def batch_indices(n: int, batch_size: int, step: int, seed: int) -> np.ndarray:
 
 def augment(images: np.ndarray, seed: int, step: int, pad: int = 4) -> np.ndarray:
     """Standard CIFAR augmentation (random ``pad``-pixel crop, horizontal flip), keyed by step.
-
-    ``pad`` is at most ``min(H, W) - 1``: reflect padding mirrors without repeating the edge, so a
-    wider pad would reflect the image more than once."""
+    ``pad`` < ``min(H, W)``: a wider reflect padding would mirror the image more than once."""
     check_rank(images, "images", 4, "NHWC (batch, height, width, channels)")
     check_int(seed, "seed", minimum=0)
     check_int(step, "step", minimum=0)
@@ -257,9 +238,8 @@ def train_batch(ds: Dataset, batch_size: int, step: int, seed: int, augmentation
 
 
 def eval_batches(ds: Dataset, batch_size: int):
-    """The test split in order; the last batch is padded and carries a 0/1 ``mask``.
-
-    Arguments are checked when called, not at the first ``next``."""
+    """The test split in order; the last batch is padded and carries a 0/1 ``mask`` (arguments are
+    checked when called, not at the first ``next``)."""
     _check_dataset(ds)
     check_positive_int(batch_size, "batch_size")
     return _eval_batches(ds, batch_size)

@@ -1,21 +1,16 @@
 """Host batches for ``fit``, step after step, and where the input stands after each (for checkpoints).
 
-``train_data`` is either a function of the step (``step -> batch``: resumable by construction) or an
-iterable of batches. An iterable's iterator may offer ``get_state()`` / ``set_state(state)`` (the
-``jaxcnn.data`` loader's iterator and grain's iterators do): then the state after each batch is saved
-with the checkpoint of that step and restored on resume, so the resumed run reads the batches an
-uninterrupted run would. An iterator without them is replayed from its start (``start`` batches are
-read and dropped). A state must be JSON-able (a dict of numbers and strings) or ``bytes``.
-
-An iterable whose object has ``process_local = True`` (``jaxcnn.data.Loader``) gives each process only
-its rows of the global batch; every other source gives the whole global batch on every process.
+``train_data`` is a function of the step (resumable by construction) or an iterable of batches. An
+iterator with ``get_state()`` / ``set_state(state)`` (``jaxcnn.data``'s loader, grain) has its state
+(JSON-able or ``bytes``) saved with each checkpoint and restored on resume, so a resumed run reads
+the batches an uninterrupted run would; any other iterator is replayed from its start. A source with
+``process_local = True`` gives each process only its rows of the global batch.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterable
 
 import jax
 import numpy as np
@@ -48,19 +43,15 @@ def _decode(state):
 
 
 class Feed:
-    """``next(step)`` -> the host batch of ``step`` (steps asked in order from ``start``); ``state()`` -> the
-    iterator's state after the last batch handed out (``None`` for a function of the step or an iterator
-    without ``get_state``)."""
+    """``next(step)``: the host batch of ``step`` (asked in order from ``start``); ``state()``: the
+    iterator's state after the last batch handed out (``None`` if it has no ``get_state``).
+    ``train_data`` is checked by ``fit``."""
 
     def __init__(self, train_data, start: int, data_state=None):
         self.start, self._fn, self._it, self._own = start, None, None, False
         if callable(train_data):
             self._fn = train_data
             return
-        if not isinstance(train_data, Iterable):
-            raise ArgumentTypeError(
-                f"train_data must be a function step -> batch or an iterable of batches, got {train_data!r}"
-            )
         self._it = iter(train_data)
         self._own = self._it is not train_data  # an iterator we made is ours to close
         if start and data_state is not None and hasattr(self._it, "set_state"):

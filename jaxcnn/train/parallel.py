@@ -1,16 +1,11 @@
 """Data parallelism, each path meant to compute what one device computes on the global batch.
 
-* ``mesh`` (the path ``fit`` takes): ``jax.jit`` with the batch sharded over a 1-D ``Mesh`` and
-  the state replicated; XLA inserts the collectives, so the plain (``axis_name=None``) step is
-  already global, BatchNorm statistics included. Do not add a ``pmean``.
-* multi-host: the ``mesh`` path over ``jax.devices()`` after ``jax.distributed.initialize``;
-  each process feeds its slice of the global batch (``put_batch``).
-* ``pmap`` (legacy: ``jax.pmap`` is in maintenance mode since JAX 0.8, reimplemented on ``jit`` +
-  ``shard_map``): one replica per device; ``make_train_step(axis_name=AXIS)`` averages gradients
-  and the model's BatchNorm must be built with the same ``axis_name`` to synchronise statistics.
-  Random streams are folded with the device index, except the ``'<stream>_global'`` companions
-  (one batch-mode stochastic-depth coin for all devices; see ``steps.step_rngs``). Kept for
-  existing code and as a cross-check; new code should use ``fit`` or ``mesh_step``.
+* mesh (what ``fit`` uses, single or multi-host): ``jax.jit`` with the batch sharded over a 1-D
+  ``Mesh`` and the state replicated; XLA inserts the collectives, so the plain
+  (``axis_name=None``) step is already global, BatchNorm statistics included. Add no ``pmean``.
+* ``pmap`` (legacy, kept for existing code and as a cross-check): one replica per device;
+  ``make_train_step(axis_name=AXIS)`` averages gradients, BatchNorm needs the same ``axis_name``
+  and random streams are folded with the device index except the ``'<stream>_global'`` ones.
 """
 
 from __future__ import annotations
@@ -47,8 +42,7 @@ AXIS = "batch"
 
 
 def select_devices(n: int | None = None, name: str = "n") -> list:
-    """The first ``n`` devices (all if ``None``); a clear error, naming the caller's argument
-    ``name``, if there are not that many."""
+    """The first ``n`` devices (all if ``None``); an error naming the caller's argument ``name`` if too few."""
     devices = jax.devices()
     if n is None:
         return devices
@@ -68,9 +62,6 @@ def check_batch_size(batch_size: int, num_devices: int) -> int:
     if batch_size % num_devices:
         raise ValueError(f"batch_size={batch_size} is not divisible by the device count {num_devices}")
     return batch_size // num_devices
-
-
-# ---- pmap -------------------------------------------------------------------------------------
 
 
 def check_devices(devices, name: str = "devices") -> list:
@@ -111,8 +102,7 @@ def _split_rows(tree, num_devices: int, name: str) -> None:
 
 def replicate(tree, devices: Sequence):
     """Copy ``tree`` onto each device along a new leading axis (for ``pmap``)."""
-    devices = check_devices(devices)
-    return flax.jax_utils.replicate(tree, list(devices))
+    return flax.jax_utils.replicate(tree, check_devices(devices))
 
 
 def unreplicate(tree):
@@ -133,17 +123,15 @@ def shard_batch(batch: dict, num_devices: int) -> dict:
     """Reshape each array's leading axis ``B`` to ``(num_devices, B // num_devices)``."""
     check_positive_int(num_devices, "num_devices")
     _split_rows(batch, num_devices, "batch")
-
     return jax.tree.map(lambda x: x.reshape((num_devices, x.shape[0] // num_devices) + x.shape[1:]), batch)
 
 
 def pmap_step(step_fn: Callable, devices: Sequence, donate: bool = True) -> Callable:
-    """``jax.pmap`` a step built with ``axis_name=AXIS`` over ``devices`` (legacy path; see the module
-    docstring)."""
+    """``jax.pmap`` a step built with ``axis_name=AXIS`` over ``devices`` (the legacy path)."""
     check_callable(step_fn, "step_fn")
     devices = check_devices(devices)
     check_bool(donate, "donate")
-    return jax.pmap(step_fn, axis_name=AXIS, devices=list(devices), donate_argnums=(0,) if donate else ())
+    return jax.pmap(step_fn, axis_name=AXIS, devices=devices, donate_argnums=(0,) if donate else ())
 
 
 # ---- jit + mesh (single or multi-host) --------------------------------------------------------
@@ -168,11 +156,8 @@ def batch_sharding(mesh: Mesh) -> NamedSharding:
 
 
 def put_replicated(tree, mesh: Mesh):
-    """Place ``tree`` (identical on every process) replicated over ``mesh``.
-
-    ``device_put`` cannot target other processes' devices, so multi-host builds each global
-    array from this process's full copy; typed PRNG keys go through their raw key data.
-    """
+    """Place ``tree`` (identical on every process) replicated over ``mesh``; multi-host builds each
+    global array from this process's copy (typed PRNG keys through their raw key data)."""
     sharding = replicated(mesh)
     if jax.process_count() == 1:
         return jax.device_put(tree, sharding)
@@ -186,11 +171,7 @@ def put_replicated(tree, mesh: Mesh):
 
 
 def put_batch(global_batch: dict, mesh: Mesh) -> dict:
-    """Shard a global batch over ``mesh``; each process contributes only its own rows.
-
-    Every process may hold the whole (deterministic) global batch: this takes the slice that
-    belongs to ``jax.process_index()`` and assembles the global array without copying the rest.
-    """
+    """Shard a global batch (the same on every process) over ``mesh``; each process contributes its own rows."""
     sharding = batch_sharding(mesh)
     nproc, pid = jax.process_count(), jax.process_index()
     _split_rows(global_batch, mesh.devices.size, "global_batch")
@@ -206,9 +187,8 @@ def put_batch(global_batch: dict, mesh: Mesh) -> dict:
 def mesh_step(step_fn: Callable, mesh: Mesh, donate: bool = True) -> Callable:
     """``jax.jit`` a plain (``axis_name=None``) step: state replicated, batch sharded, outputs replicated."""
     check_callable(step_fn, "step_fn")
-    check_mesh(mesh)
     check_bool(donate, "donate")
-    return jax.jit(
+    return jax.jit(  # replicated(mesh) checks the mesh
         step_fn,
         in_shardings=(replicated(mesh), batch_sharding(mesh)),
         out_shardings=replicated(mesh),

@@ -17,11 +17,8 @@ __all__ = ["TrainState", "kernel_mask", "make_optimizer", "create_train_state"]
 
 
 class TrainState(flax.struct.PyTreeNode):
-    """Everything a step reads and writes; a pytree, so it checkpoints and shards as a whole.
-
-    ``apply_fn`` and ``tx`` are static (not leaves): they travel with the state but never
-    into a checkpoint.
-    """
+    """Everything a step reads and writes; a pytree, so it checkpoints and shards as a whole
+    (``apply_fn`` and ``tx`` are static: they travel with the state but never into a checkpoint)."""
 
     step: jax.Array
     params: Any
@@ -55,11 +52,9 @@ def kernel_mask(params) -> Any:
 def make_optimizer(
     learning_rate: float | optax.Schedule, momentum: float = 0.9, weight_decay: float = 5e-4, nesterov: bool = True
 ) -> optax.GradientTransformation:
-    """SGD with momentum and L2 weight decay applied to kernels only (added to the gradient,
-    as torch.optim.SGD does).
-
-    ``learning_rate``: a finite number >= 0 or an optax schedule (a callable, unchecked);
-    ``momentum`` in [0, 1) (``None`` or 0: plain SGD), ``weight_decay`` >= 0, ``nesterov`` a bool."""
+    """SGD with momentum and L2 weight decay on kernels only (added to the gradient, as
+    torch.optim.SGD does). ``learning_rate``: a number >= 0 or an optax schedule (unchecked);
+    ``momentum`` in [0, 1) (``None`` or 0: plain SGD)."""
     if not callable(learning_rate):
         check_number(learning_rate, "learning_rate", minimum=0.0)
     if momentum is not None:
@@ -84,11 +79,8 @@ def check_optimizer(tx, name: str = "tx") -> None:
 def create_train_state(
     model: nn.Module, key: jax.Array, sample_input: jax.Array, tx: optax.GradientTransformation
 ) -> TrainState:
-    """Initialise ``model`` on ``sample_input`` (any batch size) and wrap it with ``tx``.
-
-    ``key`` is split into the init key and the state's own RNG, from which per-step keys
-    are folded (``fold_in(rng, step)``).
-    """
+    """Initialise ``model`` on ``sample_input`` (any batch size) and wrap it with ``tx``; ``key`` is
+    split into the init key and the state's own RNG (per-step keys are folded from it)."""
     if not isinstance(model, nn.Module):
         raise ArgumentTypeError(
             f"model must be a flax.linen Module (e.g. create_model('resnet18')), got {model!r} ({type(model).__name__})"
@@ -98,13 +90,6 @@ def create_train_state(
     check_optimizer(tx, "tx")
     init_key, rng = jax.random.split(key)
     variables = jax.jit(lambda k, x: model.init(k, x, train=False))(init_key, sample_input)
-    params = variables["params"]
-    return TrainState(
-        step=jnp.zeros((), jnp.int32),
-        params=params,
-        batch_stats=variables.get("batch_stats", {}),
-        opt_state=tx.init(params),
-        rng=rng,
-        apply_fn=model.apply,
-        tx=tx,
-    )
+    params, batch_stats = variables["params"], variables.get("batch_stats", {})
+    step = jnp.zeros((), jnp.int32)
+    return TrainState(step, params, batch_stats, tx.init(params), rng, apply_fn=model.apply, tx=tx)

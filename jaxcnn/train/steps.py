@@ -1,14 +1,11 @@
 """Jit-able train and eval steps: built-in classification and regression losses, or your own.
 
-Skip policy: a step is *skipped* (params, batch_stats and optimiser state left bitwise as they
-were) when its loss or gradients are not finite, when the update itself makes params, statistics
-or optimiser state non-finite (a NaN learning rate), or when a label of the built-in
-classification loss lies outside ``[0, num_classes)`` (one-hot of such a label is all zeros: the
-loss would silently ignore the sample). The step counter still advances, so the next step draws
-fresh data and keys, and the metrics say why: ``skipped`` (0/1), ``nonfinite`` (0/1, loss,
-gradients or update), ``nonfinite_update`` (0/1, the update alone) and, for the built-in
-classification loss, ``bad_labels`` (how many). Callers decide when repeated skips mean
-divergence (``fit`` stops with a message; it also refuses bad labels on the host).
+Skip policy: a step whose loss, gradients or update are not finite, or (built-in classification
+loss) with a label outside ``[0, num_classes)`` (its one-hot is all zeros: a silently wrong loss),
+leaves params, batch_stats and optimiser state bitwise as they were but still advances the step.
+Its metrics say why: ``skipped``, ``nonfinite`` (loss, gradients or update), ``nonfinite_update``
+(the update alone), all 0/1, and ``bad_labels`` (how many). Callers decide when repeated skips
+mean divergence (``fit`` stops with a message; it also refuses bad labels on the host).
 """
 
 from __future__ import annotations
@@ -67,8 +64,7 @@ def _all_finite(tree) -> jax.Array:
 
 
 def _check_classification(logits, labels, label_smoothing, mask) -> None:
-    """Shapes and dtypes (static: free at trace time). Labels of shape (B, 1) or float labels would
-    broadcast or compare into a wrong loss without an error."""
+    """Shapes and dtypes (free at trace time): (B, 1) or float labels would give a wrong loss silently."""
     check_array(logits, "logits")
     if len(logits.shape) < 2:
         raise ValueError(f"logits must be (batch, num_classes) (or (..., num_classes)), got {tuple(logits.shape)}")
@@ -97,18 +93,24 @@ def _check_mask(mask, shape: tuple) -> None:
 def classification_loss(logits, labels, label_smoothing: float = 0.0, mask=None):
     """Mean softmax cross-entropy (optionally label-smoothed) and accuracy, both fp32.
 
-    ``labels`` are integer class indices of shape ``logits.shape[:-1]``, ``mask`` (if given) the same
-    shape, ``label_smoothing`` in [0, 1). Concrete labels (an eager call) must lie in
-    ``[0, num_classes)``; traced ones (inside ``jit``) cannot be checked here: the train step counts
-    them and skips the step (see the module docstring).
+    ``labels``: integer class indices of shape ``logits.shape[:-1]`` (``mask`` the same shape). Concrete
+    labels outside ``[0, num_classes)`` raise; traced ones (in ``jit``) are counted by the train step.
     """
     _check_classification(logits, labels, label_smoothing, mask)
     if not isinstance(labels, jax.core.Tracer):
-        host = np.asarray(labels)
-        bad = (host < 0) | (host >= logits.shape[-1])
-        if bad.any():
-            raise ValueError(f"labels must lie in [0, {logits.shape[-1]}), got {sorted(set(host[bad].tolist()))[:8]}")
+        check_label_range(labels, logits.shape[-1], "labels")
     return _classification_loss(logits, labels, label_smoothing, mask)
+
+
+def check_label_range(labels, num_classes: int, where: str) -> None:
+    """Concrete ``labels`` lie in ``[0, num_classes)``; else a ValueError naming ``where``, the values and rows."""
+    labels = np.asarray(labels)
+    bad = (labels < 0) | (labels >= num_classes)
+    if bad.any():
+        raise ValueError(
+            f"{where}: label(s) {sorted(set(labels[bad].tolist()))[:8]} at rows "
+            f"{np.flatnonzero(bad.reshape(-1))[:8].tolist()} outside [0, {num_classes})"
+        )
 
 
 def _classification_loss(logits, labels, label_smoothing, mask):
@@ -122,9 +124,7 @@ def _classification_loss(logits, labels, label_smoothing, mask):
 
 
 def regression_loss(pred, target, mask=None):
-    """Mean squared error and PSNR for images in [0, 1].
-
-    ``pred`` and ``target`` are NHWC of the same shape; ``mask`` (if given) has shape (B,)."""
+    """Mean squared error and PSNR for NHWC images in [0, 1]; ``mask`` (if given) has shape (B,)."""
     check_rank(pred, "pred", 4, "NHWC (batch, height, width, channels)")
     check_array(target, "target")
     if tuple(target.shape) != tuple(pred.shape):  # (B, H, W, 1) against (B, H, W, 3) would broadcast
@@ -150,13 +150,10 @@ def _stream_id(name: str) -> int:
 
 
 def step_rngs(rng: jax.Array, step, streams: Sequence[str] = ("dropout",), axis_name: str | None = None) -> dict:
-    """The keys of one train step, one per named stream, all derived from ``(rng, step)``.
-
-    Stream ``s`` gets ``fold_in(fold_in(rng, step), crc32(s))``; under ``pmap`` (``axis_name``
-    set) it is further folded with the device index, so masks differ across devices. Each
-    stream also has a companion ``global_stream(s)`` (``s + '_global'``), never folded with the
-    device index: the same on every device and process, for decisions about the whole global
-    batch (the batch-mode stochastic-depth coin reads ``'dropout_global'``).
+    """The keys of one train step: stream ``s`` gets ``fold_in(fold_in(rng, step), crc32(s))``, further
+    folded with the device index under ``pmap`` (``axis_name`` set). Its companion ``global_stream(s)``
+    is never folded with the device index: one key for decisions about the whole global batch (the
+    batch-mode stochastic-depth coin reads ``'dropout_global'``).
     """
     check_key(rng, "rng")
     _check_streams(streams, "streams")
@@ -171,11 +168,7 @@ def step_rngs(rng: jax.Array, step, streams: Sequence[str] = ("dropout",), axis_
 
 
 def _check_streams(streams, name: str) -> None:
-    if (
-        isinstance(streams, str)
-        or not isinstance(streams, (list, tuple))
-        or not all(isinstance(s, str) and s for s in streams)
-    ):
+    if not (isinstance(streams, (list, tuple)) and all(isinstance(s, str) and s for s in streams)):
         raise ArgumentTypeError(f"{name} must be a list or tuple of stream names, got {streams!r}")
     if len(set(streams)) != len(streams):
         raise ValueError(f"{name} has duplicates: {streams!r}")
@@ -190,7 +183,7 @@ def check_step_args(
     rng_streams=("dropout",),
     input_key="image",
 ) -> None:
-    """The arguments of :func:`make_train_step` (``fit`` checks them before building anything)."""
+    """The arguments of :func:`make_train_step` and :func:`make_eval_step`, checked when a step is built."""
     check_choice(task, "task", TASKS)
     check_number(label_smoothing, "label_smoothing", 0.0, 1.0, max_inclusive=False)
     check_dtype(compute_dtype, "compute_dtype")
@@ -241,27 +234,15 @@ def make_train_step(
 ) -> Callable[[TrainState, dict], tuple[TrainState, dict]]:
     """Build ``train_step(state, batch) -> (state, metrics)`` (not yet jitted).
 
-    Model contract: the step calls ``state.apply_fn({'params': ..., 'batch_stats': ...},
-    batch[input_key], train=True, mutable=['batch_stats'], rngs=step_rngs(...))``; the model returns
-    its outputs (any pytree), ``batch_stats`` is the only collection it may update, and its
-    random layers draw from the streams named in ``rng_streams`` (each also has an
-    ``'<name>_global'`` companion, see :func:`step_rngs`). A stream the model asks for but the
-    step does not provide raises Flax's ``InvalidRngError`` (e.g. ``Cutout(rng_collection=
-    'augment')`` needs ``rng_streams=('dropout', 'augment')``).
-
-    Loss: ``loss_fn(outputs, batch) -> (loss, metrics)`` with a scalar loss and a dict of scalar
-    metrics; without it, ``task='classify'`` uses :func:`classification_loss` on
-    ``batch['label']`` (labels checked, see the module docstring) and ``'regress'`` uses
-    :func:`regression_loss` on ``batch['target']``. ``batch['mask']`` (0/1 per row), when
-    present, weights the built-in losses. A batch without the entries the step reads (``input_key``,
-    ``'label'`` / ``'target'``), labels of the wrong shape or dtype, or a mask of the wrong shape
-    raise ``ValueError`` / ``TypeError`` when the step is traced (free: nothing runs per step).
-
-    ``compute_dtype=jnp.bfloat16`` runs the forward/backward in bf16 from fp32 master params.
-    ``axis_name`` is set only under ``pmap`` (the legacy path): gradients and metrics are averaged
-    over it and per-device keys folded with the device index. (BatchNorm statistics are
-    synchronised only if the model's BatchNorm layers got the same axis_name.) Under ``jit`` on a
-    mesh leave it ``None``: the step is already global.
+    The model is called as ``state.apply_fn(variables, batch[input_key], train=True,
+    mutable=['batch_stats'], rngs=step_rngs(...))``; its random layers may draw only from
+    ``rng_streams`` (and their ``'_global'`` companions). Loss: ``loss_fn(outputs, batch) -> (loss,
+    metrics_dict)``, else :func:`classification_loss` on ``batch['label']`` (``task='classify'``) or
+    :func:`regression_loss` on ``batch['target']``, weighted by ``batch['mask']`` if present. A batch
+    that lacks those entries or has labels of the wrong shape or dtype raises when traced.
+    ``compute_dtype=jnp.bfloat16`` runs forward/backward in bf16 from fp32 master params.
+    ``axis_name``: only under ``pmap`` (legacy), to average gradients and metrics over it; on a mesh
+    under ``jit`` leave it ``None``, the step is already global.
     """
     check_step_args(task, label_smoothing, compute_dtype, axis_name, loss_fn, rng_streams, input_key)
     rng_streams = tuple(rng_streams)
@@ -310,9 +291,8 @@ def make_eval_step(
 ):
     """Build ``eval_step(state, batch) -> sums`` with ``'count'`` and per-metric sums.
 
-    Sums (not means) so padded last batches, marked by ``batch['mask']``, and several devices
-    combine exactly: divide by ``count`` at the end. A custom ``loss_fn(outputs, batch)`` must
-    return means over the rows that ``batch['mask']`` keeps (all rows if there is no mask).
+    Sums, so padded batches (``batch['mask']``) and devices combine exactly: divide by ``count`` at
+    the end. A custom ``loss_fn`` must return means over the rows the mask keeps.
     """
     check_step_args(task, 0.0, compute_dtype, axis_name, loss_fn, input_key=input_key)
 
