@@ -1,25 +1,17 @@
 """Declared field checks: each constraint is written once, next to its field, and checked once, when the
-module (or dataclass) is constructed.
-
-A field declares its rule with :func:`declare`; a class checks its declared fields by inheriting
-:class:`Declared` (before ``nn.Module`` in the bases). Relations between fields go in one method,
-``check_relations``. Nothing is checked inside ``__call__`` but the input array::
+module (or dataclass) is constructed. A class inherits :class:`Declared` (before ``nn.Module``), declares
+fields with :func:`declare` and puts cross-field relations in ``check_relations``::
 
     class Block(Declared, nn.Module):
         features: int = declare(POSITIVE_INT)          # required field
-        strides: int = declare(POSITIVE_INT, 1)
         shortcut: str = declare(choice("A", "B"), "B")
-        rate: float = declare(PROBABILITY, 0.0)
 
         def check_relations(self):
-            if self.shortcut == "A" and self.strides > 2:
-                raise self.field_error("strides", "shortcut 'A' subsamples by at most 2")
+            if self.shortcut == "A" and self.features < 2:
+                raise self.field_error("features", "at least 2 with shortcut 'A'")
 
-    Block(features=0)   # ValueError: Block: features must be a positive integer, got 0
-
-A :class:`Rule` carries the values it refuses (``bad``), so the bad-input tests are generated from the
-declarations (``tests/validation/test_declared.py``): every declared field of every class, every bad value.
-Inherited fields (e.g. ``nn.Conv.features``) are re-declared in the subclass with the same default.
+A :class:`Rule` lists the values it refuses (``bad``): ``tests/validation/test_declared.py`` generates
+the bad-input tests from the declarations. Inherited fields are re-declared with the same default.
 """
 
 from __future__ import annotations
@@ -64,8 +56,7 @@ __all__ = [
 @dataclasses.dataclass(frozen=True)
 class Rule:
     """A field constraint: ``check(value, name)`` raises ``ValueError``/``TypeError`` naming ``name``, the
-    value and what was expected. ``bad`` lists values it refuses (the generated tests try each one);
-    ``kind`` names the rule in test ids and docs."""
+    value and what was expected; ``bad`` lists values it refuses; ``kind`` names it in test ids."""
 
     kind: str
     check: Callable[[Any, str], Any]
@@ -87,8 +78,8 @@ def declared_rules(cls: type) -> dict[str, Rule]:
 
 
 def _key(value: Any) -> Any:
-    """``value`` tagged with its type at every level, so that ``2``, ``2.0`` and ``True`` (equal in
-    Python) or ``(1, 1)`` and ``(1.0, 1)`` differ; ``TypeError`` if it is unhashable (an array)."""
+    """``value`` tagged with its type at every level (``2``, ``2.0`` and ``True`` differ); ``TypeError``
+    if it is unhashable (an array)."""
     if isinstance(value, (list, tuple)):
         return type(value), tuple(_key(v) for v in value)
     if isinstance(value, Mapping):
@@ -103,27 +94,23 @@ _PASSED: set = set()
 
 
 class Declared:
-    """Mixin: checks every declared field, then ``check_relations``, once at construction (once per
-    distinct configuration: re-constructions and Linen's clones are not checked again). Errors are
-    prefixed with the class name: ``"BasicBlock: features must be a positive integer, got 0"``."""
+    """Mixin: checks every declared field, then ``check_relations``, once per distinct configuration
+    (Linen's clones are not checked again). Errors start with the class name."""
 
     def __post_init__(self):
-        parent_init = getattr(super(), "__post_init__", None)
-        if parent_init is not None:
-            parent_init()
-        rules = declared_rules(type(self))
+        getattr(super(), "__post_init__", lambda: None)()
+        values = {name: getattr(self, name) for name in declared_rules(type(self))}
         try:
-            key = (type(self), tuple(_key(getattr(self, name)) for name in rules))
+            key = (type(self), tuple(_key(value) for value in values.values()))
         except TypeError:  # an unhashable value (an array): checked every time
             key = None
-        if key is not None and key in _PASSED:
+        if key in _PASSED:
             return
-        for name, rule in rules.items():
+        for name, rule in declared_rules(type(self)).items():
             try:
-                rule(getattr(self, name), name)
+                rule(values[name], name)
             except (TypeError, ValueError) as e:
-                value = getattr(self, name)
-                shown = "" if repr(value) in str(e) else f" (got {name}={value!r})"  # a row of a table names the row
+                shown = "" if repr(values[name]) in str(e) else f" (got {name}={values[name]!r})"  # a row names the row
                 raise type(e)(f"{type(self).__name__}: {e}{shown}") from None
         self.check_relations()
         if key is not None:
@@ -140,8 +127,6 @@ class Declared:
 
 
 # ----------------------------------------------------------------------------- rules
-
-_NAN = math.nan
 
 
 def optional(rule: Rule) -> Rule:
@@ -171,7 +156,7 @@ def number_in(
     max_inclusive: bool = True,
 ) -> Rule:
     """A finite real number (not bool) in the given range."""
-    bad = [_NAN, math.inf, True, "1"]
+    bad = [math.nan, math.inf, True, "1"]
     if minimum is not None:
         bad.append(minimum - 1.0 if min_inclusive else minimum)
     if maximum is not None:
@@ -204,7 +189,7 @@ def _sizes(x: Any, n: str) -> None:
 POSITIVE_INT = Rule("positive_int", v.check_positive_int, (0, -1, 2.0, True, "3", None))
 NONNEGATIVE_INT = int_at_least(0)
 POSITIVE_NUMBER = number_in(0.0, min_inclusive=False)
-PROBABILITY = Rule("probability", v.check_probability, (-0.1, 1.5, _NAN, True, "0.5"))
+PROBABILITY = Rule("probability", v.check_probability, (-0.1, 1.5, math.nan, True, "0.5"))
 FLAG = Rule("flag", v.check_bool, ("no", 1, None))
 SIZES = Rule("sizes", _sizes, (0, 2.0, (0, 1), (1.5, 1), True))
 OPTIONAL_SIZES = optional(SIZES)

@@ -1,17 +1,7 @@
-"""Conv / norm / activation helpers shared by every block.
-
-Two conventions live here so that no block re-invents them:
-
-* convs pad explicitly and symmetrically, ``((k-1)//2*d, (k-1)//2*d)``, like PyTorch
-  (``conv_args``).
-  Flax's ``'SAME'`` pads ``(0, 1)`` for stride 2 on even inputs where torch pads ``(1, 1)``,
-  which silently breaks imported weights.
-* :class:`BatchNorm` uses torchvision's momentum (0.9 in Flax terms, 0.1 in torch terms) and
-  epsilon 1e-5, so weights and statistics port both ways.
-
-Blocks and models take ``conv`` and ``norm`` as injected ``ModuleDef``s (defaults :class:`Conv`
-and :class:`BatchNorm`), the Flax ImageNet example's idiom; ``make_norm``/``apply_norm`` let a
-block use any norm, with or without running statistics.
+"""Conv / norm / pooling helpers shared by every block, with PyTorch's conventions so weights port:
+convs pad symmetrically, ``(k-1)//2*d`` per side (Flax's ``'SAME'`` pads ``(0, 1)`` at stride 2 on even
+inputs where torch pads ``(1, 1)``), and :class:`BatchNorm` has torch's momentum and epsilon. Blocks take
+``conv`` and ``norm`` as injected ``ModuleDef``s (defaults :class:`Conv`, :class:`BatchNorm`).
 """
 
 from __future__ import annotations
@@ -69,12 +59,8 @@ kaiming_fan_out.__doc__ = "torchvision's conv init: normal with variance 2 / fan
 
 
 def torch_padding(kernel_size: int, dilation: int = 1) -> tuple[tuple[int, int], tuple[int, int]]:
-    """Symmetric padding PyTorch models use for an odd kernel: ``(k-1)//2 * d`` on each side.
-
-    This is 'same' padding (stride 1 keeps H and W), which exists only for odd kernels: an even
-    ``kernel_size`` is refused (``(k-1)//2`` would shrink every output by ``d`` pixels). For an
-    even kernel pass the padding you want to :class:`Conv` explicitly, as in torch.
-    """
+    """PyTorch's symmetric 'same' padding, ``(k-1)//2 * d`` per side, for an odd ``kernel_size`` (an even
+    one is refused: it would shrink every output by ``d`` pixels; pass :class:`Conv` explicit padding)."""
     kernel_size = check_odd_kernel(kernel_size, "kernel_size")
     dilation = check_positive_int(dilation, "dilation")
     p = (kernel_size - 1) // 2 * dilation
@@ -85,15 +71,11 @@ ModuleDef = Any  # a module class or functools.partial of one, called with the k
 
 
 class Conv(Declared, nn.Conv):
-    """``nn.Conv`` with torchvision's defaults (no bias, kaiming fan-out init) whose size fields are
-    declared (integers >= 1, checked at construction) and which names the problem when ``groups``
-    (``feature_group_count``) does not divide the channels. The padding is whatever the caller
-    passes, so an even kernel is fine here (as in torch, with explicit padding).
+    """``nn.Conv`` with torchvision's defaults (no bias, kaiming fan-out init), declared size fields, and
+    an error naming ``groups`` when it does not divide the channels; padding is the caller's.
 
-    This is the default ``conv`` of every jaxcnn block and model. Any ``ModuleDef`` taking
-    ``nn.Conv``'s keyword arguments (``features, kernel_size, strides, padding,
-    kernel_dilation, feature_group_count, dtype, name``) can replace it, e.g.
-    :class:`WeightStandardizedConv` or ``jaxcnn.xla_cpu.GemmGradConv``.
+    The default ``conv`` of every jaxcnn block and model; any ``ModuleDef`` taking ``nn.Conv``'s keyword
+    arguments can replace it (:class:`WeightStandardizedConv`, ``jaxcnn.xla_cpu.GemmGradConv``).
     """
 
     features: int = declare(POSITIVE_INT)
@@ -122,11 +104,8 @@ class Conv(Declared, nn.Conv):
 
 
 class WeightStandardizedConv(Conv):
-    """Conv whose kernel is standardised per output channel before use (Qiao et al. 2019; BiT).
-
-    ``W_hat = (W - mean) / sqrt(var + eps)`` with mean and (biased) variance over each output
-    channel's ``kh * kw * in`` weights. Pairs with GroupNorm: ``ResNet(block_args=dict(
-    conv=WeightStandardizedConv, norm=partial(nn.GroupNorm, num_groups=32)))``. Same parameters as :class:`Conv`.
+    """Conv whose kernel is standardised per output channel, ``(W - mean) / sqrt(var + eps)`` over its
+    ``kh * kw * in`` weights (Qiao et al. 2019; BiT); pairs with GroupNorm. Same parameters as :class:`Conv`.
     """
 
     eps: float = declare(POSITIVE_NUMBER, 1e-5)
@@ -141,24 +120,18 @@ class WeightStandardizedConv(Conv):
 
 
 class BatchNorm(Declared, nn.BatchNorm):
-    """``nn.BatchNorm`` with torchvision's momentum (0.9 here, 0.1 in torch) and epsilon 1e-5:
-    weights and statistics port both ways. The default ``norm`` of every jaxcnn block and model.
-    A momentum outside [0, 1] is a units mix-up and is refused at construction."""
+    """``nn.BatchNorm`` with torchvision's momentum (0.9 here, 0.1 in torch) and epsilon 1e-5, so statistics
+    port both ways; the default ``norm`` of every jaxcnn block and model."""
 
     momentum: float = declare(UNIT_INTERVAL, 0.9)
     epsilon: float = declare(POSITIVE_NUMBER, 1e-5)
 
 
 def conv_args(kernel_size: int, stride: int = 1, groups: int = 1, dilation: int = 1) -> dict:
-    """``nn.Conv`` keyword arguments of a square conv with torch's symmetric 'same' padding.
-
-    ``kernel_size`` must be odd (see :func:`torch_padding`); ``stride``, ``groups`` and
-    ``dilation`` are integers >= 1.
-    """
-    torch_padding(kernel_size, dilation)
-    return _conv_kwargs(
-        kernel_size, check_positive_int(stride, "stride"), check_positive_int(groups, "groups"), dilation
-    )
+    """``nn.Conv`` keyword arguments of a square conv with torch's 'same' padding (odd ``kernel_size``)."""
+    torch_padding(kernel_size, dilation)  # checks kernel_size and dilation
+    stride, groups = check_positive_int(stride, "stride"), check_positive_int(groups, "groups")
+    return _conv_kwargs(kernel_size, stride, groups, dilation)
 
 
 def _conv_kwargs(kernel_size: int, stride: int = 1, groups: int = 1, dilation: int = 1) -> dict:
@@ -185,27 +158,15 @@ def conv(
     kernel_init=kaiming_fan_out,
     module: ModuleDef = Conv,
 ) -> nn.Module:
-    """A square ``module`` conv (default :class:`Conv`) with torch-compatible explicit 'same' padding.
-
-    The arguments are checked here, by these names: ``features``, ``stride``, ``groups`` and
-    ``dilation`` are integers >= 1 and ``kernel_size`` is odd (the padding ``(k-1)//2 * d``
-    keeps H and W only for odd kernels; for an even one construct :class:`Conv` with explicit
-    ``padding``, as torch does). Whether ``groups`` divides the input channels is checked on call.
-    """
+    """A square ``module`` conv (default :class:`Conv`) with torch's 'same' padding (odd ``kernel_size``)."""
     check_positive_int(features, "features")
     check_bool(use_bias, "use_bias")
     check_callable(module, "module")
     check_callable(kernel_init, "kernel_init")
     if name is not None:
         check_str(name, "name")
-    return module(
-        features,
-        **conv_args(kernel_size, stride, groups, dilation),
-        use_bias=use_bias,
-        kernel_init=kernel_init,
-        dtype=dtype,
-        name=name,
-    )
+    kwargs = conv_args(kernel_size, stride, groups, dilation)
+    return module(features, **kwargs, use_bias=use_bias, kernel_init=kernel_init, dtype=dtype, name=name)
 
 
 def make_norm(
@@ -217,39 +178,23 @@ def make_norm(
     **kwargs,
 ) -> nn.Module:
     """Instantiate an injected ``norm``; ``zero_init`` sets its scale to 0 (last norm of a branch).
-
-    ``axis_name`` and ``dtype`` are passed only when set, so any norm with the usual Flax
-    fields (``nn.BatchNorm``, ``nn.GroupNorm``, ``nn.LayerNorm``) fits; ``kwargs`` (e.g.
-    ``parent``) go to the module as they are.
-    """
+    ``axis_name`` and ``dtype`` are passed only when set, so any Flax norm fits; ``kwargs`` as they are."""
     check_callable(norm, "norm")
     check_bool(zero_init, "zero_init")
     return _make_norm(norm, name, zero_init, axis_name, dtype, **kwargs)
 
 
-def _make_norm(
-    norm: ModuleDef,
-    name: str | None = None,
-    zero_init: bool = False,
-    axis_name: str | None = None,
-    dtype: Any = None,
-    **kwargs,
-) -> nn.Module:
+def _make_norm(norm, name=None, zero_init=False, axis_name=None, dtype=None, **kwargs) -> nn.Module:
     """:func:`make_norm` for values already checked (the declared fields of a block or model)."""
-    kw: dict = {"name": name, **kwargs}
     if zero_init:
-        kw["scale_init"] = nn.initializers.zeros
-    if axis_name is not None:
-        kw["axis_name"] = axis_name
-    if dtype is not None:
-        kw["dtype"] = dtype
-    return norm(**kw)
+        kwargs["scale_init"] = nn.initializers.zeros
+    optional = {k: v for k, v in {"axis_name": axis_name, "dtype": dtype}.items() if v is not None}
+    return norm(name=name, **kwargs, **optional)
 
 
 def apply_norm(module: nn.Module, x: jax.Array, train: bool) -> jax.Array:
-    """Call a norm module: batch statistics when ``train`` for a norm with running averages
-    (a ``use_running_average`` field, as ``nn.BatchNorm``), a plain call for any other norm.
-    ``train`` is a bool checked where the call enters jaxcnn (the model or block), not here."""
+    """Call a norm: batch statistics when ``train`` for one with running averages (``use_running_average``),
+    a plain call for any other norm."""
     if hasattr(module, "use_running_average"):
         return module(x, use_running_average=not train)
     return module(x)
@@ -262,10 +207,7 @@ def batch_norm(
     axis_name: str | None = None,
     dtype: Any = None,
 ) -> nn.BatchNorm:
-    """:class:`BatchNorm`; ``zero_init`` sets gamma = 0 (last BN of a branch).
-
-    ``train=None`` leaves ``use_running_average`` to be passed at call time (setup-style blocks).
-    """
+    """:class:`BatchNorm`; ``zero_init`` sets gamma = 0; ``train=None`` leaves ``use_running_average`` to the call."""
     check_bool(train, "train", allow_none=True)
     check_bool(zero_init, "zero_init")
     return BatchNorm(
@@ -278,10 +220,8 @@ def batch_norm(
 
 
 def make_divisible(value: float, divisor: int = 8, min_value: int | None = None) -> int:
-    """Round channels to a multiple of ``divisor`` without going below 90% (MobileNet rule).
-
-    ``value`` is a finite number >= 0, ``divisor`` and ``min_value`` (default ``divisor``) integers >= 1.
-    """
+    """Round channels to a multiple of ``divisor`` (at least ``min_value``, default ``divisor``) without going
+    below 90% of ``value`` (MobileNet rule)."""
     value = check_number(value, "value", minimum=0.0)
     divisor = check_positive_int(divisor, "divisor")
     min_value = divisor if min_value is None else check_positive_int(min_value, "min_value")
@@ -298,11 +238,8 @@ def global_avg_pool(x: jax.Array) -> jax.Array:
 
 
 def max_pool_torch(x: jax.Array, window: int = 3, stride: int = 2, padding: int = 1) -> jax.Array:
-    """torch ``MaxPool2d(window, stride, padding)``: padding with -inf, floor mode.
-
-    As torch, refuses ``padding`` above ``window / 2`` (a window of padding only) and a window
-    larger than the padded input (an empty output).
-    """
+    """torch ``MaxPool2d(window, stride, padding)``: -inf padding, floor mode; as torch, refuses ``padding``
+    above ``window / 2`` and a window larger than the padded input."""
     check_nhwc(x, "x", nonempty=True)
     window = check_positive_int(window, "window")
     stride = check_positive_int(stride, "stride")
@@ -316,14 +253,9 @@ def max_pool_torch(x: jax.Array, window: int = 3, stride: int = 2, padding: int 
 
 
 def avg_pool_ceil_exclude_pad(x: jax.Array, window: int = 2, stride: int = 2) -> jax.Array:
-    """torch ``AvgPool2d(window, stride, ceil_mode=True, count_include_pad=False)``.
-
-    ceil mode lets the last window hang over the edge; the overhang is padding that is not
-    counted, so each output is the mean of the real pixels its window covers. As in torch, a
-    window that would start past the input is dropped (``stride > window``; it would be 0/0) and
-    an empty output is refused. ``window`` and ``stride`` are integers >= 1; an integer ``x``
-    gives a floating-point mean.
-    """
+    """torch ``AvgPool2d(window, stride, ceil_mode=True, count_include_pad=False)``: the last window may hang
+    over the edge, and each output is the mean of the real pixels its window covers. As in torch, a window
+    starting past the input is dropped and an empty output is refused."""
     check_nhwc(x, "x", nonempty=True)
     window = check_positive_int(window, "window")
     stride = check_positive_int(stride, "stride")

@@ -1,29 +1,14 @@
 """The NNX face of every registry model: ``create_model(name, *, rngs, **overrides)``.
 
-Current Flax recommends NNX to new users; jaxcnn's models are written in Linen (still supported)
-and reach NNX through ``flax.nnx.bridge.ToNNX``, so one definition serves both and the weights
-are the same arrays: :func:`load_variables` puts Linen variables (e.g. from
-``jaxcnn.interop.from_torchvision``) into an NNX model and :func:`linen_variables` takes them out.
-
-Train/eval mode is the NNX way: ``model.train()`` / ``model.eval()`` (``nnx.Module``'s own
-methods) set the ``deterministic`` attribute; a model starts in training mode, as NNX layers do.
-In training mode BatchNorm uses batch statistics and updates ``batch_stats`` in place, and
-stochastic layers draw from the ``rngs`` stream ``'dropout'``.
+jaxcnn's Linen models reach NNX through ``flax.nnx.bridge.ToNNX``, so one definition serves both and the
+weights are the same arrays (:func:`load_variables` / :func:`linen_variables` move Linen variables in and
+out). ``model.train()`` / ``model.eval()`` set the mode; a model starts in training mode, where BatchNorm
+updates ``batch_stats`` in place and stochastic layers draw from the ``'dropout'`` stream::
 
     model = jaxcnn.nnx.create_model("cifar_resnet20", rngs=nnx.Rngs(0))
     optimizer = nnx.Optimizer(model, optax.sgd(0.1, momentum=0.9), wrt=nnx.Param)
-
-    @nnx.jit
-    def train_step(model, optimizer, x, y):
-        def loss_fn(model):
-            logits = model(x)
-            return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
-        loss, grads = nnx.value_and_grad(loss_fn)(model)
-        optimizer.update(model, grads)
-        return loss
-
-    model.eval()
-    logits = model(x_test)
+    loss, grads = nnx.value_and_grad(loss_fn)(model)  # inside an @nnx.jit train step
+    optimizer.update(model, grads)
 """
 
 from __future__ import annotations
@@ -118,9 +103,7 @@ def load_variables(model: LinenModel, variables: dict) -> LinenModel:
             f"variables must be a mapping of collections, e.g. {{'params': ...}}, got {type(variables).__name__}"
         )
     old = linen_variables(model)
-    if jax.tree_util.tree_structure(jax.tree_util.tree_map(jnp.shape, dict(variables))) != jax.tree_util.tree_structure(
-        jax.tree_util.tree_map(jnp.shape, old)
-    ):
+    if jax.tree_util.tree_structure(dict(variables)) != jax.tree_util.tree_structure(old):
         raise ValueError("variables do not have the model's tree (collections and submodule names)")
     # the same tree with other shapes (weights of a 10-class head into a 100-class model) would load silently
     for (path, got), want in zip(jax.tree_util.tree_leaves_with_path(dict(variables)), jax.tree_util.tree_leaves(old)):
@@ -128,8 +111,7 @@ def load_variables(model: LinenModel, variables: dict) -> LinenModel:
             raise ValueError(
                 f"variables{jax.tree_util.keystr(path)} has shape {jnp.shape(got)}, the model's is {jnp.shape(want)}"
             )
-    new = bridge_variables.linen_vars_to_nnx_attrs(variables)
-    for attr, value in new.items():
+    for attr, value in bridge_variables.linen_vars_to_nnx_attrs(variables).items():
         setattr(model.linen, attr, nnx.data(value))
     return model
 

@@ -1,18 +1,10 @@
-"""Argument checks for the public boundary, shared by every module: each error names the argument,
-the value it got and what was expected, and is raised before anything is traced or compiled.
+"""Argument checks for the public boundary, shared by every module: each error names the argument, the
+value it got and what was expected, and is raised before anything is traced or compiled.
 
-Conventions:
-
-* Sizes, strides and counts are Python or NumPy integers. A float is refused even when it is
-  integral (``2.0``): nothing is truncated silently. A bool is refused too (``True`` is not a size).
-  The refusal is an :class:`ArgumentTypeError`, which is both a ``TypeError`` (the right class) and
-  a ``ValueError`` (what these checks raised before, so ``except ValueError`` keeps working).
-* Probabilities are numbers in [0, 1]; NaN is refused. A traced scalar (a schedule inside
-  ``jit``) cannot be checked and passes.
-* Flags are ``bool`` (or ``np.bool_``): a string such as ``'no'`` is truthy and would silently
-  turn the flag on.
-* An output whose element count exceeds :data:`MAX_OUTPUT_ELEMENTS` is refused before any
-  allocation (``interpolate(x, scale_factor=1e9)`` would otherwise ask for tens of GiB).
+Sizes and counts are Python/NumPy integers: a float (even ``2.0``) or a bool is refused with an
+:class:`ArgumentTypeError` (a ``TypeError`` that is also a ``ValueError``). Probabilities are numbers in
+[0, 1] (NaN refused; a traced scalar passes). Flags are bools (``'no'`` would be truthy). An output of more
+than :data:`MAX_OUTPUT_ELEMENTS` elements is refused before it is allocated.
 """
 
 from __future__ import annotations
@@ -86,10 +78,9 @@ def check_int(value: Any, name: str, minimum: int | None = None, maximum: int | 
 
 def check_positive_int(value: Any, name: str) -> int:
     """An integer >= 1 (sizes, strides, counts)."""
-    if not _is_int(value):
-        raise ArgumentTypeError(f"{name} must be a positive integer, got {value!r} ({type(value).__name__})")
-    if int(value) < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if not _is_int(value) or value < 1:
+        error = ValueError if _is_int(value) else ArgumentTypeError
+        raise error(f"{name} must be a positive integer, got {value!r} ({type(value).__name__})")
     return int(value)
 
 
@@ -160,30 +151,21 @@ def check_probability(value: Any, name: str) -> Any:
     """A rate/probability in [0, 1], NaN refused. Traced scalars (schedules inside jit) pass unchecked."""
     if isinstance(value, (bool, np.bool_)):
         raise ArgumentTypeError(f"{name} must be a number in [0, 1], got bool {value!r}")
-    if isinstance(value, (int, float, np.number)):
-        v = float(value)
-        if not (0.0 <= v <= 1.0):  # also rejects NaN
-            raise ValueError(f"{name} must be in [0, 1], got {value!r}")
-        return v
-    if hasattr(value, "shape") and hasattr(value, "dtype"):
-        if tuple(value.shape) != ():
-            raise ValueError(f"{name} must be a scalar in [0, 1], got an array of shape {tuple(value.shape)}")
-        if not jnp.issubdtype(value.dtype, jnp.floating):
-            raise ArgumentTypeError(f"{name} must be a float in [0, 1], got dtype {value.dtype}")
-        try:
-            v = float(value)
-        except jax.errors.ConcretizationTypeError:
-            return value  # traced: cannot check here
-        if not (0.0 <= v <= 1.0):
-            raise ValueError(f"{name} must be in [0, 1], got {v!r}")
-        return value
-    raise ArgumentTypeError(f"{name} must be a number in [0, 1], got {type(value).__name__}")
+    is_number = _is_real(value)
+    if not is_number and not (hasattr(value, "shape") and hasattr(value, "dtype")):
+        raise ArgumentTypeError(f"{name} must be a number in [0, 1], got {type(value).__name__}")
+    if not is_number and tuple(value.shape) != ():
+        raise ValueError(f"{name} must be a scalar in [0, 1], got an array of shape {tuple(value.shape)}")
+    if not is_number and not jnp.issubdtype(value.dtype, jnp.floating):
+        raise ArgumentTypeError(f"{name} must be a float in [0, 1], got dtype {value.dtype}")
+    v = static_value(value)
+    if v is not None and not (0.0 <= v <= 1.0):  # also rejects NaN
+        raise ValueError(f"{name} must be in [0, 1], got {value!r}")
+    return v if is_number else value  # a traced scalar cannot be checked here and passes
 
 
 def static_value(value: Any) -> float | None:
     """The Python float behind ``value`` when it is known at trace time, else None."""
-    if isinstance(value, (int, float, np.number)):
-        return float(value)
     try:
         return float(value)
     except (jax.errors.ConcretizationTypeError, TypeError):

@@ -1,10 +1,4 @@
-"""MobileNetV2 inverted residual and the depthwise-separable convolution.
-
-Inverted residual (Sandler et al. 2018): 1x1 expansion to ``round(in * t)`` channels (skipped
-when t = 1, as torchvision does) + BN + ReLU6, 3x3 depthwise + BN + ReLU6, 1x1 *linear*
-projection + BN with no activation (the "linear bottleneck": ReLU on a thin representation
-destroys information). The input is added back iff stride is 1 and in == out channels.
-"""
+"""MobileNetV2's inverted residual (Sandler et al. 2018) and the depthwise-separable convolution."""
 
 from __future__ import annotations
 
@@ -47,13 +41,9 @@ STRIDE_1_OR_2 = Rule("stride_1_or_2", _stride_1_or_2, (3, 0, 2.0, True))
 
 
 class DepthwiseSeparableConv(Declared, nn.Module):
-    """k x k depthwise conv + norm + act, then 1x1 pointwise conv + norm + act (MobileNetV1 unit).
-
-    Costs ``k*k*C + C*F`` weights instead of ``k*k*C*F`` for the dense conv it factorises.
-    ``conv``/``norm``/``act`` are injected as in every jaxcnn block (``None`` conv: the backend
-    default, ``jaxcnn.layers.Conv``). ``kernel_size`` must be odd: the block keeps H and W (at
-    stride 1) with padding ``(k-1)//2``, which an even kernel cannot do.
-    """
+    """k x k depthwise conv + norm + act, then 1x1 pointwise conv + norm + act (MobileNetV1 unit):
+    ``k*k*C + C*F`` weights instead of ``k*k*C*F``. ``conv``/``norm``/``act`` are injected (``None`` conv:
+    the backend default); ``kernel_size`` is odd so that padding ``(k-1)//2`` keeps H and W."""
 
     features: int = declare(POSITIVE_INT)
     kernel_size: int = declare(ODD_KERNEL, 3)
@@ -82,12 +72,10 @@ class DepthwiseSeparableConv(Declared, nn.Module):
 
 
 class InvertedResidual(Declared, nn.Module):
-    """MobileNetV2 block; ``features`` is the output channel count, ``expand_ratio`` is t.
-
-    ``conv``/``norm``/``act`` are injected (defaults: backend conv, ``BatchNorm``, ReLU6).
-    Stochastic depth on the residual sum has the same fields and semantics as
-    ``jaxcnn.blocks.ResidualBlock``'s; the defaults here are torchvision's (``'row'`` mode,
-    ``'inverted'`` test rule), ResNet's are the paper's.
+    """MobileNetV2 block: 1x1 expansion to ``round(in * expand_ratio)`` channels (skipped at 1) + BN + act,
+    3x3 depthwise + BN + act, 1x1 *linear* projection + BN to ``features``; the input is added back iff
+    stride 1 and in == out channels. ``conv``/``norm``/``act`` are injected (backend conv, ``BatchNorm``,
+    ReLU6); stochastic depth as ``ResidualBlock``'s, with torchvision's defaults (``'row'``, ``'inverted'``).
     """
 
     features: int = declare(POSITIVE_INT)
@@ -102,9 +90,6 @@ class InvertedResidual(Declared, nn.Module):
     norm: ModuleDef = declare(MODULE_DEF, BatchNorm)
     act: Callable = declare(CALLABLE, nn.relu6)
 
-    def hidden_features(self, in_features: int) -> int:
-        return int(round(in_features * self.expand_ratio))  # torchvision's rule
-
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
         check_nhwc(x, "x")
@@ -114,7 +99,7 @@ class InvertedResidual(Declared, nn.Module):
         residual = self.strides == 1 and in_features == self.features
         cond = residual and float(self.drop_path_rate) > 0 and self.drop_path_mode == "batch"
         conv = self.conv if self.conv is not None else default_conv(control_flow=cond)
-        hidden = self.hidden_features(in_features)
+        hidden = int(round(in_features * self.expand_ratio))  # torchvision's rule
 
         def norm(mdl, name, y):
             bn = _make_norm(self.norm, name, axis_name=self.bn_axis_name, dtype=self.dtype, parent=mdl)

@@ -1,21 +1,15 @@
 """Residual blocks: post-activation (He et al. 2015) and full pre-activation (He et al. 2016).
 
-Every block is written in ``setup`` style with two methods, ``branch(x, train)`` (the residual
-function F) and ``shortcut(x, train)``, so that the sum ``F(x) + shortcut(x)`` is visible in one
-line and a regularizer can wrap the branch alone (stochastic depth skips ``branch`` entirely).
+Each block defines ``branch(x, train)`` (the residual function F) next to the shared ``shortcut``, so a
+regularizer can wrap the branch alone. Submodules carry torchvision's names (``conv1``, ``bn1``, ...;
+projection ``conv_proj``/``norm_proj``) so weight conversion is a renaming. Shortcut types (ResNet paper
+section 4.1; Bag of Tricks for ResNet-D):
 
-Submodule names follow torchvision (``conv1``, ``bn1``, ...) so the weight converter in
-``jaxcnn.interop`` is a renaming; the projection shortcut is ``conv_proj`` / ``norm_proj``.
-The layers are injected: ``conv``, ``norm`` and ``act`` fields (see ``ResidualBlock``).
-
-Shortcut types (ResNet paper, section 4.1, and Bag of Tricks for ResNet-D):
-
-``'A'``  parameter-free: strided subsampling ``x[:, ::s, ::s]`` and zero channel padding (half the
-         new channels before, half after, as in the widely used CIFAR reimplementations).
+``'A'``  parameter-free: subsample ``x[:, ::s, ::s]``, zero-pad channels (half before, half after).
 ``'B'``  identity, or 1x1 conv (stride s) + BN where the shape changes.
 ``'C'``  1x1 conv + BN on every block.
-``'D'``  identity, or 2x2 avg-pool (ceil mode, count_include_pad=False) when strided, then
-         1x1 conv (stride 1) + BN where the shape changes.
+``'D'``  identity, or 2x2 avg-pool (ceil mode, count_include_pad=False) when strided, then 1x1 conv + BN
+         where the shape changes.
 """
 
 from __future__ import annotations
@@ -64,10 +58,7 @@ SHORTCUT_TYPES = ("A", "B", "C", "D")
 
 
 def zero_pad_shortcut(x: jax.Array, out_features: int, stride: int) -> jax.Array:
-    """Option A: subsample by ``stride`` and zero-pad channels up to ``out_features``.
-
-    ``x`` is NHWC, ``stride`` an integer >= 1, ``out_features`` an integer >= the input channels.
-    """
+    """Option A: subsample NHWC ``x`` by ``stride`` and zero-pad its channels up to ``out_features``."""
     check_nhwc(x, "x")
     out_features = check_positive_int(out_features, "out_features")
     stride = check_positive_int(stride, "stride")
@@ -85,20 +76,13 @@ def zero_pad_shortcut(x: jax.Array, out_features: int, stride: int) -> jax.Array
 class ResidualBlock(Declared, nn.Module):
     """Shared fields, the shortcut, the drop-path sum and the one ``__call__`` of every residual block.
 
-    Subclasses define ``setup_branch`` (the branch's layers) and ``branch(x, train)``; a
-    pre-activation block (``preact = True``) names its first norm ``bn1``, applied to the input
-    before both the branch and a projection shortcut.
-
-    Layers are injected (the Flax ImageNet example's idiom): ``conv`` is a ``ModuleDef`` called
-    with ``nn.Conv``'s keyword arguments (``None``: ``jaxcnn.xla_cpu.default_conv``, i.e.
-    ``jaxcnn.layers.Conv`` except on XLA:CPU inside a cond); ``norm`` any Flax norm
-    (``jaxcnn.layers.BatchNorm`` by default, ``partial(nn.GroupNorm, num_groups=32)`` for
-    BiT-style nets); ``act`` the nonlinearity (``nn.relu``).
-
-    ``drop_path_rate`` is the probability of dropping the branch (stochastic depth);
-    ``drop_path_mode`` is ``'batch'`` (paper: whole mini-batch, skips compute) or ``'row'``
-    (per sample); ``drop_path_test_rule`` is ``'paper'`` (scale by survival at test time) or
-    ``'inverted'`` (divide by survival at train time). Fields are checked at construction.
+    Subclasses define ``setup_branch`` (the branch's layers) and ``branch(x, train)``; a pre-activation
+    block (``preact = True``) applies its first norm ``bn1`` to the input before the branch and a
+    projection shortcut. Layers are injected: ``conv`` (``nn.Conv``'s keyword arguments; ``None``:
+    ``jaxcnn.xla_cpu.default_conv``), ``norm`` (any Flax norm, e.g. ``partial(nn.GroupNorm,
+    num_groups=32)``), ``act``. Stochastic depth drops the branch with ``drop_path_rate``, per batch
+    (``'batch'``, skips compute) or per sample (``'row'``), with the ``'paper'`` (scale at test) or
+    ``'inverted'`` (divide at train) test rule.
     """
 
     features: int = declare(POSITIVE_INT)  # "planes": the block outputs features * expansion channels
@@ -119,11 +103,7 @@ class ResidualBlock(Declared, nn.Module):
 
     def check_relations(self):
         if self.preact and self.zero_init_last_bn:
-            raise self.field_error(
-                "zero_init_last_bn",
-                "a pre-activation block has no BN after its last conv (its "
-                "BNs come before the convs), so there is no last BN to zero",
-            )
+            raise self.field_error("zero_init_last_bn", "a pre-activation block has no BN after its last conv")
 
     @property
     def out_features(self) -> int:
@@ -133,15 +113,12 @@ class ResidualBlock(Declared, nn.Module):
         self.setup_branch()
         if self.shortcut_type in "BCD":
             stride = 1 if self.shortcut_type == "D" else self.strides
-            # the shortcut is never in a cond
-            self.conv_proj = self._conv(self.out_features, 1, stride, in_branch=False)
-            # Pre-activation blocks project the already normalised input: no BN on the shortcut.
-            if not self.preact:
+            self.conv_proj = self._conv(self.out_features, 1, stride, in_branch=False)  # never in a cond
+            if not self.preact:  # a pre-activation block projects the normalised input: no BN
                 self.norm_proj = self._bn()
 
     def _conv(self, features: int, kernel_size: int, stride: int = 1, groups: int = 1, in_branch: bool = True):
-        """An injected conv with torch padding. Without an injected one the backend default is
-        used, which knows whether the branch runs inside a cond (batch-mode stochastic depth)."""
+        """The injected conv (else the backend default for a branch inside a cond or not), torch padding."""
         cond = in_branch and float(self.drop_path_rate) > 0 and self.drop_path_mode == "batch"
         cls = self.conv if self.conv is not None else default_conv(control_flow=cond)
         return cls(features, **_conv_kwargs(kernel_size, stride, groups), dtype=self.dtype)
@@ -163,11 +140,8 @@ class ResidualBlock(Declared, nn.Module):
         return y if self.preact else apply_norm(self.norm_proj, y, train)
 
     def residual_add(self, x: jax.Array, shortcut: jax.Array, train: bool) -> jax.Array:
-        """``branch(x) + shortcut``, under stochastic depth when ``drop_path_rate > 0``.
-
-        In ``'batch'`` mode a dropped branch is skipped by ``nn.cond``: no compute, zero
-        gradient, BatchNorm statistics unchanged (see ``jaxcnn.regularizers.stochastic_residual``).
-        """
+        """``branch(x) + shortcut``, under stochastic depth when ``drop_path_rate > 0`` (a dropped branch
+        in ``'batch'`` mode is skipped: see ``jaxcnn.regularizers.stochastic_residual``)."""
         if self.drop_path_rate == 0.0:
             return self.branch(x, train) + shortcut
         return stochastic_residual(
@@ -181,24 +155,20 @@ class ResidualBlock(Declared, nn.Module):
             test_rule=self.drop_path_test_rule,
         )
 
-    def preactivate(self, x, train):
-        return self.act(apply_norm(self.bn1, x, train))
-
     def __call__(self, x, train: bool = False):
         check_nhwc(x, "x")
         if not self.scope.path:  # called on its own: train is checked where the call enters jaxcnn
             check_bool(train, "train")
         if not self.preact:
             return self.act(self.residual_add(x, self.shortcut(x, train), train))
-        # The projection shortcut takes the pre-activated input (BN-ReLU(x)), as in the authors' code.
-        pre = self.preactivate(x, train)
+        pre = self.act(apply_norm(self.bn1, x, train))  # the projection takes it too (authors' code)
         short = self.shortcut(pre, train) if self.needs_projection(x.shape[-1]) else x
         return self.residual_add(pre, short, train)
 
 
 class GroupedBlock(ResidualBlock):
-    """A bottleneck-shaped block with ``groups`` and ``base_width`` (ResNeXt, Wide ResNet): the one
-    inner-width formula, ``int(features * base_width / 64) * groups``, and its check."""
+    """A bottleneck-shaped block with ``groups`` and ``base_width`` (ResNeXt, Wide ResNet) and the one
+    inner-width formula, ``int(features * base_width / 64) * groups``."""
 
     groups: int = declare(POSITIVE_INT, 1)
     base_width: int = declare(POSITIVE_INT, 64)
@@ -212,11 +182,8 @@ class GroupedBlock(ResidualBlock):
     def check_relations(self):
         super().check_relations()
         if self.width < 1:
-            raise self.field_error(
-                "features",
-                f"the inner width int(features * base_width / 64) * groups is 0 with "
-                f"base_width={self.base_width}: features * base_width must be >= 64",
-            )
+            why = f"inner width int(features * base_width / 64) * groups is 0 (base_width={self.base_width})"
+            raise self.field_error("features", why)
 
 
 class BasicBlock(ResidualBlock):
@@ -236,11 +203,8 @@ class BasicBlock(ResidualBlock):
 class BottleneckBlock(GroupedBlock):
     """1x1-BN-ReLU, 3x3-BN-ReLU, 1x1-BN (x4 channels), add shortcut, ReLU.
 
-    ``stride_on_3x3=True`` is torchvision's "ResNet v1.5" (stride on the 3x3 conv, as in
-    "Deep Residual Learning" follow-ups and the Flax example); ``False`` is the paper's v1
-    layout with the stride on the first 1x1. ``groups``/``base_width`` give ResNeXt and Wide
-    ResNet (see :class:`GroupedBlock`). ``se_reduction`` adds a Squeeze-and-Excitation gate on
-    the branch output, before the addition (SE-ResNet).
+    ``stride_on_3x3=True`` is torchvision's "ResNet v1.5"; ``False`` the paper's v1 (stride on the first
+    1x1). ``se_reduction`` adds a Squeeze-and-Excitation gate on the branch output (SE-ResNet).
     """
 
     stride_on_3x3: bool = declare(FLAG, True)
@@ -249,11 +213,7 @@ class BottleneckBlock(GroupedBlock):
     def check_relations(self):
         super().check_relations()
         if self.se_reduction is not None and self.out_features // self.se_reduction < 1:
-            raise self.field_error(
-                "se_reduction",
-                f"it leaves no hidden units in the SE gate of {self.out_features} "
-                f"channels (features * {self.expansion} // se_reduction must be >= 1)",
-            )
+            raise self.field_error("se_reduction", f"no hidden units in the SE gate of {self.out_features} channels")
 
     def setup_branch(self):
         s1, s3 = (1, self.strides) if self.stride_on_3x3 else (self.strides, 1)
@@ -274,12 +234,7 @@ class BottleneckBlock(GroupedBlock):
 
 
 class PreActBasicBlock(ResidualBlock):
-    """Full pre-activation: BN-ReLU-conv3x3-BN-ReLU-conv3x3, add; no activation after the add.
-
-    When the shape changes, the projection shortcut takes the pre-activated input
-    (BN-ReLU(x)), as in the authors' code, so both paths see normalised features.
-    ``zero_init_last_bn=True`` is refused: no BN follows the last conv here.
-    """
+    """Full pre-activation: BN-ReLU-conv3x3-BN-ReLU-conv3x3, add; no activation after the add."""
 
     preact: ClassVar[bool] = True
 
@@ -290,8 +245,7 @@ class PreActBasicBlock(ResidualBlock):
         self.conv2 = self._conv(self.features, 3)
 
     def branch(self, x, train):
-        # x here is already BN-ReLU(input); see ResidualBlock.__call__.
-        y = self.conv1(x)
+        y = self.conv1(x)  # x is already BN-ReLU(input)
         return self.conv2(self.act(apply_norm(self.bn2, y, train)))
 
 

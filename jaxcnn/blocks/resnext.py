@@ -1,15 +1,7 @@
-"""ResNeXt bottleneck (Xie et al. 2017) in its two equivalent forms.
-
-* Grouped form (c): ``BottleneckBlock(groups=C, base_width=w)``; the 3x3 conv has C groups and
-  inner width ``int(features * w / 64) * C``. ``ResNeXtBottleneck`` is that block with
-  ResNeXt's defaults.
-* Explicit split-branch form (a): ``ResNeXtBranches`` builds C separate paths from ordinary
-  convolutions only, each 1x1 (in -> d), 3x3 (d -> d), 1x1 (d -> out), and *sums* them:
-  F(x) = sum_i T_i(x). Per-branch BN on d channels equals the grouped form's BN on the same
-  channel slice (BN is per channel), and the final BN acts on the sum.
-
-``jaxcnn.identities.resnext.grouped_to_branches`` maps grouped-form weights to branch-form
-weights; the test proves the two compute the same function.
+"""ResNeXt bottleneck (Xie et al. 2017) in its two equivalent forms: grouped (c), a ``BottleneckBlock``
+whose 3x3 conv has C groups, and split-branch (a), C ordinary 1x1-3x3-1x1 paths summed, F(x) = sum_i T_i(x)
+(per-branch BN equals the grouped BN on the same channel slice). ``jaxcnn.identities.resnext`` maps
+weights between them.
 """
 
 from __future__ import annotations
@@ -22,16 +14,14 @@ __all__ = ["ResNeXtBottleneck", "ResNeXtBranches"]
 
 
 class ResNeXtBottleneck(BottleneckBlock):
-    """Form (c) of the ResNeXt block: ``BottleneckBlock`` with ResNeXt-50 32x4d's defaults
-    (``groups=32``, ``base_width=4``; the 3x3 conv is grouped)."""
+    """Form (c): ``BottleneckBlock`` with ResNeXt-50 32x4d's defaults (``groups=32``, ``base_width=4``)."""
 
     groups: int = declare(POSITIVE_INT, 32)
     base_width: int = declare(POSITIVE_INT, 4)
 
 
 class ResNeXtBranches(GroupedBlock):
-    """Form (a) of the ResNeXt block: ``groups`` explicit branches of ``width // groups`` channels, summed
-    (no grouped conv)."""
+    """Form (a): ``groups`` explicit branches of ``width // groups`` channels, summed (no grouped conv)."""
 
     groups: int = declare(POSITIVE_INT, 32)
     base_width: int = declare(POSITIVE_INT, 4)

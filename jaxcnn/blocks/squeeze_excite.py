@@ -1,8 +1,5 @@
-"""Squeeze-and-Excitation (Hu et al. 2018).
-
-Global average pool -> FC to C/r -> ReLU -> FC to C -> sigmoid -> scale each channel.
-Both FCs carry a bias, as in the SE-ResNet-50 of the paper (28,088,024 parameters at r = 16).
-"""
+"""Squeeze-and-Excitation (Hu et al. 2018): pool -> FC to C/r -> ReLU -> FC to C -> sigmoid -> scale.
+Both FCs carry a bias, as in the paper's SE-ResNet-50."""
 
 from __future__ import annotations
 

@@ -49,10 +49,8 @@ for _name, _block, _sizes in [
         _resnet(**dict(_IMAGENET, stem="preact_imagenet"), block=f"preact_{_block}", stage_sizes=_sizes),
     )
 
-_R50, _R101 = (
-    dict(_IMAGENET, block="bottleneck", stage_sizes=(3, 4, 6, 3)),
-    dict(_IMAGENET, block="bottleneck", stage_sizes=(3, 4, 23, 3)),
-)
+_R50 = dict(_IMAGENET, block="bottleneck", stage_sizes=(3, 4, 6, 3))
+_R101 = dict(_R50, stage_sizes=(3, 4, 23, 3))
 register("resnet50d", _resnet(**dict(_R50, stem="deep"), block_args=dict(shortcut_type="D")))
 register("resnext50_32x4d", _resnet(**_R50, block_args=dict(groups=32, base_width=4)))
 register("resnext101_32x8d", _resnet(**_R101, block_args=dict(groups=32, base_width=8)))

@@ -1,18 +1,16 @@
-"""Input checks shared by the models (ResNet, MobileNetV2, ESPCN): each error names the
-field as the user spells it. The general checks are in :mod:`jaxcnn.validation`."""
+"""Input checks and the drop-rate schedule shared by the models (ResNet, MobileNetV2, ESPCN)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from jaxcnn.regularizers import survival_probabilities
 from jaxcnn.validation import check_bool, check_nhwc
 
 
 def _check_input(x: Any, channels: int, field: str, train: Any = False, batch_stats: bool = False) -> None:
-    """``x`` is NHWC with the channel count the model's ``field`` declares; ``train`` is a bool
-    (a string such as ``'no'`` would be truthy and silently switch BatchNorm to batch statistics).
-    A model with ``batch_stats`` refuses an empty batch in training: the mean of no samples is NaN,
-    and it would become the running statistics."""
+    """``x`` is NHWC with the channel count the model's ``field`` declares; ``train`` is a bool. A model
+    with ``batch_stats`` refuses an empty batch in training (its NaN statistics would be kept)."""
     check_bool(train, "train")
     check_nhwc(x, "x")
     try:
@@ -24,3 +22,11 @@ def _check_input(x: Any, channels: int, field: str, train: Any = False, batch_st
             f"x must hold at least one sample in training (train=True), got shape {tuple(x.shape)}: "
             f"batch statistics of an empty batch are NaN and would become the running statistics"
         )
+
+
+def _drop_rates(num_blocks: int, drop_path_rate: float, rule: str) -> list[float]:
+    """Per-block stochastic-depth drop rates 1 - p_l, ``drop_path_rate`` being the last block's."""
+    if drop_path_rate == 0:
+        return [0.0] * num_blocks
+    probs = survival_probabilities(num_blocks, final_survival=1.0 - drop_path_rate, rule=rule)
+    return [1.0 - float(p) for p in probs]

@@ -35,12 +35,8 @@ ODD_KERNELS = Rule("odd_kernels", _check_kernel_sizes, ((5, 3), (5, 4, 3), (5, 3
 class ESPCN(Declared, nn.Module):
     """ESPCN on NHWC low-resolution input; output is ``scale`` times larger, ``channels`` deep.
 
-    ``use_icnr`` initialises the last conv with ICNR (not in the paper, which predates it), so a
-    fresh model upsamples without checkerboard artefacts.
-
-    Fields are checked at construction: ``kernel_sizes`` must be three odd
-    sizes, since the torch padding ``(k-1)//2`` keeps the size only for odd kernels (an even one
-    would silently shrink the output, 21x21 instead of 24x24 at x3 from 8x8).
+    ``use_icnr`` initialises the last conv with ICNR (not in the paper), so a fresh model upsamples
+    without checkerboard artefacts. ``kernel_sizes`` are odd: padding ``(k-1)//2`` keeps the size.
     """
 
     scale: int = declare(POSITIVE_INT, 3)
@@ -53,13 +49,11 @@ class ESPCN(Declared, nn.Module):
 
     def setup(self):
         k1, k2, k3 = self.kernel_sizes
-        r2 = self.scale * self.scale
         last_init = icnr(self.scale) if self.use_icnr else nn.initializers.lecun_normal()
         self.conv1 = nn.Conv(self.widths[0], (k1, k1), padding=torch_padding(k1), dtype=self.dtype)
         self.conv2 = nn.Conv(self.widths[1], (k2, k2), padding=torch_padding(k2), dtype=self.dtype)
-        self.conv3 = nn.Conv(
-            self.channels * r2, (k3, k3), padding=torch_padding(k3), kernel_init=last_init, dtype=self.dtype
-        )
+        out = self.channels * self.scale**2
+        self.conv3 = nn.Conv(out, (k3, k3), padding=torch_padding(k3), kernel_init=last_init, dtype=self.dtype)
 
     def features(self, x: jax.Array, train: bool = False) -> OrderedDict[str, jax.Array]:
         """Named NHWC maps in order: conv1, conv2 (after tanh), conv3 (pre-shuffle), final."""

@@ -1,7 +1,4 @@
-"""MobileNetV2 (Sandler et al. 2018), torchvision's layout and channel rounding.
-
-3,504,872 parameters at width 1.0 with 1000 classes, equal to torchvision's ``mobilenet_v2``.
-"""
+"""MobileNetV2 (Sandler et al. 2018) with torchvision's layout and channel rounding (same parameter count)."""
 
 from __future__ import annotations
 
@@ -29,8 +26,7 @@ from jaxcnn.declared import (
     declare,
 )
 from jaxcnn.layers import BatchNorm, ModuleDef, _conv_kwargs, _make_norm, apply_norm, global_avg_pool, make_divisible
-from jaxcnn.models._checks import _check_input
-from jaxcnn.regularizers import survival_probabilities
+from jaxcnn.models._checks import _check_input, _drop_rates
 from jaxcnn.regularizers.stochastic_depth import MODES, SCHEDULE_RULES, TEST_RULES
 from jaxcnn.validation import ArgumentTypeError, check_int, check_number
 from jaxcnn.xla_cpu import default_conv
@@ -51,7 +47,7 @@ MOBILENET_V2_SETTINGS = (
 
 def _check_settings(settings, name: str = "settings") -> None:
     """Rows ``(t, c, n, s)``: expand ratio t >= 1 (a float, as torchvision allows), output channels
-    c, repeats n and first stride s positive integers (n = 0 would leave a stage with no block)."""
+    c, repeats n and first stride s positive integers."""
     if not isinstance(settings, (list, tuple)):
         raise ArgumentTypeError(f"settings must be a tuple of (t, c, n, s) rows, got {settings!r}")
     if not settings:
@@ -72,18 +68,11 @@ SETTINGS = Rule("settings", _check_settings, (3, (), ((1, 16, 1),), ((0.5, 16, 1
 
 
 class MobileNetV2(Declared, nn.Module):
-    """MobileNetV2.
+    """MobileNetV2; ``settings`` rows are ``(t, c, n, s)`` as in Table 2 of the paper.
 
-    Stochastic depth has ResNet's four fields: ``drop_path_rate`` is the drop rate of the last
-    residual block, scaled by block index with ``drop_path_rule`` (see
-    ``jaxcnn.regularizers.survival_probabilities``); ``drop_path_mode``/``drop_path_test_rule``
-    default to torchvision's per-sample form (``'row'``, ``'inverted'``) where ResNet defaults
-    to the paper's (``'batch'``, ``'paper'``). ``conv``/``norm``/``act`` are the injected
-    layers (``None`` conv: ``jaxcnn.xla_cpu.default_conv``; ``BatchNorm``; ReLU6).
-
-    Fields are checked at construction: ``settings`` rows are ``(t, c, n, s)`` with ``t >= 1``
-    and positive integers ``c, n, s``; the input at the call (NHWC with ``in_channels`` channels,
-    ``train`` a bool).
+    Stochastic depth has ResNet's four fields (``drop_path_rate`` is the last residual block's), with
+    torchvision's defaults (``'torchvision'`` schedule, ``'row'`` mode, ``'inverted'`` test rule).
+    ``conv``/``norm``/``act`` are the injected layers (``None`` conv: the backend default; ReLU6).
     """
 
     num_classes: int = declare(POSITIVE_INT, 1000)
@@ -111,13 +100,7 @@ class MobileNetV2(Declared, nn.Module):
 
     def drop_rates(self) -> list[float]:
         """Per-block drop rates 1 - p_l of the inverted residual blocks, in network order."""
-        return self._drop_rates(sum(n for _, _, n, _ in self.settings))
-
-    def _drop_rates(self, n):
-        if self.drop_path_rate == 0:
-            return [0.0] * n
-        probs = survival_probabilities(n, final_survival=1.0 - self.drop_path_rate, rule=self.drop_path_rule)
-        return [1.0 - float(p) for p in probs]
+        return _drop_rates(sum(n for _, _, n, _ in self.settings), self.drop_path_rate, self.drop_path_rule)
 
     @nn.compact
     def _forward(self, x, train, head):
@@ -133,25 +116,17 @@ class MobileNetV2(Declared, nn.Module):
         stem = make_divisible(32 * self.width_mult, 8)
         x = conv_norm_act(x, stem, 3, 2, "stem")
         feats["stem"] = x
-        rates = iter(self._drop_rates(sum(n for _, _, n, _ in self.settings)))
+        shared = ("bn_axis_name", "dtype", "drop_path_mode", "drop_path_test_rule", "conv", "norm", "act")
+        block_kw = {f: getattr(self, f) for f in shared}  # the fields the blocks take from the model
+        rates = iter(self.drop_rates())
         k = 0
         for si, (t, c, n, s) in enumerate(self.settings):
             out = make_divisible(c * self.width_mult, 8)
             for i in range(n):
-                x = InvertedResidual(
-                    out,
-                    s if i == 0 else 1,
-                    t,
-                    bn_axis_name=self.bn_axis_name,
-                    dtype=self.dtype,
-                    drop_path_rate=next(rates),
-                    drop_path_mode=self.drop_path_mode,
-                    drop_path_test_rule=self.drop_path_test_rule,
-                    conv=self.conv,
-                    norm=self.norm,
-                    act=self.act,
-                    name=f"block{k}",
-                )(x, train)
+                block = InvertedResidual(
+                    out, s if i == 0 else 1, t, drop_path_rate=next(rates), **block_kw, name=f"block{k}"
+                )
+                x = block(x, train)
                 k += 1
             feats[f"stage{si + 1}"] = x
         last = make_divisible(1280 * max(1.0, self.width_mult), 8)
@@ -160,7 +135,6 @@ class MobileNetV2(Declared, nn.Module):
         if head:
             y = global_avg_pool(x)
             y = nn.Dropout(self.dropout_rate, deterministic=not train)(y)
-            feats["logits"] = jnp.asarray(
-                nn.Dense(self.num_classes, dtype=self.dtype, name="classifier")(y), jnp.float32
-            )
+            logits = nn.Dense(self.num_classes, dtype=self.dtype, name="classifier")(y)
+            feats["logits"] = jnp.asarray(logits, jnp.float32)
         return feats

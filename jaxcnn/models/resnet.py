@@ -34,8 +34,8 @@ from jaxcnn.declared import (
     int_tuple,
 )
 from jaxcnn.layers import _conv_kwargs, _make_norm, apply_norm, global_avg_pool, max_pool_torch
-from jaxcnn.models._checks import _check_input
-from jaxcnn.regularizers import DropBlock, survival_probabilities
+from jaxcnn.models._checks import _check_input, _drop_rates
+from jaxcnn.regularizers import DropBlock
 from jaxcnn.regularizers.stochastic_depth import SCHEDULE_RULES
 from jaxcnn.validation import ArgumentTypeError, check_int_tuple, check_probability
 from jaxcnn.xla_cpu import block_remat, default_conv
@@ -53,10 +53,9 @@ __all__ = [
 
 
 def imagenet_stem(model: ResNet, x: jax.Array, train: bool, preact: bool = False) -> jax.Array:
-    """7x7/2 conv ``conv1`` + norm ``bn1`` + act, 3x3/2 max-pool; ``preact``: no norm/act (the
-    blocks start with them). A stem is a function ``(model, x, train) -> x`` that builds its
-    layers on ``model`` with ``model.make_conv``/``model.apply_norm``, so the names stay flat
-    (torchvision's ``conv1``/``bn1``)."""
+    """7x7/2 conv ``conv1`` + norm ``bn1`` + act (none if ``preact``), 3x3/2 max-pool. A stem is a function
+    ``(model, x, train) -> x`` building its layers on ``model`` (``model.make_conv``/``model.apply_norm``),
+    so the names stay torchvision's."""
     x = model.make_conv(model.widths[0], 7, 2, name="conv1")(x)
     if not preact:
         x = model.act(model.apply_norm(x, train, "bn1"))
@@ -145,20 +144,13 @@ class _ScanCell(nn.Module):
 
 
 class ResNetStage(Declared, nn.Module):
-    """The blocks of one stage: ``num_blocks`` blocks of ``block`` (a block class or a
-    ``functools.partial`` of one with its options), the first with ``strides``, named
-    ``layer{index}_{j}`` (torchvision's ``layer{index}.{j}``).
+    """One stage: ``num_blocks`` blocks of ``block`` (a block class or a ``functools.partial`` of one), the
+    first with ``strides``, named ``layer{index}_{j}`` (torchvision's ``layer{index}.{j}``).
 
-    ``drop_path_rates`` gives each block's stochastic-depth rate (empty: none); ``drop_block_rate``
-    > 0 applies DropBlock (``drop_block_size``) after every block in training. ``scan`` runs blocks
-    1..n-1 as one ``nn.scan`` named ``layer{index}_rest`` (one compile per stage; parameters carry a
-    leading block axis); without an injected conv the scanned blocks get
-    ``jaxcnn.xla_cpu.default_conv(True)``. ``remat`` recomputes each block's activations in the
-    backward pass (``jaxcnn.xla_cpu.block_remat``; plain ``nn.remat`` on the scan cell, whose loop
-    body XLA cannot merge with code outside it).
-
-    ``ResNet`` shares its scope with its stages (``nn.share_scope``), so the blocks' names sit
-    directly under the model's, as in torchvision.
+    ``drop_path_rates``: each block's stochastic-depth rate (empty: none); ``drop_block_rate`` > 0 applies
+    DropBlock after every block in training. ``scan`` runs blocks 1..n-1 as one ``nn.scan`` named
+    ``layer{index}_rest`` (parameters get a leading block axis); ``remat`` recomputes each block's
+    activations in the backward pass (``jaxcnn.xla_cpu.block_remat``; ``nn.remat`` on the scan cell).
     """
 
     block: Callable = declare(MODULE_DEF)
@@ -176,7 +168,7 @@ class ResNetStage(Declared, nn.Module):
         if self.drop_path_rates and len(self.drop_path_rates) != self.num_blocks:
             raise self.field_error("drop_path_rates", f"one rate per block ({self.num_blocks})")
         if self.scan and (any(r > 0 for r in self.drop_path_rates) or self.drop_block_rate > 0):
-            raise self.field_error("scan", "a scanned stage does not support drop_path_rate or drop_block_rate yet")
+            raise self.field_error("scan", "a scanned stage does not support drop_path_rate or drop_block_rate")
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
@@ -185,18 +177,16 @@ class ResNetStage(Declared, nn.Module):
         # with scan this covers the stage's first block; the scan cell is rematted below
         block_cls = block_remat(cls, static_argnums=(2,)) if self.remat else cls
         rates = self.drop_path_rates or (0.0,) * self.num_blocks
-
-        def drop_block(x, j):
-            if self.drop_block_rate == 0:
-                return x
-            drop = DropBlock(self.drop_block_rate, self.drop_block_size, name=f"dropblock{self.index}_{j}")
-            return drop(x, not train)
-
-        x = block_cls(self.features, self.strides, drop_path_rate=rates[0], name=f"layer{self.index}_0", **kw)(x, train)
-        x = drop_block(x, 0)
-        if self.scan and self.num_blocks > 1:
+        scan = self.scan and self.num_blocks > 1
+        for j in range(1 if scan else self.num_blocks):
+            stride = 1 if j else self.strides
+            x = block_cls(self.features, stride, drop_path_rate=rates[j], name=f"layer{self.index}_{j}", **kw)(x, train)
+            if self.drop_block_rate != 0:
+                drop = DropBlock(self.drop_block_rate, self.drop_block_size, name=f"dropblock{self.index}_{j}")
+                x = drop(x, not train)
+        if scan:
             cell = nn.remat(_ScanCell) if self.remat else _ScanCell
-            scan = nn.scan(
+            scanned = nn.scan(
                 cell,
                 variable_axes={"params": 0, "batch_stats": 0},
                 split_rngs={"params": True, "dropout": True},
@@ -204,11 +194,7 @@ class ResNetStage(Declared, nn.Module):
             )
             loop_conv = kw.get("conv") or default_conv(control_flow=True)
             cell_kw = tuple(sorted(dict(kw, features=self.features, conv=loop_conv).items()))
-            x, _ = scan(cls, cell_kw, train, name=f"layer{self.index}_rest")(x, None)
-            return x
-        for j in range(1, self.num_blocks):
-            x = block_cls(self.features, 1, drop_path_rate=rates[j], name=f"layer{self.index}_{j}", **kw)(x, train)
-            x = drop_block(x, j)
+            x, _ = scanned(cls, cell_kw, train, name=f"layer{self.index}_rest")(x, None)
         return x
 
 
@@ -218,36 +204,26 @@ def _block_option(name: str, default: Any = None) -> property:
 
 
 class ResNet(Declared, nn.Module):
-    """Configurable residual network on NHWC input; network-level fields only, the blocks' options
-    are ``block_args``.
+    """Configurable residual network on NHWC input: the ResNet family differs only in the stem, the block
+    and its options, so one network builds all of them, with torchvision's parameter names.
 
     Args (fields):
-      block: a ``ResidualBlock`` subclass (e.g. ``jaxcnn.blocks.ResNeXtBottleneck``) or one of the
-        names ``'basic' | 'bottleneck' | 'preact_basic' | 'preact_bottleneck'``.
-      block_args: the blocks' options, passed to every block as given (timm's ``block_args``):
-        e.g. ``dict(groups=32, base_width=4)``, ``dict(shortcut_type='A')``, ``dict(se_reduction=16)``,
-        the injected layers ``conv``/``norm``/``act``/``bn_axis_name`` (used by the stem too),
-        ``drop_path_mode``/``drop_path_test_rule``, ``zero_init_last_bn``. The network sets
-        ``features``, ``strides``, ``drop_path_rate`` and ``dtype`` of each block itself.
-      stage_sizes: blocks per stage, e.g. ``(3, 4, 6, 3)`` for ResNet-50.
-      widths: the ``features`` ("planes") of each stage; the first stage has stride 1, the rest 2.
-      stem: a stem function ``(model, x, train) -> x`` (``imagenet_stem``, ``deep_stem``,
-        ``cifar_stem``, or your own) or its name: ``'imagenet'`` (7x7/2 conv-BN-ReLU + 3x3/2
-        max-pool), ``'deep'`` (ResNet-D: three 3x3 convs 32-32-64), ``'cifar'`` (3x3 conv-BN-ReLU),
-        ``'preact_imagenet'`` / ``'preact_cifar'`` (the same convs with no BN-ReLU; blocks start
-        with BN-ReLU and a final BN-ReLU follows the last stage).
-      drop_path_rate: stochastic depth, the drop rate of the *last* block, 1 - p_L (0.5 is the
-        paper's setting); the per-block rates follow ``drop_path_rule`` (see
-        ``jaxcnn.regularizers.survival_probabilities``).
-      drop_block_rate, drop_block_size, drop_block_stages: DropBlock after every block of the
-        listed stages (1-based; the paper's groups 3 and 4), identity at eval.
-      scan_stages, remat: see :class:`ResNetStage` (``scan`` and ``remat``);
-        ``scan_to_unrolled``/``unrolled_to_scan`` convert the parameter layouts.
+      block: a ``ResidualBlock`` subclass or one of ``'basic' | 'bottleneck' | 'preact_basic' |
+        'preact_bottleneck'``.
+      block_args: the blocks' options, passed to every block (timm's ``block_args``), e.g.
+        ``dict(groups=32, base_width=4)``, ``dict(shortcut_type='A')``, the injected ``conv``/``norm``/
+        ``act``/``bn_axis_name`` (used by the stem too). The network sets ``features``, ``strides``,
+        ``drop_path_rate`` and ``dtype`` itself.
+      stage_sizes, widths: blocks and ``features`` ("planes") per stage; stage 1 has stride 1, the rest 2.
+      stem: a function ``(model, x, train) -> x`` or a name in ``STEMS``; the ``preact_*`` stems have no
+        BN-ReLU (the blocks start with it, and a final BN-ReLU follows the last stage).
+      drop_path_rate: stochastic depth, the drop rate of the *last* block; per-block rates follow
+        ``drop_path_rule`` (``jaxcnn.regularizers.survival_probabilities``).
+      drop_block_rate, drop_block_size, drop_block_stages: DropBlock after every block of the listed
+        stages (1-based).
+      scan_stages, remat: see :class:`ResNetStage`; ``scan_to_unrolled``/``unrolled_to_scan`` convert
+        the parameter layouts.
       dtype: the computation dtype of every layer (``None``: the input's).
-
-    Why: the ResNet family (CIFAR, pre-activation, ResNeXt, Wide, SE, ResNet-D) differs only in
-    the stem, the block and its options, so one network with a block spec builds all of them, with
-    torchvision's parameter names (``conv1``/``bn1``, ``layer{s}_{i}``, ``fc``).
     """
 
     block: str | type = declare(BLOCK, "basic")
@@ -286,22 +262,14 @@ class ResNet(Declared, nn.Module):
             raise self.field_error("widths", f"one entry per stage: stage_sizes {tuple(self.stage_sizes)} has {n}")
         missing = sorted(s for s in self.drop_block_stages if s > n)
         if self.drop_block_rate > 0 and missing:
-            raise self.field_error(
-                "drop_block_stages",
-                f"stage(s) {missing} do not exist in this {n}-stage ResNet (stages "
-                f"are 1..{n}); DropBlock would silently never run there",
-            )
+            raise self.field_error("drop_block_stages", f"stage(s) {missing} do not exist (stages are 1..{n})")
         if self.scan_stages and (self.drop_path_rate > 0 or self.drop_block_rate > 0):
-            raise self.field_error(
-                "scan_stages", "a scanned stage does not support drop_path_rate or drop_block_rate yet"
-            )
+            raise self.field_error("scan_stages", "a scanned stage does not support drop_path_rate or drop_block_rate")
         cls = self.block_spec().func
         fields = {f.name for f in dataclasses.fields(cls)}
         bad = sorted(k for k in self.block_args if k in NETWORK_FIELDS or k not in fields)
         if bad:
-            raise self.field_error(
-                "block_args", f"{cls.__name__} options other than {list(NETWORK_FIELDS)} (set on the ResNet), got {bad}"
-            )
+            raise self.field_error("block_args", f"{cls.__name__} options but {list(NETWORK_FIELDS)}, got {bad}")
         for width in set(self.widths):  # the block checks its own options, once per width
             try:
                 self.block_spec()(features=width, dtype=self.dtype, parent=None)
@@ -329,15 +297,10 @@ class ResNet(Declared, nn.Module):
 
     def drop_rates(self) -> list[float]:
         """Per-block drop rates 1 - p_l, in network order (all zero without stochastic depth)."""
-        total = sum(self.stage_sizes)
-        if self.drop_path_rate == 0:
-            return [0.0] * total
-        probs = survival_probabilities(total, final_survival=1.0 - self.drop_path_rate, rule=self.drop_path_rule)
-        return [1.0 - float(p) for p in probs]
+        return _drop_rates(sum(self.stage_sizes), self.drop_path_rate, self.drop_path_rule)
 
     def make_conv(self, features: int, kernel_size: int, stride: int = 1, name: str | None = None) -> nn.Module:
-        """The injected conv (backend default when ``conv`` is None) with torch padding, as a
-        submodule of this model (for stems)."""
+        """The injected conv (backend default when ``conv`` is None) with torch padding, on this model."""
         cls = self.conv if self.conv is not None else default_conv()
         return cls(features, **_conv_kwargs(kernel_size, stride), dtype=self.dtype, name=name)
 
@@ -388,10 +351,8 @@ _BLOCK_KEY = re.compile(r"layer(\d+)_(\d+|rest)")
 
 
 def _check_layout(variables: Any, stage_sizes: Any, scanned: bool) -> tuple[int, ...]:
-    """``variables`` a mapping of collections to mappings in the ``scanned`` (``layer{s}_rest``) or
-    unrolled layout, and ``stage_sizes`` the model's: sizes that are not would otherwise convert
-    silently into a wrong tree (indexing past a stack repeats its last block, a block beyond a
-    stage's size is left out of the stack)."""
+    """``variables`` in the ``scanned`` (``layer{s}_rest``) or unrolled layout of a model with ``stage_sizes``
+    (other sizes would convert silently into a wrong tree); returns the sizes."""
     if not isinstance(variables, Mapping) or not all(isinstance(t, Mapping) for t in variables.values()):
         raise ArgumentTypeError(
             f"variables must be a mapping of collections to mappings, e.g. {{'params': ..., 'batch_stats': ...}}, "
@@ -400,31 +361,26 @@ def _check_layout(variables: Any, stage_sizes: Any, scanned: bool) -> tuple[int,
     sizes = check_int_tuple(stage_sizes, "stage_sizes", minimum=1)
     seen = set()
     for col, tree in variables.items():
-        for key in tree:
-            m = _BLOCK_KEY.fullmatch(key)
-            if m is None:
-                continue
-            stage = int(m.group(1))
-            seen.add(stage)
-            if not 1 <= stage <= len(sizes):
+        found: dict[int, set[str]] = {}  # stage -> its block suffixes: "0", "rest", "1", ...
+        for key in filter(_BLOCK_KEY.fullmatch, tree):
+            stage, block = _BLOCK_KEY.fullmatch(key).groups()
+            if not 1 <= int(stage) <= len(sizes):
                 raise ValueError(f"variables[{col!r}] has {key!r} but stage_sizes {sizes} has only {len(sizes)} stages")
+            found.setdefault(int(stage), set()).add(block)
+        seen |= set(found)
         for stage, n in enumerate(sizes, 1):
-            blocks = sorted(
-                int(m.group(2))
-                for m in map(_BLOCK_KEY.fullmatch, tree)
-                if m and int(m.group(1)) == stage and m.group(2) not in ("0", "rest")
-            )
+            suffixes = found.get(stage, set())
+            blocks = sorted(int(b) for b in suffixes - {"0", "rest"})
             where = f"variables[{col!r}] vs stage_sizes {sizes} (stage {stage} has {n} blocks)"
             if scanned and blocks:
                 raise ValueError(
                     f"variables[{col!r}] mixes layouts: layer{stage}_{blocks[0]} in a scan_stages=True tree"
                 )
-            if scanned:
-                rest = tree.get(f"layer{stage}_rest")
-                if rest is None:
-                    if n > 1 and f"layer{stage}_0" in tree:
-                        raise ValueError(f"{where}: no 'layer{stage}_rest' holds blocks 1..{n - 1}")
-                    continue
+            if scanned and "rest" not in suffixes:
+                if n > 1 and "0" in suffixes:
+                    raise ValueError(f"{where}: no 'layer{stage}_rest' holds blocks 1..{n - 1}")
+            elif scanned:
+                rest = tree[f"layer{stage}_rest"]
                 if not isinstance(rest, Mapping) or "block" not in rest:
                     raise ValueError(f"variables[{col!r}]['layer{stage}_rest'] must hold the scanned 'block'")
                 stacked = sorted(
@@ -432,7 +388,7 @@ def _check_layout(variables: Any, stage_sizes: Any, scanned: bool) -> tuple[int,
                 )
                 if stacked != [n - 1]:
                     raise ValueError(f"{where}: 'layer{stage}_rest' stacks {stacked} blocks, not {n - 1}")
-            elif (blocks or f"layer{stage}_0" in tree) and blocks != list(range(1, n)):
+            elif (blocks or "0" in suffixes) and blocks != list(range(1, n)):
                 names = [f"layer{stage}_{j}" for j in blocks]
                 raise ValueError(f"{where}: it holds blocks {names} after layer{stage}_0, not 1..{n - 1}")
     unseen = sorted(set(range(1, len(sizes) + 1)) - seen)
@@ -449,16 +405,14 @@ def scan_to_unrolled(variables: dict, stage_sizes: Sequence[int]) -> dict:
     sizes = _check_layout(variables, stage_sizes, scanned=True)
     out = {}
     for col, tree in variables.items():
-        new = {}
+        out[col] = new = {}
         for name, sub in tree.items():
-            if _BLOCK_KEY.fullmatch(name) and name.endswith("_rest"):
-                stage = name[: -len("_rest")]
-                n = sizes[int(stage[len("layer") :]) - 1]
-                for j in range(1, n):
-                    new[f"{stage}_{j}"] = jax.tree_util.tree_map(lambda a, j=j: a[j - 1], sub["block"])
+            m = _BLOCK_KEY.fullmatch(name)
+            if m and m.group(2) == "rest":
+                for j in range(1, sizes[int(m.group(1)) - 1]):
+                    new[f"layer{m.group(1)}_{j}"] = jax.tree_util.tree_map(lambda a, j=j: a[j - 1], sub["block"])
             else:
                 new[name] = sub
-        out[col] = new
     return out
 
 
@@ -468,14 +422,10 @@ def unrolled_to_scan(variables: dict, stage_sizes: Sequence[int]) -> dict:
     sizes = _check_layout(variables, stage_sizes, scanned=False)
     out = {}
     for col, tree in variables.items():
-        new = {
-            k: v
-            for k, v in tree.items()
-            if not any(k == f"layer{s + 1}_{j}" for s, n in enumerate(sizes) for j in range(1, n))
-        }
-        for s, n in enumerate(sizes):
-            blocks = [tree[f"layer{s + 1}_{j}"] for j in range(1, n) if f"layer{s + 1}_{j}" in tree]
+        stacked = {f"layer{s}_{j}" for s, n in enumerate(sizes, 1) for j in range(1, n)}
+        out[col] = new = {k: v for k, v in tree.items() if k not in stacked}
+        for s, n in enumerate(sizes, 1):
+            blocks = [tree[f"layer{s}_{j}"] for j in range(1, n) if f"layer{s}_{j}" in tree]
             if blocks:
-                new[f"layer{s + 1}_rest"] = {"block": jax.tree_util.tree_map(lambda *a: jnp.stack(a), *blocks)}
-        out[col] = new
+                new[f"layer{s}_rest"] = {"block": jax.tree_util.tree_map(lambda *a: jnp.stack(a), *blocks)}
     return out
