@@ -11,12 +11,8 @@ __all__ = ["count_params"]
 
 
 def count_params(tree) -> int:
-    """Number of scalars in a pytree of arrays (pass ``variables['params']`` for trainable ones).
-
-    Works on concrete arrays and on ``jax.ShapeDtypeStruct`` leaves from ``jax.eval_shape``.
-    If given the full variables dict, only the ``'params'`` collection is counted. Every leaf must
-    have a ``shape`` (an array): a number, a string or a list of numbers is refused, naming the leaf.
-    """
+    """Number of scalars in a pytree of arrays or ``jax.ShapeDtypeStruct`` leaves; of a full variables
+    dict only the ``'params'`` collection is counted. A leaf that is not an array is refused, named."""
     if tree is None:
         raise ArgumentTypeError("tree must be a pytree of arrays (e.g. variables['params']), got None")
     if isinstance(tree, dict) and "params" in tree:

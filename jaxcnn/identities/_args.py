@@ -58,14 +58,9 @@ def array_shape(value: Any, name: str) -> tuple:
 
 def check_y_kernel(y_shape, kernel_shape) -> None:
     """An NHWC ``y`` and an HWIO kernel, with no empty axis (the forms would return empty or garbage)."""
-    if len(y_shape) != 4:
-        raise ValueError(f"y must be 4-D NHWC (batch, height, width, channels), got shape {tuple(y_shape)}")
-    if len(kernel_shape) != 4:
-        raise ValueError(f"kernel must be 4-D HWIO, got shape {tuple(kernel_shape)}")
-    if min(y_shape) < 1:
-        raise ValueError(f"y must have no empty axis, got shape {tuple(y_shape)}")
-    if min(kernel_shape) < 1:
-        raise ValueError(f"kernel must have no empty axis, got shape {tuple(kernel_shape)}")
+    for shape, name, layout in ((y_shape, "y", "NHWC"), (kernel_shape, "kernel", "HWIO")):
+        if len(shape) != 4 or min(shape) < 1:
+            raise ValueError(f"{name} must be 4-D {layout} with no empty axis, got shape {tuple(shape)}")
 
 
 def reference_args(y_shape, kernel_shape, stride, padding, output_padding, dilation, groups) -> TransposeArgs:
@@ -73,11 +68,8 @@ def reference_args(y_shape, kernel_shape, stride, padding, output_padding, dilat
 
     The type checks are the shared ones (``jaxcnn.validation``); the size rules below are this
     module's own reading of torch's documentation."""
-    stride, padding = check_int_pair(stride, "stride", 1), check_int_pair(padding, "padding", 0)
-    output_padding, dilation = (
-        check_int_pair(output_padding, "output_padding", 0),
-        check_int_pair(dilation, "dilation", 1),
-    )
+    s, p = check_int_pair(stride, "stride", 1), check_int_pair(padding, "padding", 0)
+    op, d = check_int_pair(output_padding, "output_padding", 0), check_int_pair(dilation, "dilation", 1)
     groups = check_positive_int(groups, "groups")
     check_y_kernel(y_shape, kernel_shape)
     if kernel_shape[3] != y_shape[-1]:
@@ -85,20 +77,13 @@ def reference_args(y_shape, kernel_shape, stride, padding, output_padding, dilat
     if y_shape[-1] % groups:
         raise ValueError(f"y's channels ({y_shape[-1]}) must be divisible by groups ({groups})")
     out = []
-    for axis in (0, 1):
-        if output_padding[axis] >= max(stride[axis], dilation[axis]):
+    for a in (0, 1):
+        if op[a] >= max(s[a], d[a]):
             raise ValueError(
                 f"output_padding must be smaller than either stride or dilation, got output_padding="
-                f"{output_padding}, stride={stride}, dilation={dilation}"
+                f"{op}, stride={s}, dilation={d}"
             )
-        size = (
-            (y_shape[1 + axis] - 1) * stride[axis]
-            - 2 * padding[axis]
-            + dilation[axis] * (kernel_shape[axis] - 1)
-            + output_padding[axis]
-            + 1
-        )
-        out.append(size)
+        out.append((y_shape[1 + a] - 1) * s[a] - 2 * p[a] + d[a] * (kernel_shape[a] - 1) + op[a] + 1)
     if min(out) < 1:
-        raise ValueError(f"output size {tuple(out)} is not positive: padding {padding} is too large")
-    return TransposeArgs(stride, padding, output_padding, dilation, tuple(out))
+        raise ValueError(f"output size {tuple(out)} is not positive: padding {p} is too large")
+    return TransposeArgs(s, p, op, d, tuple(out))

@@ -45,9 +45,6 @@ def adjoint_gap(linear_fn: Callable, x, y) -> float:
     if tuple(out.shape) != tuple(jnp.shape(y)):
         raise ValueError(f"y must have the shape of linear_fn(x), {tuple(out.shape)}, got {tuple(jnp.shape(y))}")
     x, y = jnp.asarray(x), jnp.asarray(y)
-    ax = linear_fn(x)
-    aty = transpose_of(linear_fn, x)(y)
-    left = jnp.vdot(ax.ravel(), y.ravel())
-    right = jnp.vdot(x.ravel(), aty.ravel())
+    ax, aty = linear_fn(x), transpose_of(linear_fn, x)(y)
     scale = jnp.linalg.norm(ax.ravel()) * jnp.linalg.norm(y.ravel()) + 1e-30
-    return float(jnp.abs(left - right) / scale)
+    return float(jnp.abs(jnp.vdot(ax, y) - jnp.vdot(x, aty)) / scale)

@@ -1,10 +1,8 @@
 """Proof form 2: the dense convolution matrix C, so that conv(x) = C x and the transposed conv is Cᵀ y.
 
-C is the Jacobian of the forward conv. It is built with ``jax.jacfwd``, which pushes basis
-vectors through the *forward* conv; ``jax.jacobian`` (reverse mode) would build it from the very
-vjp that ``conv_transpose`` uses and so prove nothing. Rows are output cells (h', w', o), columns
-input cells (h, w, c), both in NHWC ravel order, one image. For the worked example (4x4 input,
-3x3 kernel, stride 1, no padding) C is 4x16.
+C is the Jacobian of the forward conv, built with ``jax.jacfwd`` (forward mode: reverse mode would
+use the very vjp that ``conv_transpose`` uses and so prove nothing). Rows are output cells
+(h', w', o), columns input cells (h, w, c), both in NHWC ravel order, one image.
 """
 
 from __future__ import annotations
@@ -70,20 +68,13 @@ def conv_matrix(
 
 @functools.partial(jax.jit, static_argnames=("stride", "padding", "dilation", "groups", "out_hw"))
 def _jacobian(x, kernel, stride, padding, dilation, groups, out_hw):
+    opts = dict(rhs_dilation=dilation, dimension_numbers=("NHWC", "HWIO", "NHWC"), feature_group_count=groups)
+
     def forward(x):
         y = lax.conv_general_dilated(
-            x,
-            kernel,
-            stride,
-            [(p, p) for p in padding],
-            rhs_dilation=dilation,
-            dimension_numbers=("NHWC", "HWIO", "NHWC"),
-            feature_group_count=groups,
-            precision=lax.Precision.HIGHEST,
+            x, kernel, stride, [(p, p) for p in padding], precision=lax.Precision.HIGHEST, **opts
         )
-        if out_hw is not None:
-            y = y[:, : out_hw[0], : out_hw[1], :]
-        return y.reshape(-1)
+        return y[:, : out_hw[0], : out_hw[1], :].reshape(-1) if out_hw else y.reshape(-1)
 
     return jax.jacfwd(forward)(x)
 

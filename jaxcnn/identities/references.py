@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable, Mapping
 
 import jax.numpy as jnp
@@ -22,6 +23,7 @@ from jaxcnn.upsample.transposed import conv_transpose
 from jaxcnn.validation import check_bool, check_choice, check_str
 
 TORCH_DTYPES = ("float64", "float32")
+_DEFAULTS = dict(stride=1, padding=0, output_padding=0, dilation=1, groups=1)  # conv_transpose's
 
 __all__ = ["conv_transpose_forms", "conv_transpose_lax", "conv_transpose_torch", "max_disagreement"]
 
@@ -34,21 +36,10 @@ def conv_transpose_lax(y, kernel, stride=1, padding=0, output_padding=0, dilatio
     y, kernel = jnp.asarray(y), jnp.asarray(kernel)  # after the checks: a conversion may compile
     k = kernel.shape[:2]
     pads = [(di * (ki - 1) - pi, di * (ki - 1) - pi + opi) for ki, pi, opi, di in zip(k, p, op, d)]
+    opts = dict(rhs_dilation=d, dimension_numbers=("NHWC", "HWIO", "NHWC"), transpose_kernel=True, precision=precision)
     o_g = kernel.shape[3] // groups
-    outs = [
-        lax.conv_transpose(
-            y[..., g * o_g : (g + 1) * o_g],
-            kernel[..., g * o_g : (g + 1) * o_g],
-            s,
-            pads,
-            rhs_dilation=d,
-            dimension_numbers=("NHWC", "HWIO", "NHWC"),
-            transpose_kernel=True,
-            precision=precision,
-        )
-        for g in range(groups)
-    ]
-    return outs[0] if groups == 1 else jnp.concatenate(outs, axis=-1)
+    group = [slice(g * o_g, (g + 1) * o_g) for g in range(groups)]
+    return jnp.concatenate([lax.conv_transpose(y[..., i], kernel[..., i], s, pads, **opts) for i in group], axis=-1)
 
 
 def conv_transpose_torch(
@@ -79,36 +70,23 @@ FORMS: dict[str, Callable] = {
 def conv_transpose_forms(y, kernel, include_torch: bool | None = None, **conv_args) -> dict[str, np.ndarray]:
     """``conv_transpose`` (the vjp) and each proof form on the same input, as float64 NumPy.
 
-    ``include_torch=None`` adds the torch form when torch imports. The arguments are checked once,
-    before any form runs.
+    ``include_torch=None`` adds the torch form when torch is installed. The arguments are checked
+    once, before any form runs.
     """
     include_torch = check_bool(include_torch, "include_torch", allow_none=True)
     y, kernel = as_array(y, "y"), as_array(kernel, "kernel")
-    _check_conv_args(np.shape(y), np.shape(kernel), conv_args)
+    unknown = sorted(set(conv_args) - set(_DEFAULTS))
+    if unknown:
+        raise TypeError(f"conv_transpose_forms got unknown argument(s) {unknown}; expected some of {list(_DEFAULTS)}")
+    conv_transpose_args(np.shape(y), np.shape(kernel), **(_DEFAULTS | conv_args))
     if include_torch is None:
-        try:
-            import torch  # noqa: F401
-
-            include_torch = True
-        except ImportError:
-            include_torch = False
+        include_torch = importlib.util.find_spec("torch") is not None
     results = {"vjp": np.asarray(conv_transpose(jnp.asarray(y), jnp.asarray(kernel), **conv_args), np.float64)}
     for name, form in FORMS.items():
         if name == "torch" and not include_torch:
             continue
         results[name] = np.asarray(form(y, kernel, **conv_args), np.float64)
     return results
-
-
-_CONV_ARGS = ("stride", "padding", "output_padding", "dilation", "groups")
-
-
-def _check_conv_args(y_shape, kernel_shape, conv_args: dict) -> None:
-    unknown = sorted(set(conv_args) - set(_CONV_ARGS))
-    if unknown:
-        raise TypeError(f"conv_transpose_forms got unknown argument(s) {unknown}; expected some of {list(_CONV_ARGS)}")
-    args = dict(stride=1, padding=0, output_padding=0, dilation=1, groups=1) | conv_args
-    conv_transpose_args(y_shape, kernel_shape, **args)
 
 
 def max_disagreement(results: dict[str, np.ndarray], reference: str = "vjp") -> dict[str, float]:

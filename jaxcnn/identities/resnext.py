@@ -1,13 +1,9 @@
 """ResNeXt: the grouped-convolution block (form c) equals the explicit split-branch block (form a).
 
-A grouped 3x3 conv with C groups is C independent convs on channel slices of width d. So the
-grouped block's weights split exactly into C branches:
-
-* ``conv1`` (1x1, in -> C*d): output slice ``[i*d:(i+1)*d]`` is branch i's 1x1 conv;
-* ``bn1``/``bn2`` are per-channel, so slice ``i`` is branch i's BN;
-* ``conv2`` (grouped, HWIO kernel (3, 3, d, C*d)): output slice i is branch i's dense 3x3;
-* ``conv3`` (1x1, C*d -> out) is a sum over input channels, so its input-row slice i is
-  branch i's last 1x1 and the branches' outputs add up to the grouped block's.
+A grouped conv with C groups is C independent convs on channel slices of width d, and BN is per
+channel, so output slice ``[i*d:(i+1)*d]`` of ``conv1``, ``bn1``, ``conv2`` and ``bn2`` is branch i's;
+``conv3`` sums over input channels, so its input-row slice i is branch i's last 1x1 and the
+branches' outputs add up to the grouped block's.
 """
 
 from __future__ import annotations
@@ -64,12 +60,7 @@ def grouped_to_branches(variables: dict, groups: int) -> dict:
             new_p[f"{bn}_{i}"] = {k: v[sl(i)] for k, v in params[bn].items()}
             if bn in stats:
                 new_s[f"{bn}_{i}"] = {k: v[sl(i)] for k, v in stats[bn].items()}
-    for name in ("bn3", "conv_proj", "norm_proj"):
-        if name in params:
-            new_p[name] = params[name]
-        if name in stats:
-            new_s[name] = stats[name]
-    out = {"params": new_p}
-    if stats:
-        out["batch_stats"] = new_s
-    return out
+    shared = ("bn3", "conv_proj", "norm_proj")  # outside the branches: copied as they are
+    new_p |= {k: params[k] for k in shared if k in params}
+    new_s |= {k: stats[k] for k in shared if k in stats}
+    return {"params": new_p, "batch_stats": new_s} if stats else {"params": new_p}

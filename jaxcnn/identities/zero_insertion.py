@@ -21,10 +21,8 @@ def insert_zeros(y: np.ndarray, stride) -> np.ndarray:
 
     ``stride`` is an int or a pair of ints >= 1 (torch's ``_pair``)."""
     y = as_array(y, "y")
-    if y.ndim != 4:
-        raise ValueError(f"y must be 4-D NHWC (batch, height, width, channels), got shape {y.shape}")
-    if min(y.shape[1:3]) < 1:
-        raise ValueError(f"y must have a non-empty height and width, got shape {y.shape}")
+    if y.ndim != 4 or min(y.shape[1:3]) < 1:
+        raise ValueError(f"y must be 4-D NHWC with a non-empty height and width, got shape {y.shape}")
     stride = check_int_pair(stride, "stride", 1)
     n, h, w, c = y.shape
     out = np.zeros((n, (h - 1) * stride[0] + 1, (w - 1) * stride[1] + 1, c), y.dtype)

@@ -1,13 +1,9 @@
 """Cutout (DeVries & Taylor 2017, "Improved Regularization of CNNs with Cutout").
 
-Each image gets its own centre ``(cy, cx)`` drawn uniformly over all H x W pixels; the square
-of rows ``[cy - size//2, cy - size//2 + size)`` (columns likewise) is filled, clipped at the
-borders, so near an edge only part of it lands in the image. Every channel shares the mask.
-The paper applies it after normalisation, so ``fill=0`` is the dataset mean; it uses
-``size=16`` on CIFAR-10 and ``size=8`` on CIFAR-100.
-
-Difference from the authors' code: for odd ``size`` their ``[cy - L//2, cy + L//2)`` covers
-``L - 1`` rows; here the square always has side ``size`` (identical for even sizes).
+Each image gets its own centre ``(cy, cx)`` drawn uniformly over all pixels; rows (and columns)
+``[cy - size//2, cy - size//2 + size)`` are filled in every channel, clipped at the borders. The paper
+fills after normalisation (``fill=0`` is the mean) with ``size=16`` on CIFAR-10, 8 on CIFAR-100. For odd
+``size`` the authors' code covers ``size - 1`` rows; here always ``size``.
 """
 
 from __future__ import annotations
@@ -39,26 +35,18 @@ SIZE = Rule("cutout_size", _check_size, (0, 2**40, 2.0, True))
 
 def _check_fill(fill: Any, images: Any) -> None:
     """A scalar or per-channel fill that the images' dtype holds exactly (no silent truncation)."""
-    channels, dtype = images.shape[-1], np.dtype(images.dtype)
+    channels, dtype = images.shape[-1], jnp.dtype(images.dtype)
     if isinstance(fill, (bool, np.bool_)) or not (isinstance(fill, (int, float, np.number)) or hasattr(fill, "shape")):
         raise ArgumentTypeError(f"fill must be a number or a per-channel array, got {type(fill).__name__}")
-    if hasattr(fill, "shape") and tuple(fill.shape) not in ((), (channels,)):
-        raise ValueError(f"fill must be a scalar or have shape ({channels},), got shape {tuple(fill.shape)}")
-    if np.issubdtype(dtype, np.floating) or isinstance(fill, jax.core.Tracer):
+    if jnp.shape(fill) not in ((), (channels,)):
+        raise ValueError(f"fill must be a scalar or have shape ({channels},), got shape {jnp.shape(fill)}")
+    if jnp.issubdtype(dtype, jnp.floating) or isinstance(fill, jax.core.Tracer):
         return
     values = np.asarray(fill)
     if np.issubdtype(values.dtype, np.complexfloating):
         raise ArgumentTypeError(f"fill must be real, got {fill!r}")
-    if dtype == np.bool_:
-        ok = np.all((values == 0) | (values == 1))
-    else:
-        info = np.iinfo(dtype)
-        ok = (
-            np.all(np.isfinite(values))
-            and np.all(values == np.round(values))
-            and np.all((values >= info.min) & (values <= info.max))
-        )
-    if not ok:
+    lo, hi = (0, 1) if dtype == np.bool_ else (np.iinfo(dtype).min, np.iinfo(dtype).max)
+    if not np.all((values == np.round(values)) & (values >= lo) & (values <= hi)):  # NaN and inf fail too
         raise ValueError(
             f"fill must be exactly representable in the images' dtype {dtype} "
             f"(a whole number in its range), got {fill!r}"

@@ -1,27 +1,10 @@
 """Stochastic depth (Huang et al. 2016, "Deep Networks with Stochastic Depth").
 
-Two semantics are in use and they differ in three places:
-
-=================  ===============================  =========================================
-                   paper (``mode='batch'``)          torchvision ``mode='row'`` / timm DropPath
-=================  ===============================  =========================================
-what is dropped    the whole branch, whole batch    the branch of each sample independently
-train-time scale   none                             kept branches divided by p (inverted)
-test time          branch multiplied by p           identity
-=================  ===============================  =========================================
-
-Both test-time rules are offered with either mode (``test_rule='paper' | 'inverted'``); both
-make E[train output] equal the test output. Only the batch mode can skip the branch's compute,
-and only through a real conditional (:func:`stochastic_residual`); a 0/1 mask still runs it.
-
-Survival schedules (:func:`survival_probabilities`) also differ between sources: see there.
-
-Data parallelism: a batch-mode coin decides for the *global* batch, so every device and process
-must draw the same one (under ``pmap`` with synchronised BatchNorm, devices that take different
-branches deadlock or crash in the collective). It is drawn from the stream
-``global_stream(rng_collection)`` (``'dropout_global'``) when the caller provides it, else from
-``rng_collection``. ``jaxcnn.train.make_train_step`` provides both: per-device keys for masks,
-one key for every device for coins.
+The paper (``mode='batch'``) drops the branch for the whole batch, unscaled, and scales it by p at
+test time; torchvision ``mode='row'`` / timm DropPath drops per sample and divides kept branches by p
+(``test_rule='paper' | 'inverted'`` picks the scaling, with either mode). Only :func:`stochastic_residual`
+in batch mode skips the dropped branch's compute. A batch-mode coin must be the same on every device:
+it comes from ``global_stream(rng_collection)`` when the caller provides it (``make_train_step`` does).
 """
 
 from __future__ import annotations
@@ -82,28 +65,34 @@ def global_stream(rng_collection: str) -> str:
     return f"{rng_collection}_global"
 
 
-def _coin_key(module: nn.Module, rng_collection: str, what: str) -> jax.Array:
-    # One coin for the global batch: the device-independent stream when the caller gave one.
+def _key(module: nn.Module, rng_collection: str, mode: str, what: str) -> jax.Array:
+    """The mask key; a batch-mode coin comes from the device-independent stream when the caller gave one."""
     name = global_stream(rng_collection)
-    return require_rng(module, name if module.has_rng(name) else rng_collection, what)
+    if mode == "batch" and module.has_rng(name):
+        return require_rng(module, name, what)
+    return require_rng(module, rng_collection, what)
+
+
+def _inverse(p: Any) -> jax.Array:
+    # Guarded 1/p: with p = 0 nothing is kept, and inf must not reach the 0 entries.
+    return 1.0 / jnp.maximum(p, jnp.finfo(jnp.float32).tiny)
+
+
+def _mask(key: jax.Array, x: jax.Array, survival: Any, mode: str, scale: Any) -> jax.Array:
+    """``x`` with each sample (``'row'``) or the whole batch kept with probability ``survival``, times ``scale``."""
+    shape = (x.shape[0],) + (1,) * (x.ndim - 1) if mode == "row" else (1,) * x.ndim
+    keep = jax.random.bernoulli(key, survival, shape)
+    return x * jnp.where(keep, scale, 0.0).astype(x.dtype)
 
 
 def survival_probabilities(num_blocks: int, final_survival: float = 0.5, rule: str = "paper") -> tuple[float, ...]:
-    """Survival probability of each of ``num_blocks`` residual blocks, input side first.
+    """Survival probability of each of ``num_blocks`` residual blocks (counted over the whole network),
+    input side first. With ``r = 1 - final_survival``, ``l = 1..L`` and ``i = l - 1``:
 
-    With ``r = 1 - final_survival`` and blocks indexed ``l = 1..L`` (``i = l - 1 = 0..L-1``):
-
-    * ``'paper'`` (Huang et al. eq. 4): ``p_l = 1 - (l / L) * r``; the last block has exactly
-      ``final_survival`` (the paper's p_L = 0.5) and the first already drops ``r / L``.
-    * ``'timm'`` (timm ResNet ``drop_path_rate * i / (N - 1)``, same as ``linspace(0, r, N)``):
-      ``p_i = 1 - r * i / (L - 1)``; the first block is never dropped, the last has
-      ``final_survival``; one block gets ``(1.0,)`` (linspace with one point).
-    * ``'torchvision'`` (EfficientNet/MBConv ``stochastic_depth_prob * i / N``):
-      ``p_i = 1 - r * i / L``; the first block is never dropped and the last keeps
-      ``1 - r (L-1)/L``, i.e. never reaches ``final_survival``.
+    * ``'paper'`` (Huang et al. eq. 4): ``p_l = 1 - (l / L) r``; the last block has ``final_survival``;
+    * ``'timm'`` (``linspace(0, r, L)``): ``p_i = 1 - r i / (L - 1)``, first never dropped, ``(1.0,)`` for one block;
+    * ``'torchvision'`` (MBConv ``prob * i / N``): ``p_i = 1 - r i / L``, never reaching ``final_survival``;
     * ``'uniform'``: every block ``final_survival`` (the paper's constant baseline).
-
-    Blocks are counted across the whole network (all stages), as every source above does.
     """
     n = check_positive_int(num_blocks, "num_blocks")
     if hasattr(final_survival, "shape"):
@@ -122,47 +111,32 @@ def survival_probabilities(num_blocks: int, final_survival: float = 0.5, rule: s
 def stochastic_depth(
     key: Any, x: jax.Array, drop_rate: Any, mode: str = "row", scale_by_keep: bool = True
 ) -> jax.Array:
-    """Train-time stochastic depth on a branch output ``x`` (batch axis first, any rank).
+    """Train-time stochastic depth on a branch output ``x`` (batch axis first, any rank), as a mask.
 
     ``mode='row'`` drops each sample's branch with probability ``drop_rate`` (torchvision
-    ``ops.stochastic_depth(mode='row')``, timm ``drop_path``); ``mode='batch'`` draws one coin
-    for the whole batch (the paper). ``scale_by_keep=True`` divides kept values by
-    ``1 - drop_rate`` (inverted rule, torchvision/timm); ``False`` leaves them unscaled (the paper,
-    which instead scales by the survival probability at test time). ``drop_rate = 1`` returns
-    zeros, as torchvision does. This is a mask: the branch was already computed; to skip it use
-    :func:`stochastic_residual`. With ``scale_by_keep=True`` ``x`` must be floating point (an
-    integer ``x`` would have the 1/p rescale truncated), whatever the rate.
+    ``stochastic_depth``, timm ``drop_path``); ``'batch'`` draws one coin for the batch (the paper).
+    ``scale_by_keep=True`` divides kept values by ``1 - drop_rate`` (then ``x`` must be floating
+    point); ``drop_rate = 1`` returns zeros, as torchvision does.
     """
     check_key(key)
     check_batched(x, "x")
     drop_rate = check_probability(drop_rate, "drop_rate")
     check_choice(mode, "mode", MODES)
     if check_bool(scale_by_keep, "scale_by_keep"):
-        check_floating(
-            x,
-            "x",
-            "scale_by_keep=True divides kept samples by 1 - drop_rate; pass scale_by_keep=False to mask integers",
-        )
+        check_floating(x, "x", "scale_by_keep=True divides by 1 - drop_rate; pass False to mask integers")
     if static_value(drop_rate) == 0.0:
         return x
     survival = 1.0 - drop_rate
-    shape = (x.shape[0],) + (1,) * (x.ndim - 1) if mode == "row" else (1,) * x.ndim
-    keep = jax.random.bernoulli(key, survival, shape)
-    # Guarded 1/p: with p = 0 nothing is kept, and inf must not reach the 0 entries.
-    scale = 1.0 / jnp.maximum(survival, jnp.finfo(jnp.float32).tiny) if scale_by_keep else 1.0
-    return x * jnp.where(keep, scale, 0.0).astype(x.dtype)
+    return _mask(key, x, survival, mode, _inverse(survival) if scale_by_keep else 1.0)
 
 
 class StochasticDepth(Declared, nn.Module):
     """Mask-based stochastic depth on a branch output (see :func:`stochastic_depth`).
 
-    ``test_rule='inverted'`` (default, torchvision/timm): scale by 1/p in training, identity at
-    test. ``'paper'``: no train-time scale, multiply by p = 1 - drop_rate at test. The key comes
-    from ``make_rng(rng_collection)`` (a batch-mode coin from ``global_stream(rng_collection)``
-    when given, see the module docstring); training without that rng raises, naming the stream,
-    except with ``drop_rate == 0`` where, like ``nn.Dropout``, nothing is drawn. Fields are
-    checked at construction, ``x`` in both modes: it must be floating point (either rule
-    rescales it, by 1/p in training or by p at test time).
+    ``test_rule='inverted'`` (torchvision/timm): 1/p in training, identity at test; ``'paper'``: no
+    train-time scale, times p = 1 - drop_rate at test. The key comes from ``make_rng(rng_collection)``
+    (a batch-mode coin from ``global_stream(rng_collection)`` when given); none is needed when
+    ``drop_rate == 0``. ``x`` must be floating point (either rule rescales it).
     """
 
     drop_rate: float = declare(PROBABILITY)
@@ -176,18 +150,13 @@ class StochasticDepth(Declared, nn.Module):
         deterministic = check_bool(nn.merge_param("deterministic", self.deterministic, deterministic), "deterministic")
         check_batched(x, "x")
         check_floating(x, "x", "stochastic depth rescales the branch, by 1/p in training or by p at test time")
-        drop_rate = self.drop_rate
+        inverted, survival = self.test_rule == "inverted", 1.0 - self.drop_rate
         if deterministic:
-            return x if self.test_rule == "inverted" else x * jnp.asarray(1.0 - drop_rate, x.dtype)
-        if static_value(drop_rate) == 0.0:
+            return x if inverted else x * jnp.asarray(survival, x.dtype)
+        if static_value(self.drop_rate) == 0.0:
             return x
-        what = "StochasticDepth"
-        key = (
-            _coin_key(self, self.rng_collection, what)
-            if self.mode == "batch"
-            else require_rng(self, self.rng_collection, what)
-        )
-        return stochastic_depth(key, x, drop_rate, self.mode, scale_by_keep=self.test_rule == "inverted")
+        key = _key(self, self.rng_collection, self.mode, "StochasticDepth")
+        return _mask(key, x, survival, self.mode, _inverse(survival) if inverted else 1.0)
 
 
 def stochastic_residual(
@@ -202,30 +171,13 @@ def stochastic_residual(
     test_rule: str = "paper",
     rng_collection: str = "dropout",
 ) -> jax.Array:
-    """``shortcut + branch_fn(module, x)`` under stochastic depth; a dropped batch-mode branch is not run.
+    """``shortcut + branch_fn(module, x)`` under stochastic depth with survival probability ``survival_prob``.
 
-    Contract (for wiring into a residual block's compact ``__call__``):
-
-    * ``branch_fn(mdl, x)`` builds and applies the residual branch using ``mdl`` as the parent
-      (inline submodules with explicit ``name=`` or setup attributes ``mdl.conv1``); it must
-      return an array shaped like ``shortcut``. It is cast to ``shortcut.dtype``. The post-sum
-      activation stays with the caller. Give branch submodules explicit names: auto names
-      (``Conv_0``) are counted per lifted clone and can differ between init and apply.
-    * ``survival_prob`` is p_l for this block (e.g. from :func:`survival_probabilities`),
-      static or traced.
-    * ``mode='batch'`` (paper): one coin per call, from the stream ``global_stream(rng_collection)``
-      if the caller provides it (the same on every device), else from ``rng_collection``;
-      ``nn.cond`` runs the branch only when kept, so a dropped branch costs no forward or
-      backward compute under ``jit``, its params get exactly zero gradient and its BatchNorm
-      ``batch_stats`` are returned unchanged. Under ``jax.vmap`` the cond becomes a select and
-      both sides run. ``mode='row'``: the branch always runs and each sample is masked.
-      Measured caveat: on XLA:CPU a conv's *gradient* inside a cond runs ~30x slower than
-      outside one (forward is unaffected), so the skip pays off on GPU/TPU, not on CPU.
-    * ``test_rule='paper'``: no train-time scale; at test the branch is multiplied by p.
-      ``'inverted'``: kept branches divided by p in training; identity at test.
-    * During ``init`` the branch is always run directly, so every variable is created
-      (``nn.cond`` needs both sides to see the same variables, and the skip side creates none).
-      With p static and equal to 1 no coin is drawn.
+    ``branch_fn(mdl, x)`` builds the branch with ``mdl`` as parent (name its submodules: auto names can
+    differ between init and apply) and returns an array shaped like ``shortcut``. In batch mode
+    ``nn.cond`` runs it only when kept: a dropped branch costs no compute under ``jit``, gets zero
+    gradient and leaves its ``batch_stats`` alone (this pays off on GPU/TPU; XLA:CPU runs a conv
+    gradient inside a cond much slower). ``init`` and a static p of 1 always run it.
     """
     if not isinstance(module, nn.Module):
         raise ArgumentTypeError(
@@ -238,11 +190,7 @@ def stochastic_residual(
     check_bool(deterministic, "deterministic")
     check_str(rng_collection, "rng_collection")
     check_array(shortcut, "shortcut")
-    check_floating(
-        shortcut,
-        "shortcut",
-        "the branch is scaled by the survival probability or its inverse and added in the shortcut's dtype",
-    )
+    check_floating(shortcut, "shortcut", "the branch is rescaled by p or 1/p and added in the shortcut's dtype")
     dtype = shortcut.dtype
     inverted = test_rule == "inverted"
 
@@ -260,14 +208,10 @@ def stochastic_residual(
             y = y * p
         return shortcut + y.astype(dtype)
 
-    what = f"stochastic depth of {type(module).__name__}"
-    key = _coin_key(module, rng_collection, what) if mode == "batch" else require_rng(module, rng_collection, what)
-    scale = 1.0 / jnp.maximum(p, jnp.finfo(jnp.float32).tiny) if inverted else jnp.ones(())
-    scale = jnp.asarray(scale, dtype)
+    key = _key(module, rng_collection, mode, f"stochastic depth of {type(module).__name__}")
+    scale = jnp.asarray(_inverse(p) if inverted else 1.0, dtype)
     if mode == "row":
-        y = run(module, x)
-        keep = jax.random.bernoulli(key, p, (y.shape[0],) + (1,) * (y.ndim - 1))
-        return shortcut + (y * jnp.where(keep, scale, 0).astype(y.dtype)).astype(dtype)
+        return shortcut + _mask(key, run(module, x), p, "row", scale).astype(dtype)
 
     def kept(mdl, x, shortcut, scale):
         return shortcut + (run(mdl, x) * scale).astype(dtype)

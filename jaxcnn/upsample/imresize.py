@@ -1,14 +1,9 @@
 """MATLAB-exact bicubic resizing: ``imresize(image, scale, 'bicubic')`` as MATLAB computes it.
 
 Keys cubic kernel (a = -0.5) centred at ``u = x / s + (1 - 1/s) / 2`` (1-based), widened by ``1/s``
-and scaled by ``s`` when downsampling (the antialias), each row of weights normalised to sum 1,
-out-of-range taps *mirrored* (``symmetric`` padding, edge pixel repeated), rows first then columns.
-This is the resize of the super-resolution literature's protocol (SRCNN's ``demo_SR.m``, reused by
-ESPCN, VDSR, ...): Set5 x3 bicubic then gives the published 30.39 dB.
-
-``jax.image.resize(x, shape, 'cubic', antialias=True)`` uses the same kernel, centres and widening,
-but at the borders drops out-of-range taps and renormalises instead of mirroring (up to 4 grey
-levels apart at the border; Set5 x3 30.3929 dB instead of 30.3922).
+when downsampling (the antialias), rows normalised to sum 1, out-of-range taps *mirrored*. This is
+the resize of the super-resolution protocol (SRCNN's ``demo_SR.m``: Set5 x3 bicubic gives 30.39 dB);
+``jax.image.resize(..., 'cubic', antialias=True)`` renormalises at the borders instead of mirroring.
 """
 
 from __future__ import annotations
@@ -31,12 +26,9 @@ def _keys_cubic(x: np.ndarray, a: float = -0.5) -> np.ndarray:
 
 
 def resize_matrix(n_in: int, n_out: int, scale: float, antialias: bool = True) -> np.ndarray:
-    """(n_out, n_in) matrix of MATLAB's ``imresize`` bicubic along one axis, scale = n_out/n_in
-    as MATLAB takes it from the call (``1/3`` when downsampling by 3).
-
-    ``n_in``/``n_out`` positive ints, ``scale`` a finite number > 0, ``antialias`` a bool; a matrix (or
-    antialias kernel, ``4 / scale`` taps per row) of more than ``MAX_OUTPUT_ELEMENTS`` entries is
-    refused before allocating it."""
+    """(n_out, n_in) matrix of MATLAB's ``imresize`` bicubic along one axis, ``scale`` as MATLAB takes
+    it from the call (``1/3`` when downsampling by 3); a matrix (or antialias kernel) of more than
+    ``MAX_OUTPUT_ELEMENTS`` entries is refused before allocating it."""
     n_in, n_out = check_positive_int(n_in, "n_in"), check_positive_int(n_out, "n_out")
     scale = check_number(scale, "scale", minimum=0.0, min_inclusive=False)
     antialias = check_bool(antialias, "antialias")
@@ -66,32 +58,20 @@ def _resize_matrix(n_in: int, n_out: int, scale: float, antialias: bool) -> np.n
 
 
 def imresize(image, scale: float, antialias: bool = True) -> np.ndarray:
-    """MATLAB ``imresize(image, scale, 'bicubic')`` for float (H, W[, C]) images, in float64.
-
-    No rounding or clipping, as for MATLAB's ``single``/``double`` input. Output size is
-    ``ceil(scale * H) x ceil(scale * W)``, as MATLAB's.
-
-    ``image``: a float (or a list of numbers) array of shape (H, W) or (H, W, C) with H, W >= 1 (integer
-    images are refused: MATLAB rounds and clips those, this is its float path); ``scale`` a finite
-    number > 0; an output (or resize matrix) of more than ``MAX_OUTPUT_ELEMENTS`` is refused before
-    allocating it.
-    """
+    """MATLAB ``imresize(image, scale, 'bicubic')`` of a float (H, W[, C]) image, in float64, of size
+    ``ceil(scale * H) x ceil(scale * W)``. No rounding or clipping: this is MATLAB's float path, so
+    integer images are refused (MATLAB rounds and clips those)."""
     scale = check_number(scale, "scale", minimum=0.0, min_inclusive=False)
     antialias = check_bool(antialias, "antialias")
     if hasattr(image, "dtype") and not np.issubdtype(np.dtype(image.dtype), np.floating):
-        raise ArgumentTypeError(
-            f"image must be floating point (MATLAB rounds and clips integer images; this is its "
-            f"float path), got dtype {image.dtype}; cast it first, e.g. image.astype(np.float64)"
-        )
+        raise ArgumentTypeError(f"image must be floating point (MATLAB's float path), got dtype {image.dtype}")
     try:
         image = np.asarray(image, np.float64)
     except (TypeError, ValueError):
         raise ArgumentTypeError(f"image must be a numeric array, got {type(image).__name__}") from None
-    if image.ndim not in (2, 3):
-        raise ValueError(f"image must be (H, W) or (H, W, C), got shape {image.shape}")
+    if image.ndim not in (2, 3) or min(image.shape[:2]) < 1:
+        raise ValueError(f"image must be (H, W) or (H, W, C) with H, W >= 1, got shape {image.shape}")
     h, w = image.shape[:2]
-    if h < 1 or w < 1:
-        raise ValueError(f"image must have a non-empty height and width, got shape {image.shape}")
     oh, ow = int(np.ceil(scale * h - 1e-9)), int(np.ceil(scale * w - 1e-9))
     check_output_size((oh, ow) + image.shape[2:], "scale")
     check_output_size((oh, h), "scale", "a resize matrix")

@@ -1,24 +1,17 @@
 """``interpolate``: PyTorch's ``F.interpolate`` index rules on NHWC arrays.
 
-Each spatial axis is resized on its own (all four modes are separable). The source indices and
-weights depend only on static sizes, so they are computed once on the host in float32, the way
-ATen's CPU kernels compute them, and applied as a gather (nearest modes, exact) or as a small
-dense (out, in) matrix (linear and cubic modes).
+Each spatial axis is resized on its own. Indices and weights depend only on static sizes, so they
+are computed on the host in float32 as ATen's CPU kernels compute them (``UpSample.h``,
+``UpSampleKernel.cpp``) and applied as a gather (nearest modes) or a dense (out, in) matrix:
 
-Rules reproduced (ATen ``UpSample.h`` / ``UpSampleKernel.cpp``):
-
-* output size ``floor(in * scale_factor)``; when ``scale_factor`` is given (and
-  ``recompute_scale_factor`` is not true) the source index uses ``1 / scale_factor``, not
-  ``in / out`` -- the two differ whenever ``in * scale_factor`` is not an integer;
-* ``nearest``: ``src = min(floor(dst * scale), in - 1)`` (OpenCV), with the kernel's shortcuts
-  ``out == in`` (copy) and ``out == 2 * in`` (``dst >> 1``);
-* ``nearest-exact``: ``src = min(floor((dst + 0.5) * scale), in - 1)`` (Pillow, scipy);
-* ``bilinear``: half-pixel ``src = scale * (dst + 0.5) - 0.5`` clamped at 0, or
-  ``src = dst * (in - 1) / (out - 1)`` with ``align_corners``; a plain copy when ``out == in``;
-* ``bicubic``: Keys' kernel with ``A = -0.75``, border indices clamped, source index not clamped;
-* ``antialias`` (bilinear/bicubic only, off by default, unlike ``jax.image.resize``): the filter
-  is stretched by the downsampling factor and renormalised (bicubic then uses ``A = -0.5``); an
-  axis whose size does not change is copied even when ``scale_factor != 1``.
+* output size ``floor(in * scale_factor)``; a given ``scale_factor`` indexes with ``1 / scale_factor``,
+  not ``in / out`` (unless ``recompute_scale_factor``);
+* ``nearest``: ``src = min(floor(dst * scale), in - 1)``, with ATen's shortcuts for ``out == in``
+  and ``out == 2 * in``; ``nearest-exact``: ``src = min(floor((dst + 0.5) * scale), in - 1)``;
+* ``bilinear``: ``src = scale * (dst + 0.5) - 0.5`` clamped at 0 (``dst * (in-1)/(out-1)`` with
+  ``align_corners``); ``bicubic``: Keys' kernel with ``A = -0.75``, border indices clamped;
+* ``antialias`` (off by default, unlike ``jax.image.resize``): the filter is stretched by the
+  downsampling factor and renormalised (bicubic then uses ``A = -0.5``).
 """
 
 from __future__ import annotations
@@ -32,7 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxcnn.validation import check_bool, check_choice, check_nhwc, check_output_size
+from jaxcnn.validation import check_bool, check_choice, check_nhwc, check_number, check_output_size, check_positive_int
 
 __all__ = ["MODES", "interpolate"]
 
@@ -51,17 +44,9 @@ def interpolate(
 ) -> jax.Array:
     """Resize an NHWC batch like ``torch.nn.functional.interpolate`` resizes NCHW.
 
-    Args:
-      x: (N, H, W, C) array.
-      size: output (H, W), or one int for both. Exactly one of ``size`` / ``scale_factor``.
-      scale_factor: float or (sh, sw); output size is ``floor(in * s)``.
-      mode: one of ``'nearest'``, ``'nearest-exact'``, ``'bilinear'``, ``'bicubic'``.
-      align_corners: only for bilinear/bicubic; ``None`` means ``False``, as in torch.
-      recompute_scale_factor: if true, index with ``in / out`` instead of ``1 / scale_factor``.
-      antialias: low-pass when downsampling (bilinear/bicubic only), as torch's ``antialias``.
-
-    Returns:
-      (N, H_out, W_out, C) array of ``x.dtype``.
+    Exactly one of ``size`` ((H, W) or one int) and ``scale_factor`` (a number or a pair; output
+    ``floor(in * s)``). ``align_corners`` and ``antialias`` are for bilinear/bicubic only
+    (``align_corners=None`` means ``False``). Returns an (N, H_out, W_out, C) array of ``x.dtype``.
     """
     check_nhwc(x, "x", nonempty=True)
     out_hw, scales, align = _resolve_args(
@@ -72,8 +57,8 @@ def interpolate(
     if mode in ("bilinear", "bicubic"):  # each axis is a dense (out, in) matrix
         for n_out, n_in in zip(out_hw, x.shape[1:3]):
             check_output_size((n_out, n_in), name, "an interpolation matrix")
-    if mode in ("bilinear", "bicubic") and not jnp.issubdtype(x.dtype, jnp.floating):
-        raise TypeError(f"x must be floating point for mode={mode!r}, got dtype {x.dtype}")
+        if not jnp.issubdtype(x.dtype, jnp.floating):
+            raise TypeError(f"x must be floating point for mode={mode!r}, got dtype {x.dtype}")
     return _interpolate(x, tuple(out_hw), tuple(scales), mode, align, bool(antialias))
 
 
@@ -107,32 +92,21 @@ def _resolve_args(in_hw, size, scale_factor, mode, align_corners, recompute, ant
     if size is not None:
         if recompute:
             raise ValueError("recompute_scale_factor is not meaningful with an explicit size")
-        out = tuple(int(s) for s in _pair(size, "size", (int, np.integer)))
-        if any(s < 1 for s in out):
-            raise ValueError(f"size must be positive, got {size!r}")
-        return out, (None, None), align_corners
-    factors = tuple(float(f) for f in _pair(scale_factor, "scale_factor", (int, float, np.integer, np.floating)))
-    if any(not math.isfinite(f) or f <= 0 for f in factors):
-        raise ValueError(f"scale_factor must be positive and finite, got {scale_factor!r}")
+        return tuple(check_positive_int(s, "size") for s in _two(size, "size")), (None, None), align_corners
+    factors = tuple(
+        check_number(f, "scale_factor", 0.0, min_inclusive=False) for f in _two(scale_factor, "scale_factor")
+    )
     out = tuple(int(math.floor(n * f)) for n, f in zip(in_hw, factors))  # math.floor gives a Python int: no overflow
     if any(o < 1 for o in out):
         raise ValueError(f"scale_factor={scale_factor!r} gives an empty output {out} for input {tuple(in_hw)}")
-    scales = (None, None) if recompute else tuple(float(f) for f in factors)
-    return out, scales, align_corners
+    return out, (None, None) if recompute else factors, align_corners
 
 
-def _pair(value: Any, name: str, kind) -> tuple:
-    if isinstance(value, (list, tuple)):
-        if len(value) != 2:
-            raise ValueError(f"{name} must be a number or a pair (H, W), got {value!r}")
-        items = tuple(value)
-    else:
-        items = (value, value)
-    for v in items:
-        if isinstance(v, (bool, np.bool_)) or not isinstance(v, kind):
-            raise TypeError(
-                f"{name} must hold {'ints' if int in kind and float not in kind else 'numbers'}, got {value!r}"
-            )
+def _two(value: Any, name: str) -> tuple:
+    """``(value, value)``, or ``value`` itself if it is a pair (torch's ``_pair``; another length is refused)."""
+    items = tuple(value) if isinstance(value, (list, tuple)) else (value, value)
+    if len(items) != 2:
+        raise ValueError(f"{name} must be a number or a pair (H, W), got {value!r}")
     return items
 
 
@@ -160,10 +134,11 @@ def _scale(n_in: int, n_out: int, scale: float | None, align_corners: bool) -> n
 @functools.lru_cache(maxsize=512)
 def _axis_plan(n_in: int, n_out: int, scale: float | None, mode: str, align: bool, antialias: bool):
     """Static plan for one axis: ('copy', None), ('gather', indices) or ('matrix', (out, in))."""
+    # ATen copies an axis whose size does not change, whatever the scale, except in nearest-exact and bicubic
+    if n_out == n_in and (mode in ("nearest", "bilinear") or antialias):
+        return ("copy", None)
     dst = np.arange(n_out)
     if mode in ("nearest", "nearest-exact"):
-        if mode == "nearest" and n_out == n_in:
-            return ("copy", None)
         if mode == "nearest" and n_out == 2 * n_in:
             return ("gather", dst >> 1)
         s = _scale(n_in, n_out, scale, False)
@@ -172,13 +147,13 @@ def _axis_plan(n_in: int, n_out: int, scale: float | None, mode: str, align: boo
         return ("gather", np.minimum(src, n_in - 1))
     s = _scale(n_in, n_out, scale, align)
     if antialias:
-        # the separable AA kernel skips an axis whose size does not change, whatever the scale
-        return ("copy", None) if n_out == n_in else ("matrix", _aa_matrix(n_in, n_out, s, mode))
+        return ("matrix", _aa_matrix(n_in, n_out, s, mode))
+    src = _source_index(s, n_out, align)
     if mode == "bilinear":
-        if n_out == n_in:
-            return ("copy", None)
-        return ("matrix", _linear_matrix(n_in, n_out, s, align))
-    return ("matrix", _cubic_matrix(n_in, n_out, s, align))
+        i0, lam = _floor_and_frac(np.maximum(src, _F32(0)), n_in)
+        return ("matrix", _tap_matrix(n_in, i0, 0, [_F32(1) - lam, lam]))
+    i0, t = _floor_and_frac(src, n_in)  # not clamped at 0 for cubic
+    return ("matrix", _tap_matrix(n_in, i0, -1, _keys_cubic(t, -0.75)))
 
 
 def _source_index(s: np.float32, n_out: int, align: bool) -> np.ndarray:
@@ -195,14 +170,11 @@ def _floor_and_frac(src: np.ndarray, n_in: int):
     return idx, frac
 
 
-def _linear_matrix(n_in: int, n_out: int, s: np.float32, align: bool) -> np.ndarray:
-    src = np.maximum(_source_index(s, n_out, align), _F32(0))
-    i0, lam = _floor_and_frac(src, n_in)
-    i1 = np.minimum(i0 + 1, n_in - 1)
-    mat = np.zeros((n_out, n_in), _F32)
-    rows = np.arange(n_out)
-    np.add.at(mat, (rows, i0), _F32(1) - lam)
-    np.add.at(mat, (rows, i1), lam)
+def _tap_matrix(n_in: int, i0: np.ndarray, first: int, weights: list) -> np.ndarray:
+    """(out, in) matrix: row r has ``weights[k][r]`` at column ``i0[r] + first + k``, clamped to the border."""
+    mat = np.zeros((len(i0), n_in), _F32)
+    for k, w in enumerate(weights):
+        np.add.at(mat, (np.arange(len(i0)), np.clip(i0 + first + k, 0, n_in - 1)), w.astype(_F32))
     return mat
 
 
@@ -217,16 +189,6 @@ def _keys_cubic(t: np.ndarray, a: float) -> list[np.ndarray]:
         return ((a * v - 5 * a) * v + 8 * a) * v - 4 * a
 
     return [far(t + 1), near(t), near(1 - t), far(2 - t)]
-
-
-def _cubic_matrix(n_in: int, n_out: int, s: np.float32, align: bool) -> np.ndarray:
-    src = _source_index(s, n_out, align)  # not clamped at 0 for cubic
-    i0, t = _floor_and_frac(src, n_in)
-    mat = np.zeros((n_out, n_in), _F32)
-    rows = np.arange(n_out)
-    for k, w in enumerate(_keys_cubic(t, -0.75)):
-        np.add.at(mat, (rows, np.clip(i0 - 1 + k, 0, n_in - 1)), w.astype(_F32))
-    return mat
 
 
 def _aa_matrix(n_in: int, n_out: int, s: np.float32, mode: str) -> np.ndarray:

@@ -1,13 +1,9 @@
 """Sub-pixel convolution (Shi et al. 2016): a conv to ``C * r^2`` channels, then a pixel shuffle.
 
 Channel order is PyTorch's: output pixel (h*r + i, w*r + j) of channel c reads input channel
-``c * r * r + i * r + j``. TensorFlow's ``depth_to_space`` reads ``(i * r + j) * C + c`` instead,
-so weights do not port between the two without a permutation.
-
-ICNR (Aitken et al. 2017) initialises the conv so that each group of ``r^2`` output channels
-holds the same filter; the shuffle then equals nearest-neighbour upsampling of a plain conv,
-which removes the checkerboard pattern at initialisation. In torch's order that is ``repeat``
-(each base filter r^2 times in a row), not ``tile``.
+``c * r * r + i * r + j`` (TensorFlow's ``depth_to_space`` reads ``(i * r + j) * C + c``). ICNR
+(Aitken et al. 2017) repeats each base filter r^2 times in a row, so that at initialisation the
+shuffle is nearest-neighbour upsampling of a plain conv (no checkerboard).
 """
 
 from __future__ import annotations
@@ -58,9 +54,7 @@ def icnr(r: int, base_init: Callable = nn.initializers.lecun_normal()) -> Callab
 
     def init(key, shape, dtype=jnp.float32):
         if len(shape) != 4 or shape[-1] % (r * r):
-            raise ValueError(
-                f"icnr: shape must be a 4-D HWIO kernel shape whose output channels are divisible by r^2 = {r * r}, got shape {tuple(shape)}"
-            )
+            raise ValueError(f"icnr: shape must be 4-D HWIO, output channels divisible by r^2 = {r * r}, got {shape}")
         base = base_init(key, (*shape[:-1], shape[-1] // (r * r)), dtype)
         return jnp.repeat(base, r * r, axis=-1)
 

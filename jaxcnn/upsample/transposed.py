@@ -1,13 +1,9 @@
 """Transposed convolution as what it is: the input-gradient (vjp) of a convolution.
 
-``kernel`` is the *forward* convolution's HWIO kernel, shape (kH, kW, C_out / groups, C_in), where
-C_in is the channel count of ``y`` and C_out that of the result. PyTorch's ConvTranspose2d weight
-(C_in, C_out / groups, kH, kW) is exactly that forward conv's OIHW weight, so
-``kernel = weight.transpose(2, 3, 1, 0)`` imports it.
-
-Output size (torch): ``H_out = (H - 1) s - 2 p + d (k - 1) + output_padding + 1`` with
-``output_padding < max(s, d)``. ``output_padding`` only resolves which of several input sizes the
-forward conv came from; rows it adds that the forward conv never reads get zero gradient.
+``kernel`` is the *forward* conv's HWIO kernel (kH, kW, C_out / groups, C_in), C_in being ``y``'s
+channels: PyTorch's ConvTranspose2d weight is that conv's OIHW weight, so ``weight.transpose(2, 3, 1, 0)``
+imports it. Output size (torch): ``H_out = (H - 1) s - 2 p + d (k - 1) + output_padding + 1`` with
+``output_padding < max(s, d)``; rows that the forward conv never reads get zero gradient.
 """
 
 from __future__ import annotations
@@ -23,7 +19,7 @@ import numpy as np
 from jax import lax
 
 from jaxcnn.declared import CALLABLE, DTYPE, FLAG, POSITIVE_INT, Declared, Rule, declare, int_pair, optional
-from jaxcnn.validation import check_floating, check_nhwc, check_output_size, check_positive_int
+from jaxcnn.validation import check_array, check_floating, check_nhwc, check_output_size, check_positive_int
 from jaxcnn.validation import check_int_pair as _pair
 
 __all__ = ["ConvTranspose", "conv_transpose", "conv_transpose_args", "torch_fan_in_uniform"]
@@ -33,10 +29,7 @@ _DIMS = ("NHWC", "HWIO", "NHWC")
 
 def conv_transpose_args(y_shape, kernel_shape, stride, padding, output_padding, dilation, groups):
     """Validate torch-style arguments; return (stride, padding, output_padding, dilation, out_hw).
-
-    The reference forms in ``jaxcnn.identities`` read the arguments with their own code
-    (``jaxcnn.identities._args``), so a bug here cannot hide in both.
-    """
+    (``jaxcnn.identities._args`` reads them with its own code, so a bug here cannot hide in both.)"""
     s = _pair(stride, "stride", 1)
     p = _pair(padding, "padding", 0)
     op = _pair(output_padding, "output_padding", 0)
@@ -54,12 +47,11 @@ def conv_transpose_args(y_shape, kernel_shape, stride, padding, output_padding, 
         )
     if c_in % groups:
         raise ValueError(f"y's channels ({c_in}) must be divisible by groups ({groups})")
-    for axis in range(2):
-        if op[axis] >= max(s[axis], d[axis]):
-            raise ValueError(
-                f"output_padding must be smaller than either stride or dilation, got output_padding={op}, "
-                f"stride={s}, dilation={d}"
-            )
+    if any(opi >= max(si, di) for opi, si, di in zip(op, s, d)):
+        raise ValueError(
+            f"output_padding must be smaller than either stride or dilation, got output_padding={op}, "
+            f"stride={s}, dilation={d}"
+        )
     out = tuple(
         (n - 1) * si - 2 * pi + di * (k - 1) + opi + 1
         for n, k, si, pi, opi, di in zip(y_shape[1:3], (kh, kw), s, p, op, d)
@@ -72,23 +64,24 @@ def conv_transpose_args(y_shape, kernel_shape, stride, padding, output_padding, 
     return s, p, op, d, out
 
 
+def _is_precision(item: Any) -> bool:
+    """A ``lax.Precision`` or its name."""
+    try:
+        return isinstance(item, lax.Precision) or (isinstance(item, str) and lax.Precision(item) is not None)
+    except ValueError:
+        return False
+
+
 def _check_precision(precision: Any) -> None:
     """What ``lax.conv_general_dilated`` accepts, refused here with a message that names the argument."""
-    if precision is None or isinstance(precision, (lax.Precision, lax.DotAlgorithm, lax.DotAlgorithmPreset)):
-        return
-    items = tuple(precision) if isinstance(precision, (tuple, list)) and len(precision) == 2 else (precision,)
-    if len({type(item) for item in items}) != 1:  # lax takes two Precisions or two names, not a mix
-        items = (precision,)
-    for item in items:
-        if isinstance(item, lax.Precision):
-            continue
-        if isinstance(item, str):
-            try:
-                lax.Precision(item)
-                continue
-            except ValueError:
-                if len(items) == 1 and item in lax.DotAlgorithmPreset.__members__:
-                    continue
+    # lax takes two Precisions or two names, not a mix
+    pair = isinstance(precision, (tuple, list)) and len(precision) == 2 and len(set(map(type, precision))) == 1
+    if not (
+        precision is None
+        or isinstance(precision, (lax.DotAlgorithm, lax.DotAlgorithmPreset))
+        or (isinstance(precision, str) and precision in lax.DotAlgorithmPreset.__members__)
+        or all(map(_is_precision, precision if pair else (precision,)))
+    ):
         raise ValueError(
             f"precision must be None, a jax.lax.Precision or its name ('default', 'high', 'highest'), "
             f"a pair of them or a jax.lax.DotAlgorithmPreset, got {precision!r}"
@@ -110,17 +103,12 @@ def conv_transpose(
 ) -> jax.Array:
     """``torch.nn.functional.conv_transpose2d`` on NHWC, computed as ``jax.vjp`` of the conv.
 
-    Args:
-      y: (N, H, W, C_in) array (the forward conv's output space).
-      kernel: forward conv HWIO kernel (kH, kW, C_out / groups, C_in).
-      stride, padding, output_padding, dilation, groups: torch's meanings.
-
-    Returns:
-      (N, H_out, W_out, C_out) with torch's output size.
+    ``y`` is (N, H, W, C_in) (the forward conv's output space), ``kernel`` the forward conv's HWIO
+    kernel (kH, kW, C_out / groups, C_in); the other arguments have torch's meanings. Returns
+    (N, H_out, W_out, C_out) with torch's output size.
     """
     check_nhwc(y, "y")
-    if not hasattr(kernel, "shape") or not hasattr(kernel, "dtype"):
-        raise TypeError(f"kernel must be an array, got {type(kernel).__name__}")
+    check_array(kernel, "kernel")
     why = "the transposed conv is the gradient of a conv"
     check_floating(y, "y", why)
     check_floating(kernel, "kernel", why)
@@ -135,21 +123,10 @@ def _conv_transpose(y, kernel, s, p, op, d, groups, out_hw, precision):
     # output_padding >= stride (allowed when dilation > stride) makes the forward conv produce
     # extra rows; trimming the high padding by whole strides drops exactly those rows.
     pads = [(pi, pi - si * (opi // si)) for pi, si, opi in zip(p, s, op)]
-
-    def forward(x):
-        return lax.conv_general_dilated(
-            x,
-            kernel,
-            s,
-            pads,
-            rhs_dilation=d,
-            dimension_numbers=_DIMS,
-            feature_group_count=groups,
-            precision=precision,
-        )
-
+    opts = dict(rhs_dilation=d, dimension_numbers=_DIMS, feature_group_count=groups, precision=precision)
+    conv = functools.partial(lax.conv_general_dilated, rhs=kernel, window_strides=s, padding=pads, **opts)
     dtype = jnp.result_type(y.dtype, kernel.dtype)
-    _, pullback = jax.vjp(forward, jnp.zeros(x_shape, dtype))
+    _, pullback = jax.vjp(conv, jnp.zeros(x_shape, dtype))
     (x,) = pullback(y.astype(dtype))
     return x
 
@@ -167,10 +144,9 @@ def torch_fan_in_uniform(fan_in: int) -> Callable:
 class ConvTranspose(Declared, nn.Module):
     """``torch.nn.ConvTranspose2d`` with torch's arguments, on NHWC.
 
-    The ``kernel`` parameter is stored as the forward conv's HWIO kernel,
-    (kH, kW, features / groups, in_features): torch's weight ``.transpose(2, 3, 1, 0)``.
-    Default init is torch's (uniform, fan_in = features / groups * kH * kW, i.e. weight.size(1) * k*k).
-    Fields are checked at construction; their relations to the input (groups, output size) at the call.
+    The ``kernel`` parameter is the forward conv's HWIO kernel (kH, kW, features / groups, in_features):
+    torch's weight ``.transpose(2, 3, 1, 0)``. Default init is torch's (uniform, fan_in = features /
+    groups * kH * kW). The fields' relations to the input (groups, output size) are checked at the call.
     """
 
     features: int = declare(POSITIVE_INT)
@@ -197,23 +173,12 @@ class ConvTranspose(Declared, nn.Module):
         kh, kw = _pair(self.kernel_size, "kernel_size", 1)
         fan_in = self.features // self.groups * kh * kw
         shape = (kh, kw, self.features // self.groups, y.shape[-1])
-        # the fields against the input, before the parameters are drawn (that would compile)
-        conv_transpose_args(y.shape, shape, self.stride, self.padding, self.output_padding, self.dilation, self.groups)
+        args = (self.stride, self.padding, self.output_padding, self.dilation, self.groups)
+        conv_transpose_args(y.shape, shape, *args)  # the fields against the input, before drawing parameters
         kernel = self.param("kernel", self.kernel_init or torch_fan_in_uniform(fan_in), shape, self.param_dtype)
         dtype = self.dtype or jnp.result_type(y.dtype, self.param_dtype)
-        x = conv_transpose(
-            y.astype(dtype),
-            kernel.astype(dtype),
-            self.stride,
-            self.padding,
-            self.output_padding,
-            self.dilation,
-            self.groups,
-            self.precision,
-        )
+        x = conv_transpose(y.astype(dtype), kernel.astype(dtype), *args, self.precision)
         if self.use_bias:
-            bias = self.param(
-                "bias", self.bias_init or torch_fan_in_uniform(fan_in), (self.features,), self.param_dtype
-            )
-            x = x + bias.astype(dtype)
+            bias_init = self.bias_init or torch_fan_in_uniform(fan_in)
+            x = x + self.param("bias", bias_init, (self.features,), self.param_dtype).astype(dtype)
         return x
