@@ -33,6 +33,8 @@ def _kv(text: str) -> tuple[str, object]:
 
 
 def parse_args(argv=None) -> argparse.Namespace:
+    from jaxcnn.models import list_models
+
     p = argparse.ArgumentParser(
         prog="python -m jaxcnn.convert",
         description=__doc__.splitlines()[0],
@@ -41,59 +43,30 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     p.add_argument("src", help="checkpoint to read")
     p.add_argument("dst", help="file to write (.safetensors or .msgpack)")
-    p.add_argument(
-        "--arch", default=None, help="jaxcnn registry name (default: from metadata or inferred from the keys)"
-    )
-    p.add_argument(
-        "--source-format",
-        choices=("timm", "torchvision", "flax"),
-        default=None,
-        help="key layout of SRC (default: detected from the keys)",
-    )
-    p.add_argument("--num-classes", type=int, default=None, help="replace the head by a fresh one of this size")
-    p.add_argument(
-        "--set",
-        type=_kv,
-        action="append",
-        default=[],
-        metavar="FIELD=VALUE",
-        help="model field override, e.g. scale=3 (JSON values); recorded in DST's metadata",
-    )
-    p.add_argument(
-        "--meta",
-        type=_kv,
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="extra string metadata for a Flax DST (e.g. a measured figure)",
-    )
-    p.add_argument(
-        "--to",
-        choices=("flax", "timm", "torchvision"),
-        default="flax",
-        help="layout of DST: Flax variables (default) or a torch state dict in timm/torchvision names",
-    )
+    p.add_argument("--arch", help="jaxcnn registry name (default: from metadata or inferred from the keys)")
+    layouts = ("flax", "timm", "torchvision")
+    p.add_argument("--source-format", choices=layouts, help="key layout of SRC (default: detected from the keys)")
+    p.add_argument("--num-classes", type=int, help="replace the head by a fresh one of this size")
+    for flag, metavar, text in (
+        ("--set", "FIELD=VALUE", "model field override, e.g. scale=3 (JSON values); recorded in DST's metadata"),
+        ("--meta", "KEY=VALUE", "extra string metadata for a Flax DST (e.g. a measured figure)"),
+    ):
+        p.add_argument(flag, type=_kv, action="append", default=[], metavar=metavar, help=text)
+    p.add_argument("--to", choices=layouts, default="flax", help="layout of DST: Flax variables or a torch state dict")
     p.add_argument("--quiet", action="store_true", help="print the count only, not every name")
     args = p.parse_args(argv)
+    # what argparse cannot check (a missing SRC is reported by convert: main prints it and returns 1)
     if args.to != "flax" and not args.dst.endswith(".safetensors"):
         p.error(f"--to {args.to} writes a torch state dict: DST must end in .safetensors, got {args.dst!r}")
     if not args.dst.endswith((".safetensors", ".msgpack")):
         p.error(f"DST must end in .safetensors or .msgpack (never a pickle), got {args.dst!r}")
-    _check_args(p, args)
-    return args
-
-
-def _check_args(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    """What argparse cannot: --arch is registered, --num-classes >= 1, DST is not SRC. (A missing SRC is
-    reported by ``convert``: ``main`` prints it and returns 1.)"""
-    from jaxcnn.models import list_models
-
     if args.arch is not None and args.arch not in list_models():
         p.error(f"--arch {args.arch!r} is not a jaxcnn registry name; choose from {', '.join(list_models())}")
     if args.num_classes is not None and args.num_classes < 1:
         p.error(f"--num-classes must be >= 1, got {args.num_classes}")
     if Path(args.dst).resolve() == Path(args.src).resolve():
         p.error(f"dst {args.dst!r} is src: the conversion would overwrite its input")
+    return args
 
 
 def convert(args: argparse.Namespace) -> list[tuple[str, str]]:
@@ -115,12 +88,11 @@ def convert(args: argparse.Namespace) -> list[tuple[str, str]]:
     fields.pop("num_classes", None)  # the head size comes from the checkpoint or --num-classes
     model, variables = pretrained(state_dict, arch=arch, source_format=layout, num_classes=args.num_classes, **fields)
     flat = files.flatten_variables(variables)
-    if layout == "flax":
-        src_names = {k: k for k in flat}
-    else:
-        src_names = {
-            "/".join(p): key for p, (key, _) in keymaps.key_map(model, abstract_variables(model), layout).items()
-        }
+
+    def torch_keys(lay: str) -> dict[str, str]:  # flax path -> torch key
+        return {"/".join(p): key for p, (key, _) in keymaps.key_map(model, abstract_variables(model), lay).items()}
+
+    src_names = {k: k for k in flat} if layout == "flax" else torch_keys(layout)
     if args.to == "flax":
         if hasattr(model, "num_classes"):
             overrides["num_classes"] = model.num_classes
@@ -128,7 +100,7 @@ def convert(args: argparse.Namespace) -> list[tuple[str, str]]:
         return [(src_names.get(k, "(new head)"), k) for k in flat]
     head_free = {k: v for k, v in overrides.items() if k != "num_classes"}
     sd = export_state_dict(variables, arch, args.dst, layout=args.to, **head_free)
-    back = {key: "/".join(p) for p, (key, _) in keymaps.key_map(model, abstract_variables(model), args.to).items()}
+    back = {key: path for path, key in torch_keys(args.to).items()}
     return [(src_names.get(back[k], "(new head)"), k) for k in sd if k in back]
 
 

@@ -24,17 +24,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxcnn.interop import files, keymaps
-from jaxcnn.interop.state_dict import abstract_variables, check_variables, from_state_dict
-from jaxcnn.validation import ArgumentTypeError, check_key, check_positive_int
+from jaxcnn.interop.state_dict import check_variables, from_state_dict
+from jaxcnn.validation import ArgumentTypeError, check_choice, check_key, check_positive_int
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 SOURCE_FORMATS = ("timm", "torchvision", "flax")
-
-# each family's classifier bias in each layout: its length is the class count (a bias cannot be transposed)
-_HEAD_KEYS = {
-    "fc": ("fc.bias", "params/fc/bias"),
-    "classifier": ("classifier.1.bias", "classifier.bias", "params/classifier/bias"),
-}
 
 
 def list_pretrained() -> list[str]:
@@ -65,16 +59,6 @@ def resolve_source(source: str | Path) -> Path:
     return path
 
 
-def _checkpoint_classes(state_dict: Mapping, head: str | None) -> int | None:
-    """Number of classes of the checkpoint's head, None when it has no head."""
-    if head is None:
-        return None
-    for key in _HEAD_KEYS[head]:
-        if key in state_dict:
-            return int(np.size(state_dict[key]))
-    return None
-
-
 def pretrained(
     source: Any,
     *,
@@ -103,8 +87,8 @@ def pretrained(
     from jaxcnn.models import create_model, list_models
 
     # every argument before any file is read
-    if source_format is not None and (not isinstance(source_format, str) or source_format not in SOURCE_FORMATS):
-        raise ValueError(f"source_format must be one of {SOURCE_FORMATS} or None, got {source_format!r}")
+    if source_format is not None:
+        check_choice(source_format, "source_format", SOURCE_FORMATS)
     if num_classes is not None:
         check_positive_int(num_classes, "num_classes")
     if arch is not None and (not isinstance(arch, str) or arch not in list_models()):
@@ -130,44 +114,34 @@ def pretrained(
         )
 
     head = keymaps.head_name(create_model(arch, **{k: v for k, v in overrides.items() if k != "num_classes"}))
-    ckpt_classes = _checkpoint_classes(state_dict, head)
     if num_classes is not None and head is None:
         raise ValueError(f"num_classes={num_classes} given but {arch} has no classifier head")
+    # the head's bias (timm, torchvision or flax key) gives the checkpoint's class count
+    bias_keys = (f"{head}.bias", f"{head}.1.bias", f"params/{head}/bias")
+    ckpt_classes = next((int(np.size(state_dict[k])) for k in bias_keys if k in state_dict), None)
     if head is not None:
         overrides = {**overrides, "num_classes": num_classes or ckpt_classes or overrides.get("num_classes", 1000)}
     model = create_model(arch, **overrides)
-    fresh_head = head is not None and num_classes is not None and num_classes != ckpt_classes
-    skip = (head,) if fresh_head else ()
+    fresh_head = num_classes is not None and num_classes != ckpt_classes  # (num_classes implies a head)
 
     if layout == "flax":
         flat = {k: v for k, v in state_dict.items() if not (fresh_head and k.split("/")[1] == head)}
         variables = jax.tree.map(jnp.array, files.unflatten_variables(flat))  # a copy, never an alias
-        if fresh_head:
-            variables = _with_head_init(model, head, key, variables)
+    else:
+        variables = from_state_dict(state_dict, model, layout, arch=arch, skip=(head,) if fresh_head else ())
+    if fresh_head:  # the head model.init(key, ...) would give
+        head_params = _init_head(model, head, jax.random.key(0) if key is None else key)
+        variables = {**variables, "params": {**variables.get("params", {}), head: head_params}}
+    if layout == "flax":
         check_variables(variables, model, arch)
-        return model, variables
-    variables = from_state_dict(state_dict, model, layout, arch=arch, skip=skip)
-    if fresh_head:
-        variables = _with_head_init(model, head, key, variables)
     return model, variables
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1))  # modules hash by value: one compile per model
 def _init_head(model, head: str, key):
+    """Only the head leaves the jitted init, so XLA computes nothing else."""
     x = jnp.zeros((1, 32, 32, getattr(model, "in_channels", 3)))
     return model.init(key, x, train=False)["params"][head]
-
-
-def _with_head_init(model, head: str, key, variables: dict) -> dict:
-    """``variables`` plus a freshly initialised ``head``: the one ``model.init(key, ...)`` would give.
-    Only the head is returned from the jitted init, so XLA computes nothing else."""
-    abstract = abstract_variables(model)
-    params = dict(variables.get("params", {}))
-    params[head] = _init_head(model, head, jax.random.key(0) if key is None else key)
-    out = dict(variables, params=params)
-    for col in abstract:
-        out.setdefault(col, {})
-    return out
 
 
 __all__ = ["pretrained", "list_pretrained", "model_card", "resolve_source", "SOURCE_FORMATS", "WEIGHTS_DIR"]

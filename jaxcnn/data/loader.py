@@ -1,25 +1,18 @@
 """``loader``: batches of a source through grain, sharded over JAX processes, resumable from a small state.
 
-The stream: epoch ``e`` visits the source in the order ``numpy.random.default_rng([seed, 0, e])
-.permutation(n)`` (or ``0..n-1`` without ``shuffle``); the global batch ``j`` of an epoch holds
-positions ``j * batch_size ... (j + 1) * batch_size - 1`` of that order. ``batch_size`` is the GLOBAL
-batch: with ``P`` JAX processes (``grain.sharding.ShardByJaxProcess``), process ``p`` reads and
-transforms only rows ``p * batch_size / P ... (p + 1) * batch_size / P - 1`` of each global batch, so
-the union over processes, in process order, is the batch one process would read alone (what
-``jax.make_array_from_process_local_data`` assembles on the batch-sharded mesh).
+Epoch ``e`` visits the source in the order ``numpy.random.default_rng([seed, 0, e]).permutation(n)``
+(``0..n-1`` without ``shuffle``); global batch ``j`` of an epoch holds positions ``j * batch_size ...
+(j + 1) * batch_size - 1`` of that order. ``batch_size`` is the GLOBAL batch: each of the ``P`` JAX
+processes (``grain.sharding.ShardByJaxProcess``) reads and transforms only its ``batch_size / P`` rows,
+in process order (what ``jax.make_array_from_process_local_data`` assembles).
 
 Each batch is a pure function of ``(seed, batch number)``: the iterator's state is the number of
-batches it has handed out (plus the settings it was made with, checked on restore), so resuming
-from a checkpoint replays nothing and sees the same bytes an uninterrupted run would.
+batches handed out (plus the settings, checked on restore), so a resumed run sees the same bytes.
 
-Batches are dicts of numpy arrays: ``"image"`` (stacked transform outputs), ``"label"`` int32 and,
-with ``drop_remainder=False``, ``"mask"`` float32 (0 on the rows that pad the last batch of an epoch
-to ``batch_size`` with copies of the epoch's last example, the convention of ``fit``'s eval_data).
-
-Reading runs in grain: ``worker_count`` worker processes each build whole batches (read, decode,
-transform, stack) with ``grain.MapDataset ... .mp_prefetch``; ``worker_count=0`` reads in the calling
-process. An example that cannot be read stops iteration with the source's ``ValueError`` (naming the
-file for an ``ImageFolder``).
+Batches are dicts of numpy arrays: ``"image"``, ``"label"`` int32 and, with ``drop_remainder=False``,
+``"mask"`` float32 (0 on the rows that pad an epoch's last batch with copies of its last example).
+``worker_count`` grain worker processes each build whole batches (``mp_prefetch``); 0 reads in the
+calling process. An example that cannot be read stops iteration with the source's ``ValueError``.
 """
 
 from __future__ import annotations
@@ -36,55 +29,42 @@ __all__ = ["Loader", "LoaderIterator", "loader"]
 STATE_KEYS = ("batch", "seed", "batch_size", "num_examples", "shuffle", "drop_remainder", "num_epochs")
 
 
-def _process_shard() -> tuple[int, int]:
-    """(this process's index, process count) as grain's ``ShardByJaxProcess`` sees them."""
-    import grain
-
-    opts = grain.sharding.ShardByJaxProcess()
-    return int(opts.shard_index), int(opts.shard_count)
-
-
 class _ReadBatch:
     """``(batch number, _) -> batch``: this process's rows of global batch ``batch number``."""
 
-    def __init__(self, source, transform, seed, shuffle, batch_size, per_epoch, rank, count, drop_remainder):
-        self.source, self.seed, self.shuffle = source, seed, shuffle
+    def __init__(self, loader: Loader):
+        self.ld = loader
         # A trailing Normalize runs once on the stacked uint8 batch (the same float32 operations per
         # element, so the same bytes): a quarter of the bytes to stack, one vectorised pass.
-        self.transform, self.normalize = _split_normalize(transform)
-        self.batch_size, self.per_epoch, self.drop_remainder = batch_size, per_epoch, drop_remainder
-        self.local = batch_size // count
-        self.rank = rank
+        self.transform, self.normalize = _split_normalize(loader.transform)
         self._perm = (None, None)
 
     def order(self, epoch: int) -> np.ndarray:
-        n = len(self.source)
-        if not self.shuffle:
-            return np.arange(n)
+        if not self.ld.shuffle:
+            return np.arange(self.ld.num_examples)
         if self._perm[0] != epoch:
-            self._perm = (epoch, np.random.default_rng([self.seed, 0, epoch]).permutation(n))
+            self._perm = (epoch, np.random.default_rng([self.ld.seed, 0, epoch]).permutation(self.ld.num_examples))
         return self._perm[1]
 
     def __call__(self, number: int, _=None) -> dict:
-        n = len(self.source)
-        epoch, j = divmod(int(number), self.per_epoch)
+        ld, n = self.ld, self.ld.num_examples
+        epoch, j = divmod(int(number), ld.batches_per_epoch)
         order = self.order(epoch)
-        first = j * self.batch_size + self.rank * self.local
+        first = j * ld.batch_size + ld.rank * ld.local_batch_size
         images, labels, mask = [], [], []
-        for pos in range(first, first + self.local):
-            real = pos < n
-            pos = min(pos, n - 1)
-            ex = self.source[int(order[pos])]
+        for pos in range(first, first + ld.local_batch_size):
+            i = min(pos, n - 1)  # rows past the end pad with the epoch's last example
+            ex = ld.source[int(order[i])]
             if self.transform is not None:
-                ex = self.transform(ex, self.seed, epoch * n + pos)
+                ex = self.transform(ex, ld.seed, epoch * n + i)
             images.append(ex["image"])
             labels.append(ex["label"])
-            mask.append(real)
+            mask.append(pos < n)
         images = np.stack(images)
         if self.normalize is not None:
             images = self.normalize({"image": images}, 0, 0, batched=True)["image"]
         batch = {"image": images, "label": np.asarray(labels, np.int32)}
-        if not self.drop_remainder:
+        if not ld.drop_remainder:
             batch["mask"] = np.asarray(mask, np.float32)
         return batch
 
@@ -163,25 +143,21 @@ class Loader:
         self.source, self.batch_size, self.transform, self.seed = source, batch_size, transform, seed
         self.shuffle, self.num_epochs, self.worker_count = shuffle, num_epochs, worker_count
         self.drop_remainder = drop_remainder
-        self.rank, self.process_count = _process_shard()
+        import grain
+
+        shard = grain.sharding.ShardByJaxProcess()  # the process index and count grain shards by
+        self.rank, self.process_count = int(shard.shard_index), int(shard.shard_count)
         if batch_size % self.process_count:
             raise ValueError(
                 f"batch_size={batch_size} (the global batch) is not divisible by the {self.process_count} JAX processes"
             )
         self.local_batch_size = batch_size // self.process_count
-        n = len(source)
+        n = self.num_examples = len(source)
         self.batches_per_epoch = n // batch_size if drop_remainder else -(-n // batch_size)
         self.num_batches = None if num_epochs is None else num_epochs * self.batches_per_epoch
 
     def _settings(self) -> dict:
-        return {
-            "seed": self.seed,
-            "batch_size": self.batch_size,
-            "num_examples": len(self.source),
-            "shuffle": self.shuffle,
-            "drop_remainder": self.drop_remainder,
-            "num_epochs": self.num_epochs,
-        }
+        return {k: getattr(self, k) for k in STATE_KEYS[1:]}
 
     def __len__(self) -> int:
         if self.num_batches is None:
@@ -194,27 +170,16 @@ class Loader:
     def batch(self, number: int) -> dict:
         """Batch ``number`` of the stream, read in this process (no workers)."""
         check_int(number, "number", minimum=0, maximum=None if self.num_batches is None else self.num_batches - 1)
-        return self._reader()(number)
-
-    def _reader(self) -> _ReadBatch:
-        return _ReadBatch(
-            self.source,
-            self.transform,
-            self.seed,
-            self.shuffle,
-            self.batch_size,
-            self.batches_per_epoch,
-            self.rank,
-            self.process_count,
-            self.drop_remainder,
-        )
+        return _ReadBatch(self)(number)
 
     def _grain_iter(self, start: int):
         import grain
+        from absl import flags
 
-        _absl_flags_parsed()
+        if not flags.FLAGS.is_parsed():  # grain's workers read absl flags; their defaults are what is needed
+            flags.FLAGS.mark_as_parsed()
         ds = grain.MapDataset.range(self.batches_per_epoch)
-        ds = ds.repeat(self.num_epochs).map_with_index(self._reader())[start:]
+        ds = ds.repeat(self.num_epochs).map_with_index(_ReadBatch(self))[start:]
         ds = ds.to_iter_dataset(grain.ReadOptions(num_threads=1, prefetch_buffer_size=2))
         if self.worker_count:
             ds = ds.mp_prefetch(grain.MultiprocessingOptions(num_workers=self.worker_count))
@@ -225,20 +190,6 @@ class Loader:
             f"Loader({self.source!r}, batch_size={self.batch_size}, seed={self.seed}, shuffle={self.shuffle}, "
             f"num_epochs={self.num_epochs}, worker_count={self.worker_count})"
         )
-
-
-def _absl_flags_parsed() -> None:
-    """grain's worker start reads absl flags; a program that never ran ``absl.app`` has not parsed them
-    (their defaults are what it needs)."""
-    from absl import flags
-
-    if not flags.FLAGS.is_parsed():
-        flags.FLAGS.mark_as_parsed()
-
-
-def default_worker_count() -> int:
-    """``min(8, cpu count)``: the worker processes of :func:`loader` by default."""
-    return min(8, os.cpu_count() or 1)
 
 
 def loader(
@@ -273,9 +224,9 @@ def loader(
     seed = check_int(seed, "seed", minimum=0)
     shuffle, drop_remainder = check_bool(shuffle, "shuffle"), check_bool(drop_remainder, "drop_remainder")
     num_epochs = None if num_epochs is None else check_positive_int(num_epochs, "num_epochs")
-    worker_count = (
-        default_worker_count() if worker_count is None else check_int(worker_count, "worker_count", minimum=0)
-    )
+    if worker_count is None:
+        worker_count = min(8, os.cpu_count() or 1)
+    worker_count = check_int(worker_count, "worker_count", minimum=0)
     n = len(source)
     if n == 0:
         raise ValueError("source is empty")

@@ -58,6 +58,40 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         ) from e
 
 
+def _scan(root: Path, listed: Path) -> tuple[tuple[str, ...], tuple[str, ...], np.ndarray]:
+    """``(classes, files relative to root, labels)`` of ``root``, classes in the order of ``listed``
+    (a ``classes.txt``, checked to name each sub-folder once) when it exists, else sorted."""
+    folders = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    if listed.is_file():
+        classes = [ln.strip() for ln in listed.read_text().splitlines() if ln.strip()]
+        if len(set(classes)) != len(classes):
+            raise ValueError(f"{listed} lists a class more than once")
+        missing, extra = sorted(set(classes) - set(folders)), sorted(set(folders) - set(classes))
+        if missing or extra:
+            raise ValueError(
+                f"{listed} does not match the sub-folders of {root}: listed without a folder "
+                f"{missing[:5]}, folders not listed {extra[:5]}"
+            )
+    else:
+        classes = folders
+    if not classes:
+        raise ValueError(f"root={os.fspath(root)!r} holds no class sub-folders (expected root/<class>/<image>)")
+    files, labels = [], []
+    for label, name in enumerate(classes):
+        found = sorted(e.name for e in os.scandir(root / name) if e.is_file() and not e.name.startswith("."))
+        other = [f for f in found if os.path.splitext(f)[1].lower() not in IMAGE_EXTENSIONS]
+        if other:
+            raise ValueError(
+                f"{os.fspath(root / name / other[0])!r} is not an image file (extensions {IMAGE_EXTENSIONS}); "
+                "move it out of the class folder"
+            )
+        if not found:
+            raise ValueError(f"class folder {os.fspath(root / name)!r} holds no images")
+        files += [os.path.join(name, f) for f in found]
+        labels += [label] * len(found)
+    return tuple(classes), tuple(files), np.asarray(labels, np.int32)
+
+
 class ImageFolder:
     """Images in ``root/<class>/``; a class is a sub-folder.
 
@@ -70,50 +104,14 @@ class ImageFolder:
     """
 
     def __init__(self, root: str | os.PathLike):
-        root = _check_dir(root, "root")
-        self.root = root
-        folders = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
-        listed = root / CLASSES_FILE
-        if listed.is_file():
-            classes = [ln.strip() for ln in listed.read_text().splitlines() if ln.strip()]
-            if len(set(classes)) != len(classes):
-                raise ValueError(f"{listed} lists a class more than once")
-            missing, extra = sorted(set(classes) - set(folders)), sorted(set(folders) - set(classes))
-            if missing or extra:
-                raise ValueError(
-                    f"{listed} does not match the sub-folders of {root}: listed without a folder "
-                    f"{missing[:5]}, folders not listed {extra[:5]}"
-                )
-        else:
-            classes = folders
-        if not classes:
-            raise ValueError(f"root={os.fspath(root)!r} holds no class sub-folders (expected root/<class>/<image>)")
-        files, labels = [], []
-        for label, name in enumerate(classes):
-            found = []
-            for entry in os.scandir(root / name):
-                if entry.name.startswith(".") or not entry.is_file():
-                    continue
-                if os.path.splitext(entry.name)[1].lower() not in IMAGE_EXTENSIONS:
-                    raise ValueError(
-                        f"{entry.path!r} is not an image file (extensions {IMAGE_EXTENSIONS}); "
-                        "move it out of the class folder"
-                    )
-                found.append(entry.name)
-            if not found:
-                raise ValueError(f"class folder {os.fspath(root / name)!r} holds no images")
-            files += [os.path.join(name, f) for f in sorted(found)]
-            labels += [label] * len(found)
-        self.classes: tuple[str, ...] = tuple(classes)
-        self.files: tuple[str, ...] = tuple(files)  # relative to root
-        self.labels = np.asarray(labels, np.int32)
+        self.root = _check_dir(root, "root")
+        self.classes, self.files, self.labels = _scan(self.root, self.root / CLASSES_FILE)
 
     def __len__(self) -> int:
         return len(self.files)
 
     def __getitem__(self, index: int) -> dict:
-        index = check_int(index, "index", minimum=0, maximum=len(self) - 1)
-        return {"image": read_image(self.root / self.files[index]), "label": int(self.labels[index])}
+        return {"image": read_image(self.path(index)), "label": int(self.labels[index])}
 
     def path(self, index: int) -> Path:
         """The file of example ``index``."""
@@ -124,7 +122,7 @@ class ImageFolder:
         bad = []
         for i in range(len(self)):
             try:
-                read_image(self.root / self.files[i])
+                read_image(self.path(i))
             except ValueError as e:
                 bad.append(str(e))
         return bad
@@ -139,10 +137,10 @@ class ArraySource:
     def __init__(self, images: np.ndarray, labels: np.ndarray, classes: tuple[str, ...] | None = None):
         check_rank(images, "images", 4, "NHWC (batch, height, width, channels)")
         check_rank(labels, "labels", 1, "(one class index per image)")
-        if np.asarray(images).dtype != np.uint8:
-            raise ArgumentTypeError(f"images must be uint8, got dtype {np.asarray(images).dtype}")
-        if not np.issubdtype(np.asarray(labels).dtype, np.integer):
-            raise ArgumentTypeError(f"labels must be integers, got dtype {np.asarray(labels).dtype}")
+        if images.dtype != np.uint8:
+            raise ArgumentTypeError(f"images must be uint8, got dtype {images.dtype}")
+        if not np.issubdtype(labels.dtype, np.integer):
+            raise ArgumentTypeError(f"labels must be integers, got dtype {labels.dtype}")
         if len(images) != len(labels):
             raise ValueError(
                 f"images and labels must have the same length, got {len(images)} images and {len(labels)} labels"
@@ -150,8 +148,7 @@ class ArraySource:
         if len(images) == 0:
             raise ValueError("images is empty: a source needs at least one example")
         self.images, self.labels = np.asarray(images), np.asarray(labels, np.int32)
-        n_classes = int(self.labels.max()) + 1
-        self.classes = tuple(classes) if classes is not None else tuple(str(c) for c in range(n_classes))
+        self.classes = tuple(classes) if classes is not None else tuple(map(str, range(self.labels.max() + 1)))
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -166,8 +163,7 @@ def dataset_source(name: str, split: str = "train", data_dir: str | os.PathLike 
     from jaxcnn.train.data import load_dataset
 
     check_choice(split, "split", ("train", "test"))
-    ds = load_dataset(name, data_dir)
-    part = ds.train if split == "train" else ds.test
+    part = getattr(load_dataset(name, data_dir), split)
     return ArraySource(part.images, part.labels)
 
 
@@ -194,24 +190,8 @@ def image_folder_splits(data_dir: str | os.PathLike) -> tuple[ImageFolder, Image
     splits = []
     for split in ("train", "test"):
         folder = ImageFolder(data_dir / split)
-        top = data_dir / CLASSES_FILE
-        if not (data_dir / split / CLASSES_FILE).exists() and top.is_file():
-            folder = _ordered(folder, [ln.strip() for ln in top.read_text().splitlines() if ln.strip()], top)
+        if not (folder.root / CLASSES_FILE).exists() and (data_dir / CLASSES_FILE).is_file():
+            folder.classes, folder.files, folder.labels = _scan(folder.root, data_dir / CLASSES_FILE)
         splits.append(folder)
     check_same_classes(*splits)
     return splits[0], splits[1]
-
-
-def _ordered(folder: ImageFolder, classes: list[str], listed: Path) -> ImageFolder:
-    """``folder`` relabelled in the order of ``classes`` (read from ``listed``)."""
-    if sorted(classes) != sorted(folder.classes) or len(set(classes)) != len(classes):
-        raise ValueError(
-            f"{listed} does not match the class folders of {folder.root}: "
-            f"{sorted(set(classes) ^ set(folder.classes))[:5]}"
-        )
-    new = {c: i for i, c in enumerate(classes)}
-    order = sorted(range(len(folder)), key=lambda i: (new[folder.classes[folder.labels[i]]], folder.files[i]))
-    folder.files = tuple(folder.files[i] for i in order)
-    folder.labels = np.asarray([new[folder.classes[folder.labels[i]]] for i in order], np.int32)
-    folder.classes = tuple(classes)
-    return folder

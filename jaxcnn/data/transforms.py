@@ -1,12 +1,10 @@
 """Per-example transforms, run in the loader's worker processes.
 
-A transform is a callable ``t(example, seed, index) -> example``: ``example`` is a dict with
-``"image"`` (HWC) and ``"label"``, ``seed`` the loader's seed and ``index`` the example's position in
-the loader's stream (``epoch * len(source) + position in the epoch``, the same on every process).
-Random transforms draw from ``numpy.random.default_rng([seed, 1, index])`` (the loader's shuffle
-uses ``[seed, 0, epoch]``), so the same seed gives the same bytes whatever the worker or process
-count, and an example is augmented differently in each epoch. Each transform is a small picklable
-object (workers receive it by pickling).
+A transform is a picklable callable ``t(example, seed, index) -> example``: ``example`` is a dict with
+``"image"`` (HWC) and ``"label"``, ``index`` the example's position in the loader's stream (``epoch *
+len(source) + position in the epoch``, the same on every process). Random transforms draw from
+``numpy.random.default_rng([seed, 1, index])`` (the shuffle uses ``[seed, 0, epoch]``): the same seed
+gives the same bytes whatever the worker or process count, and each epoch augments differently.
 
 Geometry follows torchvision's definitions on PIL images, so results are comparable pixel for pixel:
 ``cifar_train`` = ``RandomCrop(32, padding=4)`` (zero padding) + ``RandomHorizontalFlip``;
@@ -22,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from jaxcnn.validation import ArgumentTypeError, check_int, check_number
+from jaxcnn.validation import ArgumentTypeError, check_callable, check_int, check_number
 
 __all__ = [
     "Compose",
@@ -41,12 +39,6 @@ __all__ = [
 
 # ImageNet's per-channel statistics (torchvision's); CIFAR-10 and MNIST come from jaxcnn.train.data.
 _IMAGENET_STATS = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
-
-
-def _stats() -> dict:
-    from jaxcnn.train.data import _STATS
-
-    return {**_STATS, "imagenet": _IMAGENET_STATS}
 
 
 def example_rng(seed: int, index: int) -> np.random.Generator:
@@ -69,8 +61,7 @@ class Compose:
 def compose(*transforms: Callable) -> Compose:
     """One transform applying ``transforms`` left to right."""
     for i, t in enumerate(transforms):
-        if not callable(t):
-            raise ArgumentTypeError(f"transforms[{i}] must be a callable (example, seed, index) -> example, got {t!r}")
+        check_callable(t, f"transforms[{i}]")
     return Compose(tuple(transforms))
 
 
@@ -112,16 +103,12 @@ def resized_crop_params(
         w = int(round(math.sqrt(target * aspect)))
         h = int(round(math.sqrt(target / aspect)))
         if 0 < w <= width and 0 < h <= height:
-            top = int(rng.integers(0, height - h + 1))
-            left = int(rng.integers(0, width - w + 1))
-            return top, left, h, w
-    in_ratio = width / height
-    if in_ratio < min(ratio):
-        w, h = width, int(round(width / min(ratio)))
-    elif in_ratio > max(ratio):
-        h, w = height, int(round(height * max(ratio)))
-    else:
-        w, h = width, height
+            return int(rng.integers(0, height - h + 1)), int(rng.integers(0, width - w + 1)), h, w
+    w, h = width, height
+    if width / height < min(ratio):
+        h = int(round(width / min(ratio)))
+    elif width / height > max(ratio):
+        w = int(round(height * max(ratio)))
     return (height - h) // 2, (width - w) // 2, h, w
 
 
@@ -221,7 +208,9 @@ class Normalize:
 def normalize(dataset_or_mean="cifar10", std=None) -> Normalize:
     """Per-channel standardisation: ``normalize('cifar10' | 'mnist' | 'imagenet')`` for the published
     statistics (CIFAR-10 and MNIST from ``jaxcnn.train.data``), or ``normalize(mean, std)``."""
-    stats = _stats()
+    from jaxcnn.train.data import _STATS, _check_stats
+
+    stats = {**_STATS, "imagenet": _IMAGENET_STATS}
     if isinstance(dataset_or_mean, str):
         if dataset_or_mean not in stats:
             raise ValueError(
@@ -234,7 +223,5 @@ def normalize(dataset_or_mean="cifar10", std=None) -> Normalize:
         mean = dataset_or_mean
         if std is None:
             raise ValueError("normalize(mean, std) needs std (one number per channel)")
-    from jaxcnn.train.data import _check_stats
-
     _check_stats(mean, std, len(mean) if isinstance(mean, (tuple, list)) else -1)
     return Normalize(tuple(float(m) for m in mean), tuple(float(s) for s in std))

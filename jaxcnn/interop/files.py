@@ -8,6 +8,7 @@ under ``collection/module/.../leaf`` keys, with the architecture in the safetens
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -33,16 +34,16 @@ TORCH_SUFFIXES = (".pth", ".pt", ".bin")
 FLAX_SUFFIXES = (".safetensors", ".msgpack")
 
 
-def _check_path(path, name: str = "path") -> Path:
+def _check_path(path) -> Path:
     if not isinstance(path, (str, Path)) and not hasattr(path, "__fspath__"):
-        raise ArgumentTypeError(f"{name} must be a path (str or os.PathLike), got {path!r} ({type(path).__name__})")
+        raise ArgumentTypeError(f"path must be a path (str or os.PathLike), got {path!r} ({type(path).__name__})")
     return Path(path)
 
 
-def _check_file(path, name: str = "path") -> Path:
-    path = _check_path(path, name)
+def _check_file(path) -> Path:
+    path = _check_path(path)
     if not path.is_file():
-        raise ValueError(f"{name} {str(path)!r} is not a file (no such file, or a directory)")
+        raise ValueError(f"path {str(path)!r} is not a file (no such file, or a directory)")
     return path
 
 
@@ -50,13 +51,20 @@ def _check_mapping(value, name: str, str_values: bool = False) -> None:
     """A mapping with str keys (and str values if ``str_values``: safetensors metadata is text)."""
     if not isinstance(value, Mapping):
         raise ArgumentTypeError(f"{name} must be a mapping (dict), got {type(value).__name__}")
-    bad = [k for k in value if not isinstance(k, str)]
+    bad = [k for k, v in value.items() if not isinstance(k, str) or (str_values and not isinstance(v, str))]
     if bad:
-        raise ArgumentTypeError(f"{name} keys must be str, got {bad[:3]!r}")
-    if str_values:
-        bad = [k for k, v in value.items() if not isinstance(v, str)]
-        if bad:
-            raise ArgumentTypeError(f"{name} values must be str, got {value[bad[0]]!r} for {bad[0]!r}")
+        what = "str keys and str values" if str_values else "str keys"
+        raise ArgumentTypeError(f"{name} must have {what}, got {bad[0]!r}: {value[bad[0]]!r:.80}")
+
+
+@contextlib.contextmanager
+def _reading(path: Path, what: str):
+    """Any error of the reader inside becomes a ValueError naming the file (the readers' own errors
+    name neither the file nor the argument)."""
+    try:
+        yield
+    except Exception as e:
+        raise ValueError(f"path {str(path)!r} is not a readable {what} file (truncated or corrupt?): {e}") from e
 
 
 def _np(t) -> np.ndarray:
@@ -69,13 +77,8 @@ def read_safetensors(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str,
     from safetensors import safe_open
 
     path = _check_file(path)
-    try:
-        with safe_open(str(path), framework="np") as f:
-            meta = f.metadata() or {}
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
-    except Exception as e:  # safetensors' own error class names neither the file nor the argument
-        raise ValueError(f"path {str(path)!r} is not a readable safetensors file (truncated or corrupt?): {e}") from e
-    return tensors, dict(meta)
+    with _reading(path, "safetensors"), safe_open(str(path), framework="np") as f:
+        return {k: f.get_tensor(k) for k in f.keys()}, dict(f.metadata() or {})
 
 
 def write_safetensors(path: str | Path, tensors: Mapping[str, Any], metadata: Mapping[str, str] | None = None) -> None:
@@ -86,11 +89,8 @@ def write_safetensors(path: str | Path, tensors: Mapping[str, Any], metadata: Ma
     _check_mapping(tensors, "tensors")
     if metadata is not None:
         _check_mapping(metadata, "metadata", str_values=True)
-    save_file(
-        {k: np.ascontiguousarray(_np(v)) for k, v in tensors.items()},
-        str(path),
-        metadata=dict(metadata) if metadata else None,
-    )
+    arrays = {k: np.ascontiguousarray(_np(v)) for k, v in tensors.items()}
+    save_file(arrays, str(path), metadata=dict(metadata) if metadata else None)
 
 
 def _unwrap(sd: Any) -> dict:
@@ -118,7 +118,7 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, 
     if path.suffix == ".msgpack":
         return read_msgpack(path)
     if path.suffix == ".npz":  # experiments' save_params: the params collection, 'conv1/kernel' keys
-        with np.load(path, allow_pickle=False) as f:
+        with _reading(path, "npz"), np.load(path, allow_pickle=False) as f:
             return {f"params/{k}": f[k] for k in f.files}, {}
     if path.suffix not in TORCH_SUFFIXES:
         raise ValueError(f"path {str(path)!r}: expected a suffix in {FLAX_SUFFIXES + ('.npz',) + TORCH_SUFFIXES}")
@@ -147,8 +147,7 @@ def flatten_variables(variables: Mapping) -> dict[str, np.ndarray]:
     """Flax variables as ``{'params/conv1/kernel': array, ...}``."""
     from flax import traverse_util
 
-    if not isinstance(variables, Mapping):
-        raise ArgumentTypeError(f"variables must be a mapping of Flax collections, got {type(variables).__name__}")
+    _check_mapping(variables, "variables")
     return {k: np.asarray(v) for k, v in traverse_util.flatten_dict(dict(variables), sep="/").items()}
 
 
@@ -172,8 +171,7 @@ def write_flax(
     path = _check_path(path)
     if path.suffix not in FLAX_SUFFIXES:
         raise ValueError(f"path {str(path)!r}: expected a suffix in {FLAX_SUFFIXES}")
-    if not isinstance(variables, Mapping):
-        raise ArgumentTypeError(f"variables must be a mapping of Flax collections, got {type(variables).__name__}")
+    flat = flatten_variables(variables)
     check_str(arch, "arch")
     if overrides is not None:
         _check_mapping(overrides, "overrides")
@@ -185,19 +183,20 @@ def write_flax(
         raise ArgumentTypeError(f"overrides must be JSON-serialisable (numbers, strings, lists): {e}") from None
     meta = {"format": "jaxcnn", "arch": arch, "overrides": encoded, **dict(extra_metadata or {})}
     if path.suffix == ".safetensors":
-        write_safetensors(path, flatten_variables(variables), meta)
+        write_safetensors(path, flat, meta)
     else:  # .msgpack
         from flax import serialization
 
-        payload = {"metadata": meta, "variables": flatten_variables(variables)}
-        path.write_bytes(serialization.msgpack_serialize(payload))
+        path.write_bytes(serialization.msgpack_serialize({"metadata": meta, "variables": flat}))
 
 
 def read_msgpack(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """``(flat flax variables, metadata)`` of a file written by ``write_flax(... .msgpack)``."""
     from flax import serialization
 
-    payload = serialization.msgpack_restore(_check_file(path).read_bytes())
+    path = _check_file(path)
+    with _reading(path, "msgpack"):
+        payload = serialization.msgpack_restore(path.read_bytes())
     if not isinstance(payload, dict) or "variables" not in payload:
         raise ValueError(f"{str(path)!r} is not a jaxcnn msgpack file (no 'variables' entry)")
     return {k: np.asarray(v) for k, v in payload["variables"].items()}, dict(payload.get("metadata", {}))

@@ -1,30 +1,26 @@
 """Key maps between jaxcnn variable paths and PyTorch state-dict keys (torchvision and timm layouts).
 
-A map is built from the jaxcnn model itself: every leaf of ``model.init``'s tree (by
-``jax.eval_shape``, so nothing is computed) is renamed to the key the other library uses. The map is
-therefore a bijection by construction and works in both directions (load and export).
+A map renames every leaf of the model's own ``init`` tree (shapes only) to the other library's key,
+so it is a bijection by construction and works both ways (load and export).
 
-Layouts (``layouts_of(arch)`` lists which an architecture has):
+Layouts (``layouts_of(arch)``): ``'torchvision'``, whose keys timm's plain ResNets, ResNeXts and Wide
+ResNets share; ``'timm'`` where timm differs: ResNet-D's deep stem and ``downsample.{1,2}``, SE-ResNet's
+``se.fc1``/``se.fc2`` 1x1 convs and timm's EfficientNet-style ``mobilenetv2_100``.
 
-* ``'torchvision'``: torchvision's names. timm's plain ResNets, ResNeXts and Wide ResNets use the
-  *same* keys, so a timm ``resnet50`` checkpoint is detected as ``'torchvision'`` and loads unchanged.
-* ``'timm'``: the names where timm differs: the deep stem and ``downsample.{1,2}`` of ResNet-D
-  (``resnet50d``), ``se.fc1``/``se.fc2`` 1x1 convs of SE-ResNet (``seresnet50``), and timm's
-  EfficientNet-style ``mobilenetv2_100`` (``conv_stem``, ``blocks.{stage}.{block}``, ``conv_pw``...).
-
-Leaf kinds: ``'conv'`` (torch OIHW <-> Flax HWIO), ``'linear'`` ((out, in) <-> (in, out)),
-``'conv1x1_linear'`` (a torch 1x1 conv (out, in, 1, 1) that jaxcnn holds as a Dense (in, out): the
-SE gates) and ``'vector'`` (copied).
+Leaf kinds: ``'conv'`` (OIHW <-> HWIO), ``'linear'`` ((out, in) <-> (in, out)), ``'conv1x1_linear'``
+(a torch 1x1 conv held as a Dense: the SE gates) and ``'vector'`` (copied).
 """
 
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterable, Mapping
 
 import numpy as np
 
-from jaxcnn.validation import ArgumentTypeError, check_choice, check_str
+from jaxcnn.interop.files import _check_mapping
+from jaxcnn.validation import ArgumentTypeError, check_choice, check_int_tuple, check_str
 
 __all__ = [
     "LAYOUTS",
@@ -45,24 +41,23 @@ __all__ = [
 LAYOUTS = ("torchvision", "timm")
 
 # jaxcnn registry name -> the name of the same network in timm / torchvision (None: not there).
+_RENAMED = {"se_resnet50": "seresnet50", "mobilenet_v2": "mobilenetv2_100"}
 TIMM_NAMES = {
-    "resnet18": "resnet18",
-    "resnet34": "resnet34",
-    "resnet50": "resnet50",
-    "resnet101": "resnet101",
-    "resnet152": "resnet152",
-    "resnet50d": "resnet50d",
-    "se_resnet50": "seresnet50",
-    "resnext50_32x4d": "resnext50_32x4d",
-    "resnext101_32x8d": "resnext101_32x8d",
-    "wide_resnet50_2": "wide_resnet50_2",
-    "wide_resnet101_2": "wide_resnet101_2",
-    "mobilenet_v2": "mobilenetv2_100",
+    k: _RENAMED.get(k, k)
+    for k in ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "resnet50d", "se_resnet50")
+    + ("resnext50_32x4d", "resnext101_32x8d", "wide_resnet50_2", "wide_resnet101_2", "mobilenet_v2")
 }
 TORCHVISION_NAMES = {k: k for k in TIMM_NAMES if k not in ("resnet50d", "se_resnet50")}
 
 _HEADS = {"ResNet": "fc", "MobileNetV2": "classifier"}
-KINDS = ("conv", "linear", "conv1x1_linear", "vector")
+# each leaf kind: (torch -> flax, flax -> torch)
+_CONVERT = {
+    "conv": (lambda a: a.transpose(2, 3, 1, 0), lambda a: a.transpose(3, 2, 0, 1)),  # OIHW <-> HWIO
+    "linear": (lambda a: a.T, lambda a: a.T),
+    "conv1x1_linear": (lambda a: a[:, :, 0, 0].T, lambda a: a.T[:, :, None, None]),
+    "vector": (lambda a: a, lambda a: a),
+}
+KINDS = tuple(_CONVERT)
 # rank of each kind's leaf: (torch layout, flax layout); None: any rank
 _KIND_NDIM = {"conv": (4, 4), "linear": (2, 2), "conv1x1_linear": (4, 2), "vector": (None, None)}
 _BN_LEAVES = {"scale": "weight", "bias": "bias", "mean": "running_mean", "var": "running_var"}
@@ -82,12 +77,19 @@ def head_name(model) -> str | None:
 # -- module renames --------------------------------------------------------------------------------
 
 
-def _resnet_module(names: list[str], layout: str, model) -> str:
-    deep = model.stem == "deep"
-    if names[0] in ("conv1_0", "bn1_0", "conv1_1", "bn1_1"):  # ResNet-D deep stem, timm's Sequential
-        return "conv1." + {"conv1_0": "0", "bn1_0": "1", "conv1_1": "3", "bn1_1": "4"}[names[0]]
+def _paths(tree) -> dict[tuple[str, ...], object]:
+    """``{(collection, module..., leaf): leaf}`` of a variables tree."""
+    import jax
+
+    return {tuple(getattr(k, "key", k) for k in p): v for p, v in jax.tree_util.tree_leaves_with_path(tree)}
+
+
+def _resnet_module(names: list[str], model) -> str:
+    stem = re.fullmatch(r"(conv|bn)1_(\d)", names[0])
+    if stem:  # ResNet-D deep stem, timm's Sequential: conv, bn, act per layer
+        return f"conv1.{3 * int(stem.group(2)) + (stem.group(1) == 'bn')}"
     if names == ["conv1"]:
-        return "conv1.6" if deep else "conv1"
+        return "conv1.6" if model.stem == "deep" else "conv1"
     m = re.fullmatch(r"layer(\d+)_(\d+)", names[0])
     if m is None:
         if names[0].endswith("_rest"):
@@ -101,33 +103,8 @@ def _resnet_module(names: list[str], layout: str, model) -> str:
     return ".".join([f"layer{m.group(1)}.{m.group(2)}", rest, *names[2:]])
 
 
-_TV_MB = {
-    True: {"dw_conv": "conv.0.0", "dw_bn": "conv.0.1", "project_conv": "conv.1", "project_bn": "conv.2"},
-    False: {
-        "expand_conv": "conv.0.0",
-        "expand_bn": "conv.0.1",
-        "dw_conv": "conv.1.0",
-        "dw_bn": "conv.1.1",
-        "project_conv": "conv.2",
-        "project_bn": "conv.3",
-    },
-}
-_TIMM_MB = {
-    True: {"dw_conv": "conv_dw", "dw_bn": "bn1", "project_conv": "conv_pw", "project_bn": "bn2"},
-    False: {
-        "expand_conv": "conv_pw",
-        "expand_bn": "bn1",
-        "dw_conv": "conv_dw",
-        "dw_bn": "bn2",
-        "project_conv": "conv_pwl",
-        "project_bn": "bn3",
-    },
-}
-
-
-def _mobilenet_module(names: list[str], layout: str, model, no_expand: set[int]) -> str:
+def _mobilenet_module(names: list[str], tv: bool, model, expanded: set[str]) -> str:
     n_blocks = sum(s[2] for s in model.settings)
-    tv = layout == "torchvision"
     top = {
         "stem_conv": ("features.0.0", "conv_stem"),
         "stem_bn": ("features.0.1", "bn1"),
@@ -137,13 +114,17 @@ def _mobilenet_module(names: list[str], layout: str, model, no_expand: set[int])
     }
     if names[0] in top:
         return top[names[0]][0 if tv else 1]
-    k = int(re.fullmatch(r"block(\d+)", names[0]).group(1))
-    t1 = k in no_expand
-    if tv:
-        return f"features.{k + 1}.{_TV_MB[t1][names[1]]}"
+    k = int(names[0][len("block") :])
+    expand = names[0] in expanded
+    layer, part = names[1].rsplit("_", 1)  # e.g. ("dw", "conv"), ("project", "bn")
+    i = (["expand", "dw", "project"] if expand else ["dw", "project"]).index(layer)
+    bn = int(part == "bn")
+    if tv:  # ConvBNReLU Sequentials (conv.i.0, conv.i.1), then the bare project conv and bn
+        return f"features.{k + 1}.conv." + (f"{i + bn}" if layer == "project" else f"{i}.{bn}")
     starts = np.cumsum([0] + [s[2] for s in model.settings])
     stage = int(np.searchsorted(starts, k, side="right")) - 1  # timm: blocks.{row of Table 2}.{index in row}
-    return f"blocks.{stage}.{k - starts[stage]}.{_TIMM_MB[t1][names[1]]}"
+    conv = {"expand": "conv_pw", "dw": "conv_dw", "project": "conv_pwl" if expand else "conv_pw"}[layer]
+    return f"blocks.{stage}.{k - starts[stage]}." + (f"bn{i + 1}" if bn else conv)
 
 
 # -- the map ---------------------------------------------------------------------------------------
@@ -154,30 +135,21 @@ def key_map(model, abstract_variables: Mapping, layout: str) -> dict[tuple[str, 
 
     ``abstract_variables`` is the model's ``init`` tree (shapes suffice, e.g. from ``jax.eval_shape``).
     """
-    import jax
-
-    if layout not in LAYOUTS:
-        raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
+    check_choice(layout, "layout", LAYOUTS)
     family = type(model).__name__
     if family not in _HEADS:
         raise ValueError(f"no torch key map for {family}; mapped families: {sorted(_HEADS)}")
-    shapes = {
-        tuple(getattr(k, "key", k) for k in p): v.shape
-        for p, v in jax.tree_util.tree_leaves_with_path(abstract_variables)
-    }
-    paths = list(shapes)
-    no_expand = {int(p[1][5:]) for p in paths if p[1].startswith("block")} - {
-        int(p[1][5:]) for p in paths if p[1].startswith("block") and p[2] == "expand_conv"
-    }
+    shapes = _paths(abstract_variables)
+    expanded = {p[1] for p in shapes if p[2:3] == ("expand_conv",)}
     out = {}
-    for path in paths:
+    for path, leaf_value in shapes.items():
         col, names, leaf = path[0], list(path[1:-1]), path[-1]
         if family == "ResNet":
-            module = _resnet_module(names, layout, model)
+            module = _resnet_module(names, model)
         else:
-            module = _mobilenet_module(names, layout, model, no_expand)
-        ndim = len(shapes[path])
+            module = _mobilenet_module(names, layout == "torchvision", model, expanded)
         if leaf == "kernel":
+            ndim = len(leaf_value.shape)
             kind = "conv" if ndim == 4 else ("conv1x1_linear" if names[-2:-1] == ["se"] else "linear")
             out[path] = (f"{module}.weight", kind)
         elif col == "batch_stats" or (col == "params" and leaf == "scale"):
@@ -186,9 +158,8 @@ def key_map(model, abstract_variables: Mapping, layout: str) -> dict[tuple[str, 
             out[path] = (f"{module}.bias", "vector")
         else:
             raise ValueError(f"no torch name for variable {'/'.join(path)}")
-    keys = [k for k, _ in out.values()]
-    if len(set(keys)) != len(keys):  # a broken rename would silently overwrite; make it loud
-        dup = sorted({k for k in keys if keys.count(k) > 1})
+    dup = sorted(k for k, n in Counter(k for k, _ in out.values()).items() if n > 1)
+    if dup:  # a broken rename would silently overwrite; make it loud
         raise AssertionError(f"key map of {family} ({layout}) is not one-to-one: {dup[:5]}")
     return out
 
@@ -209,8 +180,7 @@ def _str_keys(keys, name: str) -> list[str]:
 
 
 def _check_leaf(array, kind: str, side: int) -> np.ndarray:
-    """``kind`` is one of :data:`KINDS` (an unknown one would silently copy the array) and ``array`` has
-    its rank (``side`` 0: torch layout, 1: Flax layout)."""
+    """``array`` as numpy, checked to have the rank of ``kind`` (``side`` 0: torch layout, 1: Flax layout)."""
     check_choice(kind, "kind", KINDS)
     array = np.asarray(array)
     ndim = _KIND_NDIM[kind][side]
@@ -225,34 +195,19 @@ def _check_leaf(array, kind: str, side: int) -> np.ndarray:
 
 def to_flax(array: np.ndarray, kind: str) -> np.ndarray:
     """A torch-layout tensor as the Flax leaf of ``kind`` (one of :data:`KINDS`)."""
-    array = _check_leaf(array, kind, 0)
-    if kind == "conv":
-        return array.transpose(2, 3, 1, 0)
-    if kind == "linear":
-        return array.T
-    if kind == "conv1x1_linear":
-        return array.reshape(array.shape[0], array.shape[1]).T
-    return array
+    array = _check_leaf(array, kind, 0)  # kind first: _CONVERT[kind] would be a bare KeyError
+    return _CONVERT[kind][0](array)
 
 
 def to_torch(array: np.ndarray, kind: str) -> np.ndarray:
     """A Flax leaf of ``kind`` as the torch-layout tensor (inverse of ``to_flax``)."""
-    array = _check_leaf(array, kind, 1)
-    if kind == "conv":
-        return array.transpose(3, 2, 0, 1)
-    if kind == "linear":
-        return array.T
-    if kind == "conv1x1_linear":
-        return array.T[:, :, None, None]
-    return array
+    array = _check_leaf(array, kind, 1)  # kind first: _CONVERT[kind] would be a bare KeyError
+    return _CONVERT[kind][1](array)
 
 
 def torch_shape(flax_shape: tuple, kind: str) -> tuple:
     """The torch shape a Flax leaf of ``flax_shape`` and ``kind`` has in a state dict."""
-    if not isinstance(flax_shape, (tuple, list)) or not all(
-        isinstance(d, (int, np.integer)) and d >= 0 for d in flax_shape
-    ):
-        raise ArgumentTypeError(f"flax_shape must be a tuple of non-negative ints, got {flax_shape!r}")
+    flax_shape = check_int_tuple(flax_shape, "flax_shape", minimum=0, min_length=0)
     return tuple(to_torch(np.empty(flax_shape, np.bool_), kind).shape)
 
 
@@ -283,18 +238,14 @@ def detect_layout(keys: Iterable[str]) -> str:
 
 def infer_arch(state_dict: Mapping[str, np.ndarray], layout: str) -> str:
     """The jaxcnn registry name of a timm/torchvision checkpoint, from its block counts and shapes."""
-    if not isinstance(state_dict, Mapping):
-        raise ArgumentTypeError(f"state_dict must be a mapping of key -> array, got {type(state_dict).__name__}")
+    _check_mapping(state_dict, "state_dict")
     check_choice(layout, "layout", LAYOUTS)
     keys = set(state_dict)
     if "conv_stem.weight" in keys or "features.0.0.weight" in keys:
         return "mobilenet_v2"
-    counts = {}
-    for k in keys:
-        m = re.match(r"layer(\d+)\.(\d+)\.", k)
-        if m:
-            s, i = int(m.group(1)), int(m.group(2))
-            counts[s] = max(counts.get(s, 0), i + 1)
+    counts = {}  # blocks per stage
+    for m in filter(None, (re.match(r"layer(\d+)\.(\d+)\.", k) for k in keys)):
+        counts[int(m[1])] = max(counts.get(int(m[1]), 0), int(m[2]) + 1)
     if not counts:
         raise ValueError(f"cannot infer the architecture from state_dict keys like {sorted(keys)[:6]}; pass arch")
     sizes = tuple(counts[s] for s in sorted(counts))
@@ -313,16 +264,8 @@ def infer_arch(state_dict: Mapping[str, np.ndarray], layout: str) -> str:
 
     for name in TIMM_NAMES:
         m = create_model(name)
-        if type(m).__name__ != "ResNet":
-            continue
-        have = dict(
-            stage_sizes=tuple(m.stage_sizes),
-            block=m.block,
-            stem=m.stem,
-            se=m.se_reduction is not None,
-            groups=m.groups,
-            base_width=m.base_width,
-        )
-        if have == config:
+        if type(m).__name__ == "ResNet" and tuple(config.values()) == (  # the fields of config, in its order
+            (tuple(m.stage_sizes), m.block, m.stem, m.se_reduction is not None, m.groups, m.base_width)
+        ):
             return name
     raise ValueError(f"no mapped jaxcnn architecture has this checkpoint's structure {config}; pass arch")

@@ -1,12 +1,10 @@
 """torch-layout state dicts (timm or torchvision names) <-> Flax variables, both checked leaf by leaf.
 
-Running variance: torch *updates* it with the unbiased batch variance (divides by n - 1), Flax with
-the biased one (divides by n). The stored value estimates the population variance that both use the
-same way at eval time, so it is copied unchanged and eval outputs match; only further train-mode
-updates differ, by n / (n - 1) on each new batch's term (below 1% for n > 100 values per channel).
-``num_batches_tracked`` is not kept by Flax: it is ignored on load and written as 0 on export.
-Every other tensor must be floating point: an integer or bool weight (a wrong file, a quantised
-checkpoint) is refused by name rather than cast to float.
+Running variance is copied unchanged: torch updates it with the unbiased batch variance, Flax with the
+biased one, but both read the stored value the same way at eval time, so eval outputs match (further
+train-mode updates differ by n / (n - 1) on each new batch's term). ``num_batches_tracked`` is ignored
+on load and written as 0 on export. Every other tensor must be floating point: an integer or bool
+weight (a wrong file, a quantised checkpoint) is refused by name rather than cast to float.
 """
 
 from __future__ import annotations
@@ -18,6 +16,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxcnn.interop import keymaps
+from jaxcnn.interop.files import _check_mapping, _np
+from jaxcnn.interop.keymaps import _paths
 from jaxcnn.validation import ArgumentTypeError, check_choice, check_str
 
 __all__ = ["abstract_variables", "mismatch_error", "from_state_dict", "to_state_dict", "check_variables"]
@@ -27,14 +27,6 @@ _SHOW = 12  # entries listed per kind of mismatch
 
 def abstract_variables(model):
     """``model.init``'s tree as shapes only (``jax.eval_shape``: nothing is computed)."""
-    _check_model(model)
-    channels = getattr(model, "in_channels", None) or getattr(model, "channels", 3)
-    # shapes in, shapes out: neither the input nor the key is materialised (nothing compiles)
-    x = jax.ShapeDtypeStruct((1, 64, 64, channels), jnp.float32)
-    return jax.eval_shape(lambda x: model.init(jax.random.key(0), x, train=False), x)
-
-
-def _check_model(model) -> None:
     import flax.linen as nn
 
     if not isinstance(model, nn.Module):
@@ -42,15 +34,10 @@ def _check_model(model) -> None:
             f"model must be a jaxcnn (flax.linen) Module, e.g. create_model('resnet50'), "
             f"got {model!r:.80} ({type(model).__name__})"
         )
-
-
-def _check_mapping(value, name: str) -> None:
-    if not isinstance(value, Mapping):
-        raise ArgumentTypeError(f"{name} must be a mapping, got {type(value).__name__}")
-
-
-def _paths(tree) -> dict[tuple[str, ...], jax.ShapeDtypeStruct]:
-    return {tuple(getattr(k, "key", k) for k in p): v for p, v in jax.tree_util.tree_leaves_with_path(tree)}
+    channels = getattr(model, "in_channels", None) or getattr(model, "channels", 3)
+    # shapes in, shapes out: neither the input nor the key is materialised (nothing compiles)
+    x = jax.ShapeDtypeStruct((1, 64, 64, channels), jnp.float32)
+    return jax.eval_shape(lambda x: model.init(jax.random.key(0), x, train=False), x)
 
 
 def mismatch_error(what: str, unknown, missing, bad, wrong_dtype=()) -> ValueError:
@@ -78,29 +65,23 @@ def from_state_dict(
     mismatches, and integer or bool tensors where the model has floats, raise one ValueError naming
     them; leaves take the model's (floating) dtypes.
     """
-    from jaxcnn.interop.files import _np
-
     _check_mapping(state_dict, "state_dict")
     check_choice(layout, "layout", keymaps.LAYOUTS)
     check_str(arch, "arch")
     if isinstance(skip, str) or not isinstance(skip, (tuple, list)) or not all(isinstance(s, str) for s in skip):
         raise ArgumentTypeError(f"skip must be a tuple of top-level module names (e.g. ('fc',)), got {skip!r}")
     abstract = abstract_variables(model)
-    tops = {p[1] for p in _paths(abstract)}
+    shapes = _paths(abstract)
+    tops = {p[1] for p in shapes}
     unknown_skip = [s for s in skip if s not in tops]
     if unknown_skip:  # nothing would be skipped, silently
         raise ValueError(f"skip names {unknown_skip} that are not top-level modules of {arch}; it has {sorted(tops)}")
     full = keymaps.key_map(model, abstract, layout)
     kmap = {p: v for p, v in full.items() if p[1] not in skip}
-    shapes = _paths(abstract)
-    skipped = {key.rsplit(".", 1)[0] for p, (key, _) in full.items() if p[1] in skip}  # torch module names
+    skipped = tuple({key.rsplit(".", 1)[0] + "." for p, (key, _) in full.items() if p[1] in skip})  # torch modules
     wanted = {key for key, _ in kmap.values()}
-    counters = set(keymaps.bn_count_keys(wanted))
-    unknown = [
-        k
-        for k in state_dict
-        if k not in wanted and k not in counters and not any(k == s or k.startswith(s + ".") for s in skipped)
-    ]
+    known = wanted | set(keymaps.bn_count_keys(wanted))
+    unknown = [k for k in state_dict if k not in known and not (k + ".").startswith(skipped)]
     missing = [key for key, _ in kmap.values() if key not in state_dict]
     bad, wrong_dtype, flat = [], [], {}
     for path, (key, kind) in kmap.items():
@@ -131,12 +112,8 @@ def to_state_dict(variables: Mapping, model, layout: str) -> dict[str, np.ndarra
     _check_mapping(variables, "variables")
     check_choice(layout, "layout", keymaps.LAYOUTS)
     abstract = abstract_variables(model)
+    got = _check_leaves(variables, abstract, f"model {type(model).__name__}")
     kmap = keymaps.key_map(model, abstract, layout)
-    got = _paths(variables)
-    missing = sorted("/".join(p) for p in kmap if p not in got)
-    unknown = sorted("/".join(p) for p in got if p not in kmap)
-    if missing or unknown:
-        raise mismatch_error(f"variables do not match jaxcnn model {type(model).__name__}", unknown, missing, [])
     out = {key: np.ascontiguousarray(keymaps.to_torch(np.asarray(got[p]), kind)) for p, (key, kind) in kmap.items()}
     for key in keymaps.bn_count_keys(out):
         out[key] = np.zeros((), np.int64)
@@ -146,7 +123,12 @@ def to_state_dict(variables: Mapping, model, layout: str) -> dict[str, np.ndarra
 def check_variables(variables: Mapping, model, arch: str = "model") -> None:
     """Raise a ValueError listing leaves of ``variables`` that are unknown, missing or misshapen for ``model``."""
     _check_mapping(variables, "variables")
-    want, got = _paths(abstract_variables(model)), _paths(variables)
+    _check_leaves(variables, abstract_variables(model), arch)
+
+
+def _check_leaves(variables: Mapping, abstract, what: str) -> dict:
+    """The leaves of ``variables`` by path, checked to be those of ``abstract`` with their shapes."""
+    want, got = _paths(abstract), _paths(variables)
     bad = [
         f"{'/'.join(p)}: checkpoint {tuple(np.shape(got[p]))}, expected {tuple(want[p].shape)}"
         for p in want.keys() & got.keys()
@@ -155,4 +137,5 @@ def check_variables(variables: Mapping, model, arch: str = "model") -> None:
     unknown = ["/".join(p) for p in got.keys() - want.keys()]
     missing = ["/".join(p) for p in want.keys() - got.keys()]
     if unknown or missing or bad:
-        raise mismatch_error(f"variables do not match jaxcnn {arch}", unknown, missing, sorted(bad))
+        raise mismatch_error(f"variables do not match jaxcnn {what}", unknown, missing, sorted(bad))
+    return got

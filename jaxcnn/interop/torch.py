@@ -1,10 +1,6 @@
-"""Model-name front ends over ``jaxcnn.interop.state_dict`` (torch is imported lazily, only to read
-``.pth``/``.bin`` files): ``from_torchvision`` (torchvision state dict -> Flax variables),
-``export_state_dict`` (Flax variables -> torch-layout safetensors) and ``load_state_dict``.
-
-Conversions: conv weights OIHW <-> HWIO; ``fc``/``classifier`` weight (out, in) <-> kernel (in, out);
-BN ``weight``/``bias`` <-> ``params`` ``scale``/``bias``; ``running_mean``/``running_var`` <->
-``batch_stats`` ``mean``/``var`` (see ``jaxcnn.interop.state_dict`` on the biased variance).
+"""Model-name front ends over ``jaxcnn.interop.state_dict``: ``from_torchvision`` (torchvision state
+dict -> Flax variables), ``export_state_dict`` (Flax variables -> torch-layout safetensors) and
+``load_state_dict``. torch is imported lazily, only to read ``.pth``/``.bin`` files.
 """
 
 from __future__ import annotations
@@ -16,9 +12,9 @@ from typing import Any
 import numpy as np
 
 from jaxcnn.interop import keymaps
-from jaxcnn.interop.files import _np, read_checkpoint, write_safetensors
-from jaxcnn.interop.state_dict import check_variables, from_state_dict, to_state_dict
-from jaxcnn.validation import ArgumentTypeError, check_bool, check_str
+from jaxcnn.interop.files import _check_mapping, _np, read_checkpoint, write_safetensors
+from jaxcnn.interop.state_dict import from_state_dict, to_state_dict
+from jaxcnn.validation import check_bool
 
 __all__ = ["TORCHVISION_MODELS", "from_torchvision", "export_state_dict", "load_state_dict"]
 
@@ -36,10 +32,7 @@ def from_torchvision(name: str, state_dict: Mapping[str, Any], check: bool = Tru
 
     if not isinstance(name, str) or name not in TORCHVISION_MODELS:
         raise ValueError(f"name must be a model from_torchvision supports, one of {TORCHVISION_MODELS}, got {name!r}")
-    if not isinstance(state_dict, Mapping):
-        raise ArgumentTypeError(
-            f"state_dict must be a mapping of key -> tensor (e.g. model.state_dict()), got {type(state_dict).__name__}"
-        )
+    _check_mapping(state_dict, "state_dict")
     if not state_dict:
         raise ValueError(f"state_dict is empty: expected the {name} tensors")
     check_bool(check, "check")
@@ -60,9 +53,7 @@ def export_state_dict(
     or ``safetensors.torch.load_file(path)``."""
     from jaxcnn.models import create_model
 
-    if not isinstance(variables, Mapping):
-        raise ArgumentTypeError(f"variables must be a mapping of Flax collections, got {type(variables).__name__}")
-    check_str(arch, "arch")
+    _check_mapping(variables, "variables")
     if not keymaps.layouts_of(arch):
         raise ValueError(
             f"arch must be an architecture with a torch layout, one of {sorted(keymaps.TIMM_NAMES)}, got {arch!r}"
@@ -74,10 +65,8 @@ def export_state_dict(
     model = create_model(arch, **overrides)
     head = keymaps.head_name(model)
     if head is not None and head in variables.get("params", {}):
-        model = create_model(
-            arch, **{**overrides, "num_classes": int(np.shape(variables["params"][head]["kernel"])[-1])}
-        )
-    check_variables(variables, model, arch)
+        overrides["num_classes"] = int(np.shape(variables["params"][head]["kernel"])[-1])
+        model = create_model(arch, **overrides)
     sd = to_state_dict(variables, model, layout)
     if path is not None:
         write_safetensors(path, sd, {"format": "pt", "source": f"jaxcnn {arch}", "layout": layout})
