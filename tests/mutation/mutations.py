@@ -207,8 +207,8 @@ MUTATIONS = [
     m(
         "sd_residual_row_mask_per_element",
         SD,
-        "keep = jax.random.bernoulli(key, p, (y.shape[0],) + (1,) * (y.ndim - 1))",
-        "keep = jax.random.bernoulli(key, p, y.shape)",
+        'shape = (x.shape[0],) + (1,) * (x.ndim - 1) if mode == "row"',
+        'shape = x.shape if mode == "row"',
         SD_TESTS,
     ),
     m(
@@ -359,16 +359,15 @@ MUTATIONS = [
     m(
         "interop_conv_kernel_hw_swapped",
         "jaxcnn/interop/keymaps.py",
-        "return array.transpose(2, 3, 1, 0)",
-        "return array.transpose(3, 2, 1, 0)",
+        "lambda a: a.transpose(2, 3, 1, 0)",
+        "lambda a: a.transpose(3, 2, 1, 0)",
         ["tests/interop/test_torchvision_parity.py"],
     ),
     m(
         "interop_linear_reshape_not_transpose",
         "jaxcnn/interop/keymaps.py",
-        "return array.T",
-        "return array.reshape(array.shape[::-1])",
+        "(lambda a: a.T, ",
+        "(lambda a: a.reshape(a.shape[::-1]), ",
         ["tests/interop/test_torchvision_parity.py"],
-        nth=1,
     ),
 ]
