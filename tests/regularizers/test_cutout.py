@@ -93,3 +93,12 @@ def test_module():
         Cutout(4).apply({}, x, deterministic=False)
     y = Cutout(4, rng_collection="augment").apply({}, x, deterministic=False, rngs={"augment": jax.random.key(0)})
     assert 0 < int(jnp.sum(y == 0)) <= 2 * 16 * 3
+
+
+def test_bfloat16_images_take_the_float32_mask():
+    """A bfloat16 batch is cut where its float32 copy is (same key), and keeps its dtype."""
+    x = jax.random.normal(jax.random.key(1), (4, 8, 8, 3))
+    y16 = cutout(jax.random.key(5), x.astype(jnp.bfloat16), 3, fill=0.5)
+    assert y16.dtype == jnp.bfloat16
+    y32 = cutout(jax.random.key(5), x, 3, fill=0.5)
+    assert np.array_equal(np.asarray(y16, np.float32), np.asarray(y32.astype(jnp.bfloat16), np.float32))

@@ -85,3 +85,24 @@ def test_model_remat_saves_temp_memory():
         compiled = jax.jit(steps.make_train_step()).lower(state, b).compile()
         temps.append(compiled.memory_analysis().temp_size_in_bytes)
     assert temps[1] < 0.6 * temps[0], temps
+
+
+def test_static_argnums_past_the_call_are_refused_naming_them():
+    """A static index past the method's arguments would silently make nothing static (``platform_remat``)
+    or fail inside the transform with shifted indices (``remat``): both name it, counting ``self`` as 0."""
+    import flax.linen as nn
+    import pytest
+
+    from jaxcnn.xla_cpu import platform_remat, remat
+
+    class Scale(nn.Module):
+        @nn.compact
+        def __call__(self, x, factor):
+            return x * factor
+
+    x = jnp.ones((2, 3))
+    for transform in (remat, platform_remat):
+        ok = transform(Scale, static_argnums=(2,))()
+        assert np.array_equal(ok.apply({}, x, 2.0), 2 * np.ones((2, 3)))
+        with pytest.raises(ValueError, match=r"static_argnums.*3"):
+            transform(Scale, static_argnums=(3,))().apply({}, x, 2.0)
