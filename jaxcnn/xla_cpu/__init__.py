@@ -23,7 +23,13 @@ from jax import lax
 from jaxcnn.layers import Conv, ModuleDef
 from jaxcnn.validation import check_bool
 from jaxcnn.xla_cpu.conv import CanonicalGradConv, GemmGradConv, canonical_grad_conv, gemm_grad_conv, weight_grad_gemm
-from jaxcnn.xla_cpu.onednn import OneDNNConv, onednn_available, onednn_conv, onednn_conv_general_dilated
+from jaxcnn.xla_cpu.onednn import (
+    OneDNNConv,
+    _conv_general_dilated,
+    onednn_available,
+    onednn_conv,
+    onednn_conv_general_dilated,
+)
 from jaxcnn.xla_cpu.remat import platform_remat, remat, tied_checkpoint
 from jaxcnn.xla_cpu.transposed import onednn_conv_transpose
 
@@ -52,7 +58,7 @@ def _control_flow_conv(lhs, rhs, *args, **kwargs):
     """oneDNN where built (its CPU lowering over several devices uses canonical gradients), else
     ``canonical_grad_conv`` where lowered for CPU and ``lax.conv_general_dilated`` elsewhere."""
     if onednn_available():
-        return onednn_conv_general_dilated(lhs, rhs, *args, **kwargs)
+        return _conv_general_dilated(lhs, rhs, *args, **kwargs)
     return lax.platform_dependent(
         lhs,
         rhs,

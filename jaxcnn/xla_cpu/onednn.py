@@ -213,7 +213,12 @@ def onednn_conv(
     strides, dilation = check_int_pair(strides, "strides", 1), check_int_pair(dilation, "dilation", 1)
     _check_pads(padding, 2)
     padding = tuple(tuple(int(v) for v in p) for p in padding)
-    groups = check_positive_int(groups, "groups")
+    return _onednn_conv(x, w, strides, padding, dilation, check_positive_int(groups, "groups"))
+
+
+def _onednn_conv(x, w, strides, padding, dilation, groups):
+    """:func:`onednn_conv` on checked arguments (int pairs, pairs of int pads); the arrays' channels
+    are checked here, per call, since they come with the input."""
     if x.shape[-1] != w.shape[2] * groups or w.shape[3] % groups:
         raise ValueError(
             f"groups={groups}: x has {x.shape[-1]} channels and w has shape {tuple(w.shape)}; expected "
@@ -242,17 +247,36 @@ def onednn_conv_general_dilated(
     """Drop-in for ``lax.conv_general_dilated`` (as ``nn.Conv`` calls it) that runs :func:`onednn_conv`
     for 2-D NHWC/HWIO float32 convs without input dilation, and XLA's conv for anything else."""
     _check_conv_args(lhs, window_strides, padding, lhs_dilation, rhs_dilation, feature_group_count)
+    args = (lhs_dilation, rhs_dilation, dimension_numbers, feature_group_count, batch_group_count, precision)
+    return _conv_general_dilated(lhs, rhs, window_strides, padding, *args, preferred_element_type)
+
+
+def _conv_general_dilated(
+    lhs,
+    rhs,
+    window_strides,
+    padding,
+    lhs_dilation=None,
+    rhs_dilation=None,
+    dimension_numbers=None,
+    feature_group_count=1,
+    batch_group_count=1,
+    precision=None,
+    preferred_element_type=None,
+):
+    """:func:`onednn_conv_general_dilated` without the argument checks, for :class:`OneDNNConv`, whose
+    fields were checked once at construction (only the input array is checked per call)."""
     nhwc = len(lhs.shape) == 4 and _is_nhwc(dimension_numbers, lhs_dilation, batch_group_count)
     if not nhwc or preferred_element_type is not None:
         args = (window_strides, padding, lhs_dilation, rhs_dilation, dimension_numbers, feature_group_count)
         return lax.conv_general_dilated(lhs, rhs, *args, batch_group_count, precision, preferred_element_type)
-    dilation = tuple(rhs_dilation or (1, 1))
+    dilation = tuple(int(d) for d in rhs_dilation or (1, 1))
     if isinstance(padding, str):
         window = [(k - 1) * d + 1 for k, d in zip(rhs.shape[:2], dilation)]
         padding = lax.padtype_to_pads(lhs.shape[1:3], window, window_strides, padding)
-    return onednn_conv(
-        lhs, rhs, tuple(window_strides), tuple(tuple(p) for p in padding), dilation, int(feature_group_count)
-    )
+    padding = tuple(tuple(int(v) for v in p) for p in padding)
+    strides = tuple(int(s) for s in window_strides)
+    return _onednn_conv(lhs, rhs, strides, padding, dilation, int(feature_group_count))
 
 
 class OneDNNConv(Conv):
@@ -260,4 +284,4 @@ class OneDNNConv(Conv):
     other platforms: the same fields and parameters, so weights, converters and checkpoints apply.
     Inject it as ``ResNet(conv=OneDNNConv)``."""
 
-    conv_general_dilated: Any = onednn_conv_general_dilated
+    conv_general_dilated: Any = _conv_general_dilated
