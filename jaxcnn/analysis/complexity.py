@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import jax
@@ -121,6 +121,11 @@ def model_complexity(model, input_shape: Sequence[int] = (1, 224, 224, 3), metho
     method, shape = resolve_method(model, method), _check_shape(input_shape)
     x = jax.ShapeDtypeStruct(shape, jnp.float32)
     feats_tree = jax.eval_shape(feat_fn, x, variables)
+    if not isinstance(feats_tree, Mapping):
+        raise ValueError(
+            f"method={method!r}: model_complexity needs a method returning a dict of named features "
+            f"('auto', 'features' or 'intermediates'), got {type(feats_tree).__name__}"
+        )
     names = [k for k in feats_tree if method != INTERMEDIATES or "/" not in k]
 
     def both(x, v):

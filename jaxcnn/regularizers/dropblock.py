@@ -136,8 +136,8 @@ def scheduled_drop_rate(step: Any, total_steps: int, drop_rate: float) -> jax.Ar
     if jnp.shape(step) != ():
         raise ValueError(f"step must be a scalar, got an array of shape {jnp.shape(step)}")
     value = static_value(step)
-    if value is not None and not value >= 0:  # NaN fails too
-        raise ValueError(f"step must be >= 0, got {step!r}")
+    if value is not None and not 0 <= value < np.inf:  # NaN fails too
+        raise ValueError(f"step must be a finite number >= 0, got {step!r}")
     total = check_positive_int(total_steps, "total_steps")
     drop_rate = check_probability(drop_rate, "drop_rate")
     return drop_rate * jnp.clip(jnp.asarray(step, jnp.float32) / total, 0.0, 1.0)
