@@ -22,18 +22,20 @@ def _listener(name, *args, **kwargs):
 jax.monitoring.register_event_duration_secs_listener(_listener)
 
 
-def assert_bad_input(thunk, exc, argument: str):
-    """``thunk()`` raises ``exc`` naming ``argument`` (a whole word) before any XLA compile."""
+def assert_bad_input(thunk, exc, argument, compiles: bool = False):
+    """``thunk()`` raises ``exc`` naming ``argument`` (a whole word; a tuple: one of them) before any XLA
+    compile (unless ``compiles``)."""
     _COMPILES.clear()
     with pytest.raises(exc) as info:
         thunk()
     if exc is ValueError:  # a wrong *type* must be a TypeError, a wrong value a plain ValueError
         assert not isinstance(info.value, TypeError), f"expected a ValueError, got {info.type.__name__}: {info.value}"
     message = str(info.value)
-    assert re.search(rf"(?<![\w-]){re.escape(argument)}(?![\w-])", message), (
+    names = (argument,) if isinstance(argument, str) else argument
+    assert any(re.search(rf"(?<![\w-]){re.escape(n)}(?![\w-])", message) for n in names), (
         f"message does not name {argument!r}: {message}"
     )
-    assert not _COMPILES, f"{len(_COMPILES)} XLA compile(s) before the error: validate earlier"
+    assert compiles or not _COMPILES, f"{len(_COMPILES)} XLA compile(s) before the error: validate earlier"
     return message
 
 
